@@ -86,6 +86,7 @@ class SimResult:
     tests: int = 0
     failures: int = 0
     messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the tests themselves, as cocotb recorded it
 
     @property
     def passed(self) -> bool:
@@ -101,6 +102,7 @@ def read_results(xml: Path) -> SimResult:
     root = ET.parse(xml).getroot()
     for case in root.iter("testcase"):
         result.tests += 1
+        result.seconds += float(case.get("time", 0) or 0)
         for bad in list(case.iter("failure")) + list(case.iter("error")):
             result.failures += 1
             result.messages.append(f"{case.get('name')}: {bad.get('message', '')}".strip())
@@ -164,3 +166,47 @@ def run_cocotb(
     except SystemExit:
         pass
     return read_results(xml)
+
+
+def gpi_users() -> str:
+    """The GPI_USERS value cocotb 2 needs when a simulator is launched outside its runner."""
+    from cocotb_tools.config import pygpi_entry_point  # noqa: PLC0415
+    from find_libpython import find_libpython  # noqa: PLC0415
+
+    return f"{find_libpython()};{pygpi_entry_point()}"
+
+
+def shell_exports() -> str:
+    """``export`` lines for scripts/env.sh."""
+    env = tool_env({"PATH": os.environ.get("PATH", "")})
+    lines = [f'export PATH="{env["PATH"]}"', f'export GPI_USERS="{gpi_users()}"']
+    if "VERILATOR_ROOT" in env:
+        lines.append(f'export VERILATOR_ROOT="{env["VERILATOR_ROOT"]}"')
+    return "\n".join(lines)
+
+
+def check_results_main(argv=None) -> int:
+    """``python -m verif.tools --check [RESULTS.xml]``: exit 1 unless every test passed.
+
+    Used as FuseSoC's post_run hook, because edalize does not fail a run whose cocotb
+    tests failed."""
+    import sys  # noqa: PLC0415
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    xml = Path(args[1] if len(args) > 1 else "results.xml")
+    res = read_results(xml)
+    for msg in res.messages:
+        print(f"FAIL {msg}", file=sys.stderr)
+    print(f"{xml}: {res.tests - res.failures} passed, {res.failures} failed")
+    return 0 if res.passed else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--exports"]:
+        print(shell_exports())
+        sys.exit(0)
+    if sys.argv[1:2] == ["--check"]:
+        sys.exit(check_results_main())
+    sys.exit("usage: python -m verif.tools --exports | --check [results.xml]")

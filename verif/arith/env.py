@@ -26,7 +26,6 @@ from collections import deque
 
 import cocotb
 import numpy as np
-import pyuvm
 from cocotb.clock import Clock
 from cocotb.triggers import Event, RisingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
@@ -95,7 +94,8 @@ def corner_values(spec) -> np.ndarray:
 
 
 def unit_from_env():
-    text = os.environ.get("APPROXNN_UNIT")
+    """The unit under test: plusarg +APPROXNN_UNIT=... (FuseSoC) or the environment variable."""
+    text = cocotb.plusargs.get("APPROXNN_UNIT") or os.environ.get("APPROXNN_UNIT")
     if not text:
         raise RuntimeError("APPROXNN_UNIT is not set: name the unit under test, e.g. drum:k=6")
     return parse_unit(text)

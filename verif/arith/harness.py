@@ -35,7 +35,7 @@ def broken_wrapper(spec, outdir: Path, a_val: int, b_val: int, bit: int = 0) -> 
     w, ow = spec.width, spec.out_width
     a_code = int(to_code(a_val, w))
     b_code = int(to_code(b_val, w))
-    text = f"""// Deliberately faulty copy of {inner}: output bit {bit} inverted for one operand pair.
+    text = f"""// Deliberately faulty copy of {inner}: output bit {bit} inverted for one pair.
 module {name} (
     input wire clk,
     input wire rst,
@@ -53,7 +53,8 @@ module {name} (
     end
     {inner} dut (.clk(clk), .rst(rst), .in_valid(in_valid), .a(a), .b(b),
         .out_valid(out_valid), .y(y_ok));
-    assign y = y_ok ^ ((a_d2 == {w}'d{a_code} && b_d2 == {w}'d{b_code}) ? {ow}'d{1 << bit} : {ow}'d0);
+    wire hit = (a_d2 == {w}'d{a_code}) && (b_d2 == {w}'d{b_code});
+    assign y = y_ok ^ (hit ? {ow}'d{1 << bit} : {ow}'d0);
 endmodule
 """
     path = outdir / f"{name}.v"

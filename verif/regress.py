@@ -1,0 +1,137 @@
+"""Regression: every arithmetic core x simulator x seed, in parallel.
+
+    python -m verif.regress                      # smoke: width 8, both signs, 1 seed
+    python -m verif.regress --tier nightly       # + widths 4/12/16 random, 5 seeds
+    python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
+
+Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
+per job), ``coverage.xml`` (the functional coverage of all jobs merged) and ``summary.md`` in
+the output folder, and exits 1 when any job fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
+
+TIERS = {
+    "smoke": {"widths": [8], "random_widths": [], "seeds": 1},
+    "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5},
+}
+
+
+def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
+    from refmodels.arith import list_units  # noqa: PLC0415
+
+    cfg = TIERS[tier]
+    n_seeds = seeds or cfg["seeds"]
+    jobs = []
+    for unit in (u.name for u in list_units() if u.builtin):
+        for signed in (0, 1):
+            for sim in sims:
+                for w in cfg["widths"]:
+                    # the exhaustive test does not depend on the seed except for order
+                    jobs.append(dict(unit=f"{unit}:width={w},signed={signed}", sim=sim,
+                                     test="ArithExhaustiveTest", seed=1))
+                for w in cfg["random_widths"]:
+                    for seed in range(1, n_seeds + 1):
+                        jobs.append(dict(unit=f"{unit}:width={w},signed={signed}", sim=sim,
+                                         test="ArithRandomTest", seed=seed))
+    return jobs
+
+
+def _job_name(job: dict) -> str:
+    return f"{job['unit']}|{job['sim']}|{job['test']}|seed={job['seed']}"
+
+
+def run_job(job: dict, out: Path) -> dict:
+    from verif.arith.harness import run_unit, safe_name  # noqa: PLC0415
+
+    tag = safe_name(_job_name(job))
+    start = time.time()
+    try:
+        res = run_unit(
+            job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
+            build_dir=out / "jobs" / tag, coverage_file=out / "jobs" / tag / "coverage.xml",
+        )
+        ok, messages = res.passed, res.messages
+    except Exception as exc:  # a build error is a failed job, not a crashed regression
+        ok, messages = False, [f"{type(exc).__name__}: {exc}"]
+    return dict(job, ok=ok, messages=messages, seconds=time.time() - start,
+                coverage=out / "jobs" / tag / "coverage.xml")
+
+
+def write_junit(results: list[dict], path: Path, elapsed: float) -> None:
+    suite = ET.Element("testsuite", name="approxnn-regression", tests=str(len(results)),
+                       failures=str(sum(not r["ok"] for r in results)), time=f"{elapsed:.1f}")
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r["sim"], name=_job_name(r),
+                             time=f"{r['seconds']:.2f}")
+        if not r["ok"]:
+            fail = ET.SubElement(case, "failure", message=(r["messages"] or ["failed"])[0])
+            fail.text = "\n".join(r["messages"])
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path, encoding="unicode", xml_declaration=True)
+
+
+def merge_coverage_files(files: list[Path], path: Path) -> None:
+    from cocotb_coverage.coverage import merge_coverage  # noqa: PLC0415
+
+    files = [str(f) for f in files if f.exists()]
+    if files:
+        merge_coverage(lambda *_: None, str(path), *files)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tier", choices=sorted(TIERS), default="smoke")
+    ap.add_argument("--sims", default=",".join(SIMULATORS), help="comma-separated simulators")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per random configuration")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel simulations")
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "regress")
+    args = ap.parse_args(argv)
+    sims = [s for s in args.sims.split(",") if s]
+    for s in sims:
+        if s not in SIMULATORS:
+            ap.error(f"unknown simulator {s!r}; choose from {', '.join(SIMULATORS)}")
+        if not simulator_available(s):
+            ap.error(f"simulator {s} is not installed (see README.md)")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan(args.tier, sims, args.seeds)
+    print(f"regression {args.tier}: {len(jobs)} jobs on {args.jobs} workers -> {out}", flush=True)
+    start = time.time()
+    results = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_job, job, out) for job in jobs]
+        for i, fut in enumerate(as_completed(futures), 1):
+            r = fut.result()
+            results.append(r)
+            state = "PASS" if r["ok"] else "FAIL"
+            print(f"[{i}/{len(jobs)}] {state} {_job_name(r)} ({r['seconds']:.1f} s)", flush=True)
+            if not r["ok"]:
+                for m in r["messages"][:3]:
+                    print(f"      {m}", flush=True)
+    elapsed = time.time() - start
+    results.sort(key=_job_name)
+    write_junit(results, out / "junit.xml", elapsed)
+    merge_coverage_files([r["coverage"] for r in results], out / "coverage.xml")
+    failed = [r for r in results if not r["ok"]]
+    lines = [f"# Regression {args.tier}", "",
+             f"{len(results) - len(failed)} passed, {len(failed)} failed in {elapsed:.0f} s", ""]
+    lines += [f"- FAIL {_job_name(r)}: {(r['messages'] or [''])[0]}" for r in failed]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    print(f"reports: {out / 'junit.xml'}, {out / 'coverage.xml'}, {out / 'summary.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
