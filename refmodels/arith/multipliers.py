@@ -1,0 +1,177 @@
+"""Bit-exact golden models of the approximate multipliers.
+
+Every ``*_u`` function below is the *unsigned* core: it takes int64 numpy arrays of n-bit
+unsigned operands (``0 <= a, b < 2**n``), the width ``n`` and the unit parameters, and returns
+the int64 product, which always fits in ``2*n`` bits. All functions are vectorised over the
+operand arrays (loops run only over bit positions, never over operand pairs).
+
+Signed units are built with :func:`sign_magnitude`: both operands are replaced by their
+magnitudes (``|-2**(n-1)| = 2**(n-1)`` still fits in n unsigned bits), the unsigned unit of the
+same width multiplies them, and the result is negated when the operand signs differ.
+
+Definitions
+-----------
+exact
+    ``a * b``.
+trunc [t]
+    Broken-array multiplier: the partial-product bits ``a_i & b_j`` with ``i + j < t`` are
+    dropped, the rest are summed exactly; no compensation constant.
+mitchell
+    Mitchell's logarithmic multiplier (J. N. Mitchell, IRE Trans. Electronic Computers, 1962)
+    in fixed point with ``n-1`` fraction bits. With ``k`` the leading-one position,
+    ``x = (a - 2**k) << (n-1-k)`` and ``s = x1 + x2``: if ``s < 2**(n-1)`` the product is
+    ``((2**(n-1) + s) << (k1+k2)) >> (n-1)``, otherwise ``(s << (k1+k2+1)) >> (n-1)`` (floor in
+    both cases); 0 when either operand is 0. The fraction sum is exact (no bits are lost before
+    the final shift), so the model equals ``floor`` of the real-valued Mitchell product.
+drum [k]
+    Dynamic Range Unbiased Multiplier (S. Hashemi, R. I. Bahar, S. Reda, ICCAD 2015). An operand
+    ``>= 2**k`` whose leading one is at position ``t`` keeps only bits ``t .. t-k+1``, the lowest
+    kept bit is forced to 1, and the k x k product is shifted back by both cut amounts. Operands
+    below ``2**k`` pass unchanged.
+kulkarni
+    Recursive multiplier made of the 2x2 block of P. Kulkarni, P. Gupta, M. Ercegovac (VLSI
+    Design 2011), exact except ``3 x 3 = 7``. Composing the blocks recursively with exact adders
+    equals summing the block products of every pair of 2-bit digits ``(a_i, b_j)`` shifted by
+    ``2*(i+j)``. Odd widths are zero-extended to the next even width (which changes nothing in
+    the value, only in the structure).
+etm [k]
+    Error-Tolerant Multiplier of K. Y. Kyaw, W. L. Goh, K. S. Yeo, "Low-power high-speed
+    multiplier for error-tolerant application", IEEE EDSSC 2010. Each operand is split into the
+    high ``n-k`` bits (multiplication part) and the low ``k`` bits (non-multiplication part).
+
+    * When the high parts of *both* operands are zero, the control block routes the low parts
+      to the multiplier and the result is the exact product ``a_lo * b_lo`` (which is then the
+      exact ``a * b``). Hardware realising this needs a multiplier of ``max(k, n-k)`` bits.
+    * Otherwise the result is ``(a_hi * b_hi) << 2k`` (exact product of the high parts) and the
+      low ``2k`` result bits come from the non-multiplication part without any multiplication:
+      the operand bit pairs ``(a_j, b_j)`` are scanned from ``j = k-1`` down to 0; result bit
+      ``k + j`` is 1 as soon as some pair at or above ``j`` holds a 1 (an OR chain from the top),
+      and the low ``k`` result bits all copy result bit ``k`` (so they are all ones when any low
+      operand bit is set). Equivalently, with ``L`` the leading-one position of
+      ``a_lo | b_lo``, the low field is ``2**(k+L+1) - 1`` (0 when ``a_lo | b_lo == 0``).
+      The cross terms ``a_hi*b_lo + a_lo*b_hi`` are not computed at all.
+roba
+    Rounding-Based Approximate multiplier of R. Zendegani, M. Kamal, M. Bahadori,
+    A. Afzali-Kusha, M. Pedram, IEEE TVLSI 25(2), 2017: ``a*b ~ Ar*b + a*Br - Ar*Br`` where
+    ``Ar``, ``Br`` are the operands rounded to the nearest power of two; the neglected term is
+    ``(a - Ar)(b - Br)``. Tie rule from the paper: a value ``3 * 2**(p-2)`` lies halfway between
+    ``2**(p-1)`` and ``2**p``; both give the same error and the paper picks the larger one,
+    ``2**p``, because it makes the rounding logic simpler. So with ``k`` the leading-one
+    position, ``Ar = 2**(k+1)`` when bit ``k-1`` is set, else ``2**k`` (``Ar = 1`` for ``a = 1``,
+    ``Ar = 0`` for ``a = 0``). Signed operands use this project's sign-magnitude wrapper, not the
+    paper's one's-complement signed variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = [
+    "bit_length",
+    "drum_u",
+    "etm_u",
+    "exact_u",
+    "kulkarni_u",
+    "mitchell_u",
+    "roba_u",
+    "sign_magnitude",
+    "trunc_u",
+]
+
+
+def bit_length(x: np.ndarray, width: int) -> np.ndarray:
+    """Number of significant bits of each non-negative value (0 for 0), values < 2**(width+1)."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.zeros(x.shape, dtype=np.int64)
+    for i in range(width + 1):
+        n += (x >> i) > 0
+    return n
+
+
+def exact_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    return a * b
+
+
+def trunc_u(a: np.ndarray, b: np.ndarray, width: int, t: int) -> np.ndarray:
+    out = np.zeros(np.broadcast(a, b).shape, dtype=np.int64)
+    for i in range(width):
+        # row i of the partial-product array keeps the bits b_j with j >= t - i
+        kept = b & ~((1 << max(0, t - i)) - 1)
+        out += (((a >> i) & 1) * kept) << i
+    return out
+
+
+def mitchell_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    f = width - 1
+    k1 = np.maximum(bit_length(a, width) - 1, 0)
+    k2 = np.maximum(bit_length(b, width) - 1, 0)
+    x1 = (a - (np.int64(1) << k1)) << (f - k1)
+    x2 = (b - (np.int64(1) << k2)) << (f - k2)
+    s = x1 + x2
+    small = s < (1 << f)
+    p = np.where(small, ((1 << f) + s) << (k1 + k2), s << (k1 + k2 + 1)) >> f
+    return np.where((a == 0) | (b == 0), 0, p)
+
+
+def _drum_cut(x: np.ndarray, width: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """DRUM operand reduction: (k-bit segment with lowest bit forced to 1, shift amount)."""
+    shift = np.maximum(bit_length(x, width) - k, 0)
+    seg = np.where(shift > 0, (x >> shift) | 1, x)
+    return seg, shift
+
+
+def drum_u(a: np.ndarray, b: np.ndarray, width: int, k: int) -> np.ndarray:
+    sa, ha = _drum_cut(a, width, k)
+    sb, hb = _drum_cut(b, width, k)
+    return (sa * sb) << (ha + hb)
+
+
+def _kulkarni_block(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p = x * y
+    return np.where(p == 9, 7, p)
+
+
+def kulkarni_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    digits = (width + 1) // 2
+    out = np.zeros(np.broadcast(a, b).shape, dtype=np.int64)
+    for i in range(digits):
+        ai = (a >> (2 * i)) & 3
+        for j in range(digits):
+            out += _kulkarni_block(ai, (b >> (2 * j)) & 3) << (2 * (i + j))
+    return out
+
+
+def etm_u(a: np.ndarray, b: np.ndarray, width: int, k: int) -> np.ndarray:
+    mask = (1 << k) - 1
+    ah, bh = a >> k, b >> k
+    low_or = (a | b) & mask
+    lead = bit_length(low_or, k)  # L + 1, 0 when no low bit is set
+    low_field = (np.int64(1) << np.where(lead > 0, k + lead, 0)) - 1
+    approx = ((ah * bh) << (2 * k)) | low_field
+    return np.where((ah == 0) & (bh == 0), a * b, approx)
+
+
+def _roba_round(x: np.ndarray, width: int) -> np.ndarray:
+    k = np.maximum(bit_length(x, width) - 1, 0)
+    below = np.where(k > 0, (x >> np.maximum(k - 1, 0)) & 1, 0)
+    return np.where(x == 0, 0, np.int64(1) << (k + below))
+
+
+def roba_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    ar = _roba_round(a, width)
+    br = _roba_round(b, width)
+    return ar * b + a * br - ar * br
+
+
+def sign_magnitude(core: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Signed version of an unsigned multiplier core (sign-magnitude wrapper)."""
+
+    def signed_model(a: np.ndarray, b: np.ndarray, width: int, **params: int) -> np.ndarray:
+        p = core(np.abs(a), np.abs(b), width, **params)
+        return np.where((a < 0) != (b < 0), -p, p)
+
+    signed_model.__name__ = f"signed_{core.__name__}"
+    signed_model.__doc__ = f"Sign-magnitude signed wrapper around {core.__name__}."
+    return signed_model
