@@ -2,7 +2,10 @@
 
 import pyuvm
 
+from verif import fail_exit
 from verif.arith.env import ArithBaseTest, ArithSeqBase, ExhaustiveSeq, RandomSeq
+
+fail_exit.install()
 
 
 @pyuvm.test()

@@ -1,0 +1,307 @@
+"""Shared MyHDL plumbing of the arithmetic cores.
+
+Every unit folder ``cores/arith/<unit>/<unit>.py`` defines two names:
+
+``KIND``
+    ``"mul"`` or ``"add"``.
+``core(a, b, y, width, **params)``
+    a MyHDL block with the *unsigned* combinational logic of the unit. For a multiplier ``a`` and
+    ``b`` are ``width``-bit magnitudes and ``y`` is the ``2*width``-bit product; for an adder
+    ``a`` and ``b`` are the operand bit patterns and ``y`` is ``{carry_out, sum}``
+    (``width + 1`` bits).
+
+This module wraps a core into the project's port conventions (docs/architecture.md):
+
+* :func:`unit_block` - combinational block with ports ``a``, ``b``, ``y``; signed units get signed
+  ports, multipliers use a sign-magnitude wrapper around the unsigned core, adders put
+  ``a[n-1] ^ b[n-1] ^ carry_out`` on top of the sum bits;
+* :func:`unit_block_reg` - the same logic between an input and an output register (latency 2,
+  one operand pair per cycle, synchronous active-high reset);
+* :func:`convert` - Verilog (or VHDL) of either, module named ``spec.module_name`` (``_reg``
+  appended for the registered one), with a reproducible header.
+
+``spec`` is a :class:`refmodels.arith.UnitSpec` or a unit string such as ``"drum:k=4,signed=1"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from myhdl import ResetSignal, Signal, always_comb, always_seq, block, intbv
+
+#: Units that have a MyHDL core, in the order of the documentation.
+MUL_UNITS = ("exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba")
+ADD_UNITS = ("add", "loa", "gear")
+UNITS = MUL_UNITS + ADD_UNITS
+
+MIN_WIDTH = 4
+MAX_WIDTH = 16
+
+
+class CoreError(ValueError):
+    """A unit cannot be turned into hardware (unknown unit, unsupported width...)."""
+
+
+def as_spec(spec):
+    """Return a ``UnitSpec`` for ``spec`` (a ``UnitSpec`` or a unit string)."""
+    if isinstance(spec, str):
+        from refmodels.arith import parse_unit
+
+        return parse_unit(spec)
+    return spec
+
+
+def core_module(name: str):
+    """Import and return the Python module ``cores.arith.<name>.<name>``."""
+    if name not in UNITS:
+        raise CoreError(
+            f"no MyHDL core for unit {name!r}; cores exist for: {', '.join(UNITS)}"
+        )
+    return importlib.import_module(f"cores.arith.{name}.{name}")
+
+
+def _checked(spec):
+    spec = as_spec(spec)
+    mod = core_module(spec.name)
+    if not MIN_WIDTH <= spec.width <= MAX_WIDTH:
+        raise CoreError(
+            f"{spec}: width {spec.width} outside the supported range {MIN_WIDTH}..{MAX_WIDTH}"
+        )
+    if mod.KIND != spec.kind:
+        raise CoreError(f"{spec}: core kind {mod.KIND!r} does not match spec kind {spec.kind!r}")
+    return spec, mod
+
+
+def _value_signal(nbits: int, signed: bool):
+    if signed:
+        return Signal(intbv(0, min=-(1 << (nbits - 1)), max=1 << (nbits - 1)))
+    return Signal(intbv(0)[nbits:])
+
+
+def operand_signal(spec):
+    """A fresh ``Signal`` shaped like an operand of ``spec`` (signed when the unit is)."""
+    spec = as_spec(spec)
+    return _value_signal(spec.width, bool(spec.signed))
+
+
+def result_signal(spec):
+    """A fresh ``Signal`` shaped like the result of ``spec`` (``spec.out_width`` bits)."""
+    spec = as_spec(spec)
+    return _value_signal(spec.out_width, bool(spec.signed))
+
+
+@block
+def sign_mag(a, b, y, width, core, params):
+    """Sign-magnitude wrapper: |a| x |b| on the unsigned core, negated if the signs differ."""
+    n = width
+    ma = Signal(intbv(0)[n:])
+    mb = Signal(intbv(0)[n:])
+    pm = Signal(intbv(0)[2 * n :])
+    # The product as a 2n-bit pattern; read back as a signed value below, so that the MyHDL
+    # simulation and the Verilog agree (a two's complement wrap) for every magnitude.
+    pat = Signal(intbv(0)[2 * n :])
+
+    @always_comb
+    def magnitudes():
+        # -(-2^(n-1)) = 2^(n-1) fits the n-bit unsigned magnitude
+        if a < 0:
+            ma.next = -a
+        else:
+            ma.next = a
+        if b < 0:
+            mb.next = -b
+        else:
+            mb.next = b
+
+    unsigned_core = core(ma, mb, pm, n, **params)
+
+    @always_comb
+    def negate():
+        pat.next = pm
+        if a[n - 1] != b[n - 1]:
+            if pm != 0:
+                pat.next = ~pm + 1
+
+    @always_comb
+    def result():
+        y.next = pat.signed()
+
+    return magnitudes, unsigned_core, negate, result
+
+
+@block
+def twos_compl(a, b, y, width, core, params):
+    """Two's complement adder: the core adds the bit patterns; the top bit is rebuilt."""
+    n = width
+    ua = Signal(intbv(0)[n:])
+    ub = Signal(intbv(0)[n:])
+    s = Signal(intbv(0)[n + 1 :])
+    pat = Signal(intbv(0)[n + 1 :])
+
+    @always_comb
+    def patterns():
+        ua.next = a[n:]
+        ub.next = b[n:]
+
+    unsigned_core = core(ua, ub, s, n, **params)
+
+    @always_comb
+    def top_bit():
+        pat.next[n] = a[n - 1] ^ b[n - 1] ^ s[n]
+        pat.next[n:] = s[n:]
+
+    @always_comb
+    def result():
+        y.next = pat.signed()
+
+    return patterns, unsigned_core, top_bit, result
+
+
+@block
+def unit(spec, mod, a, b, y):
+    params = dict(spec.params)
+    if not spec.signed:
+        return mod.core(a, b, y, spec.width, **params)
+    if spec.kind == "mul":
+        return sign_mag(a, b, y, spec.width, mod.core, params)
+    return twos_compl(a, b, y, spec.width, mod.core, params)
+
+
+def unit_block(spec, a=None, b=None, y=None):
+    """Combinational block of ``spec`` with ports ``a``, ``b``, ``y``.
+
+    Signals that are not given are created with :func:`operand_signal` / :func:`result_signal`;
+    given ones must have the same width and signedness. Returns a MyHDL block instance.
+    """
+    spec, mod = _checked(spec)
+    a = operand_signal(spec) if a is None else a
+    b = operand_signal(spec) if b is None else b
+    y = result_signal(spec) if y is None else y
+    return unit(spec, mod, a, b, y)
+
+
+def reg_ports(spec):
+    """Fresh signals ``(clk, rst, in_valid, a, b, out_valid, y)`` of the registered block."""
+    spec = as_spec(spec)
+    return (
+        Signal(bool(0)),
+        ResetSignal(0, active=1, isasync=False),
+        Signal(bool(0)),
+        operand_signal(spec),
+        operand_signal(spec),
+        Signal(bool(0)),
+        result_signal(spec),
+    )
+
+
+def unit_block_reg(spec, ports=None):
+    """Registered block of ``spec``: ``clk, rst, in_valid, a, b, out_valid, y``.
+
+    Inputs and outputs are registered (latency 2 cycles, one operand pair accepted per cycle);
+    ``rst`` is synchronous and active high and clears the valid pipeline and the registers.
+    ``ports`` is the 7-tuple of signals (see :func:`reg_ports`), created when omitted.
+    """
+    spec, mod = _checked(spec)
+    ports = reg_ports(spec) if ports is None else ports
+
+    @block
+    def unit_reg(clk, rst, in_valid, a, b, out_valid, y):
+        a_q = operand_signal(spec)
+        b_q = operand_signal(spec)
+        v_q = Signal(bool(0))
+        y_c = result_signal(spec)
+
+        comb = unit(spec, mod, a_q, b_q, y_c)
+
+        @always_seq(clk.posedge, reset=rst)
+        def registers():
+            a_q.next = a
+            b_q.next = b
+            v_q.next = in_valid
+            y.next = y_c
+            out_valid.next = v_q
+
+        return comb, registers
+
+    return unit_reg(*ports)
+
+
+_DATE_LINE = re.compile(r"^(//|--) Date:.*$", re.MULTILINE)
+_FILE_LINE = re.compile(r"^(//|--) File: .*$", re.MULTILINE)
+# combinational sensitivity lists (MyHDL builds them from a set: their order varies by process)
+_VLOG_SENS = re.compile(r"^(always @\()([^()]*)(\) begin)", re.MULTILINE)
+_VHDL_SENS = re.compile(r"^(\S+: process \()([^()]*)(\) is)", re.MULTILINE)
+# reset branches: independent assignments, also emitted in set order
+_RESET_BRANCH = re.compile(
+    r"^(\s*if \(\w+ (?:==|=) '?[01]'?\) (?:begin|then)\n)((?:\s+\w+ <= [^;\n]+;\n)+)",
+    re.MULTILINE,
+)
+
+
+def _sorted_list(m: re.Match) -> str:
+    items = [x.strip() for x in m.group(2).split(",")]
+    if any("edge" in x for x in items):
+        return m.group(0)
+    return m.group(1) + ", ".join(sorted(items)) + m.group(3)
+
+
+def normalise_output(text: str, filename: str) -> str:
+    """Make a MyHDL output file reproducible: fixed header lines (no date, no output path),
+    sorted sensitivity lists and reset assignments (MyHDL emits both in hash order)."""
+    text = _DATE_LINE.sub(lambda m: f"{m.group(1)} Date: (not recorded, reproducible output)", text)
+    text = _FILE_LINE.sub(lambda m: f"{m.group(1)} File: {filename}", text)
+    text = _VLOG_SENS.sub(_sorted_list, text)
+    text = _VHDL_SENS.sub(_sorted_list, text)
+    text = _RESET_BRANCH.sub(
+        lambda m: m.group(1) + "".join(sorted(m.group(2).splitlines(keepends=True))), text
+    )
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _reset_myhdl_names() -> None:
+    """Restart MyHDL's instance numbering so that generated names do not depend on what was
+    elaborated before in the same process (MyHDL keeps process-wide counters and name sets)."""
+    import myhdl._block as _mb
+    import myhdl._simulator as _ms
+
+    for attr in ("_name_set", "_inst_name_set"):
+        names = getattr(_mb, attr, None)
+        if isinstance(names, set):
+            names.clear()
+    for deco in getattr(_ms, "_blocks", []):
+        if hasattr(deco, "calls"):
+            deco.calls = 0
+
+
+def module_name(spec, registered: bool = False) -> str:
+    spec = as_spec(spec)
+    return spec.module_name + ("_reg" if registered else "")
+
+
+def convert(spec, outdir, registered: bool = False, hdl: str = "Verilog") -> Path:
+    """Convert ``spec`` to ``hdl`` ("Verilog" or "VHDL") in ``outdir``; return the file path.
+
+    The module (entity) is named ``spec.module_name``, plus ``_reg`` for the registered block.
+    For VHDL MyHDL also writes its support package ``pck_myhdl_*.vhd`` into ``outdir``.
+    Repeated conversions of the same spec produce byte-identical files.
+    """
+    spec, _ = _checked(spec)
+    if hdl not in ("Verilog", "VHDL"):
+        raise CoreError(f"hdl must be 'Verilog' or 'VHDL', not {hdl!r}")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    name = module_name(spec, registered)
+    _reset_myhdl_names()
+    inst = unit_block_reg(spec) if registered else unit_block(spec)
+    options = {"testbench": False} if hdl == "Verilog" else {}
+    inst.convert(hdl=hdl, name=name, path=str(outdir), **options)
+    path = outdir / (name + (".v" if hdl == "Verilog" else ".vhd"))
+    if not path.exists():
+        raise CoreError(f"MyHDL did not write {path}")
+    path.write_text(normalise_output(path.read_text(), path.name))
+    if hdl == "VHDL":
+        for pck in outdir.glob("pck_myhdl_*.vhd"):
+            pck.write_text(normalise_output(pck.read_text(), pck.name))
+    return path
