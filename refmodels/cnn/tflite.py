@@ -1,0 +1,500 @@
+"""Bit-exact numpy model of TFLite int8 (integer_ops) inference kernels.
+
+Conventions (those of the TFLite quantisation specification):
+
+* real = (q - zero_point) * scale.
+* Activations: int8 in [-128, 127], one scale / zero point per tensor, layout NHWC.
+* Weights: int8 symmetric (zero point 0), normally in [-127, 127]; Conv2D and DepthwiseConv2D
+  use one scale per output channel. Layouts: Conv2D ``(out, fh, fw, in)`` (OHWI),
+  DepthwiseConv2D ``(1, fh, fw, in * depth_multiplier)``, FullyConnected ``(out, in)``.
+* Biases: int32 with scale ``input_scale * weight_scale[c]`` and zero point 0.
+
+Rescaling follows the *default* TFLite build, the double-rounding ``MultiplyByQuantizedMultiplier``
+(a saturating rounding doubling high multiply, then a rounding right shift). The single-rounding
+build (``TFLITE_SINGLE_ROUNDING``) is available with ``single_rounding=True`` everywhere a
+rescale happens.
+
+All integer arithmetic is done in numpy int64 on values that stay in the int32 range, which the
+functions check where C++ would have undefined behaviour (int32 accumulator overflow raises
+``OverflowError``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+INT8_MIN = -128
+INT8_MAX = 127
+
+PADDINGS = ("SAME", "VALID")
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+__all__ = [
+    "INT32_MIN",
+    "INT32_MAX",
+    "quantize_multiplier",
+    "saturating_rounding_doubling_high_mul",
+    "rounding_divide_by_pot",
+    "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_double_rounding",
+    "multiply_by_quantized_multiplier_single_rounding",
+    "round_half_away",
+    "quantize_value",
+    "activation_range",
+    "compute_padding",
+    "conv_multipliers",
+    "requantize",
+    "patches",
+    "conv2d_acc",
+    "conv2d",
+    "depthwise_conv2d_acc",
+    "depthwise_conv2d",
+    "fully_connected_acc",
+    "fully_connected",
+    "max_pool",
+    "avg_pool",
+    "add_params",
+    "add",
+    "quantize",
+    "dequantize",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _i64(x, name="value"):
+    a = np.asarray(x)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def _check_range(a, lo, hi, name):
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise ValueError(f"{name} out of range [{lo}, {hi}]: min {a.min()}, max {a.max()}")
+
+
+def _wrap32(v):
+    """Two's complement wrap of int64 values to int32 (what C int32 arithmetic does)."""
+    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def round_half_away(x):
+    """std::round / TfLiteRound: round to nearest, ties away from zero (float64 -> float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+
+
+# --------------------------------------------------------------------------------------------
+# fixed-point primitives
+
+
+def quantize_multiplier(m, single_rounding=False):
+    """TFLite QuantizeMultiplier: real multiplier -> (int32 multiplier M, shift).
+
+    ``m = M * 2**(shift - 31)`` with ``M`` in [2**30, 2**31) (or 0). frexp gives q in [0.5, 1);
+    ``M = round(q * 2**31)`` (ties away from zero); if that reaches 2**31 it is halved and the
+    shift incremented; a shift below -31 gives ``(0, 0)``. With ``single_rounding`` a shift above
+    30 is clamped to ``(2**31 - 1, 30)`` as the single-rounding build does.
+    Accepts scalars or arrays; returns int64 arrays of the same shape.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    if not np.all(np.isfinite(m)):
+        raise ValueError("multiplier must be finite")
+    q, shift = np.frexp(m)
+    shift = shift.astype(np.int64)
+    qf = round_half_away(q * float(2**31)).astype(np.int64)
+    full = np.abs(qf) == 2**31
+    qf = np.where(full, qf // 2, qf)
+    shift = np.where(full, shift + 1, shift)
+    zero = (m == 0) | (shift < -31)
+    qf = np.where(zero, 0, qf)
+    shift = np.where(zero, 0, shift)
+    if single_rounding:
+        big = shift > 30
+        qf = np.where(big, INT32_MAX, qf)
+        shift = np.where(big, 30, shift)
+    return qf, shift
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values (int64 arrays in/out).
+
+    ``(a*b + nudge) / 2**31`` with nudge ``2**30`` (product >= 0) or ``1 - 2**30`` (product < 0)
+    and a division that truncates toward zero; ``a == b == INT32_MIN`` saturates to INT32_MAX.
+    """
+    a = _i64(a, "a")
+    b = _i64(b, "b")
+    _check_range(a, INT32_MIN, INT32_MAX, "a")
+    _check_range(b, INT32_MIN, INT32_MAX, "b")
+    ab = a * b
+    s = ab + np.where(ab >= 0, 2**30, 1 - 2**30)
+    q = np.where(s >= 0, s >> 31, -((-s) >> 31))  # truncating division by 2**31
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: x / 2**exponent rounded to nearest, ties away from zero."""
+    x = _i64(x, "x")
+    e = _i64(exponent, "exponent")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(e, 0, 31, "exponent")
+    mask = (np.int64(1) << e) - 1
+    rem = x & mask
+    thr = (mask >> 1) + (x < 0)
+    return (x >> e) + (rem > thr)
+
+
+def multiply_by_quantized_multiplier_double_rounding(x, multiplier, shift):
+    """Default TFLite MultiplyByQuantizedMultiplier (two roundings).
+
+    ``RoundingDivideByPOT(SRDHM(x * 2**max(shift, 0), M), max(-shift, 0))``; the left shift is
+    done in int32 and wraps as two's complement C code does on the targets.
+    """
+    x = _i64(x, "x")
+    m = _i64(multiplier, "multiplier")
+    sh = _i64(shift, "shift")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(sh, -31, 31, "shift")
+    left = np.maximum(sh, 0)
+    right = np.maximum(-sh, 0)
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(_wrap32(x << left), m), right
+    )
+
+
+def multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift):
+    """TFLITE_SINGLE_ROUNDING MultiplyByQuantizedMultiplier.
+
+    ``(x * M + 2**(30 - shift)) >> (31 - shift)`` in 64 bits, result wrapped to int32;
+    requires M >= 0 and -31 <= shift <= 30.
+    """
+    x = _i64(x, "x")
+    m = _i64(multiplier, "multiplier")
+    sh = _i64(shift, "shift")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(m, 0, INT32_MAX, "multiplier")
+    _check_range(sh, -31, 30, "shift")
+    total = 31 - sh
+    r = (x * m + (np.int64(1) << (total - 1))) >> total
+    return _wrap32(r)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift, single_rounding=False):
+    """Dispatch to the double-rounding (default) or the single-rounding variant."""
+    if single_rounding:
+        return multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift)
+    return multiply_by_quantized_multiplier_double_rounding(x, multiplier, shift)
+
+
+# --------------------------------------------------------------------------------------------
+# quantisation parameters
+
+
+def quantize_value(x, scale, zero_point):
+    """TFLite's Quantize for parameters: zero_point + round_half_away(x / scale) (int64)."""
+    return zero_point + round_half_away(np.asarray(x, np.float64) / float(scale)).astype(np.int64)
+
+
+def activation_range(activation, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX):
+    """CalculateActivationRangeQuantized: (act_min, act_max) codes for a fused activation."""
+    act = str(activation).upper()
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    if act == "NONE":
+        return qmin, qmax
+    if act == "RELU":
+        return max(qmin, int(quantize_value(0.0, scale, zero_point))), qmax
+    if act == "RELU6":
+        lo = max(qmin, int(quantize_value(0.0, scale, zero_point)))
+        return lo, min(qmax, int(quantize_value(6.0, scale, zero_point)))
+    lo = max(qmin, int(quantize_value(-1.0, scale, zero_point)))
+    return lo, min(qmax, int(quantize_value(1.0, scale, zero_point)))
+
+
+def compute_padding(in_size, filter_size, stride, dilation=1, padding="SAME"):
+    """TFLite ComputeOutSize / ComputePaddingWithOffset.
+
+    Returns ``(out_size, pad_before, pad_after)``; the odd extra pad goes after (bottom/right).
+    """
+    padding = str(padding).upper()
+    if padding not in PADDINGS:
+        raise ValueError(f"unknown padding {padding!r}; valid: SAME, VALID")
+    if min(in_size, filter_size, stride, dilation) < 1:
+        raise ValueError("sizes, stride and dilation must be >= 1")
+    eff = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        out = (in_size + stride - 1) // stride
+    else:
+        out = (in_size + stride - eff) // stride
+    if out < 1:
+        raise ValueError(f"filter {eff} larger than input {in_size} with VALID padding")
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2, total - total // 2
+
+
+def conv_multipliers(input_scale, weight_scales, output_scale, single_rounding=False):
+    """Per-channel (M, shift) from input_scale * weight_scale[c] / output_scale.
+
+    Scales are taken as float32 (as stored in a .tflite file) and combined in float64, the way
+    TFLite's PopulateConvolutionQuantizationParams does.
+    """
+    si = np.float64(np.float32(input_scale))
+    sw = np.asarray(weight_scales, np.float32).astype(np.float64)
+    so = np.float64(np.float32(output_scale))
+    if np.any(sw <= 0) or si <= 0 or so <= 0:
+        raise ValueError("scales must be positive")
+    return quantize_multiplier(si * sw / so, single_rounding=single_rounding)
+
+
+def quantize(x, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX):
+    """Quantise a float array to int8 codes (round half away from zero, then clamp)."""
+    q = quantize_value(x, scale, zero_point)
+    return np.clip(q, qmin, qmax).astype(np.int8)
+
+
+def dequantize(q, scale, zero_point):
+    return (np.asarray(q, np.float64) - zero_point) * float(np.float32(scale))
+
+
+# --------------------------------------------------------------------------------------------
+# output stage
+
+
+def requantize(acc, bias, multiplier, shift, output_zero_point, act_min=-128, act_max=127,
+               single_rounding=False):
+    """acc (+ bias) -> rescale -> + output zero point -> clamp -> int8.
+
+    ``acc`` int64 with channels last; ``bias``, ``multiplier`` and ``shift`` broadcast on the
+    channel axis (per channel or per tensor). The biased accumulator must fit int32.
+    """
+    acc = _i64(acc, "acc")
+    if bias is not None:
+        acc = acc + _i64(bias, "bias")
+    if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
+        raise OverflowError("int32 accumulator overflow")
+    if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
+        raise ValueError(f"bad activation range [{act_min}, {act_max}]")
+    r = multiply_by_quantized_multiplier(acc, multiplier, shift, single_rounding)
+    r = r + int(output_zero_point)
+    return np.clip(r, act_min, act_max).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------------
+# patch extraction
+
+
+def _pair(v, name):
+    if np.ndim(v) == 0:
+        v = (int(v), int(v))
+    v = tuple(int(t) for t in v)
+    if len(v) != 2 or min(v) < 1:
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints")
+    return v
+
+
+def _check_act(x, name="input"):
+    x = _i64(x, name)
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be NHWC (4-D), got shape {x.shape}")
+    _check_range(x, INT8_MIN, INT8_MAX, name)
+    return x
+
+
+def patches(x, fh, fw, stride=1, padding="SAME", dilation=1, pad_value=0):
+    """im2col view of an NHWC int64 array.
+
+    Returns ``(cols, valid)``: ``cols`` of shape (N, OH, OW, fh, fw, C) (padded taps hold
+    ``pad_value``) and ``valid`` of shape (OH, OW, fh, fw), False for padded taps.
+    """
+    x = np.asarray(x)
+    n, h, w, c = x.shape
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    oh, pt, pb = compute_padding(h, fh, sh, dh, padding)
+    ow, pl, pr = compute_padding(w, fw, sw, dw, padding)
+    # enough padding for every tap of every output
+    need_b = max((oh - 1) * sh + (fh - 1) * dh + 1 - (h + pt), 0)
+    need_r = max((ow - 1) * sw + (fw - 1) * dw + 1 - (w + pl), 0)
+    xp = np.full((n, h + pt + need_b, w + pl + need_r, c), pad_value, dtype=x.dtype)
+    xp[:, pt : pt + h, pl : pl + w, :] = x
+    s = xp.strides
+    cols = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=(n, oh, ow, fh, fw, c),
+        strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]),
+        writeable=False,
+    )
+    iy = np.arange(oh)[:, None] * sh - pt + np.arange(fh)[None, :] * dh  # (oh, fh)
+    ix = np.arange(ow)[:, None] * sw - pl + np.arange(fw)[None, :] * dw  # (ow, fw)
+    vy = (iy >= 0) & (iy < h)
+    vx = (ix >= 0) & (ix < w)
+    valid = vy[:, None, :, None] & vx[None, :, None, :]
+    return cols, valid
+
+
+# --------------------------------------------------------------------------------------------
+# layers
+
+_EXACT_LIMIT = 2**52  # float64 matmul is exact below this magnitude
+
+
+def conv2d_acc(x, w, input_zero_point, stride=1, padding="SAME", dilation=1):
+    """int64 accumulator sum filter * (input - input_zero_point) over non-padded taps."""
+    x = _check_act(x)
+    w = _i64(w, "filter")
+    if w.ndim != 4 or w.shape[3] != x.shape[3]:
+        raise ValueError(f"filter must be (out, fh, fw, {x.shape[3]}), got {w.shape}")
+    _check_range(w, INT8_MIN, INT8_MAX, "filter")
+    zp = int(input_zero_point)
+    _check_range(np.asarray(zp), INT8_MIN, INT8_MAX, "input_zero_point")
+    co, fh, fw, ci = w.shape
+    # padding with the zero point makes padded taps contribute exactly 0
+    cols, _ = patches(x - zp, fh, fw, stride, padding, dilation, pad_value=0)
+    n, oh, ow = cols.shape[:3]
+    k = fh * fw * ci
+    assert k * 255 * 128 < _EXACT_LIMIT
+    a = cols.reshape(n * oh * ow, k).astype(np.float64)
+    acc = a @ w.reshape(co, k).T.astype(np.float64)
+    return acc.astype(np.int64).reshape(n, oh, ow, co)
+
+
+def conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, stride=1,
+           padding="SAME", dilation=1, act_min=-128, act_max=127, single_rounding=False):
+    """TFLite int8 per-channel Conv2D (reference integer_ops ConvPerChannel)."""
+    acc = conv2d_acc(x, w, input_zero_point, stride, padding, dilation)
+    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                      single_rounding)
+
+
+def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, padding="SAME",
+                         dilation=1):
+    """Depthwise accumulator; output channel ``ic * depth_multiplier + m``."""
+    x = _check_act(x)
+    w = _i64(w, "filter")
+    dm = int(depth_multiplier)
+    ci = x.shape[3]
+    if w.ndim != 4 or w.shape[0] != 1 or w.shape[3] != ci * dm:
+        raise ValueError(f"filter must be (1, fh, fw, {ci * dm}), got {w.shape}")
+    _check_range(w, INT8_MIN, INT8_MAX, "filter")
+    zp = int(input_zero_point)
+    _, fh, fw, co = w.shape
+    cols, _ = patches(x - zp, fh, fw, stride, padding, dilation, pad_value=0)
+    cols = np.repeat(cols, dm, axis=5) if dm > 1 else cols
+    acc = np.einsum("nyxhwc,hwc->nyxc", cols.astype(np.float64), w[0].astype(np.float64))
+    return acc.astype(np.int64)
+
+
+def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift,
+                     depth_multiplier=1, stride=1, padding="SAME", dilation=1, act_min=-128,
+                     act_max=127, single_rounding=False):
+    """TFLite int8 per-channel DepthwiseConv2D."""
+    acc = depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier, stride, padding,
+                               dilation)
+    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                      single_rounding)
+
+
+def fully_connected_acc(x, w, input_zero_point):
+    x = _i64(x, "input")
+    w = _i64(w, "weights")
+    if x.ndim != 2 or w.ndim != 2 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"need input (N, {w.shape[-1]}) and weights (out, in), got "
+                         f"{x.shape} and {w.shape}")
+    _check_range(x, INT8_MIN, INT8_MAX, "input")
+    _check_range(w, INT8_MIN, INT8_MAX, "weights")
+    a = (x - int(input_zero_point)).astype(np.float64)
+    return (a @ w.T.astype(np.float64)).astype(np.int64)
+
+
+def fully_connected(x, w, bias, input_zero_point, output_zero_point, multiplier, shift,
+                    act_min=-128, act_max=127, single_rounding=False):
+    """TFLite int8 FullyConnected (per-tensor or per-channel multiplier); x is (N, in)."""
+    acc = fully_connected_acc(x, w, input_zero_point)
+    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                      single_rounding)
+
+
+def max_pool(x, pool, stride=None, padding="VALID", act_min=-128, act_max=127):
+    """TFLite int8 MaxPool: max over the in-image part of each window, then clamp."""
+    x = _check_act(x)
+    ph, pw = _pair(pool, "pool")
+    stride = (ph, pw) if stride is None else stride
+    cols, _ = patches(x, ph, pw, stride, padding, 1, pad_value=INT8_MIN)
+    return np.clip(cols.max(axis=(3, 4)), act_min, act_max).astype(np.int8)
+
+
+def avg_pool(x, pool, stride=None, padding="VALID", act_min=-128, act_max=127):
+    """TFLite int8 AveragePool.
+
+    Sum of the in-image codes, divided by their count with rounding to nearest, ties away from
+    zero: ``(acc + n/2) / n`` if acc > 0 else ``(acc - n/2) / n`` (C division).
+    """
+    x = _check_act(x)
+    ph, pw = _pair(pool, "pool")
+    stride = (ph, pw) if stride is None else stride
+    cols, valid = patches(x, ph, pw, stride, padding, 1, pad_value=0)
+    acc = cols.sum(axis=(3, 4))
+    cnt = valid.sum(axis=(2, 3)).astype(np.int64)[None, :, :, None]
+    half = cnt // 2
+    pos = (acc + half) // cnt
+    neg = -((half - acc) // cnt)
+    r = np.where(acc > 0, pos, neg)
+    return np.clip(r, act_min, act_max).astype(np.int8)
+
+
+def add_params(scale1, zero_point1, scale2, zero_point2, output_scale, output_zero_point):
+    """TFLite int8 Add preparation: left shift 20 and three (M, shift) pairs.
+
+    Returns a dict with ``input1_offset``, ``input2_offset``, ``output_offset``, ``left_shift``,
+    ``input1_multiplier``, ``input1_shift``, ``input2_multiplier``, ``input2_shift``,
+    ``output_multiplier``, ``output_shift``.
+    """
+    s1 = float(np.float32(scale1))
+    s2 = float(np.float32(scale2))
+    so = float(np.float32(output_scale))
+    if min(s1, s2, so) <= 0:
+        raise ValueError("scales must be positive")
+    left_shift = 20
+    twice_max = 2.0 * max(s1, s2)
+    r1 = s1 / twice_max
+    r2 = s2 / twice_max
+    ro = twice_max / ((1 << left_shift) * so)
+    out = {
+        "input1_offset": -int(zero_point1),
+        "input2_offset": -int(zero_point2),
+        "output_offset": int(output_zero_point),
+        "left_shift": left_shift,
+    }
+    for key, r in (("input1", r1), ("input2", r2), ("output", ro)):
+        if not 0 < r < 1:
+            raise ValueError(f"{key} multiplier {r} not in (0, 1)")
+        m, sh = quantize_multiplier(r)
+        if sh > 0:
+            raise ValueError(f"{key} multiplier {r} gives a positive shift")
+        out[f"{key}_multiplier"] = int(m)
+        out[f"{key}_shift"] = int(sh)
+    return out
+
+
+def add(x1, x2, params, act_min=-128, act_max=127, single_rounding=False):
+    """TFLite int8 elementwise Add (numpy broadcasting) with parameters from add_params."""
+    a = _i64(x1, "input1")
+    b = _i64(x2, "input2")
+    _check_range(a, INT8_MIN, INT8_MAX, "input1")
+    _check_range(b, INT8_MIN, INT8_MAX, "input2")
+    p = params
+    mbqm = multiply_by_quantized_multiplier
+    sa = (a + p["input1_offset"]) << p["left_shift"]
+    sb = (b + p["input2_offset"]) << p["left_shift"]
+    sa = mbqm(sa, p["input1_multiplier"], p["input1_shift"], single_rounding)
+    sb = mbqm(sb, p["input2_multiplier"], p["input2_shift"], single_rounding)
+    raw = sa + sb
+    out = mbqm(raw, p["output_multiplier"], p["output_shift"], single_rounding)
+    out = out + p["output_offset"]
+    return np.clip(out, act_min, act_max).astype(np.int8)

@@ -1,0 +1,245 @@
+"""The ``approxnn`` command.
+
+Sub-commands::
+
+    approxnn units                          list the unit registry (parameters and ranges)
+    approxnn lut UNIT -o FILE.npy           write a unit's 2^n x 2^n int64 result table
+    approxnn characterize UNIT [--json]     error metrics of the simulated RTL + Yosys cost
+    approxnn characterize --verilog FILE --top MODULE --width N [--signed]
+                          [--a A --b B --y Y] [--name NAME] [--save FILE.npz] [--model UNIT]
+    approxnn characterize --all [--out reports/arith] [--widths 8]
+
+A UNIT is a registry name such as ``drum:k=6,width=8,signed=1`` or a table file written by
+``--save`` (``FILE.npz``). Exit codes: 0 success; 1 a tool failed, or the RTL differs from the
+golden model (``rtl_matches_model`` false); 2 bad usage, a bad unit name, a missing file or ports
+that do not fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+
+class UsageError(Exception):
+    """A bad argument: printed as ``approxnn: error: ...`` with exit code 2."""
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        ws = [int(w) for w in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be integers, got {text!r}") from None
+    if not ws:
+        raise argparse.ArgumentTypeError("no width given")
+    return ws
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="approxnn",
+        description="Approximate arithmetic units for Zynq-7000 NN accelerators: registry, "
+        "lookup tables, RTL characterisation (Icarus + Yosys).",
+    )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"approxnn {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    u = sub.add_parser("units", help="list the unit registry with parameters and ranges")
+    u.add_argument("--kind", choices=["mul", "add"], help="only multipliers or adders")
+    u.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    lut = sub.add_parser("lut", help="write the result table of a unit (np.save, int64)")
+    lut.add_argument("unit", help="unit name, e.g. drum:k=6,signed=1 (or a saved .npz table)")
+    lut.add_argument("-o", "--output", required=True, help="output .npy file")
+
+    c = sub.add_parser(
+        "characterize",
+        help="error metrics of the simulated RTL and FPGA cost of a unit",
+        description="Characterise a registry unit, an external Verilog module (--verilog) or "
+        "the whole built-in library (--all). Metrics come from the RTL simulated in Icarus "
+        "(exhaustive up to 8-bit operands); cost from Yosys synth_xilinx (LUTs with -nodsp, "
+        "DSP48E1 count of the default flow).",
+    )
+    c.add_argument("unit", nargs="?", help="unit name, e.g. drum:k=6,width=8,signed=1")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--all", action="store_true", help="characterise the built-in library")
+    c.add_argument("--out", default="reports/arith", help="report folder for --all")
+    c.add_argument("--widths", type=_widths, default=[8], help="operand widths for --all")
+    c.add_argument("--jobs", type=int, default=2, help="worker processes for --all (2)")
+    c.add_argument("--samples", type=int, default=1 << 16,
+                   help="sampled operand pairs above 8-bit operands (65536)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the operand sample")
+    c.add_argument("--no-synth", action="store_true", help="skip Yosys (metrics only)")
+    c.add_argument("--workdir", help="keep generated files, simulation and Yosys logs here")
+    g = c.add_argument_group("external Verilog module")
+    g.add_argument("--verilog", nargs="+", metavar="FILE", help="Verilog file(s) to import")
+    g.add_argument("--top", help="module to import")
+    g.add_argument("--width", type=int, help="operand width in bits")
+    g.add_argument("--signed", action="store_true", help="operands and result are signed")
+    g.add_argument("--a", help="first operand port (default: discovered)")
+    g.add_argument("--b", help="second operand port (default: discovered)")
+    g.add_argument("--y", help="result port (default: the only output)")
+    g.add_argument("--kind", choices=["mul", "add"], help="unit kind (default: from --y width)")
+    g.add_argument("--name", help="registry name of the imported unit (default: module name)")
+    g.add_argument("--save", metavar="FILE.npz", help="save the imported table unit")
+    g.add_argument("--model", metavar="UNIT",
+                   help="reference unit to compare the module with (rtl_matches_model)")
+    return p
+
+
+def _cmd_units(args) -> int:
+    from refmodels import arith
+
+    units = arith.list_units(args.kind)
+    if args.json:
+        data = [
+            {
+                "name": u.name,
+                "kind": u.kind,
+                "builtin": u.builtin,
+                "description": u.description,
+                "parameters": u.describe_params(),
+                "width_range": list(u.width_range()),
+            }
+            for u in units
+        ]
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{'unit':<10} {'kind':<4} parameters")
+    for u in units:
+        print(f"{u.name:<10} {u.kind:<4} {u.describe_params()}")
+        if u.description:
+            print(f"{'':<16}{u.description}")
+    print("\nName a unit as NAME:param=value,...,width=N,signed=0|1, e.g. drum:k=6,signed=1")
+    return 0
+
+
+def _cmd_lut(args) -> int:
+    from refmodels import arith
+
+    from .characterize import resolve_unit
+    from .report import atomic_write
+
+    spec = resolve_unit(args.unit)
+    lut = np.ascontiguousarray(arith.make_lut(spec), dtype=np.int64)
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        raise UsageError(f"output file must end in .npy (np.save format), got {out}")
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, lut, allow_pickle=False)
+    atomic_write(out, buf.getvalue())
+    print(f"{spec}: {lut.shape[0]}x{lut.shape[1]} int64 table -> {out}", file=sys.stderr)
+    return 0
+
+
+def _print_result(res: dict, as_json: bool) -> None:
+    from .characterize import format_result
+
+    if as_json:
+        print(json.dumps(res, default=_json_default))
+    else:
+        print(format_result(res))
+
+
+def _cmd_characterize(args, parser) -> int:
+    from . import characterize as ch
+
+    modes = sum(bool(x) for x in (args.unit, args.verilog, args.all))
+    if modes != 1:
+        raise UsageError("give exactly one of UNIT, --verilog FILE or --all")
+    ext_opts = [o for o in ("top", "width", "a", "b", "y", "kind", "name", "save", "model")
+                if getattr(args, o) is not None] + (["signed"] if args.signed else [])
+    if not args.verilog and ext_opts:
+        raise UsageError(f"--{ext_opts[0]} is only valid with --verilog")
+    if args.samples < 1:
+        raise UsageError("--samples must be positive")
+    if args.all:
+        if args.json:
+            raise UsageError("--json is not available with --all (see the CSV report)")
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        rows, failures, paths, seconds = ch.characterize_all(
+            args.out, args.widths, jobs=args.jobs, samples=args.samples, seed=args.seed
+        )
+        for unit, err in failures:
+            print(f"FAILED {unit}: {err}", file=sys.stderr)
+        bad = [r["unit"] for r in rows if r.get("rtl_matches_model") is False]
+        for unit in bad:
+            print(f"MISMATCH {unit}: RTL differs from the golden model", file=sys.stderr)
+        print(f"{len(rows)} units characterised in {seconds:.1f} s, {len(failures)} failed")
+        for kind, path in paths.items():
+            print(f"{kind:>4}: {path}")
+        return 1 if failures or bad or not rows else 0
+    if args.verilog:
+        if not args.top or args.width is None:
+            raise UsageError("--verilog needs --top MODULE and --width N")
+        res = ch.characterize_verilog(
+            args.verilog, args.top, args.width, signed=args.signed, a=args.a, b=args.b,
+            y=args.y, kind=args.kind, name=args.name, save=args.save, model=args.model,
+            do_synth=not args.no_synth, workdir=args.workdir,
+        )
+    else:
+        res = ch.characterize_unit(
+            args.unit, samples=args.samples, seed=args.seed, do_synth=not args.no_synth,
+            workdir=args.workdir,
+        )
+    _print_result(res, args.json)
+    return 0 if res.get("rtl_matches_model") is not False else 1
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from refmodels.arith import UnitError
+
+    from .importer import ImportErrorPorts
+    from .rtlsim import SimError
+    from .synth import YosysError
+
+    try:
+        if args.command == "units":
+            return _cmd_units(args)
+        if args.command == "lut":
+            return _cmd_lut(args)
+        if args.command == "characterize":
+            return _cmd_characterize(args, parser)
+    except (UsageError, UnitError, ImportErrorPorts, FileNotFoundError, ValueError) as exc:
+        print(f"approxnn: error: {exc}", file=sys.stderr)
+        return 2
+    except (SimError, YosysError) as exc:
+        print(f"approxnn: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("approxnn: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

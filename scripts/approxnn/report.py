@@ -1,0 +1,223 @@
+"""Characterisation reports: CSV, Markdown table and Pareto plot (error against LUTs).
+
+Every file is written to a temporary file in the destination folder and renamed into place, so
+an interrupted run never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "COLUMNS",
+    "atomic_write",
+    "to_csv",
+    "to_markdown",
+    "pareto_front",
+    "short_label",
+    "plot_pareto",
+    "write_reports",
+]
+
+#: Report columns, in order (keys of a characterisation result).
+COLUMNS = [
+    "unit",
+    "kind",
+    "width",
+    "signed",
+    "mae_pct",
+    "wce_pct",
+    "mre_pct",
+    "wcre_pct",
+    "ep_pct",
+    "mse",
+    "bias",
+    "luts",
+    "carry4",
+    "depth",
+    "dsps",
+    "ffs",
+    "rtl_matches_model",
+    "n_pairs",
+    "exhaustive",
+]
+
+_MD_COLUMNS = [
+    ("unit", "unit"),
+    ("mae_pct", "MAE %"),
+    ("wce_pct", "WCE %"),
+    ("mre_pct", "MRED %"),
+    ("ep_pct", "EP %"),
+    ("bias", "bias"),
+    ("luts", "LUT"),
+    ("carry4", "CARRY4"),
+    ("depth", "depth"),
+    ("dsps", "DSP"),
+    ("rtl_matches_model", "RTL = model"),
+]
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _fmt(value, key: str = "") -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        if key == "mse":
+            return f"{value:.4g}"
+        if key == "bias":
+            return f"{value:.4g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (int(v) if isinstance(v, bool) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def to_markdown(rows: list[dict], title: str | None = None, notes: list[str] | None = None) -> str:
+    """A Markdown table, one section per (kind, width)."""
+    out = []
+    if title:
+        out += [f"# {title}", ""]
+    for line in notes or []:
+        out.append(line)
+    if notes:
+        out.append("")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("kind", "?"), r.get("width", 0)), []).append(r)
+    names = {"mul": "Multipliers", "add": "Adders"}
+    for (kind, width), grp in sorted(groups.items(), key=lambda kv: (kv[0][0] != "mul", kv[0][1])):
+        out += [f"## {names.get(kind, kind)}, {width}-bit operands", ""]
+        out.append("| " + " | ".join(h for _, h in _MD_COLUMNS) + " |")
+        out.append("|" + "|".join("---" for _ in _MD_COLUMNS) + "|")
+        for r in grp:
+            out.append("| " + " | ".join(_fmt(r.get(k), k) for k, _ in _MD_COLUMNS) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def short_label(unit: str) -> str:
+    """``drum:k=4,width=8,signed=1`` -> ``drum k=4`` (width and signedness are in the legend)."""
+    name, _, rest = unit.partition(":")
+    keep = [p for p in rest.split(",") if p and not p.startswith(("width=", "signed="))]
+    return " ".join([name] + keep)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points not dominated when minimising both coordinates (cost, error)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Error (MAE % and MRED %) against LUTs, one row of panels per unit kind and width.
+
+    The Pareto front (fewest LUTs for a given error) is drawn per signedness; every point is
+    labelled with its unit name.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"], r["width"]), []).append(r)
+    keys = sorted(groups, key=lambda k: (k[0] != "mul", k[1]))
+    metrics = [("mae_pct", "MAE %"), ("mre_pct", "MRED %")]
+    fig, axes = plt.subplots(
+        len(keys) or 1, 2, figsize=(14, 5.5 * max(1, len(keys))), squeeze=False
+    )
+    styles = {False: ("tab:blue", "o", "unsigned"), True: ("tab:red", "s", "signed")}
+    for gi, key in enumerate(keys):
+        grp = groups[key]
+        for mi, (metric, label) in enumerate(metrics):
+            ax = axes[gi][mi]
+            for sgn in (False, True):
+                pts = [r for r in grp if bool(r["signed"]) == sgn]
+                if not pts:
+                    continue
+                color, marker, name = styles[sgn]
+                xs = [r["luts"] for r in pts]
+                ys = [r[metric] for r in pts]
+                ax.scatter(xs, ys, c=color, marker=marker, label=name, alpha=0.75, zorder=3)
+                front = pareto_front(list(zip(xs, ys, strict=True)))
+                fx = [xs[i] for i in front]
+                fy = [ys[i] for i in front]
+                ax.step(fx, fy, where="post", color=color, lw=1.2, alpha=0.6, zorder=2)
+                ax.scatter(fx, fy, facecolors="none", edgecolors="k", s=110, lw=1.2, zorder=4)
+                same: dict[tuple, list[str]] = {}
+                for r in pts:  # one label for points that coincide
+                    same.setdefault((r["luts"], r[metric]), []).append(short_label(r["unit"]))
+                for (x, y), labels in same.items():
+                    ax.annotate(
+                        " / ".join(labels),
+                        (x, y),
+                        fontsize=6.5,
+                        xytext=(3, 3),
+                        textcoords="offset points",
+                        color=color,
+                    )
+            ax.set_yscale("symlog", linthresh=0.01)
+            ax.set_xlabel("LUTs (synth_xilinx -nodsp)")
+            ax.set_ylabel(label)
+            kind_name = "multipliers" if key[0] == "mul" else "adders"
+            ax.set_title(f"{key[1]}-bit {kind_name}: {label} vs LUTs (circled: Pareto front)")
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue())
+
+
+def write_reports(rows: list[dict], outdir: str | Path, stem: str = "arith",
+                  title: str = "Arithmetic unit library", notes: list[str] | None = None) -> dict:
+    """Write ``<stem>.csv``, ``<stem>.md`` and ``<stem>_pareto.png`` into ``outdir``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    csv_text = to_csv(rows)
+    md_text = to_markdown(rows, title, notes)
+    png = plot_pareto(rows, outdir / f"{stem}_pareto.png", title)
+    return {
+        "csv": atomic_write(outdir / f"{stem}.csv", csv_text),
+        "md": atomic_write(outdir / f"{stem}.md", md_text),
+        "png": png,
+    }
