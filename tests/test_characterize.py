@@ -354,3 +354,22 @@ def test_library_units_cover_registry():
     names = {u.split(":")[0] for u in units}
     assert names == {u.name for u in arith.list_units() if u.builtin}
     assert "drum:k=4,width=8,signed=1" in units and "trunc:t=8,width=8,signed=0" in units
+
+
+def test_update_block_readmes_replaces_only_the_figures_section(tmp_path):
+    from approxnn.report import update_block_readmes
+
+    d = tmp_path / "drum"
+    d.mkdir()
+    readme = d / "README.md"
+    readme.write_text(
+        "# DRUM\nintro\n<!-- FIGURES: generated -->\nold\n<!-- END FIGURES -->\ntail\n"
+    )
+    rows = [{"unit": "drum:k=6,width=8,signed=0", "mae_pct": 0.355, "luts": 117},
+            {"unit": "loa:l=4,c=1,width=8,signed=0", "mae_pct": 0.56, "luts": 9}]
+    assert update_block_readmes(rows, tmp_path, "note") == [readme]
+    text = readme.read_text()
+    assert text.startswith("# DRUM\nintro\n<!-- FIGURES: generated -->\nnote\n")
+    assert "old" not in text and "drum:k=6,width=8,signed=0" in text and "loa:" not in text
+    assert text.endswith("<!-- END FIGURES -->\ntail\n")
+    assert update_block_readmes(rows, tmp_path, "note") == []  # idempotent

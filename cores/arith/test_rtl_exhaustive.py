@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cores.arith.common import UNITS
-from cores.arith.rtlcheck import from_code, ghdl_mismatches, icarus_outputs, to_code
-from refmodels.arith import UnitError, parse_unit
+from cores.arith.rtlcheck import ghdl_mismatches, icarus_outputs
+from refmodels.arith import UnitError, from_code, parse_unit, to_code
 
 pytestmark = pytest.mark.sim
 

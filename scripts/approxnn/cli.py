@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="reports/arith", help="report folder for --all")
     c.add_argument("--widths", type=_widths, default=[8], help="operand widths for --all")
     c.add_argument("--jobs", type=int, default=2, help="worker processes for --all (2)")
+    c.add_argument("--update-readmes", action="store_true",
+                   help="with --all: also write the figures into cores/arith/<unit>/README.md")
     c.add_argument("--samples", type=int, default=1 << 16,
                    help="sampled operand pairs above 8-bit operands (65536)")
     c.add_argument("--seed", type=int, default=0, help="seed of the operand sample")
@@ -188,9 +190,21 @@ def _cmd_characterize(args, parser) -> int:
         bad = [r["unit"] for r in rows if r.get("rtl_matches_model") is False]
         for unit in bad:
             print(f"MISMATCH {unit}: RTL differs from the golden model", file=sys.stderr)
+        if "md" in paths:
+            print(Path(paths["md"]).read_text())
         print(f"{len(rows)} units characterised in {seconds:.1f} s, {len(failures)} failed")
         for kind, path in paths.items():
             print(f"{kind:>4}: {path}")
+        if args.update_readmes and rows:
+            from cores.arith.generate import ARITH_DIR
+
+            from .report import update_block_readmes
+
+            note = ("Width 8, from `approxnn characterize --all --update-readmes` (RTL simulated "
+                    "exhaustively in Icarus; Yosys `synth_xilinx -family xc7 -nodsp`, DSP from "
+                    "the default flow).")
+            for path in update_block_readmes(rows, ARITH_DIR, note):
+                print(f"updated {path}")
         return 1 if failures or bad or not rows else 0
     if args.verilog:
         if not args.top or args.width is None:

@@ -221,3 +221,36 @@ def write_reports(rows: list[dict], outdir: str | Path, stem: str = "arith",
         "md": atomic_write(outdir / f"{stem}.md", md_text),
         "png": png,
     }
+
+
+FIGURES_BEGIN = "<!-- FIGURES"
+FIGURES_END = "<!-- END FIGURES -->"
+
+
+def update_block_readmes(rows: list[dict], cores_dir: str | Path, notes: str = "") -> list[Path]:
+    """Write each built-in unit's rows into the figures section of ``cores/arith/<unit>/
+    README.md`` (between the ``<!-- FIGURES ... -->`` and ``<!-- END FIGURES -->`` markers).
+    Returns the files changed."""
+    changed = []
+    by_unit: dict[str, list[dict]] = {}
+    for r in rows:
+        by_unit.setdefault(str(r.get("unit", "")).split(":", 1)[0], []).append(r)
+    for name, grp in sorted(by_unit.items()):
+        readme = Path(cores_dir) / name / "README.md"
+        if not readme.is_file():
+            continue
+        text = readme.read_text()
+        start, end = text.find(FIGURES_BEGIN), text.find(FIGURES_END)
+        if start < 0 or end < start:
+            continue
+        head_end = text.index("-->", start) + 3
+        table = ["| " + " | ".join(h for _, h in _MD_COLUMNS) + " |",
+                 "|" + "|".join("---" for _ in _MD_COLUMNS) + "|"]
+        table += ["| " + " | ".join(_fmt(r.get(k), k) for k, _ in _MD_COLUMNS) + " |"
+                  for r in grp]
+        body = "\n".join(([notes, ""] if notes else []) + table)
+        new = f"{text[:head_end]}\n{body}\n{text[end:]}"
+        if new != text:
+            atomic_write(readme, new)
+            changed.append(readme)
+    return changed

@@ -128,12 +128,14 @@ def simulate_pairs(
     exhaustive: bool | None = None,
     samples: int = DEFAULT_SAMPLES,
     seed: int = 0,
+    pairs: tuple | None = None,
     workdir: str | Path | None = None,
     timeout: float = 600,
 ) -> SimResult:
     """Simulate module ``top`` (ports ``a_port``, ``b_port``: ``width`` bits in, ``y_port``:
     ``out_width`` bits out) over all operand pairs or a seeded sample of ``samples`` pairs.
 
+    ``pairs=(a_codes, b_codes)`` applies exactly those operand codes instead.
     ``exhaustive`` defaults to ``width <= 8``. Port width mismatches reported by Icarus are
     errors. Returns a :class:`SimResult`; outputs are interpreted as signed when ``signed``.
     """
@@ -148,7 +150,9 @@ def simulate_pairs(
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"Verilog file not found: {f}")
-    if exhaustive is None:
+    if pairs is not None:
+        exhaustive = False
+    elif exhaustive is None:
         exhaustive = width <= EXHAUSTIVE_MAX_WIDTH
     if exhaustive and width > 12:
         raise ValueError(f"exhaustive simulation of {width}-bit operands is too large (max 12)")
@@ -169,10 +173,17 @@ def simulate_pairs(
         a_codes, b_codes = codes >> width, codes & mask
         n = codes.size
     else:
-        rng = np.random.default_rng(seed)
-        a_codes = rng.integers(0, 1 << width, size=samples, dtype=np.int64)
-        b_codes = rng.integers(0, 1 << width, size=samples, dtype=np.int64)
-        n = samples
+        if pairs is not None:
+            a_codes, b_codes = (np.asarray(p, dtype=np.int64) for p in pairs)
+            if a_codes.shape != b_codes.shape or a_codes.ndim != 1 or a_codes.size == 0:
+                raise ValueError("pairs must be two non-empty 1-D arrays of equal length")
+            if (a_codes | b_codes).min() < 0 or (a_codes | b_codes).max() > mask:
+                raise ValueError(f"operand codes must lie in 0..{mask}")
+        else:
+            rng = np.random.default_rng(seed)
+            a_codes = rng.integers(0, 1 << width, size=samples, dtype=np.int64)
+            b_codes = rng.integers(0, 1 << width, size=samples, dtype=np.int64)
+        n = a_codes.size
         stim = (a_codes << width) | b_codes
         digits = (2 * width + 3) // 4
         (workdir / "stim.hex").write_text("\n".join(f"{v:0{digits}x}" for v in stim) + "\n")
