@@ -5,13 +5,14 @@
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
-per job), ``coverage.xml`` (the functional coverage of all jobs merged) and ``summary.md`` in
-the output folder, and exits 1 when any job fails.
+per job), ``coverage.json`` and ``coverage.md`` (the functional coverage of all jobs merged)
+and ``summary.md`` in the output folder, and exits 1 when any job fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -58,13 +59,13 @@ def run_job(job: dict, out: Path) -> dict:
     try:
         res = run_unit(
             job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
-            build_dir=out / "jobs" / tag, coverage_file=out / "jobs" / tag / "coverage.xml",
+            build_dir=out / "jobs" / tag, coverage_file=out / "jobs" / tag / "coverage.json",
         )
         ok, messages = res.passed, res.messages
     except Exception as exc:  # a build error is a failed job, not a crashed regression
         ok, messages = False, [f"{type(exc).__name__}: {exc}"]
     return dict(job, ok=ok, messages=messages, seconds=time.time() - start,
-                coverage=out / "jobs" / tag / "coverage.xml")
+                coverage=out / "jobs" / tag / "coverage.json")
 
 
 def write_junit(results: list[dict], path: Path, elapsed: float) -> None:
@@ -81,12 +82,26 @@ def write_junit(results: list[dict], path: Path, elapsed: float) -> None:
     ET.ElementTree(root).write(path, encoding="unicode", xml_declaration=True)
 
 
-def merge_coverage_files(files: list[Path], path: Path) -> None:
-    from cocotb_coverage.coverage import merge_coverage  # noqa: PLC0415
-
-    files = [str(f) for f in files if f.exists()]
-    if files:
-        merge_coverage(lambda *_: None, str(path), *files)
+def merge_coverage_files(files: list[Path], outdir: Path) -> dict:
+    """Sum the per-job coverage (JSON from verif.arith.env.write_coverage) bin by bin; write
+    ``coverage.json`` and ``coverage.md`` (bins hit / bins, and the holes) into ``outdir``."""
+    merged: dict[str, dict[str, int]] = {}
+    for f in files:
+        if not Path(f).exists():
+            continue
+        for name, bins in json.loads(Path(f).read_text())["items"].items():
+            acc = merged.setdefault(name, {})
+            for b, hits in bins.items():
+                acc[b] = acc.get(b, 0) + hits
+    (outdir / "coverage.json").write_text(json.dumps(merged, indent=1, sort_keys=True))
+    lines = ["# Merged functional coverage", "", "| cover item | bins hit | holes |",
+             "|---|---|---|"]
+    for name, bins in sorted(merged.items()):
+        holes = [b for b, h in bins.items() if h == 0]
+        hit = len(bins) - len(holes)
+        lines.append(f"| {name} | {hit}/{len(bins)} | {', '.join(holes[:8]) or '-'} |")
+    (outdir / "coverage.md").write_text("\n".join(lines) + "\n")
+    return merged
 
 
 def main(argv=None) -> int:
@@ -122,14 +137,14 @@ def main(argv=None) -> int:
     elapsed = time.time() - start
     results.sort(key=_job_name)
     write_junit(results, out / "junit.xml", elapsed)
-    merge_coverage_files([r["coverage"] for r in results], out / "coverage.xml")
+    merge_coverage_files([r["coverage"] for r in results], out)
     failed = [r for r in results if not r["ok"]]
     lines = [f"# Regression {args.tier}", "",
              f"{len(results) - len(failed)} passed, {len(failed)} failed in {elapsed:.0f} s", ""]
     lines += [f"- FAIL {_job_name(r)}: {(r['messages'] or [''])[0]}" for r in failed]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    print(f"reports: {out / 'junit.xml'}, {out / 'coverage.xml'}, {out / 'summary.md'}")
+    print(f"reports: {out / 'junit.xml'}, {out / 'coverage.md'}, {out / 'summary.md'}")
     return 1 if failed else 0
 
 

@@ -1,0 +1,33 @@
+"""Regression plumbing: job plan, merged coverage and JUnit output (no simulator needed)."""
+
+import json
+import xml.etree.ElementTree as ET
+
+from verif.regress import merge_coverage_files, plan, write_junit
+
+
+def test_plan_covers_every_unit_sign_and_simulator():
+    smoke = plan("smoke", ["icarus", "verilator"], None)
+    assert len(smoke) == 10 * 2 * 2
+    nightly = plan("nightly", ["icarus"], 3)
+    assert len(nightly) == 10 * 2 * (1 + 3 * 3)
+    assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest"}
+
+
+def test_coverage_is_summed_bin_by_bin_and_holes_reported(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"unit": "x", "items": {"arith.result": {"exact": 3, "erroneous": 0}}}))
+    b.write_text(json.dumps({"unit": "y", "items": {"arith.result": {"exact": 1, "erroneous": 0},
+                                                    "arith.a_class": {"zero": 2}}}))
+    merged = merge_coverage_files([a, b, tmp_path / "missing.json"], tmp_path)
+    assert merged["arith.result"] == {"exact": 4, "erroneous": 0}
+    md = (tmp_path / "coverage.md").read_text()
+    assert "| arith.result | 1/2 | erroneous |" in md
+
+
+def test_junit_counts_failures(tmp_path):
+    rows = [dict(unit="u", sim="icarus", test="T", seed=1, ok=True, messages=[], seconds=1.0),
+            dict(unit="v", sim="icarus", test="T", seed=1, ok=False, messages=["bad"], seconds=2)]
+    write_junit(rows, tmp_path / "j.xml", 3.0)
+    suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
