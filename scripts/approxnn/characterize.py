@@ -107,6 +107,16 @@ def _no_cost(res: dict) -> None:
         res.setdefault(k, None)
 
 
+def _add_cost(res: dict, do_synth: bool, files, top: str, workdir: Path) -> None:
+    """Yosys cost figures of ``top`` into ``res`` (null figures when ``do_synth`` is off)."""
+    if not do_synth:
+        _no_cost(res)
+        return
+    cost = synth.synth_cost(files, top, workdir=Path(workdir) / "synth")
+    res |= {k: cost[k] for k in
+            ("luts", "carry4", "depth", "ffs", "dsps", "dsp_luts", "muxf", "synth_s")}
+
+
 def characterize_unit(
     unit,
     *,
@@ -167,12 +177,7 @@ def characterize_unit(
         res["first_mismatch"] = {
             "a": int(a[bad]), "b": int(b[bad]), "rtl": int(sim.y[bad]), "model": int(model[bad])
         }
-    if do_synth:
-        cost = synth.synth_cost([vfile], spec.module_name, workdir=workdir / "synth")
-        res |= {k: cost[k] for k in
-                ("luts", "carry4", "depth", "ffs", "dsps", "dsp_luts", "muxf", "synth_s")}
-    else:
-        _no_cost(res)
+    _add_cost(res, do_synth, [vfile], spec.module_name, workdir)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
     return _finish(res, t0)
@@ -242,12 +247,7 @@ def characterize_verilog(
     }
     if save is not None:
         res["saved"] = str(save)
-    if do_synth:
-        cost = synth.synth_cost(files, top, workdir=workdir / "synth")
-        res |= {k: cost[k] for k in
-                ("luts", "carry4", "depth", "ffs", "dsps", "dsp_luts", "muxf", "synth_s")}
-    else:
-        _no_cost(res)
+    _add_cost(res, do_synth, files, top, workdir)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
     return _finish(res, t0)
