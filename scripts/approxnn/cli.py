@@ -106,7 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--save", metavar="FILE.npz", help="save the imported table unit")
     g.add_argument("--model", metavar="UNIT",
                    help="reference unit to compare the module with (rtl_matches_model)")
+    for mod in _plugins():
+        mod.add_parser(sub)
     return p
+
+
+#: Modules of ``approxnn`` that bring a sub-command of their own. Each defines ``COMMAND`` (its
+#: name), ``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code).
+PLUGINS = ()
+
+
+def _plugins():
+    import importlib
+
+    return [importlib.import_module(f"{__package__}.{name}") for name in PLUGINS]
 
 
 def _cmd_units(args) -> int:
@@ -242,6 +255,9 @@ def main(argv=None) -> int:
             return _cmd_lut(args)
         if args.command == "characterize":
             return _cmd_characterize(args, parser)
+        for mod in _plugins():
+            if args.command == mod.COMMAND:
+                return mod.run(args)
     except (UsageError, UnitError, ImportErrorPorts, FileNotFoundError, ValueError) as exc:
         print(f"approxnn: error: {exc}", file=sys.stderr)
         return 2
