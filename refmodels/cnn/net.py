@@ -274,15 +274,12 @@ class Network:
 
         Activation ranges: min/max of each conv/dense output (after its activation) over
         ``x_calib``, widened to include 0; scale = (max - min) / 255,
-        zero_point = round(-128 - min / scale).
+        zero_point = round(-128 - min / scale). Then :meth:`quantize_weights`.
         """
-        self.__dict__.pop("_tables", None)
         q = {"input": {"scale": float(INPUT_SCALE), "zero_point": INPUT_ZERO_POINT}}
         a = np.asarray(x_calib, np.float32)
-        s_in = INPUT_SCALE
         for L in self.layers:
             a = self.forward(a, layers=[L])
-            nm = L["name"]
             if L["type"] not in ("conv2d", "dense"):
                 continue
             lo, hi = min(float(a.min()), 0.0), max(float(a.max()), 0.0)
@@ -290,6 +287,22 @@ class Network:
                 hi = lo + 1.0
             scale = np.float32((hi - lo) / 255.0)
             zp = int(np.clip(tfl.round_half_away(-128 - lo / float(scale)), -128, 127))
+            q[L["name"]] = {"scale": float(scale), "zero_point": zp}
+        self.topology["quant"] = q
+        self.quantize_weights()
+
+    def quantize_weights(self, hf6=True):
+        """Quantise the float weights and biases with the activation parameters already in
+        ``topology["quant"]``: int8 weights symmetric per output channel (conv2d) or per tensor
+        (dense), scale max|w| / 127; int32 biases at ``input_scale * weight_scale``; with
+        ``hf6`` also the HF6 codes of weights and biases."""
+        self.__dict__.pop("_tables", None)
+        q = self.topology["quant"]
+        s_in = q["input"]["scale"]
+        for L in self.layers:
+            nm = L["name"]
+            if L["type"] not in ("conv2d", "dense"):
+                continue
             w = self.arrays[nm + ".w"]
             axes = tuple(range(1, w.ndim))
             if L["type"] == "conv2d":
@@ -306,11 +319,11 @@ class Network:
             self.arrays[nm + ".wq"] = wq.astype(np.int8)
             self.arrays[nm + ".bq"] = bq.astype(np.int32)
             self.arrays[nm + ".wscale"] = wscale if L["type"] == "conv2d" else wscale[:1]
-            self.arrays[nm + ".w_hf6"] = mf.HF6.encode(w).astype(np.uint8)
-            self.arrays[nm + ".b_hf6"] = mf.HF6.encode(self.arrays[nm + ".b"]).astype(np.uint8)
-            q[nm] = {"scale": float(scale), "zero_point": zp}
-            s_in = scale
-        self.topology["quant"] = q
+            if hf6:
+                self.arrays[nm + ".w_hf6"] = mf.HF6.encode(w).astype(np.uint8)
+                self.arrays[nm + ".b_hf6"] = mf.HF6.encode(self.arrays[nm + ".b"]).astype(
+                    np.uint8)
+            s_in = q[nm]["scale"]
 
     def _qparams(self, L, in_scale):
         nm = L["name"]
