@@ -3,7 +3,9 @@
     python -m verif.lint [FILES...]
 
 Each file is linted on its own with its module of the same name as top. Exits 1 on any
-warning, printing Verilator's messages.
+warning, printing Verilator's messages. A core whose folder holds ``lint.vlt`` (a Verilator
+configuration file, next to ``rtl/``) is linted with it: it lists the rules that core waives and
+says why; the arithmetic cores have none.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ def rtl_files() -> list[Path]:
 
 def lint(path: Path) -> str:
     """Verilator's messages for ``path`` ('' when clean)."""
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem, str(path)]
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem]
+    waivers = path.resolve().parent.parent / "lint.vlt"
+    if path.parent.name == "rtl" and waivers.exists():
+        cmd.append(str(waivers))
+    cmd.append(str(path))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), timeout=300)
     return "" if proc.returncode == 0 and not proc.stderr.strip() else proc.stderr + proc.stdout
 

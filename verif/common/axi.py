@@ -58,7 +58,8 @@ class RegAgent:
 
     def __init__(self, dut, prefix: str = "s_axil") -> None:
         self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), dut.clk, dut.rst)
-        self.master.log.setLevel("WARNING")
+        for part in (self.master.write_if, self.master.read_if):
+            part.log.setLevel("WARNING")
 
     async def write(self, addr: int, value: int) -> AxiResp:
         resp = await self.master.write(addr, int(value & 0xFFFFFFFF).to_bytes(4, "little"))

@@ -1,0 +1,682 @@
+"""SbS update unit: P-lane fixed-point h update with AXI4-Stream data and AXI4-Lite control.
+
+The unit holds the latent vector h of one inference population (IP), ``N_H <= N_MAX`` latents
+of F = 24 bits, in P banks (lane k holds latents ``i`` with ``i mod P == k``), and applies one
+SbS update per weight row it receives. The arithmetic is exactly
+:func:`refmodels.sbs.model.update_fixed` (``HFixed()`` defaults: F = 24, S = 17, PB = 17) with
+weights coded ``e<E>m<M>`` (M = 0 or 1) or ``log<E>`` (E = 2..4).
+
+Data flow (one pass per weight row, N_H / P beats)
+-------------------------------------------------
+A pass streams over the latents once. For every beat (P latents) it
+
+1. finishes the *previous* update: ``P'(i)`` is recomputed from the stored ``H(i)`` and the
+   stored previous weight code, normalised with the previous shift, and
+   ``H(i) <- min(2**F - 1, (H(i) C1 + P'(i) Rq + 2**(S-1)) >> S)`` (when that update was taken);
+2. starts the *new* one: ``P(i) = H(i) WI(i)`` with the new weight code (a shift, plus one add
+   for M = 1: no multiplier), accumulated into ``r``; the new H and code are written back.
+
+After the pass: the threshold check ``r > theta``, one leading-one detection, the rounded
+normalisation of ``r`` and the reciprocal ``Rq = ((CE << F) + (r' >> 1)) // r'`` from a
+restoring divider that retires ``DIV_STEP`` quotient bits per cycle. The new update is then
+*pending*: it is applied by the next pass, or by a flush pass (no new row) before h is read
+out. A pass is ``N_H / P`` beats plus a fixed pipeline and divider latency: the cycles per
+update are ``N_H / P + C`` (C measured in simulation and reported in the README).
+
+Streams (``byte_lanes = 1``: one beat is one word of P fields, lane 0 in the low bits)
+----------------------------------------------------------------------------------
+``s_axis_w``  weight rows: ``N_H / P`` beats of P codes (E + M bits each), ``tlast`` on the last.
+``s_axis_h``  h load after CTRL.LOAD: ``N_H / P`` beats of P 24-bit values, ``tlast`` on the last.
+``m_axis_h``  h read-out after CTRL.DUMP: as ``s_axis_h``.
+
+A row or h frame whose ``tlast`` comes early is cut short: the row is dropped (no update; the
+pending update of the previous row is still applied to all latents), the load stops (h must be
+loaded again), and ERROR records it. A frame without ``tlast`` on its last beat is also dropped,
+and the unit discards beats up to the next ``tlast``.
+
+Registers (AXI4-Lite, 32-bit, byte addresses; SLVERR for unmapped addresses, for writes to
+read-only registers, for configuration writes while busy and for out-of-range values)
+------------------------------------------------------------------------------------------
+See :data:`REGISTERS` and cores/sbs/update/README.md.
+"""
+
+from __future__ import annotations
+
+from myhdl import (
+    ConcatSignal,
+    ResetSignal,
+    Signal,
+    always,
+    always_comb,
+    always_seq,
+    block,
+    enum,
+    intbv,
+)
+
+from cores.common.axil import axil_bridge, axil_signals
+from refmodels.sbs.formats import FormatError, HFixed, parse_format
+
+F = 24
+S = 17
+PB = 17
+ID_VALUE = 0x53425301  # "SB" "S" version 1
+
+#: (byte address, name, access, description)
+REGISTERS = (
+    (0x00, "ID", "R", "identification 0x53425301"),
+    (0x04, "CONFIG", "R", "[7:0] P, [15:8] log2(N_MAX), [19:16] E, [20] M, [28:24] F"),
+    (0x08, "CTRL", "RW", "W: bit0 LOAD (take h from s_axis_h), bit1 DUMP (flush, then h on "
+     "m_axis_h), bit2 CLEAR (errors and counters). R: commands not yet started"),
+    (0x0C, "STATUS", "R", "bit0 busy, bit1 update pending, bit2 error (ERROR != 0), "
+     "[7:4] state"),
+    (0x10, "ERROR", "RW1C", "bit0 h frame short, bit1 h frame long, bit2 weight row short, "
+     "bit3 weight row long (write 1 to clear)"),
+    (0x14, "N_H", "RW", "latents of the IP: a multiple of P, 2..N_MAX (reset: N_MAX)"),
+    (0x18, "C1", "RW", "round(2^17 / (1 + eps)), 65536..131071 (reset: eps = 0.1); "
+     "CE = 2^17 - C1"),
+    (0x1C, "THETA_LO", "RW", "threshold theta_q, bits 31:0 (an update needs r > theta_q)"),
+    (0x20, "THETA_HI", "RW", "threshold theta_q, bits 63:32"),
+    (0x24, "UPDATES", "R", "rows that were taken (r > theta_q)"),
+    (0x28, "SKIPPED", "R", "rows below the threshold"),
+    (0x2C, "DROPPED", "R", "rows dropped for a bad length"),
+    (0x30, "ROW_CYCLES", "R", "cycles of the last row, first beat accepted to idle"),
+)
+REG = {name: addr for addr, name, _, _ in REGISTERS}
+ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG = 1, 2, 4, 8
+
+SUPPORTED_P = (1, 2, 4, 8, 16)
+
+
+class UpdateConfigError(ValueError):
+    """Parameters the update unit cannot be built with."""
+
+
+def check_params(p: int, n_max: int, weights: str, div_step: int = 2):
+    """Validate the generation parameters; returns the weight format."""
+    try:
+        fmt = parse_format(weights)
+    except FormatError as exc:
+        raise UpdateConfigError(str(exc)) from None
+    if fmt.is_float:
+        raise UpdateConfigError("the RTL update unit takes coded weights (e<E>m<M>, log<E>)")
+    if fmt.m_bits > 1:
+        raise UpdateConfigError(f"{fmt.name}: the RTL supports 0 or 1 mantissa bits")
+    if not 2 <= fmt.e_bits <= 4:
+        raise UpdateConfigError(f"{fmt.name}: the RTL supports 2..4 exponent bits")
+    if p not in SUPPORTED_P:
+        raise UpdateConfigError(f"lanes P={p} not supported; valid: {SUPPORTED_P}")
+    if n_max < 2 * p or n_max & (n_max - 1) or n_max > 4096:
+        raise UpdateConfigError(f"N_MAX={n_max}: a power of two, 2P .. 4096")
+    if div_step not in (1, 2):
+        raise UpdateConfigError("div_step must be 1 or 2 (quotient bits per cycle)")
+    return fmt
+
+
+def module_name(p: int, n_max: int, weights: str) -> str:
+    return f"sbs_update_{parse_format(weights).name}_p{p}_n{n_max}"
+
+
+def _clog2(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+def _u(n: int, v: int = 0):
+    return Signal(intbv(v)[n:])
+
+
+@block
+def weight_product(h, code, prod, e_bits, m_bits):
+    """``prod = h * WI(code)``: a shift (M = 0) or a shift of ``2h + m h`` (M = 1)."""
+    emax = (1 << e_bits) - 2
+    zero_e = (1 << e_bits) - 1
+    hb = len(h)
+
+    @always_comb
+    def comb():
+        e = code[e_bits + m_bits:m_bits]
+        base = intbv(0)[hb + 2:]
+        if m_bits == 1:
+            if code[0]:
+                base[:] = (h << 1) + h
+            else:
+                base[:] = h << 1
+        else:
+            base[:] = h
+        if e == zero_e:
+            prod.next = 0
+        else:
+            prod.next = base << (emax - e)
+
+    return comb
+
+
+@block
+def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
+             sh_r, sh_l, c1, rq, pending, pnew, h_out, e_bits, m_bits, depth):
+    """One lane: its bank of (H, previous code) and the update pipeline S1..S6."""
+    wb = e_bits + m_bits
+    zero_code = (1 << wb) - 1
+    pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
+    top = (1 << F) - 1
+    mem = [Signal(intbv(0)[F + wb:]) for _ in range(depth)]
+    rd = _u(F + wb)  # registered read port (S1)
+    h1 = _u(F)
+    c_prev1 = _u(wb)
+    code1 = _u(wb)
+    code2 = _u(wb)
+    code3 = _u(wb)
+    code4 = _u(wb)
+    code5 = _u(wb)
+    pold1 = _u(pw)
+    pold2 = _u(pw)
+    h2 = _u(F)
+    h3 = _u(F)
+    h4 = _u(F)
+    ps3 = _u(PB + 1)
+    t1 = _u(F + S)
+    t2 = _u(F + S + 5)  # 18 x 26-bit product, kept as wide as the sum below
+    hn5 = _u(F)
+    pn_c = _u(pw)
+
+    @always(clk.posedge)
+    def ram():
+        if load_we:
+            mem[load_addr].next = (h_in << wb) | zero_code
+        elif wb_we:
+            mem[wb_addr].next = (hn5 << wb) | code5
+        rd.next = mem[raddr]
+
+    @always_comb
+    def unpack():
+        h1.next = rd[F + wb:wb]
+        c_prev1.next = rd[wb:0]
+        h_out.next = rd[F + wb:wb]
+
+    old_product = weight_product(h1, c_prev1, pold1, e_bits, m_bits)
+    new_product = weight_product(hn5, code5, pn_c, e_bits, m_bits)
+
+    @always(clk.posedge)
+    def pipe():
+        # S1 -> S2: the product of the previous update
+        code1.next = code_in
+        code2.next = code1
+        pold2.next = pold1
+        h2.next = h1
+        # S2 -> S3: P' = round(P * 2**-sh) (or P << -sh), via (x >> (sh-1)) + 1 >> 1
+        code3.next = code2
+        h3.next = h2
+        ps3.next = ((((pold2 >> sh_r) << sh_l) + 1) >> 1) & ((1 << (PB + 1)) - 1)
+        # S3 -> S4: the two products of the h update
+        code4.next = code3
+        h4.next = h3
+        t1.next = h3 * c1
+        t2.next = ps3 * rq
+        # S4 -> S5: the new H
+        code5.next = code4
+        if pending:
+            acc = intbv(0)[F + 5:]
+            acc[:] = (t1 + t2 + (1 << (S - 1))) >> S
+            if acc > top:
+                hn5.next = top
+            else:
+                hn5.next = acc[F:]
+        else:
+            hn5.next = h4
+        # S5 -> S6: the product of the new update
+        pnew.next = pn_c
+
+    return ram, unpack, old_product, new_product, pipe
+
+
+@block
+def adder_tree(ins, out):
+    """``out = sum(ins)`` as a balanced tree of two-input adders (combinational)."""
+    if len(ins) == 1:
+        a = ins[0]
+
+        @always_comb
+        def wire():
+            out.next = a
+
+        return wire
+    half = len(ins) // 2
+    lo = _u(len(out))
+    hi = _u(len(out))
+    left = adder_tree(ins[:half], lo)
+    right = adder_tree(ins[half:], hi)
+
+    @always_comb
+    def add():
+        out.next = lo + hi
+
+    return left, right, add
+
+
+@block
+def sbs_update(clk, rst,
+               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+               s_axil_bresp, s_axil_bvalid, s_axil_bready,
+               s_axil_araddr, s_axil_arvalid, s_axil_arready,
+               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+               s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+               m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+               p, n_max, weights, div_step=2):
+    fmt = check_params(p, n_max, weights, div_step)
+    e_bits, m_bits = fmt.e_bits, fmt.m_bits
+    wb = e_bits + m_bits
+    zero_code = (1 << wb) - 1
+    pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
+    rw = pw + _clog2(n_max)
+    depth = n_max // p
+    ab = _clog2(depth)
+    nb = _clog2(n_max + 1)
+    qw = 26  # quotient bits: Rq < 2**25 for CE <= 2**16
+    lp = _clog2(p) if p > 1 else 0
+    c1_default = HFixed().eps_constants(0.1)[0]
+    config_value = p | (_clog2(n_max) << 8) | (e_bits << 16) | (m_bits << 20) | (F << 24)
+    n_steps = -(-qw // div_step)
+
+    # ---------------------------------------------------------------- register bus
+    reg_addr = _u(4)
+    reg_wr = Signal(bool(0))
+    reg_rd = Signal(bool(0))
+    reg_wdata = _u(32)
+    reg_rdata = _u(32)
+    reg_err = Signal(bool(0))
+    bridge = axil_bridge(
+        clk, rst,
+        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+        s_axil_bresp, s_axil_bvalid, s_axil_bready,
+        s_axil_araddr, s_axil_arvalid, s_axil_arready,
+        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+        reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
+    )
+
+    t_state = enum("IDLE", "LOAD", "DISCARD_H", "PASS", "DRAIN", "DISCARD_W", "NORM",
+                   "SCALE", "DIV", "DUMP_RD", "DUMP_OUT")
+    state = Signal(t_state.IDLE)
+    state_code = _u(4)
+    n_h = _u(nb, n_max)
+    c1 = _u(17, c1_default)
+    theta = _u(64)
+    n_updates = _u(32)
+    n_skipped = _u(32)
+    n_dropped = _u(32)
+    row_cycles = _u(32)
+    cyc = _u(32)
+    error = _u(4)
+    cmd_load = Signal(bool(0))
+    cmd_dump = Signal(bool(0))
+    pending = Signal(bool(0))
+    last_beat = _u(ab)
+    beat = _u(ab)  # beat issued / loaded / dumped next
+    flush = Signal(bool(0))  # the pass runs on internal zero rows
+    drop = Signal(bool(0))  # the row of this pass is dropped
+    short_fill = Signal(bool(0))  # an early tlast: the rest of the pass is zero-filled
+    issue = Signal(bool(0))
+    issue_done = Signal(bool(0))
+    # valid bits and bank addresses of the pipeline stages S1..S6 (separate signals: MyHDL
+    # would turn a list indexed in a generator into a memory)
+    v0, v1, v2, v3, v4, v5 = (Signal(bool(0)) for _ in range(6))
+    a0, a1, a2, a3, a4 = (_u(ab) for _ in range(5))
+    r = _u(rw)
+    rs = _u(PB + 1)  # r' (normalised r)
+    sh_r = _u(_clog2(rw + 1))
+    sh_l = _u(5)
+    rq = _u(qw)
+    nlow = _u(qw)  # the low qw bits of the numerator, shifted out MSB first
+    rem = _u(PB + 2)
+    quo = _u(qw)
+    steps = _u(5)
+    busy = Signal(bool(0))
+    w_ready = Signal(bool(0))
+    h_ready = Signal(bool(0))
+    w_fire = Signal(bool(0))
+    h_fire = Signal(bool(0))
+    raddr = _u(ab)
+    load_we = Signal(bool(0))
+
+    # ---------------------------------------------------------------- lanes
+    codes_in = [_u(wb) for _ in range(p)]
+    h_in = [_u(F) for _ in range(p)]
+    h_out = [_u(F) for _ in range(p)]
+    pnew = [_u(pw) for _ in range(p)]
+    pnew_wide = [_u(rw) for _ in range(p)]
+    w_lane = [s_axis_w_tdata((k + 1) * wb, k * wb) for k in range(p)]
+    hin_lane = [s_axis_h_tdata((k + 1) * F, k * F) for k in range(p)]
+    lanes = []
+    for k in range(p):
+        lanes.append(sbs_lane(clk, codes_in[k], h_in[k], raddr, load_we, beat, v4, a4,
+                              sh_r, sh_l, c1, rq, pending, pnew[k], h_out[k],
+                              e_bits, m_bits, depth))
+    r_beat = _u(rw)
+    tree = adder_tree(pnew_wide, r_beat)
+    h_packed = ConcatSignal(*reversed(h_out)) if p > 1 else h_out[0]
+
+    @block
+    def lane_io(k):
+        wl, hl, ci, hi_, pn, pnw = w_lane[k], hin_lane[k], codes_in[k], h_in[k], pnew[k], \
+            pnew_wide[k]
+
+        @always_comb
+        def io():
+            if issue and not flush and not short_fill:
+                ci.next = wl
+            else:
+                ci.next = zero_code
+            hi_.next = hl
+            pnw.next = pn
+
+        return io
+
+    lane_ios = [lane_io(k) for k in range(p)]
+
+    @always_comb
+    def out_stream():
+        m_axis_h_tdata.next = h_packed
+        m_axis_h_tvalid.next = state == t_state.DUMP_OUT
+        m_axis_h_tlast.next = beat == last_beat
+
+    @always_comb
+    def handshake():
+        w_ready.next = (state == t_state.PASS and not flush and not short_fill
+                        and not issue_done) or state == t_state.DISCARD_W
+        h_ready.next = state == t_state.LOAD or state == t_state.DISCARD_H
+        s_axis_w_tready.next = w_ready
+        s_axis_h_tready.next = h_ready
+        w_fire.next = w_ready and s_axis_w_tvalid
+        h_fire.next = h_ready and s_axis_h_tvalid
+
+    @always_comb
+    def issue_logic():
+        issue.next = False
+        if state == t_state.PASS and not issue_done:
+            if flush or short_fill:
+                issue.next = True
+            else:
+                issue.next = s_axis_w_tvalid
+        load_we.next = state == t_state.LOAD and s_axis_h_tvalid
+        raddr.next = beat
+
+    @always_comb
+    def status():
+        busy.next = state != t_state.IDLE or cmd_load or cmd_dump
+        last_beat.next = (n_h >> lp) - 1
+        if state == t_state.IDLE:
+            state_code.next = 0
+        elif state == t_state.LOAD:
+            state_code.next = 1
+        elif state == t_state.DISCARD_H:
+            state_code.next = 2
+        elif state == t_state.PASS:
+            state_code.next = 3
+        elif state == t_state.DRAIN:
+            state_code.next = 4
+        elif state == t_state.DISCARD_W:
+            state_code.next = 5
+        elif state == t_state.NORM:
+            state_code.next = 6
+        elif state == t_state.SCALE:
+            state_code.next = 7
+        elif state == t_state.DIV:
+            state_code.next = 8
+        elif state == t_state.DUMP_RD:
+            state_code.next = 9
+        else:
+            state_code.next = 10
+
+    @always_comb
+    def decode():
+        reg_rdata.next = 0
+        reg_err.next = False
+        if reg_addr == 0:
+            reg_rdata.next = ID_VALUE
+            reg_err.next = reg_wr
+        elif reg_addr == 1:
+            reg_rdata.next = config_value
+            reg_err.next = reg_wr
+        elif reg_addr == 2:
+            reg_rdata.next = (cmd_dump << 1) | cmd_load
+        elif reg_addr == 3:
+            reg_rdata.next = (state_code << 4) | ((error != 0) << 2) | (pending << 1) | busy
+            reg_err.next = reg_wr
+        elif reg_addr == 4:
+            reg_rdata.next = error
+        elif reg_addr == 5:
+            reg_rdata.next = n_h
+            if reg_wr and (busy or reg_wdata < 2 or reg_wdata > n_max
+                           or (reg_wdata & (p - 1)) != 0):
+                reg_err.next = True
+        elif reg_addr == 6:
+            reg_rdata.next = c1
+            if reg_wr and (busy or reg_wdata < 65536 or reg_wdata > 131071):
+                reg_err.next = True
+        elif reg_addr == 7:
+            reg_rdata.next = theta[32:0]
+            reg_err.next = reg_wr and busy
+        elif reg_addr == 8:
+            reg_rdata.next = theta[64:32]
+            reg_err.next = reg_wr and busy
+        elif reg_addr == 9:
+            reg_rdata.next = n_updates
+            reg_err.next = reg_wr
+        elif reg_addr == 10:
+            reg_rdata.next = n_skipped
+            reg_err.next = reg_wr
+        elif reg_addr == 11:
+            reg_rdata.next = n_dropped
+            reg_err.next = reg_wr
+        elif reg_addr == 12:
+            reg_rdata.next = row_cycles
+            reg_err.next = reg_wr
+        else:
+            reg_err.next = True
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        # -------- register writes (reg_err already excludes bad ones)
+        if reg_wr and not reg_err:
+            if reg_addr == 2:
+                if reg_wdata[0]:
+                    cmd_load.next = True
+                if reg_wdata[1]:
+                    cmd_dump.next = True
+                if reg_wdata[2]:
+                    error.next = 0
+                    n_updates.next = 0
+                    n_skipped.next = 0
+                    n_dropped.next = 0
+            elif reg_addr == 4:
+                error.next = error & ~reg_wdata[4:0]
+            elif reg_addr == 5:
+                n_h.next = reg_wdata[nb:0]
+            elif reg_addr == 6:
+                c1.next = reg_wdata[17:0]
+            elif reg_addr == 7:
+                theta.next[32:0] = reg_wdata
+            elif reg_addr == 8:
+                theta.next[64:32] = reg_wdata
+        cyc.next = cyc + 1
+
+        # -------- the update pipeline: valid and address shift register
+        v0.next = issue
+        v1.next = v0
+        v2.next = v1
+        v3.next = v2
+        v4.next = v3
+        v5.next = v4
+        a0.next = beat
+        a1.next = a0
+        a2.next = a1
+        a3.next = a2
+        a4.next = a3
+        if v5:
+            r.next = r + r_beat
+
+        # -------- sequencing
+        if state == t_state.IDLE:
+            if cmd_load:
+                cmd_load.next = False
+                pending.next = False
+                beat.next = 0
+                state.next = t_state.LOAD
+            elif cmd_dump:
+                beat.next = 0
+                if pending:
+                    flush.next = True
+                    drop.next = False
+                    short_fill.next = False
+                    issue_done.next = False
+                    r.next = 0
+                    state.next = t_state.PASS
+                else:
+                    cmd_dump.next = False
+                    state.next = t_state.DUMP_RD
+            elif s_axis_w_tvalid:
+                beat.next = 0
+                flush.next = False
+                drop.next = False
+                short_fill.next = False
+                issue_done.next = False
+                r.next = 0
+                cyc.next = 2  # this cycle and the first of the pass
+                state.next = t_state.PASS
+        elif state == t_state.LOAD:
+            if h_fire:
+                beat.next = beat + 1
+                if beat == last_beat:
+                    if s_axis_h_tlast:
+                        state.next = t_state.IDLE
+                    else:
+                        error.next = error | ERR_H_LONG
+                        state.next = t_state.DISCARD_H
+                elif s_axis_h_tlast:
+                    error.next = error | ERR_H_SHORT
+                    state.next = t_state.IDLE
+        elif state == t_state.DISCARD_H:
+            if h_fire and s_axis_h_tlast:
+                state.next = t_state.IDLE
+        elif state == t_state.PASS:
+            if issue:
+                beat.next = beat + 1
+                if beat == last_beat:
+                    issue_done.next = True
+                    state.next = t_state.DRAIN
+                if w_fire:
+                    if beat == last_beat and not s_axis_w_tlast:
+                        error.next = error | ERR_W_LONG
+                        drop.next = True
+                    elif beat != last_beat and s_axis_w_tlast:
+                        error.next = error | ERR_W_SHORT
+                        drop.next = True
+                        short_fill.next = True
+        elif state == t_state.DRAIN:
+            # wait until the last beat has left the pipeline and r is complete
+            if not (v0 or v1 or v2 or v3 or v4 or v5):
+                if drop and not short_fill:
+                    state.next = t_state.DISCARD_W
+                else:
+                    state.next = t_state.NORM
+        elif state == t_state.DISCARD_W:
+            if w_fire and s_axis_w_tlast:
+                state.next = t_state.NORM
+        elif state == t_state.NORM:
+            # threshold check and leading-one detection
+            if flush or drop or r <= theta:
+                pending.next = False
+                if drop:
+                    n_dropped.next = n_dropped + 1
+                elif not flush:
+                    n_skipped.next = n_skipped + 1
+                if not flush:
+                    row_cycles.next = cyc
+                state.next = t_state.IDLE
+            else:
+                n = 0
+                for k in range(rw):
+                    if r[k]:
+                        n = k + 1
+                if n >= PB + 1:
+                    sh_r.next = n - (PB + 1)
+                    sh_l.next = 0
+                else:
+                    sh_r.next = 0
+                    sh_l.next = (PB + 1) - n
+                state.next = t_state.SCALE
+        elif state == t_state.SCALE:
+            rn = intbv(0)[PB + 1:]
+            ce = intbv(0)[S + 1:]
+            nm = intbv(0)[F + S + 2:]
+            rn[:] = ((((r >> sh_r) << sh_l) + 1) >> 1) & ((1 << (PB + 1)) - 1)
+            ce[:] = (1 << S) - c1
+            nm[:] = (ce << F) + (rn >> 1)
+            rs.next = rn
+            nlow.next = nm[qw:]
+            # the quotient has qw bits, so the bits of nm above them are less than rn
+            rem.next = nm[F + S + 2:qw]
+            quo.next = 0
+            steps.next = 0
+            state.next = t_state.DIV
+        elif state == t_state.DIV:
+            # restoring division of num by rs, div_step quotient bits per cycle, from bit qw-1
+            rr = intbv(0)[PB + 3:]
+            qq = intbv(0)[qw:]
+            nn = intbv(0)[qw:]
+            rr[:] = rem
+            qq[:] = quo
+            nn[:] = nlow
+            for _j in range(div_step):
+                rr[:] = (rr << 1) | nn[qw - 1]
+                nn[:] = nn << 1
+                qq[:] = qq << 1
+                if rr >= rs:
+                    rr[:] = rr - rs
+                    qq[0] = 1
+            rem.next = rr[PB + 2:]
+            quo.next = qq
+            nlow.next = nn
+            steps.next = steps + 1
+            if steps == n_steps - 1:
+                state.next = t_state.IDLE
+                pending.next = True
+                n_updates.next = n_updates + 1
+                row_cycles.next = cyc
+        elif state == t_state.DUMP_RD:
+            state.next = t_state.DUMP_OUT
+        else:  # DUMP_OUT
+            if m_axis_h_tready:
+                beat.next = beat + 1
+                if beat == last_beat:
+                    state.next = t_state.IDLE
+                else:
+                    state.next = t_state.DUMP_RD
+
+    @always_comb
+    def quotient():
+        rq.next = quo
+
+    return (bridge, lanes, tree, lane_ios, out_stream, handshake, issue_logic, status, decode,
+            control, quotient)
+
+
+def ports(p: int, n_max: int, weights: str) -> dict:
+    """Fresh top-level signals of a configuration, by port name."""
+    fmt = check_params(p, n_max, weights)
+    wb = fmt.e_bits + fmt.m_bits
+    sig = {"clk": Signal(bool(0)), "rst": ResetSignal(0, active=1, isasync=False)}
+    sig.update(axil_signals(6))
+    for name, width in (("s_axis_w", p * wb), ("s_axis_h", p * F), ("m_axis_h", p * F)):
+        sig[f"{name}_tdata"] = _u(width)
+        for s in ("tvalid", "tready", "tlast"):
+            sig[f"{name}_{s}"] = Signal(bool(0))
+    return sig
+
+
+def top(p: int = 4, n_max: int = 1024, weights: str = "e4m1", div_step: int = 2):
+    """An instance of the unit with fresh signals (for conversion)."""
+    return sbs_update(**ports(p, n_max, weights), p=p, n_max=n_max, weights=weights,
+                      div_step=div_step)

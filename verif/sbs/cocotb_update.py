@@ -1,0 +1,153 @@
+"""cocotb entry point of the SbS update unit: the pyuvm random test, the register-map test and
+the cycle measurement (configuration from APPROXNN_SBS_* environment variables)."""
+
+import json
+import os
+import random
+
+import cocotb
+import pyuvm
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from cores.sbs.update.update import ERR_W_SHORT, ID_VALUE, REG, REGISTERS, F
+from refmodels.sbs.formats import HFixed
+from refmodels.sbs.model import update_fixed_loop
+from verif import fail_exit
+from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.sbs.env import UpdateRandomTest, config_from_env, pack, unpack
+
+fail_exit.install()
+
+pyuvm.test()(UpdateRandomTest)
+
+
+async def _setup(dut, idle=0.0, backpressure=0.0):
+    start_clock(dut)
+    await reset(dut)
+    agents = StreamAgents(dut, random.Random(1), idle=idle, backpressure=backpressure)
+    return RegAgent(dut), agents
+
+
+@cocotb.test()
+async def register_map(dut):
+    """Every register answers as documented; bad accesses get SLVERR and change nothing."""
+    p, n_max, fmt = config_from_env()
+    regs, _ = await _setup(dut)
+    assert await regs.read_ok(REG["ID"]) == ID_VALUE
+    assert await regs.read_ok(REG["N_H"]) == n_max
+    assert await regs.read_ok(REG["C1"]) == HFixed().eps_constants(0.1)[0]
+    mapped = {addr for addr, *_ in REGISTERS}
+    for addr in range(0, 64, 4):
+        if addr not in mapped:
+            assert (await regs.read(addr))[1] == AxiResp.SLVERR, f"read {addr:#x}"
+            assert await regs.write(addr, 1) == AxiResp.SLVERR, f"write {addr:#x}"
+    for addr, name, access, _ in REGISTERS:
+        if access == "R":
+            before = await regs.read_ok(addr)
+            assert await regs.write(addr, 0x5A5A5A5A) == AxiResp.SLVERR, name
+            if name not in ("STATUS",):
+                assert await regs.read_ok(addr) == before, name
+    # out-of-range values are refused and leave the register unchanged
+    for bad in (0, 1, n_max + p, p + 1 if p > 1 else n_max * 2):
+        assert await regs.write(REG["N_H"], bad) == AxiResp.SLVERR, f"N_H={bad}"
+    assert await regs.read_ok(REG["N_H"]) == n_max
+    for bad in (65535, 131072, 0):
+        assert await regs.write(REG["C1"], bad) == AxiResp.SLVERR, f"C1={bad}"
+    await regs.write_ok(REG["C1"], 65536)
+    assert await regs.read_ok(REG["C1"]) == 65536
+    await regs.write_ok(REG["N_H"], 2 * p)
+    assert await regs.read_ok(REG["N_H"]) == 2 * p
+    await regs.write_ok(REG["THETA_HI"], 0x1234)
+    assert await regs.read_ok(REG["THETA_HI"]) == 0x1234
+    # a partial write (byte strobes) is refused
+    resp = await regs.master.write(REG["N_H"], bytes([4]))
+    assert resp.resp == AxiResp.SLVERR
+    assert await regs.read_ok(REG["N_H"]) == 2 * p
+    # configuration writes while busy are refused: start a load and leave it waiting
+    await regs.write_ok(REG["CTRL"], 1)
+    await ClockCycles(dut.clk, 2)
+    status = await regs.read_ok(REG["STATUS"])
+    assert status & 1, "busy while loading"
+    assert (status >> 4) & 0xF == 1, "state LOAD"
+    assert await regs.write(REG["N_H"], p * 2) == AxiResp.SLVERR
+    assert await regs.write(REG["C1"], 70000) == AxiResp.SLVERR
+    assert await regs.read_ok(REG["C1"]) == 65536
+
+
+@cocotb.test()
+async def bad_frames(dut):
+    """A short weight row is dropped and flagged; the unit goes on with the next row."""
+    p, n_max, fmt = config_from_env()
+    regs, agents = await _setup(dut)
+    w_src, h_src, sink = agents.source("s_axis_w"), agents.source("s_axis_h"), \
+        agents.sink("m_axis_h")
+    n = 2 * p
+    hf = HFixed()
+    c1, ce = hf.eps_constants(0.1)
+    h0 = [(1 << F) // n] * n
+    await regs.write_ok(REG["N_H"], n)
+    await regs.write_ok(REG["CTRL"], 1)
+    await h_src.send(frame(pack(h0, F, p)))
+    await h_src.wait()
+    codes = [(k % (fmt.emax + 1)) << fmt.m_bits for k in range(n)]
+    beats = pack(codes, fmt.bits, p)
+    await w_src.send(frame(beats[:1]))  # cut short
+    await w_src.send(frame(beats))
+    await w_src.wait()
+    await regs.write_ok(REG["CTRL"], 2)
+    got = unpack((await sink.recv()).tdata, F, p)
+    want = update_fixed_loop(h0, [int(x) for x in fmt.to_int(codes)], c1, ce, hf)
+    assert got == want
+    assert await regs.read_ok(REG["ERROR"]) == ERR_W_SHORT
+    assert await regs.read_ok(REG["DROPPED"]) == 1
+    assert await regs.read_ok(REG["UPDATES"]) == 1
+    await regs.write_ok(REG["ERROR"], ERR_W_SHORT)  # write one to clear
+    assert await regs.read_ok(REG["ERROR"]) == 0
+
+
+@cocotb.test()
+async def cycles(dut):
+    """Cycles per update (ROW_CYCLES) for several N_H, rows back to back, no idle cycles;
+    also measured from outside: the time between first beats of consecutive rows."""
+    p, n_max, fmt = config_from_env()
+    regs, agents = await _setup(dut)
+    w_src, h_src = agents.source("s_axis_w"), agents.source("s_axis_h")
+    sizes = sorted({max(2, p), 16 * p if 16 * p <= n_max else n_max, n_max})
+    starts = []
+
+    async def watch():
+        cyc = 0
+        first = True
+        while True:
+            await RisingEdge(dut.clk)
+            cyc += 1
+            if dut.s_axis_w_tvalid.value and dut.s_axis_w_tready.value:
+                if first:
+                    starts.append(cyc)
+                first = bool(dut.s_axis_w_tlast.value)
+
+    cocotb.start_soon(watch())
+    result = {}
+    for n in sizes:
+        await regs.write_ok(REG["N_H"], n)
+        await regs.write_ok(REG["CTRL"], 1)
+        await h_src.send(frame(pack([(1 << F) // n] * n, F, p)))
+        await h_src.wait()
+        codes = [((k * 7) % (fmt.emax + 1)) << fmt.m_bits for k in range(n)]
+        del starts[:]
+        for _ in range(4):
+            await w_src.send(frame(pack(codes, fmt.bits, p)))
+        await w_src.wait()
+        while (await regs.read_ok(REG["STATUS"])) & 1:
+            pass
+        row = await regs.read_ok(REG["ROW_CYCLES"])
+        gaps = {b - a for a, b in zip(starts, starts[1:], strict=False)}
+        assert gaps == {row}, f"N_H={n}: first beats {gaps} apart, ROW_CYCLES {row}"
+        result[n] = row
+    const = {row - n // p for n, row in result.items()}
+    assert len(const) == 1, f"cycles are not N_H/P + constant: {result}"
+    out = os.environ.get("APPROXNN_CYCLES_FILE")
+    if out:
+        with open(out, "w") as fh:
+            json.dump({"p": p, "weights": fmt.name, "cycles": result,
+                       "constant": const.pop()}, fh)
