@@ -13,7 +13,7 @@ arithmetic.
 * :class:`Scenario` - sequence item: N_H, eps, threshold, initial h and a list of operations
   (weight rows, some cut short or too long on purpose, and read-outs of h);
 * :class:`RandomScenarioSeq` - constrained-random scenarios: h dense, sparse, tiny (r below
-  2**17, so the normalisation shifts left) or concentrated (saturation); weights with every
+  2**17 at first, so the normalisation shifts left) or concentrated (saturation); weights with every
   exponent, zero weights and all-zero rows; thresholds that take and skip updates;
 * :class:`Driver` - programs the registers through AXI4-Lite, loads h and streams rows through
   AXI4-Stream (cocotbext-axi, random idle cycles), asks for read-outs;
@@ -61,10 +61,15 @@ from verif.common.axi import RegAgent, StreamAgents, frame, reset, start_clock
 TOP = (1 << F) - 1
 
 
+def setting(name: str, default: str) -> str:
+    """A test setting: plusarg ``+NAME=...`` (FuseSoC), else the environment, else default."""
+    return cocotb.plusargs.get(name) or os.environ.get(name, default)
+
+
 def config_from_env():
-    p = int(os.environ.get("APPROXNN_SBS_P", "4"))
-    n_max = int(os.environ.get("APPROXNN_SBS_NMAX", "64"))
-    weights = os.environ.get("APPROXNN_SBS_WEIGHTS", "e4m1")
+    p = int(setting("APPROXNN_SBS_P", "4"))
+    n_max = int(setting("APPROXNN_SBS_NMAX", "64"))
+    weights = setting("APPROXNN_SBS_WEIGHTS", "e4m1")
     return p, n_max, check_params(p, n_max, weights)
 
 
@@ -117,7 +122,9 @@ class RandomScenarioSeq(uvm_sequence):
         elif kind == "sparse":
             h0 = [rng.randrange(1 << F) if rng.random() < 0.2 else 0 for _ in range(n)]
         elif kind == "tiny":
-            h0 = [rng.randrange(0, 64) for _ in range(n)]
+            # one small latent: r < 2**17 on the first row, the normalisation shifts left
+            h0 = [0] * n
+            h0[rng.randrange(n)] = rng.randrange(1, 4)
         else:
             h0 = [0] * n
             h0[rng.randrange(n)] = TOP
@@ -435,7 +442,7 @@ class UpdateRandomTest(uvm_test):
         rng = random.Random(seed)
         ConfigDB().set(None, "*", "CONFIG", config_from_env())
         ConfigDB().set(None, "*", "SEED", seed)
-        ConfigDB().set(None, "*", "COUNT", int(os.environ.get("APPROXNN_COUNT", "12")))
+        ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "12")))
         ConfigDB().set(None, "*", "AGENTS", StreamAgents(
             cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
             backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3"))))

@@ -663,6 +663,14 @@ def sbs_update(clk, rst,
             control, quotient)
 
 
+#: the top-level outputs (every other port is an input)
+OUTPUTS = frozenset({
+    "s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
+    "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid", "s_axis_w_tready", "s_axis_h_tready",
+    "m_axis_h_tdata", "m_axis_h_tvalid", "m_axis_h_tlast",
+})
+
+
 def ports(p: int, n_max: int, weights: str) -> dict:
     """Fresh top-level signals of a configuration, by port name."""
     fmt = check_params(p, n_max, weights)
