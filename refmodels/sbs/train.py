@@ -1,6 +1,15 @@
 """Training of SbS networks, and the on-device incremental learning rule of the output layer.
 
-Method (layer-wise, on the converged state; all non-negative multiplicative updates):
+Two methods:
+
+* ``backprop`` (default of ``python -m refmodels.sbs.train``, of ``approxnn sbs train`` and of the
+  stored networks): back-propagation through the mean-field converged state of every layer,
+  weights renormalised over s and clipped at ``W_FLOOR`` after every update, started from the
+  layer-wise method below; see ``refmodels.sbs.backprop``.
+* ``em``: the layer-wise method below (``train_network``), kept as the start of ``backprop``
+  and for comparison.
+
+Layer-wise method (on the converged state; all non-negative multiplicative updates):
 
 * The converged state of an SbS layer for fixed input distributions is taken in the mean-field
   (many spikes, small eps) limit: the expected update vanishes when, for every IP,
@@ -19,10 +28,11 @@ Method (layer-wise, on the converged state; all non-negative multiplicative upda
   spikes under class c, which the converged output h of SbS ranks), taken in log W
   (a multiplicative update), renormalised over s and floored.
 
-Why this and not full back-propagation: it needs no autograd framework and trains the digits
-network in seconds and a reduced MNIST network in minutes on one core.
+The layer-wise method alone reaches about 90 % (digits) and 74 % (MNIST, mean field); the
+back-propagation fine-tuning lifts both (see README).
 
-``python -m refmodels.sbs.train digits|mnist`` writes ``networks/<name>.json/.npz``.
+``python -m refmodels.sbs.train digits|mnist [--method backprop|em]`` writes
+``networks/<name>.json/.npz``.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ __all__ = [
     "meanfield",
     "meanfield_network",
     "train_network",
+    "train_named",
     "incremental_output_update",
     "load_digits_split",
     "load_mnist_split",
@@ -57,12 +68,31 @@ DIGITS_TOPOLOGY = [
     {"type": "output", "n_h": 10, "eps": 0.1 / 4},
 ]
 
+#: Reduced MNIST network: a fixed 2x2 pool on the input (28x28 -> 14x14, a pure SbS layer), one
+#: conv 5x5 layer of 32 latents (10x10 IPs), pool 2x2 (5x5) and the output layer. It costs
+#: 0.29 M operations per spike step (the published network: 27 M), so T = 1000 inference on
+#: hundreds of test images and back-propagation training fit a single CPU core.
 MNIST_TOPOLOGY = [
+    {"type": "input", "shape": [28, 28], "encoding": "linear"},
+    {"type": "pool", "kernel": [2, 2], "eps": 0.1 / 4},
+    {"type": "conv", "n_h": 32, "kernel": [5, 5], "eps": 0.1 / 25},
+    {"type": "pool", "kernel": [2, 2], "eps": 0.1 / 4},
+    {"type": "output", "n_h": 10, "eps": 0.1 / 25},
+]
+
+#: The layer-wise topology stored before the back-propagation networks (kept for comparison).
+MNIST_TOPOLOGY_V1 = [
     {"type": "input", "shape": [28, 28], "encoding": "linear"},
     {"type": "conv", "n_h": 16, "kernel": [5, 5], "eps": 0.1 / 25},
     {"type": "pool", "kernel": [4, 4], "eps": 0.1 / 16},
     {"type": "output", "n_h": 10, "eps": 0.1 / 36},
 ]
+
+#: Back-propagation settings of the stored networks.
+BACKPROP_SETTINGS = {
+    "digits": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
+    "mnist": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,33 +252,69 @@ def _split(x, y, frac, seed):
     return x[tr], y[tr].astype(np.int64), x[te], y[te].astype(np.int64)
 
 
+def train_named(which: str, out=None, *, method: str = "backprop", epochs: int | None = None,
+                n_train: int | None = None, log=print) -> tuple[Network, dict]:
+    """Train the ``digits`` or ``mnist`` network; write it when ``out`` (a stem) is given.
+
+    ``n_train``: use only the first n training patterns (quick runs). Returns the network and
+    its metadata (also stored in the JSON file).
+    """
+    if which not in ("digits", "mnist"):
+        raise ValueError(f"unknown network {which!r}; valid: digits, mnist")
+    if method not in ("backprop", "em"):
+        raise ValueError(f"unknown method {method!r}; valid: backprop, em")
+    if n_train is not None and n_train < 10:
+        raise ValueError("n_train must be at least 10")
+    if epochs is not None and epochs < 0:
+        raise ValueError("epochs must be >= 0")
+    xtr, ytr, xte, yte = load_digits_split() if which == "digits" else load_mnist_split()
+    if n_train is not None:
+        xtr, ytr = xtr[:n_train], ytr[:n_train]
+    top = DIGITS_TOPOLOGY if which == "digits" else MNIST_TOPOLOGY
+    t0 = time.time()
+    if method == "backprop":
+        from .backprop import train_backprop
+
+        cfg = dict(BACKPROP_SETTINGS[which])
+        if epochs is not None:
+            cfg["epochs"] = epochs
+        net = train_backprop(top, xtr, ytr, log=log, **cfg)
+        desc = ("back-propagation through the mean-field converged state (EM start), "
+                "Adam in log W, renormalise + clip at 2^-13 after every step; "
+                + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    else:
+        net = train_network(top, xtr, ytr, epochs=3 if epochs is None else epochs, log=log)
+        desc = "layer-wise EM (hidden) + supervised multiplicative (output), mean-field"
+    seconds = round(time.time() - t0, 1)
+    hs = meanfield_network(net, xte)
+    acc = float(np.mean(np.argmax(hs[-1].reshape(len(xte), -1), axis=1) == yte))
+    net.meta = {
+        "dataset": which,
+        "split": "test_fraction=0.2, seed=0",
+        "n_train": int(len(xtr)),
+        "n_test": int(len(xte)),
+        "method": desc,
+        "meanfield_test_accuracy": acc,
+        "train_seconds": seconds,
+    }
+    if out is not None:
+        save_network(net, out)
+    return net, net.meta
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="train an SbS network")
     ap.add_argument("which", choices=["digits", "mnist"])
     ap.add_argument("--out", default=None, help="output stem (default networks/<which>)")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--out-epochs", type=int, default=100)
+    ap.add_argument("--method", default="backprop", choices=["backprop", "em"])
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--n-train", type=int, default=None, help="first n training patterns")
     args = ap.parse_args(argv)
-    if args.which == "digits":
-        xtr, ytr, xte, yte = load_digits_split()
-        top = DIGITS_TOPOLOGY
-    else:
-        xtr, ytr, xte, yte = load_mnist_split()
-        top = MNIST_TOPOLOGY
-    t0 = time.time()
-    net = train_network(top, xtr, ytr, epochs=args.epochs, out_epochs=args.out_epochs)
-    hs = meanfield_network(net, xte)
-    acc = float(np.mean(np.argmax(hs[-1].reshape(len(xte), -1), axis=1) == yte))
-    net.meta = {
-        "dataset": args.which,
-        "split": "test_fraction=0.2, seed=0",
-        "method": "layer-wise EM (hidden) + supervised multiplicative (output), mean-field",
-        "meanfield_test_accuracy": acc,
-        "train_seconds": round(time.time() - t0, 1),
-    }
     stem = args.out or os.path.join(NET_DIR, args.which)
-    save_network(net, stem)
-    print(f"{args.which}: mean-field test accuracy {acc:.4f}; written {stem}.json/.npz")
+    _, meta = train_named(args.which, stem, method=args.method, epochs=args.epochs,
+                          n_train=args.n_train)
+    print(f"{args.which}: mean-field test accuracy {meta['meanfield_test_accuracy']:.4f}, "
+          f"trained in {meta['train_seconds']} s; written {stem}.json/.npz")
     return 0
 
 
