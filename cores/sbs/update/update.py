@@ -60,6 +60,7 @@ from refmodels.sbs.formats import FormatError, HFixed, parse_format
 F = 24
 S = 17
 PB = 17
+RQ = 25  # bits of Rq = ((CE << F) + (r' >> 1)) // r' <= 2**24 + 1 (CE <= 2**16, r' >= 2**16)
 ID_VALUE = 0x53425301  # "SB" "S" version 1
 
 #: (byte address, name, access, description)
@@ -175,7 +176,10 @@ def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
     h4 = _u(F)
     ps3 = _u(PB + 1)
     t1 = _u(F + S)
-    t2 = _u(F + S + 5)  # 18 x 26-bit product, kept as wide as the sum below
+    # P' (18 bits, at most 2**17) times Rq (25 bits, at most 2**24 + 1) as one 17 x 24-bit
+    # product (a single DSP48E1) plus two conditional shifted adds for the top bits
+    t2 = _u(F + S + 5)  # kept as wide as the sum below
+    t2c = _u(F + S + 5)
     hn5 = _u(F)
     pn_c = _u(pw)
 
@@ -211,12 +215,19 @@ def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
         code4.next = code3
         h4.next = h3
         t1.next = h3 * c1
-        t2.next = ps3 * rq
+        t2.next = ps3[PB:] * rq[RQ - 1:]
+        corr = intbv(0)[F + S + 5:]
+        corr[:] = 0
+        if ps3[PB]:
+            corr[:] = rq << PB
+        if rq[RQ - 1]:
+            corr[:] = corr + (ps3[PB:] << (RQ - 1))
+        t2c.next = corr
         # S4 -> S5: the new H
         code5.next = code4
         if pending:
             acc = intbv(0)[F + 5:]
-            acc[:] = (t1 + t2 + (1 << (S - 1))) >> S
+            acc[:] = (t1 + t2 + t2c + (1 << (S - 1))) >> S
             if acc > top:
                 hn5.next = top
             else:
@@ -327,7 +338,7 @@ def sbs_update(clk, rst,
     rs = _u(PB + 1)  # r' (normalised r)
     sh_r = _u(_clog2(rw + 1))
     sh_l = _u(5)
-    rq = _u(qw)
+    rq = _u(RQ)
     nlow = _u(qw)  # the low qw bits of the numerator, shifted out MSB first
     rem = _u(PB + 2)
     quo = _u(qw)
@@ -657,7 +668,7 @@ def sbs_update(clk, rst,
 
     @always_comb
     def quotient():
-        rq.next = quo
+        rq.next = quo[RQ:]  # the top quotient bit is 0: Rq < 2**25 when C1 >= 2**16
 
     return (bridge, lanes, tree, lane_ios, out_stream, handshake, issue_logic, status, decode,
             control, quotient)

@@ -140,7 +140,7 @@ reg [25:0] nlow;
 reg [18:0] rem;
 reg [25:0] quo;
 reg [4:0] steps;
-wire [25:0] rq;
+wire [24:0] rq;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
@@ -166,6 +166,7 @@ reg [17:0] sbs_lane0_ps3;
 reg [27:0] sbs_lane0_rd;
 reg [40:0] sbs_lane0_t1;
 reg [45:0] sbs_lane0_t2;
+reg [45:0] sbs_lane0_t2c;
 reg [3:0] sbs_lane1_code_in;
 reg [23:0] sbs_lane1_h_in;
 reg [37:0] sbs_lane1_pnew;
@@ -188,6 +189,7 @@ reg [17:0] sbs_lane1_ps3;
 reg [27:0] sbs_lane1_rd;
 reg [40:0] sbs_lane1_t1;
 reg [45:0] sbs_lane1_t2;
+reg [45:0] sbs_lane1_t2c;
 reg [3:0] sbs_lane2_code_in;
 reg [23:0] sbs_lane2_h_in;
 reg [37:0] sbs_lane2_pnew;
@@ -210,6 +212,7 @@ reg [17:0] sbs_lane2_ps3;
 reg [27:0] sbs_lane2_rd;
 reg [40:0] sbs_lane2_t1;
 reg [45:0] sbs_lane2_t2;
+reg [45:0] sbs_lane2_t2c;
 reg [3:0] sbs_lane3_code_in;
 reg [23:0] sbs_lane3_h_in;
 reg [37:0] sbs_lane3_pnew;
@@ -232,6 +235,7 @@ reg [17:0] sbs_lane3_ps3;
 reg [27:0] sbs_lane3_rd;
 reg [40:0] sbs_lane3_t1;
 reg [45:0] sbs_lane3_t2;
+reg [45:0] sbs_lane3_t2c;
 wire [47:0] adder_tree0_hi;
 wire [47:0] adder_tree0_lo;
 wire [47:0] adder_tree0_adder_tree1_hi;
@@ -385,6 +389,7 @@ end
 
 
 always @(posedge clk) begin: sbs_lane0_pipe
+    reg [46-1:0] corr;
     reg [29-1:0] acc;
     sbs_lane0_code1 <= sbs_lane0_code_in;
     sbs_lane0_code2 <= sbs_lane0_code1;
@@ -396,11 +401,20 @@ always @(posedge clk) begin: sbs_lane0_pipe
     sbs_lane0_code4 <= sbs_lane0_code3;
     sbs_lane0_h4 <= sbs_lane0_h3;
     sbs_lane0_t1 <= (sbs_lane0_h3 * c1);
-    sbs_lane0_t2 <= (sbs_lane0_ps3 * rq);
+    sbs_lane0_t2 <= (sbs_lane0_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_lane0_ps3[17]) begin
+        corr = (rq << 17);
+    end
+    if (rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane0_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_lane0_t2c <= corr;
     sbs_lane0_code5 <= sbs_lane0_code4;
     if (pending) begin
         acc = 29'h0;
-        acc = $signed(((sbs_lane0_t1 + sbs_lane0_t2) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_lane0_t1 + sbs_lane0_t2) + sbs_lane0_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
             sbs_lane0_hn5 <= 16777215;
         end
@@ -483,6 +497,7 @@ end
 
 
 always @(posedge clk) begin: sbs_lane1_pipe
+    reg [46-1:0] corr;
     reg [29-1:0] acc;
     sbs_lane1_code1 <= sbs_lane1_code_in;
     sbs_lane1_code2 <= sbs_lane1_code1;
@@ -494,11 +509,20 @@ always @(posedge clk) begin: sbs_lane1_pipe
     sbs_lane1_code4 <= sbs_lane1_code3;
     sbs_lane1_h4 <= sbs_lane1_h3;
     sbs_lane1_t1 <= (sbs_lane1_h3 * c1);
-    sbs_lane1_t2 <= (sbs_lane1_ps3 * rq);
+    sbs_lane1_t2 <= (sbs_lane1_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_lane1_ps3[17]) begin
+        corr = (rq << 17);
+    end
+    if (rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane1_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_lane1_t2c <= corr;
     sbs_lane1_code5 <= sbs_lane1_code4;
     if (pending) begin
         acc = 29'h0;
-        acc = $signed(((sbs_lane1_t1 + sbs_lane1_t2) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_lane1_t1 + sbs_lane1_t2) + sbs_lane1_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
             sbs_lane1_hn5 <= 16777215;
         end
@@ -581,6 +605,7 @@ end
 
 
 always @(posedge clk) begin: sbs_lane2_pipe
+    reg [46-1:0] corr;
     reg [29-1:0] acc;
     sbs_lane2_code1 <= sbs_lane2_code_in;
     sbs_lane2_code2 <= sbs_lane2_code1;
@@ -592,11 +617,20 @@ always @(posedge clk) begin: sbs_lane2_pipe
     sbs_lane2_code4 <= sbs_lane2_code3;
     sbs_lane2_h4 <= sbs_lane2_h3;
     sbs_lane2_t1 <= (sbs_lane2_h3 * c1);
-    sbs_lane2_t2 <= (sbs_lane2_ps3 * rq);
+    sbs_lane2_t2 <= (sbs_lane2_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_lane2_ps3[17]) begin
+        corr = (rq << 17);
+    end
+    if (rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane2_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_lane2_t2c <= corr;
     sbs_lane2_code5 <= sbs_lane2_code4;
     if (pending) begin
         acc = 29'h0;
-        acc = $signed(((sbs_lane2_t1 + sbs_lane2_t2) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_lane2_t1 + sbs_lane2_t2) + sbs_lane2_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
             sbs_lane2_hn5 <= 16777215;
         end
@@ -679,6 +713,7 @@ end
 
 
 always @(posedge clk) begin: sbs_lane3_pipe
+    reg [46-1:0] corr;
     reg [29-1:0] acc;
     sbs_lane3_code1 <= sbs_lane3_code_in;
     sbs_lane3_code2 <= sbs_lane3_code1;
@@ -690,11 +725,20 @@ always @(posedge clk) begin: sbs_lane3_pipe
     sbs_lane3_code4 <= sbs_lane3_code3;
     sbs_lane3_h4 <= sbs_lane3_h3;
     sbs_lane3_t1 <= (sbs_lane3_h3 * c1);
-    sbs_lane3_t2 <= (sbs_lane3_ps3 * rq);
+    sbs_lane3_t2 <= (sbs_lane3_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_lane3_ps3[17]) begin
+        corr = (rq << 17);
+    end
+    if (rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane3_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_lane3_t2c <= corr;
     sbs_lane3_code5 <= sbs_lane3_code4;
     if (pending) begin
         acc = 29'h0;
-        acc = $signed(((sbs_lane3_t1 + sbs_lane3_t2) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_lane3_t1 + sbs_lane3_t2) + sbs_lane3_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
             sbs_lane3_hn5 <= 16777215;
         end
@@ -1204,6 +1248,6 @@ end
 
 
 
-assign rq = quo;
+assign rq = quo[25-1:0];
 
 endmodule
