@@ -303,7 +303,8 @@ def to_markdown(rows, finetune: bool) -> str:
 
 
 def plot_pareto(rows, path, title="") -> Path:
-    """Accuracy against LUTs, PTQ and fine-tuned series, Pareto fronts drawn and circled."""
+    """Accuracy against LUTs, PTQ and fine-tuned series, Pareto fronts drawn and circled; the
+    right panel zooms on the top of the accuracy range."""
     import io
 
     import matplotlib
@@ -314,30 +315,41 @@ def plot_pareto(rows, path, title="") -> Path:
     from .report import atomic_write, short_label
 
     pts = [r for r in rows if r.get("luts") is not None]
-    fig, ax = plt.subplots(figsize=(10, 6.5))
+    ref = [100 * r["acc"] for r in rows if r["arithmetic"] == "float32"]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
     series = [("acc", "int8 PTQ", "tab:blue", "o"), ("acc_ft", "int8 fine-tuned", "tab:red", "s")]
-    for key, label, color, marker in series:
-        sel = [r for r in pts if r.get(key) is not None]
-        if not sel:
-            continue
-        xs = [r["luts"] for r in sel]
-        ys = [100 * r[key] for r in sel]
-        ax.scatter(xs, ys, c=color, marker=marker, label=label, alpha=0.75, zorder=3)
-        front = pareto_front_max(list(zip(xs, ys, strict=True)))
-        fx, fy = [xs[i] for i in front], [ys[i] for i in front]
-        ax.step(fx, fy, where="post", color=color, lw=1.2, alpha=0.6, zorder=2)
-        ax.scatter(fx, fy, facecolors="none", edgecolors="k", s=120, lw=1.2, zorder=4)
-        for x, y, r in zip(xs, ys, sel, strict=True):
-            ax.annotate(short_label(r["unit"]), (x, y), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points", color=color)
-    for r in rows:
-        if r["arithmetic"] == "float32":
-            ax.axhline(100 * r["acc"], color="gray", ls="--", lw=0.8, label="float32")
-    ax.set_xlabel("multiplier LUTs (synth_xilinx -family xc7 -nodsp)")
-    ax.set_ylabel("test accuracy %")
-    ax.set_title(title or "accuracy vs multiplier LUTs (circled: Pareto front)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    top = max([100 * r[k] for r in pts for k in ("acc", "acc_ft") if r.get(k) is not None]
+              + ref + [0.0])
+    zoom_lo = top - 6.0
+    for pi, ax in enumerate(axes):
+        for key, label, color, marker in series:
+            sel = [r for r in pts if r.get(key) is not None]
+            if not sel:
+                continue
+            xs = [r["luts"] for r in sel]
+            ys = [100 * r[key] for r in sel]
+            ax.scatter(xs, ys, c=color, marker=marker, label=label, alpha=0.75, zorder=3)
+            front = pareto_front_max(list(zip(xs, ys, strict=True)))
+            fx, fy = [xs[i] for i in front], [ys[i] for i in front]
+            ax.step(fx, fy, where="post", color=color, lw=1.2, alpha=0.6, zorder=2)
+            ax.scatter(fx, fy, facecolors="none", edgecolors="k", s=120, lw=1.2, zorder=4)
+            for x, y, r in zip(xs, ys, sel, strict=True):
+                same = key == "acc_ft" and r.get("acc") == r.get("acc_ft")
+                if same or (pi == 1 and y < zoom_lo):
+                    continue  # one label where PTQ and fine-tuned coincide
+                ax.annotate(short_label(r["unit"]), (x, y), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points", color=color)
+        for v in ref:
+            ax.axhline(v, color="gray", ls="--", lw=0.8, label="float32")
+        ax.set_xlabel("multiplier LUTs (synth_xilinx -family xc7 -nodsp)")
+        ax.set_ylabel("test accuracy %")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0].set_title("all units (circled: Pareto front)")
+    axes[1].set_ylim(zoom_lo, top + 0.6)
+    axes[1].set_title("zoom: the top 6 percentage points")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
