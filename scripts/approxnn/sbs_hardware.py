@@ -55,7 +55,8 @@ def measure(p: int, weights: str, n_max: int = 1024, synth: bool = True,
     from approxnn.synth import synthesize
     from verif.sbs.harness import BUILD_ROOT, generate_rtl, run_update
 
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="sbs_hw_"))
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="sbs_hw_")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
     build = BUILD_ROOT / "hardware" / f"{weights}_p{p}_n{n_max}"
     cycles_file = build / "cycles.json"
     res = run_update(p, n_max, weights, testcase="cycles", build_dir=build, idle=0.0,

@@ -50,6 +50,7 @@ from myhdl import (
     always_comb,
     always_seq,
     block,
+    concat,
     enum,
     intbv,
 )
@@ -84,7 +85,7 @@ REGISTERS = (
     (0x30, "ROW_CYCLES", "R", "cycles of the last row, first beat accepted to idle"),
 )
 REG = {name: addr for addr, name, _, _ in REGISTERS}
-ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG = 1, 2, 4, 8
+ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG, ERR_SPIKE = 1, 2, 4, 8, 16
 
 SUPPORTED_P = (1, 2, 4, 8, 16)
 
@@ -154,8 +155,11 @@ def weight_product(h, code, prod, e_bits, m_bits):
 
 @block
 def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
-             sh_r, sh_l, c1, rq, pending, pnew, h_out, e_bits, m_bits, depth):
-    """One lane: its bank of (H, previous code) and the update pipeline S1..S6."""
+             sh_r, sh_l, c1, rq, pending, pnew, h_out, w_data, w_we, w_waddr, w_raddr, w_sel,
+             e_bits, m_bits, depth, wdepth):
+    """One lane: its bank of (H, previous code), its bank of weight codes (``wdepth > 0``:
+    layer mode) and the update pipeline S1..S6. The new code of a beat is ``code_in`` (stream
+    mode, registered at issue) or the weight bank read at issue (``w_sel``, one cycle later)."""
     wb = e_bits + m_bits
     zero_code = (1 << wb) - 1
     pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
@@ -182,6 +186,30 @@ def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
     t2c = _u(F + S + 5)
     hn5 = _u(F)
     pn_c = _u(pw)
+    code_q = _u(wb)
+    wrd = _u(wb)
+
+    if wdepth:
+        wmem = [Signal(intbv(0)[wb:]) for _ in range(wdepth)]
+
+        @always(clk.posedge)
+        def wram():
+            if w_we:
+                wmem[w_waddr].next = w_data
+            wrd.next = wmem[w_raddr]
+
+        @always_comb
+        def code_select():
+            if w_sel:
+                code1.next = wrd
+            else:
+                code1.next = code_q
+    else:
+        @always_comb
+        def code_select():
+            code1.next = code_q
+
+        wram = None
 
     @always(clk.posedge)
     def ram():
@@ -202,8 +230,9 @@ def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
 
     @always(clk.posedge)
     def pipe():
+        # S0 -> S1: the new code (stream mode)
+        code_q.next = code_in
         # S1 -> S2: the product of the previous update
-        code1.next = code_in
         code2.next = code1
         pold2.next = pold1
         h2.next = h1
@@ -237,7 +266,7 @@ def sbs_lane(clk, code_in, h_in, raddr, load_we, load_addr, wb_we, wb_addr,
         # S5 -> S6: the product of the new update
         pnew.next = pn_c
 
-    return ram, unpack, old_product, new_product, pipe
+    return [b for b in (ram, wram, code_select, unpack, old_product, new_product, pipe) if b]
 
 
 @block
@@ -265,7 +294,7 @@ def adder_tree(ins, out):
 
 
 @block
-def sbs_update(clk, rst,
+def sbs_engine(clk, rst,
                s_axil_awaddr, s_axil_awvalid, s_axil_awready,
                s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
                s_axil_bresp, s_axil_bvalid, s_axil_bready,
@@ -274,8 +303,16 @@ def sbs_update(clk, rst,
                s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
                s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
                m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
-               p, n_max, weights, div_step=2):
+               s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
+               p, n_max, weights, div_step, ip_max, rows_max):
+    """The update datapath and its sequencing; ``rows_max == 0``: stream mode (the update
+    unit), else layer mode (the layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on
+    chip, one update per beat of ``s_axis_s``)."""
     fmt = check_params(p, n_max, weights, div_step)
+    layer = rows_max > 0
+    ib = _clog2(ip_max)
+    hb = ib if ip_max > 1 else 0  # IP bits of an h bank address
+    rb = _clog2(rows_max) if layer else 1
     e_bits, m_bits = fmt.e_bits, fmt.m_bits
     wb = e_bits + m_bits
     zero_code = (1 << wb) - 1
@@ -288,6 +325,8 @@ def sbs_update(clk, rst,
     lp = _clog2(p) if p > 1 else 0
     c1_default = HFixed().eps_constants(0.1)[0]
     config_value = p | (_clog2(n_max) << 8) | (e_bits << 16) | (m_bits << 20) | (F << 24)
+    config2_value = ((_clog2(ip_max) if ip_max > 1 else 0) | ((_clog2(rows_max) << 8)
+                     if layer else 0))
     n_steps = -(-qw // div_step)
 
     # ---------------------------------------------------------------- register bus
@@ -308,7 +347,7 @@ def sbs_update(clk, rst,
     )
 
     t_state = enum("IDLE", "LOAD", "DISCARD_H", "PASS", "DRAIN", "DISCARD_W", "NORM",
-                   "SCALE", "DIV", "DUMP_RD", "DUMP_OUT")
+                   "SCALE", "DIV", "DUMP_RD", "DUMP_OUT", "LOAD_W", "DISCARD_LW")
     state = Signal(t_state.IDLE)
     state_code = _u(4)
     n_h = _u(nb, n_max)
@@ -319,9 +358,24 @@ def sbs_update(clk, rst,
     n_dropped = _u(32)
     row_cycles = _u(32)
     cyc = _u(32)
-    error = _u(4)
+    error = _u(5)
     cmd_load = Signal(bool(0))
     cmd_dump = Signal(bool(0))
+    cmd_loadw = Signal(bool(0))
+    n_ip = _u(ib + 1, 1)
+    n_rows = _u(rb + 1, rows_max if layer else 1)
+    ip_sel = _u(ib)  # IP of the pass (and of the pending update), or of the h frame beat
+    row_sel = _u(rb)  # weight row of the pass, or of the weight frame beat
+    last_ip = Signal(bool(0))
+    last_row = Signal(bool(0))
+    internal = Signal(bool(0))  # the pass issues its beats itself (flush, layer mode)
+    w_sel0 = Signal(bool(0))
+    w_sel1 = Signal(bool(0))
+    w_we = Signal(bool(0))
+    s_ip = _u(ib)
+    s_row = _u(rb)
+    s_take = Signal(bool(0))
+    s_bad = Signal(bool(0))
     pending = Signal(bool(0))
     last_beat = _u(ab)
     beat = _u(ab)  # beat issued / loaded / dumped next
@@ -333,7 +387,7 @@ def sbs_update(clk, rst,
     # valid bits and bank addresses of the pipeline stages S1..S6 (separate signals: MyHDL
     # would turn a list indexed in a generator into a memory)
     v0, v1, v2, v3, v4, v5 = (Signal(bool(0)) for _ in range(6))
-    a0, a1, a2, a3, a4 = (_u(ab) for _ in range(5))
+    a0, a1, a2, a3, a4 = (_u(hb + ab) for _ in range(5))
     r = _u(rw)
     rs = _u(PB + 1)  # r' (normalised r)
     sh_r = _u(_clog2(rw + 1))
@@ -348,7 +402,8 @@ def sbs_update(clk, rst,
     h_ready = Signal(bool(0))
     w_fire = Signal(bool(0))
     h_fire = Signal(bool(0))
-    raddr = _u(ab)
+    raddr = _u(hb + ab)
+    w_raddr = _u(rb + ab)
     load_we = Signal(bool(0))
 
     # ---------------------------------------------------------------- lanes
@@ -361,9 +416,10 @@ def sbs_update(clk, rst,
     hin_lane = [s_axis_h_tdata((k + 1) * F, k * F) for k in range(p)]
     lanes = []
     for k in range(p):
-        lanes.append(sbs_lane(clk, codes_in[k], h_in[k], raddr, load_we, beat, v4, a4,
+        lanes.append(sbs_lane(clk, codes_in[k], h_in[k], raddr, load_we, raddr, v4, a4,
                               sh_r, sh_l, c1, rq, pending, pnew[k], h_out[k],
-                              e_bits, m_bits, depth))
+                              w_lane[k], w_we, w_raddr, w_raddr, w_sel1,
+                              e_bits, m_bits, depth * ip_max, depth * rows_max))
     r_beat = _u(rw)
     tree = adder_tree(pnew_wide, r_beat)
     h_packed = ConcatSignal(*reversed(h_out)) if p > 1 else h_out[0]
@@ -375,7 +431,7 @@ def sbs_update(clk, rst,
 
         @always_comb
         def io():
-            if issue and not flush and not short_fill:
+            if issue and not internal and not short_fill:
                 ci.next = wl
             else:
                 ci.next = zero_code
@@ -390,12 +446,23 @@ def sbs_update(clk, rst,
     def out_stream():
         m_axis_h_tdata.next = h_packed
         m_axis_h_tvalid.next = state == t_state.DUMP_OUT
-        m_axis_h_tlast.next = beat == last_beat
+        m_axis_h_tlast.next = beat == last_beat and last_ip
+
+    @always_comb
+    def spikes():
+        s_row.next = s_axis_s_tdata[rb:0]
+        s_ip.next = s_axis_s_tdata[16 + ib:16]
+        s_take.next = (state == t_state.IDLE and not cmd_load and not cmd_dump
+                       and not cmd_loadw and s_axis_s_tvalid
+                       and not (pending and s_axis_s_tdata[32:16] != ip_sel))
+        s_axis_s_tready.next = s_take
+        s_bad.next = s_axis_s_tdata[16:0] >= n_rows or s_axis_s_tdata[32:16] >= n_ip
 
     @always_comb
     def handshake():
-        w_ready.next = (state == t_state.PASS and not flush and not short_fill
-                        and not issue_done) or state == t_state.DISCARD_W
+        w_ready.next = (state == t_state.PASS and not internal and not short_fill
+                        and not issue_done) or state == t_state.DISCARD_W or \
+            state == t_state.LOAD_W or state == t_state.DISCARD_LW
         h_ready.next = state == t_state.LOAD or state == t_state.DISCARD_H
         s_axis_w_tready.next = w_ready
         s_axis_h_tready.next = h_ready
@@ -406,17 +473,41 @@ def sbs_update(clk, rst,
     def issue_logic():
         issue.next = False
         if state == t_state.PASS and not issue_done:
-            if flush or short_fill:
+            if internal or short_fill:
                 issue.next = True
             else:
                 issue.next = s_axis_w_tvalid
         load_we.next = state == t_state.LOAD and s_axis_h_tvalid
-        raddr.next = beat
+
+    if ip_max > 1:
+        @always_comb
+        def h_address():
+            raddr.next = concat(ip_sel, beat)
+    else:
+        @always_comb
+        def h_address():
+            raddr.next = beat
+
+    layer_blocks = []
+    if layer:
+        @always_comb
+        def w_address():
+            w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid
+            w_sel0.next = state == t_state.PASS and not flush
+            w_raddr.next = concat(row_sel, beat)
+
+        @always(clk.posedge)
+        def w_select():
+            w_sel1.next = w_sel0
+
+        layer_blocks = [w_address, w_select]
 
     @always_comb
     def status():
-        busy.next = state != t_state.IDLE or cmd_load or cmd_dump
+        busy.next = state != t_state.IDLE or cmd_load or cmd_dump or cmd_loadw
         last_beat.next = (n_h >> lp) - 1
+        last_ip.next = ip_sel == n_ip - 1
+        last_row.next = row_sel == n_rows - 1
         if state == t_state.IDLE:
             state_code.next = 0
         elif state == t_state.LOAD:
@@ -437,8 +528,12 @@ def sbs_update(clk, rst,
             state_code.next = 8
         elif state == t_state.DUMP_RD:
             state_code.next = 9
-        else:
+        elif state == t_state.DUMP_OUT:
             state_code.next = 10
+        elif state == t_state.LOAD_W:
+            state_code.next = 11
+        else:
+            state_code.next = 12
 
     @always_comb
     def decode():
@@ -451,7 +546,7 @@ def sbs_update(clk, rst,
             reg_rdata.next = config_value
             reg_err.next = reg_wr
         elif reg_addr == 2:
-            reg_rdata.next = (cmd_dump << 1) | cmd_load
+            reg_rdata.next = (cmd_loadw << 3) | (cmd_dump << 1) | cmd_load
         elif reg_addr == 3:
             reg_rdata.next = (state_code << 4) | ((error != 0) << 2) | (pending << 1) | busy
             reg_err.next = reg_wr
@@ -484,6 +579,17 @@ def sbs_update(clk, rst,
         elif reg_addr == 12:
             reg_rdata.next = row_cycles
             reg_err.next = reg_wr
+        elif reg_addr == 13 and layer:
+            reg_rdata.next = n_ip
+            if reg_wr and (busy or reg_wdata < 1 or reg_wdata > ip_max):
+                reg_err.next = True
+        elif reg_addr == 14 and layer:
+            reg_rdata.next = n_rows
+            if reg_wr and (busy or reg_wdata < 1 or reg_wdata > rows_max):
+                reg_err.next = True
+        elif reg_addr == 15 and layer:
+            reg_rdata.next = config2_value
+            reg_err.next = reg_wr
         else:
             reg_err.next = True
 
@@ -496,13 +602,15 @@ def sbs_update(clk, rst,
                     cmd_load.next = True
                 if reg_wdata[1]:
                     cmd_dump.next = True
+                if reg_wdata[3] and layer:
+                    cmd_loadw.next = True
                 if reg_wdata[2]:
                     error.next = 0
                     n_updates.next = 0
                     n_skipped.next = 0
                     n_dropped.next = 0
             elif reg_addr == 4:
-                error.next = error & ~reg_wdata[4:0]
+                error.next = error & ~reg_wdata[5:0]
             elif reg_addr == 5:
                 n_h.next = reg_wdata[nb:0]
             elif reg_addr == 6:
@@ -511,6 +619,10 @@ def sbs_update(clk, rst,
                 theta.next[32:0] = reg_wdata
             elif reg_addr == 8:
                 theta.next[64:32] = reg_wdata
+            elif reg_addr == 13:
+                n_ip.next = reg_wdata[ib + 1:0]
+            elif reg_addr == 14:
+                n_rows.next = reg_wdata[rb + 1:0]
         cyc.next = cyc + 1
 
         # -------- the update pipeline: valid and address shift register
@@ -520,7 +632,7 @@ def sbs_update(clk, rst,
         v3.next = v2
         v4.next = v3
         v5.next = v4
-        a0.next = beat
+        a0.next = raddr
         a1.next = a0
         a2.next = a1
         a3.next = a2
@@ -530,36 +642,53 @@ def sbs_update(clk, rst,
 
         # -------- sequencing
         if state == t_state.IDLE:
+            beat.next = 0
+            drop.next = False
+            short_fill.next = False
+            issue_done.next = False
+            r.next = 0
             if cmd_load:
                 cmd_load.next = False
                 pending.next = False
-                beat.next = 0
+                ip_sel.next = 0
                 state.next = t_state.LOAD
-            elif cmd_dump:
-                beat.next = 0
+            elif cmd_loadw:
+                cmd_loadw.next = False
+                row_sel.next = 0
+                state.next = t_state.LOAD_W
+            elif cmd_dump or (s_axis_s_tvalid and not s_take):
+                # a read-out, or a spike for another IP: apply the pending update first
                 if pending:
                     flush.next = True
-                    drop.next = False
-                    short_fill.next = False
-                    issue_done.next = False
-                    r.next = 0
+                    internal.next = True
                     state.next = t_state.PASS
-                else:
+                elif cmd_dump:
                     cmd_dump.next = False
+                    ip_sel.next = 0
                     state.next = t_state.DUMP_RD
-            elif s_axis_w_tvalid:
-                beat.next = 0
+            elif s_take:
+                if s_bad:
+                    error.next = error | ERR_SPIKE
+                    n_dropped.next = n_dropped + 1
+                else:
+                    flush.next = False
+                    internal.next = True
+                    ip_sel.next = s_ip
+                    row_sel.next = s_row
+                    cyc.next = 2  # this cycle and the first of the pass
+                    state.next = t_state.PASS
+            elif s_axis_w_tvalid and not layer:
                 flush.next = False
-                drop.next = False
-                short_fill.next = False
-                issue_done.next = False
-                r.next = 0
+                internal.next = False
                 cyc.next = 2  # this cycle and the first of the pass
                 state.next = t_state.PASS
         elif state == t_state.LOAD:
             if h_fire:
                 beat.next = beat + 1
                 if beat == last_beat:
+                    beat.next = 0
+                    ip_sel.next = ip_sel + 1
+                if beat == last_beat and last_ip:
                     if s_axis_h_tlast:
                         state.next = t_state.IDLE
                     else:
@@ -568,6 +697,24 @@ def sbs_update(clk, rst,
                 elif s_axis_h_tlast:
                     error.next = error | ERR_H_SHORT
                     state.next = t_state.IDLE
+        elif state == t_state.LOAD_W:
+            if w_fire:
+                beat.next = beat + 1
+                if beat == last_beat:
+                    beat.next = 0
+                    row_sel.next = row_sel + 1
+                if beat == last_beat and last_row:
+                    if s_axis_w_tlast:
+                        state.next = t_state.IDLE
+                    else:
+                        error.next = error | ERR_W_LONG
+                        state.next = t_state.DISCARD_LW
+                elif s_axis_w_tlast:
+                    error.next = error | ERR_W_SHORT
+                    state.next = t_state.IDLE
+        elif state == t_state.DISCARD_LW:
+            if w_fire and s_axis_w_tlast:
+                state.next = t_state.IDLE
         elif state == t_state.DISCARD_H:
             if h_fire and s_axis_h_tlast:
                 state.next = t_state.IDLE
@@ -658,20 +805,83 @@ def sbs_update(clk, rst,
                 row_cycles.next = cyc
         elif state == t_state.DUMP_RD:
             state.next = t_state.DUMP_OUT
-        else:  # DUMP_OUT
+        elif state == t_state.DUMP_OUT:
             if m_axis_h_tready:
                 beat.next = beat + 1
+                state.next = t_state.DUMP_RD
                 if beat == last_beat:
-                    state.next = t_state.IDLE
-                else:
-                    state.next = t_state.DUMP_RD
+                    beat.next = 0
+                    ip_sel.next = ip_sel + 1
+                    if last_ip:
+                        state.next = t_state.IDLE
+        else:
+            state.next = t_state.IDLE
 
     @always_comb
     def quotient():
         rq.next = quo[RQ:]  # the top quotient bit is 0: Rq < 2**25 when C1 >= 2**16
 
-    return (bridge, lanes, tree, lane_ios, out_stream, handshake, issue_logic, status, decode,
-            control, quotient)
+    return (bridge, lanes, tree, lane_ios, out_stream, spikes, handshake, issue_logic, h_address,
+            layer_blocks, status, decode, control, quotient)
+
+
+@block
+def sbs_update(clk, rst,
+               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+               s_axil_bresp, s_axil_bvalid, s_axil_bready,
+               s_axil_araddr, s_axil_arvalid, s_axil_arready,
+               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+               s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+               m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+               p, n_max, weights, div_step=2):
+    """The update unit: one IP, a weight row streamed per update (see the module docstring)."""
+    s_data = _u(32)
+    s_valid = Signal(bool(0))
+    s_ready = Signal(bool(0))
+    engine = sbs_engine(
+        clk, rst,
+        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+        s_axil_bresp, s_axil_bvalid, s_axil_bready,
+        s_axil_araddr, s_axil_arvalid, s_axil_arready,
+        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+        s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+        s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+        m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+        s_data, s_valid, s_ready,
+        p, n_max, weights, div_step, 1, 0)
+
+    return engine
+
+
+@block
+def sbs_layer(clk, rst,
+              s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+              s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+              s_axil_bresp, s_axil_bvalid, s_axil_bready,
+              s_axil_araddr, s_axil_arvalid, s_axil_arready,
+              s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+              s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+              s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+              m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+              s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
+              p, n_max, weights, ip_max, rows_max, div_step=2):
+    """The layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on chip; every beat of
+    ``s_axis_s`` ({ip[15:0], row[15:0]}) is one update of IP ``ip`` with weight row ``row``."""
+    return sbs_engine(
+        clk, rst,
+        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+        s_axil_bresp, s_axil_bvalid, s_axil_bready,
+        s_axil_araddr, s_axil_arvalid, s_axil_arready,
+        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+        s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+        s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+        m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+        s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
+        p, n_max, weights, div_step, ip_max, rows_max)
 
 
 #: the top-level outputs (every other port is an input)

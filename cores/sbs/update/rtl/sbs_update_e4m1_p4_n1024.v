@@ -38,7 +38,7 @@ module sbs_update_e4m1_p4_n1024 (
     m_axis_h_tready,
     m_axis_h_tlast
 );
-
+// The update unit: one IP, a weight row streamed per update (see the module docstring).
 
 input clk;
 input rst;
@@ -85,204 +85,225 @@ input m_axis_h_tready;
 output m_axis_h_tlast;
 wire m_axis_h_tlast;
 
-reg reg_rd;
-reg [3:0] reg_addr;
-reg reg_err;
-reg [31:0] reg_rdata;
-reg [31:0] reg_wdata;
-reg reg_wr;
-wire [95:0] h_packed;
-reg [3:0] state;
-reg [7:0] beat;
-reg [7:0] last_beat;
-wire w_ready;
-reg flush;
-reg short_fill;
-reg issue_done;
-wire h_ready;
-wire w_fire;
-wire h_fire;
-reg issue;
-reg load_we;
-reg [7:0] raddr;
-reg busy;
-reg cmd_load;
-reg cmd_dump;
-reg [10:0] n_h;
-reg [3:0] state_code;
-reg [3:0] error;
-reg pending;
-reg [16:0] c1;
-reg [63:0] theta;
-reg [31:0] n_updates;
-reg [31:0] n_skipped;
-reg [31:0] n_dropped;
-reg [31:0] row_cycles;
-reg [31:0] cyc;
-reg v0;
-reg v1;
-reg v2;
-reg v3;
-reg v4;
-reg v5;
-reg [7:0] a0;
-reg [7:0] a1;
-reg [7:0] a2;
-reg [7:0] a3;
-reg [7:0] a4;
-reg [49:0] r;
-wire [49:0] r_beat;
-reg drop;
-reg [5:0] sh_r;
-reg [4:0] sh_l;
-reg [17:0] rs;
-reg [25:0] nlow;
-reg [18:0] rem;
-reg [25:0] quo;
-reg [4:0] steps;
-wire [24:0] rq;
-wire axil_bridge0_do_rd;
-wire axil_bridge0_do_wr;
-wire axil_bridge0_full_strb;
-reg [4:0] sbs_lane0_code_in;
-reg [23:0] sbs_lane0_h_in;
-reg [39:0] sbs_lane0_pnew;
-wire [23:0] sbs_lane0_h_out;
-wire [4:0] sbs_lane0_c_prev1;
-reg [4:0] sbs_lane0_code1;
-reg [4:0] sbs_lane0_code2;
-reg [4:0] sbs_lane0_code3;
-reg [4:0] sbs_lane0_code4;
-reg [4:0] sbs_lane0_code5;
-wire [23:0] sbs_lane0_h1;
-reg [23:0] sbs_lane0_h2;
-reg [23:0] sbs_lane0_h3;
-reg [23:0] sbs_lane0_h4;
-reg [23:0] sbs_lane0_hn5;
-reg [39:0] sbs_lane0_pn_c;
-reg [39:0] sbs_lane0_pold1;
-reg [39:0] sbs_lane0_pold2;
-reg [17:0] sbs_lane0_ps3;
-reg [28:0] sbs_lane0_rd;
-reg [40:0] sbs_lane0_t1;
-reg [45:0] sbs_lane0_t2;
-reg [45:0] sbs_lane0_t2c;
-reg [4:0] sbs_lane1_code_in;
-reg [23:0] sbs_lane1_h_in;
-reg [39:0] sbs_lane1_pnew;
-wire [23:0] sbs_lane1_h_out;
-wire [4:0] sbs_lane1_c_prev1;
-reg [4:0] sbs_lane1_code1;
-reg [4:0] sbs_lane1_code2;
-reg [4:0] sbs_lane1_code3;
-reg [4:0] sbs_lane1_code4;
-reg [4:0] sbs_lane1_code5;
-wire [23:0] sbs_lane1_h1;
-reg [23:0] sbs_lane1_h2;
-reg [23:0] sbs_lane1_h3;
-reg [23:0] sbs_lane1_h4;
-reg [23:0] sbs_lane1_hn5;
-reg [39:0] sbs_lane1_pn_c;
-reg [39:0] sbs_lane1_pold1;
-reg [39:0] sbs_lane1_pold2;
-reg [17:0] sbs_lane1_ps3;
-reg [28:0] sbs_lane1_rd;
-reg [40:0] sbs_lane1_t1;
-reg [45:0] sbs_lane1_t2;
-reg [45:0] sbs_lane1_t2c;
-reg [4:0] sbs_lane2_code_in;
-reg [23:0] sbs_lane2_h_in;
-reg [39:0] sbs_lane2_pnew;
-wire [23:0] sbs_lane2_h_out;
-wire [4:0] sbs_lane2_c_prev1;
-reg [4:0] sbs_lane2_code1;
-reg [4:0] sbs_lane2_code2;
-reg [4:0] sbs_lane2_code3;
-reg [4:0] sbs_lane2_code4;
-reg [4:0] sbs_lane2_code5;
-wire [23:0] sbs_lane2_h1;
-reg [23:0] sbs_lane2_h2;
-reg [23:0] sbs_lane2_h3;
-reg [23:0] sbs_lane2_h4;
-reg [23:0] sbs_lane2_hn5;
-reg [39:0] sbs_lane2_pn_c;
-reg [39:0] sbs_lane2_pold1;
-reg [39:0] sbs_lane2_pold2;
-reg [17:0] sbs_lane2_ps3;
-reg [28:0] sbs_lane2_rd;
-reg [40:0] sbs_lane2_t1;
-reg [45:0] sbs_lane2_t2;
-reg [45:0] sbs_lane2_t2c;
-reg [4:0] sbs_lane3_code_in;
-reg [23:0] sbs_lane3_h_in;
-reg [39:0] sbs_lane3_pnew;
-wire [23:0] sbs_lane3_h_out;
-wire [4:0] sbs_lane3_c_prev1;
-reg [4:0] sbs_lane3_code1;
-reg [4:0] sbs_lane3_code2;
-reg [4:0] sbs_lane3_code3;
-reg [4:0] sbs_lane3_code4;
-reg [4:0] sbs_lane3_code5;
-wire [23:0] sbs_lane3_h1;
-reg [23:0] sbs_lane3_h2;
-reg [23:0] sbs_lane3_h3;
-reg [23:0] sbs_lane3_h4;
-reg [23:0] sbs_lane3_hn5;
-reg [39:0] sbs_lane3_pn_c;
-reg [39:0] sbs_lane3_pold1;
-reg [39:0] sbs_lane3_pold2;
-reg [17:0] sbs_lane3_ps3;
-reg [28:0] sbs_lane3_rd;
-reg [40:0] sbs_lane3_t1;
-reg [45:0] sbs_lane3_t2;
-reg [45:0] sbs_lane3_t2c;
-wire [49:0] adder_tree0_hi;
-wire [49:0] adder_tree0_lo;
-wire [49:0] adder_tree0_adder_tree1_hi;
-wire [49:0] adder_tree0_adder_tree1_lo;
-reg [49:0] adder_tree0_adder_tree1_adder_tree2_a;
-reg [49:0] adder_tree0_adder_tree1_adder_tree3_a;
-wire [49:0] adder_tree0_adder_tree4_hi;
-wire [49:0] adder_tree0_adder_tree4_lo;
-reg [49:0] adder_tree0_adder_tree4_adder_tree5_a;
-reg [49:0] adder_tree0_adder_tree4_adder_tree6_a;
-reg [28:0] sbs_lane0_mem [0:256-1];
-reg [28:0] sbs_lane1_mem [0:256-1];
-reg [28:0] sbs_lane2_mem [0:256-1];
-reg [28:0] sbs_lane3_mem [0:256-1];
+wire [31:0] s_data;
+wire s_valid;
+wire s_ready;
+reg sbs_engine0_reg_rd;
+reg [3:0] sbs_engine0_reg_addr;
+reg sbs_engine0_reg_err;
+reg [31:0] sbs_engine0_reg_rdata;
+reg [31:0] sbs_engine0_reg_wdata;
+reg sbs_engine0_reg_wr;
+wire [95:0] sbs_engine0_h_packed;
+reg [3:0] sbs_engine0_state;
+reg [7:0] sbs_engine0_beat;
+reg [7:0] sbs_engine0_last_beat;
+reg sbs_engine0_last_ip;
+wire [0:0] sbs_engine0_s_row;
+wire [0:0] sbs_engine0_s_ip;
+wire sbs_engine0_s_take;
+reg sbs_engine0_cmd_load;
+reg sbs_engine0_cmd_dump;
+reg sbs_engine0_cmd_loadw;
+reg sbs_engine0_pending;
+reg [0:0] sbs_engine0_ip_sel;
+wire sbs_engine0_s_bad;
+reg [1:0] sbs_engine0_n_rows;
+reg [1:0] sbs_engine0_n_ip;
+wire sbs_engine0_w_ready;
+reg sbs_engine0_internal;
+reg sbs_engine0_short_fill;
+reg sbs_engine0_issue_done;
+wire sbs_engine0_h_ready;
+wire sbs_engine0_w_fire;
+wire sbs_engine0_h_fire;
+reg sbs_engine0_issue;
+reg sbs_engine0_load_we;
+wire [7:0] sbs_engine0_raddr;
+reg sbs_engine0_busy;
+reg [10:0] sbs_engine0_n_h;
+reg sbs_engine0_last_row;
+reg [0:0] sbs_engine0_row_sel;
+reg [3:0] sbs_engine0_state_code;
+reg [4:0] sbs_engine0_error;
+reg [16:0] sbs_engine0_c1;
+reg [63:0] sbs_engine0_theta;
+reg [31:0] sbs_engine0_n_updates;
+reg [31:0] sbs_engine0_n_skipped;
+reg [31:0] sbs_engine0_n_dropped;
+reg [31:0] sbs_engine0_row_cycles;
+reg [31:0] sbs_engine0_cyc;
+reg sbs_engine0_v0;
+reg sbs_engine0_v1;
+reg sbs_engine0_v2;
+reg sbs_engine0_v3;
+reg sbs_engine0_v4;
+reg sbs_engine0_v5;
+reg [7:0] sbs_engine0_a0;
+reg [7:0] sbs_engine0_a1;
+reg [7:0] sbs_engine0_a2;
+reg [7:0] sbs_engine0_a3;
+reg [7:0] sbs_engine0_a4;
+reg [49:0] sbs_engine0_r;
+wire [49:0] sbs_engine0_r_beat;
+reg sbs_engine0_drop;
+reg sbs_engine0_flush;
+reg [5:0] sbs_engine0_sh_r;
+reg [4:0] sbs_engine0_sh_l;
+reg [17:0] sbs_engine0_rs;
+reg [25:0] sbs_engine0_nlow;
+reg [18:0] sbs_engine0_rem;
+reg [25:0] sbs_engine0_quo;
+reg [4:0] sbs_engine0_steps;
+wire [24:0] sbs_engine0_rq;
+wire sbs_engine0_axil_bridge0_do_rd;
+wire sbs_engine0_axil_bridge0_do_wr;
+wire sbs_engine0_axil_bridge0_full_strb;
+reg [4:0] sbs_engine0_sbs_lane0_code_in;
+reg [23:0] sbs_engine0_sbs_lane0_h_in;
+reg [39:0] sbs_engine0_sbs_lane0_pnew;
+wire [23:0] sbs_engine0_sbs_lane0_h_out;
+wire [4:0] sbs_engine0_sbs_lane0_c_prev1;
+wire [4:0] sbs_engine0_sbs_lane0_code1;
+reg [4:0] sbs_engine0_sbs_lane0_code2;
+reg [4:0] sbs_engine0_sbs_lane0_code3;
+reg [4:0] sbs_engine0_sbs_lane0_code4;
+reg [4:0] sbs_engine0_sbs_lane0_code5;
+reg [4:0] sbs_engine0_sbs_lane0_code_q;
+wire [23:0] sbs_engine0_sbs_lane0_h1;
+reg [23:0] sbs_engine0_sbs_lane0_h2;
+reg [23:0] sbs_engine0_sbs_lane0_h3;
+reg [23:0] sbs_engine0_sbs_lane0_h4;
+reg [23:0] sbs_engine0_sbs_lane0_hn5;
+reg [39:0] sbs_engine0_sbs_lane0_pn_c;
+reg [39:0] sbs_engine0_sbs_lane0_pold1;
+reg [39:0] sbs_engine0_sbs_lane0_pold2;
+reg [17:0] sbs_engine0_sbs_lane0_ps3;
+reg [28:0] sbs_engine0_sbs_lane0_rd;
+reg [40:0] sbs_engine0_sbs_lane0_t1;
+reg [45:0] sbs_engine0_sbs_lane0_t2;
+reg [45:0] sbs_engine0_sbs_lane0_t2c;
+reg [4:0] sbs_engine0_sbs_lane1_code_in;
+reg [23:0] sbs_engine0_sbs_lane1_h_in;
+reg [39:0] sbs_engine0_sbs_lane1_pnew;
+wire [23:0] sbs_engine0_sbs_lane1_h_out;
+wire [4:0] sbs_engine0_sbs_lane1_c_prev1;
+wire [4:0] sbs_engine0_sbs_lane1_code1;
+reg [4:0] sbs_engine0_sbs_lane1_code2;
+reg [4:0] sbs_engine0_sbs_lane1_code3;
+reg [4:0] sbs_engine0_sbs_lane1_code4;
+reg [4:0] sbs_engine0_sbs_lane1_code5;
+reg [4:0] sbs_engine0_sbs_lane1_code_q;
+wire [23:0] sbs_engine0_sbs_lane1_h1;
+reg [23:0] sbs_engine0_sbs_lane1_h2;
+reg [23:0] sbs_engine0_sbs_lane1_h3;
+reg [23:0] sbs_engine0_sbs_lane1_h4;
+reg [23:0] sbs_engine0_sbs_lane1_hn5;
+reg [39:0] sbs_engine0_sbs_lane1_pn_c;
+reg [39:0] sbs_engine0_sbs_lane1_pold1;
+reg [39:0] sbs_engine0_sbs_lane1_pold2;
+reg [17:0] sbs_engine0_sbs_lane1_ps3;
+reg [28:0] sbs_engine0_sbs_lane1_rd;
+reg [40:0] sbs_engine0_sbs_lane1_t1;
+reg [45:0] sbs_engine0_sbs_lane1_t2;
+reg [45:0] sbs_engine0_sbs_lane1_t2c;
+reg [4:0] sbs_engine0_sbs_lane2_code_in;
+reg [23:0] sbs_engine0_sbs_lane2_h_in;
+reg [39:0] sbs_engine0_sbs_lane2_pnew;
+wire [23:0] sbs_engine0_sbs_lane2_h_out;
+wire [4:0] sbs_engine0_sbs_lane2_c_prev1;
+wire [4:0] sbs_engine0_sbs_lane2_code1;
+reg [4:0] sbs_engine0_sbs_lane2_code2;
+reg [4:0] sbs_engine0_sbs_lane2_code3;
+reg [4:0] sbs_engine0_sbs_lane2_code4;
+reg [4:0] sbs_engine0_sbs_lane2_code5;
+reg [4:0] sbs_engine0_sbs_lane2_code_q;
+wire [23:0] sbs_engine0_sbs_lane2_h1;
+reg [23:0] sbs_engine0_sbs_lane2_h2;
+reg [23:0] sbs_engine0_sbs_lane2_h3;
+reg [23:0] sbs_engine0_sbs_lane2_h4;
+reg [23:0] sbs_engine0_sbs_lane2_hn5;
+reg [39:0] sbs_engine0_sbs_lane2_pn_c;
+reg [39:0] sbs_engine0_sbs_lane2_pold1;
+reg [39:0] sbs_engine0_sbs_lane2_pold2;
+reg [17:0] sbs_engine0_sbs_lane2_ps3;
+reg [28:0] sbs_engine0_sbs_lane2_rd;
+reg [40:0] sbs_engine0_sbs_lane2_t1;
+reg [45:0] sbs_engine0_sbs_lane2_t2;
+reg [45:0] sbs_engine0_sbs_lane2_t2c;
+reg [4:0] sbs_engine0_sbs_lane3_code_in;
+reg [23:0] sbs_engine0_sbs_lane3_h_in;
+reg [39:0] sbs_engine0_sbs_lane3_pnew;
+wire [23:0] sbs_engine0_sbs_lane3_h_out;
+wire [4:0] sbs_engine0_sbs_lane3_c_prev1;
+wire [4:0] sbs_engine0_sbs_lane3_code1;
+reg [4:0] sbs_engine0_sbs_lane3_code2;
+reg [4:0] sbs_engine0_sbs_lane3_code3;
+reg [4:0] sbs_engine0_sbs_lane3_code4;
+reg [4:0] sbs_engine0_sbs_lane3_code5;
+reg [4:0] sbs_engine0_sbs_lane3_code_q;
+wire [23:0] sbs_engine0_sbs_lane3_h1;
+reg [23:0] sbs_engine0_sbs_lane3_h2;
+reg [23:0] sbs_engine0_sbs_lane3_h3;
+reg [23:0] sbs_engine0_sbs_lane3_h4;
+reg [23:0] sbs_engine0_sbs_lane3_hn5;
+reg [39:0] sbs_engine0_sbs_lane3_pn_c;
+reg [39:0] sbs_engine0_sbs_lane3_pold1;
+reg [39:0] sbs_engine0_sbs_lane3_pold2;
+reg [17:0] sbs_engine0_sbs_lane3_ps3;
+reg [28:0] sbs_engine0_sbs_lane3_rd;
+reg [40:0] sbs_engine0_sbs_lane3_t1;
+reg [45:0] sbs_engine0_sbs_lane3_t2;
+reg [45:0] sbs_engine0_sbs_lane3_t2c;
+wire [49:0] sbs_engine0_adder_tree0_hi;
+wire [49:0] sbs_engine0_adder_tree0_lo;
+wire [49:0] sbs_engine0_adder_tree0_adder_tree1_hi;
+wire [49:0] sbs_engine0_adder_tree0_adder_tree1_lo;
+reg [49:0] sbs_engine0_adder_tree0_adder_tree1_adder_tree2_a;
+reg [49:0] sbs_engine0_adder_tree0_adder_tree1_adder_tree3_a;
+wire [49:0] sbs_engine0_adder_tree0_adder_tree4_hi;
+wire [49:0] sbs_engine0_adder_tree0_adder_tree4_lo;
+reg [49:0] sbs_engine0_adder_tree0_adder_tree4_adder_tree5_a;
+reg [49:0] sbs_engine0_adder_tree0_adder_tree4_adder_tree6_a;
+reg [28:0] sbs_engine0_sbs_lane0_mem [0:256-1];
+reg [28:0] sbs_engine0_sbs_lane1_mem [0:256-1];
+reg [28:0] sbs_engine0_sbs_lane2_mem [0:256-1];
+reg [28:0] sbs_engine0_sbs_lane3_mem [0:256-1];
 
-assign h_packed[96-1:72] = sbs_lane3_h_out;
-assign h_packed[72-1:48] = sbs_lane2_h_out;
-assign h_packed[48-1:24] = sbs_lane1_h_out;
-assign h_packed[24-1:0] = sbs_lane0_h_out;
+assign s_data = 32'd0;
+assign s_valid = 1'd0;
+assign sbs_engine0_h_packed[96-1:72] = sbs_engine0_sbs_lane3_h_out;
+assign sbs_engine0_h_packed[72-1:48] = sbs_engine0_sbs_lane2_h_out;
+assign sbs_engine0_h_packed[48-1:24] = sbs_engine0_sbs_lane1_h_out;
+assign sbs_engine0_h_packed[24-1:0] = sbs_engine0_sbs_lane0_h_out;
 
 
 
-assign axil_bridge0_do_wr = (s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid));
-assign axil_bridge0_do_rd = (s_axil_arvalid && (!s_axil_rvalid) && (!(s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid))));
-assign axil_bridge0_full_strb = (s_axil_wstrb == 15);
+assign sbs_engine0_axil_bridge0_do_wr = (s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid));
+assign sbs_engine0_axil_bridge0_do_rd = (s_axil_arvalid && (!s_axil_rvalid) && (!(s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid))));
+assign sbs_engine0_axil_bridge0_full_strb = (s_axil_wstrb == 15);
 
 
 
-assign s_axil_awready = axil_bridge0_do_wr;
-assign s_axil_wready = axil_bridge0_do_wr;
-assign s_axil_arready = axil_bridge0_do_rd;
+assign s_axil_awready = sbs_engine0_axil_bridge0_do_wr;
+assign s_axil_wready = sbs_engine0_axil_bridge0_do_wr;
+assign s_axil_arready = sbs_engine0_axil_bridge0_do_rd;
 
 
-always @(axil_bridge0_do_rd, axil_bridge0_do_wr, axil_bridge0_full_strb, s_axil_araddr, s_axil_awaddr, s_axil_wdata) begin: axil_bridge0_bus
-    if (axil_bridge0_do_wr) begin
-        reg_addr = s_axil_awaddr[6-1:2];
+always @(s_axil_araddr, s_axil_awaddr, s_axil_wdata, sbs_engine0_axil_bridge0_do_rd, sbs_engine0_axil_bridge0_do_wr, sbs_engine0_axil_bridge0_full_strb) begin: sbs_engine0_axil_bridge0_bus
+    if (sbs_engine0_axil_bridge0_do_wr) begin
+        sbs_engine0_reg_addr = s_axil_awaddr[6-1:2];
     end
     else begin
-        reg_addr = s_axil_araddr[6-1:2];
+        sbs_engine0_reg_addr = s_axil_araddr[6-1:2];
     end
-    reg_wdata = s_axil_wdata;
-    reg_wr = (axil_bridge0_do_wr && axil_bridge0_full_strb);
-    reg_rd = axil_bridge0_do_rd;
+    sbs_engine0_reg_wdata = s_axil_wdata;
+    sbs_engine0_reg_wr = (sbs_engine0_axil_bridge0_do_wr && sbs_engine0_axil_bridge0_full_strb);
+    sbs_engine0_reg_rd = sbs_engine0_axil_bridge0_do_rd;
 end
 
 
-always @(posedge clk) begin: axil_bridge0_responses
+always @(posedge clk) begin: sbs_engine0_axil_bridge0_responses
     if (rst == 1) begin
         s_axil_bresp <= 0;
         s_axil_bvalid <= 0;
@@ -291,9 +312,9 @@ always @(posedge clk) begin: axil_bridge0_responses
         s_axil_rvalid <= 0;
     end
     else begin
-        if (axil_bridge0_do_wr) begin
+        if (sbs_engine0_axil_bridge0_do_wr) begin
             s_axil_bvalid <= 1;
-            if ((reg_err || (!axil_bridge0_full_strb))) begin
+            if ((sbs_engine0_reg_err || (!sbs_engine0_axil_bridge0_full_strb))) begin
                 s_axil_bresp <= 2;
             end
             else begin
@@ -303,15 +324,15 @@ always @(posedge clk) begin: axil_bridge0_responses
         else if (s_axil_bready) begin
             s_axil_bvalid <= 0;
         end
-        if (axil_bridge0_do_rd) begin
+        if (sbs_engine0_axil_bridge0_do_rd) begin
             s_axil_rvalid <= 1;
-            if (reg_err) begin
+            if (sbs_engine0_reg_err) begin
                 s_axil_rresp <= 2;
                 s_axil_rdata <= 0;
             end
             else begin
                 s_axil_rresp <= 0;
-                s_axil_rdata <= reg_rdata;
+                s_axil_rdata <= sbs_engine0_reg_rdata;
             end
         end
         else if (s_axil_rready) begin
@@ -321,651 +342,700 @@ always @(posedge clk) begin: axil_bridge0_responses
 end
 
 
-always @(posedge clk) begin: sbs_lane0_ram
-    if (load_we) begin
-        sbs_lane0_mem[beat] <= ((sbs_lane0_h_in << 5) | 31);
+always @(posedge clk) begin: sbs_engine0_sbs_lane0_ram
+    if (sbs_engine0_load_we) begin
+        sbs_engine0_sbs_lane0_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane0_h_in << 5) | 31);
     end
-    else if (v4) begin
-        sbs_lane0_mem[a4] <= ((sbs_lane0_hn5 << 5) | sbs_lane0_code5);
+    else if (sbs_engine0_v4) begin
+        sbs_engine0_sbs_lane0_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane0_hn5 << 5) | sbs_engine0_sbs_lane0_code5);
     end
-    sbs_lane0_rd <= sbs_lane0_mem[raddr];
+    sbs_engine0_sbs_lane0_rd <= sbs_engine0_sbs_lane0_mem[sbs_engine0_raddr];
 end
 
 
 
-assign sbs_lane0_h1 = sbs_lane0_rd[(24 + 5)-1:5];
-assign sbs_lane0_c_prev1 = sbs_lane0_rd[5-1:0];
-assign sbs_lane0_h_out = sbs_lane0_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane0_code1 = sbs_engine0_sbs_lane0_code_q;
 
 
-always @(sbs_lane0_c_prev1, sbs_lane0_h1) begin: sbs_lane0_weight_product0_comb
+
+assign sbs_engine0_sbs_lane0_h1 = sbs_engine0_sbs_lane0_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane0_c_prev1 = sbs_engine0_sbs_lane0_rd[5-1:0];
+assign sbs_engine0_sbs_lane0_h_out = sbs_engine0_sbs_lane0_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lane0_c_prev1, sbs_engine0_sbs_lane0_h1) begin: sbs_engine0_sbs_lane0_weight_product0_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane0_c_prev1[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane0_c_prev1[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane0_c_prev1[0]) begin
-            base = ((sbs_lane0_h1 << 1) + sbs_lane0_h1);
+        if (sbs_engine0_sbs_lane0_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lane0_h1 << 1) + sbs_engine0_sbs_lane0_h1);
         end
         else begin
-            base = (sbs_lane0_h1 << 1);
+            base = (sbs_engine0_sbs_lane0_h1 << 1);
         end
     end
     else begin
-        base = sbs_lane0_h1;
+        base = sbs_engine0_sbs_lane0_h1;
     end
     if ((e == 15)) begin
-        sbs_lane0_pold1 = 0;
+        sbs_engine0_sbs_lane0_pold1 = 0;
     end
     else begin
-        sbs_lane0_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane0_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(sbs_lane0_code5, sbs_lane0_hn5) begin: sbs_lane0_weight_product1_comb
+always @(sbs_engine0_sbs_lane0_code5, sbs_engine0_sbs_lane0_hn5) begin: sbs_engine0_sbs_lane0_weight_product1_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane0_code5[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane0_code5[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane0_code5[0]) begin
-            base = ((sbs_lane0_hn5 << 1) + sbs_lane0_hn5);
+        if (sbs_engine0_sbs_lane0_code5[0]) begin
+            base = ((sbs_engine0_sbs_lane0_hn5 << 1) + sbs_engine0_sbs_lane0_hn5);
         end
         else begin
-            base = (sbs_lane0_hn5 << 1);
+            base = (sbs_engine0_sbs_lane0_hn5 << 1);
         end
     end
     else begin
-        base = sbs_lane0_hn5;
+        base = sbs_engine0_sbs_lane0_hn5;
     end
     if ((e == 15)) begin
-        sbs_lane0_pn_c = 0;
+        sbs_engine0_sbs_lane0_pn_c = 0;
     end
     else begin
-        sbs_lane0_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane0_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(posedge clk) begin: sbs_lane0_pipe
+always @(posedge clk) begin: sbs_engine0_sbs_lane0_pipe
     reg [46-1:0] corr;
     reg [29-1:0] acc;
-    sbs_lane0_code1 <= sbs_lane0_code_in;
-    sbs_lane0_code2 <= sbs_lane0_code1;
-    sbs_lane0_pold2 <= sbs_lane0_pold1;
-    sbs_lane0_h2 <= sbs_lane0_h1;
-    sbs_lane0_code3 <= sbs_lane0_code2;
-    sbs_lane0_h3 <= sbs_lane0_h2;
-    sbs_lane0_ps3 <= (((((sbs_lane0_pold2 >>> sh_r) << sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_lane0_code4 <= sbs_lane0_code3;
-    sbs_lane0_h4 <= sbs_lane0_h3;
-    sbs_lane0_t1 <= (sbs_lane0_h3 * c1);
-    sbs_lane0_t2 <= (sbs_lane0_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    sbs_engine0_sbs_lane0_code_q <= sbs_engine0_sbs_lane0_code_in;
+    sbs_engine0_sbs_lane0_code2 <= sbs_engine0_sbs_lane0_code1;
+    sbs_engine0_sbs_lane0_pold2 <= sbs_engine0_sbs_lane0_pold1;
+    sbs_engine0_sbs_lane0_h2 <= sbs_engine0_sbs_lane0_h1;
+    sbs_engine0_sbs_lane0_code3 <= sbs_engine0_sbs_lane0_code2;
+    sbs_engine0_sbs_lane0_h3 <= sbs_engine0_sbs_lane0_h2;
+    sbs_engine0_sbs_lane0_ps3 <= (((((sbs_engine0_sbs_lane0_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lane0_code4 <= sbs_engine0_sbs_lane0_code3;
+    sbs_engine0_sbs_lane0_h4 <= sbs_engine0_sbs_lane0_h3;
+    sbs_engine0_sbs_lane0_t1 <= (sbs_engine0_sbs_lane0_h3 * sbs_engine0_c1);
+    sbs_engine0_sbs_lane0_t2 <= (sbs_engine0_sbs_lane0_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
     corr = 46'h0;
     corr = 0;
-    if (sbs_lane0_ps3[17]) begin
-        corr = (rq << 17);
+    if (sbs_engine0_sbs_lane0_ps3[17]) begin
+        corr = (sbs_engine0_rq << 17);
     end
-    if (rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane0_ps3[17-1:0]}) << (25 - 1)));
+    if (sbs_engine0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane0_ps3[17-1:0]}) << (25 - 1)));
     end
-    sbs_lane0_t2c <= corr;
-    sbs_lane0_code5 <= sbs_lane0_code4;
-    if (pending) begin
+    sbs_engine0_sbs_lane0_t2c <= corr;
+    sbs_engine0_sbs_lane0_code5 <= sbs_engine0_sbs_lane0_code4;
+    if (sbs_engine0_pending) begin
         acc = 29'h0;
-        acc = $signed((((sbs_lane0_t1 + sbs_lane0_t2) + sbs_lane0_t2c) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_engine0_sbs_lane0_t1 + sbs_engine0_sbs_lane0_t2) + sbs_engine0_sbs_lane0_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
-            sbs_lane0_hn5 <= 16777215;
+            sbs_engine0_sbs_lane0_hn5 <= 16777215;
         end
         else begin
-            sbs_lane0_hn5 <= acc[24-1:0];
+            sbs_engine0_sbs_lane0_hn5 <= acc[24-1:0];
         end
     end
     else begin
-        sbs_lane0_hn5 <= sbs_lane0_h4;
+        sbs_engine0_sbs_lane0_hn5 <= sbs_engine0_sbs_lane0_h4;
     end
-    sbs_lane0_pnew <= sbs_lane0_pn_c;
+    sbs_engine0_sbs_lane0_pnew <= sbs_engine0_sbs_lane0_pn_c;
 end
 
 
-always @(posedge clk) begin: sbs_lane1_ram
-    if (load_we) begin
-        sbs_lane1_mem[beat] <= ((sbs_lane1_h_in << 5) | 31);
+always @(posedge clk) begin: sbs_engine0_sbs_lane1_ram
+    if (sbs_engine0_load_we) begin
+        sbs_engine0_sbs_lane1_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane1_h_in << 5) | 31);
     end
-    else if (v4) begin
-        sbs_lane1_mem[a4] <= ((sbs_lane1_hn5 << 5) | sbs_lane1_code5);
+    else if (sbs_engine0_v4) begin
+        sbs_engine0_sbs_lane1_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane1_hn5 << 5) | sbs_engine0_sbs_lane1_code5);
     end
-    sbs_lane1_rd <= sbs_lane1_mem[raddr];
+    sbs_engine0_sbs_lane1_rd <= sbs_engine0_sbs_lane1_mem[sbs_engine0_raddr];
 end
 
 
 
-assign sbs_lane1_h1 = sbs_lane1_rd[(24 + 5)-1:5];
-assign sbs_lane1_c_prev1 = sbs_lane1_rd[5-1:0];
-assign sbs_lane1_h_out = sbs_lane1_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane1_code1 = sbs_engine0_sbs_lane1_code_q;
 
 
-always @(sbs_lane1_c_prev1, sbs_lane1_h1) begin: sbs_lane1_weight_product2_comb
+
+assign sbs_engine0_sbs_lane1_h1 = sbs_engine0_sbs_lane1_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane1_c_prev1 = sbs_engine0_sbs_lane1_rd[5-1:0];
+assign sbs_engine0_sbs_lane1_h_out = sbs_engine0_sbs_lane1_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lane1_c_prev1, sbs_engine0_sbs_lane1_h1) begin: sbs_engine0_sbs_lane1_weight_product2_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane1_c_prev1[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane1_c_prev1[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane1_c_prev1[0]) begin
-            base = ((sbs_lane1_h1 << 1) + sbs_lane1_h1);
+        if (sbs_engine0_sbs_lane1_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lane1_h1 << 1) + sbs_engine0_sbs_lane1_h1);
         end
         else begin
-            base = (sbs_lane1_h1 << 1);
+            base = (sbs_engine0_sbs_lane1_h1 << 1);
         end
     end
     else begin
-        base = sbs_lane1_h1;
+        base = sbs_engine0_sbs_lane1_h1;
     end
     if ((e == 15)) begin
-        sbs_lane1_pold1 = 0;
+        sbs_engine0_sbs_lane1_pold1 = 0;
     end
     else begin
-        sbs_lane1_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane1_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(sbs_lane1_code5, sbs_lane1_hn5) begin: sbs_lane1_weight_product3_comb
+always @(sbs_engine0_sbs_lane1_code5, sbs_engine0_sbs_lane1_hn5) begin: sbs_engine0_sbs_lane1_weight_product3_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane1_code5[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane1_code5[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane1_code5[0]) begin
-            base = ((sbs_lane1_hn5 << 1) + sbs_lane1_hn5);
+        if (sbs_engine0_sbs_lane1_code5[0]) begin
+            base = ((sbs_engine0_sbs_lane1_hn5 << 1) + sbs_engine0_sbs_lane1_hn5);
         end
         else begin
-            base = (sbs_lane1_hn5 << 1);
+            base = (sbs_engine0_sbs_lane1_hn5 << 1);
         end
     end
     else begin
-        base = sbs_lane1_hn5;
+        base = sbs_engine0_sbs_lane1_hn5;
     end
     if ((e == 15)) begin
-        sbs_lane1_pn_c = 0;
+        sbs_engine0_sbs_lane1_pn_c = 0;
     end
     else begin
-        sbs_lane1_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane1_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(posedge clk) begin: sbs_lane1_pipe
+always @(posedge clk) begin: sbs_engine0_sbs_lane1_pipe
     reg [46-1:0] corr;
     reg [29-1:0] acc;
-    sbs_lane1_code1 <= sbs_lane1_code_in;
-    sbs_lane1_code2 <= sbs_lane1_code1;
-    sbs_lane1_pold2 <= sbs_lane1_pold1;
-    sbs_lane1_h2 <= sbs_lane1_h1;
-    sbs_lane1_code3 <= sbs_lane1_code2;
-    sbs_lane1_h3 <= sbs_lane1_h2;
-    sbs_lane1_ps3 <= (((((sbs_lane1_pold2 >>> sh_r) << sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_lane1_code4 <= sbs_lane1_code3;
-    sbs_lane1_h4 <= sbs_lane1_h3;
-    sbs_lane1_t1 <= (sbs_lane1_h3 * c1);
-    sbs_lane1_t2 <= (sbs_lane1_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    sbs_engine0_sbs_lane1_code_q <= sbs_engine0_sbs_lane1_code_in;
+    sbs_engine0_sbs_lane1_code2 <= sbs_engine0_sbs_lane1_code1;
+    sbs_engine0_sbs_lane1_pold2 <= sbs_engine0_sbs_lane1_pold1;
+    sbs_engine0_sbs_lane1_h2 <= sbs_engine0_sbs_lane1_h1;
+    sbs_engine0_sbs_lane1_code3 <= sbs_engine0_sbs_lane1_code2;
+    sbs_engine0_sbs_lane1_h3 <= sbs_engine0_sbs_lane1_h2;
+    sbs_engine0_sbs_lane1_ps3 <= (((((sbs_engine0_sbs_lane1_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lane1_code4 <= sbs_engine0_sbs_lane1_code3;
+    sbs_engine0_sbs_lane1_h4 <= sbs_engine0_sbs_lane1_h3;
+    sbs_engine0_sbs_lane1_t1 <= (sbs_engine0_sbs_lane1_h3 * sbs_engine0_c1);
+    sbs_engine0_sbs_lane1_t2 <= (sbs_engine0_sbs_lane1_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
     corr = 46'h0;
     corr = 0;
-    if (sbs_lane1_ps3[17]) begin
-        corr = (rq << 17);
+    if (sbs_engine0_sbs_lane1_ps3[17]) begin
+        corr = (sbs_engine0_rq << 17);
     end
-    if (rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane1_ps3[17-1:0]}) << (25 - 1)));
+    if (sbs_engine0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane1_ps3[17-1:0]}) << (25 - 1)));
     end
-    sbs_lane1_t2c <= corr;
-    sbs_lane1_code5 <= sbs_lane1_code4;
-    if (pending) begin
+    sbs_engine0_sbs_lane1_t2c <= corr;
+    sbs_engine0_sbs_lane1_code5 <= sbs_engine0_sbs_lane1_code4;
+    if (sbs_engine0_pending) begin
         acc = 29'h0;
-        acc = $signed((((sbs_lane1_t1 + sbs_lane1_t2) + sbs_lane1_t2c) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_engine0_sbs_lane1_t1 + sbs_engine0_sbs_lane1_t2) + sbs_engine0_sbs_lane1_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
-            sbs_lane1_hn5 <= 16777215;
+            sbs_engine0_sbs_lane1_hn5 <= 16777215;
         end
         else begin
-            sbs_lane1_hn5 <= acc[24-1:0];
+            sbs_engine0_sbs_lane1_hn5 <= acc[24-1:0];
         end
     end
     else begin
-        sbs_lane1_hn5 <= sbs_lane1_h4;
+        sbs_engine0_sbs_lane1_hn5 <= sbs_engine0_sbs_lane1_h4;
     end
-    sbs_lane1_pnew <= sbs_lane1_pn_c;
+    sbs_engine0_sbs_lane1_pnew <= sbs_engine0_sbs_lane1_pn_c;
 end
 
 
-always @(posedge clk) begin: sbs_lane2_ram
-    if (load_we) begin
-        sbs_lane2_mem[beat] <= ((sbs_lane2_h_in << 5) | 31);
+always @(posedge clk) begin: sbs_engine0_sbs_lane2_ram
+    if (sbs_engine0_load_we) begin
+        sbs_engine0_sbs_lane2_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane2_h_in << 5) | 31);
     end
-    else if (v4) begin
-        sbs_lane2_mem[a4] <= ((sbs_lane2_hn5 << 5) | sbs_lane2_code5);
+    else if (sbs_engine0_v4) begin
+        sbs_engine0_sbs_lane2_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane2_hn5 << 5) | sbs_engine0_sbs_lane2_code5);
     end
-    sbs_lane2_rd <= sbs_lane2_mem[raddr];
+    sbs_engine0_sbs_lane2_rd <= sbs_engine0_sbs_lane2_mem[sbs_engine0_raddr];
 end
 
 
 
-assign sbs_lane2_h1 = sbs_lane2_rd[(24 + 5)-1:5];
-assign sbs_lane2_c_prev1 = sbs_lane2_rd[5-1:0];
-assign sbs_lane2_h_out = sbs_lane2_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane2_code1 = sbs_engine0_sbs_lane2_code_q;
 
 
-always @(sbs_lane2_c_prev1, sbs_lane2_h1) begin: sbs_lane2_weight_product4_comb
+
+assign sbs_engine0_sbs_lane2_h1 = sbs_engine0_sbs_lane2_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane2_c_prev1 = sbs_engine0_sbs_lane2_rd[5-1:0];
+assign sbs_engine0_sbs_lane2_h_out = sbs_engine0_sbs_lane2_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lane2_c_prev1, sbs_engine0_sbs_lane2_h1) begin: sbs_engine0_sbs_lane2_weight_product4_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane2_c_prev1[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane2_c_prev1[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane2_c_prev1[0]) begin
-            base = ((sbs_lane2_h1 << 1) + sbs_lane2_h1);
+        if (sbs_engine0_sbs_lane2_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lane2_h1 << 1) + sbs_engine0_sbs_lane2_h1);
         end
         else begin
-            base = (sbs_lane2_h1 << 1);
+            base = (sbs_engine0_sbs_lane2_h1 << 1);
         end
     end
     else begin
-        base = sbs_lane2_h1;
+        base = sbs_engine0_sbs_lane2_h1;
     end
     if ((e == 15)) begin
-        sbs_lane2_pold1 = 0;
+        sbs_engine0_sbs_lane2_pold1 = 0;
     end
     else begin
-        sbs_lane2_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane2_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(sbs_lane2_code5, sbs_lane2_hn5) begin: sbs_lane2_weight_product5_comb
+always @(sbs_engine0_sbs_lane2_code5, sbs_engine0_sbs_lane2_hn5) begin: sbs_engine0_sbs_lane2_weight_product5_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane2_code5[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane2_code5[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane2_code5[0]) begin
-            base = ((sbs_lane2_hn5 << 1) + sbs_lane2_hn5);
+        if (sbs_engine0_sbs_lane2_code5[0]) begin
+            base = ((sbs_engine0_sbs_lane2_hn5 << 1) + sbs_engine0_sbs_lane2_hn5);
         end
         else begin
-            base = (sbs_lane2_hn5 << 1);
+            base = (sbs_engine0_sbs_lane2_hn5 << 1);
         end
     end
     else begin
-        base = sbs_lane2_hn5;
+        base = sbs_engine0_sbs_lane2_hn5;
     end
     if ((e == 15)) begin
-        sbs_lane2_pn_c = 0;
+        sbs_engine0_sbs_lane2_pn_c = 0;
     end
     else begin
-        sbs_lane2_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane2_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(posedge clk) begin: sbs_lane2_pipe
+always @(posedge clk) begin: sbs_engine0_sbs_lane2_pipe
     reg [46-1:0] corr;
     reg [29-1:0] acc;
-    sbs_lane2_code1 <= sbs_lane2_code_in;
-    sbs_lane2_code2 <= sbs_lane2_code1;
-    sbs_lane2_pold2 <= sbs_lane2_pold1;
-    sbs_lane2_h2 <= sbs_lane2_h1;
-    sbs_lane2_code3 <= sbs_lane2_code2;
-    sbs_lane2_h3 <= sbs_lane2_h2;
-    sbs_lane2_ps3 <= (((((sbs_lane2_pold2 >>> sh_r) << sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_lane2_code4 <= sbs_lane2_code3;
-    sbs_lane2_h4 <= sbs_lane2_h3;
-    sbs_lane2_t1 <= (sbs_lane2_h3 * c1);
-    sbs_lane2_t2 <= (sbs_lane2_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    sbs_engine0_sbs_lane2_code_q <= sbs_engine0_sbs_lane2_code_in;
+    sbs_engine0_sbs_lane2_code2 <= sbs_engine0_sbs_lane2_code1;
+    sbs_engine0_sbs_lane2_pold2 <= sbs_engine0_sbs_lane2_pold1;
+    sbs_engine0_sbs_lane2_h2 <= sbs_engine0_sbs_lane2_h1;
+    sbs_engine0_sbs_lane2_code3 <= sbs_engine0_sbs_lane2_code2;
+    sbs_engine0_sbs_lane2_h3 <= sbs_engine0_sbs_lane2_h2;
+    sbs_engine0_sbs_lane2_ps3 <= (((((sbs_engine0_sbs_lane2_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lane2_code4 <= sbs_engine0_sbs_lane2_code3;
+    sbs_engine0_sbs_lane2_h4 <= sbs_engine0_sbs_lane2_h3;
+    sbs_engine0_sbs_lane2_t1 <= (sbs_engine0_sbs_lane2_h3 * sbs_engine0_c1);
+    sbs_engine0_sbs_lane2_t2 <= (sbs_engine0_sbs_lane2_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
     corr = 46'h0;
     corr = 0;
-    if (sbs_lane2_ps3[17]) begin
-        corr = (rq << 17);
+    if (sbs_engine0_sbs_lane2_ps3[17]) begin
+        corr = (sbs_engine0_rq << 17);
     end
-    if (rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane2_ps3[17-1:0]}) << (25 - 1)));
+    if (sbs_engine0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane2_ps3[17-1:0]}) << (25 - 1)));
     end
-    sbs_lane2_t2c <= corr;
-    sbs_lane2_code5 <= sbs_lane2_code4;
-    if (pending) begin
+    sbs_engine0_sbs_lane2_t2c <= corr;
+    sbs_engine0_sbs_lane2_code5 <= sbs_engine0_sbs_lane2_code4;
+    if (sbs_engine0_pending) begin
         acc = 29'h0;
-        acc = $signed((((sbs_lane2_t1 + sbs_lane2_t2) + sbs_lane2_t2c) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_engine0_sbs_lane2_t1 + sbs_engine0_sbs_lane2_t2) + sbs_engine0_sbs_lane2_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
-            sbs_lane2_hn5 <= 16777215;
+            sbs_engine0_sbs_lane2_hn5 <= 16777215;
         end
         else begin
-            sbs_lane2_hn5 <= acc[24-1:0];
+            sbs_engine0_sbs_lane2_hn5 <= acc[24-1:0];
         end
     end
     else begin
-        sbs_lane2_hn5 <= sbs_lane2_h4;
+        sbs_engine0_sbs_lane2_hn5 <= sbs_engine0_sbs_lane2_h4;
     end
-    sbs_lane2_pnew <= sbs_lane2_pn_c;
+    sbs_engine0_sbs_lane2_pnew <= sbs_engine0_sbs_lane2_pn_c;
 end
 
 
-always @(posedge clk) begin: sbs_lane3_ram
-    if (load_we) begin
-        sbs_lane3_mem[beat] <= ((sbs_lane3_h_in << 5) | 31);
+always @(posedge clk) begin: sbs_engine0_sbs_lane3_ram
+    if (sbs_engine0_load_we) begin
+        sbs_engine0_sbs_lane3_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane3_h_in << 5) | 31);
     end
-    else if (v4) begin
-        sbs_lane3_mem[a4] <= ((sbs_lane3_hn5 << 5) | sbs_lane3_code5);
+    else if (sbs_engine0_v4) begin
+        sbs_engine0_sbs_lane3_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane3_hn5 << 5) | sbs_engine0_sbs_lane3_code5);
     end
-    sbs_lane3_rd <= sbs_lane3_mem[raddr];
+    sbs_engine0_sbs_lane3_rd <= sbs_engine0_sbs_lane3_mem[sbs_engine0_raddr];
 end
 
 
 
-assign sbs_lane3_h1 = sbs_lane3_rd[(24 + 5)-1:5];
-assign sbs_lane3_c_prev1 = sbs_lane3_rd[5-1:0];
-assign sbs_lane3_h_out = sbs_lane3_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane3_code1 = sbs_engine0_sbs_lane3_code_q;
 
 
-always @(sbs_lane3_c_prev1, sbs_lane3_h1) begin: sbs_lane3_weight_product6_comb
+
+assign sbs_engine0_sbs_lane3_h1 = sbs_engine0_sbs_lane3_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lane3_c_prev1 = sbs_engine0_sbs_lane3_rd[5-1:0];
+assign sbs_engine0_sbs_lane3_h_out = sbs_engine0_sbs_lane3_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lane3_c_prev1, sbs_engine0_sbs_lane3_h1) begin: sbs_engine0_sbs_lane3_weight_product6_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane3_c_prev1[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane3_c_prev1[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane3_c_prev1[0]) begin
-            base = ((sbs_lane3_h1 << 1) + sbs_lane3_h1);
+        if (sbs_engine0_sbs_lane3_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lane3_h1 << 1) + sbs_engine0_sbs_lane3_h1);
         end
         else begin
-            base = (sbs_lane3_h1 << 1);
+            base = (sbs_engine0_sbs_lane3_h1 << 1);
         end
     end
     else begin
-        base = sbs_lane3_h1;
+        base = sbs_engine0_sbs_lane3_h1;
     end
     if ((e == 15)) begin
-        sbs_lane3_pold1 = 0;
+        sbs_engine0_sbs_lane3_pold1 = 0;
     end
     else begin
-        sbs_lane3_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane3_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(sbs_lane3_code5, sbs_lane3_hn5) begin: sbs_lane3_weight_product7_comb
+always @(sbs_engine0_sbs_lane3_code5, sbs_engine0_sbs_lane3_hn5) begin: sbs_engine0_sbs_lane3_weight_product7_comb
     reg [5-1:0] e;
     reg [26-1:0] base;
-    e = sbs_lane3_code5[(4 + 1)-1:1];
+    e = sbs_engine0_sbs_lane3_code5[(4 + 1)-1:1];
     base = 26'h0;
     if ((1 == 1)) begin
-        if (sbs_lane3_code5[0]) begin
-            base = ((sbs_lane3_hn5 << 1) + sbs_lane3_hn5);
+        if (sbs_engine0_sbs_lane3_code5[0]) begin
+            base = ((sbs_engine0_sbs_lane3_hn5 << 1) + sbs_engine0_sbs_lane3_hn5);
         end
         else begin
-            base = (sbs_lane3_hn5 << 1);
+            base = (sbs_engine0_sbs_lane3_hn5 << 1);
         end
     end
     else begin
-        base = sbs_lane3_hn5;
+        base = sbs_engine0_sbs_lane3_hn5;
     end
     if ((e == 15)) begin
-        sbs_lane3_pn_c = 0;
+        sbs_engine0_sbs_lane3_pn_c = 0;
     end
     else begin
-        sbs_lane3_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+        sbs_engine0_sbs_lane3_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
     end
 end
 
 
-always @(posedge clk) begin: sbs_lane3_pipe
+always @(posedge clk) begin: sbs_engine0_sbs_lane3_pipe
     reg [46-1:0] corr;
     reg [29-1:0] acc;
-    sbs_lane3_code1 <= sbs_lane3_code_in;
-    sbs_lane3_code2 <= sbs_lane3_code1;
-    sbs_lane3_pold2 <= sbs_lane3_pold1;
-    sbs_lane3_h2 <= sbs_lane3_h1;
-    sbs_lane3_code3 <= sbs_lane3_code2;
-    sbs_lane3_h3 <= sbs_lane3_h2;
-    sbs_lane3_ps3 <= (((((sbs_lane3_pold2 >>> sh_r) << sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_lane3_code4 <= sbs_lane3_code3;
-    sbs_lane3_h4 <= sbs_lane3_h3;
-    sbs_lane3_t1 <= (sbs_lane3_h3 * c1);
-    sbs_lane3_t2 <= (sbs_lane3_ps3[17-1:0] * rq[(25 - 1)-1:0]);
+    sbs_engine0_sbs_lane3_code_q <= sbs_engine0_sbs_lane3_code_in;
+    sbs_engine0_sbs_lane3_code2 <= sbs_engine0_sbs_lane3_code1;
+    sbs_engine0_sbs_lane3_pold2 <= sbs_engine0_sbs_lane3_pold1;
+    sbs_engine0_sbs_lane3_h2 <= sbs_engine0_sbs_lane3_h1;
+    sbs_engine0_sbs_lane3_code3 <= sbs_engine0_sbs_lane3_code2;
+    sbs_engine0_sbs_lane3_h3 <= sbs_engine0_sbs_lane3_h2;
+    sbs_engine0_sbs_lane3_ps3 <= (((((sbs_engine0_sbs_lane3_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lane3_code4 <= sbs_engine0_sbs_lane3_code3;
+    sbs_engine0_sbs_lane3_h4 <= sbs_engine0_sbs_lane3_h3;
+    sbs_engine0_sbs_lane3_t1 <= (sbs_engine0_sbs_lane3_h3 * sbs_engine0_c1);
+    sbs_engine0_sbs_lane3_t2 <= (sbs_engine0_sbs_lane3_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
     corr = 46'h0;
     corr = 0;
-    if (sbs_lane3_ps3[17]) begin
-        corr = (rq << 17);
+    if (sbs_engine0_sbs_lane3_ps3[17]) begin
+        corr = (sbs_engine0_rq << 17);
     end
-    if (rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_lane3_ps3[17-1:0]}) << (25 - 1)));
+    if (sbs_engine0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane3_ps3[17-1:0]}) << (25 - 1)));
     end
-    sbs_lane3_t2c <= corr;
-    sbs_lane3_code5 <= sbs_lane3_code4;
-    if (pending) begin
+    sbs_engine0_sbs_lane3_t2c <= corr;
+    sbs_engine0_sbs_lane3_code5 <= sbs_engine0_sbs_lane3_code4;
+    if (sbs_engine0_pending) begin
         acc = 29'h0;
-        acc = $signed((((sbs_lane3_t1 + sbs_lane3_t2) + sbs_lane3_t2c) + (1 << (17 - 1))) >>> 17);
+        acc = $signed((((sbs_engine0_sbs_lane3_t1 + sbs_engine0_sbs_lane3_t2) + sbs_engine0_sbs_lane3_t2c) + (1 << (17 - 1))) >>> 17);
         if ((acc > 16777215)) begin
-            sbs_lane3_hn5 <= 16777215;
+            sbs_engine0_sbs_lane3_hn5 <= 16777215;
         end
         else begin
-            sbs_lane3_hn5 <= acc[24-1:0];
+            sbs_engine0_sbs_lane3_hn5 <= acc[24-1:0];
         end
     end
     else begin
-        sbs_lane3_hn5 <= sbs_lane3_h4;
+        sbs_engine0_sbs_lane3_hn5 <= sbs_engine0_sbs_lane3_h4;
     end
-    sbs_lane3_pnew <= sbs_lane3_pn_c;
+    sbs_engine0_sbs_lane3_pnew <= sbs_engine0_sbs_lane3_pn_c;
 end
 
 
 
-assign adder_tree0_adder_tree1_lo = adder_tree0_adder_tree1_adder_tree2_a;
+assign sbs_engine0_adder_tree0_adder_tree1_lo = sbs_engine0_adder_tree0_adder_tree1_adder_tree2_a;
 
 
 
-assign adder_tree0_adder_tree1_hi = adder_tree0_adder_tree1_adder_tree3_a;
+assign sbs_engine0_adder_tree0_adder_tree1_hi = sbs_engine0_adder_tree0_adder_tree1_adder_tree3_a;
 
 
 
-assign adder_tree0_lo = (adder_tree0_adder_tree1_lo + adder_tree0_adder_tree1_hi);
+assign sbs_engine0_adder_tree0_lo = (sbs_engine0_adder_tree0_adder_tree1_lo + sbs_engine0_adder_tree0_adder_tree1_hi);
 
 
 
-assign adder_tree0_adder_tree4_lo = adder_tree0_adder_tree4_adder_tree5_a;
+assign sbs_engine0_adder_tree0_adder_tree4_lo = sbs_engine0_adder_tree0_adder_tree4_adder_tree5_a;
 
 
 
-assign adder_tree0_adder_tree4_hi = adder_tree0_adder_tree4_adder_tree6_a;
+assign sbs_engine0_adder_tree0_adder_tree4_hi = sbs_engine0_adder_tree0_adder_tree4_adder_tree6_a;
 
 
 
-assign adder_tree0_hi = (adder_tree0_adder_tree4_lo + adder_tree0_adder_tree4_hi);
+assign sbs_engine0_adder_tree0_hi = (sbs_engine0_adder_tree0_adder_tree4_lo + sbs_engine0_adder_tree0_adder_tree4_hi);
 
 
 
-assign r_beat = (adder_tree0_lo + adder_tree0_hi);
+assign sbs_engine0_r_beat = (sbs_engine0_adder_tree0_lo + sbs_engine0_adder_tree0_hi);
 
 
-always @(flush, issue, s_axis_h_tdata[24-1:0], s_axis_w_tdata[5-1:0], sbs_lane0_pnew, short_fill) begin: lane_io0_io
-    if ((issue && (!flush) && (!short_fill))) begin
-        sbs_lane0_code_in = s_axis_w_tdata[5-1:0];
+always @(s_axis_h_tdata[24-1:0], s_axis_w_tdata[5-1:0], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane0_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io0_io
+    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
+        sbs_engine0_sbs_lane0_code_in = s_axis_w_tdata[5-1:0];
     end
     else begin
-        sbs_lane0_code_in = 31;
+        sbs_engine0_sbs_lane0_code_in = 31;
     end
-    sbs_lane0_h_in = s_axis_h_tdata[24-1:0];
-    adder_tree0_adder_tree1_adder_tree2_a = sbs_lane0_pnew;
+    sbs_engine0_sbs_lane0_h_in = s_axis_h_tdata[24-1:0];
+    sbs_engine0_adder_tree0_adder_tree1_adder_tree2_a = sbs_engine0_sbs_lane0_pnew;
 end
 
 
-always @(flush, issue, s_axis_h_tdata[48-1:24], s_axis_w_tdata[10-1:5], sbs_lane1_pnew, short_fill) begin: lane_io1_io
-    if ((issue && (!flush) && (!short_fill))) begin
-        sbs_lane1_code_in = s_axis_w_tdata[10-1:5];
+always @(s_axis_h_tdata[48-1:24], s_axis_w_tdata[10-1:5], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane1_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io1_io
+    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
+        sbs_engine0_sbs_lane1_code_in = s_axis_w_tdata[10-1:5];
     end
     else begin
-        sbs_lane1_code_in = 31;
+        sbs_engine0_sbs_lane1_code_in = 31;
     end
-    sbs_lane1_h_in = s_axis_h_tdata[48-1:24];
-    adder_tree0_adder_tree1_adder_tree3_a = sbs_lane1_pnew;
+    sbs_engine0_sbs_lane1_h_in = s_axis_h_tdata[48-1:24];
+    sbs_engine0_adder_tree0_adder_tree1_adder_tree3_a = sbs_engine0_sbs_lane1_pnew;
 end
 
 
-always @(flush, issue, s_axis_h_tdata[72-1:48], s_axis_w_tdata[15-1:10], sbs_lane2_pnew, short_fill) begin: lane_io2_io
-    if ((issue && (!flush) && (!short_fill))) begin
-        sbs_lane2_code_in = s_axis_w_tdata[15-1:10];
+always @(s_axis_h_tdata[72-1:48], s_axis_w_tdata[15-1:10], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane2_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io2_io
+    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
+        sbs_engine0_sbs_lane2_code_in = s_axis_w_tdata[15-1:10];
     end
     else begin
-        sbs_lane2_code_in = 31;
+        sbs_engine0_sbs_lane2_code_in = 31;
     end
-    sbs_lane2_h_in = s_axis_h_tdata[72-1:48];
-    adder_tree0_adder_tree4_adder_tree5_a = sbs_lane2_pnew;
+    sbs_engine0_sbs_lane2_h_in = s_axis_h_tdata[72-1:48];
+    sbs_engine0_adder_tree0_adder_tree4_adder_tree5_a = sbs_engine0_sbs_lane2_pnew;
 end
 
 
-always @(flush, issue, s_axis_h_tdata[96-1:72], s_axis_w_tdata[20-1:15], sbs_lane3_pnew, short_fill) begin: lane_io3_io
-    if ((issue && (!flush) && (!short_fill))) begin
-        sbs_lane3_code_in = s_axis_w_tdata[20-1:15];
+always @(s_axis_h_tdata[96-1:72], s_axis_w_tdata[20-1:15], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane3_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io3_io
+    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
+        sbs_engine0_sbs_lane3_code_in = s_axis_w_tdata[20-1:15];
     end
     else begin
-        sbs_lane3_code_in = 31;
+        sbs_engine0_sbs_lane3_code_in = 31;
     end
-    sbs_lane3_h_in = s_axis_h_tdata[96-1:72];
-    adder_tree0_adder_tree4_adder_tree6_a = sbs_lane3_pnew;
+    sbs_engine0_sbs_lane3_h_in = s_axis_h_tdata[96-1:72];
+    sbs_engine0_adder_tree0_adder_tree4_adder_tree6_a = sbs_engine0_sbs_lane3_pnew;
 end
 
 
 
-assign m_axis_h_tdata = h_packed;
-assign m_axis_h_tvalid = (state == 4'b1010);
-assign m_axis_h_tlast = (beat == last_beat);
+assign m_axis_h_tdata = sbs_engine0_h_packed;
+assign m_axis_h_tvalid = (sbs_engine0_state == 4'b1010);
+assign m_axis_h_tlast = ((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_ip);
 
 
 
-assign w_ready = (((state == 4'b0011) && (!flush) && (!short_fill) && (!issue_done)) || (state == 4'b0101));
-assign h_ready = ((state == 4'b0001) || (state == 4'b0010));
-assign s_axis_w_tready = w_ready;
-assign s_axis_h_tready = h_ready;
-assign w_fire = (w_ready && s_axis_w_tvalid);
-assign h_fire = (h_ready && s_axis_h_tvalid);
+assign sbs_engine0_s_row = s_data[1-1:0];
+assign sbs_engine0_s_ip = s_data[(16 + 1)-1:16];
+assign sbs_engine0_s_take = ((sbs_engine0_state == 4'b0000) && (!sbs_engine0_cmd_load) && (!sbs_engine0_cmd_dump) && (!sbs_engine0_cmd_loadw) && s_valid && (!(sbs_engine0_pending && (s_data[32-1:16] != sbs_engine0_ip_sel))));
+assign s_ready = sbs_engine0_s_take;
+assign sbs_engine0_s_bad = ((s_data[16-1:0] >= sbs_engine0_n_rows) || (s_data[32-1:16] >= sbs_engine0_n_ip));
 
 
-always @(beat, flush, issue_done, s_axis_h_tvalid, s_axis_w_tvalid, short_fill, state) begin: issue_logic
-    issue = 1'b0;
-    if (((state == 4'b0011) && (!issue_done))) begin
-        if ((flush || short_fill)) begin
-            issue = 1'b1;
+
+assign sbs_engine0_w_ready = (((sbs_engine0_state == 4'b0011) && (!sbs_engine0_internal) && (!sbs_engine0_short_fill) && (!sbs_engine0_issue_done)) || (sbs_engine0_state == 4'b0101) || (sbs_engine0_state == 4'b1011) || (sbs_engine0_state == 4'b1100));
+assign sbs_engine0_h_ready = ((sbs_engine0_state == 4'b0001) || (sbs_engine0_state == 4'b0010));
+assign s_axis_w_tready = sbs_engine0_w_ready;
+assign s_axis_h_tready = sbs_engine0_h_ready;
+assign sbs_engine0_w_fire = (sbs_engine0_w_ready && s_axis_w_tvalid);
+assign sbs_engine0_h_fire = (sbs_engine0_h_ready && s_axis_h_tvalid);
+
+
+always @(s_axis_h_tvalid, s_axis_w_tvalid, sbs_engine0_internal, sbs_engine0_issue_done, sbs_engine0_short_fill, sbs_engine0_state) begin: sbs_engine0_issue_logic
+    sbs_engine0_issue = 1'b0;
+    if (((sbs_engine0_state == 4'b0011) && (!sbs_engine0_issue_done))) begin
+        if ((sbs_engine0_internal || sbs_engine0_short_fill)) begin
+            sbs_engine0_issue = 1'b1;
         end
         else begin
-            issue = s_axis_w_tvalid;
+            sbs_engine0_issue = s_axis_w_tvalid;
         end
     end
-    load_we = ((state == 4'b0001) && s_axis_h_tvalid);
-    raddr = beat;
+    sbs_engine0_load_we = ((sbs_engine0_state == 4'b0001) && s_axis_h_tvalid);
 end
 
 
-always @(cmd_dump, cmd_load, n_h, state) begin: status
-    busy = ((state != 4'b0000) || cmd_load || cmd_dump);
-    last_beat = ((n_h >>> 2) - 1);
-    case (state)
+
+assign sbs_engine0_raddr = sbs_engine0_beat;
+
+
+always @(sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_ip_sel, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_row_sel, sbs_engine0_state) begin: sbs_engine0_status
+    sbs_engine0_busy = ((sbs_engine0_state != 4'b0000) || sbs_engine0_cmd_load || sbs_engine0_cmd_dump || sbs_engine0_cmd_loadw);
+    sbs_engine0_last_beat = ((sbs_engine0_n_h >>> 2) - 1);
+    sbs_engine0_last_ip = ($signed({1'b0, sbs_engine0_ip_sel}) == ($signed({1'b0, sbs_engine0_n_ip}) - 1));
+    sbs_engine0_last_row = ($signed({1'b0, sbs_engine0_row_sel}) == ($signed({1'b0, sbs_engine0_n_rows}) - 1));
+    case (sbs_engine0_state)
         4'b0000: begin
-            state_code = 0;
+            sbs_engine0_state_code = 0;
         end
         4'b0001: begin
-            state_code = 1;
+            sbs_engine0_state_code = 1;
         end
         4'b0010: begin
-            state_code = 2;
+            sbs_engine0_state_code = 2;
         end
         4'b0011: begin
-            state_code = 3;
+            sbs_engine0_state_code = 3;
         end
         4'b0100: begin
-            state_code = 4;
+            sbs_engine0_state_code = 4;
         end
         4'b0101: begin
-            state_code = 5;
+            sbs_engine0_state_code = 5;
         end
         4'b0110: begin
-            state_code = 6;
+            sbs_engine0_state_code = 6;
         end
         4'b0111: begin
-            state_code = 7;
+            sbs_engine0_state_code = 7;
         end
         4'b1000: begin
-            state_code = 8;
+            sbs_engine0_state_code = 8;
         end
         4'b1001: begin
-            state_code = 9;
+            sbs_engine0_state_code = 9;
+        end
+        4'b1010: begin
+            sbs_engine0_state_code = 10;
+        end
+        4'b1011: begin
+            sbs_engine0_state_code = 11;
         end
         default: begin
-            state_code = 10;
+            sbs_engine0_state_code = 12;
         end
     endcase
 end
 
 
-always @(busy, c1, cmd_dump, cmd_load, error, n_dropped, n_h, n_skipped, n_updates, pending, reg_addr, reg_wdata, reg_wr, row_cycles, state_code, theta) begin: decode
-    reg_rdata = 0;
-    reg_err = 1'b0;
-    case (reg_addr)
-        'h0: begin
-            reg_rdata = 32'h53425301;
-            reg_err = reg_wr;
+always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
+    sbs_engine0_reg_rdata = 0;
+    sbs_engine0_reg_err = 1'b0;
+    if ((sbs_engine0_reg_addr == 0)) begin
+        sbs_engine0_reg_rdata = 32'h53425301;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 1)) begin
+        sbs_engine0_reg_rdata = 403966468;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 2)) begin
+        sbs_engine0_reg_rdata = (((sbs_engine0_cmd_loadw << 3) | (sbs_engine0_cmd_dump << 1)) | sbs_engine0_cmd_load);
+    end
+    else if ((sbs_engine0_reg_addr == 3)) begin
+        sbs_engine0_reg_rdata = ((((sbs_engine0_state_code << 4) | ((sbs_engine0_error != 0) << 2)) | (sbs_engine0_pending << 1)) | sbs_engine0_busy);
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 4)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_error;
+    end
+    else if ((sbs_engine0_reg_addr == 5)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_h;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 2) || (sbs_engine0_reg_wdata > 1024) || (($signed({1'b0, sbs_engine0_reg_wdata}) & (4 - 1)) != 0)))) begin
+            sbs_engine0_reg_err = 1'b1;
         end
-        'h1: begin
-            reg_rdata = 403966468;
-            reg_err = reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 6)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_c1;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 65536) || (sbs_engine0_reg_wdata > 131071)))) begin
+            sbs_engine0_reg_err = 1'b1;
         end
-        'h2: begin
-            reg_rdata = ((cmd_dump << 1) | cmd_load);
+    end
+    else if ((sbs_engine0_reg_addr == 7)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_theta[32-1:0];
+        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_busy);
+    end
+    else if ((sbs_engine0_reg_addr == 8)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_theta[64-1:32];
+        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_busy);
+    end
+    else if ((sbs_engine0_reg_addr == 9)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_updates;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 10)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_skipped;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 11)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_dropped;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if ((sbs_engine0_reg_addr == 12)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_row_cycles;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if (((sbs_engine0_reg_addr == 13) && 1'b0)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_ip;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 1)))) begin
+            sbs_engine0_reg_err = 1'b1;
         end
-        'h3: begin
-            reg_rdata = ((((state_code << 4) | ((error != 0) << 2)) | (pending << 1)) | busy);
-            reg_err = reg_wr;
+    end
+    else if (((sbs_engine0_reg_addr == 14) && 1'b0)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_n_rows;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 0)))) begin
+            sbs_engine0_reg_err = 1'b1;
         end
-        'h4: begin
-            reg_rdata = error;
-        end
-        'h5: begin
-            reg_rdata = n_h;
-            if ((reg_wr && (busy || (reg_wdata < 2) || (reg_wdata > 1024) || (($signed({1'b0, reg_wdata}) & (4 - 1)) != 0)))) begin
-                reg_err = 1'b1;
-            end
-        end
-        'h6: begin
-            reg_rdata = c1;
-            if ((reg_wr && (busy || (reg_wdata < 65536) || (reg_wdata > 131071)))) begin
-                reg_err = 1'b1;
-            end
-        end
-        'h7: begin
-            reg_rdata = theta[32-1:0];
-            reg_err = (reg_wr && busy);
-        end
-        'h8: begin
-            reg_rdata = theta[64-1:32];
-            reg_err = (reg_wr && busy);
-        end
-        'h9: begin
-            reg_rdata = n_updates;
-            reg_err = reg_wr;
-        end
-        'ha: begin
-            reg_rdata = n_skipped;
-            reg_err = reg_wr;
-        end
-        'hb: begin
-            reg_rdata = n_dropped;
-            reg_err = reg_wr;
-        end
-        'hc: begin
-            reg_rdata = row_cycles;
-            reg_err = reg_wr;
-        end
-        default: begin
-            reg_err = 1'b1;
-        end
-    endcase
+    end
+    else if (((sbs_engine0_reg_addr == 15) && 1'b0)) begin
+        sbs_engine0_reg_rdata = 0;
+        sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else begin
+        sbs_engine0_reg_err = 1'b1;
+    end
 end
 
 
-always @(posedge clk) begin: control
+always @(posedge clk) begin: sbs_engine0_control
     integer n;
     integer k;
     reg [18-1:0] rn;
@@ -976,271 +1046,339 @@ always @(posedge clk) begin: control
     reg [26-1:0] nn;
     integer _j;
     if (rst == 1) begin
-        a0 <= 0;
-        a1 <= 0;
-        a2 <= 0;
-        a3 <= 0;
-        a4 <= 0;
-        beat <= 0;
-        c1 <= 119156;
-        cmd_dump <= 0;
-        cmd_load <= 0;
-        cyc <= 0;
-        drop <= 0;
-        error <= 0;
-        flush <= 0;
-        issue_done <= 0;
-        n_dropped <= 0;
-        n_h <= 1024;
-        n_skipped <= 0;
-        n_updates <= 0;
-        nlow <= 0;
-        pending <= 0;
-        quo <= 0;
-        r <= 0;
-        rem <= 0;
-        row_cycles <= 0;
-        rs <= 0;
-        sh_l <= 0;
-        sh_r <= 0;
-        short_fill <= 0;
-        state <= 4'b0000;
-        steps <= 0;
-        theta <= 0;
-        v0 <= 0;
-        v1 <= 0;
-        v2 <= 0;
-        v3 <= 0;
-        v4 <= 0;
-        v5 <= 0;
+        sbs_engine0_a0 <= 0;
+        sbs_engine0_a1 <= 0;
+        sbs_engine0_a2 <= 0;
+        sbs_engine0_a3 <= 0;
+        sbs_engine0_a4 <= 0;
+        sbs_engine0_beat <= 0;
+        sbs_engine0_c1 <= 119156;
+        sbs_engine0_cmd_dump <= 0;
+        sbs_engine0_cmd_load <= 0;
+        sbs_engine0_cmd_loadw <= 0;
+        sbs_engine0_cyc <= 0;
+        sbs_engine0_drop <= 0;
+        sbs_engine0_error <= 0;
+        sbs_engine0_flush <= 0;
+        sbs_engine0_internal <= 0;
+        sbs_engine0_ip_sel <= 0;
+        sbs_engine0_issue_done <= 0;
+        sbs_engine0_n_dropped <= 0;
+        sbs_engine0_n_h <= 1024;
+        sbs_engine0_n_ip <= 1;
+        sbs_engine0_n_rows <= 1;
+        sbs_engine0_n_skipped <= 0;
+        sbs_engine0_n_updates <= 0;
+        sbs_engine0_nlow <= 0;
+        sbs_engine0_pending <= 0;
+        sbs_engine0_quo <= 0;
+        sbs_engine0_r <= 0;
+        sbs_engine0_rem <= 0;
+        sbs_engine0_row_cycles <= 0;
+        sbs_engine0_row_sel <= 0;
+        sbs_engine0_rs <= 0;
+        sbs_engine0_sh_l <= 0;
+        sbs_engine0_sh_r <= 0;
+        sbs_engine0_short_fill <= 0;
+        sbs_engine0_state <= 4'b0000;
+        sbs_engine0_steps <= 0;
+        sbs_engine0_theta <= 0;
+        sbs_engine0_v0 <= 0;
+        sbs_engine0_v1 <= 0;
+        sbs_engine0_v2 <= 0;
+        sbs_engine0_v3 <= 0;
+        sbs_engine0_v4 <= 0;
+        sbs_engine0_v5 <= 0;
     end
     else begin
-        if ((reg_wr && (!reg_err))) begin
-            case (reg_addr)
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err))) begin
+            case (sbs_engine0_reg_addr)
                 'h2: begin
-                    if (reg_wdata[0]) begin
-                        cmd_load <= 1'b1;
+                    if (sbs_engine0_reg_wdata[0]) begin
+                        sbs_engine0_cmd_load <= 1'b1;
                     end
-                    if (reg_wdata[1]) begin
-                        cmd_dump <= 1'b1;
+                    if (sbs_engine0_reg_wdata[1]) begin
+                        sbs_engine0_cmd_dump <= 1'b1;
                     end
-                    if (reg_wdata[2]) begin
-                        error <= 0;
-                        n_updates <= 0;
-                        n_skipped <= 0;
-                        n_dropped <= 0;
+                    if ((sbs_engine0_reg_wdata[3] && 1'b0)) begin
+                        sbs_engine0_cmd_loadw <= 1'b1;
+                    end
+                    if (sbs_engine0_reg_wdata[2]) begin
+                        sbs_engine0_error <= 0;
+                        sbs_engine0_n_updates <= 0;
+                        sbs_engine0_n_skipped <= 0;
+                        sbs_engine0_n_dropped <= 0;
                     end
                 end
                 'h4: begin
-                    error <= (error & (~reg_wdata[4-1:0]));
+                    sbs_engine0_error <= (sbs_engine0_error & (~sbs_engine0_reg_wdata[5-1:0]));
                 end
                 'h5: begin
-                    n_h <= reg_wdata[11-1:0];
+                    sbs_engine0_n_h <= sbs_engine0_reg_wdata[11-1:0];
                 end
                 'h6: begin
-                    c1 <= reg_wdata[17-1:0];
+                    sbs_engine0_c1 <= sbs_engine0_reg_wdata[17-1:0];
                 end
                 'h7: begin
-                    theta[32-1:0] <= reg_wdata;
+                    sbs_engine0_theta[32-1:0] <= sbs_engine0_reg_wdata;
                 end
                 'h8: begin
-                    theta[64-1:32] <= reg_wdata;
+                    sbs_engine0_theta[64-1:32] <= sbs_engine0_reg_wdata;
+                end
+                'hd: begin
+                    sbs_engine0_n_ip <= sbs_engine0_reg_wdata[(1 + 1)-1:0];
+                end
+                'he: begin
+                    sbs_engine0_n_rows <= sbs_engine0_reg_wdata[(1 + 1)-1:0];
                 end
             endcase
         end
-        cyc <= (cyc + 1);
-        v0 <= issue;
-        v1 <= v0;
-        v2 <= v1;
-        v3 <= v2;
-        v4 <= v3;
-        v5 <= v4;
-        a0 <= beat;
-        a1 <= a0;
-        a2 <= a1;
-        a3 <= a2;
-        a4 <= a3;
-        if (v5) begin
-            r <= (r + r_beat);
+        sbs_engine0_cyc <= (sbs_engine0_cyc + 1);
+        sbs_engine0_v0 <= sbs_engine0_issue;
+        sbs_engine0_v1 <= sbs_engine0_v0;
+        sbs_engine0_v2 <= sbs_engine0_v1;
+        sbs_engine0_v3 <= sbs_engine0_v2;
+        sbs_engine0_v4 <= sbs_engine0_v3;
+        sbs_engine0_v5 <= sbs_engine0_v4;
+        sbs_engine0_a0 <= sbs_engine0_raddr;
+        sbs_engine0_a1 <= sbs_engine0_a0;
+        sbs_engine0_a2 <= sbs_engine0_a1;
+        sbs_engine0_a3 <= sbs_engine0_a2;
+        sbs_engine0_a4 <= sbs_engine0_a3;
+        if (sbs_engine0_v5) begin
+            sbs_engine0_r <= (sbs_engine0_r + sbs_engine0_r_beat);
         end
-        case (state)
+        case (sbs_engine0_state)
             4'b0000: begin
-                if (cmd_load) begin
-                    cmd_load <= 1'b0;
-                    pending <= 1'b0;
-                    beat <= 0;
-                    state <= 4'b0001;
+                sbs_engine0_beat <= 0;
+                sbs_engine0_drop <= 1'b0;
+                sbs_engine0_short_fill <= 1'b0;
+                sbs_engine0_issue_done <= 1'b0;
+                sbs_engine0_r <= 0;
+                if (sbs_engine0_cmd_load) begin
+                    sbs_engine0_cmd_load <= 1'b0;
+                    sbs_engine0_pending <= 1'b0;
+                    sbs_engine0_ip_sel <= 0;
+                    sbs_engine0_state <= 4'b0001;
                 end
-                else if (cmd_dump) begin
-                    beat <= 0;
-                    if (pending) begin
-                        flush <= 1'b1;
-                        drop <= 1'b0;
-                        short_fill <= 1'b0;
-                        issue_done <= 1'b0;
-                        r <= 0;
-                        state <= 4'b0011;
+                else if (sbs_engine0_cmd_loadw) begin
+                    sbs_engine0_cmd_loadw <= 1'b0;
+                    sbs_engine0_row_sel <= 0;
+                    sbs_engine0_state <= 4'b1011;
+                end
+                else if ((sbs_engine0_cmd_dump || (s_valid && (!sbs_engine0_s_take)))) begin
+                    if (sbs_engine0_pending) begin
+                        sbs_engine0_flush <= 1'b1;
+                        sbs_engine0_internal <= 1'b1;
+                        sbs_engine0_state <= 4'b0011;
+                    end
+                    else if (sbs_engine0_cmd_dump) begin
+                        sbs_engine0_cmd_dump <= 1'b0;
+                        sbs_engine0_ip_sel <= 0;
+                        sbs_engine0_state <= 4'b1001;
+                    end
+                end
+                else if (sbs_engine0_s_take) begin
+                    if (sbs_engine0_s_bad) begin
+                        sbs_engine0_error <= (sbs_engine0_error | 16);
+                        sbs_engine0_n_dropped <= (sbs_engine0_n_dropped + 1);
                     end
                     else begin
-                        cmd_dump <= 1'b0;
-                        state <= 4'b1001;
+                        sbs_engine0_flush <= 1'b0;
+                        sbs_engine0_internal <= 1'b1;
+                        sbs_engine0_ip_sel <= sbs_engine0_s_ip;
+                        sbs_engine0_row_sel <= sbs_engine0_s_row;
+                        sbs_engine0_cyc <= 2;
+                        sbs_engine0_state <= 4'b0011;
                     end
                 end
-                else if (s_axis_w_tvalid) begin
-                    beat <= 0;
-                    flush <= 1'b0;
-                    drop <= 1'b0;
-                    short_fill <= 1'b0;
-                    issue_done <= 1'b0;
-                    r <= 0;
-                    cyc <= 2;
-                    state <= 4'b0011;
+                else if ((s_axis_w_tvalid && (!1'b0))) begin
+                    sbs_engine0_flush <= 1'b0;
+                    sbs_engine0_internal <= 1'b0;
+                    sbs_engine0_cyc <= 2;
+                    sbs_engine0_state <= 4'b0011;
                 end
             end
             4'b0001: begin
-                if (h_fire) begin
-                    beat <= (beat + 1);
-                    if ((beat == last_beat)) begin
+                if (sbs_engine0_h_fire) begin
+                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
+                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
+                        sbs_engine0_beat <= 0;
+                        sbs_engine0_ip_sel <= (sbs_engine0_ip_sel + 1);
+                    end
+                    if (((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_ip)) begin
                         if (s_axis_h_tlast) begin
-                            state <= 4'b0000;
+                            sbs_engine0_state <= 4'b0000;
                         end
                         else begin
-                            error <= (error | 2);
-                            state <= 4'b0010;
+                            sbs_engine0_error <= (sbs_engine0_error | 2);
+                            sbs_engine0_state <= 4'b0010;
                         end
                     end
                     else if (s_axis_h_tlast) begin
-                        error <= (error | 1);
-                        state <= 4'b0000;
+                        sbs_engine0_error <= (sbs_engine0_error | 1);
+                        sbs_engine0_state <= 4'b0000;
                     end
+                end
+            end
+            4'b1011: begin
+                if (sbs_engine0_w_fire) begin
+                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
+                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
+                        sbs_engine0_beat <= 0;
+                        sbs_engine0_row_sel <= (sbs_engine0_row_sel + 1);
+                    end
+                    if (((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_row)) begin
+                        if (s_axis_w_tlast) begin
+                            sbs_engine0_state <= 4'b0000;
+                        end
+                        else begin
+                            sbs_engine0_error <= (sbs_engine0_error | 8);
+                            sbs_engine0_state <= 4'b1100;
+                        end
+                    end
+                    else if (s_axis_w_tlast) begin
+                        sbs_engine0_error <= (sbs_engine0_error | 4);
+                        sbs_engine0_state <= 4'b0000;
+                    end
+                end
+            end
+            4'b1100: begin
+                if ((sbs_engine0_w_fire && s_axis_w_tlast)) begin
+                    sbs_engine0_state <= 4'b0000;
                 end
             end
             4'b0010: begin
-                if ((h_fire && s_axis_h_tlast)) begin
-                    state <= 4'b0000;
+                if ((sbs_engine0_h_fire && s_axis_h_tlast)) begin
+                    sbs_engine0_state <= 4'b0000;
                 end
             end
             4'b0011: begin
-                if (issue) begin
-                    beat <= (beat + 1);
-                    if ((beat == last_beat)) begin
-                        issue_done <= 1'b1;
-                        state <= 4'b0100;
+                if (sbs_engine0_issue) begin
+                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
+                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
+                        sbs_engine0_issue_done <= 1'b1;
+                        sbs_engine0_state <= 4'b0100;
                     end
-                    if (w_fire) begin
-                        if (((beat == last_beat) && (!s_axis_w_tlast))) begin
-                            error <= (error | 8);
-                            drop <= 1'b1;
+                    if (sbs_engine0_w_fire) begin
+                        if (((sbs_engine0_beat == sbs_engine0_last_beat) && (!s_axis_w_tlast))) begin
+                            sbs_engine0_error <= (sbs_engine0_error | 8);
+                            sbs_engine0_drop <= 1'b1;
                         end
-                        else if (((beat != last_beat) && s_axis_w_tlast)) begin
-                            error <= (error | 4);
-                            drop <= 1'b1;
-                            short_fill <= 1'b1;
+                        else if (((sbs_engine0_beat != sbs_engine0_last_beat) && s_axis_w_tlast)) begin
+                            sbs_engine0_error <= (sbs_engine0_error | 4);
+                            sbs_engine0_drop <= 1'b1;
+                            sbs_engine0_short_fill <= 1'b1;
                         end
                     end
                 end
             end
             4'b0100: begin
-                if ((!(v0 || v1 || v2 || v3 || v4 || v5))) begin
-                    if ((drop && (!short_fill))) begin
-                        state <= 4'b0101;
+                if ((!(sbs_engine0_v0 || sbs_engine0_v1 || sbs_engine0_v2 || sbs_engine0_v3 || sbs_engine0_v4 || sbs_engine0_v5))) begin
+                    if ((sbs_engine0_drop && (!sbs_engine0_short_fill))) begin
+                        sbs_engine0_state <= 4'b0101;
                     end
                     else begin
-                        state <= 4'b0110;
+                        sbs_engine0_state <= 4'b0110;
                     end
                 end
             end
             4'b0101: begin
-                if ((w_fire && s_axis_w_tlast)) begin
-                    state <= 4'b0110;
+                if ((sbs_engine0_w_fire && s_axis_w_tlast)) begin
+                    sbs_engine0_state <= 4'b0110;
                 end
             end
             4'b0110: begin
-                if ((flush || drop || (r <= theta))) begin
-                    pending <= 1'b0;
-                    if (drop) begin
-                        n_dropped <= (n_dropped + 1);
+                if ((sbs_engine0_flush || sbs_engine0_drop || (sbs_engine0_r <= sbs_engine0_theta))) begin
+                    sbs_engine0_pending <= 1'b0;
+                    if (sbs_engine0_drop) begin
+                        sbs_engine0_n_dropped <= (sbs_engine0_n_dropped + 1);
                     end
-                    else if ((!flush)) begin
-                        n_skipped <= (n_skipped + 1);
+                    else if ((!sbs_engine0_flush)) begin
+                        sbs_engine0_n_skipped <= (sbs_engine0_n_skipped + 1);
                     end
-                    if ((!flush)) begin
-                        row_cycles <= cyc;
+                    if ((!sbs_engine0_flush)) begin
+                        sbs_engine0_row_cycles <= sbs_engine0_cyc;
                     end
-                    state <= 4'b0000;
+                    sbs_engine0_state <= 4'b0000;
                 end
                 else begin
                     n = 0;
                     for (k=0; k<50; k=k+1) begin
-                        if (r[k]) begin
+                        if (sbs_engine0_r[k]) begin
                             n = (k + 1);
                         end
                     end
                     if ((n >= (17 + 1))) begin
-                        sh_r <= (n - (17 + 1));
-                        sh_l <= 0;
+                        sbs_engine0_sh_r <= (n - (17 + 1));
+                        sbs_engine0_sh_l <= 0;
                     end
                     else begin
-                        sh_r <= 0;
-                        sh_l <= ((17 + 1) - n);
+                        sbs_engine0_sh_r <= 0;
+                        sbs_engine0_sh_l <= ((17 + 1) - n);
                     end
-                    state <= 4'b0111;
+                    sbs_engine0_state <= 4'b0111;
                 end
             end
             4'b0111: begin
                 rn = 18'h0;
                 ce = 18'h0;
                 nm = 43'h0;
-                rn = (((((r >>> sh_r) << sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-                ce = ((1 << 17) - c1);
+                rn = (((((sbs_engine0_r >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+                ce = ((1 << 17) - sbs_engine0_c1);
                 nm = ((ce << 24) + (rn >>> 1));
-                rs <= rn;
-                nlow <= nm[26-1:0];
-                rem <= nm[((24 + 17) + 2)-1:26];
-                quo <= 0;
-                steps <= 0;
-                state <= 4'b1000;
+                sbs_engine0_rs <= rn;
+                sbs_engine0_nlow <= nm[26-1:0];
+                sbs_engine0_rem <= nm[((24 + 17) + 2)-1:26];
+                sbs_engine0_quo <= 0;
+                sbs_engine0_steps <= 0;
+                sbs_engine0_state <= 4'b1000;
             end
             4'b1000: begin
                 rr = 20'h0;
                 qq = 26'h0;
                 nn = 26'h0;
-                rr = rem;
-                qq = quo;
-                nn = nlow;
+                rr = sbs_engine0_rem;
+                qq = sbs_engine0_quo;
+                nn = sbs_engine0_nlow;
                 for (_j=0; _j<2; _j=_j+1) begin
                     rr = ((rr << 1) | nn[(26 - 1)]);
                     nn = (nn << 1);
                     qq = (qq << 1);
-                    if ((rr >= rs)) begin
-                        rr = (rr - rs);
+                    if ((rr >= sbs_engine0_rs)) begin
+                        rr = (rr - sbs_engine0_rs);
                         qq[0] = 1;
                     end
                 end
-                rem <= rr[(17 + 2)-1:0];
-                quo <= qq;
-                nlow <= nn;
-                steps <= (steps + 1);
-                if (($signed({1'b0, steps}) == (13 - 1))) begin
-                    state <= 4'b0000;
-                    pending <= 1'b1;
-                    n_updates <= (n_updates + 1);
-                    row_cycles <= cyc;
+                sbs_engine0_rem <= rr[(17 + 2)-1:0];
+                sbs_engine0_quo <= qq;
+                sbs_engine0_nlow <= nn;
+                sbs_engine0_steps <= (sbs_engine0_steps + 1);
+                if (($signed({1'b0, sbs_engine0_steps}) == (13 - 1))) begin
+                    sbs_engine0_state <= 4'b0000;
+                    sbs_engine0_pending <= 1'b1;
+                    sbs_engine0_n_updates <= (sbs_engine0_n_updates + 1);
+                    sbs_engine0_row_cycles <= sbs_engine0_cyc;
                 end
             end
             4'b1001: begin
-                state <= 4'b1010;
+                sbs_engine0_state <= 4'b1010;
             end
-            default: begin
+            4'b1010: begin
                 if (m_axis_h_tready) begin
-                    beat <= (beat + 1);
-                    if ((beat == last_beat)) begin
-                        state <= 4'b0000;
-                    end
-                    else begin
-                        state <= 4'b1001;
+                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
+                    sbs_engine0_state <= 4'b1001;
+                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
+                        sbs_engine0_beat <= 0;
+                        sbs_engine0_ip_sel <= (sbs_engine0_ip_sel + 1);
+                        if (sbs_engine0_last_ip) begin
+                            sbs_engine0_state <= 4'b0000;
+                        end
                     end
                 end
+            end
+            default: begin
+                sbs_engine0_state <= 4'b0000;
             end
         endcase
     end
@@ -1248,6 +1386,6 @@ end
 
 
 
-assign rq = quo[25-1:0];
+assign sbs_engine0_rq = sbs_engine0_quo[25-1:0];
 
 endmodule
