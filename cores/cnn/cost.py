@@ -1,0 +1,82 @@
+"""Yosys cost of CNN-block configurations on 7-series (Zynq-7000).
+
+    python -m cores.cnn.cost                      # the table of the block READMEs
+    python -m cores.cnn.cost mac lanes=16 mul=int8 [pack=0]
+    python -m cores.cnn.cost requant
+
+Each configuration is converted from MyHDL and synthesised with ``synth_xilinx -family xc7
+-flatten``, once with DSP48E1 blocks allowed (the ``synth`` target) and once with ``-nodsp``
+(the ``synth_nodsp`` target, the flow for the approximate configurations: Yosys would otherwise
+map the small ``*`` inside some units, e.g. DRUM's k x k core, to DSP48E1 blocks). Figures: LUTs
+(all sizes), flip-flops, DSP48E1 and CARRY4.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+#: (block, parameters) rows of the README tables
+TABLE = [
+    ("requant", {}),
+    ("mac", {"lanes": 4, "mul": "int8"}),
+    ("mac", {"lanes": 8, "mul": "int8"}),
+    ("mac", {"lanes": 16, "mul": "int8"}),
+    ("mac", {"lanes": 8, "mul": "int8", "pack": False}),
+    ("mac", {"lanes": 8, "mul": "exact:signed=1"}),
+    ("mac", {"lanes": 8, "mul": "drum:k=4,signed=1"}),
+    ("mac", {"lanes": 8, "mul": "mitchell:signed=1"}),
+    ("mac", {"lanes": 8, "mul": "trunc:t=6,signed=1"}),
+    ("mac", {"lanes": 8, "mul": "mitchell:signed=0"}),
+    ("mac", {"lanes": 4, "mul": "drum:k=4,signed=1"}),
+    ("mac", {"lanes": 16, "mul": "drum:k=4,signed=1"}),
+]
+
+
+def cost(block: str, flows=("dsp", "nodsp"), **params) -> dict:
+    """Synthesis figures of one configuration (module name included); ``flows`` picks the
+    runs: "dsp" (keys luts, ffs, dsps, carry4) and "nodsp" (keys nodsp_*)."""
+    from approxnn.synth import synthesize  # noqa: PLC0415
+
+    from cores.cnn.common import convert  # noqa: PLC0415
+    from cores.cnn.generate import build_block  # noqa: PLC0415
+
+    factory, name = build_block(block, **params)
+    with tempfile.TemporaryDirectory(prefix="cnn_cost_") as tmp:
+        src = convert(factory, name, Path(tmp))
+        out = {"module": name}
+        if "dsp" in flows:
+            res = synthesize([src], name, nodsp=False, workdir=Path(tmp) / "yosys")
+            out.update(luts=res.luts, ffs=res.ffs, dsps=res.dsps, carry4=res.carry4)
+        if "nodsp" in flows:
+            nd = synthesize([src], name, nodsp=True, workdir=Path(tmp) / "yosys_nodsp")
+            out.update(nodsp_luts=nd.luts, nodsp_ffs=nd.ffs, nodsp_dsps=nd.dsps,
+                       nodsp_carry4=nd.carry4)
+    return out
+
+
+def _parse(args):
+    params = {}
+    for a in args:
+        k, _, v = a.partition("=")
+        params[k] = int(v) if v.isdigit() else v
+    if "pack" in params:
+        params["pack"] = bool(params["pack"])
+    return params
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rows = [(argv[0], _parse(argv[1:]))] if argv else TABLE
+    print("| module | LUT | FF | DSP48E1 | CARRY4 | LUT (-nodsp) | CARRY4 (-nodsp) |")
+    print("|---|---|---|---|---|---|---|")
+    for block, params in rows:
+        c = cost(block, **params)
+        print(f"| `{c['module']}` | {c['luts']} | {c['ffs']} | {c['dsps']} | {c['carry4']} | "
+              f"{c['nodsp_luts']} | {c['nodsp_carry4']} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Verilator -Wall lint of the committed CNN-block Verilog and of other configurations."""
+
+import pytest
+
+from cores.cnn import generate
+from cores.cnn.common import convert
+from verif.lint import lint
+from verif.tools import simulator_available
+
+COMMITTED = [generate.CNN_DIR / b / f for b in generate.BLOCKS for f in generate.rtl_files(b)]
+OTHERS = [
+    {"lanes": 1, "mul": "int8"},
+    {"lanes": 3, "mul": "int8"},
+    {"lanes": 3, "mul": "int8", "pack": False},
+    {"lanes": 1, "mul": "mitchell:signed=1"},
+    {"lanes": 3, "mul": "etm:signed=0"},
+]
+pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_committed_rtl_is_lint_clean(path):
+    assert path.exists(), f"{path} missing: run python -m cores.cnn.generate"
+    msg = lint(path)
+    assert not msg, f"{path.name}:\n{msg}"
+
+
+@pytest.mark.parametrize("params", OTHERS, ids=lambda p: "_".join(map(str, p.values())))
+def test_other_configurations_are_lint_clean(params, tmp_path):
+    factory, name = generate.build_block("mac", **params)
+    path = convert(factory, name, tmp_path)
+    msg = lint(path)
+    assert not msg, f"{path.name}:\n{msg}"

@@ -1,0 +1,29 @@
+"""The CNN testplan names only tests and cover points that exist."""
+
+import ast
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).parent
+
+
+def _names(path: Path, kind) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {n.name for n in ast.walk(tree) if isinstance(n, kind)}
+
+
+def test_testplan_refers_to_existing_items():
+    plan = yaml.safe_load((HERE / "testplan.yml").read_text())
+    uvm_tests = _names(HERE / "requant_env.py", ast.ClassDef) | _names(
+        HERE / "mac_env.py", ast.ClassDef
+    )
+    pytests = _names(HERE / "test_cnn_rtl.py", ast.FunctionDef)
+    env_src = (HERE / "requant_env.py").read_text() + (HERE / "mac_env.py").read_text()
+    assert plan["testpoints"], "empty testplan"
+    for tp in plan["testpoints"]:
+        assert tp["desc"].strip() and tp["stage"] in {"V1", "V2", "V3"}
+        assert set(tp["tests"]) <= uvm_tests, tp["name"]
+        assert set(tp["pytest"]) <= pytests, tp["name"]
+        for cg in tp["covergroups"]:
+            assert f'"{cg}"' in env_src, f"{tp['name']}: no cover point {cg}"
