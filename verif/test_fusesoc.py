@@ -57,3 +57,16 @@ def test_fusesoc_lint_and_synth_run(tmp_path):
     syn = fusesoc("--target=synth_nodsp", "approxnn:arith:mitchell", tmp_path=tmp_path / "syn")
     assert syn.returncode == 0, syn.stdout[-2000:] + syn.stderr[-2000:]
     assert list((tmp_path / "syn").rglob("*.json")), "no netlist written"
+
+
+@pytest.mark.sim
+def test_fusesoc_sbs_layer_sim_and_update_lint(tmp_path):
+    """The SbS cores through FuseSoC: the layer unit's cocotb tests (the digits network end to
+    end, T=2) on Icarus, and the Verilator lint of the update unit with its waivers."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("no Icarus Verilog")
+    sim = fusesoc("--target=sim", "approxnn:sbs:layer", tmp_path=tmp_path / "sim")
+    assert sim.returncode == 0, sim.stdout[-3000:] + sim.stderr[-3000:]
+    assert "TESTS=2 PASS=2 FAIL=0" in sim.stdout
+    lint = fusesoc("--target=lint", "approxnn:sbs:update", tmp_path=tmp_path / "lint")
+    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]

@@ -37,7 +37,7 @@ async def register_map(dut):
     assert await regs.read_ok(REG["N_H"]) == n_max
     assert await regs.read_ok(REG["C1"]) == HFixed().eps_constants(0.1)[0]
     mapped = {addr for addr, *_ in REGISTERS}
-    for addr in range(0, 64, 4):
+    for addr in range(0, 64, 4):  # the layer unit's registers are unmapped here
         if addr not in mapped:
             assert (await regs.read(addr))[1] == AxiResp.SLVERR, f"read {addr:#x}"
             assert await regs.write(addr, 1) == AxiResp.SLVERR, f"write {addr:#x}"

@@ -69,11 +69,13 @@ REGISTERS = (
     (0x00, "ID", "R", "identification 0x53425301"),
     (0x04, "CONFIG", "R", "[7:0] P, [15:8] log2(N_MAX), [19:16] E, [20] M, [28:24] F"),
     (0x08, "CTRL", "RW", "W: bit0 LOAD (take h from s_axis_h), bit1 DUMP (flush, then h on "
-     "m_axis_h), bit2 CLEAR (errors and counters). R: commands not yet started"),
+     "m_axis_h), bit2 CLEAR (errors and counters), bit3 LOAD_W (layer unit: weight rows from "
+     "s_axis_w). R: commands not yet started"),
     (0x0C, "STATUS", "R", "bit0 busy, bit1 update pending, bit2 error (ERROR != 0), "
      "[7:4] state"),
-    (0x10, "ERROR", "RW1C", "bit0 h frame short, bit1 h frame long, bit2 weight row short, "
-     "bit3 weight row long (write 1 to clear)"),
+    (0x10, "ERROR", "RW1C", "bit0 h frame short, bit1 h frame long, bit2 weight row (frame) "
+     "short, bit3 weight row (frame) long, bit4 spike for a missing IP or row (write 1 to "
+     "clear)"),
     (0x14, "N_H", "RW", "latents of the IP: a multiple of P, 2..N_MAX (reset: N_MAX)"),
     (0x18, "C1", "RW", "round(2^17 / (1 + eps)), 65536..131071 (reset: eps = 0.1); "
      "CE = 2^17 - C1"),
@@ -81,10 +83,17 @@ REGISTERS = (
     (0x20, "THETA_HI", "RW", "threshold theta_q, bits 63:32"),
     (0x24, "UPDATES", "R", "rows that were taken (r > theta_q)"),
     (0x28, "SKIPPED", "R", "rows below the threshold"),
-    (0x2C, "DROPPED", "R", "rows dropped for a bad length"),
+    (0x2C, "DROPPED", "R", "rows dropped for a bad length, spikes for a missing IP or row"),
     (0x30, "ROW_CYCLES", "R", "cycles of the last row, first beat accepted to idle"),
 )
-REG = {name: addr for addr, name, _, _ in REGISTERS}
+#: registers of the layer unit only (the update unit answers SLVERR there)
+LAYER_REGISTERS = (
+    (0x34, "N_IP", "RW", "IPs of the layer, 1..IP_MAX (reset: 1)"),
+    (0x38, "N_ROWS", "RW", "weight rows of the layer, K_X K_Y C_in, 1..ROWS_MAX (reset: "
+     "ROWS_MAX)"),
+    (0x3C, "CONFIG2", "R", "[7:0] log2(IP_MAX), [15:8] log2(ROWS_MAX)"),
+)
+REG = {name: addr for addr, name, _, _ in REGISTERS + LAYER_REGISTERS}
 ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG, ERR_SPIKE = 1, 2, 4, 8, 16
 
 SUPPORTED_P = (1, 2, 4, 8, 16)
@@ -115,8 +124,18 @@ def check_params(p: int, n_max: int, weights: str, div_step: int = 2):
     return fmt
 
 
-def module_name(p: int, n_max: int, weights: str) -> str:
-    return f"sbs_update_{parse_format(weights).name}_p{p}_n{n_max}"
+def module_name(p: int, n_max: int, weights: str, ip_max: int = 0, rows_max: int = 0) -> str:
+    """``sbs_update_<fmt>_p<P>_n<N_MAX>``, or ``sbs_layer_..._ip<IP_MAX>_r<ROWS_MAX>``."""
+    fmt = parse_format(weights).name
+    if rows_max:
+        return f"sbs_layer_{fmt}_p{p}_n{n_max}_ip{ip_max}_r{rows_max}"
+    return f"sbs_update_{fmt}_p{p}_n{n_max}"
+
+
+def check_layer_params(ip_max: int, rows_max: int) -> None:
+    for name, v in (("IP_MAX", ip_max), ("ROWS_MAX", rows_max)):
+        if v < 1 or v & (v - 1) or v > 1 << 16:
+            raise UpdateConfigError(f"{name}={v}: a power of two, 1 .. 65536")
 
 
 def _clog2(n: int) -> int:
@@ -888,12 +907,13 @@ def sbs_layer(clk, rst,
 OUTPUTS = frozenset({
     "s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
     "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid", "s_axis_w_tready", "s_axis_h_tready",
-    "m_axis_h_tdata", "m_axis_h_tvalid", "m_axis_h_tlast",
+    "m_axis_h_tdata", "m_axis_h_tvalid", "m_axis_h_tlast", "s_axis_s_tready",
 })
 
 
-def ports(p: int, n_max: int, weights: str) -> dict:
-    """Fresh top-level signals of a configuration, by port name."""
+def ports(p: int, n_max: int, weights: str, layer: bool = False) -> dict:
+    """Fresh top-level signals of a configuration, by port name (``layer``: with the spike
+    stream ``s_axis_s``)."""
     fmt = check_params(p, n_max, weights)
     wb = fmt.e_bits + fmt.m_bits
     sig = {"clk": Signal(bool(0)), "rst": ResetSignal(0, active=1, isasync=False)}
@@ -902,6 +922,10 @@ def ports(p: int, n_max: int, weights: str) -> dict:
         sig[f"{name}_tdata"] = _u(width)
         for s in ("tvalid", "tready", "tlast"):
             sig[f"{name}_{s}"] = Signal(bool(0))
+    if layer:
+        sig["s_axis_s_tdata"] = _u(32)
+        sig["s_axis_s_tvalid"] = Signal(bool(0))
+        sig["s_axis_s_tready"] = Signal(bool(0))
     return sig
 
 
@@ -909,3 +933,11 @@ def top(p: int = 4, n_max: int = 1024, weights: str = "e4m1", div_step: int = 2)
     """An instance of the unit with fresh signals (for conversion)."""
     return sbs_update(**ports(p, n_max, weights), p=p, n_max=n_max, weights=weights,
                       div_step=div_step)
+
+
+def top_layer(p: int = 4, n_max: int = 64, weights: str = "e4m1", ip_max: int = 1024,
+              rows_max: int = 64, div_step: int = 2):
+    """An instance of the layer unit with fresh signals (for conversion)."""
+    check_layer_params(ip_max, rows_max)
+    return sbs_layer(**ports(p, n_max, weights, layer=True), p=p, n_max=n_max, weights=weights,
+                     ip_max=ip_max, rows_max=rows_max, div_step=div_step)

@@ -1,0 +1,209 @@
+"""cocotb tests of the SbS layer unit (``sbs_layer``): a whole network, layer after layer,
+through the RTL, compared bit for bit with the golden model; and the layer registers.
+
+Configuration from the environment: ``APPROXNN_SBS_P``, ``APPROXNN_SBS_NMAX``,
+``APPROXNN_SBS_IPMAX``, ``APPROXNN_SBS_ROWSMAX``, ``APPROXNN_SBS_WEIGHTS`` (the RTL built),
+``APPROXNN_SBS_NETWORK`` (a stored network name or path, default ``digits``),
+``APPROXNN_SBS_T`` (spike steps), ``APPROXNN_SBS_IMAGES`` (held-out test images),
+``APPROXNN_SEED``, ``APPROXNN_IDLE`` / ``APPROXNN_BACKPRESSURE``, ``APPROXNN_SBS_RESULT``
+(JSON file for the measured figures).
+
+The spikes are drawn exactly as the golden model draws them (``refmodels.sbs.rng``, xorshift,
+layer schedule) from the h read back from the RTL; the RTL receives, per spike step and IP, one
+``{ip, row}`` beat per received spike in kernel order (kx outer, ky inner), with
+``row = (kx K_Y + ky) C + c``.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from cores.sbs.update.update import ERR_SPIKE, REG, F
+from refmodels.sbs.formats import HFixed, parse_format
+from refmodels.sbs.model import encode_input, run
+from refmodels.sbs.rng import SpikeRNG, select_fixed
+from verif import fail_exit
+from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.sbs.env import pack, setting, unpack
+
+fail_exit.install()
+
+
+def layer_config():
+    return (int(setting("APPROXNN_SBS_P", "2")), int(setting("APPROXNN_SBS_NMAX", "32")),
+            int(setting("APPROXNN_SBS_IPMAX", "16")), int(setting("APPROXNN_SBS_ROWSMAX", "128")),
+            parse_format(setting("APPROXNN_SBS_WEIGHTS", "e4m1")))
+
+
+def network():
+    from refmodels.sbs.evaluate import load_named
+
+    return load_named(setting("APPROXNN_SBS_NETWORK", "digits"))[0]
+
+
+def test_images(net, count):
+    from refmodels.sbs.train import load_digits_split, load_mnist_split
+
+    loader = load_digits_split if net.input_shape == (8, 8) else load_mnist_split
+    _, _, x_test, y_test = loader()
+    return x_test[:count], y_test[:count]
+
+
+class LayerDriver:
+    """Registers and streams of the layer unit."""
+
+    def __init__(self, dut, regs, p, fmt, idle, backpressure):
+        self.dut, self.regs, self.p, self.fmt = dut, regs, p, fmt
+        agents = StreamAgents(dut, random.Random(2), idle=idle, backpressure=backpressure)
+        self.w_src = agents.source("s_axis_w")
+        self.h_src = agents.source("s_axis_h")
+        self.s_src = agents.source("s_axis_s")
+        self.sink = agents.sink("m_axis_h")
+
+    async def idle(self):
+        while (await self.regs.read_ok(REG["STATUS"])) & 1:
+            await ClockCycles(self.dut.clk, 16)
+
+    async def configure(self, lay, codes, hf):
+        """N_H, IPs, rows, eps of ``lay``; its weight codes ``codes[kx, ky, c, i]`` loaded."""
+        kx, ky, c, n = codes.shape
+        await self.regs.write_ok(REG["N_H"], n)
+        await self.regs.write_ok(REG["N_IP"], lay.n_ip)
+        await self.regs.write_ok(REG["N_ROWS"], kx * ky * c)
+        await self.regs.write_ok(REG["C1"], hf.eps_constants(lay.eps)[0])
+        await self.regs.write_ok(REG["CTRL"], 8)  # LOAD_W
+        rows = codes.reshape(kx * ky * c, n)
+        await self.w_src.send(frame(pack(rows.ravel().tolist(), self.fmt.bits, self.p)))
+        await self.w_src.wait()
+        await self.idle()
+
+    async def load_h(self, h):
+        await self.regs.write_ok(REG["CTRL"], 1)
+        await self.h_src.send(frame(pack(np.asarray(h).ravel().tolist(), F, self.p)))
+        await self.h_src.wait()
+        await self.idle()
+
+    async def dump_h(self):
+        await self.regs.write_ok(REG["CTRL"], 2)
+        fr = await self.sink.recv()
+        await self.idle()
+        return unpack(fr.tdata, F, self.p)
+
+
+class Cycles:
+    """Counts clock cycles from its creation."""
+
+    def __init__(self, dut):
+        self.n = 0
+        cocotb.start_soon(self._run(dut))
+
+    async def _run(self, dut):
+        while True:
+            await RisingEdge(dut.clk)
+            self.n += 1
+
+
+@cocotb.test()
+async def network_end_to_end(dut):
+    """Test images through every layer of the RTL: the final h of every layer equals the golden
+    model bit for bit, and so does the class."""
+    p, n_max, ip_max, rows_max, fmt = layer_config()
+    net = network()
+    T = int(setting("APPROXNN_SBS_T", "8"))
+    images, labels = test_images(net, int(setting("APPROXNN_SBS_IMAGES", "1")))
+    seed = int(os.environ.get("APPROXNN_SEED", "0"))
+    hf = HFixed()
+    for lay in net.layers:
+        if lay.n_h > n_max or lay.n_ip > ip_max or lay.n_h % p or \
+                np.prod(lay.weight_shape[:3]) > rows_max:
+            raise AssertionError(f"layer {lay.index} ({lay.type}) does not fit the RTL built")
+    start_clock(dut)
+    await reset(dut)
+    clock = Cycles(dut)
+    drv = LayerDriver(dut, RegAgent(dut), p, fmt, float(os.environ.get("APPROXNN_IDLE", "0.1")),
+                      float(os.environ.get("APPROXNN_BACKPRESSURE", "0.2")))
+    seeds = seed + np.arange(len(images))
+    _, want_states = run(net, images, T, seeds=seeds, weights=fmt, h=hf, return_all=True)
+    source0 = hf.quantise_h(encode_input(images, net.input_shape, net.encoding))
+    codes = [fmt.quantise(w) for w in net.weights]
+    cycles = {"updates": 0, "cycles": 0}
+    results = []
+    for b in range(len(images)):
+        gen = SpikeRNG("xorshift", seeds[b:b + 1])
+        source = source0[b]
+        for li, lay in enumerate(net.layers):
+            await drv.configure(lay, codes[li], hf)
+            ox, oy, n = lay.out_shape
+            await drv.load_h(np.full((ox, oy, n), hf.init_h(n)))
+            (kxn, kyn), (sx, sy) = lay.kernel, lay.stride
+            c_in = lay.in_shape[2]
+            t0 = clock.n
+            n_up = 0
+            for _ in range(T):
+                px, py = source.shape[:2]
+                u = gen.words(li, px * py).reshape(1, px, py)
+                spk = select_fixed(source[None], u)[0]
+                beats = []
+                for x in range(ox):
+                    for y in range(oy):
+                        ip = x * oy + y
+                        for kx in range(kxn):
+                            for ky in range(kyn):
+                                c = int(spk[x * sx + kx, y * sy + ky])
+                                if c >= 0:
+                                    beats.append((ip << 16) | ((kx * kyn + ky) * c_in + c))
+                n_up += len(beats)
+                if beats:
+                    await drv.s_src.send(frame(beats))
+            await drv.s_src.wait()
+            await drv.idle()
+            cycles["updates"] += n_up
+            cycles["cycles"] += clock.n - t0
+            got = np.array(await drv.dump_h(), dtype=np.int64).reshape(ox, oy, n)
+            want = want_states[li][b]
+            if not np.array_equal(got, want):
+                bad = np.argwhere(got != want)
+                i = tuple(bad[0])
+                raise AssertionError(
+                    f"image {b} layer {li} ({lay.type}): {len(bad)} latents differ from the "
+                    f"golden model, first at {i}: RTL {got[i]}, model {want[i]}")
+            source = got
+        cls = int(np.argmax(source.reshape(-1)))
+        want_cls = int(np.argmax(want_states[-1][b].reshape(-1)))
+        assert cls == want_cls
+        results.append({"image": b, "label": int(labels[b]), "class": cls})
+        dut._log.info(f"image {b}: label {labels[b]}, RTL class {cls} (golden model {want_cls})")
+    out = os.environ.get("APPROXNN_SBS_RESULT")
+    if out:
+        with open(out, "w") as fh:
+            json.dump({"T": T, "weights": fmt.name, "p": p, "results": results, **cycles}, fh)
+
+
+@cocotb.test()
+async def layer_registers(dut):
+    """The layer registers refuse out-of-range values; a spike for a missing IP or row is
+    dropped and flagged."""
+    p, n_max, ip_max, rows_max, fmt = layer_config()
+    start_clock(dut)
+    await reset(dut)
+    regs = RegAgent(dut)
+    config2 = await regs.read_ok(REG["CONFIG2"])
+    assert config2 == ((ip_max - 1).bit_length() | ((rows_max - 1).bit_length() << 8))
+    for name, top in (("N_IP", ip_max), ("N_ROWS", rows_max)):
+        assert await regs.write(REG[name], 0) == AxiResp.SLVERR
+        assert await regs.write(REG[name], top + 1) == AxiResp.SLVERR
+        await regs.write_ok(REG[name], top)
+        assert await regs.read_ok(REG[name]) == top
+    await regs.write_ok(REG["N_IP"], 2)
+    await regs.write_ok(REG["N_ROWS"], 3)
+    drv = LayerDriver(dut, regs, p, fmt, 0.0, 0.0)
+    await drv.s_src.send(frame([(2 << 16) | 0, (0 << 16) | 3]))  # IP 2, row 3: both missing
+    await drv.s_src.wait()
+    await drv.idle()
+    assert await regs.read_ok(REG["ERROR"]) == ERR_SPIKE
+    assert await regs.read_ok(REG["DROPPED"]) == 2
+    assert await regs.read_ok(REG["UPDATES"]) == 0

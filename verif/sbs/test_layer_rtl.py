@@ -1,0 +1,35 @@
+"""pytest front-end of the SbS layer unit: the digits network end to end through the RTL."""
+
+import json
+
+import pytest
+
+from verif.sbs.harness import run_layer
+from verif.tools import simulator_available
+
+pytestmark = pytest.mark.sim
+
+
+def _need(sim):
+    if not simulator_available(sim):
+        pytest.skip(f"{sim} not available")
+
+
+def test_layer_registers_icarus():
+    _need("icarus")
+    res = run_layer(testcase="layer_registers")
+    assert res.passed, res.messages
+
+
+@pytest.mark.parametrize("sim, weights, T", [("icarus", "e4m1", 4), ("verilator", "log4", 12)])
+def test_digits_network_end_to_end(sim, weights, T, tmp_path):
+    """Every layer's final h equals the golden model bit for bit (the test compares them) and
+    the RTL reports how many updates it made."""
+    _need(sim)
+    out = tmp_path / "result.json"
+    res = run_layer(weights=weights, sim=sim, testcase="network_end_to_end", T=T, images=1,
+                    result_file=out)
+    assert res.passed, res.messages
+    data = json.loads(out.read_text())
+    assert data["T"] == T and len(data["results"]) == 1
+    assert data["updates"] > 0 and data["cycles"] > data["updates"]
