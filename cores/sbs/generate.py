@@ -1,6 +1,6 @@
 """Regenerate the committed Verilog and FuseSoC core files of the SbS cores.
 
-    python -m cores.sbs.generate            # rewrite cores/sbs/<block>/rtl/*.v and <block>.core
+    python -m cores.sbs.generate            # rewrite cores/sbs/<folder>/rtl/*.v and the .core files
     python -m cores.sbs.generate --check    # compare only; exit 1 and list the files that differ
 
 The committed configurations are :data:`CONFIGS` (update unit: P = 4 lanes, N_MAX = 1024
@@ -114,10 +114,14 @@ parameters:
     datatype: int
     paramtype: plusarg
     description: spike steps of the end-to-end network test
+  APPROXNN_SBS_SRCMAX:
+    datatype: int
+    paramtype: plusarg
+    description: sources of the spike generator under test
   APPROXNN_COUNT:
     datatype: int
     paramtype: plusarg
-    description: random scenarios
+    description: random scenarios (spike generator - steps)
   APPROXNN_FAIL_EXIT:
     datatype: bool
     paramtype: plusarg
@@ -125,42 +129,56 @@ parameters:
 """
 
 
-CORES = ("update", "layer")
+#: committed configuration of the spike generator: (N_MAX, SRC_MAX)
+SPIKEGEN_CONFIGS = ((64, 1024),)
+
+#: the FuseSoC cores: name -> folder under cores/sbs
+CORES = {"update": "update", "layer": "update", "spikegen": "spikegen"}
+
+
+def _modules(core: str) -> list[tuple[str, object]]:
+    """(module name, factory) of the committed Verilog of ``core``."""
+    from cores.sbs.spikegen import spikegen
+    from cores.sbs.update import update
+
+    if core == "update":
+        return [(update.module_name(*c), lambda c=c: update.top(*c)) for c in CONFIGS]
+    if core == "layer":
+        return [(update.module_name(*c), lambda c=c: update.top_layer(*c))
+                for c in LAYER_CONFIGS]
+    return [(spikegen.module_name(*c), lambda c=c: spikegen.top(*c)) for c in SPIKEGEN_CONFIGS]
 
 
 def rtl_files(core: str | None = None) -> list[str]:
-    """Committed Verilog files (relative to cores/sbs/update) of one core, or of both."""
-    from cores.sbs.update.update import module_name
-
-    update = [f"rtl/{module_name(*c)}.v" for c in CONFIGS]
-    layer = [f"rtl/{module_name(*c)}.v" for c in LAYER_CONFIGS]
-    return {"update": update, "layer": layer, None: update + layer}[core]
+    """Committed Verilog files of one core (relative to its folder), or of the update and
+    layer cores together (both in cores/sbs/update)."""
+    cores = [core] if core else ["update", "layer"]
+    return [f"rtl/{name}.v" for c in cores for name, _ in _modules(c)]
 
 
-def core_text(core: str = "update") -> str:
-    from cores.sbs.update.update import module_name
-
+def _fields(core: str) -> dict:
+    top = _modules(core)[0][0]
     if core == "update":
         p, n_max, weights = CONFIGS[0]
-        fields = {
+        return {
             "description": "SbS update unit: P-lane fixed-point h update (E4M1 / log4 "
             f"weights), weight rows streamed, AXI4-Stream data, AXI4-Lite control; "
             f"MyHDL-generated Verilog, P={p}, N_MAX={n_max}",
-            "top": module_name(*CONFIGS[0]),
+            "top": top,
             "sim_description": "pyuvm/cocotb verification (verif/sbs) against the golden model "
             "refmodels.sbs: constrained-random scenarios, register map, bad frames, cycles",
             "sim_parameters": f"APPROXNN_SBS_P={p}, APPROXNN_SBS_NMAX={n_max}, "
             f"APPROXNN_SBS_WEIGHTS={weights}, APPROXNN_COUNT=4",
             "sim_module": "verif.sbs.cocotb_update",
         }
-    else:
+    if core == "layer":
         p, n_max, weights, ip_max, rows_max = LAYER_CONFIGS[0]
-        fields = {
+        return {
             "description": "SbS layer unit: the update datapath with IP_MAX IPs of h and "
             "ROWS_MAX weight rows on chip, one update per spike beat; AXI4-Stream data, "
             f"AXI4-Lite control; MyHDL-generated Verilog, P={p}, N_MAX={n_max}, "
             f"IP_MAX={ip_max}, ROWS_MAX={rows_max}",
-            "top": module_name(*LAYER_CONFIGS[0]),
+            "top": top,
             "sim_description": "cocotb test (verif/sbs/cocotb_layer.py): the digits network "
             "end to end through the layer unit, bit for bit against refmodels.sbs; registers",
             "sim_parameters": f"APPROXNN_SBS_P={p}, APPROXNN_SBS_NMAX={n_max}, "
@@ -168,25 +186,44 @@ def core_text(core: str = "update") -> str:
             f"APPROXNN_SBS_ROWSMAX={rows_max}, APPROXNN_SBS_T=2",
             "sim_module": "verif.sbs.cocotb_layer",
         }
+    n_max, src_max = SPIKEGEN_CONFIGS[0]
+    return {
+        "description": "SbS spike generator: per-source xorshift32 seeded in hardware, "
+        "running-sum spike selection; AXI4-Stream h in, spikes out, AXI4-Lite control; "
+        f"MyHDL-generated Verilog, N_MAX={n_max}, SRC_MAX={src_max}",
+        "top": top,
+        "sim_description": "cocotb tests (verif/sbs/cocotb_spikegen.py): seeding and spikes "
+        "bit for bit against refmodels.sbs.rng; registers and cut frames",
+        "sim_parameters": f"APPROXNN_SBS_NMAX={n_max}, APPROXNN_SBS_SRCMAX={src_max}, "
+        "APPROXNN_COUNT=2",
+        "sim_module": "verif.sbs.cocotb_spikegen",
+    }
+
+
+def core_text(core: str = "update") -> str:
     return CORE_TEMPLATE.format(
         version=VERSION, core=core, files="\n".join(f"      - {f}" for f in rtl_files(core)),
-        **fields)
+        **_fields(core))
+
+
+def _expected() -> dict[str, list[str]]:
+    """Generated files per folder, relative to the folder."""
+    out: dict[str, list[str]] = {}
+    for core, folder in CORES.items():
+        out.setdefault(folder, []).extend([*rtl_files(core), f"{core}.core"])
+    return out
 
 
 def generate(root: Path) -> list[Path]:
-    """Write the update and layer units' RTL and core files under ``root/update``."""
+    """Write every SbS core's RTL and core file under ``root``."""
     from cores.common import convert_block
-    from cores.sbs.update.update import module_name, top, top_layer
 
-    udir = Path(root) / "update"
-    written = [
-        convert_block(lambda c=c: top(*c), module_name(*c), udir / "rtl") for c in CONFIGS
-    ] + [
-        convert_block(lambda c=c: top_layer(*c), module_name(*c), udir / "rtl")
-        for c in LAYER_CONFIGS
-    ]
-    for core in CORES:
-        path = udir / f"{core}.core"
+    written = []
+    for core, folder in CORES.items():
+        fdir = Path(root) / folder
+        for name, factory in _modules(core):
+            written.append(convert_block(factory, name, fdir / "rtl"))
+        path = fdir / f"{core}.core"
         path.write_text(core_text(core))
         written.append(path)
     return written
@@ -195,19 +232,19 @@ def generate(root: Path) -> list[Path]:
 def compare(fresh_root: Path, committed_root: Path = SBS_DIR) -> list[str]:
     """Differences between a fresh generation and the committed tree, as readable lines."""
     problems = []
-    expected = [*rtl_files(), *(f"{c}.core" for c in CORES)]
-    for rel in expected:
-        new = Path(fresh_root) / "update" / rel
-        old = Path(committed_root) / "update" / rel
-        if not old.exists():
-            problems.append(f"missing: cores/sbs/update/{rel}")
-        elif old.read_bytes() != new.read_bytes():
-            problems.append(f"differs: cores/sbs/update/{rel}")
-    rtl_dir = Path(committed_root) / "update" / "rtl"
-    if rtl_dir.is_dir():
-        for f in sorted(rtl_dir.iterdir()):
-            if f"rtl/{f.name}" not in expected:
-                problems.append(f"stale (not generated): cores/sbs/update/rtl/{f.name}")
+    for folder, expected in _expected().items():
+        for rel in expected:
+            new = Path(fresh_root) / folder / rel
+            old = Path(committed_root) / folder / rel
+            if not old.exists():
+                problems.append(f"missing: cores/sbs/{folder}/{rel}")
+            elif old.read_bytes() != new.read_bytes():
+                problems.append(f"differs: cores/sbs/{folder}/{rel}")
+        rtl_dir = Path(committed_root) / folder / "rtl"
+        if rtl_dir.is_dir():
+            for f in sorted(rtl_dir.iterdir()):
+                if f"rtl/{f.name}" not in expected:
+                    problems.append(f"stale (not generated): cores/sbs/{folder}/rtl/{f.name}")
     return problems
 
 

@@ -55,10 +55,14 @@ needs_verilator = pytest.mark.skipif(not simulator_available("verilator"),
                                      reason="needs verilator")
 
 
+COMMITTED = [f"{folder}/{rel}" for core, folder in generate.CORES.items()
+             for rel in generate.rtl_files(core)]
+
+
 @needs_verilator
-@pytest.mark.parametrize("rel", generate.rtl_files())
+@pytest.mark.parametrize("rel", COMMITTED)
 def test_committed_rtl_is_lint_clean(rel):
-    path = generate.SBS_DIR / "update" / rel
+    path = generate.SBS_DIR / rel
     msg = lint(path)
     assert not msg, msg
 
@@ -72,3 +76,22 @@ def test_other_configurations_are_lint_clean(cfg, tmp_path):
     (tmp_path / "lint.vlt").write_text((generate.SBS_DIR / "update" / "lint.vlt").read_text())
     msg = lint(path)
     assert not msg, msg
+
+
+def test_readme_documents_every_register():
+    from cores.sbs.update.update import LAYER_REGISTERS, REGISTERS
+
+    text = (generate.SBS_DIR / "update" / "README.md").read_text()
+    for addr, name, access, _ in REGISTERS + LAYER_REGISTERS:
+        assert f"| 0x{addr:02X} | `{name}` | {access} |" in text, name
+
+
+@pytest.mark.parametrize("bad, match", [((3, 16), "power of two, 2..128"),
+                                        ((256, 16), "power of two, 2..128"),
+                                        ((16, 0), "SRC_MAX=0"), ((16, 3), "SRC_MAX=3")])
+def test_spikegen_bad_parameters_are_refused(bad, match):
+    from cores.sbs.spikegen.spikegen import SpikegenConfigError
+    from cores.sbs.spikegen.spikegen import top as sg_top
+
+    with pytest.raises(SpikegenConfigError, match=match):
+        sg_top(*bad)

@@ -84,7 +84,8 @@ REGISTERS = (
     (0x24, "UPDATES", "R", "rows that were taken (r > theta_q)"),
     (0x28, "SKIPPED", "R", "rows below the threshold"),
     (0x2C, "DROPPED", "R", "rows dropped for a bad length, spikes for a missing IP or row"),
-    (0x30, "ROW_CYCLES", "R", "cycles of the last row, first beat accepted to idle"),
+    (0x30, "ROW_CYCLES", "R", "cycles the last row (spike) occupied the unit: rows back to "
+     "back start this many cycles apart"),
 )
 #: registers of the layer unit only (the update unit answers SLVERR there)
 LAYER_REGISTERS = (
