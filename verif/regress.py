@@ -1,7 +1,10 @@
-"""Regression: every arithmetic core x simulator x seed, in parallel.
+"""Regression: every core x simulator x seed, in parallel.
 
-    python -m verif.regress                      # smoke: width 8, both signs, 1 seed
-    python -m verif.regress --tier nightly       # + widths 4/12/16 random, 5 seeds
+    python -m verif.regress                      # smoke: arithmetic width 8, both signs, 1 seed;
+                                                 #   SbS update unit (2 configurations), layer
+                                                 #   unit end to end
+    python -m verif.regress --tier nightly       # + arithmetic widths 4/12/16 random, 5 seeds;
+                                                 #   SbS update unit P = 1/2/4/8 x E4M1/log4
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
@@ -22,8 +25,11 @@ from pathlib import Path
 from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
 
 TIERS = {
-    "smoke": {"widths": [8], "random_widths": [], "seeds": 1},
-    "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5},
+    "smoke": {"widths": [8], "random_widths": [], "seeds": 1,
+              "sbs_update": [(2, 32, "log4"), (4, 64, "e4m1")], "sbs_layer_T": 4},
+    "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5,
+                "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
+                "sbs_layer_T": 16},
 }
 
 
@@ -44,6 +50,16 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
                     for seed in range(1, n_seeds + 1):
                         jobs.append(dict(unit=f"{unit}:width={w},signed={signed}", sim=sim,
                                          test="ArithRandomTest", seed=seed))
+    for p, n_max, weights in cfg["sbs_update"]:
+        for sim in sims:
+            for seed in range(1, n_seeds + 1):
+                jobs.append(dict(unit=f"sbs_update:{weights},p={p},n_max={n_max}", sim=sim,
+                                 test="UpdateRandomTest", seed=seed, block="sbs_update",
+                                 config=(p, n_max, weights)))
+    for weights in ("e4m1", "log4"):
+        jobs.append(dict(unit=f"sbs_layer:{weights},digits,T={cfg['sbs_layer_T']}",
+                         sim=sims[0], test="network_end_to_end", seed=1, block="sbs_layer",
+                         config=(weights, cfg["sbs_layer_T"])))
     return jobs
 
 
@@ -56,11 +72,26 @@ def run_job(job: dict, out: Path) -> dict:
 
     tag = safe_name(_job_name(job))
     start = time.time()
+    build_dir, coverage = out / "jobs" / tag, out / "jobs" / tag / "coverage.json"
     try:
-        res = run_unit(
-            job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
-            build_dir=out / "jobs" / tag, coverage_file=out / "jobs" / tag / "coverage.json",
-        )
+        block = job.get("block", "arith")
+        if block == "sbs_update":
+            from verif.sbs.harness import run_update  # noqa: PLC0415
+
+            res = run_update(*job["config"], sim=job["sim"], testcase=job["test"],
+                             seed=job["seed"], count=12, build_dir=build_dir,
+                             extra_env={"APPROXNN_COVERAGE_FILE": coverage.resolve()})
+        elif block == "sbs_layer":
+            from verif.sbs.harness import run_layer  # noqa: PLC0415
+
+            weights, T = job["config"]
+            res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
+                            seed=job["seed"], build_dir=build_dir)
+        else:
+            res = run_unit(
+                job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
+                build_dir=build_dir, coverage_file=coverage,
+            )
         ok, messages = res.passed, res.messages
     except Exception as exc:  # a build error is a failed job, not a crashed regression
         ok, messages = False, [f"{type(exc).__name__}: {exc}"]

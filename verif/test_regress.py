@@ -8,10 +8,17 @@ from verif.regress import merge_coverage_files, plan, write_junit
 
 def test_plan_covers_every_unit_sign_and_simulator():
     smoke = plan("smoke", ["icarus", "verilator"], None)
-    assert len(smoke) == 10 * 2 * 2
+    arith = [j for j in smoke if "block" not in j]
+    assert len(arith) == 10 * 2 * 2
+    assert len([j for j in smoke if j.get("block") == "sbs_update"]) == 2 * 2
+    assert len([j for j in smoke if j.get("block") == "sbs_layer"]) == 2
     nightly = plan("nightly", ["icarus"], 3)
-    assert len(nightly) == 10 * 2 * (1 + 3 * 3)
-    assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest"}
+    assert len([j for j in nightly if "block" not in j]) == 10 * 2 * (1 + 3 * 3)
+    assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3
+    assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest",
+                                            "UpdateRandomTest", "network_end_to_end"}
+    names = [j["unit"] + j["sim"] + str(j["seed"]) for j in nightly]
+    assert len(names) == len(set(names))
 
 
 def test_coverage_is_summed_bin_by_bin_and_holes_reported(tmp_path):

@@ -76,6 +76,38 @@ def measure(p: int, weights: str, n_max: int = 1024, synth: bool = True,
     return row
 
 
+def measure_blocks(workdir: Path, T: int = 4) -> list[dict]:
+    """Cost of the committed layer unit and spike generator, and the layer unit's measured
+    cycles per update on the digits network (end-to-end test, ``T`` spike steps)."""
+    from approxnn.synth import synthesize
+    from cores.sbs.generate import LAYER_CONFIGS, SBS_DIR, SPIKEGEN_CONFIGS
+    from cores.sbs.spikegen.spikegen import module_name as sg_name
+    from cores.sbs.update.update import module_name
+    from verif.sbs.harness import BUILD_ROOT, run_layer
+
+    workdir = Path(workdir).resolve()
+    rows = []
+    blocks = [("layer", module_name(*LAYER_CONFIGS[0]), "update", LAYER_CONFIGS[0]),
+              ("spikegen", sg_name(*SPIKEGEN_CONFIGS[0]), "spikegen", SPIKEGEN_CONFIGS[0])]
+    for kind, top, folder, cfg in blocks:
+        path = SBS_DIR / folder / "rtl" / f"{top}.v"
+        d = synthesize([path], top, nodsp=False, workdir=workdir / f"{kind}_dsp")
+        row = {"block": kind, "module": top, "luts": d.luts, "ffs": d.ffs, "dsps": d.dsps,
+               "bram18": _bram18(d.cells), "carry4": d.carry4}
+        if kind == "layer":
+            p, n_max, weights, ip_max, rows_max = cfg
+            out = BUILD_ROOT / "hardware" / "layer_e2e.json"
+            res = run_layer(p, n_max, weights, ip_max, rows_max, testcase="network_end_to_end",
+                            T=T, idle=0.0, backpressure=0.0, result_file=out)
+            if not res.passed:
+                raise RuntimeError(f"layer end-to-end test failed: {res.messages}")
+            e2e = json.loads(out.read_text())
+            row.update(T=T, updates=e2e["updates"], cycles=e2e["cycles"],
+                       cycles_per_update=round(e2e["cycles"] / max(1, e2e["updates"]), 1))
+        rows.append(row)
+    return rows
+
+
 def _bram18(cells: dict) -> int:
     """RAMB18 equivalents: a RAMB36 counts two."""
     return sum(v * (2 if "36" in k else 1) for k, v in cells.items() if k.startswith("RAMB"))
@@ -99,9 +131,15 @@ def report(configs, out_dir: Path, n_max: int = 1024, synth: bool = True, jobs: 
                   f"{row['constant']} + N/P cycles"
                   + (f", {row['luts']} LUT, {row['dsps']} DSP" if synth else ""), file=log)
             rows.append(row)
-    (out_dir / "hardware.json").write_text(json.dumps(rows, indent=1) + "\n")
+    blocks = measure_blocks(out_dir / "work" / "blocks") if synth else []
+    for b in blocks:
+        print(f"{b['block']}: {b['luts']} LUT, {b['dsps']} DSP, {b['bram18']} BRAM18"
+              + (f", {b['cycles_per_update']} cycles per update on digits"
+                 if "cycles_per_update" in b else ""), file=log)
+    (out_dir / "hardware.json").write_text(
+        json.dumps({"update": rows, "blocks": blocks}, indent=1) + "\n")
     _write_csv(rows, out_dir / "hardware.csv")
-    (out_dir / "hardware.md").write_text(markdown(rows))
+    (out_dir / "hardware.md").write_text(markdown(rows, blocks))
     return rows
 
 
@@ -116,7 +154,7 @@ def _write_csv(rows, path: Path) -> None:
                        + [" ".join(f"{n}:{c}" for n, c in sorted(r["cycles"].items()))])
 
 
-def markdown(rows) -> str:
+def markdown(rows, blocks=()) -> str:
     lines = ["# SbS update unit: cycles and cost", "",
              "Cycles per update measured in RTL simulation (Icarus, rows back to back); cost "
              "from Yosys `synth_xilinx -family xc7` (DSP48E1 allowed; `-nodsp` LUTs beside).",
@@ -132,4 +170,13 @@ def markdown(rows) -> str:
                      f"| {ours[1]} | {pub} | " + " | ".join(str(c) for c in cost) + " |")
     lines += ["", "Published conv processing unit (Zynq-7020, Vivado HLS): FP32 / E4M1 / log "
               "2,765 / 3,139 / 3,086 LUT, 19 DSP each, 37 / 25 / 21 BRAM18.", ""]
+    if blocks:
+        lines += ["| block | module | LUT | FF | DSP | BRAM18 | measured |",
+                  "|---|---|---|---|---|---|---|"]
+        for b in blocks:
+            meas = (f"{b['cycles_per_update']} cycles per update, digits network, T={b['T']} "
+                    f"({b['updates']} updates)" if "cycles_per_update" in b else "-")
+            lines.append(f"| {b['block']} | `{b['module']}` | {b['luts']} | {b['ffs']} | "
+                         f"{b['dsps']} | {b['bram18']} | {meas} |")
+        lines.append("")
     return "\n".join(lines)
