@@ -48,7 +48,8 @@ def cost(block: str, flows=("dsp", "nodsp"), **params) -> dict:
         out = {"module": name}
         if "dsp" in flows:
             res = synthesize([src], name, nodsp=False, workdir=Path(tmp) / "yosys")
-            out.update(luts=res.luts, ffs=res.ffs, dsps=res.dsps, carry4=res.carry4)
+            out.update(luts=res.luts, ffs=res.ffs, dsps=res.dsps, carry4=res.carry4,
+                       brams=res.brams)
         if "nodsp" in flows:
             nd = synthesize([src], name, nodsp=True, workdir=Path(tmp) / "yosys_nodsp")
             out.update(nodsp_luts=nd.luts, nodsp_ffs=nd.ffs, nodsp_dsps=nd.dsps,
@@ -69,11 +70,12 @@ def _parse(args):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rows = [(argv[0], _parse(argv[1:]))] if argv else TABLE
-    print("| module | LUT | FF | DSP48E1 | CARRY4 | LUT (-nodsp) | CARRY4 (-nodsp) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| module | LUT | FF | DSP48E1 | CARRY4 | RAMB | LUT (-nodsp) | CARRY4 (-nodsp) |")
+    print("|---|---|---|---|---|---|---|---|")
     for block, params in rows:
         c = cost(block, **params)
         print(f"| `{c['module']}` | {c['luts']} | {c['ffs']} | {c['dsps']} | {c['carry4']} | "
+              f"{c['brams']} | "
               f"{c['nodsp_luts']} | {c['nodsp_carry4']} |", flush=True)
     return 0
 

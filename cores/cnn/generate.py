@@ -32,6 +32,19 @@ def _mac(**params):
     return build(**params)
 
 
+def _engine(**params):
+    from cores.cnn.engine.engine import build  # noqa: PLC0415
+
+    return build(**params)
+
+
+def _engine_env(params):
+    from cores.cnn.engine.engine import check_params  # noqa: PLC0415
+
+    p = check_params(**params)
+    return {"APPROXNN_ENGINE_LANES": p["lanes"], "APPROXNN_ENGINE_MUL": p["mul"]}
+
+
 def _mac_env(params):
     from cores.cnn.mac.mac import normalise  # noqa: PLC0415
 
@@ -57,6 +70,15 @@ BLOCKS = {
         "description": "MAC array: P lanes of int8 x int8 products (exact, DSP48E1-packed, or an "
         "approximate unit of cores/arith) accumulated in int32 with TFLite zero-point handling",
     },
+    "engine": {
+        "build": _engine,
+        "test_module": "verif.cnn.cocotb_engine",
+        "out_port": "m_axis_y_tdata",
+        "beat": "m_axis_y_tvalid && m_axis_y_tready",
+        "env": _engine_env,
+        "description": "CNN layer engine: Conv2D / FullyConnected streamed over AXI4-Stream, "
+        "AXI4-Lite register file, MAC array and requantisation unit",
+    },
 }
 
 #: configurations whose Verilog is committed, per block (the first is the default)
@@ -66,6 +88,7 @@ COMMITTED = {
         {"lanes": 8, "mul": "int8"},
         {"lanes": 8, "mul": "drum:k=4,signed=1"},
     ],
+    "engine": [{"lanes": 4, "mul": "int8"}],
 }
 
 

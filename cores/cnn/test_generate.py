@@ -69,6 +69,24 @@ def test_bad_parameters_are_refused(params, message):
         build(**params)
 
 
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lanes": 3}, "lanes must be one of"),
+        ({"mul": "nosuch"}, "unknown unit 'nosuch'"),
+        ({"ibuf": 1000}, "ibuf must be a power of two"),
+        ({"wbuf": 2}, "wbuf must be a power of two"),
+        ({"lanes": 8, "cmax": 4}, "cmax must be a power of two in 8..64"),
+        ({"cmax": 128}, "cmax must be a power of two"),
+    ],
+)
+def test_bad_engine_parameters_are_refused(params, message):
+    from cores.cnn.engine.engine import EngineConfigError
+
+    with pytest.raises(EngineConfigError, match=message):
+        generate.build_block("engine", **params)
+
+
 def test_unknown_block_is_refused():
     with pytest.raises(ValueError, match="unknown CNN block 'conv'"):
         generate.build_block("conv")

@@ -15,6 +15,11 @@ OTHERS = [
     {"lanes": 1, "mul": "mitchell:signed=1"},
     {"lanes": 3, "mul": "etm:signed=0"},
 ]
+ENGINES = [
+    {"lanes": 1, "mul": "int8"},
+    {"lanes": 8, "mul": "drum:k=4,signed=1", "cmax": 64},
+    {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 2, "ibuf": 4096, "wbuf": 64},
+]
 pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
 
 
@@ -28,6 +33,14 @@ def test_committed_rtl_is_lint_clean(path):
 @pytest.mark.parametrize("params", OTHERS, ids=lambda p: "_".join(map(str, p.values())))
 def test_other_configurations_are_lint_clean(params, tmp_path):
     factory, name = generate.build_block("mac", **params)
+    path = convert(factory, name, tmp_path)
+    msg = lint(path)
+    assert not msg, f"{path.name}:\n{msg}"
+
+
+@pytest.mark.parametrize("params", ENGINES, ids=lambda p: "_".join(map(str, p.values())))
+def test_other_engines_are_lint_clean(params, tmp_path):
+    factory, name = generate.build_block("engine", **params)
     path = convert(factory, name, tmp_path)
     msg = lint(path)
     assert not msg, f"{path.name}:\n{msg}"

@@ -15,9 +15,11 @@ from verif.tools import REPO_ROOT, SimResult, run_cocotb
 BUILD_ROOT = REPO_ROOT / "build" / "verif" / "cnn"
 
 
-def broken_wrapper(path: Path, module: str, out_port: str, nth: int) -> tuple[Path, str]:
+def broken_wrapper(path: Path, module: str, out_port: str, nth: int,
+                   beat: str = "out_valid") -> tuple[Path, str]:
     """A module with ``module``'s ports that inverts bit 0 of ``out_port`` on the ``nth``
-    output beat (counting from 0). The port list is read from the generated Verilog."""
+    output beat (counting from 0; ``beat`` is the Verilog condition of an output beat). The
+    port list is read from the generated Verilog."""
     text = Path(path).read_text()
     head = text[text.index(f"module {module} (") : text.index(");") + 2]
     names = [n.strip().rstrip(",") for n in head.splitlines()[1:-1] if n.strip()]
@@ -42,10 +44,10 @@ module {name} ({", ".join(names)});
 reg [31:0] beats;
 always @(posedge clk) begin
     if (rst) beats <= 0;
-    else if (out_valid) beats <= beats + 1;
+    else if ({beat}) beats <= beats + 1;
 end
 {module} dut ({conns});
-assign {out_port} = {out_port}_ok ^ ((out_valid && beats == {nth}) ? 1 : 0);
+assign {out_port} = {out_port}_ok ^ (({beat} && beats == {nth}) ? 1 : 0);
 endmodule
 """
     wpath = Path(path).parent / f"{name}.v"
@@ -75,7 +77,8 @@ def run_block(
     src = convert(factory, module, build_dir / "rtl")
     sources, top = [src], module
     if broken is not None:
-        wpath, top = broken_wrapper(src, module, BLOCKS[block]["out_port"], broken)
+        wpath, top = broken_wrapper(src, module, BLOCKS[block]["out_port"], broken,
+                                    BLOCKS[block].get("beat", "out_valid"))
         sources.append(wpath)
     env = {"APPROXNN_SEED": seed, "APPROXNN_COUNT": count, **BLOCKS[block]["env"](params)}
     env.update(extra_env or {})

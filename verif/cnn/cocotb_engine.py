@@ -1,0 +1,12 @@
+"""cocotb entry point: pyuvm tests of the CNN layer engine (cores/cnn/engine); configuration
+from APPROXNN_ENGINE_LANES / APPROXNN_ENGINE_MUL."""
+
+import pyuvm
+
+from verif import fail_exit
+from verif.cnn.engine_env import EngineLayerTest, EngineRegTest
+
+fail_exit.install()
+
+EngineRegTest = pyuvm.test()(EngineRegTest)
+EngineLayerTest = pyuvm.test()(EngineLayerTest)

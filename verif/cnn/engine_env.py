@@ -1,0 +1,412 @@
+"""pyuvm environment of the CNN layer engine (cores/cnn/engine).
+
+A sequence item is one layer: shapes, stride, padding (SAME / VALID, turned into the output
+size and leading pads with ``tflite.compute_padding``), zero points, activation clamp,
+per-channel bias / multiplier / shift, input tensor and weights. The driver programs the
+AXI4-Lite registers (cocotbext-axi master from verif/common/axi.py), starts the layer and sends
+the input map and the weights on their AXI4-Stream ports (random idle cycles) while the output
+sink applies random back-pressure; the monitor publishes what came back with STATUS and CYCLES.
+The scoreboard compares the output with ``refmodels.cnn.tflite.conv2d`` /
+``fully_connected`` (exact int8) or ``refmodels.cnn.approx.conv2d`` (approximate unit); layers
+the buffers cannot hold must end with STATUS.ERROR and the documented error code and produce no
+output. Register-level checks (SLVERR on bad addresses and read-only registers, read-back of
+the channel table, CAPS) run in :class:`EngineRegTest`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, with_timeout
+from cocotb_coverage.coverage import CoverPoint, coverage_db
+from pyuvm import (
+    ConfigDB,
+    uvm_analysis_port,
+    uvm_component,
+    uvm_driver,
+    uvm_env,
+    uvm_sequence,
+    uvm_sequence_item,
+    uvm_sequencer,
+    uvm_subscriber,
+    uvm_test,
+)
+
+from refmodels.cnn import approx as apx
+from refmodels.cnn import tflite as tfl
+from verif.cnn.pipe import coverage_holes
+from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+
+# register word indices (cores/cnn/engine/engine.py REGISTERS)
+CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES = range(8)
+BIAS, MULT, SHIFT = 64, 128, 192
+
+KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
+         "error_ibuf", "error_wbuf", "error_channels", "error_zero"]
+
+
+def config_from_env():
+    return {
+        "lanes": int(os.environ.get("APPROXNN_ENGINE_LANES", "4")),
+        "mul": os.environ.get("APPROXNN_ENGINE_MUL", "int8"),
+    }
+
+
+class Layer(uvm_sequence_item):
+    """One layer and its data (numpy arrays)."""
+
+    def __init__(self, name="Layer", **kw):
+        super().__init__(name)
+        self.__dict__.update(kw)
+
+    def __str__(self):
+        return (f"{self.kind}: in {self.h}x{self.w}x{self.c}, filter {self.fh}x{self.fw} "
+                f"stride {self.sy},{self.sx} {self.padding}, out_c {self.oc}")
+
+
+def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
+    """A layer with random data; sizes as given (FC: h = w = fh = fw = 1)."""
+    if error == 4:
+        oh, pt, ow, pl = 1, 0, 1, 0
+    else:
+        oh, pt, _ = tfl.compute_padding(h, fh, sy, 1, padding)
+        ow, pl, _ = tfl.compute_padding(w, fw, sx, 1, padding)
+    zp_in = int(rng.integers(-128, 128))
+    zp_out = int(rng.integers(-40, 40))
+    x = rng.integers(-128, 128, (1, h, w, c))
+    wt = rng.integers(-127, 128, (oc, fh, fw, c))
+    if rng.random() < 0.3:
+        wt[rng.random(wt.shape) < 0.2] = -128
+    k = fh * fw * c
+    real = rng.uniform(0.3, 3.0, oc) / (np.sqrt(k) * 128.0)
+    mult, shift = tfl.quantize_multiplier(real)
+    bias = rng.integers(-(1 << 14), 1 << 14, oc)
+    act = rng.choice(["NONE", "RELU", "RELU6"])
+    act_min, act_max = tfl.activation_range(act, 0.05, zp_out)
+    return Layer(kind=kind, h=h, w=w, c=c, oc=oc, fh=fh, fw=fw, sy=sy, sx=sx,
+                 padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=zp_in, zp_out=zp_out,
+                 act_min=int(act_min), act_max=int(act_max), x=x, wt=wt,
+                 bias=bias, mult=mult, shift=shift, error=error)
+
+
+def layer_list(rng, lanes, ibuf, wbuf, cmax):
+    p = lanes
+    layers = [
+        make_layer(rng, "conv_same", 5, 5, 3, p + 2, 3, 3, 1, 1, "SAME"),
+        make_layer(rng, "conv_valid", 6, 5, 2, p, 3, 2, 1, 1, "VALID"),
+        make_layer(rng, "strided", 6, 7, 2, 3, 2, 3, 2, 2, "SAME"),
+        make_layer(rng, "fc", 1, 1, 24, p + 3, 1, 1, 1, 1, "VALID"),
+        make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
+        # errors: input map beyond the input buffer, weights beyond the weight buffer,
+        # more channels than the table, zero stride; then a good layer again
+        make_layer(rng, "error_ibuf", 4, ibuf // 16 + 1, 4, 1, 1, 1, 1, 1, "VALID", error=1),
+        make_layer(rng, "error_wbuf", 1, 1, 255, min(cmax, p * (wbuf // 255 + 1)), 1, 1, 1, 1,
+                   "VALID", error=2),
+        make_layer(rng, "error_channels", 1, 1, 2, cmax + 1, 1, 1, 1, 1, "VALID", error=3),
+        make_layer(rng, "error_zero", 3, 3, 1, 1, 1, 1, 1, 1, "VALID", error=4),
+        make_layer(rng, "conv_same", 4, 4, 2, p + 1, 3, 3, 1, 1, "SAME"),
+    ]
+    for lay in layers:
+        if lay.kind == "error_zero":
+            lay.sy = 0
+    return layers
+
+
+class LayerSeq(uvm_sequence):
+    async def body(self):
+        rng = np.random.default_rng(ConfigDB().get(None, "", "SEED"))
+        caps = ConfigDB().get(None, "", "CAPS")
+        for lay in layer_list(rng, *caps):
+            await self.start_item(lay)
+            await self.finish_item(lay)
+
+
+def weight_words(lay, lanes):
+    """The s_axis_w beats of a layer: per group, per tap (ky, kx, ci), P packed weights."""
+    groups = -(-lay.oc // lanes)
+    out = []
+    for g in range(groups):
+        for ky in range(lay.fh):
+            for kx in range(lay.fw):
+                for ci in range(lay.c):
+                    v = 0
+                    for lane in range(lanes):
+                        ch = g * lanes + lane
+                        if ch < lay.oc:
+                            v |= (int(lay.wt[ch, ky, kx, ci]) & 0xFF) << (8 * lane)
+                    out.append(v)
+    return out
+
+
+class EngineBfm:
+    """Register agent and stream agents around the DUT (the only DUT access)."""
+
+    def __init__(self, dut, lanes, seed):
+        self.dut = dut
+        self.lanes = lanes
+        idle = float(os.environ.get("APPROXNN_IDLE", "0.2"))
+        self.agents = StreamAgents(dut, random.Random(seed), idle=idle,
+                                   backpressure=1.5 * idle)
+
+    async def start(self):
+        start_clock(self.dut, 10.0)
+        self.regs = RegAgent(self.dut)
+        self.src_x = self.agents.source("s_axis_x")
+        self.src_w = self.agents.source("s_axis_w")
+        self.sink = self.agents.sink("m_axis_y")
+        await reset(self.dut)
+
+    async def run_layer(self, lay):
+        r = self.regs
+        await r.write_ok(4 * IN_SHAPE, lay.h | (lay.w << 8) | (lay.c << 16))
+        await r.write_ok(4 * OUT_SHAPE, lay.oh | (lay.ow << 8) | (lay.oc << 16))
+        await r.write_ok(4 * FILTER, lay.fh | (lay.fw << 4) | (lay.sy << 8) | (lay.sx << 12)
+                         | (lay.pt << 16) | (lay.pl << 20))
+        q = ((lay.zp_in & 0xFF) | ((lay.zp_out & 0xFF) << 8) | ((lay.act_min & 0xFF) << 16)
+             | ((lay.act_max & 0xFF) << 24))
+        await r.write_ok(4 * QUANT, q)
+        if not lay.error:
+            for ch in range(lay.oc):
+                await r.write_ok(4 * (BIAS + ch), int(lay.bias[ch]))
+                await r.write_ok(4 * (MULT + ch), int(lay.mult[ch]))
+                await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
+        await r.write_ok(4 * CTRL, 1)
+        out = None
+        if not lay.error:
+            await self.src_x.send(frame((lay.x.ravel() & 0xFF).tolist()))
+            await self.src_w.send(frame(weight_words(lay, self.lanes)))
+            rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
+            out = np.array(rx.tdata, np.int64)
+            out = np.where(out >= 128, out - 256, out)
+        status = 0
+        for _ in range(200):  # the last beat leaves a cycle before DONE
+            status = await r.read_ok(4 * STATUS)
+            if not status & 1:
+                break
+            await ClockCycles(self.dut.clk, 4)
+        cycles = await r.read_ok(4 * CYCLES)
+        return {"layer": lay, "out": out, "status": status, "cycles": cycles,
+                "x_left": self.src_x.count(), "w_left": self.src_w.count()}
+
+
+class Driver(uvm_driver):
+    def connect_phase(self):
+        self.bfm = ConfigDB().get(self, "", "BFM")
+        self.ap = ConfigDB().get(self, "", "OBS_PORT")
+
+    async def run_phase(self):
+        while True:
+            lay = await self.seq_item_port.get_next_item()
+            obs = await self.bfm.run_layer(lay)
+            self.ap.write(obs)
+            self.seq_item_port.item_done()
+
+
+class Monitor(uvm_component):
+    """Owns the analysis port the BFM's observations go out on."""
+
+    def build_phase(self):
+        self.ap = uvm_analysis_port("ap", self)
+        ConfigDB().set(None, "*", "OBS_PORT", self.ap)
+
+
+def golden(lay, mul):
+    """Expected int8 output (NHWC, flattened) of a layer from refmodels.cnn."""
+    args = (lay.bias, lay.zp_in, lay.zp_out, lay.mult, lay.shift)
+    if lay.kind == "fc" and mul is None:
+        y = tfl.fully_connected(lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1), *args,
+                                act_min=lay.act_min, act_max=lay.act_max)
+    elif mul is None:
+        y = tfl.conv2d(lay.x, lay.wt, *args, stride=(lay.sy, lay.sx), padding=lay.padding,
+                       act_min=lay.act_min, act_max=lay.act_max)
+    else:
+        y = apx.conv2d(lay.x, lay.wt, *args, mul, stride=(lay.sy, lay.sx),
+                       padding=lay.padding, act_min=lay.act_min, act_max=lay.act_max)
+    return np.asarray(y, np.int64).ravel()
+
+
+class EngineScoreboard(uvm_subscriber):
+    def build_phase(self):
+        self.obs = []
+        self.errors = []
+
+    def write(self, obs):
+        self.obs.append(obs)
+
+    def check_phase(self):
+        mul = ConfigDB().get(None, "", "GOLDEN_MUL")
+        self.checked = 0
+        if not self.obs and ConfigDB().get(None, "", "EXPECT_LAYERS"):
+            self.errors.append("no layer ran")
+        for i, o in enumerate(self.obs):
+            lay, st = o["layer"], o["status"]
+            if lay.error:
+                want = 0x6 | (lay.error << 8)  # DONE | ERROR, code
+                if st != want:
+                    self.errors.append(f"layer {i} ({lay}): STATUS 0x{st:x}, want 0x{want:x}")
+                continue
+            if st != 0x2:
+                self.errors.append(f"layer {i} ({lay}): STATUS 0x{st:x}, want DONE (0x2)")
+            want = golden(lay, mul)
+            got = o["out"]
+            if got is None or len(got) != len(want):
+                self.errors.append(f"layer {i} ({lay}): {0 if got is None else len(got)} "
+                                   f"outputs, want {len(want)}")
+                continue
+            bad = np.flatnonzero(got != want)
+            if len(bad):
+                j = int(bad[0])
+                self.errors.append(f"layer {i} ({lay}): {len(bad)} outputs differ, first at "
+                                   f"{j} (channel {j % lay.oc}): RTL {got[j]}, model {want[j]}")
+            self.checked += len(want)
+
+    def report_phase(self):
+        for o in self.obs:
+            self.logger.info(f"{o['layer']}: STATUS 0x{o['status']:x}, {o['cycles']} cycles")
+        for msg in self.errors:
+            self.logger.error(msg)
+        if not self.errors:
+            self.logger.info(f"{self.checked} outputs match the golden model bit for bit")
+
+
+class EngineCoverage(uvm_subscriber):
+    """Bins: every layer kind (SAME / VALID convolution, strided with uneven padding,
+    FullyConnected, 1x1, a partial last channel group, each error code) and the activation
+    clamp used. Goal: every bin hit."""
+
+    def build_phase(self):
+        single = config_from_env()["lanes"] == 1  # no partial group with one lane
+        self.names = ["eng.kind"] if single else ["eng.kind", "eng.partial"]
+        kinds = [k for k in KINDS if not (single and k == "partial_group")]
+
+        @CoverPoint("eng.kind", xf=lambda k, p: k, bins=kinds)
+        @CoverPoint("eng.partial", xf=lambda k, p: p, bins=["full", "partial"])
+        def sample(k, p):
+            pass
+
+        self.sample = sample
+
+    def write(self, obs):
+        lay = obs["layer"]
+        lanes = config_from_env()["lanes"]
+        part = "partial" if lay.oc % lanes else "full"
+        self.sample(lay.kind, part)
+        if part == "partial" and not lay.error:
+            self.sample("partial_group", part)
+
+    def check_phase(self):
+        self.holes = []
+        if ConfigDB().get(None, "", "EXPECT_LAYERS"):
+            self.holes = coverage_holes(coverage_db, self.names)
+
+    def report_phase(self):
+        if not ConfigDB().get(None, "", "EXPECT_LAYERS"):
+            return
+        for name in self.names:
+            item = coverage_db[name]
+            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
+        for h in self.holes:
+            self.logger.error(f"coverage goal not met: {h}")
+
+
+class EngineEnv(uvm_env):
+    def build_phase(self):
+        self.seqr = uvm_sequencer("seqr", self)
+        self.monitor = Monitor("monitor", self)
+        self.driver = Driver("driver", self)
+        self.scoreboard = EngineScoreboard("scoreboard", self)
+        self.coverage = EngineCoverage("coverage", self)
+
+    def connect_phase(self):
+        self.driver.seq_item_port.connect(self.seqr.seq_item_export)
+        self.monitor.ap.connect(self.scoreboard.analysis_export)
+        self.monitor.ap.connect(self.coverage.analysis_export)
+
+
+class EngineBase(uvm_test):
+    expect_layers = True
+
+    def build_phase(self):
+        cfg = config_from_env()
+        seed = int(os.environ.get("APPROXNN_SEED", cocotb.RANDOM_SEED))
+        ConfigDB().set(None, "*", "SEED", seed)
+        mul = None if cfg["mul"] == "int8" else apx.ApproxMul.from_unit(cfg["mul"])
+        ConfigDB().set(None, "*", "GOLDEN_MUL", mul)
+        self.bfm = EngineBfm(cocotb.top, cfg["lanes"], seed)
+        ConfigDB().set(None, "*", "BFM", self.bfm)
+        ConfigDB().set(None, "*", "EXPECT_LAYERS", self.expect_layers)
+        self.env = EngineEnv("env", self)
+
+    async def read_caps(self):
+        caps = await self.bfm.regs.read_ok(4 * CAPS)
+        lanes, ibuf, wbuf, cmax = caps & 0xFF, 1 << ((caps >> 8) & 0xFF), \
+            1 << ((caps >> 16) & 0xFF), caps >> 24
+        ConfigDB().set(None, "*", "CAPS", (lanes, ibuf, wbuf, cmax))
+        return lanes, ibuf, wbuf, cmax
+
+
+class EngineLayerTest(EngineBase):
+    """Convolutions, FullyConnected and the error layers against the golden model."""
+
+    async def run_phase(self):
+        self.raise_objection()
+        await self.bfm.start()
+        await self.read_caps()
+        await LayerSeq("seq").start(self.env.seqr)
+        self.drop_objection()
+
+    def final_phase(self):
+        problems = self.env.scoreboard.errors + self.env.coverage.holes
+        if problems:
+            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
+
+
+class EngineRegTest(EngineBase):
+    """CAPS, read-back of the channel table, SLVERR for unmapped words, for writes to the
+    read-only registers and for partial writes."""
+
+    expect_layers = False
+
+    async def run_phase(self):
+        self.raise_objection()
+        await self.bfm.start()
+        r = self.bfm.regs
+        errors = []
+        lanes, ibuf, wbuf, cmax = await self.read_caps()
+        cfg = config_from_env()
+        if lanes != cfg["lanes"]:
+            errors.append(f"CAPS lanes {lanes}, expected {cfg['lanes']}")
+        rng = random.Random(3)
+        vals = {}
+        for base in (BIAS, MULT, SHIFT):
+            for ch in (0, cmax - 1, rng.randrange(cmax)):
+                v = rng.getrandbits(32) if base != SHIFT else rng.getrandbits(6)
+                vals[base + ch] = v
+                await r.write_ok(4 * (base + ch), v)
+        for word, v in vals.items():
+            got = await r.read_ok(4 * word)
+            if got != v:
+                errors.append(f"word {word}: read 0x{got:x} after writing 0x{v:x}")
+        for word in (STATUS, CAPS, CYCLES):
+            if await r.write(4 * word, 1) != AxiResp.SLVERR:
+                errors.append(f"write to read-only word {word} not answered SLVERR")
+        for word in (8, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255):
+            if word in (BIAS + cmax, MULT + cmax, SHIFT + cmax) and cmax == 64:
+                continue
+            _, resp = await r.read(4 * word)
+            if resp != AxiResp.SLVERR:
+                errors.append(f"read of unmapped word {word} answered {resp!r}")
+            if await r.write(4 * word, 0) != AxiResp.SLVERR:
+                errors.append(f"write to unmapped word {word} not answered SLVERR")
+        resp = await r.master.write(4 * IN_SHAPE, b"\x01\x02", )
+        if resp.resp != AxiResp.SLVERR:
+            errors.append(f"partial write answered {resp.resp!r}")
+        self.errors = errors
+        self.drop_objection()
+
+    def final_phase(self):
+        if self.errors:
+            raise AssertionError(f"{len(self.errors)} problem(s); first: {self.errors[0]}")
