@@ -288,7 +288,7 @@ def cnn_engine(clk, rst,
         act_min.next = quant[24:16].signed()
         act_max.next = quant[32:24].signed()
 
-    # derived sizes (SETUP states); every product as wide as its operands together
+    # derived sizes (SETUP state)
     HW, WC, OHW, T = _u(16), _u(16), _u(16), _u(16)
     SXC, PLC = _u(12), _u(12)
     SYWC, PTWC = _u(20), _u(20)
@@ -308,6 +308,58 @@ def cnn_engine(clk, rst,
         gm.next = G - 1
     cnt = _u(25)
     hwc25, gt25 = zext(HWC, 25), zext(GT, 25)
+    # one multiplier, shared by the twelve set-up products (one per cycle in SETUP)
+    k = _u(4)
+    opa, opb = _u(16), _u(16)
+    prod = _u(32)
+    h16, w16, c16, sx16, pl16 = (zext(v, 16) for v in (H, W, C, SX, PL))
+    fh16, fw16, oh16, ow16, sy16 = (zext(v, 16) for v in (FH, FW, OH, OW, SY))
+    pt16, oc16, g16, fhw16 = (zext(v, 16) for v in (PT, OC, G, FHW))
+
+    @always_comb
+    def setup_operands():
+        opa.next = 0
+        opb.next = 0
+        if k == 0:
+            opa.next = h16
+            opb.next = w16
+        elif k == 1:
+            opa.next = w16
+            opb.next = c16
+        elif k == 2:
+            opa.next = sx16
+            opb.next = c16
+        elif k == 3:
+            opa.next = pl16
+            opb.next = c16
+        elif k == 4:
+            opa.next = fh16
+            opb.next = fw16
+        elif k == 5:
+            opa.next = oh16
+            opb.next = ow16
+        elif k == 6:
+            opa.next = HW
+            opb.next = c16
+        elif k == 7:
+            opa.next = fhw16
+            opb.next = c16
+        elif k == 8:
+            opa.next = sy16
+            opb.next = WC
+        elif k == 9:
+            opa.next = pt16
+            opb.next = WC
+        elif k == 10:
+            opa.next = OHW
+            opb.next = oc16
+        else:
+            opa.next = g16
+            opb.next = T
+
+    @always_comb
+    def setup_product():
+        prod.next = opa * opb
 
     # ------------------------------------------------------------------ buffers
     ibuf_m = [_s(8) for _ in range(ibuf)]
@@ -398,7 +450,7 @@ def cnn_engine(clk, rst,
             fifo[f_wp].next = rq_y[8:]
 
     # ------------------------------------------------------------------ control
-    t_state = enum("IDLE", "SETUP1", "SETUP2", "SETUP3", "CHECK", "LOAD_X", "LOAD_W",
+    t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
                    "SUM_START", "TAPS", "WAIT_SUM", "FLUSH")
     state = Signal(t_state.IDLE)
     oy, ox, ci = _u(8), _u(8), _u(8)
@@ -447,27 +499,37 @@ def cnn_engine(clk, rst,
                 err.next = 0
                 err_code.next = 0
                 cycles.next = 0
-                state.next = t_state.SETUP1
-        elif state == t_state.SETUP1:
-            HW.next = H * W
-            WC.next = W * C
-            SXC.next = SX * C
-            PLC.next = PL * C
-            FHW.next = FH * FW
-            OHW.next = OH * OW
-            G.next = gsum[9:LP]
-            state.next = t_state.SETUP2
-        elif state == t_state.SETUP2:
-            HWC.next = HW * C
-            T.next = FHW * C
-            SYWC.next = SY * WC
-            PTWC.next = PT * WC
-            NOUT.next = OHW * OC
-            state.next = t_state.SETUP3
-        elif state == t_state.SETUP3:
-            GT.next = G * T
-            glast.next = gm[GB:]
-            state.next = t_state.CHECK
+                k.next = 0
+                state.next = t_state.SETUP
+        elif state == t_state.SETUP:
+            k.next = k + 1
+            if k == 0:
+                HW.next = prod[16:]
+                G.next = gsum[9:LP]
+            elif k == 1:
+                WC.next = prod[16:]
+            elif k == 2:
+                SXC.next = prod[12:]
+            elif k == 3:
+                PLC.next = prod[12:]
+            elif k == 4:
+                FHW.next = prod[8:]
+            elif k == 5:
+                OHW.next = prod[16:]
+            elif k == 6:
+                HWC.next = prod[24:]
+            elif k == 7:
+                T.next = prod[16:]
+            elif k == 8:
+                SYWC.next = prod[20:]
+            elif k == 9:
+                PTWC.next = prod[20:]
+            elif k == 10:
+                NOUT.next = prod[24:]
+            else:
+                GT.next = prod[25 - LP:]
+                glast.next = gm[GB:]
+                state.next = t_state.CHECK
         elif state == t_state.CHECK:
             cnt.next = 0
             sent.next = 0
@@ -614,7 +676,7 @@ def cnn_engine(clk, rst,
 
     # signals (or bits) the engine does not need, gathered so that lint sees them read
     spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, m_ready, bits(xa_c, AW, IB),
-             bits(cnt, 25, IB)]
+             bits(cnt, 25, IB), bits(prod, 32, max(24, 25 - LP))]
     if LP > 0:
         spare.append(bits(gsum, LP, 0))
     if 9 - LP > GB:
@@ -633,7 +695,7 @@ def cnn_engine(clk, rst,
     return (bridge, decode, shift_read, read_mux, reg_write, table_write, fields, ibuf_ram,
             wbuf_ram, mac, requant, channel, requant_feed, side_pipe, sum_flags, fifo_flags,
             fifo_ram, stream_ready, control, tap_address, tap_stage, tap_stage2, mac_in,
-            unused, group_count)
+            unused, group_count, setup_operands, setup_product)
 
 
 def build(lanes=4, mul="int8", ibuf=1024, wbuf=256, cmax=16):

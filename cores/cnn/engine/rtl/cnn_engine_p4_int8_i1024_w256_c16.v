@@ -162,14 +162,16 @@ reg busy;
 reg done;
 reg err;
 reg [3:0] err_code;
+reg [3:0] k;
 reg [15:0] HW;
+wire [31:0] prod;
+reg [6:0] G;
+wire [8:0] gsum;
 reg [15:0] WC;
 reg [11:0] SXC;
 reg [11:0] PLC;
 reg [7:0] FHW;
 reg [15:0] OHW;
-reg [6:0] G;
-wire [8:0] gsum;
 reg [23:0] HWC;
 reg [15:0] T;
 reg [19:0] SYWC;
@@ -222,9 +224,25 @@ wire m_first;
 wire m_last;
 wire m_pad;
 wire unused_bits;
-wire [39:0] unused_cat;
+wire [47:0] unused_cat;
 wire [8:0] oc9;
 wire [8:0] pm1;
+reg [15:0] opa;
+reg [15:0] opb;
+wire [15:0] h16;
+wire [15:0] w16;
+wire [15:0] c16;
+wire [15:0] sx16;
+wire [15:0] pl16;
+wire [15:0] fh16;
+wire [15:0] fw16;
+wire [15:0] oh16;
+wire [15:0] ow16;
+wire [15:0] fhw16;
+wire [15:0] sy16;
+wire [15:0] pt16;
+wire [15:0] oc16;
+wire [15:0] g16;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
@@ -376,16 +394,45 @@ assign w14[14-1:8] = 'b000000;
 assign w14[8-1:0] = W;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
-assign unused_cat[39] = s_axis_x_tlast;
-assign unused_cat[38] = s_axis_w_tlast;
-assign unused_cat[37] = reg_rd;
-assign unused_cat[36] = cnn_mac0_in_ready;
-assign unused_cat[36-1:22] = xa_c[24-1:10];
-assign unused_cat[22-1:7] = cnt[25-1:10];
+assign unused_cat[47] = s_axis_x_tlast;
+assign unused_cat[46] = s_axis_w_tlast;
+assign unused_cat[45] = reg_rd;
+assign unused_cat[44] = cnn_mac0_in_ready;
+assign unused_cat[44-1:30] = xa_c[24-1:10];
+assign unused_cat[30-1:15] = cnt[25-1:10];
+assign unused_cat[15-1:7] = prod[32-1:24];
 assign unused_cat[7-1:5] = gsum[2-1:0];
 assign unused_cat[5-1:0] = gm[7-1:2];
 assign oc9[8] = 'b0;
 assign oc9[8-1:0] = OC;
+assign h16[16-1:8] = 'b00000000;
+assign h16[8-1:0] = H;
+assign w16[16-1:8] = 'b00000000;
+assign w16[8-1:0] = W;
+assign c16[16-1:8] = 'b00000000;
+assign c16[8-1:0] = C;
+assign sx16[16-1:4] = 'b000000000000;
+assign sx16[4-1:0] = SX;
+assign pl16[16-1:4] = 'b000000000000;
+assign pl16[4-1:0] = PL;
+assign fh16[16-1:4] = 'b000000000000;
+assign fh16[4-1:0] = FH;
+assign fw16[16-1:4] = 'b000000000000;
+assign fw16[4-1:0] = FW;
+assign oh16[16-1:8] = 'b00000000;
+assign oh16[8-1:0] = OH;
+assign ow16[16-1:8] = 'b00000000;
+assign ow16[8-1:0] = OW;
+assign fhw16[16-1:8] = 'b00000000;
+assign fhw16[8-1:0] = FHW;
+assign sy16[16-1:4] = 'b000000000000;
+assign sy16[4-1:0] = SY;
+assign pt16[16-1:4] = 'b000000000000;
+assign pt16[4-1:0] = PT;
+assign oc16[16-1:8] = 'b00000000;
+assign oc16[8-1:0] = OC;
+assign g16[16-1:7] = 'b000000000;
+assign g16[7-1:0] = G;
 assign cnn_mac0_x9[8] = x_q[7];
 assign cnn_mac0_x9[8-1:0] = x_q;
 assign cnn_mac0_zp9[8] = in_zp[7];
@@ -1144,10 +1191,10 @@ end
 
 
 
-assign s_axis_x_tready = (state == 4'b0101);
-assign s_axis_w_tready = (state == 4'b0110);
-assign i_we = ((state == 4'b0101) && s_axis_x_tvalid);
-assign w_we = ((state == 4'b0110) && s_axis_w_tvalid);
+assign s_axis_x_tready = (state == 4'b0011);
+assign s_axis_w_tready = (state == 4'b0100);
+assign i_we = ((state == 4'b0011) && s_axis_x_tvalid);
+assign w_we = ((state == 4'b0100) && s_axis_w_tvalid);
 assign i_wa = cnt[10-1:0];
 assign w_wa = cnt[8-1:0];
 
@@ -1183,6 +1230,7 @@ always @(posedge clk) begin: control
         glast <= 0;
         ixb <= 0;
         iyb <= 0;
+        k <= 0;
         kx <= 0;
         kxc <= 0;
         ky <= 0;
@@ -1223,33 +1271,55 @@ always @(posedge clk) begin: control
                     err <= 0;
                     err_code <= 0;
                     cycles <= 0;
+                    k <= 0;
                     state <= 4'b0001;
                 end
             end
             4'b0001: begin
-                HW <= (H * W);
-                WC <= (W * C);
-                SXC <= (SX * C);
-                PLC <= (PL * C);
-                FHW <= (FH * FW);
-                OHW <= (OH * OW);
-                G <= gsum[9-1:2];
-                state <= 4'b0010;
+                k <= (k + 1);
+                case (k)
+                    'h0: begin
+                        HW <= prod[16-1:0];
+                        G <= gsum[9-1:2];
+                    end
+                    'h1: begin
+                        WC <= prod[16-1:0];
+                    end
+                    'h2: begin
+                        SXC <= prod[12-1:0];
+                    end
+                    'h3: begin
+                        PLC <= prod[12-1:0];
+                    end
+                    'h4: begin
+                        FHW <= prod[8-1:0];
+                    end
+                    'h5: begin
+                        OHW <= prod[16-1:0];
+                    end
+                    'h6: begin
+                        HWC <= prod[24-1:0];
+                    end
+                    'h7: begin
+                        T <= prod[16-1:0];
+                    end
+                    'h8: begin
+                        SYWC <= prod[20-1:0];
+                    end
+                    'h9: begin
+                        PTWC <= prod[20-1:0];
+                    end
+                    'ha: begin
+                        NOUT <= prod[24-1:0];
+                    end
+                    default: begin
+                        GT <= prod[(25 - 2)-1:0];
+                        glast <= gm[2-1:0];
+                        state <= 4'b0010;
+                    end
+                endcase
             end
             4'b0010: begin
-                HWC <= (HW * C);
-                T <= (FHW * C);
-                SYWC <= (SY * WC);
-                PTWC <= (PT * WC);
-                NOUT <= (OHW * OC);
-                state <= 4'b0011;
-            end
-            4'b0011: begin
-                GT <= (G * T);
-                glast <= gm[2-1:0];
-                state <= 4'b0100;
-            end
-            4'b0100: begin
                 cnt <= 0;
                 sent <= 0;
                 if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0))) begin
@@ -1274,24 +1344,24 @@ always @(posedge clk) begin: control
                     state <= 4'b0000;
                 end
                 else begin
-                    state <= 4'b0101;
+                    state <= 4'b0011;
                 end
             end
-            4'b0101: begin
+            4'b0011: begin
                 if (s_axis_x_tvalid) begin
                     if (((cnt + 1) == hwc25)) begin
                         cnt <= 0;
-                        state <= 4'b0110;
+                        state <= 4'b0100;
                     end
                     else begin
                         cnt <= (cnt + 1);
                     end
                 end
             end
-            4'b0110: begin
+            4'b0100: begin
                 if (s_axis_w_tvalid) begin
                     if (((cnt + 1) == gt25)) begin
-                        state <= 4'b0111;
+                        state <= 4'b0101;
                         oy <= 0;
                         ox <= 0;
                         g <= 0;
@@ -1306,7 +1376,7 @@ always @(posedge clk) begin: control
                     end
                 end
             end
-            4'b0111: begin
+            4'b0101: begin
                 if (((f_cnt + 4) <= 8)) begin
                     ky <= 0;
                     kx <= 0;
@@ -1314,15 +1384,15 @@ always @(posedge clk) begin: control
                     tap <= 0;
                     kywc <= 0;
                     kxc <= 0;
-                    state <= 4'b1000;
+                    state <= 4'b0110;
                 end
             end
-            4'b1000: begin
+            4'b0110: begin
                 v1 <= 1;
                 f1 <= (tap == 0);
                 l1 <= ((tap + 1) == T);
                 if (((tap + 1) == T)) begin
-                    state <= 4'b1001;
+                    state <= 4'b0111;
                 end
                 tap <= (tap + 1);
                 wrd <= (wrd + 1);
@@ -1343,9 +1413,9 @@ always @(posedge clk) begin: control
                     ci <= (ci + 1);
                 end
             end
-            4'b1001: begin
+            4'b0111: begin
                 if (sum_done) begin
-                    state <= 4'b0111;
+                    state <= 4'b0101;
                     if ((g == glast)) begin
                         g <= 0;
                         wrd <= 0;
@@ -1354,7 +1424,7 @@ always @(posedge clk) begin: control
                             ixb <= (0 - $signed(pl14));
                             colb <= (0 - plc24);
                             if (((oy + 1) == OH)) begin
-                                state <= 4'b1010;
+                                state <= 4'b1000;
                             end
                             else begin
                                 oy <= (oy + 1);
@@ -1445,5 +1515,65 @@ assign unused_bits = (unused_cat != 0);
 
 assign gsum = (oc9 + pm1);
 assign gm = (G - 1);
+
+
+always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, oc16, oh16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
+    opa = 0;
+    opb = 0;
+    case (k)
+        'h0: begin
+            opa = h16;
+            opb = w16;
+        end
+        'h1: begin
+            opa = w16;
+            opb = c16;
+        end
+        'h2: begin
+            opa = sx16;
+            opb = c16;
+        end
+        'h3: begin
+            opa = pl16;
+            opb = c16;
+        end
+        'h4: begin
+            opa = fh16;
+            opb = fw16;
+        end
+        'h5: begin
+            opa = oh16;
+            opb = ow16;
+        end
+        'h6: begin
+            opa = HW;
+            opb = c16;
+        end
+        'h7: begin
+            opa = fhw16;
+            opb = c16;
+        end
+        'h8: begin
+            opa = sy16;
+            opb = WC;
+        end
+        'h9: begin
+            opa = pt16;
+            opb = WC;
+        end
+        'ha: begin
+            opa = OHW;
+            opb = oc16;
+        end
+        default: begin
+            opa = g16;
+            opb = T;
+        end
+    endcase
+end
+
+
+
+assign prod = (opa * opb);
 
 endmodule
