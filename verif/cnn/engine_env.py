@@ -7,7 +7,8 @@ AXI4-Lite registers (cocotbext-axi master from verif/common/axi.py), starts the 
 the input map and the weights on their AXI4-Stream ports (random idle cycles) while the output
 sink applies random back-pressure; the monitor publishes what came back with STATUS and CYCLES.
 The scoreboard compares the output with ``refmodels.cnn.tflite.conv2d`` /
-``fully_connected`` (exact int8) or ``refmodels.cnn.approx.conv2d`` (approximate unit); layers
+``fully_connected`` / ``depthwise_conv2d`` (exact int8) or ``refmodels.cnn.approx.conv2d`` /
+``depthwise_conv2d`` (approximate unit); layers
 the buffers cannot hold must end with STATUS.ERROR and the documented error code and produce no
 output. Register-level checks (SLVERR on bad addresses and read-only registers, read-back of
 the channel table, CAPS) run in :class:`EngineRegTest`.
@@ -41,11 +42,12 @@ from verif.cnn.pipe import coverage_holes
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
 
 # register word indices (cores/cnn/engine/engine.py REGISTERS)
-CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES = range(8)
+CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
 BIAS, MULT, SHIFT = 64, 128, 192
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
-         "error_ibuf", "error_wbuf", "error_channels", "error_zero"]
+         "depthwise", "error_ibuf", "error_wbuf", "error_channels", "error_zero",
+         "error_depth"]
 
 
 def config_from_env():
@@ -77,10 +79,11 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
     zp_in = int(rng.integers(-128, 128))
     zp_out = int(rng.integers(-40, 40))
     x = rng.integers(-128, 128, (1, h, w, c))
-    wt = rng.integers(-127, 128, (oc, fh, fw, c))
+    depthwise = kind in ("depthwise", "error_depth")
+    wt = rng.integers(-127, 128, (1, fh, fw, oc) if depthwise else (oc, fh, fw, c))
     if rng.random() < 0.3:
         wt[rng.random(wt.shape) < 0.2] = -128
-    k = fh * fw * c
+    k = fh * fw * (1 if depthwise else c)
     real = rng.uniform(0.3, 3.0, oc) / (np.sqrt(k) * 128.0)
     mult, shift = tfl.quantize_multiplier(real)
     bias = rng.integers(-(1 << 14), 1 << 14, oc)
@@ -89,7 +92,7 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
     return Layer(kind=kind, h=h, w=w, c=c, oc=oc, fh=fh, fw=fw, sy=sy, sx=sx,
                  padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=zp_in, zp_out=zp_out,
                  act_min=int(act_min), act_max=int(act_max), x=x, wt=wt,
-                 bias=bias, mult=mult, shift=shift, error=error)
+                 bias=bias, mult=mult, shift=shift, error=error, depthwise=depthwise)
 
 
 def layer_list(rng, lanes, ibuf, wbuf, cmax):
@@ -100,6 +103,8 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax):
         make_layer(rng, "strided", 6, 7, 2, 3, 2, 3, 2, 2, "SAME"),
         make_layer(rng, "fc", 1, 1, 24, p + 3, 1, 1, 1, 1, "VALID"),
         make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
+        make_layer(rng, "depthwise", 5, 4, 3, 3, 3, 3, 1, 1, "SAME"),
+        make_layer(rng, "depthwise", 6, 6, 5, 5, 2, 3, 2, 1, "VALID"),
         # errors: input map beyond the input buffer, weights beyond the weight buffer,
         # more channels than the table, zero stride; then a good layer again
         make_layer(rng, "error_ibuf", 4, ibuf // 16 + 1, 4, 1, 1, 1, 1, 1, "VALID", error=1),
@@ -107,6 +112,7 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax):
                    "VALID", error=2),
         make_layer(rng, "error_channels", 1, 1, 2, cmax + 1, 1, 1, 1, 1, "VALID", error=3),
         make_layer(rng, "error_zero", 3, 3, 1, 1, 1, 1, 1, 1, "VALID", error=4),
+        make_layer(rng, "error_depth", 3, 3, 2, 4, 3, 3, 1, 1, "SAME", error=5),
         make_layer(rng, "conv_same", 4, 4, 2, p + 1, 3, 3, 1, 1, "SAME"),
     ]
     for lay in layers:
@@ -125,7 +131,11 @@ class LayerSeq(uvm_sequence):
 
 
 def weight_words(lay, lanes):
-    """The s_axis_w beats of a layer: per group, per tap (ky, kx, ci), P packed weights."""
+    """The s_axis_w beats of a layer: per group, per tap (ky, kx, ci), P packed weights;
+    depthwise: per channel, per tap (ky, kx), the channel's weight in lane 0."""
+    if lay.depthwise:
+        return [int(lay.wt[0, ky, kx, ch]) & 0xFF for ch in range(lay.oc)
+                for ky in range(lay.fh) for kx in range(lay.fw)]
     groups = -(-lay.oc // lanes)
     out = []
     for g in range(groups):
@@ -168,6 +178,7 @@ class EngineBfm:
         q = ((lay.zp_in & 0xFF) | ((lay.zp_out & 0xFF) << 8) | ((lay.act_min & 0xFF) << 16)
              | ((lay.act_max & 0xFF) << 24))
         await r.write_ok(4 * QUANT, q)
+        await r.write_ok(4 * MODE, int(lay.depthwise))
         if not lay.error:
             for ch in range(lay.oc):
                 await r.write_ok(4 * (BIAS + ch), int(lay.bias[ch]))
@@ -216,7 +227,16 @@ class Monitor(uvm_component):
 def golden(lay, mul):
     """Expected int8 output (NHWC, flattened) of a layer from refmodels.cnn."""
     args = (lay.bias, lay.zp_in, lay.zp_out, lay.mult, lay.shift)
-    if lay.kind == "fc" and mul is None:
+    if lay.depthwise:
+        if mul is None:
+            y = tfl.depthwise_conv2d(lay.x, lay.wt, *args, stride=(lay.sy, lay.sx),
+                                     padding=lay.padding, act_min=lay.act_min,
+                                     act_max=lay.act_max)
+        else:
+            y = apx.depthwise_conv2d(lay.x, lay.wt, *args, mul, stride=(lay.sy, lay.sx),
+                                     padding=lay.padding, act_min=lay.act_min,
+                                     act_max=lay.act_max)
+    elif lay.kind == "fc" and mul is None:
         y = tfl.fully_connected(lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1), *args,
                                 act_min=lay.act_min, act_max=lay.act_max)
     elif mul is None:
@@ -268,7 +288,7 @@ class EngineScoreboard(uvm_subscriber):
             self.logger.info(f"{o['layer']}: STATUS 0x{o['status']:x}, {o['cycles']} cycles")
         for msg in self.errors:
             self.logger.error(msg)
-        if not self.errors:
+        if not self.errors and self.checked:
             self.logger.info(f"{self.checked} outputs match the golden model bit for bit")
 
 
@@ -292,7 +312,7 @@ class EngineCoverage(uvm_subscriber):
     def write(self, obs):
         lay = obs["layer"]
         lanes = config_from_env()["lanes"]
-        part = "partial" if lay.oc % lanes else "full"
+        part = "partial" if lay.oc % lanes and not lay.depthwise else "full"
         self.sample(lay.kind, part)
         if part == "partial" and not lay.error:
             self.sample("partial_group", part)
@@ -393,7 +413,7 @@ class EngineRegTest(EngineBase):
         for word in (STATUS, CAPS, CYCLES):
             if await r.write(4 * word, 1) != AxiResp.SLVERR:
                 errors.append(f"write to read-only word {word} not answered SLVERR")
-        for word in (8, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255):
+        for word in (9, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255):
             if word in (BIAS + cmax, MULT + cmax, SHIFT + cmax) and cmax == 64:
                 continue
             _, resp = await r.read(4 * word)

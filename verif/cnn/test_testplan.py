@@ -15,11 +15,10 @@ def _names(path: Path, kind) -> set[str]:
 
 def test_testplan_refers_to_existing_items():
     plan = yaml.safe_load((HERE / "testplan.yml").read_text())
-    uvm_tests = _names(HERE / "requant_env.py", ast.ClassDef) | _names(
-        HERE / "mac_env.py", ast.ClassDef
-    )
+    envs = ("requant_env.py", "mac_env.py", "engine_env.py")
+    uvm_tests = set().union(*(_names(HERE / e, ast.ClassDef) for e in envs))
     pytests = _names(HERE / "test_cnn_rtl.py", ast.FunctionDef)
-    env_src = (HERE / "requant_env.py").read_text() + (HERE / "mac_env.py").read_text()
+    env_src = "".join((HERE / e).read_text() for e in envs)
     assert plan["testpoints"], "empty testplan"
     for tp in plan["testpoints"]:
         assert tp["desc"].strip() and tp["stage"] in {"V1", "V2", "V3"}

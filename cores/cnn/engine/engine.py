@@ -49,7 +49,7 @@ REGISTERS = {
     0: ("CTRL", "W", "bit 0: START (ignored while busy); reads 0"),
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
-        "3 OUT_C > channel table, 4 a zero size or stride"),
+        "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise with OUT_C != C"),
     2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer bytes), 23:16 log2(weight buffer "
         "words), 31:24 channel table entries"),
     3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
@@ -58,7 +58,8 @@ REGISTERS = {
         "23:20 pad left"),
     6: ("QUANT", "RW", "bits 7:0 input zero point, 15:8 output zero point, 23:16 act_min, "
         "31:24 act_max (int8 each)"),
-    7: ("CYCLES", "R", "clock cycles of the last run, START to the last output beat"),
+    7: ("CYCLES", "R", "clock cycles of the last run, START to DONE"),
+    8: ("MODE", "RW", "bit 0: DepthwiseConv2D (depth multiplier 1) instead of Conv2D"),
     BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c"),
     MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c"),
     SHIFT_BASE: ("SHIFT[c]", "RW", "at word 192 + c: bits 5:0 shift of channel c (-31..31)"),
@@ -140,7 +141,7 @@ def cnn_engine(clk, rst,
     IB = _log2(ibuf)
     WB = _log2(wbuf)
     CB = _log2(cmax)
-    GB = max(1, CB - LP)  # bits of the group counter (cmax / P groups at most)
+    GB = max(1, CB)  # bits of the group counter (cmax groups at most, depthwise)
     FD = max(4, 2 * P)  # output FIFO depth (a power of two)
     FB = _log2(FD)
     AW = 24  # width of the buffer address arithmetic (modulo 2^24)
@@ -168,6 +169,8 @@ def cnn_engine(clk, rst,
         reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
     )
     in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(32)
+    mode_dw = Signal(bool(0))
+    mode_w = ConcatSignal(intbv(0)[31:], mode_dw)
     bias_t = [_u(32) for _ in range(cmax)]
     mult_t = [_u(32) for _ in range(cmax)]
     shift_t = [_u(6) for _ in range(cmax)]
@@ -228,6 +231,8 @@ def cnn_engine(clk, rst,
         elif reg_addr == 7:
             reg_rdata.next = cycles
             reg_err.next = reg_wr
+        elif reg_addr == 8:
+            reg_rdata.next = mode_w
         elif ch_ok:
             if ch_sel == 1:
                 reg_rdata.next = bias_t[ch_idx]
@@ -252,6 +257,8 @@ def cnn_engine(clk, rst,
                 filt.next = reg_wdata[24:]
             elif reg_addr == 6:
                 quant.next = reg_wdata
+            elif reg_addr == 8:
+                mode_dw.next = reg_wdata[0]
 
     @always(clk.posedge)
     def table_write():
@@ -294,20 +301,21 @@ def cnn_engine(clk, rst,
     SYWC, PTWC = _u(20), _u(20)
     FHW = _u(8)
     HWC, NOUT = _u(24), _u(24)
-    G = _u(9 - LP)  # ceil(OUT_C / P)
-    GT = _u(25 - LP)
+    G = _u(9)  # groups: ceil(OUT_C / P), or OUT_C (depthwise)
+    GT = _u(25)
     glast = _u(GB)  # G - 1 in the group counter's width
     oc9 = zext(OC, 9)
     pm1 = _u(9, P - 1)  # constant
     gsum = _m(9)  # OUT_C + P - 1
-    gm = _m(9 - LP)  # G - 1
+    gm = _m(9)  # G - 1
+    gconv = zext(bits(gsum, 9, LP), 9) if LP > 0 else gsum
 
     @always_comb
     def group_count():
         gsum.next = oc9 + pm1
         gm.next = G - 1
     cnt = _u(25)
-    hwc25, gt25 = zext(HWC, 25), zext(GT, 25)
+    hwc25, gt25 = zext(HWC, 25), GT
     # one multiplier, shared by the twelve set-up products (one per cycle in SETUP)
     k = _u(4)
     opa, opb = _u(16), _u(16)
@@ -315,6 +323,7 @@ def cnn_engine(clk, rst,
     h16, w16, c16, sx16, pl16 = (zext(v, 16) for v in (H, W, C, SX, PL))
     fh16, fw16, oh16, ow16, sy16 = (zext(v, 16) for v in (FH, FW, OH, OW, SY))
     pt16, oc16, g16, fhw16 = (zext(v, 16) for v in (PT, OC, G, FHW))
+    one16 = _u(16, 1)  # constant
 
     @always_comb
     def setup_operands():
@@ -343,7 +352,10 @@ def cnn_engine(clk, rst,
             opb.next = c16
         elif k == 7:
             opa.next = fhw16
-            opb.next = c16
+            if mode_dw:  # depthwise: a sum runs over FH*FW taps of one channel
+                opb.next = one16
+            else:
+                opb.next = c16
         elif k == 8:
             opa.next = sy16
             opb.next = WC
@@ -397,9 +409,16 @@ def cnn_engine(clk, rst,
     requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, out_zp,
                           act_min, act_max, rq_out_valid, rq_y)
     g = _m(GB)
-    # channel of the MAC output = g * P + lane (< cmax: OUT_C <= cmax is checked at START)
-    chan = ConcatSignal(bits(g, CB - LP, 0), mo_lane) if P > 1 and CB > LP else (
-        mo_lane if P > 1 else g)
+    # channel of the MAC output: g * P + lane (< cmax: OUT_C <= cmax is checked at START), or
+    # g in depthwise mode (lane 0 only)
+    if P == 1:
+        chan_conv = bits(g, CB, 0)
+    elif CB == LP:
+        chan_conv = mo_lane
+    else:
+        chan_conv = ConcatSignal(bits(g, CB - LP, 0), mo_lane)
+    chan_dw = bits(g, CB, 0)
+    chan = _u(CB)
     chan8 = zext(chan, 8)
     keep_in, last_in = Signal(bool(0)), Signal(bool(0))
     keep_pipe = _u(7)
@@ -408,7 +427,12 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def channel():
-        keep_in.next = mo_valid and chan8 < OC
+        if mode_dw:
+            chan.next = chan_dw
+            keep_in.next = mo_valid and mo_lane == 0
+        else:
+            chan.next = chan_conv
+            keep_in.next = mo_valid and chan8 < OC
         last_in.next = mo_valid and mo_last
 
     @always(clk.posedge)
@@ -464,6 +488,7 @@ def cnn_engine(clk, rst,
     ky14, kx14, h14, w14 = zext(ky, 14), zext(kx, 14), zext(H, 14), zext(W, 14)
     wc24, sywc24, ptwc24 = zext(WC, AW), zext(SYWC, AW), zext(PTWC, AW)
     c24, sxc24, plc24, ci24 = zext(C, AW), zext(SXC, AW), zext(PLC, AW), zext(ci, AW)
+    g24 = zext(g, AW)
     # tap pipeline: stage 1 (addresses registered), stage 2 (buffers answer) -> MAC
     v1, f1, l1, p1 = (Signal(bool(0)) for _ in range(4))
     v2, f2, l2, p2 = (Signal(bool(0)) for _ in range(4))
@@ -505,7 +530,10 @@ def cnn_engine(clk, rst,
             k.next = k + 1
             if k == 0:
                 HW.next = prod[16:]
-                G.next = gsum[9:LP]
+                if mode_dw:
+                    G.next = oc9
+                else:
+                    G.next = gconv
             elif k == 1:
                 WC.next = prod[16:]
             elif k == 2:
@@ -527,7 +555,7 @@ def cnn_engine(clk, rst,
             elif k == 10:
                 NOUT.next = prod[24:]
             else:
-                GT.next = prod[25 - LP:]
+                GT.next = prod[25:]
                 glast.next = gm[GB:]
                 state.next = t_state.CHECK
         elif state == t_state.CHECK:
@@ -546,8 +574,12 @@ def cnn_engine(clk, rst,
             elif OC > cmax:
                 err_code.next = 3
                 err.next = 1
+            elif mode_dw and OC != C:
+                err_code.next = 5
+                err.next = 1
             if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
-                    or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or GT > wbuf or OC > cmax:
+                    or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or GT > wbuf or OC > cmax \
+                    or (mode_dw and OC != C):
                 done.next = 1
                 busy.next = 0
                 state.next = t_state.IDLE
@@ -592,7 +624,7 @@ def cnn_engine(clk, rst,
                 state.next = t_state.WAIT_SUM
             tap.next = tap + 1
             wrd.next = wrd + 1
-            if ci + 1 == C:
+            if mode_dw or ci + 1 == C:
                 ci.next = 0
                 if kx + 1 == FW:
                     kx.next = 0
@@ -647,7 +679,10 @@ def cnn_engine(clk, rst,
         a[:] = rowb + kywc
         a[:] = a + colb
         a[:] = a + kxc
-        a[:] = a + ci24
+        if mode_dw:
+            a[:] = a + g24
+        else:
+            a[:] = a + ci24
         xa_c.next = a
 
     @always(clk.posedge)
@@ -676,15 +711,13 @@ def cnn_engine(clk, rst,
 
     # signals (or bits) the engine does not need, gathered so that lint sees them read
     spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, m_ready, bits(xa_c, AW, IB),
-             bits(cnt, 25, IB), bits(prod, 32, max(24, 25 - LP))]
+             bits(cnt, 25, IB), bits(prod, 32, 25)]
     if LP > 0:
         spare.append(bits(gsum, LP, 0))
-    if 9 - LP > GB:
-        spare.append(bits(gm, 9 - LP, GB))
+    if 9 > GB:
+        spare.append(bits(gm, 9, GB))
     if P == 1:
         spare.append(mo_lane)  # always lane 0
-    elif GB > CB - LP:
-        spare.append(bits(g, GB, max(CB - LP, 0)))  # group bits beyond the channel table
     unused_cat = ConcatSignal(*spare)
     unused_bits = Signal(bool(0))
 

@@ -102,11 +102,13 @@ wire [31:0] out_shape_w;
 wire [31:0] filt_w;
 reg [31:0] quant;
 reg [31:0] cycles;
+wire [31:0] mode_w;
 wire [31:0] shift_rd_w;
 reg start;
 reg [23:0] in_shape;
 reg [23:0] out_shape;
 reg [23:0] filt;
+reg mode_dw;
 wire [7:0] H;
 wire [7:0] W;
 wire [7:0] C;
@@ -131,16 +133,18 @@ wire w_we;
 wire [7:0] w_wa;
 reg [31:0] w_q;
 reg [7:0] w_ra;
-wire keep_in;
+reg [3:0] chan;
+reg keep_in;
 reg mo_valid;
+reg [1:0] mo_lane;
+wire [3:0] chan_conv;
 wire [7:0] chan8;
-wire last_in;
+reg last_in;
 reg mo_last;
 reg rq_valid;
 reg signed [31:0] rq_acc;
 reg signed [31:0] mo_acc;
 reg signed [31:0] rq_bias;
-wire [3:0] chan;
 reg signed [31:0] rq_mult;
 reg signed [5:0] rq_shift;
 reg [6:0] keep_pipe;
@@ -165,8 +169,9 @@ reg [3:0] err_code;
 reg [3:0] k;
 reg [15:0] HW;
 wire [31:0] prod;
-reg [6:0] G;
-wire [8:0] gsum;
+reg [8:0] G;
+wire [8:0] oc9;
+wire [8:0] gconv;
 reg [15:0] WC;
 reg [11:0] SXC;
 reg [11:0] PLC;
@@ -176,14 +181,13 @@ reg [23:0] HWC;
 reg [15:0] T;
 reg [19:0] SYWC;
 reg [19:0] PTWC;
-reg [22:0] GT;
-reg [1:0] glast;
-wire [6:0] gm;
+reg [24:0] GT;
+reg [3:0] glast;
+wire [8:0] gm;
 wire [24:0] hwc25;
-wire [24:0] gt25;
 reg [7:0] oy;
 reg [7:0] ox;
-reg [1:0] g;
+reg [3:0] g;
 reg [7:0] wrd;
 reg signed [13:0] iyb;
 wire [13:0] pt14;
@@ -212,6 +216,7 @@ wire [13:0] kx14;
 reg pad_c;
 wire [13:0] h14;
 wire [13:0] w14;
+wire [23:0] g24;
 wire [23:0] ci24;
 reg [23:0] xa_c;
 reg p1;
@@ -224,8 +229,8 @@ wire m_first;
 wire m_last;
 wire m_pad;
 wire unused_bits;
-wire [47:0] unused_cat;
-wire [8:0] oc9;
+wire [46:0] unused_cat;
+wire [8:0] gsum;
 wire [8:0] pm1;
 reg [15:0] opa;
 reg [15:0] opb;
@@ -239,6 +244,7 @@ wire [15:0] fw16;
 wire [15:0] oh16;
 wire [15:0] ow16;
 wire [15:0] fhw16;
+wire [15:0] one16;
 wire [15:0] sy16;
 wire [15:0] pt16;
 wire [15:0] oc16;
@@ -247,7 +253,6 @@ wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
 wire cnn_mac0_in_ready;
-reg [1:0] cnn_mac0_out_lane;
 reg cnn_mac0_fa;
 reg cnn_mac0_la;
 reg [2:0] cnn_mac0_since;
@@ -338,6 +343,7 @@ reg [31:0] wbuf_m [0:256-1];
 reg [7:0] fifo [0:8-1];
 
 assign pm1 = 9'd3;
+assign one16 = 16'd1;
 assign status_w[32-1:12] = 'b00000000000000000000;
 assign status_w[12-1:8] = err_code;
 assign status_w[8-1:3] = 'b00000;
@@ -354,16 +360,20 @@ assign out_shape_w[32-1:24] = 'b00000000;
 assign out_shape_w[24-1:0] = out_shape;
 assign filt_w[32-1:24] = 'b00000000;
 assign filt_w[24-1:0] = filt;
+assign mode_w[32-1:1] = 'b0000000000000000000000000000000;
+assign mode_w[0] = mode_dw;
 assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
 assign shift_rd_w[6-1:0] = shift_rd;
+assign chan_conv[4-1:2] = g[2-1:0];
+assign chan_conv[2-1:0] = mo_lane;
 assign chan8[8-1:4] = 'b0000;
 assign chan8[4-1:0] = chan;
-assign chan[4-1:2] = g[2-1:0];
-assign chan[2-1:0] = cnn_mac0_out_lane;
+assign oc9[8] = 'b0;
+assign oc9[8-1:0] = OC;
+assign gconv[9-1:7] = 'b00;
+assign gconv[7-1:0] = gsum[9-1:2];
 assign hwc25[24] = 'b0;
 assign hwc25[24-1:0] = HWC;
-assign gt25[25-1:23] = 'b00;
-assign gt25[23-1:0] = GT;
 assign pt14[14-1:4] = 'b0000000000;
 assign pt14[4-1:0] = PT;
 assign pl14[14-1:4] = 'b0000000000;
@@ -392,19 +402,19 @@ assign h14[14-1:8] = 'b000000;
 assign h14[8-1:0] = H;
 assign w14[14-1:8] = 'b000000;
 assign w14[8-1:0] = W;
+assign g24[24-1:4] = 'b00000000000000000000;
+assign g24[4-1:0] = g;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
-assign unused_cat[47] = s_axis_x_tlast;
-assign unused_cat[46] = s_axis_w_tlast;
-assign unused_cat[45] = reg_rd;
-assign unused_cat[44] = cnn_mac0_in_ready;
-assign unused_cat[44-1:30] = xa_c[24-1:10];
-assign unused_cat[30-1:15] = cnt[25-1:10];
-assign unused_cat[15-1:7] = prod[32-1:24];
+assign unused_cat[46] = s_axis_x_tlast;
+assign unused_cat[45] = s_axis_w_tlast;
+assign unused_cat[44] = reg_rd;
+assign unused_cat[43] = cnn_mac0_in_ready;
+assign unused_cat[43-1:29] = xa_c[24-1:10];
+assign unused_cat[29-1:14] = cnt[25-1:10];
+assign unused_cat[14-1:7] = prod[32-1:25];
 assign unused_cat[7-1:5] = gsum[2-1:0];
-assign unused_cat[5-1:0] = gm[7-1:2];
-assign oc9[8] = 'b0;
-assign oc9[8-1:0] = OC;
+assign unused_cat[5-1:0] = gm[9-1:4];
 assign h16[16-1:8] = 'b00000000;
 assign h16[8-1:0] = H;
 assign w16[16-1:8] = 'b00000000;
@@ -431,8 +441,8 @@ assign pt16[16-1:4] = 'b000000000000;
 assign pt16[4-1:0] = PT;
 assign oc16[16-1:8] = 'b00000000;
 assign oc16[8-1:0] = OC;
-assign g16[16-1:7] = 'b000000000;
-assign g16[7-1:0] = G;
+assign g16[16-1:9] = 'b0000000;
+assign g16[9-1:0] = G;
 assign cnn_mac0_x9[8] = x_q[7];
 assign cnn_mac0_x9[8-1:0] = x_q;
 assign cnn_mac0_zp9[8] = in_zp[7];
@@ -631,7 +641,7 @@ assign ch_ok = ((reg_addr[8-1:6] != 0) && (reg_addr[6-1:0] < 16));
 assign shift_rd = shift_t[ch_idx];
 
 
-always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[1], bias_t[2], bias_t[3], bias_t[4], bias_t[5], bias_t[6], bias_t[7], bias_t[8], bias_t[9], caps_w, ch_idx, ch_ok, ch_sel, cycles, filt_w, in_shape_w, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[1], mult_t[2], mult_t[3], mult_t[4], mult_t[5], mult_t[6], mult_t[7], mult_t[8], mult_t[9], out_shape_w, quant, reg_addr, reg_wr, shift_rd_w, status_w) begin: read_mux
+always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[1], bias_t[2], bias_t[3], bias_t[4], bias_t[5], bias_t[6], bias_t[7], bias_t[8], bias_t[9], caps_w, ch_idx, ch_ok, ch_sel, cycles, filt_w, in_shape_w, mode_w, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[1], mult_t[2], mult_t[3], mult_t[4], mult_t[5], mult_t[6], mult_t[7], mult_t[8], mult_t[9], out_shape_w, quant, reg_addr, reg_wr, shift_rd_w, status_w) begin: read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
@@ -661,6 +671,9 @@ always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], 
         reg_rdata = cycles;
         reg_err = reg_wr;
     end
+    else if ((reg_addr == 8)) begin
+        reg_rdata = mode_w;
+    end
     else if (ch_ok) begin
         case (ch_sel)
             'h1: begin
@@ -684,6 +697,7 @@ always @(posedge clk) begin: reg_write
     if (rst == 1) begin
         filt <= 0;
         in_shape <= 0;
+        mode_dw <= 0;
         out_shape <= 0;
         quant <= 0;
         start <= 0;
@@ -706,6 +720,9 @@ always @(posedge clk) begin: reg_write
                 end
                 'h6: begin
                     quant <= reg_wdata;
+                end
+                'h8: begin
+                    mode_dw <= reg_wdata[0];
                 end
             endcase
         end
@@ -969,7 +986,7 @@ always @(posedge clk) begin: cnn_mac0_drain
     if (rst == 1) begin
         cnn_mac0_cnt <= 0;
         cnn_mac0_idx <= 0;
-        cnn_mac0_out_lane <= 0;
+        mo_lane <= 0;
         mo_last <= 0;
         mo_valid <= 0;
     end
@@ -988,7 +1005,7 @@ always @(posedge clk) begin: cnn_mac0_drain
         end
         mo_valid <= (cnn_mac0_cnt != 0);
         mo_last <= (cnn_mac0_cnt == 1);
-        cnn_mac0_out_lane <= cnn_mac0_idx;
+        mo_lane <= cnn_mac0_idx;
     end
 end
 
@@ -1145,9 +1162,17 @@ always @(posedge clk) begin: cnn_requant0_stage6
 end
 
 
-
-assign keep_in = (mo_valid && (chan8 < OC));
-assign last_in = (mo_valid && mo_last);
+always @(OC, chan8, chan_conv, g[4-1:0], mo_lane, mo_last, mo_valid, mode_dw) begin: channel
+    if (mode_dw) begin
+        chan = g[4-1:0];
+        keep_in = (mo_valid && (mo_lane == 0));
+    end
+    else begin
+        chan = chan_conv;
+        keep_in = (mo_valid && (chan8 < OC));
+    end
+    last_in = (mo_valid && mo_last);
+end
 
 
 always @(posedge clk) begin: requant_feed
@@ -1280,7 +1305,12 @@ always @(posedge clk) begin: control
                 case (k)
                     'h0: begin
                         HW <= prod[16-1:0];
-                        G <= gsum[9-1:2];
+                        if (mode_dw) begin
+                            G <= oc9;
+                        end
+                        else begin
+                            G <= gconv;
+                        end
                     end
                     'h1: begin
                         WC <= prod[16-1:0];
@@ -1313,8 +1343,8 @@ always @(posedge clk) begin: control
                         NOUT <= prod[24-1:0];
                     end
                     default: begin
-                        GT <= prod[(25 - 2)-1:0];
-                        glast <= gm[2-1:0];
+                        GT <= prod[25-1:0];
+                        glast <= gm[4-1:0];
                         state <= 4'b0010;
                     end
                 endcase
@@ -1338,7 +1368,11 @@ always @(posedge clk) begin: control
                     err_code <= 3;
                     err <= 1;
                 end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || (GT > 256) || (OC > 16))) begin
+                else if ((mode_dw && (OC != C))) begin
+                    err_code <= 5;
+                    err <= 1;
+                end
+                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || (GT > 256) || (OC > 16) || (mode_dw && (OC != C)))) begin
                     done <= 1;
                     busy <= 0;
                     state <= 4'b0000;
@@ -1360,7 +1394,7 @@ always @(posedge clk) begin: control
             end
             4'b0100: begin
                 if (s_axis_w_tvalid) begin
-                    if (((cnt + 1) == gt25)) begin
+                    if (((cnt + 1) == GT)) begin
                         state <= 4'b0101;
                         oy <= 0;
                         ox <= 0;
@@ -1396,7 +1430,7 @@ always @(posedge clk) begin: control
                 end
                 tap <= (tap + 1);
                 wrd <= (wrd + 1);
-                if (((ci + 1) == C)) begin
+                if ((mode_dw || ((ci + 1) == C))) begin
                     ci <= 0;
                     if (((kx + 1) == FW)) begin
                         kx <= 0;
@@ -1455,7 +1489,7 @@ always @(posedge clk) begin: control
 end
 
 
-always @(ci24, colb, h14, ixb, iyb, kx14, kxc, ky14, kywc, rowb, w14) begin: tap_address
+always @(ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, mode_dw, rowb, w14) begin: tap_address
     reg signed [14-1:0] iy;
     reg signed [14-1:0] ix;
     reg [24-1:0] a;
@@ -1468,7 +1502,12 @@ always @(ci24, colb, h14, ixb, iyb, kx14, kxc, ky14, kywc, rowb, w14) begin: tap
     a = (rowb + kywc);
     a = (a + colb);
     a = (a + kxc);
-    a = (a + ci24);
+    if (mode_dw) begin
+        a = (a + g24);
+    end
+    else begin
+        a = (a + ci24);
+    end
     xa_c = a;
 end
 
@@ -1517,7 +1556,7 @@ assign gsum = (oc9 + pm1);
 assign gm = (G - 1);
 
 
-always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, oc16, oh16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
+always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, mode_dw, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
     opa = 0;
     opb = 0;
     case (k)
@@ -1551,7 +1590,12 @@ always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, oc16, oh16, ow16, 
         end
         'h7: begin
             opa = fhw16;
-            opb = c16;
+            if (mode_dw) begin
+                opb = one16;
+            end
+            else begin
+                opb = c16;
+            end
         end
         'h8: begin
             opa = sy16;
