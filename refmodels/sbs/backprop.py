@@ -30,15 +30,21 @@ networks"; own numpy formulation with hand-written gradients):
   (a few epochs on a patch sample), the output layer from the class means; then ``epochs``
   passes of mini-batch back-propagation over all layers jointly.
 
+* Quantisation-aware fine-tuning (``quantise="e4m1"``, started from a trained network): the
+  forward pass and the gradients use the weights rounded to the format (``round_trip``), the
+  step is applied to the float weights (straight-through estimator).
+
 ``train_backprop`` returns a ``Network`` (stored with ``model.save_network``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
+from .formats import parse_format
 from .model import Layer, Network, build_layers, encode_input
 
 __all__ = ["forward", "backward", "train_backprop", "predict_meanfield", "init_weights"]
@@ -174,10 +180,15 @@ def init_weights(topology, images, labels, seed: int, floor: float, em_epochs: i
 def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 50,
                    lr: float = 0.02, iters: int = 30, bptt: int = 10, seed: int = 0,
                    floor: float = W_FLOOR, em_epochs: int = 2, max_patches: int = 20000,
-                   lr_decay: float = 0.8, val=None, log=print) -> Network:
+                   lr_decay: float = 0.8, val=None, log=print, start: Network | None = None,
+                   quantise: str | None = None) -> Network:
     """Train every weight of ``topology`` by back-propagation (see module docstring).
 
     ``val``: optional (images, labels) whose mean-field accuracy is logged after each epoch.
+    ``start``: a network to fine-tune instead of the EM start. ``quantise``: a coded weight
+    format (``e4m1``, ``log4``): quantisation-aware training, the forward pass and the gradients
+    use the weights rounded to that format, the update is applied to the float weights
+    (straight-through); the stored float32 weights are meant to be run in that format.
     """
     if not 0 <= bptt <= iters or iters < 1:
         raise ValueError("need 0 <= bptt <= iters and iters >= 1")
@@ -188,8 +199,25 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
     images = np.asarray(images, dtype=np.float64)
     rs = np.random.default_rng(seed)
     t0 = time.time()
-    ws = init_weights(topology, images, labels, seed, floor, em_epochs, max_patches, log=log)
-    log(f"init (EM hidden, class-mean output) {time.time() - t0:.1f} s")
+    if start is not None:
+        if start.topology != json.loads(json.dumps(topology)):
+            raise ValueError("the start network has another topology")
+        ws = [w.reshape(-1, lay.n_h).astype(np.float64) if lay.has_weights else None
+              for lay, w in zip(start.layers, start.weights, strict=True)]
+    else:
+        ws = init_weights(topology, images, labels, seed, floor, em_epochs, max_patches, log=log)
+        log(f"init (EM hidden, class-mean output) {time.time() - t0:.1f} s")
+    qfmt = None
+    if quantise is not None:
+        qfmt = parse_format(quantise)
+        if qfmt.is_float:
+            raise ValueError("quantise needs a coded weight format (e4m1, log4, ...)")
+
+    def fwd_weights(wl):
+        if qfmt is None:
+            return wl
+        return [None if w is None else qfmt.round_trip(w).astype(np.float64) for w in wl]
+
     mw = [None if w is None else np.zeros_like(w) for w in ws]
     vw = [None if w is None else np.zeros_like(w) for w in ws]
     b1, b2, step = 0.9, 0.999, 0
@@ -202,12 +230,13 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
         for k in range(0, n, batch):
             idx = order[k : k + batch]
             q0 = _input_q(images[idx], topology)
-            hout, cache = forward(layers, ws, q0, iters, bptt)
+            wf = fwd_weights(ws)
+            hout, cache = forward(layers, wf, q0, iters, bptt)
             hy = np.maximum(hout[np.arange(len(idx)), labels[idx]], 1e-30)
             loss_sum += float(-np.log(hy).sum())
             dout = np.zeros_like(hout)
             dout[np.arange(len(idx)), labels[idx]] = -1.0 / hy / len(idx)
-            grads = backward(ws, cache, dout)
+            grads = backward(wf, cache, dout)
             step += 1
             for li, g in enumerate(grads):
                 if g is None:
@@ -220,7 +249,7 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
                 ws[li] = _renorm(ws[li] * np.exp(-rate * mh / (np.sqrt(vh) + 1e-8)), floor)
         msg = f"epoch {ep + 1}/{epochs}: loss {loss_sum / n:.4f}, {time.time() - te:.1f} s"
         if val is not None:
-            hv = predict_meanfield(layers, ws, val[0], topology, iters)
+            hv = predict_meanfield(layers, fwd_weights(ws), val[0], topology, iters)
             msg += f", mean-field val accuracy {np.mean(np.argmax(hv, 1) == val[1]):.4f}"
         log(msg)
     out = [None if w is None else w.reshape(lay.weight_shape).astype(np.float32)

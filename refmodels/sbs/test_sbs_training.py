@@ -127,6 +127,25 @@ def test_train_named_writes_network(tmp_path):
         train_named("digits", None, method="sgd")
 
 
+def test_quantisation_aware_fine_tuning(tmp_path):
+    start = load_network(os.path.join(NET_DIR, "digits"))
+    net, meta = train_named("digits", str(tmp_path / "d_e4m1"), quantise="e4m1", epochs=1,
+                            n_train=200, start=start, log=lambda m: None)
+    assert meta["weights_for"] == "e4m1" and "quantisation-aware" in meta["method"]
+    back = load_network(tmp_path / "d_e4m1.json")
+    moved = False
+    for a, b in zip(start.weights, back.weights, strict=True):
+        assert np.allclose(b.sum(axis=(0, 1, 2), dtype=np.float64), 1.0, atol=1e-5)
+        moved |= not np.array_equal(a, b)
+    assert moved
+    assert meta["meanfield_test_accuracy"] > 0.9
+    with pytest.raises(ValueError, match="coded"):
+        train_backprop(DIGITS_TOPOLOGY, np.zeros((2, 64)), [0, 1], epochs=0, start=start,
+                       quantise="float32")
+    with pytest.raises(ValueError, match="topology"):
+        train_backprop(MNIST_TOPOLOGY, np.zeros((2, 784)), [0, 1], epochs=0, start=start)
+
+
 def test_stored_networks_topology_and_accuracy_floor():
     """Stored networks: documented topologies; accuracy floors on small fixed subsets."""
     digits = load_network(os.path.join(NET_DIR, "digits"))

@@ -3,7 +3,7 @@
 Sub-commands::
 
     approxnn sbs train digits|mnist [--out DIR] [--method backprop|em] [--epochs E]
-                                    [--n-train N]
+                                    [--n-train N] [--quantise e4m1|log4]
     approxnn sbs evaluate NETWORK [--T 10,100,1000] [--formats float32,e4m1,log4]
                                   [--noise 0,10,20,30,40,50] [--noise-T T] [--noise-formats F]
                                   [--rng xorshift]
@@ -76,6 +76,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--method", default="backprop", help="backprop (default) or em")
     t.add_argument("--epochs", type=int, default=None, help="training epochs")
     t.add_argument("--n-train", type=int, default=None, help="first N training patterns")
+    t.add_argument("--quantise", default=None, metavar="FORMAT",
+                   help="quantisation-aware fine-tuning of the stored network for a coded "
+                   "weight format (e4m1, log4); writes <network>_<FORMAT>.json/.npz")
 
     e = sub.add_parser("evaluate", help="accuracy per weight format against T and noise")
     e.add_argument("network", help="digits, mnist or a network .json file")
@@ -235,9 +238,14 @@ def _cmd_train(args) -> int:
         raise ValueError(f"unknown network {args.network!r}; valid: digits, mnist")
     outdir = Path(args.out) if args.out else Path(NET_DIR)
     outdir.mkdir(parents=True, exist_ok=True)
-    stem = outdir / args.network
+    if args.quantise is not None:
+        from refmodels.sbs.formats import parse_format
+
+        if parse_format(args.quantise).is_float:
+            raise ValueError("--quantise needs a coded weight format (e4m1, log4, ...)")
+    stem = outdir / (args.network + (f"_{args.quantise}" if args.quantise else ""))
     _, meta = train_named(args.network, str(stem), method=args.method, epochs=args.epochs,
-                          n_train=args.n_train, log=_log)
+                          n_train=args.n_train, quantise=args.quantise, log=_log)
     print(f"{args.network}: {meta['n_train']} training patterns, {meta['train_seconds']} s; "
           f"mean-field accuracy on the {meta['n_test']} held-out patterns "
           f"{meta['meanfield_test_accuracy'] * 100:.2f} %")

@@ -70,6 +70,13 @@ def test_unknown_network_and_subcommand(capsys, tmp_path):
     assert "unknown network 'cifar10'" in capsys.readouterr().err
     assert cli.main(["sbs", "train", "cifar10", "--out", str(tmp_path)]) == 2
     assert "unknown network" in capsys.readouterr().err
+    assert cli.main(["sbs", "train", "digits", "--quantise", "float32",
+                     "--out", str(tmp_path)]) == 2
+    assert "coded weight format" in capsys.readouterr().err
+    assert cli.main(["sbs", "train", "digits", "--quantise", "e9m9",
+                     "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert not list(tmp_path.iterdir())
     assert cli.main(["sbs"]) == 2
     assert "sub-command" in capsys.readouterr().err
 
