@@ -142,7 +142,8 @@ def cnn_engine(clk, rst,
     WB = _log2(wbuf)
     CB = _log2(cmax)
     GB = max(1, CB)  # bits of the group counter (cmax groups at most, depthwise)
-    FD = max(4, 2 * P)  # output FIFO depth (a power of two)
+    FD = max(8, 4 * P)  # output FIFO depth (a power of two)
+    QD = 8  # sums in flight at most: last taps come >= P cycles apart, a sum takes P + 6
     FB = _log2(FD)
     AW = 24  # width of the buffer address arithmetic (modulo 2^24)
 
@@ -411,19 +412,32 @@ def cnn_engine(clk, rst,
     g = _m(GB)
     # channel of the MAC output: g * P + lane (< cmax: OUT_C <= cmax is checked at START), or
     # g in depthwise mode (lane 0 only)
+    # the group of every sum travels in a small FIFO from its last tap to its last lane
+    gq = [_u(GB) for _ in range(QD)]
+    gq_wp, gq_rp = _m(3), _m(3)
+    gh = _u(GB)  # group of the sum leaving the MAC array
+    gq_push = Signal(bool(0))
+
+    @always(clk.posedge)
+    def group_fifo():
+        if gq_push:
+            gq[gq_wp].next = g
+
+    @always_comb
+    def group_head():
+        gh.next = gq[gq_rp]
+
     if P == 1:
-        chan_conv = bits(g, CB, 0)
+        chan_conv = bits(gh, CB, 0)
     elif CB == LP:
         chan_conv = mo_lane
     else:
-        chan_conv = ConcatSignal(bits(g, CB - LP, 0), mo_lane)
-    chan_dw = bits(g, CB, 0)
+        chan_conv = ConcatSignal(bits(gh, CB - LP, 0), mo_lane)
+    chan_dw = bits(gh, CB, 0)
     chan = _u(CB)
     chan8 = zext(chan, 8)
-    keep_in, last_in = Signal(bool(0)), Signal(bool(0))
+    keep_in = Signal(bool(0))
     keep_pipe = _u(7)
-    last_pipe = _u(7)
-    sum_done = Signal(bool(0))
 
     @always_comb
     def channel():
@@ -433,7 +447,6 @@ def cnn_engine(clk, rst,
         else:
             chan.next = chan_conv
             keep_in.next = mo_valid and chan8 < OC
-        last_in.next = mo_valid and mo_last
 
     @always(clk.posedge)
     def requant_feed():
@@ -445,13 +458,8 @@ def cnn_engine(clk, rst,
 
     @always_seq(clk.posedge, reset=rst)
     def side_pipe():
-        # keep (channel < OUT_C) and last-lane flags travel beside the requant pipeline
+        # keep (channel < OUT_C) travels beside the requant pipeline
         keep_pipe.next = concat(keep_pipe[6:], keep_in)
-        last_pipe.next = concat(last_pipe[6:], last_in)
-
-    @always_comb
-    def sum_flags():
-        sum_done.next = rq_out_valid and last_pipe[6]
 
     # ------------------------------------------------------------------ output FIFO
     fifo = [_u(8) for _ in range(FD)]
@@ -475,7 +483,7 @@ def cnn_engine(clk, rst,
 
     # ------------------------------------------------------------------ control
     t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
-                   "SUM_START", "TAPS", "WAIT_SUM", "FLUSH")
+                   "SUM_START", "TAPS", "FLUSH")
     state = Signal(t_state.IDLE)
     oy, ox, ci = _u(8), _u(8), _u(8)
     ky, kx = _u(4), _u(4)
@@ -492,6 +500,23 @@ def cnn_engine(clk, rst,
     # tap pipeline: stage 1 (addresses registered), stage 2 (buffers answer) -> MAC
     v1, f1, l1, p1 = (Signal(bool(0)) for _ in range(4))
     v2, f2, l2, p2 = (Signal(bool(0)) for _ in range(4))
+    pending = _u(9)  # results of issued sums not yet in the output FIFO
+    since = Signal(intbv(P, min=0, max=P + 1))  # cycles since the last last tap
+    klast = _u(9)  # results of the last group of a position (OUT_C - (G-1)*P, or 1)
+    kept = _u(9)  # results of the sum being issued
+    issue_last = Signal(bool(0))  # the last tap of a sum is issued this cycle
+    f9 = zext(f_cnt, 9)
+
+    @always_comb
+    def issue():
+        issue_last.next = state == t_state.TAPS and tap + 1 == T and since >= P
+        gq_push.next = state == t_state.TAPS and tap + 1 == T and since >= P
+        if mode_dw:
+            kept.next = 1
+        elif g == glast:
+            kept.next = klast
+        else:
+            kept.next = P
 
     @always_comb
     def stream_ready():
@@ -516,6 +541,19 @@ def cnn_engine(clk, rst,
             f_cnt.next = f_cnt + 1
         elif pop and not push:
             f_cnt.next = f_cnt - 1
+        if issue_last and push:
+            pending.next = pending + kept - 1
+        elif issue_last:
+            pending.next = pending + kept
+        elif push:
+            pending.next = pending - 1
+        if issue_last:
+            gq_wp.next = gq_wp + 1
+            since.next = 1
+        elif since < P:
+            since.next = since + 1
+        if mo_valid and mo_last:
+            gq_rp.next = gq_rp + 1
 
         if state == t_state.IDLE:
             if start:
@@ -561,6 +599,7 @@ def cnn_engine(clk, rst,
         elif state == t_state.CHECK:
             cnt.next = 0
             sent.next = 0
+            klast.next = oc9 - (gm << LP)
             if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
                     or FW == 0 or SY == 0 or SX == 0:
                 err_code.next = 4
@@ -607,8 +646,8 @@ def cnn_engine(clk, rst,
                 else:
                     cnt.next = cnt + 1
         elif state == t_state.SUM_START:
-            # one sum in flight; room for its P results in the FIFO
-            if f_cnt + P <= FD:
+            # room in the output FIFO for the results in flight and those of this sum
+            if f9 + pending + P <= FD:
                 ky.next = 0
                 kx.next = 0
                 ci.next = 0
@@ -617,47 +656,47 @@ def cnn_engine(clk, rst,
                 kxc.next = 0
                 state.next = t_state.TAPS
         elif state == t_state.TAPS:
-            v1.next = 1
-            f1.next = tap == 0
-            l1.next = tap + 1 == T
-            if tap + 1 == T:
-                state.next = t_state.WAIT_SUM
-            tap.next = tap + 1
-            wrd.next = wrd + 1
-            if mode_dw or ci + 1 == C:
-                ci.next = 0
-                if kx + 1 == FW:
-                    kx.next = 0
-                    kxc.next = 0
-                    ky.next = ky + 1
-                    kywc.next = kywc + wc24
-                else:
-                    kx.next = kx + 1
-                    kxc.next = kxc + c24
-            else:
-                ci.next = ci + 1
-        elif state == t_state.WAIT_SUM:
-            if sum_done:
-                state.next = t_state.SUM_START
-                if g == glast:
-                    g.next = 0
-                    wrd.next = 0
-                    if ox + 1 == OW:
-                        ox.next = 0
-                        ixb.next = 0 - pl14.signed()
-                        colb.next = 0 - plc24
-                        if oy + 1 == OH:
-                            state.next = t_state.FLUSH
-                        else:
-                            oy.next = oy + 1
-                            iyb.next = iyb + sy14.signed()
-                            rowb.next = rowb + sywc24
+            # a last tap waits until P cycles after the previous one (the MAC output bank)
+            if tap + 1 != T or since >= P:
+                v1.next = 1
+                f1.next = tap == 0
+                l1.next = tap + 1 == T
+                tap.next = tap + 1
+                wrd.next = wrd + 1
+                if mode_dw or ci + 1 == C:
+                    ci.next = 0
+                    if kx + 1 == FW:
+                        kx.next = 0
+                        kxc.next = 0
+                        ky.next = ky + 1
+                        kywc.next = kywc + wc24
                     else:
-                        ox.next = ox + 1
-                        ixb.next = ixb + sx14.signed()
-                        colb.next = colb + sxc24
+                        kx.next = kx + 1
+                        kxc.next = kxc + c24
                 else:
-                    g.next = g + 1
+                    ci.next = ci + 1
+                if tap + 1 == T:
+                    # next sum: next group, position, row
+                    state.next = t_state.SUM_START
+                    if g == glast:
+                        g.next = 0
+                        wrd.next = 0
+                        if ox + 1 == OW:
+                            ox.next = 0
+                            ixb.next = 0 - pl14.signed()
+                            colb.next = 0 - plc24
+                            if oy + 1 == OH:
+                                state.next = t_state.FLUSH
+                            else:
+                                oy.next = oy + 1
+                                iyb.next = iyb + sy14.signed()
+                                rowb.next = rowb + sywc24
+                        else:
+                            ox.next = ox + 1
+                            ixb.next = ixb + sx14.signed()
+                            colb.next = colb + sxc24
+                    else:
+                        g.next = g + 1
         else:  # FLUSH: the last results leave the FIFO
             if sent == NOUT:
                 busy.next = 0
@@ -726,9 +765,10 @@ def cnn_engine(clk, rst,
         unused_bits.next = unused_cat != 0
 
     return (bridge, decode, shift_read, read_mux, reg_write, table_write, fields, ibuf_ram,
-            wbuf_ram, mac, requant, channel, requant_feed, side_pipe, sum_flags, fifo_flags,
+            wbuf_ram, mac, requant, channel, requant_feed, side_pipe, fifo_flags,
             fifo_ram, stream_ready, control, tap_address, tap_stage, tap_stage2, mac_in,
-            unused, group_count, setup_operands, setup_product)
+            unused, group_count, setup_operands, setup_product, group_fifo, group_head,
+            issue)
 
 
 def build(lanes=4, mul="int8", ibuf=1024, wbuf=256, cmax=16):

@@ -139,8 +139,6 @@ reg mo_valid;
 reg [1:0] mo_lane;
 wire [3:0] chan_conv;
 wire [7:0] chan8;
-reg last_in;
-reg mo_last;
 reg rq_valid;
 reg signed [31:0] rq_acc;
 reg signed [31:0] mo_acc;
@@ -148,21 +146,26 @@ reg signed [31:0] rq_bias;
 reg signed [31:0] rq_mult;
 reg signed [5:0] rq_shift;
 reg [6:0] keep_pipe;
-reg [6:0] last_pipe;
-wire sum_done;
-reg rq_out_valid;
 wire push;
+reg rq_out_valid;
 wire pop;
-reg [3:0] f_cnt;
-reg [2:0] f_rp;
+reg [4:0] f_cnt;
+reg [3:0] f_rp;
 reg [23:0] sent;
 reg [23:0] NOUT;
-reg [2:0] f_wp;
+reg [3:0] f_wp;
 reg signed [7:0] rq_y;
-reg [3:0] state;
+reg [2:0] state;
 reg [24:0] cnt;
 reg v1;
 reg busy;
+reg issue_last;
+reg [8:0] pending;
+reg [8:0] kept;
+reg [2:0] gq_wp;
+reg [2:0] since;
+reg mo_last;
+reg [2:0] gq_rp;
 reg done;
 reg err;
 reg [3:0] err_code;
@@ -184,6 +187,7 @@ reg [19:0] PTWC;
 reg [24:0] GT;
 reg [3:0] glast;
 wire [8:0] gm;
+reg [8:0] klast;
 wire [24:0] hwc25;
 reg [7:0] oy;
 reg [7:0] ox;
@@ -197,6 +201,7 @@ reg [23:0] rowb;
 wire [23:0] ptwc24;
 reg [23:0] colb;
 wire [23:0] plc24;
+wire [8:0] f9;
 reg [3:0] ky;
 reg [3:0] kx;
 reg [7:0] ci;
@@ -249,6 +254,8 @@ wire [15:0] sy16;
 wire [15:0] pt16;
 wire [15:0] oc16;
 wire [15:0] g16;
+reg gq_push;
+wire [3:0] gh;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
@@ -340,7 +347,8 @@ reg [31:0] bias_t [0:16-1];
 reg [31:0] mult_t [0:16-1];
 reg signed [7:0] ibuf_m [0:1024-1];
 reg [31:0] wbuf_m [0:256-1];
-reg [7:0] fifo [0:8-1];
+reg [7:0] fifo [0:16-1];
+reg [3:0] gq [0:8-1];
 
 assign pm1 = 9'd3;
 assign one16 = 16'd1;
@@ -364,7 +372,7 @@ assign mode_w[32-1:1] = 'b0000000000000000000000000000000;
 assign mode_w[0] = mode_dw;
 assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
 assign shift_rd_w[6-1:0] = shift_rd;
-assign chan_conv[4-1:2] = g[2-1:0];
+assign chan_conv[4-1:2] = gh[2-1:0];
 assign chan_conv[2-1:0] = mo_lane;
 assign chan8[8-1:4] = 'b0000;
 assign chan8[4-1:0] = chan;
@@ -382,6 +390,8 @@ assign ptwc24[24-1:20] = 'b0000;
 assign ptwc24[20-1:0] = PTWC;
 assign plc24[24-1:12] = 'b000000000000;
 assign plc24[12-1:0] = PLC;
+assign f9[9-1:5] = 'b0000;
+assign f9[5-1:0] = f_cnt;
 assign wc24[24-1:16] = 'b00000000;
 assign wc24[16-1:0] = WC;
 assign c24[24-1:8] = 'b0000000000000000;
@@ -1162,16 +1172,15 @@ always @(posedge clk) begin: cnn_requant0_stage6
 end
 
 
-always @(OC, chan8, chan_conv, g[4-1:0], mo_lane, mo_last, mo_valid, mode_dw) begin: channel
+always @(OC, chan8, chan_conv, gh[4-1:0], mo_lane, mo_valid, mode_dw) begin: channel
     if (mode_dw) begin
-        chan = g[4-1:0];
+        chan = gh[4-1:0];
         keep_in = (mo_valid && (mo_lane == 0));
     end
     else begin
         chan = chan_conv;
         keep_in = (mo_valid && (chan8 < OC));
     end
-    last_in = (mo_valid && mo_last);
 end
 
 
@@ -1187,17 +1196,11 @@ end
 always @(posedge clk) begin: side_pipe
     if (rst == 1) begin
         keep_pipe <= 0;
-        last_pipe <= 0;
     end
     else begin
         keep_pipe <= {keep_pipe[6-1:0], keep_in};
-        last_pipe <= {last_pipe[6-1:0], last_in};
     end
 end
-
-
-
-assign sum_done = (rq_out_valid && last_pipe[6]);
 
 
 
@@ -1216,10 +1219,10 @@ end
 
 
 
-assign s_axis_x_tready = (state == 4'b0011);
-assign s_axis_w_tready = (state == 4'b0100);
-assign i_we = ((state == 4'b0011) && s_axis_x_tvalid);
-assign w_we = ((state == 4'b0100) && s_axis_w_tvalid);
+assign s_axis_x_tready = (state == 3'b011);
+assign s_axis_w_tready = (state == 3'b100);
+assign i_we = ((state == 3'b011) && s_axis_x_tvalid);
+assign w_we = ((state == 3'b100) && s_axis_w_tvalid);
 assign i_wa = cnt[10-1:0];
 assign w_wa = cnt[8-1:0];
 
@@ -1253,9 +1256,12 @@ always @(posedge clk) begin: control
         f_wp <= 0;
         g <= 0;
         glast <= 0;
+        gq_rp <= 0;
+        gq_wp <= 0;
         ixb <= 0;
         iyb <= 0;
         k <= 0;
+        klast <= 0;
         kx <= 0;
         kxc <= 0;
         ky <= 0;
@@ -1263,9 +1269,11 @@ always @(posedge clk) begin: control
         l1 <= 0;
         ox <= 0;
         oy <= 0;
+        pending <= 0;
         rowb <= 0;
         sent <= 0;
-        state <= 4'b0000;
+        since <= 4;
+        state <= 3'b000;
         tap <= 0;
         v1 <= 0;
         wrd <= 0;
@@ -1288,8 +1296,27 @@ always @(posedge clk) begin: control
         else if ((pop && (!push))) begin
             f_cnt <= (f_cnt - 1);
         end
+        if ((issue_last && push)) begin
+            pending <= ((pending + kept) - 1);
+        end
+        else if (issue_last) begin
+            pending <= (pending + kept);
+        end
+        else if (push) begin
+            pending <= (pending - 1);
+        end
+        if (issue_last) begin
+            gq_wp <= (gq_wp + 1);
+            since <= 1;
+        end
+        else if ((since < 4)) begin
+            since <= (since + 1);
+        end
+        if ((mo_valid && mo_last)) begin
+            gq_rp <= (gq_rp + 1);
+        end
         case (state)
-            4'b0000: begin
+            3'b000: begin
                 if (start) begin
                     busy <= 1;
                     done <= 0;
@@ -1297,10 +1324,10 @@ always @(posedge clk) begin: control
                     err_code <= 0;
                     cycles <= 0;
                     k <= 0;
-                    state <= 4'b0001;
+                    state <= 3'b001;
                 end
             end
-            4'b0001: begin
+            3'b001: begin
                 k <= (k + 1);
                 case (k)
                     'h0: begin
@@ -1345,13 +1372,14 @@ always @(posedge clk) begin: control
                     default: begin
                         GT <= prod[25-1:0];
                         glast <= gm[4-1:0];
-                        state <= 4'b0010;
+                        state <= 3'b010;
                     end
                 endcase
             end
-            4'b0010: begin
+            3'b010: begin
                 cnt <= 0;
                 sent <= 0;
+                klast <= (oc9 - (gm << 2));
                 if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0))) begin
                     err_code <= 4;
                     err <= 1;
@@ -1375,27 +1403,27 @@ always @(posedge clk) begin: control
                 if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || (GT > 256) || (OC > 16) || (mode_dw && (OC != C)))) begin
                     done <= 1;
                     busy <= 0;
-                    state <= 4'b0000;
+                    state <= 3'b000;
                 end
                 else begin
-                    state <= 4'b0011;
+                    state <= 3'b011;
                 end
             end
-            4'b0011: begin
+            3'b011: begin
                 if (s_axis_x_tvalid) begin
                     if (((cnt + 1) == hwc25)) begin
                         cnt <= 0;
-                        state <= 4'b0100;
+                        state <= 3'b100;
                     end
                     else begin
                         cnt <= (cnt + 1);
                     end
                 end
             end
-            4'b0100: begin
+            3'b100: begin
                 if (s_axis_w_tvalid) begin
                     if (((cnt + 1) == GT)) begin
-                        state <= 4'b0101;
+                        state <= 3'b101;
                         oy <= 0;
                         ox <= 0;
                         g <= 0;
@@ -1410,70 +1438,67 @@ always @(posedge clk) begin: control
                     end
                 end
             end
-            4'b0101: begin
-                if (((f_cnt + 4) <= 8)) begin
+            3'b101: begin
+                if ((((f9 + pending) + 4) <= 16)) begin
                     ky <= 0;
                     kx <= 0;
                     ci <= 0;
                     tap <= 0;
                     kywc <= 0;
                     kxc <= 0;
-                    state <= 4'b0110;
+                    state <= 3'b110;
                 end
             end
-            4'b0110: begin
-                v1 <= 1;
-                f1 <= (tap == 0);
-                l1 <= ((tap + 1) == T);
-                if (((tap + 1) == T)) begin
-                    state <= 4'b0111;
-                end
-                tap <= (tap + 1);
-                wrd <= (wrd + 1);
-                if ((mode_dw || ((ci + 1) == C))) begin
-                    ci <= 0;
-                    if (((kx + 1) == FW)) begin
-                        kx <= 0;
-                        kxc <= 0;
-                        ky <= (ky + 1);
-                        kywc <= (kywc + wc24);
+            3'b110: begin
+                if ((((tap + 1) != T) || (since >= 4))) begin
+                    v1 <= 1;
+                    f1 <= (tap == 0);
+                    l1 <= ((tap + 1) == T);
+                    tap <= (tap + 1);
+                    wrd <= (wrd + 1);
+                    if ((mode_dw || ((ci + 1) == C))) begin
+                        ci <= 0;
+                        if (((kx + 1) == FW)) begin
+                            kx <= 0;
+                            kxc <= 0;
+                            ky <= (ky + 1);
+                            kywc <= (kywc + wc24);
+                        end
+                        else begin
+                            kx <= (kx + 1);
+                            kxc <= (kxc + c24);
+                        end
                     end
                     else begin
-                        kx <= (kx + 1);
-                        kxc <= (kxc + c24);
+                        ci <= (ci + 1);
                     end
-                end
-                else begin
-                    ci <= (ci + 1);
-                end
-            end
-            4'b0111: begin
-                if (sum_done) begin
-                    state <= 4'b0101;
-                    if ((g == glast)) begin
-                        g <= 0;
-                        wrd <= 0;
-                        if (((ox + 1) == OW)) begin
-                            ox <= 0;
-                            ixb <= (0 - $signed(pl14));
-                            colb <= (0 - plc24);
-                            if (((oy + 1) == OH)) begin
-                                state <= 4'b1000;
+                    if (((tap + 1) == T)) begin
+                        state <= 3'b101;
+                        if ((g == glast)) begin
+                            g <= 0;
+                            wrd <= 0;
+                            if (((ox + 1) == OW)) begin
+                                ox <= 0;
+                                ixb <= (0 - $signed(pl14));
+                                colb <= (0 - plc24);
+                                if (((oy + 1) == OH)) begin
+                                    state <= 3'b111;
+                                end
+                                else begin
+                                    oy <= (oy + 1);
+                                    iyb <= (iyb + $signed(sy14));
+                                    rowb <= (rowb + sywc24);
+                                end
                             end
                             else begin
-                                oy <= (oy + 1);
-                                iyb <= (iyb + $signed(sy14));
-                                rowb <= (rowb + sywc24);
+                                ox <= (ox + 1);
+                                ixb <= (ixb + $signed(sx14));
+                                colb <= (colb + sxc24);
                             end
                         end
                         else begin
-                            ox <= (ox + 1);
-                            ixb <= (ixb + $signed(sx14));
-                            colb <= (colb + sxc24);
+                            g <= (g + 1);
                         end
-                    end
-                    else begin
-                        g <= (g + 1);
                     end
                 end
             end
@@ -1481,7 +1506,7 @@ always @(posedge clk) begin: control
                 if ((sent == NOUT)) begin
                     busy <= 0;
                     done <= 1;
-                    state <= 4'b0000;
+                    state <= 3'b000;
                 end
             end
         endcase
@@ -1619,5 +1644,31 @@ end
 
 
 assign prod = (opa * opb);
+
+
+always @(posedge clk) begin: group_fifo
+    if (gq_push) begin
+        gq[gq_wp] <= g;
+    end
+end
+
+
+
+assign gh = gq[gq_rp];
+
+
+always @(T, g, glast, klast, mode_dw, since, state, tap) begin: issue
+    issue_last = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4));
+    gq_push = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4));
+    if (mode_dw) begin
+        kept = 1;
+    end
+    else if ((g == glast)) begin
+        kept = klast;
+    end
+    else begin
+        kept = 4;
+    end
+end
 
 endmodule
