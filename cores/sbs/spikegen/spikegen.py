@@ -144,6 +144,10 @@ def sbs_spikegen(clk, rst,
     last_j = Signal(bool(0))
     h_fire = Signal(bool(0))
     h_ready = Signal(bool(0))
+    # one 32 x 32-bit multiplier shared by the seeding hash and the selection threshold
+    mul_a = _u(32)
+    mul_b = _u(32)
+    mul_p = _u(64)
 
     @always(clk.posedge)
     def memories():
@@ -167,6 +171,25 @@ def sbs_spikegen(clk, rst,
         m_axis_spk_tvalid.next = state == t_state.OUT
         m_axis_spk_tlast.next = last_j
         busy.next = state != t_state.IDLE or cmd_seed
+
+    @always_comb
+    def multiplier_operands():
+        if state == t_state.SEED0:
+            mul_a.next = (1 + (layer << 20) + j) & 0xFFFFFFFF
+            mul_b.next = GOLDEN
+        elif state == t_state.SEED1:
+            mul_a.next = x ^ (x >> 16)
+            mul_b.next = M1
+        elif state == t_state.SEED2:
+            mul_a.next = x ^ (x >> 13)
+            mul_b.next = M2
+        else:
+            mul_a.next = x
+            mul_b.next = total
+
+    @always_comb
+    def multiplier():
+        mul_p.next = mul_a * mul_b
 
     @always_comb
     def state_number():
@@ -248,15 +271,13 @@ def sbs_spikegen(clk, rst,
                 state.next = t_state.RECV
         elif state == t_state.SEED0:
             # v = seed + 0x9E3779B9 (1 + (layer << 20) + j) mod 2**32
-            idx = intbv(0)[32:]
-            idx[:] = (1 + (layer << 20) + j) & 0xFFFFFFFF
-            x.next = (seed + ((idx * GOLDEN) & 0xFFFFFFFF)) & 0xFFFFFFFF
+            x.next = (seed + mul_p[32:]) & 0xFFFFFFFF
             state.next = t_state.SEED1
         elif state == t_state.SEED1:
-            x.next = ((x ^ (x >> 16)) * M1) & 0xFFFFFFFF
+            x.next = mul_p[32:]
             state.next = t_state.SEED2
         elif state == t_state.SEED2:
-            x.next = ((x ^ (x >> 13)) * M2) & 0xFFFFFFFF
+            x.next = mul_p[32:]
             state.next = t_state.SEED3
         elif state == t_state.SEED3:
             fin = intbv(0)[32:]
@@ -306,9 +327,7 @@ def sbs_spikegen(clk, rst,
             st_waddr.next = j
             state.next = t_state.THRESH
         elif state == t_state.THRESH:
-            prod = intbv(0)[32 + sum_bits:]
-            prod[:] = x * total
-            thr.next = prod[32 + sum_bits:32]
+            thr.next = mul_p[32 + sum_bits:32]
             acc.next = 0
             if total == 0:
                 spike.next = NO_SPIKE
@@ -337,7 +356,8 @@ def sbs_spikegen(clk, rst,
                     j.next = j + 1
                     state.next = t_state.RECV
 
-    return bridge, memories, comb, state_number, decode, control
+    return (bridge, memories, comb, multiplier_operands, multiplier, state_number, decode,
+            control)
 
 
 def ports(n_max: int, src_max: int) -> dict:

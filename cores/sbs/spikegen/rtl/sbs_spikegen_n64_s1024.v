@@ -101,13 +101,16 @@ reg [10:0] n_src;
 reg [15:0] spike;
 wire busy;
 reg cmd_seed;
+reg [31:0] mul_a;
+reg [10:0] layer;
+reg [31:0] mul_b;
+reg [31:0] x;
+reg [29:0] total;
+wire [63:0] mul_p;
 reg [3:0] state_code;
 reg [1:0] error;
 reg [31:0] seed;
-reg [10:0] layer;
 reg [31:0] spikes;
-reg [29:0] total;
-reg [31:0] x;
 reg [29:0] thr;
 reg [29:0] acc;
 wire axil_bridge0_do_rd;
@@ -208,6 +211,32 @@ assign m_axis_spk_tlast = last_j;
 assign busy = ((state != 4'b0000) || cmd_seed);
 
 
+always @(j, layer, state, total, x) begin: multiplier_operands
+    case (state)
+        4'b0001: begin
+            mul_a = (((1 + (layer << 20)) + j) & 33'hffffffff);
+            mul_b = 33'h9e3779b9;
+        end
+        4'b0010: begin
+            mul_a = (x ^ (x >>> 16));
+            mul_b = 33'h85ebca6b;
+        end
+        4'b0011: begin
+            mul_a = (x ^ (x >>> 13));
+            mul_b = 33'hc2b2ae35;
+        end
+        default: begin
+            mul_a = x;
+            mul_b = total;
+        end
+    endcase
+end
+
+
+
+assign mul_p = (mul_a * mul_b);
+
+
 always @(state) begin: state_number
     case (state)
         4'b0000: begin
@@ -279,10 +308,8 @@ end
 
 
 always @(posedge clk) begin: control
-    reg [32-1:0] idx;
     reg [32-1:0] fin;
     reg [32-1:0] u;
-    reg [62-1:0] prod;
     reg [30-1:0] s_new;
     if (rst == 1) begin
         acc <= 0;
@@ -348,17 +375,15 @@ always @(posedge clk) begin: control
                 end
             end
             4'b0001: begin
-                idx = 32'h0;
-                idx = (((1 + (layer << 20)) + j) & 33'hffffffff);
-                x <= ((seed + ((idx * 33'h9e3779b9) & 33'hffffffff)) & 33'hffffffff);
+                x <= ((seed + mul_p[32-1:0]) & 33'hffffffff);
                 state <= 4'b0010;
             end
             4'b0010: begin
-                x <= (((x ^ (x >>> 16)) * 33'h85ebca6b) & 33'hffffffff);
+                x <= mul_p[32-1:0];
                 state <= 4'b0011;
             end
             4'b0011: begin
-                x <= (((x ^ (x >>> 13)) * 33'hc2b2ae35) & 33'hffffffff);
+                x <= mul_p[32-1:0];
                 state <= 4'b0100;
             end
             4'b0100: begin
@@ -421,9 +446,7 @@ always @(posedge clk) begin: control
                 state <= 4'b1000;
             end
             4'b1000: begin
-                prod = 62'h0;
-                prod = (x * total);
-                thr <= prod[(32 + 30)-1:32];
+                thr <= mul_p[(32 + 30)-1:32];
                 acc <= 0;
                 if ((total == 0)) begin
                     spike <= 65535;
