@@ -1,8 +1,12 @@
-"""SbS update unit: P-lane fixed-point h update with AXI4-Stream data and AXI4-Lite control.
+"""SbS update and layer units: P-lane fixed-point h update, AXI4-Stream data, AXI4-Lite control.
 
-The unit holds the latent vector h of one inference population (IP), ``N_H <= N_MAX`` latents
-of F = 24 bits, in P banks (lane k holds latents ``i`` with ``i mod P == k``), and applies one
-SbS update per weight row it receives. The arithmetic is exactly
+The update unit (:func:`sbs_update`) holds the latent vector h of one inference population
+(IP), ``N_H <= N_MAX`` latents of F = 24 bits, in P banks (lane k holds latents ``i`` with
+``i mod P == k``), and applies one SbS update per weight row it receives. The layer unit
+(:func:`sbs_layer`) is the same engine with the h of ``IP_MAX`` IPs and ``ROWS_MAX`` weight
+rows on chip: every beat ``{ip, row}`` of ``s_axis_s`` is one update, so a conv, pool or FC
+layer runs from its spikes alone (the pending update of an IP is flushed before another IP is
+updated). The arithmetic is exactly
 :func:`refmodels.sbs.model.update_fixed` (``HFixed()`` defaults: F = 24, S = 17, PB = 17) with
 weights coded ``e<E>m<M>`` (M = 0 or 1) or ``log<E>`` (E = 2..4).
 
