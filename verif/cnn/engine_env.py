@@ -97,6 +97,11 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
 
 def layer_list(rng, lanes, ibuf, wbuf, cmax):
     p = lanes
+    # weights beyond the weight buffer: 3x3 taps of c_w channels, enough groups
+    c_w = min(255, wbuf // 9 + 1)
+    oc_w = min(cmax, p * (wbuf // (9 * c_w)) + 1)
+    if -(-oc_w // p) * 9 * c_w <= wbuf or 9 * c_w > ibuf:
+        raise ValueError(f"no error_wbuf layer for P={p}, ibuf={ibuf}, wbuf={wbuf}")
     layers = [
         make_layer(rng, "conv_same", 5, 5, 3, p + 2, 3, 3, 1, 1, "SAME"),
         make_layer(rng, "conv_valid", 6, 5, 2, p, 3, 2, 1, 1, "VALID"),
@@ -108,8 +113,7 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax):
         # errors: input map beyond the input buffer, weights beyond the weight buffer,
         # more channels than the table, zero stride; then a good layer again
         make_layer(rng, "error_ibuf", 4, ibuf // 16 + 1, 4, 1, 1, 1, 1, 1, "VALID", error=1),
-        make_layer(rng, "error_wbuf", 1, 1, 255, min(cmax, p * (wbuf // 255 + 1)), 1, 1, 1, 1,
-                   "VALID", error=2),
+        make_layer(rng, "error_wbuf", 3, 3, c_w, oc_w, 3, 3, 1, 1, "SAME", error=2),
         make_layer(rng, "error_channels", 1, 1, 2, cmax + 1, 1, 1, 1, 1, "VALID", error=3),
         make_layer(rng, "error_zero", 3, 3, 1, 1, 1, 1, 1, 1, "VALID", error=4),
         make_layer(rng, "error_depth", 3, 3, 2, 4, 3, 3, 1, 1, "SAME", error=5),
@@ -430,3 +434,81 @@ class EngineRegTest(EngineBase):
     def final_phase(self):
         if self.errors:
             raise AssertionError(f"{len(self.errors)} problem(s); first: {self.errors[0]}")
+
+
+def layer_of(kind, x, wt, p):
+    """A Layer from a trained network's int8 parameters (``Network.int8_params`` entry)."""
+    oc = wt.shape[0]
+    n, h, w, c = x.shape
+    fh, fw = wt.shape[1:3]
+    sy, sx = (1, 1) if p["stride"] is None else tuple(int(v) for v in p["stride"])
+    padding = p["padding"] or "VALID"
+    oh, pt, _ = tfl.compute_padding(h, fh, sy, 1, padding)
+    ow, pl, _ = tfl.compute_padding(w, fw, sx, 1, padding)
+    per_ch = np.broadcast_to
+    return Layer(kind=kind, h=h, w=w, c=c, oc=oc, fh=fh, fw=fw, sy=sy, sx=sx,
+                 padding=padding, oh=oh, ow=ow, pt=pt, pl=pl,
+                 zp_in=int(p["input_zero_point"]), zp_out=int(p["output_zero_point"]),
+                 act_min=int(p["act_min"]), act_max=int(p["act_max"]), x=x, wt=wt,
+                 bias=per_ch(np.asarray(p["bias"], np.int64), (oc,)),
+                 mult=per_ch(np.asarray(p["multiplier"], np.int64), (oc,)),
+                 shift=per_ch(np.asarray(p["shift"], np.int64), (oc,)), error=0,
+                 depthwise=False)
+
+
+class EngineNetworkTest(EngineBase):
+    """The trained ``digits`` network of refmodels.cnn end to end on held-out images: conv1,
+    conv2 and fc run on the engine (each layer also checked by the scoreboard), max pooling and
+    flatten on the host between them; the logits must equal ``Network.forward_int8`` (with the
+    engine's multiplier) bit for bit, and so must the predicted classes."""
+
+    images = 3
+
+    async def run_phase(self):
+        from refmodels.cnn.net import load_dataset, load_network  # noqa: PLC0415
+
+        self.raise_objection()
+        await self.bfm.start()
+        await self.read_caps()
+        net = load_network("digits")
+        _, _, x_test, _ = load_dataset("digits")
+        n = int(os.environ.get("APPROXNN_IMAGES", self.images))
+        xq = net.quantize_input(x_test[:n])
+        want = net.forward_int8(xq, mul=ConfigDB().get(None, "", "GOLDEN_MUL"))
+        params = net.int8_params()
+        self.errors = []
+        for i in range(n):
+            a = xq[i : i + 1].astype(np.int64)
+            k = 0
+            for L in net.layers:
+                t = L["type"]
+                if t in ("conv2d", "dense"):
+                    p = params[k]
+                    k += 1
+                    wt = np.asarray(p["weights"], np.int64)
+                    if t == "dense":
+                        a = a.reshape(1, 1, 1, -1)
+                        wt = wt.reshape(wt.shape[0], 1, 1, -1)
+                    lay = layer_of("fc" if t == "dense" else "conv_same", a, wt, p)
+                    obs = await self.bfm.run_layer(lay)
+                    self.env.monitor.ap.write(obs)
+                    if obs["out"] is None:
+                        self.errors.append(f"image {i} {L['name']}: no output")
+                        break
+                    a = obs["out"].reshape(1, lay.oh, lay.ow, lay.oc)
+                elif t == "maxpool":
+                    a = tfl.max_pool(a, L["pool"], L["pool"], "VALID").astype(np.int64)
+                elif t == "flatten":
+                    a = a.reshape(1, -1)
+            got = a.ravel()
+            if not np.array_equal(got, want[i]):
+                self.errors.append(f"image {i}: logits {got.tolist()}, model "
+                                   f"{want[i].tolist()}")
+            else:
+                self.logger.info(f"image {i}: logits match, class {int(np.argmax(got))}")
+        self.drop_objection()
+
+    def final_phase(self):
+        problems = self.errors + self.env.scoreboard.errors
+        if problems:
+            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")

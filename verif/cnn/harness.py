@@ -3,7 +3,8 @@
 The RTL is converted from the MyHDL source into a build folder (the committed files are
 checked separately against a fresh generation). ``broken=N`` wraps the block in a deliberately
 faulty copy that inverts bit 0 of its N-th output beat, to show that the scoreboard catches a
-single wrong bit.
+single wrong bit; ``mutate`` edits the generated Verilog (a plausible design error) to show
+that the directed corners find it.
 """
 
 from __future__ import annotations
@@ -64,17 +65,27 @@ def run_block(
     broken: int | None = None,
     build_dir: Path | None = None,
     extra_env: dict | None = None,
+    mutate: tuple[str, str] | None = None,
+    testcase: str | list[str] | None = None,
 ) -> SimResult:
-    """Generate ``block`` ("requant" or "mac") with ``params`` and run its pyuvm test."""
+    """Generate ``block`` ("requant", "mac" or "engine") with ``params`` and run its pyuvm
+    test. ``mutate = (old, new)`` replaces one piece of the generated Verilog (a mutant: the
+    test must then fail)."""
     from cores.cnn.generate import BLOCKS, build_block  # noqa: PLC0415 - MyHDL import is slow
 
     params = dict(params or {})
     factory, module = build_block(block, **params)
-    tag = f"{module}_{sim}" + ("_broken" if broken is not None else "")
+    tag = f"{module}_{sim}" + ("_broken" if broken is not None else "") + (
+        "_mutant" if mutate else "")
     build_dir = Path(build_dir or BUILD_ROOT / tag)
     from cores.cnn.common import convert  # noqa: PLC0415
 
     src = convert(factory, module, build_dir / "rtl")
+    if mutate:
+        text = src.read_text()
+        if text.count(mutate[0]) != 1:
+            raise ValueError(f"mutation target {mutate[0]!r} not found once in {src.name}")
+        src.write_text(text.replace(mutate[0], mutate[1]))
     sources, top = [src], module
     if broken is not None:
         wpath, top = broken_wrapper(src, module, BLOCKS[block]["out_port"], broken,
@@ -83,4 +94,4 @@ def run_block(
     env = {"APPROXNN_SEED": seed, "APPROXNN_COUNT": count, **BLOCKS[block]["env"](params)}
     env.update(extra_env or {})
     return run_cocotb(sim, sources, top, BLOCKS[block]["test_module"], build_dir / "sim",
-                      extra_env=env, seed=seed)
+                      testcase=testcase, extra_env=env, seed=seed)

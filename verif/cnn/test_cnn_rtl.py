@@ -8,8 +8,12 @@
 * layer engine: register tests (CAPS, channel table read-back, SLVERR) and a layer sequence
   (SAME / VALID / strided convolutions, FullyConnected, 1x1, partial channel groups, the four
   error codes, a good layer after the errors) with random stream idle cycles and output
-  back-pressure, on Icarus: int8 P = 4, DRUM P = 8, int8 P = 1, unsigned Mitchell P = 2;
-* a deliberately broken copy (one output bit flipped on one output beat) must fail.
+  back-pressure, on Icarus: int8 P = 4, DRUM P = 8, int8 P = 1, unsigned Mitchell P = 2; the
+  trained digits network (refmodels/cnn/networks) end to end on a held-out image (int8 P = 4):
+  logits equal Network.forward_int8;
+* a deliberately broken copy (one output bit flipped on one output beat) must fail, and so must
+  three mutants of the requantisation unit (no INT32_MIN saturation, negative ties rounded
+  toward zero, rounding boundary off by one), each visible only on a corner case.
 """
 
 import pytest
@@ -52,8 +56,10 @@ def test_mac(params, count):
 
 
 def test_engine_int8():
-    # Icarus only: a Verilator build of the engine costs about 40 s
-    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=7))
+    # Icarus only (a Verilator build of the engine costs about 40 s); the trained digits
+    # network on one held-out image (EngineNetworkTest) besides the register and layer tests
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=7,
+                     extra_env={"APPROXNN_IMAGES": 1}))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +69,8 @@ def test_engine_int8():
     ids=["drum4s_p8", "int8_p1", "mitchell_u_p2"],
 )
 def test_engine_configurations(params):
-    _check(run_block("engine", sim="icarus", params=params, seed=11))
+    _check(run_block("engine", sim="icarus", params=params, seed=11,
+                     testcase=["EngineRegTest", "EngineLayerTest"]))
 
 
 @pytest.mark.parametrize(
@@ -71,6 +78,24 @@ def test_engine_configurations(params):
     [("requant", {}), ("mac", {"lanes": 4}), ("engine", {"lanes": 4})],
 )
 def test_broken_block_is_caught(block, params):
-    result = run_block(block, sim="icarus", count=300, params=params, broken=57, seed=9)
-    assert result.tests >= 1 and result.failures == 1, result.messages
+    result = run_block(block, sim="icarus", count=300, params=params, broken=57, seed=9,
+                       testcase="EngineLayerTest" if block == "engine" else None)
+    assert result.tests == 1 and result.failures == 1, result.messages
     assert "model" in result.messages[0], result.messages
+
+
+#: plausible design errors of the requantisation unit, each only visible on a corner case
+REQUANT_MUTANTS = {
+    "no_saturation": ("    if (sat3) begin", "    if (1'b0) begin"),
+    "ties_toward_zero_for_negatives": ("        thr = (thr + 1);", "        thr = thr;"),
+    "rounding_boundary_off_by_one": ("    if ((rem > thr)) begin",
+                                     "    if ((rem > (thr + 1))) begin"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(REQUANT_MUTANTS))
+def test_requant_mutants_are_caught(mutant):
+    # only the directed corners and 500 random values: the corners must expose each mutant
+    result = run_block("requant", sim="icarus", count=500, seed=13,
+                       mutate=REQUANT_MUTANTS[mutant])
+    assert result.failures == 1, f"mutant {mutant} survived"

@@ -86,7 +86,7 @@ def _log2(n):
     return (n - 1).bit_length()
 
 
-def check_params(lanes=4, mul="int8", ibuf=1024, wbuf=256, cmax=16):
+def check_params(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):
     if lanes not in LANES:
         raise EngineConfigError(f"lanes must be one of {LANES}, got {lanes!r}")
     try:
@@ -771,7 +771,7 @@ def cnn_engine(clk, rst,
             issue)
 
 
-def build(lanes=4, mul="int8", ibuf=1024, wbuf=256, cmax=16):
+def build(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):
     """(factory, module name) of the engine; bad parameters raise EngineConfigError."""
     p = check_params(lanes, mul, ibuf, wbuf, cmax)
 
