@@ -15,6 +15,7 @@ from refmodels.sbs.train import (
     MNIST_TOPOLOGY,
     NET_DIR,
     load_digits_split,
+    network_name,
     train_named,
 )
 
@@ -144,6 +145,18 @@ def test_quantisation_aware_fine_tuning(tmp_path):
                        quantise="float32")
     with pytest.raises(ValueError, match="topology"):
         train_backprop(MNIST_TOPOLOGY, np.zeros((2, 784)), [0, 1], epochs=0, start=start)
+
+
+def test_noise_augmented_fine_tuning():
+    start = load_network(os.path.join(NET_DIR, "digits"))
+    net, meta = train_named("digits", None, noise_augment=0.5, epochs=1, n_train=100,
+                            start=start, log=lambda m: None)
+    assert meta["n_train"] == 200 and meta["noise_augment"] == 0.5  # clean + noisy copies
+    assert "noise-augmented" in meta["method"]
+    assert any(not np.array_equal(a, b) for a, b in zip(start.weights, net.weights, strict=True))
+    with pytest.raises(ValueError, match="noise_augment"):
+        train_named("digits", None, noise_augment=1.5)
+    assert network_name("mnist", "e4m1", 50) == "mnist_e4m1_noise50"
 
 
 def test_stored_networks_topology_and_accuracy_floor():

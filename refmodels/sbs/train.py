@@ -255,15 +255,24 @@ def _split(x, y, frac, seed):
 QAT_SETTINGS = {"epochs": 6, "lr": 0.02, "batch": 50, "iters": 30, "bptt": 10}
 
 
+def network_name(which: str, quantise: str | None = None, noise_pct: float | None = None) -> str:
+    """File name of a (fine-tuned) network: ``mnist``, ``mnist_e4m1``, ``mnist_noise50``."""
+    name = which + (f"_{quantise}" if quantise else "")
+    return name + (f"_noise{noise_pct:g}" if noise_pct is not None else "")
+
+
 def train_named(which: str, out=None, *, method: str = "backprop", epochs: int | None = None,
                 n_train: int | None = None, quantise: str | None = None, start=None,
-                log=print) -> tuple[Network, dict]:
+                noise_augment: float | None = None, log=print) -> tuple[Network, dict]:
     """Train the ``digits`` or ``mnist`` network; write it when ``out`` (a stem) is given.
 
     ``n_train``: use only the first n training patterns (quick runs). ``quantise``: a coded
     weight format: quantisation-aware fine-tuning (``QAT_SETTINGS``) of ``start`` (a network
-    or a network file; default the stored ``networks/<which>``) for that format. Returns the
-    network and its metadata (also stored in the JSON file).
+    or a network file; default the stored ``networks/<which>``) for that format.
+    ``noise_augment``: fine-tune ``start`` likewise (``QAT_SETTINGS``) on the training images
+    plus one noisy copy of each (``x' = (1 - a) x + a u``, ``a`` uniform in
+    ``[0, noise_augment]`` per image, u uniform per pixel, seed 5). Returns the network and its
+    metadata (also stored in the JSON file).
     """
     if which not in ("digits", "mnist"):
         raise ValueError(f"unknown network {which!r}; valid: digits, mnist")
@@ -278,12 +287,19 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
         xtr, ytr = xtr[:n_train], ytr[:n_train]
     top = DIGITS_TOPOLOGY if which == "digits" else MNIST_TOPOLOGY
     t0 = time.time()
-    if quantise is not None:
+    if noise_augment is not None:
+        if not 0 < noise_augment <= 1:
+            raise ValueError("noise_augment must lie in (0, 1]")
+        rs = np.random.default_rng(5)
+        lv = rs.random(len(xtr))[:, None] * noise_augment
+        noisy = np.clip((1 - lv) * xtr + lv * rs.random(xtr.shape), 0, 1)
+        xtr, ytr = np.concatenate([xtr, noisy]), np.concatenate([ytr, ytr])
+    if quantise is not None or noise_augment is not None:
         from .backprop import train_backprop
         from .model import load_network
 
         if method != "backprop":
-            raise ValueError("quantisation-aware training needs method backprop")
+            raise ValueError("fine-tuning (quantise, noise_augment) needs method backprop")
         if start is None:
             start = os.path.join(NET_DIR, which)
         if not isinstance(start, Network):
@@ -292,8 +308,13 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
         if epochs is not None:
             cfg["epochs"] = epochs
         net = train_backprop(top, xtr, ytr, log=log, start=start, quantise=quantise, **cfg)
-        desc = (f"quantisation-aware ({quantise}, straight-through) back-propagation fine-tuning "
-                "of the stored float network; " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+        what = []
+        if quantise is not None:
+            what.append(f"quantisation-aware ({quantise}, straight-through)")
+        if noise_augment is not None:
+            what.append(f"noise-augmented (levels up to {noise_augment:g})")
+        desc = (" ".join(what) + " back-propagation fine-tuning of the stored float network; "
+                + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     elif method == "backprop":
         from .backprop import train_backprop
 
@@ -330,6 +351,8 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
     }
     if quantise is not None:
         net.meta["weights_for"] = quantise
+    if noise_augment is not None:
+        net.meta["noise_augment"] = noise_augment
     if out is not None:
         save_network(net, out)
     return net, net.meta
@@ -344,11 +367,15 @@ def main(argv=None) -> int:
     ap.add_argument("--n-train", type=int, default=None, help="first n training patterns")
     ap.add_argument("--quantise", default=None,
                     help="quantisation-aware fine-tuning of the stored network for a format")
+    ap.add_argument("--noise-augment", type=float, default=None, metavar="PCT",
+                    help="fine-tune the stored network on noisy copies (levels up to PCT %%)")
     args = ap.parse_args(argv)
-    name = args.which + (f"_{args.quantise}" if args.quantise else "")
+    name = network_name(args.which, args.quantise, args.noise_augment)
     stem = args.out or os.path.join(NET_DIR, name)
     _, meta = train_named(args.which, stem, method=args.method, epochs=args.epochs,
-                          n_train=args.n_train, quantise=args.quantise)
+                          n_train=args.n_train, quantise=args.quantise,
+                          noise_augment=None if args.noise_augment is None
+                          else args.noise_augment / 100)
     print(f"{args.which}: mean-field test accuracy {meta['meanfield_test_accuracy']:.4f}, "
           f"trained in {meta['train_seconds']} s; written {stem}.json/.npz")
     return 0

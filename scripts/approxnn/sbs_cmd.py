@@ -3,7 +3,7 @@
 Sub-commands::
 
     approxnn sbs train digits|mnist [--out DIR] [--method backprop|em] [--epochs E]
-                                    [--n-train N] [--quantise e4m1|log4]
+                                    [--n-train N] [--quantise e4m1|log4] [--noise-augment PCT]
     approxnn sbs evaluate NETWORK [--T 10,100,1000] [--formats float32,e4m1,log4]
                                   [--noise 0,10,20,30,40,50] [--noise-T T] [--noise-formats F]
                                   [--rng xorshift]
@@ -79,6 +79,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--quantise", default=None, metavar="FORMAT",
                    help="quantisation-aware fine-tuning of the stored network for a coded "
                    "weight format (e4m1, log4); writes <network>_<FORMAT>.json/.npz")
+    t.add_argument("--noise-augment", type=float, default=None, metavar="PCT",
+                   help="fine-tune the stored network on the training images plus noisy "
+                   "copies (levels up to PCT %%); writes <network>_noise<PCT>.json/.npz")
 
     e = sub.add_parser("evaluate", help="accuracy per weight format against T and noise")
     e.add_argument("network", help="digits, mnist or a network .json file")
@@ -232,7 +235,7 @@ def _log(msg: str) -> None:
 
 
 def _cmd_train(args) -> int:
-    from refmodels.sbs.train import NET_DIR, train_named
+    from refmodels.sbs.train import NET_DIR, network_name, train_named
 
     if args.network not in ("digits", "mnist"):
         raise ValueError(f"unknown network {args.network!r}; valid: digits, mnist")
@@ -243,9 +246,13 @@ def _cmd_train(args) -> int:
 
         if parse_format(args.quantise).is_float:
             raise ValueError("--quantise needs a coded weight format (e4m1, log4, ...)")
-    stem = outdir / (args.network + (f"_{args.quantise}" if args.quantise else ""))
+    if args.noise_augment is not None and not 0 < args.noise_augment <= 100:
+        raise ValueError("--noise-augment must lie in (0, 100] (percent)")
+    stem = outdir / network_name(args.network, args.quantise, args.noise_augment)
     _, meta = train_named(args.network, str(stem), method=args.method, epochs=args.epochs,
-                          n_train=args.n_train, quantise=args.quantise, log=_log)
+                          n_train=args.n_train, quantise=args.quantise,
+                          noise_augment=None if args.noise_augment is None
+                          else args.noise_augment / 100, log=_log)
     print(f"{args.network}: {meta['n_train']} training patterns, {meta['train_seconds']} s; "
           f"mean-field accuracy on the {meta['n_test']} held-out patterns "
           f"{meta['meanfield_test_accuracy'] * 100:.2f} %")

@@ -76,6 +76,9 @@ def test_unknown_network_and_subcommand(capsys, tmp_path):
     assert cli.main(["sbs", "train", "digits", "--quantise", "e9m9",
                      "--out", str(tmp_path)]) == 2
     capsys.readouterr()
+    assert cli.main(["sbs", "train", "digits", "--noise-augment", "0",
+                     "--out", str(tmp_path)]) == 2
+    assert "--noise-augment" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
     assert cli.main(["sbs"]) == 2
     assert "sub-command" in capsys.readouterr().err
