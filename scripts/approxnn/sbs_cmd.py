@@ -7,7 +7,8 @@ Sub-commands::
     approxnn sbs evaluate NETWORK [--T 10,100,1000] [--formats float32,e4m1,log4]
                                   [--noise 0,10,20,30,40,50] [--noise-T T] [--noise-formats F]
                                   [--rng xorshift]
-                                  [--compare-rng] [--n N] [--seed S] [--out reports/sbs]
+                                  [--compare-rng] [--n N] [--offset K] [--seed S]
+                                  [--out reports/sbs]
 
 ``NETWORK`` is ``digits``, ``mnist`` (the stored networks) or a network file (``.json``) whose
 ``meta.dataset`` names its data set. A format is a weight format (``float32``, ``e4m1``,
@@ -98,6 +99,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--compare-rng", action="store_true",
                    help="also run the other spike generator (xorshift vs mt19937)")
     e.add_argument("--n", type=int, default=None, help="first N held-out test patterns")
+    e.add_argument("--offset", type=int, default=0,
+                   help="skip the first K held-out patterns (use --seed K to keep pattern i "
+                   "on spike seed i)")
     e.add_argument("--seed", type=int, default=0, help="spike seed of pattern 0")
     e.add_argument("--batch", type=int, default=100, help="patterns per vectorised run")
     e.add_argument("--out", default="reports/sbs", help="report folder (reports/sbs)")
@@ -291,19 +295,23 @@ def _cmd_evaluate(args) -> int:
     net, ds = load_named(args.network)
     x, y = heldout_split(ds)
     total = len(x)
+    if not 0 <= args.offset < total:
+        raise ValueError(f"--offset must lie in 0..{total - 1}")
+    x, y = x[args.offset :], y[args.offset :]
     if args.n is not None:
         x, y = x[: args.n], y[: args.n]
     name = os.path.basename(args.network[:-5] if args.network.endswith(".json")
                             else args.network)
-    _log(f"{name}: {len(x)} of {total} held-out {ds} patterns, formats {', '.join(configs)}, "
+    _log(f"{name}: {len(x)} of {total} held-out {ds} patterns (from {args.offset}), formats "
+         f"{', '.join(configs)}, "
          f"T {', '.join(map(str, Ts))}, rng {args.rng}")
     rows = sweep(net, x, y, Ts=Ts, configs=configs, noise=noise, noise_T=args.noise_T,
                  rngs=rngs, seed=args.seed, batch=args.batch, log=_log,
                  noise_configs=noise_configs)
     for r in rows:
         r["network"] = name
-    notes = [f"Network `{name}` ({ds}), {len(x)} of the {total} held-out patterns "
-             f"(test split 20 %, seed 0), spike seeds {args.seed} + pattern index, "
+    notes = [f"Network `{name}` ({ds}), {len(x)} of the {total} held-out patterns from "
+             f"{args.offset} (test split 20 %, seed 0), spike seeds {args.seed} + pattern index, "
              f"rng {args.rng}; input noise: `add_noise`, seed 1."]
     title = f"SbS {name}"
     paths = write_report(rows, args.out, name, title, notes)

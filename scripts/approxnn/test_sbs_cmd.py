@@ -56,6 +56,7 @@ def test_evaluate_writes_reports(tmp_path, capsys):
     (["--noise", "150"], "outside 0..100"),
     (["--rng", "lcg"], "unknown rng"),
     (["--n", "0"], "--n"),
+    (["--offset", "359"], "--offset"),
 ])
 def test_evaluate_bad_input_exits_2(argv, message, capsys, tmp_path):
     rc = cli.main(["sbs", "evaluate", "digits", "--out", str(tmp_path), *argv])
@@ -101,3 +102,19 @@ def test_train_tiny_subset_then_evaluate_file(tmp_path, capsys):
     assert rc == 0, cap.err
     rows = list(csv.DictReader(open(tmp_path / "rep" / "digits_accuracy.csv")))
     assert len(rows) == 3 and float(rows[0]["accuracy"]) > 0.5
+
+
+def test_offset_selects_later_patterns(tmp_path, capsys):
+    """--offset K --seed K runs patterns K.. with the spike seeds they have in a full run."""
+    from refmodels.sbs.evaluate import accuracy, heldout_split, load_named
+
+    out = tmp_path / "rep"
+    rc = cli.main(["sbs", "evaluate", "digits", "--T", "30", "--formats", "float32",
+                   "--offset", "7", "--seed", "7", "--n", "9", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(out / "digits_accuracy.csv")))
+    assert len(rows) == 1 and rows[0]["n"] == "9"
+    net, _ = load_named("digits")
+    x, y = heldout_split("digits")
+    assert float(rows[0]["accuracy"]) == pytest.approx(accuracy(net, x[7:16], y[7:16], 30,
+                                                                seed=7))
