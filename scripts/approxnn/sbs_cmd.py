@@ -1,4 +1,4 @@
-"""``approxnn sbs``: train and evaluate the Spike-by-Spike (SbS) networks.
+"""``approxnn sbs``: train and evaluate the Spike-by-Spike (SbS) networks, report hardware.
 
 Sub-commands::
 
@@ -9,6 +9,8 @@ Sub-commands::
                                   [--rng xorshift]
                                   [--compare-rng] [--n N] [--offset K] [--seed S]
                                   [--out reports/sbs]
+    approxnn sbs hardware [--configs 1:e4m1,4:log4,...] [--n-max 1024] [--no-synth]
+                          [--jobs 2] [--out reports/sbs]
 
 ``NETWORK`` is ``digits``, ``mnist`` (the stored networks) or a network file (``.json``) whose
 ``meta.dataset`` names its data set. A format is a weight format (``float32``, ``e4m1``,
@@ -105,6 +107,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="spike seed of pattern 0")
     e.add_argument("--batch", type=int, default=100, help="patterns per vectorised run")
     e.add_argument("--out", default="reports/sbs", help="report folder (reports/sbs)")
+    from .sbs_hardware import add_parser as add_hardware
+
+    add_hardware(sub)
     return p
 
 
@@ -321,7 +326,13 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate}
+def _cmd_hardware(args) -> int:
+    from .sbs_hardware import run_cli
+
+    return run_cli(args)
+
+
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "hardware": _cmd_hardware}
 
 
 def run(args) -> int:

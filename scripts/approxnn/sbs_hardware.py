@@ -180,3 +180,42 @@ def markdown(rows, blocks=()) -> str:
                          f"{b['dsps']} | {b['bram18']} | {meas} |")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# `approxnn sbs hardware`
+
+
+def add_parser(sub) -> None:
+    """Add the ``hardware`` sub-command to the ``approxnn sbs`` sub-parsers ``sub``."""
+    h = sub.add_parser(
+        "hardware", help="cycles per update (RTL simulation) and Yosys cost of the SbS units",
+        description="Generate the SbS update unit for several lane counts and weight formats, "
+        "measure cycles per update in Icarus and synthesise with Yosys for xc7; also the "
+        "committed layer unit (cycles per update on the digits network) and the spike "
+        "generator. Writes hardware.{json,csv,md} to --out.")
+    h.add_argument("--configs", default=",".join(f"{p}:{w}" for p, w in DEFAULT_CONFIGS),
+                   help="P:FORMAT list (default 1:e4m1,4:e4m1,8:e4m1,1:log4,4:log4,8:log4)")
+    h.add_argument("--n-max", type=int, default=1024, help="latents of the update unit (1024)")
+    h.add_argument("--no-synth", action="store_true", help="cycles only (no Yosys)")
+    h.add_argument("--jobs", type=int, default=2, help="parallel configurations (2)")
+    h.add_argument("--out", default="reports/sbs", help="report folder (reports/sbs)")
+
+
+def run_cli(args) -> int:
+    from cores.sbs.update.update import UpdateConfigError, check_params
+
+    if args.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    configs = parse_configs(args.configs)
+    for p, weights in configs:
+        try:
+            check_params(p, args.n_max, weights)
+        except UpdateConfigError as exc:
+            raise ValueError(str(exc)) from None
+    print(f"SbS hardware: {len(configs)} update-unit configurations, N_MAX={args.n_max}"
+          + ("" if args.no_synth else ", with Yosys") + f" -> {args.out}", file=sys.stderr)
+    rows = report(configs, Path(args.out), n_max=args.n_max, synth=not args.no_synth,
+                  jobs=args.jobs)
+    print((Path(args.out) / "hardware.md").read_text())
+    return 0 if rows else 1
