@@ -4,7 +4,8 @@
                                                  #   SbS update unit (2 configurations), layer
                                                  #   unit end to end
     python -m verif.regress --tier nightly       # + arithmetic widths 4/12/16 random, 5 seeds;
-                                                 #   SbS update unit P = 1/2/4/8 x E4M1/log4
+                                                 #   SbS update unit P = 1/2/4/8 x E4M1/log4,
+                                                 #   MNIST images through the layer unit
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
@@ -29,7 +30,7 @@ TIERS = {
               "sbs_update": [(2, 32, "log4"), (4, 64, "e4m1")], "sbs_layer_T": 4},
     "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5,
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
-                "sbs_layer_T": 16},
+                "sbs_layer_T": 16, "sbs_mnist_T": 20},
 }
 
 
@@ -59,7 +60,11 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
     for weights in ("e4m1", "log4"):
         jobs.append(dict(unit=f"sbs_layer:{weights},digits,T={cfg['sbs_layer_T']}",
                          sim=sims[0], test="network_end_to_end", seed=1, block="sbs_layer",
-                         config=(weights, cfg["sbs_layer_T"])))
+                         config=(weights, cfg["sbs_layer_T"], "digits")))
+    if cfg.get("sbs_mnist_T"):
+        jobs.append(dict(unit=f"sbs_layer:e4m1,mnist,T={cfg['sbs_mnist_T']}", sim=sims[-1],
+                         test="network_end_to_end", seed=1, block="sbs_layer",
+                         config=("e4m1", cfg["sbs_mnist_T"], "mnist")))
     return jobs
 
 
@@ -84,9 +89,10 @@ def run_job(job: dict, out: Path) -> dict:
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 
-            weights, T = job["config"]
+            weights, T, network = job["config"]
+            size = {"ip_max": 256, "rows_max": 1024} if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
-                            seed=job["seed"], build_dir=build_dir)
+                            network=network, seed=job["seed"], build_dir=build_dir, **size)
         else:
             res = run_unit(
                 job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,

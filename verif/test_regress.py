@@ -15,6 +15,7 @@ def test_plan_covers_every_unit_sign_and_simulator():
     nightly = plan("nightly", ["icarus"], 3)
     assert len([j for j in nightly if "block" not in j]) == 10 * 2 * (1 + 3 * 3)
     assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3
+    assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 3  # digits x 2, mnist
     assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest",
                                             "UpdateRandomTest", "network_end_to_end"}
     names = [j["unit"] + j["sim"] + str(j["seed"]) for j in nightly]
