@@ -6,6 +6,7 @@ Sub-commands::
     approxnn cnn quantise NETWORK --to int8|hf6 [--qat] [--unit UNIT] [--out DIR]
     approxnn cnn evaluate NETWORK [--units exact,drum:k=6,...|--all-units] [--finetune]
                           [--out reports/cnn] [--images N] [--no-synth]
+    approxnn cnn hardware [--configs 4:int8,8:drum:k=4,...] [--no-synth] [--out reports/cnn]
 
 NETWORK is a stored network (``refmodels/cnn/networks``, or ``--networks DIR``) or a path to its
 ``.json``. UNIT lists are comma separated; a unit's own parameters follow its name
@@ -524,12 +525,24 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-#: Sub-command name -> (parser builder, handler). ``approxnn cnn hardware`` is meant to be
-#: added here by the CNN RTL flow.
+def _add_hardware(sub):
+    from .cnn_hardware import add_parser as add_hardware
+
+    add_hardware(sub)
+
+
+def _cmd_hardware(args) -> int:
+    from .cnn_hardware import run_cli
+
+    return run_cli(args)
+
+
+#: Sub-command name -> (parser builder, handler).
 SUBCOMMANDS = {
     "train": (_add_train, _cmd_train),
     "quantise": (_add_quantise, _cmd_quantise),
     "evaluate": (_add_evaluate, _cmd_evaluate),
+    "hardware": (_add_hardware, _cmd_hardware),
 }
 _ALIASES = {"quantize": "quantise"}
 _PARSER = []

@@ -1,0 +1,317 @@
+"""``approxnn cnn hardware``: cycles of the layer engine from RTL simulation, cost from Yosys.
+
+For every configuration (lanes P, multiplier) the layer engine of ``cores/cnn/engine`` is
+converted from MyHDL and the trained ``digits`` network (conv1 8x8x1 -> 8, conv2 4x4x8 -> 16,
+both 3x3 SAME, fc 64 -> 10) runs on it in Icarus through the end-to-end test of ``verif/cnn``
+(``EngineNetworkCycles``: logits checked against ``Network.forward_int8``, no stream idle
+cycles, no output back-pressure). Cycles per layer are the engine's CYCLES register (START to
+DONE) read in that simulation; the README formula is printed beside as a cross-check. MAC/cycle
+= MACs of the layer / its cycles; GOPS at 200 MHz = 2 * MAC/cycle * 0.2. Yosys
+``synth_xilinx -family xc7 -flatten`` (DSP48E1 allowed, and ``-nodsp``) gives the resources;
+they are cached in ``<out>/hardware_synth.json`` (keyed by module name) so a re-run does not
+synthesise again. The published Hybrid-Float6 tensor processor (Nevarez et al., IEEE Access
+2023) and the XC7Z020 capacity are printed beside.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+CLOCK_MHZ = 200.0
+
+#: published HF6 tensor processor (XC7Z007S, 200 MHz) and the XC7Z020 capacity
+PUBLISHED_HF6 = {"name": "HF6 tensor processor (Nevarez et al. 2023), XC7Z007S @ 200 MHz",
+                 "luts": 7313, "ffs": 10330, "dsps": 20, "bram36": 15, "mflops": 482}
+XC7Z020 = {"luts": 53200, "ffs": 106400, "dsps": 220, "bram36": 140}
+
+DEFAULT_CONFIGS = "4:int8,8:int8,16:int8,8:exact,8:drum:k=4,8:mitchell,8:trunc:t=6"
+
+LAYER_NAMES = ("conv1", "conv2", "fc")
+
+
+def parse_configs(text: str) -> list[dict]:
+    """``"4:int8,8:drum:k=4,signed=1"`` -> engine parameter dicts (checked). A token that
+    starts with ``<P>:`` opens a configuration; a following token without it (``signed=1``)
+    belongs to the previous multiplier. Multipliers other than ``int8`` are 8-bit units of
+    ``cores/arith`` (``signed=1`` unless given). Bad names raise ValueError with the choices."""
+    from cores.cnn.engine.engine import LANES, EngineConfigError, check_params
+
+    items: list[list] = []
+    for tok in re.split(r"[,\s]+", text.strip()):
+        if not tok:
+            continue
+        m = re.match(r"^(\d+):(.+)$", tok)
+        if m:
+            items.append([int(m.group(1)), m.group(2)])
+        elif items and "=" in tok:
+            items[-1][1] += ("," if ":" in items[-1][1] else ":") + tok
+        else:
+            raise ValueError(f"bad configuration {tok!r}: write P:MULTIPLIER, e.g. 8:int8 or "
+                             f"8:drum:k=4; lanes P in {LANES}")
+    out = []
+    for p, mul in items:
+        mul = mul.strip().lower()
+        if mul != "int8":
+            from approxnn.cnn_cmd import parse_unit8
+            from refmodels.arith import UnitError
+
+            try:
+                mul = str(parse_unit8(mul))
+            except (UnitError, ValueError) as exc:
+                raise ValueError(f"{exc}; or int8 (exact, DSP48E1-packed)") from None
+        try:
+            prm = check_params(lanes=p, mul=mul)
+        except EngineConfigError as exc:
+            raise ValueError(f"{exc} (configuration {p}:{mul})") from None
+        cfg = {"lanes": prm["lanes"], "mul": mul}
+        if cfg not in out:
+            out.append(cfg)
+    if not out:
+        raise ValueError("no configuration given; e.g. --configs 4:int8,8:drum:k=4")
+    return out
+
+
+def label(cfg: dict) -> str:
+    mul = cfg["mul"]
+    if mul == "int8":
+        return "int8 packed"
+    name, _, params = mul.partition(":")
+    if name == "exact":
+        return "int8 unpacked"
+    kept = [kv for kv in params.split(",") if kv and kv != "width=8"]
+    return name + (":" + ",".join(kept) if kept else "")
+
+
+def formula_cycles(layer: dict, lanes: int) -> int:
+    """The engine README's Conv2D / FullyConnected formula
+    ``14 + H*W*C + G*T + OH*OW*G*max(T+1, P) + P + 11``."""
+    h, w, c = layer["in"]
+    oh, ow, oc = layer["out"]
+    fh, fw = layer["filter"]
+    t = fh * fw * c
+    g = -(-oc // lanes)
+    return 14 + h * w * c + g * t + oh * ow * g * max(t + 1, lanes) + lanes + 11
+
+
+def simulate(cfg: dict, build_root: Path, seed: int = 1) -> dict:
+    """Run the digits network on the engine ``cfg`` in Icarus; per-layer cycles."""
+    from cores.cnn.common import convert
+    from cores.cnn.generate import BLOCKS, build_block
+    from verif.tools import run_cocotb
+
+    factory, module = build_block("engine", **cfg)
+    build = Path(build_root).resolve() / module
+    src = convert(factory, module, build / "rtl")
+    out = build / "cycles.json"
+    if out.exists():
+        out.unlink()
+    env = {"APPROXNN_SEED": seed, "APPROXNN_IDLE": 0, "APPROXNN_IMAGES": 1,
+           "APPROXNN_CYCLES_FILE": str(out), **BLOCKS["engine"]["env"](cfg)}
+    res = run_cocotb("icarus", [src], module, "verif.cnn.cocotb_engine_cycles", build / "sim",
+                     testcase="EngineNetworkCycles", extra_env=env, seed=seed)
+    if not res.passed or not out.exists():
+        raise RuntimeError(f"engine network simulation failed for {module}: "
+                           f"{'; '.join(res.messages) or res.xml}")
+    data = json.loads(out.read_text())
+    layers = data["layers"]
+    if len(layers) != len(LAYER_NAMES):
+        raise RuntimeError(f"{module}: expected {len(LAYER_NAMES)} layer runs, got {len(layers)}")
+    for name, lay in zip(LAYER_NAMES, layers, strict=True):
+        lay["name"] = name
+        lay["formula"] = formula_cycles(lay, cfg["lanes"])
+    return {"module": module, "layers": layers}
+
+
+def synthesise(cfg: dict, workdir: Path) -> dict:
+    """Yosys figures of the engine ``cfg`` (DSP48E1 allowed, and ``-nodsp``)."""
+    from approxnn.synth import synthesize
+    from cores.cnn.common import convert
+    from cores.cnn.generate import build_block
+
+    factory, module = build_block("engine", **cfg)
+    workdir = Path(workdir).resolve() / module
+    src = convert(factory, module, workdir / "rtl")
+    d = synthesize([src], module, nodsp=False, workdir=workdir / "dsp")
+    nd = synthesize([src], module, nodsp=True, workdir=workdir / "nodsp")
+    return {"module": module, "luts": d.luts, "ffs": d.ffs, "dsps": d.dsps,
+            "carry4": d.carry4, "bram36": bram36(d.cells), "nodsp_luts": nd.luts,
+            "nodsp_ffs": nd.ffs, "nodsp_dsps": nd.dsps}
+
+
+def bram36(cells: dict) -> float:
+    """RAMB36 equivalents: a RAMB18 counts one half."""
+    return sum(v * (1.0 if "36" in k else 0.5) for k, v in cells.items()
+               if k.startswith("RAMB"))
+
+
+def _measure(args):
+    cfg, build_root, synth_dir, do_synth = args
+    t0 = time.perf_counter()
+    row = {"lanes": cfg["lanes"], "mul": cfg["mul"], "label": label(cfg)}
+    row.update(simulate(cfg, build_root))
+    if do_synth:
+        row["synth"] = synthesise(cfg, synth_dir)
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def summarise(row: dict) -> dict:
+    """Totals per inference, MAC/cycle and GOPS at 200 MHz of a measured row (in place)."""
+    for lay in row["layers"]:
+        lay["mac_per_cycle"] = round(lay["macs"] / lay["cycles"], 3)
+        lay["gops"] = round(2 * lay["macs"] / lay["cycles"] * CLOCK_MHZ / 1000, 3)
+    cyc = sum(lay["cycles"] for lay in row["layers"])
+    macs = sum(lay["macs"] for lay in row["layers"])
+    row.update(cycles=cyc, formula=sum(lay["formula"] for lay in row["layers"]), macs=macs,
+               mac_per_cycle=round(macs / cyc, 3),
+               gops=round(2 * macs / cyc * CLOCK_MHZ / 1000, 3),
+               us_per_inference=round(cyc / CLOCK_MHZ, 2),
+               peak_gops=round(2 * row["lanes"] * CLOCK_MHZ / 1000, 2))
+    return row
+
+
+def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
+           log=sys.stderr) -> list[dict]:
+    """Measure every configuration and write ``out_dir/hardware.{json,csv,md}``."""
+    from approxnn.report import atomic_write
+    from cores.cnn.engine.engine import check_params, module_name
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_path = out_dir / "hardware_synth.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    work = []
+    for cfg in configs:
+        mod = module_name(check_params(**cfg))
+        need = synth and mod not in cache
+        work.append((cfg, out_dir / "work" / "sim", out_dir / "work" / "synth", need))
+    rows = []
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for k, row in enumerate(pool.map(_measure, work), 1):
+            if "synth" in row:
+                cache[row["module"]] = row.pop("synth")
+                atomic_write(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+            if synth or row["module"] in cache:
+                row["cost"] = cache.get(row["module"])
+            summarise(row)
+            cost = row.get("cost")
+            print(f"[{k}/{len(work)}] P={row['lanes']} {row['label']}: "
+                  + ", ".join(f"{lay['name']} {lay['cycles']}" for lay in row["layers"])
+                  + f" cycles, {row['mac_per_cycle']} MAC/cycle"
+                  + (f", {cost['luts']} LUT, {cost['dsps']} DSP" if cost else "")
+                  + f" ({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
+            rows.append(row)
+    atomic_write(out_dir / "hardware.json", json.dumps(
+        {"clock_mhz": CLOCK_MHZ, "network": "digits", "published_hf6": PUBLISHED_HF6,
+         "xc7z020": XC7Z020, "engines": rows}, indent=1) + "\n")
+    atomic_write(out_dir / "hardware.csv", to_csv(rows))
+    atomic_write(out_dir / "hardware.md", markdown(rows))
+    return rows
+
+
+CSV_KEYS = ["lanes", "mul", "label", "module", "conv1_cycles", "conv2_cycles", "fc_cycles",
+            "cycles", "formula", "macs", "mac_per_cycle", "gops", "peak_gops", "luts", "ffs",
+            "dsps", "carry4", "bram36", "nodsp_luts"]
+
+
+def to_csv(rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_KEYS)
+    for r in rows:
+        flat = dict(r)
+        flat.update({f"{lay['name']}_cycles": lay["cycles"] for lay in r["layers"]})
+        flat.update(r.get("cost") or {})
+        w.writerow([flat.get(k, "") for k in CSV_KEYS])
+    return buf.getvalue()
+
+
+def _pct(v, cap):
+    return f"{v} ({100 * v / cap:.1f} %)"
+
+
+def markdown(rows) -> str:
+    lines = [
+        "# CNN layer engine: cycles and cost", "",
+        "Trained `digits` network (conv1 8x8x1 -> 8 and conv2 4x4x8 -> 16, 3x3 SAME; fc 64 -> 10; "
+        "max pooling on the host) on the layer engine, one image, measured in RTL simulation "
+        "(Icarus, CYCLES register START to DONE, no stream stalls, logits checked against "
+        "`Network.forward_int8`). MAC/cycle = MACs / cycles; GOPS at 200 MHz count 2 ops per "
+        "MAC. `formula` is the engine README's cycle formula (cross-check).", "",
+        "## Cycles per layer", "",
+        "| P | multiplier | layer | MACs | cycles (RTL) | formula | MAC/cycle | GOPS @ 200 MHz |",
+        "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for lay in r["layers"]:
+            lines.append(f"| {r['lanes']} | {r['label']} | {lay['name']} | {lay['macs']} | "
+                         f"{lay['cycles']} | {lay['formula']} | {lay['mac_per_cycle']} | "
+                         f"{lay['gops']} |")
+    lines += ["", "## Per inference and resources", "",
+              "| P | multiplier | cycles / inference | formula | us @ 200 MHz | MAC/cycle | "
+              "GOPS @ 200 MHz | peak GOPS | LUT | FF | DSP48E1 | BRAM36 | LUT (-nodsp) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r.get("cost") or {}
+        res = [c.get(k, "-") for k in ("luts", "ffs", "dsps", "bram36", "nodsp_luts")]
+        lines.append(f"| {r['lanes']} | {r['label']} | {r['cycles']} | {r['formula']} | "
+                     f"{r['us_per_inference']} | {r['mac_per_cycle']} | {r['gops']} | "
+                     f"{r['peak_gops']} | " + " | ".join(str(v) for v in res) + " |")
+    p = PUBLISHED_HF6
+    lines.append(f"| - | published HF6 tensor processor (XC7Z007S) | - | - | - | - | "
+                 f"{p['mflops'] / 1000} GFLOP/s | - | {p['luts']} | {p['ffs']} | {p['dsps']} | "
+                 f"{p['bram36']} | - |")
+    z = XC7Z020
+    lines.append(f"| - | XC7Z020 capacity | - | - | - | - | - | - | {z['luts']} | {z['ffs']} | "
+                 f"{z['dsps']} | {z['bram36']} | - |")
+    costed = [r for r in rows if r.get("cost")]
+    if costed:
+        lines += ["", "Share of the XC7Z020 (LUT / FF / DSP48E1 / BRAM36):", ""]
+        for r in costed:
+            c = r["cost"]
+            lines.append(f"- P={r['lanes']} {r['label']}: " + ", ".join(
+                _pct(c[k], z[k]) for k in ("luts", "ffs", "dsps", "bram36")))
+    lines += ["", "Resources: Yosys `synth_xilinx -family xc7 -flatten` (DSP48E1 allowed; "
+              "`-nodsp` LUTs beside), the whole engine (AXI4-Lite register file, buffers, MAC "
+              "array, requantisation). The published processor's figures are Vivado's, on "
+              "float32 activations with HF6 weights; its 482 MFLOP/s is a measured "
+              "throughput, not a peak.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# `approxnn cnn hardware`
+
+
+def add_parser(sub) -> None:
+    h = sub.add_parser(
+        "hardware", help="cycles per layer (RTL simulation) and Yosys cost of the layer engine",
+        description="Generate the CNN layer engine for several lane counts and multipliers, "
+        "run the digits network on it in Icarus (cycles per layer), synthesise it with Yosys "
+        "for xc7; writes hardware.{json,csv,md} to --out and prints the Markdown.")
+    h.add_argument("--configs", default=DEFAULT_CONFIGS,
+                   help=f"P:MULTIPLIER list; MULTIPLIER is int8 (exact, two lanes per "
+                   f"DSP48E1) or an 8-bit unit (exact = int8 unpacked, drum:k=4, mitchell, "
+                   f"...); default {DEFAULT_CONFIGS}")
+    h.add_argument("--no-synth", action="store_true",
+                   help="cycles only (no Yosys; cached resources are still shown)")
+    h.add_argument("--jobs", type=int, default=1, help="parallel configurations (1)")
+    h.add_argument("--out", default="reports/cnn", help="report folder (reports/cnn)")
+
+
+def run_cli(args) -> int:
+    if args.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    configs = parse_configs(args.configs)
+    print(f"CNN hardware: {len(configs)} engine configurations, digits network"
+          + ("" if args.no_synth else ", with Yosys") + f" -> {args.out}", file=sys.stderr)
+    rows = report(configs, Path(args.out), synth=not args.no_synth, jobs=args.jobs)
+    print((Path(args.out) / "hardware.md").read_text())
+    return 0 if rows else 1

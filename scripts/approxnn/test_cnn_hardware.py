@@ -1,0 +1,65 @@
+"""`approxnn cnn hardware`: cycles from RTL simulation, report files, bad input."""
+
+import json
+
+import pytest
+
+from approxnn.cli import main
+from approxnn.cnn_hardware import formula_cycles, markdown, parse_configs, summarise
+from verif.tools import simulator_available
+
+
+def test_parse_configs_accepts_and_refuses():
+    assert parse_configs("4:int8, 8:drum:k=4,signed=1 8:mitchell,signed=0") == [
+        {"lanes": 4, "mul": "int8"}, {"lanes": 8, "mul": "drum:k=4,width=8,signed=1"},
+        {"lanes": 8, "mul": "mitchell:width=8,signed=0"}]
+    for bad in ("5:int8", "8:foo", "int8", "8:drum:k=99", ""):
+        with pytest.raises(ValueError):
+            parse_configs(bad)
+
+
+def test_bad_configuration_exits_2(capsys):
+    assert main(["cnn", "hardware", "--configs", "3:int8"]) == 2
+    err = capsys.readouterr().err
+    assert "lanes must be one of (1, 2, 4, 8, 16)" in err
+    assert main(["cnn", "hardware", "--configs", "4:nosuchunit"]) == 2
+    assert "valid multipliers: exact" in capsys.readouterr().err
+
+
+def test_formula_and_summary():
+    fc = {"name": "fc", "in": [1, 1, 64], "out": [1, 1, 10], "filter": [1, 1], "macs": 640,
+          "cycles": 480}
+    # 14 + 64 + 3*64 + 3*65 + 4 + 11 (engine README)
+    assert formula_cycles(fc, 4) == 480
+    fc["formula"] = 480
+    row = summarise({"lanes": 4, "mul": "int8", "label": "int8 packed", "layers": [fc]})
+    assert row["mac_per_cycle"] == round(640 / 480, 3)
+    assert row["gops"] == round(2 * 640 / 480 * 0.2, 3) and row["peak_gops"] == 1.6
+    text = markdown([row])
+    assert "| 4 | int8 packed | fc | 640 | 480 | 480 |" in text
+    assert "| 7313 | 10330 | 20 | 15 |" in text and "53200" in text
+
+
+@pytest.mark.sim
+def test_cycles_only_report(tmp_path, capsys):
+    if not simulator_available("icarus"):
+        pytest.skip("needs icarus")
+    out = tmp_path / "hw"
+    assert main(["cnn", "hardware", "--configs", "16:int8", "--no-synth", "--out",
+                 str(out)]) == 0
+    data = json.loads((out / "hardware.json").read_text())
+    row = data["engines"][0]
+    assert row["lanes"] == 16 and [lay["name"] for lay in row["layers"]] == ["conv1", "conv2",
+                                                                            "fc"]
+    assert [lay["macs"] for lay in row["layers"]] == [4608, 18432, 640]
+    # at most P MACs per cycle, the input map loaded first, and the RTL close to the README
+    # formula (which assumes T + 1 >= P for the spacing of last taps: a few cycles over here)
+    assert 0 < row["mac_per_cycle"] < 16
+    for lay in row["layers"]:
+        h, w, c = lay["in"]
+        assert lay["cycles"] > max(lay["macs"] / 16, h * w * c), lay
+        assert abs(lay["cycles"] - lay["formula"]) <= 0.02 * lay["formula"], lay
+    assert row["cycles"] == sum(lay["cycles"] for lay in row["layers"])
+    assert "cost" not in row and not (out / "hardware_synth.json").exists()
+    assert (out / "hardware.csv").read_text().startswith("lanes,mul,label")
+    assert "| 16 | int8 packed | conv2 | 18432 |" in capsys.readouterr().out
