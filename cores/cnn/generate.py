@@ -38,6 +38,18 @@ def _engine(**params):
     return build(**params)
 
 
+def _hf6mac(**params):
+    from cores.cnn.hf6mac.hf6mac import build  # noqa: PLC0415
+
+    return build(**params)
+
+
+def _hf6mac_env(params):
+    from cores.cnn.hf6mac.hf6mac import normalise  # noqa: PLC0415
+
+    return {"APPROXNN_HF6_LANES": normalise(**params)["lanes"]}
+
+
 def _engine_env(params):
     from cores.cnn.engine.engine import check_params  # noqa: PLC0415
 
@@ -79,6 +91,14 @@ BLOCKS = {
         "description": "CNN layer engine: Conv2D / FullyConnected streamed over AXI4-Stream, "
         "AXI4-Lite register file, MAC array and requantisation unit",
     },
+    "hf6mac": {
+        "build": _hf6mac,
+        "test_module": "verif.cnn.cocotb_hf6mac",
+        "out_port": "out_y",
+        "env": _hf6mac_env,
+        "description": "Hybrid-Float6 MAC array: float32 activations times HF6 (E4M1, bias 7) "
+        "weights, 64-bit Q.23 accumulation, HF6 bias, float32 result (refmodels.cnn.minifloat)",
+    },
 }
 
 #: configurations whose Verilog is committed, per block (the first is the default)
@@ -89,6 +109,7 @@ COMMITTED = {
         {"lanes": 8, "mul": "drum:k=4,signed=1"},
     ],
     "engine": [{"lanes": 4, "mul": "int8"}],
+    "hf6mac": [{"lanes": 4}],
 }
 
 
