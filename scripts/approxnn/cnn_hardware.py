@@ -209,12 +209,33 @@ def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
                   + (f", {cost['luts']} LUT, {cost['dsps']} DSP" if cost else "")
                   + f" ({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
             rows.append(row)
+    hf6 = hf6mac_cost(cache, cache_path, synth, log)
     atomic_write(out_dir / "hardware.json", json.dumps(
         {"clock_mhz": CLOCK_MHZ, "network": "digits", "published_hf6": PUBLISHED_HF6,
-         "xc7z020": XC7Z020, "engines": rows}, indent=1) + "\n")
+         "xc7z020": XC7Z020, "engines": rows, "hf6mac": hf6}, indent=1) + "\n")
     atomic_write(out_dir / "hardware.csv", to_csv(rows))
-    atomic_write(out_dir / "hardware.md", markdown(rows))
+    atomic_write(out_dir / "hardware.md", markdown(rows, hf6))
     return rows
+
+
+HF6MAC_LANES = 4
+
+
+def hf6mac_cost(cache, cache_path, synth, log):
+    """Yosys figures of the committed HF6 MAC array (cached like the engines); None without
+    Yosys and cache."""
+    from approxnn.report import atomic_write
+    from cores.cnn.cost import cost
+    from cores.cnn.hf6mac.hf6mac import module_name
+
+    name = module_name({"lanes": HF6MAC_LANES})
+    if name not in cache and synth:
+        print(f"Yosys: {name}", file=log, flush=True)
+        c = cost("hf6mac", lanes=HF6MAC_LANES)
+        cache[name] = {"module": name, "luts": c["luts"], "ffs": c["ffs"], "dsps": c["dsps"],
+                       "carry4": c["carry4"], "bram36": 0, "nodsp_luts": c["nodsp_luts"]}
+        atomic_write(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    return cache.get(name)
 
 
 CSV_KEYS = ["lanes", "mul", "label", "module", "conv1_cycles", "conv2_cycles", "fc_cycles",
@@ -238,7 +259,7 @@ def _pct(v, cap):
     return f"{v} ({100 * v / cap:.1f} %)"
 
 
-def markdown(rows) -> str:
+def markdown(rows, hf6=None) -> str:
     lines = [
         "# CNN layer engine: cycles and cost", "",
         "Trained `digits` network (conv1 8x8x1 -> 8 and conv2 4x4x8 -> 16, 3x3 SAME; fc 64 -> 10; "
@@ -264,6 +285,11 @@ def markdown(rows) -> str:
         lines.append(f"| {r['lanes']} | {r['label']} | {r['cycles']} | {r['formula']} | "
                      f"{r['us_per_inference']} | {r['mac_per_cycle']} | {r['gops']} | "
                      f"{r['peak_gops']} | " + " | ".join(str(v) for v in res) + " |")
+    if hf6:
+        lines.append(f"| {HF6MAC_LANES} | HF6 MAC array alone (`{hf6['module']}`, float32 x HF6, "
+                     f"not in the engine) | - | - | - | - | - | "
+                     f"{2 * HF6MAC_LANES * CLOCK_MHZ / 1000} GFLOP/s | {hf6['luts']} | "
+                     f"{hf6['ffs']} | {hf6['dsps']} | {hf6['bram36']} | {hf6['nodsp_luts']} |")
     p = PUBLISHED_HF6
     lines.append(f"| - | published HF6 tensor processor (XC7Z007S) | - | - | - | - | "
                  f"{p['mflops'] / 1000} GFLOP/s | - | {p['luts']} | {p['ffs']} | {p['dsps']} | "

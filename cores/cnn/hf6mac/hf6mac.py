@@ -264,7 +264,7 @@ def cnn_hf6mac(clk, rst, in_valid, in_first, in_last, a, w, b, out_valid, out_ac
     sa2 = Signal(bool(0))
     ea2 = _u(9)
     ma2 = _u(24)
-    vo = [Signal(bool(0)) for _ in range(LATENCY - 2)]
+    vo = _u(LATENCY - 2)
 
     @always_seq(clk.posedge, reset=rst)
     def stage1():
@@ -295,14 +295,20 @@ def cnn_hf6mac(clk, rst, in_valid, in_first, in_last, a, w, b, out_valid, out_ac
 
     @always_seq(clk.posedge, reset=rst)
     def valid_pipe():
-        vo[0].next = v2 and l2
-        for i in range(1, LATENCY - 2):
-            vo[i].next = vo[i - 1]
+        # one bit per cycle of the lanes' pipeline (a single register: a reproducible
+        # conversion)
+        sr = intbv(0)[LATENCY - 2 :]
+        sr[LATENCY - 2 : 1] = vo[LATENCY - 3 :]
+        sr[0] = v2 and l2
+        vo.next = sr
+
+    @always_seq(clk.posedge, reset=rst)
+    def valid_out():
         out_valid.next = vo[LATENCY - 3]
 
     accs = [_u(64) for _ in range(lanes)]
     ys = [_u(32) for _ in range(lanes)]
-    insts = [stage1, stage2, valid_pipe]
+    insts = [stage1, stage2, valid_pipe, valid_out]
     for i in range(lanes):
         insts.append(hf6_lane(clk, rst, v2, f2, l2, sa2, ea2, ma2, w1(6 * i + 6, 6 * i),
                               b1(6 * i + 6, 6 * i), accs[i], ys[i]))

@@ -46,6 +46,7 @@ reg [23:0] ma2;
 reg sa2;
 reg v1;
 reg v2;
+reg [5:0] vo;
 reg [23:0] w1;
 wire [255:0] acc_cat;
 wire [127:0] y_cat;
@@ -193,7 +194,6 @@ reg hf6_lane3_v4;
 reg hf6_lane3_v5;
 reg [5:0] hf6_lane3_w;
 reg hf6_lane3_zero3;
-reg vo [0:6-1];
 
 assign acc_cat[256-1:192] = hf6_lane3_acc_out;
 assign acc_cat[192-1:128] = hf6_lane2_acc_out;
@@ -258,21 +258,24 @@ end
 
 
 always @(posedge clk) begin: valid_pipe
-    integer i;
+    reg [6-1:0] sr;
     if (rst == 1) begin
-        out_valid <= 0;
-        vo[0] <= 0;
-        vo[1] <= 0;
-        vo[2] <= 0;
-        vo[3] <= 0;
-        vo[4] <= 0;
-        vo[5] <= 0;
+        vo <= 0;
     end
     else begin
-        vo[0] <= (v2 && l2);
-        for (i=1; i<(8 - 2); i=i+1) begin
-            vo[i] <= vo[(i - 1)];
-        end
+        sr = 6'h0;
+        sr[(8 - 2)-1:1] = vo[(8 - 3)-1:0];
+        sr[0] = (v2 && l2);
+        vo <= sr;
+    end
+end
+
+
+always @(posedge clk) begin: valid_out
+    if (rst == 1) begin
+        out_valid <= 0;
+    end
+    else begin
         out_valid <= vo[(8 - 3)];
     end
 end
