@@ -50,6 +50,14 @@ def _hf6mac_env(params):
     return {"APPROXNN_HF6_LANES": normalise(**params)["lanes"]}
 
 
+def _pool(**params):
+    from cores.cnn.pool.pool import build  # noqa: PLC0415
+
+    if params:
+        raise ValueError(f"the pooling unit has no parameters, got {sorted(params)}")
+    return build()
+
+
 def _engine_env(params):
     from cores.cnn.engine.engine import check_params  # noqa: PLC0415
 
@@ -91,6 +99,14 @@ BLOCKS = {
         "description": "CNN layer engine: Conv2D / FullyConnected streamed over AXI4-Stream, "
         "AXI4-Lite register file, MAC array and requantisation unit",
     },
+    "pool": {
+        "build": _pool,
+        "test_module": "verif.cnn.cocotb_pool",
+        "out_port": "y",
+        "env": lambda params: {},
+        "description": "TFLite int8 MaxPool / AveragePool of one window: in-image values one per "
+        "cycle, max or rounded average (restoring divider), clamp",
+    },
     "hf6mac": {
         "build": _hf6mac,
         "test_module": "verif.cnn.cocotb_hf6mac",
@@ -110,6 +126,7 @@ COMMITTED = {
     ],
     "engine": [{"lanes": 4, "mul": "int8"}],
     "hf6mac": [{"lanes": 4}],
+    "pool": [{}],
 }
 
 

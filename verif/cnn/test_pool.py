@@ -1,0 +1,39 @@
+"""Pooling unit (cores/cnn/pool) against refmodels.cnn.tflite.max_pool / avg_pool.
+
+Directed windows (the average's rounding ties of both signs, 256 values of -128 / 127) and
+constrained-random windows (1..256 values, both modes, random clamp ranges) with random idle
+cycles and the unit's back-pressure; results bit for bit, fixed latency, coverage goal checked.
+A broken copy (one bit of y flipped on one result) and two mutants (average ties rounded toward
+zero; negative averages off by one) must fail.
+"""
+
+import pytest
+
+from verif.cnn.harness import run_block
+from verif.tools import simulator_available
+
+pytestmark = [pytest.mark.sim,
+              pytest.mark.skipif(not simulator_available("icarus"), reason="needs icarus")]
+
+
+def test_pool():
+    result = run_block("pool", sim="icarus", count=300, seed=5)
+    assert result.passed, "\n".join(result.messages) or f"no test ran ({result.xml})"
+
+
+def test_broken_pool_is_caught():
+    result = run_block("pool", sim="icarus", count=100, broken=57, seed=9)
+    assert result.tests == 1 and result.failures == 1, result.messages
+    assert "model" in result.messages[0], result.messages
+
+
+POOL_MUTANTS = {
+    "ties_toward_zero": ("h[8-1:0] = n[9-1:1];", "h[8-1:0] = (n - 1) >> 1;"),
+    "negative_average_off_by_one": ("rr = ((~t) + 129);", "rr = ((~t) + 128);"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(POOL_MUTANTS))
+def test_pool_mutants_are_caught(mutant):
+    result = run_block("pool", sim="icarus", count=100, seed=13, mutate=POOL_MUTANTS[mutant])
+    assert result.failures == 1, f"mutant {mutant} survived"
