@@ -56,8 +56,9 @@ def _widths(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="approxnn",
-        description="Approximate arithmetic units for Zynq-7000 NN accelerators: registry, "
-        "lookup tables, RTL characterisation (Icarus + Yosys).",
+        description="Approximate-computing NN accelerator IP for Zynq-7000: the arithmetic "
+        "unit registry, lookup tables and RTL characterisation (Icarus + Yosys); the "
+        "Spike-by-Spike and CNN networks and their hardware (sbs, cnn).",
     )
     from . import __version__
 

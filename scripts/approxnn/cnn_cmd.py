@@ -550,8 +550,9 @@ _PARSER = []
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        COMMAND, help="reference CNNs: train, quantise, accuracy over the multiplier library",
-        description=__doc__.split("\n\n")[0])
+        COMMAND, help="reference CNNs: train, quantise, accuracy over the multiplier library, "
+        "hardware",
+        description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="cnn_command", metavar="SUBCOMMAND")
     for add, _ in SUBCOMMANDS.values():
         add(sub)

@@ -67,8 +67,9 @@ def _parse_noise(text: str) -> list[float]:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         COMMAND,
-        help="Spike-by-Spike networks: train, evaluate (formats, T, noise)",
-        description="Train and evaluate the Spike-by-Spike golden-model networks.",
+        help="Spike-by-Spike networks: train, evaluate (formats, T, noise), hardware",
+        description="Train and evaluate the Spike-by-Spike golden-model networks; cycles and "
+        "cost of the SbS cores.",
     )
     sub = p.add_subparsers(dest="sbs_command", metavar="SUBCOMMAND")
 
