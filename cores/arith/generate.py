@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from cores.arith.common import UNITS, convert, module_name
+from cores.common.fusesoc import SYNTH, SYNTH_NODSP
 from refmodels.arith import parse_unit
 
 ARITH_DIR = Path(__file__).resolve().parent
@@ -47,34 +48,8 @@ TARGETS: tuple[tuple[str, str], ...] = (
       verilator_options: [-Wall]
 """,
     ),
-    (
-        "synth",
-        """\
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), DSP48E1 blocks allowed
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7]
-""",
-    ),
-    (
-        "synth_nodsp",
-        """\
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), logic only (-nodsp)
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7, -nodsp]
-""",
-    ),
+    ("synth", SYNTH),
+    ("synth_nodsp", SYNTH_NODSP),
     (
         "sim",
         """\

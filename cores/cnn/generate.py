@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cores.common.fusesoc import synth_targets
+
 CNN_DIR = Path(__file__).resolve().parent
 VERSION = "0.1.0"
 
@@ -164,28 +166,7 @@ targets:
       tool: verilator
       verilator_options: [-Wall]
 
-  synth:
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), DSP48E1 blocks allowed
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7]
-
-  synth_nodsp:
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), logic only (-nodsp)
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7, -nodsp]
-
+{synth_targets}
   sim:
     description: >-
       pyuvm/cocotb verification (verif/cnn) of the default configuration against the golden
@@ -222,6 +203,7 @@ def core_text(block: str) -> str:
         description=info["description"].replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(block)),
         top=module_names(block)[0],
+        synth_targets=synth_targets(module_names(block)[0]),
         test_module=info["test_module"],
     )
 

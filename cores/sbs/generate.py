@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cores.common.fusesoc import synth_targets
+
 SBS_DIR = Path(__file__).resolve().parent
 VERSION = "0.1.0"
 
@@ -55,28 +57,7 @@ targets:
       tool: verilator
       verilator_options: [-Wall]
 
-  synth:
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), DSP48E1 and block RAM allowed
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7]
-
-  synth_nodsp:
-    description: Yosys synth_xilinx for 7-series (Zynq-7000), logic only (-nodsp)
-    filesets: [rtl]
-    toplevel: {top}
-    flow: generic
-    flow_options:
-      tool: yosys
-      arch: xilinx
-      output_format: json
-      yosys_synth_options: [-family, xc7, -nodsp]
-
+{synth_targets}
   sim:
     description: >-
       {sim_description}; a failed test fails the run (source scripts/env.sh first: cocotb 2
@@ -201,9 +182,10 @@ def _fields(core: str) -> dict:
 
 
 def core_text(core: str = "update") -> str:
+    fields = _fields(core)
     return CORE_TEMPLATE.format(
         version=VERSION, core=core, files="\n".join(f"      - {f}" for f in rtl_files(core)),
-        **_fields(core))
+        synth_targets=synth_targets(fields["top"]), **fields)
 
 
 def _expected() -> dict[str, list[str]]:
