@@ -105,3 +105,11 @@ def test_spikegen_bad_parameters_are_refused(bad, match):
 
     with pytest.raises(SpikegenConfigError, match=match):
         sg_top(*bad)
+
+
+def test_spikegen_readme_documents_every_register():
+    from cores.sbs.spikegen.spikegen import REGISTERS as SG_REGISTERS
+
+    text = (generate.SBS_DIR / "spikegen" / "README.md").read_text()
+    for addr, name, access, _ in SG_REGISTERS:
+        assert f"| 0x{addr:02X} | `{name}` | {access} |" in text, name
