@@ -46,8 +46,9 @@ CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
 BIAS, MULT, SHIFT = 64, 128, 192
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
-         "depthwise", "error_ibuf", "error_wbuf", "error_channels", "error_zero",
-         "error_depth"]
+         "depthwise", "maxpool", "avgpool", "error_ibuf", "error_wbuf", "error_channels",
+         "error_zero", "error_depth", "error_pool"]
+POOL_MODES = {"maxpool": 2, "avgpool": 3}  # MODE register values of the pooling layers
 
 
 def config_from_env():
@@ -80,6 +81,15 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
     zp_out = int(rng.integers(-40, 40))
     x = rng.integers(-128, 128, (1, h, w, c))
     depthwise = kind in ("depthwise", "error_depth")
+    if kind in POOL_MODES or kind == "error_pool":
+        # pooling keeps the input's quantisation; only the clamp applies
+        act_min, act_max = sorted(int(v) for v in rng.integers(-128, 128, 2)) \
+            if rng.random() < 0.3 else (-128, 127)
+        return Layer(kind=kind, h=h, w=w, c=c, oc=oc, fh=fh, fw=fw, sy=sy, sx=sx,
+                     padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=0, zp_out=0,
+                     act_min=act_min, act_max=act_max, x=x, wt=None, bias=None, mult=None,
+                     shift=None, error=error, depthwise=False,
+                     mode=POOL_MODES.get(kind, 2))
     wt = rng.integers(-127, 128, (1, fh, fw, oc) if depthwise else (oc, fh, fw, c))
     if rng.random() < 0.3:
         wt[rng.random(wt.shape) < 0.2] = -128
@@ -92,7 +102,8 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
     return Layer(kind=kind, h=h, w=w, c=c, oc=oc, fh=fh, fw=fw, sy=sy, sx=sx,
                  padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=zp_in, zp_out=zp_out,
                  act_min=int(act_min), act_max=int(act_max), x=x, wt=wt,
-                 bias=bias, mult=mult, shift=shift, error=error, depthwise=depthwise)
+                 bias=bias, mult=mult, shift=shift, error=error, depthwise=depthwise,
+                 mode=int(depthwise))
 
 
 def layer_list(rng, lanes, ibuf, wbuf, cmax):
@@ -110,6 +121,10 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax):
         make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 5, 4, 3, 3, 3, 3, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 6, 6, 5, 5, 2, 3, 2, 1, "VALID"),
+        make_layer(rng, "maxpool", 6, 6, 3, 3, 2, 2, 2, 2, "VALID"),
+        make_layer(rng, "maxpool", 5, 7, 2, 2, 3, 3, 2, 2, "SAME"),
+        make_layer(rng, "avgpool", 5, 5, 3, 3, 2, 2, 2, 2, "SAME"),
+        make_layer(rng, "avgpool", 6, 5, 2, 2, 3, 2, 1, 2, "VALID"),
         # errors: input map beyond the input buffer, weights beyond the weight buffer,
         # more channels than the table, zero stride; then a good layer again
         make_layer(rng, "error_ibuf", 4, ibuf // 16 + 1, 4, 1, 1, 1, 1, 1, "VALID", error=1),
@@ -117,6 +132,7 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax):
         make_layer(rng, "error_channels", 1, 1, 2, cmax + 1, 1, 1, 1, 1, "VALID", error=3),
         make_layer(rng, "error_zero", 3, 3, 1, 1, 1, 1, 1, 1, "VALID", error=4),
         make_layer(rng, "error_depth", 3, 3, 2, 4, 3, 3, 1, 1, "SAME", error=5),
+        make_layer(rng, "error_pool", 4, 4, 2, 3, 2, 2, 2, 2, "VALID", error=5),
         make_layer(rng, "conv_same", 4, 4, 2, p + 1, 3, 3, 1, 1, "SAME"),
     ]
     for lay in layers:
@@ -182,8 +198,8 @@ class EngineBfm:
         q = ((lay.zp_in & 0xFF) | ((lay.zp_out & 0xFF) << 8) | ((lay.act_min & 0xFF) << 16)
              | ((lay.act_max & 0xFF) << 24))
         await r.write_ok(4 * QUANT, q)
-        await r.write_ok(4 * MODE, int(lay.depthwise))
-        if not lay.error:
+        await r.write_ok(4 * MODE, lay.mode)
+        if not lay.error and lay.wt is not None:
             for ch in range(lay.oc):
                 await r.write_ok(4 * (BIAS + ch), int(lay.bias[ch]))
                 await r.write_ok(4 * (MULT + ch), int(lay.mult[ch]))
@@ -192,7 +208,8 @@ class EngineBfm:
         out = None
         if not lay.error:
             await self.src_x.send(frame((lay.x.ravel() & 0xFF).tolist()))
-            await self.src_w.send(frame(weight_words(lay, self.lanes)))
+            if lay.wt is not None:  # pooling takes no weights
+                await self.src_w.send(frame(weight_words(lay, self.lanes)))
             rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
             out = np.array(rx.tdata, np.int64)
             out = np.where(out >= 128, out - 256, out)
@@ -230,6 +247,11 @@ class Monitor(uvm_component):
 
 def golden(lay, mul):
     """Expected int8 output (NHWC, flattened) of a layer from refmodels.cnn."""
+    if lay.kind in POOL_MODES:
+        f = tfl.max_pool if lay.kind == "maxpool" else tfl.avg_pool
+        y = f(lay.x.astype(np.int8), (lay.fh, lay.fw), (lay.sy, lay.sx), lay.padding,
+              lay.act_min, lay.act_max)
+        return np.asarray(y, np.int64).ravel()
     args = (lay.bias, lay.zp_in, lay.zp_out, lay.mult, lay.shift)
     if lay.depthwise:
         if mul is None:
@@ -316,7 +338,7 @@ class EngineCoverage(uvm_subscriber):
     def write(self, obs):
         lay = obs["layer"]
         lanes = config_from_env()["lanes"]
-        part = "partial" if lay.oc % lanes and not lay.depthwise else "full"
+        part = "partial" if lay.oc % lanes and lay.mode == 0 else "full"
         self.sample(lay.kind, part)
         if part == "partial" and not lay.error:
             self.sample("partial_group", part)
@@ -453,14 +475,26 @@ def layer_of(kind, x, wt, p):
                  bias=per_ch(np.asarray(p["bias"], np.int64), (oc,)),
                  mult=per_ch(np.asarray(p["multiplier"], np.int64), (oc,)),
                  shift=per_ch(np.asarray(p["shift"], np.int64), (oc,)), error=0,
-                 depthwise=False)
+                 depthwise=False, mode=0)
+
+
+def pool_layer_of(x, pool, kind="maxpool"):
+    """A pooling Layer (VALID, stride = pool size, no clamp) over the NHWC map ``x``."""
+    n, h, w, c = x.shape
+    ph, pw = pool
+    oh, ow = h // ph, w // pw
+    return Layer(kind=kind, h=h, w=w, c=c, oc=c, fh=ph, fw=pw, sy=ph, sx=pw, padding="VALID",
+                 oh=oh, ow=ow, pt=0, pl=0, zp_in=0, zp_out=0, act_min=-128, act_max=127, x=x,
+                 wt=None, bias=None, mult=None, shift=None, error=0, depthwise=False,
+                 mode=POOL_MODES[kind])
 
 
 class EngineNetworkTest(EngineBase):
-    """The trained ``digits`` network of refmodels.cnn end to end on held-out images: conv1,
-    conv2 and fc run on the engine (each layer also checked by the scoreboard), max pooling and
-    flatten on the host between them; the logits must equal ``Network.forward_int8`` (with the
-    engine's multiplier) bit for bit, and so must the predicted classes."""
+    """The trained ``digits`` network of refmodels.cnn end to end on held-out images: every
+    layer on the engine - conv1, pool1, conv2, pool2, fc (each layer also checked by the
+    scoreboard) -, the host only passes each output map on as the next input (flatten is the
+    NHWC order itself); the logits must equal ``Network.forward_int8`` (with the engine's
+    multiplier) bit for bit, and so must the predicted classes."""
 
     images = 3
 
@@ -482,22 +516,23 @@ class EngineNetworkTest(EngineBase):
             k = 0
             for L in net.layers:
                 t = L["type"]
-                if t in ("conv2d", "dense"):
-                    p = params[k]
-                    k += 1
-                    wt = np.asarray(p["weights"], np.int64)
-                    if t == "dense":
-                        a = a.reshape(1, 1, 1, -1)
-                        wt = wt.reshape(wt.shape[0], 1, 1, -1)
-                    lay = layer_of("fc" if t == "dense" else "conv_same", a, wt, p)
+                if t in ("conv2d", "dense", "maxpool"):
+                    if t == "maxpool":
+                        lay = pool_layer_of(a, L["pool"])
+                    else:
+                        p = params[k]
+                        k += 1
+                        wt = np.asarray(p["weights"], np.int64)
+                        if t == "dense":
+                            a = a.reshape(1, 1, 1, -1)
+                            wt = wt.reshape(wt.shape[0], 1, 1, -1)
+                        lay = layer_of("fc" if t == "dense" else "conv_same", a, wt, p)
                     obs = await self.bfm.run_layer(lay)
                     self.env.monitor.ap.write(obs)
                     if obs["out"] is None:
                         self.errors.append(f"image {i} {L['name']}: no output")
                         break
                     a = obs["out"].reshape(1, lay.oh, lay.ow, lay.oc)
-                elif t == "maxpool":
-                    a = tfl.max_pool(a, L["pool"], L["pool"], "VALID").astype(np.int64)
                 elif t == "flatten":
                     a = a.reshape(1, -1)
             got = a.ravel()

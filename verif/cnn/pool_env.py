@@ -1,14 +1,16 @@
 """pyuvm environment of the pooling unit (cores/cnn/pool).
 
 Stimulus: windows of in-image int8 values (1 value, 2..4, 5..9 as in 2x2 / 3x3 windows cut by
-the border, 10..255, and the largest, 256), values uniform or extreme (-128 / 127), MaxPool or
+the border, 10..255, and the largest, 256), padded taps (outside the image: skipped by the unit,
+carrying random values) before, inside or after the in-image values of a window, values uniform
+or extreme (-128 / 127), MaxPool or
 AveragePool, the full activation range or a random clamp range (ReLU-like or narrow). Directed
 windows add the average's rounding ties of both signs (away from zero) and windows of all -128
 / all 127. Values are driven with random idle cycles; ``in_ready`` is honoured.
 
 The scoreboard rebuilds the windows from the accepted values and takes every expected result
 from ``refmodels.cnn.tflite.max_pool`` / ``avg_pool`` (the window as a 1 x n map, one VALID
-window); it also checks the latency (2 cycles for MaxPool, 19 for AveragePool after the
+window); it also checks the latency (1 cycle for MaxPool, 19 for AveragePool after the
 accepting edge).
 """
 
@@ -25,14 +27,15 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes
 
-INPUTS = ("in_first", "in_last", "x", "mode", "act_min", "act_max")
+INPUTS = ("in_first", "in_last", "in_pad", "x", "mode", "act_min", "act_max")
 OUTPUTS = ("y",)
 # BFM records: the result is seen one edge after the RTL's output cycle begins
-LATENCY_SEEN = {0: 3, 1: 20}
+LATENCY_SEEN = {0: 2, 1: 20}
 MODES = ["max", "avg"]
 LEN_BINS = ["one", "2_4", "5_9", "long", "256"]
 CLAMP_BINS = ["none", "low", "high"]
 ROUND_BINS = ["exact", "tie_pos", "tie_neg", "other"]
+PAD_BINS = ["none", "first", "inside", "last"]
 
 
 def len_bin(n):
@@ -76,13 +79,25 @@ def directed():
     ]
 
 
-def stimulus(wins):
+def with_pads(rng, x):
+    """The taps of a window: (value, padded) pairs; the in-image values ``x`` in order, and
+    in 30 % of the windows up to 4 padded taps of random value at random places."""
+    taps = [(int(v), 0) for v in x]
+    if rng.random() < 0.3:
+        for _ in range(int(rng.integers(1, 5))):
+            taps.insert(int(rng.integers(0, len(taps) + 1)), (int(rng.integers(-128, 128)), 1))
+    return taps
+
+
+def stimulus(wins, rng=None):
     taps = {k: [] for k in INPUTS}
     for x, mode, lo, hi in wins:
-        for t, v in enumerate(x):
+        win = with_pads(rng, x) if rng is not None else [(int(v), 0) for v in x]
+        for t, (v, pad) in enumerate(win):
             taps["in_first"].append(int(t == 0))
-            taps["in_last"].append(int(t == len(x) - 1))
-            taps["x"].append(int(v))
+            taps["in_last"].append(int(t == len(win) - 1))
+            taps["in_pad"].append(pad)
+            taps["x"].append(v)
             taps["mode"].append(mode)
             taps["act_min"].append(lo)
             taps["act_max"].append(hi)
@@ -97,7 +112,7 @@ class PoolSeq(uvm_sequence):
         for start in range(0, total, per_batch):
             wins = (directed() if start == 0 else []) + windows(rng, min(per_batch,
                                                                          total - start))
-            item = Beats("windows", stimulus(wins))
+            item = Beats("windows", stimulus(wins, rng))
             await self.start_item(item)
             await self.finish_item(item)
 
@@ -108,14 +123,20 @@ def _s8(v):
 
 
 def split_windows(ins):
-    wins, cur = [], None
-    for cyc, first, last, x, mode, lo, hi in ins:
+    """The windows of the accepted taps: in-image values, mode, clamp, the cycle of the last tap
+    and where padded taps were (a PAD_BINS name)."""
+    wins, cur, pads = [], None, []
+    for cyc, first, last, pad, x, mode, lo, hi in ins:
         if first or cur is None:
-            cur = []
-        cur.append(_s8(x))
+            cur, pads = [], []
+        pads.append(int(pad))
+        if not pad:
+            cur.append(_s8(x))
         if last:
+            where = ("none" if not any(pads) else "first" if pads[0] else "last" if pads[-1]
+                     else "inside")
             wins.append({"x": np.array(cur, np.int64), "mode": int(mode), "lo": _s8(lo),
-                         "hi": _s8(hi), "last_cycle": cyc})
+                         "hi": _s8(hi), "last_cycle": cyc, "pads": where})
             cur = None
     return wins
 
@@ -155,18 +176,21 @@ class PoolScoreboard(ScoreboardBase):
 
 class PoolCoverage(uvm_subscriber):
     """Bins: mode x window length, clamp (none / low / high) x mode, rounding of the average
-    (exact, ties of both signs, other). Goal: every bin hit."""
+    (exact, ties of both signs, other), mode x where padded taps were (none, first, inside,
+    last). Goal: every bin hit."""
 
     def build_phase(self):
         self.names = ["pool.mode", "pool.len", "pool.mode_x_len", "pool.clamp",
-                      "pool.mode_x_clamp", "pool.round"]
+                      "pool.mode_x_clamp", "pool.round", "pool.pad", "pool.mode_x_pad"]
 
-        @CoverPoint("pool.mode", xf=lambda m, n, c: m, bins=MODES)
-        @CoverPoint("pool.len", xf=lambda m, n, c: n, bins=LEN_BINS)
-        @CoverPoint("pool.clamp", xf=lambda m, n, c: c, bins=CLAMP_BINS)
+        @CoverPoint("pool.mode", xf=lambda m, n, c, p: m, bins=MODES)
+        @CoverPoint("pool.len", xf=lambda m, n, c, p: n, bins=LEN_BINS)
+        @CoverPoint("pool.clamp", xf=lambda m, n, c, p: c, bins=CLAMP_BINS)
+        @CoverPoint("pool.pad", xf=lambda m, n, c, p: p, bins=PAD_BINS)
         @CoverCross("pool.mode_x_len", items=["pool.mode", "pool.len"])
         @CoverCross("pool.mode_x_clamp", items=["pool.mode", "pool.clamp"])
-        def sample(m, n, c):
+        @CoverCross("pool.mode_x_pad", items=["pool.mode", "pool.pad"])
+        def sample(m, n, c, p):
             pass
 
         @CoverPoint("pool.round", xf=lambda r: r, bins=ROUND_BINS)
@@ -198,7 +222,7 @@ class PoolCoverage(uvm_subscriber):
                     rb = "other"
                 self.sample_round(rb)
             c = "low" if raw < w["lo"] else "high" if raw > w["hi"] else "none"
-            self.sample(MODES[w["mode"]], LEN_BINS[len_bin(n)], c)
+            self.sample(MODES[w["mode"]], LEN_BINS[len_bin(n)], c, w["pads"])
 
     def check_phase(self):
         self.holes = coverage_holes(coverage_db, self.names)

@@ -1,10 +1,10 @@
 """Pooling unit (cores/cnn/pool) against refmodels.cnn.tflite.max_pool / avg_pool.
 
 Directed windows (the average's rounding ties of both signs, 256 values of -128 / 127) and
-constrained-random windows (1..256 values, both modes, random clamp ranges) with random idle
-cycles and the unit's back-pressure; results bit for bit, fixed latency, coverage goal checked.
-A broken copy (one bit of y flipped on one result) and two mutants (average ties rounded toward
-zero; negative averages off by one) must fail.
+constrained-random windows (1..256 values, padded taps, both modes, random clamp ranges) with
+random idle cycles and the unit's back-pressure; results bit for bit, fixed latency, coverage
+goal checked. A broken copy (one bit of y flipped on one result) and three mutants (average ties
+rounded toward zero; negative averages off by one; padded taps counted) must fail.
 """
 
 import pytest
@@ -30,6 +30,7 @@ def test_broken_pool_is_caught():
 POOL_MUTANTS = {
     "ties_toward_zero": ("h[8-1:0] = n[9-1:1];", "h[8-1:0] = (n - 1) >> 1;"),
     "negative_average_off_by_one": ("rr = ((~t) + 129);", "rr = ((~t) + 128);"),
+    "padded_taps_counted": ("if ((!in_pad)) begin", "if (1'b1) begin"),
 }
 
 

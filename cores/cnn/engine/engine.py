@@ -38,6 +38,7 @@ from myhdl import (
 )
 
 from cores.cnn.mac.mac import MacConfigError, cnn_mac, normalise
+from cores.cnn.pool.pool import cnn_pool
 from cores.cnn.requant.requant import cnn_requant
 from cores.common.axil import axil_bridge, axil_signals
 
@@ -49,7 +50,8 @@ REGISTERS = {
     0: ("CTRL", "W", "bit 0: START (ignored while busy); reads 0"),
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
-        "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise with OUT_C != C"),
+        "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise or pooling with "
+        "OUT_C != C"),
     2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer bytes), 23:16 log2(weight buffer "
         "words), 31:24 channel table entries"),
     3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
@@ -59,7 +61,8 @@ REGISTERS = {
     6: ("QUANT", "RW", "bits 7:0 input zero point, 15:8 output zero point, 23:16 act_min, "
         "31:24 act_max (int8 each)"),
     7: ("CYCLES", "R", "clock cycles of the last run, START to DONE"),
-    8: ("MODE", "RW", "bit 0: DepthwiseConv2D (depth multiplier 1) instead of Conv2D"),
+    8: ("MODE", "RW", "bits 1:0 layer kind: 0 Conv2D / FullyConnected, 1 DepthwiseConv2D "
+        "(depth multiplier 1), 2 MaxPool, 3 AveragePool"),
     BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c"),
     MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c"),
     SHIFT_BASE: ("SHIFT[c]", "RW", "at word 192 + c: bits 5:0 shift of channel c (-31..31)"),
@@ -170,8 +173,17 @@ def cnn_engine(clk, rst,
         reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
     )
     in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(32)
-    mode_dw = Signal(bool(0))
-    mode_w = ConcatSignal(intbv(0)[31:], mode_dw)
+    mode = _u(2)
+    mode_w = ConcatSignal(intbv(0)[30:], mode)
+    mode_dw = Signal(bool(0))  # DepthwiseConv2D
+    pool = Signal(bool(0))  # MaxPool / AveragePool: taps go to the pooling unit
+    chanwise = Signal(bool(0))  # one channel per sum (depthwise, pooling)
+
+    @always_comb
+    def mode_decode():
+        mode_dw.next = mode == 1
+        pool.next = mode[1]
+        chanwise.next = mode != 0
     bias_t = [_u(32) for _ in range(cmax)]
     mult_t = [_u(32) for _ in range(cmax)]
     shift_t = [_u(6) for _ in range(cmax)]
@@ -259,7 +271,7 @@ def cnn_engine(clk, rst,
             elif reg_addr == 6:
                 quant.next = reg_wdata
             elif reg_addr == 8:
-                mode_dw.next = reg_wdata[0]
+                mode.next = reg_wdata[2:]
 
     @always(clk.posedge)
     def table_write():
@@ -353,7 +365,7 @@ def cnn_engine(clk, rst,
             opb.next = c16
         elif k == 7:
             opa.next = fhw16
-            if mode_dw:  # depthwise: a sum runs over FH*FW taps of one channel
+            if chanwise:  # depthwise, pooling: a sum runs over FH*FW taps of one channel
                 opb.next = one16
             else:
                 opb.next = c16
@@ -409,6 +421,12 @@ def cnn_engine(clk, rst,
     rq_y = _s(8)
     requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, out_zp,
                           act_min, act_max, rq_out_valid, rq_y)
+    # pooling unit: the taps of one window (padded taps skipped), one result per window
+    pl_valid, pl_ready, pl_out = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
+    pl_x, pl_min, pl_max, pl_y = _u(8), _u(8), _u(8), _u(8)
+    pooler = cnn_pool(clk, rst, pl_valid, pl_ready, pl_first, pl_last, pl_pad, pl_x, pl_avg,
+                      pl_min, pl_max, pl_out, pl_y)
     g = _m(GB)
     # channel of the MAC output: g * P + lane (< cmax: OUT_C <= cmax is checked at START), or
     # g in depthwise mode (lane 0 only)
@@ -470,7 +488,7 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def fifo_flags():
-        push.next = rq_out_valid and keep_pipe[6]
+        push.next = (rq_out_valid and keep_pipe[6]) or pl_out
         pop.next = f_cnt != 0 and m_axis_y_tready
         m_axis_y_tvalid.next = f_cnt != 0
         m_axis_y_tdata.next = fifo[f_rp]
@@ -478,7 +496,9 @@ def cnn_engine(clk, rst,
 
     @always(clk.posedge)
     def fifo_ram():
-        if push:
+        if pl_out:
+            fifo[f_wp].next = pl_y
+        elif push:
             fifo[f_wp].next = rq_y[8:]
 
     # ------------------------------------------------------------------ control
@@ -509,9 +529,9 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def issue():
-        issue_last.next = state == t_state.TAPS and tap + 1 == T and since >= P
-        gq_push.next = state == t_state.TAPS and tap + 1 == T and since >= P
-        if mode_dw:
+        issue_last.next = state == t_state.TAPS and tap + 1 == T and (since >= P or pool)
+        gq_push.next = state == t_state.TAPS and tap + 1 == T and since >= P and not pool
+        if chanwise:
             kept.next = 1
         elif g == glast:
             kept.next = klast
@@ -521,9 +541,9 @@ def cnn_engine(clk, rst,
     @always_comb
     def stream_ready():
         s_axis_x_tready.next = state == t_state.LOAD_X
-        s_axis_w_tready.next = state == t_state.LOAD_W
+        s_axis_w_tready.next = state == t_state.LOAD_W and not pool
         i_we.next = state == t_state.LOAD_X and s_axis_x_tvalid
-        w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid
+        w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid and not pool
         i_wa.next = cnt[IB:]
         w_wa.next = cnt[WB:]
 
@@ -547,8 +567,9 @@ def cnn_engine(clk, rst,
             pending.next = pending + kept
         elif push:
             pending.next = pending - 1
-        if issue_last:
+        if gq_push:
             gq_wp.next = gq_wp + 1
+        if issue_last:
             since.next = 1
         elif since < P:
             since.next = since + 1
@@ -568,7 +589,7 @@ def cnn_engine(clk, rst,
             k.next = k + 1
             if k == 0:
                 HW.next = prod[16:]
-                if mode_dw:
+                if chanwise:
                     G.next = oc9
                 else:
                     G.next = gconv
@@ -607,18 +628,18 @@ def cnn_engine(clk, rst,
             elif HWC > ibuf:
                 err_code.next = 1
                 err.next = 1
-            elif GT > wbuf:
+            elif GT > wbuf and not pool:
                 err_code.next = 2
                 err.next = 1
             elif OC > cmax:
                 err_code.next = 3
                 err.next = 1
-            elif mode_dw and OC != C:
+            elif chanwise and OC != C:
                 err_code.next = 5
                 err.next = 1
             if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
-                    or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or GT > wbuf or OC > cmax \
-                    or (mode_dw and OC != C):
+                    or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or (GT > wbuf and not pool) \
+                    or OC > cmax or (chanwise and OC != C):
                 done.next = 1
                 busy.next = 0
                 state.next = t_state.IDLE
@@ -632,8 +653,8 @@ def cnn_engine(clk, rst,
                 else:
                     cnt.next = cnt + 1
         elif state == t_state.LOAD_W:
-            if s_axis_w_tvalid:
-                if cnt + 1 == gt25:
+            if pool or s_axis_w_tvalid:  # pooling has no weights
+                if pool or cnt + 1 == gt25:
                     state.next = t_state.SUM_START
                     oy.next = 0
                     ox.next = 0
@@ -646,8 +667,9 @@ def cnn_engine(clk, rst,
                 else:
                     cnt.next = cnt + 1
         elif state == t_state.SUM_START:
-            # room in the output FIFO for the results in flight and those of this sum
-            if f9 + pending + P <= FD:
+            # room in the output FIFO for the results in flight and those of this sum; the
+            # pooling unit takes one AveragePool window at a time (MaxPool back to back)
+            if f9 + pending + P <= FD and (pending == 0 or mode != 3):
                 ky.next = 0
                 kx.next = 0
                 ci.next = 0
@@ -657,13 +679,13 @@ def cnn_engine(clk, rst,
                 state.next = t_state.TAPS
         elif state == t_state.TAPS:
             # a last tap waits until P cycles after the previous one (the MAC output bank)
-            if tap + 1 != T or since >= P:
+            if tap + 1 != T or since >= P or pool:
                 v1.next = 1
                 f1.next = tap == 0
                 l1.next = tap + 1 == T
                 tap.next = tap + 1
                 wrd.next = wrd + 1
-                if mode_dw or ci + 1 == C:
+                if chanwise or ci + 1 == C:
                     ci.next = 0
                     if kx + 1 == FW:
                         kx.next = 0
@@ -718,7 +740,7 @@ def cnn_engine(clk, rst,
         a[:] = rowb + kywc
         a[:] = a + colb
         a[:] = a + kxc
-        if mode_dw:
+        if chanwise:
             a[:] = a + g24
         else:
             a[:] = a + ci24
@@ -743,13 +765,21 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def mac_in():
-        m_valid.next = v2
+        m_valid.next = v2 and not pool
+        pl_valid.next = v2 and pool
+        pl_first.next = f2
+        pl_last.next = l2
+        pl_pad.next = p2
+        pl_x.next = x_q[8:]
+        pl_avg.next = mode[0]
+        pl_min.next = quant[24:16]
+        pl_max.next = quant[32:24]
         m_first.next = f2
         m_last.next = l2
         m_pad.next = p2
 
     # signals (or bits) the engine does not need, gathered so that lint sees them read
-    spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, m_ready, bits(xa_c, AW, IB),
+    spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, m_ready, pl_ready, bits(xa_c, AW, IB),
              bits(cnt, 25, IB), bits(prod, 32, 25)]
     if LP > 0:
         spare.append(bits(gsum, LP, 0))
@@ -764,7 +794,7 @@ def cnn_engine(clk, rst,
     def unused():
         unused_bits.next = unused_cat != 0
 
-    return (bridge, decode, shift_read, read_mux, reg_write, table_write, fields, ibuf_ram,
+    return (bridge, mode_decode, pooler, decode, shift_read, read_mux, reg_write, table_write, fields, ibuf_ram,
             wbuf_ram, mac, requant, channel, requant_feed, side_pipe, fifo_flags,
             fifo_ram, stream_ready, control, tap_address, tap_stage, tap_stage2, mac_in,
             unused, group_count, setup_operands, setup_product, group_fifo, group_head,

@@ -91,6 +91,10 @@ reg reg_err;
 reg [31:0] reg_rdata;
 reg [31:0] reg_wdata;
 reg reg_wr;
+wire mode_dw;
+reg [1:0] mode;
+wire pool;
+wire chanwise;
 wire [1:0] ch_sel;
 wire [3:0] ch_idx;
 wire ch_ok;
@@ -108,7 +112,6 @@ reg start;
 reg [23:0] in_shape;
 reg [23:0] out_shape;
 reg [23:0] filt;
-reg mode_dw;
 wire [7:0] H;
 wire [7:0] W;
 wire [7:0] C;
@@ -148,12 +151,14 @@ reg signed [5:0] rq_shift;
 reg [6:0] keep_pipe;
 wire push;
 reg rq_out_valid;
+reg pl_out;
 wire pop;
 reg [4:0] f_cnt;
 reg [3:0] f_rp;
 reg [23:0] sent;
 reg [23:0] NOUT;
 reg [3:0] f_wp;
+reg [7:0] pl_y;
 reg signed [7:0] rq_y;
 reg [2:0] state;
 reg [24:0] cnt;
@@ -162,6 +167,7 @@ reg busy;
 reg issue_last;
 reg [8:0] pending;
 reg [8:0] kept;
+reg gq_push;
 reg [2:0] gq_wp;
 reg [2:0] since;
 reg mo_last;
@@ -230,11 +236,19 @@ reg f2;
 reg l2;
 reg p2;
 wire m_valid;
+wire pl_valid;
+wire pl_first;
+wire pl_last;
+wire pl_pad;
+wire [7:0] pl_x;
+wire pl_avg;
+wire [7:0] pl_min;
+wire [7:0] pl_max;
 wire m_first;
 wire m_last;
 wire m_pad;
 wire unused_bits;
-wire [46:0] unused_cat;
+wire [47:0] unused_cat;
 wire [8:0] gsum;
 wire [8:0] pm1;
 reg [15:0] opa;
@@ -254,11 +268,25 @@ wire [15:0] sy16;
 wire [15:0] pt16;
 wire [15:0] oc16;
 wire [15:0] g16;
-reg gq_push;
 wire [3:0] gh;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
+wire cnn_pool0_in_ready;
+reg cnn_pool0_busy;
+reg cnn_pool0_clamp;
+reg cnn_pool0_div;
+reg [16:0] cnn_pool0_dvd;
+reg cnn_pool0_fin;
+reg [7:0] cnn_pool0_hi;
+reg [7:0] cnn_pool0_lo;
+reg [7:0] cnn_pool0_mx;
+reg [8:0] cnn_pool0_n;
+reg cnn_pool0_neg;
+reg [8:0] cnn_pool0_rem;
+reg [8:0] cnn_pool0_res;
+reg [4:0] cnn_pool0_steps;
+reg [15:0] cnn_pool0_usum;
 wire cnn_mac0_in_ready;
 reg cnn_mac0_fa;
 reg cnn_mac0_la;
@@ -368,8 +396,8 @@ assign out_shape_w[32-1:24] = 'b00000000;
 assign out_shape_w[24-1:0] = out_shape;
 assign filt_w[32-1:24] = 'b00000000;
 assign filt_w[24-1:0] = filt;
-assign mode_w[32-1:1] = 'b0000000000000000000000000000000;
-assign mode_w[0] = mode_dw;
+assign mode_w[32-1:2] = 'b000000000000000000000000000000;
+assign mode_w[2-1:0] = mode;
 assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
 assign shift_rd_w[6-1:0] = shift_rd;
 assign chan_conv[4-1:2] = gh[2-1:0];
@@ -416,10 +444,11 @@ assign g24[24-1:4] = 'b00000000000000000000;
 assign g24[4-1:0] = g;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
-assign unused_cat[46] = s_axis_x_tlast;
-assign unused_cat[45] = s_axis_w_tlast;
-assign unused_cat[44] = reg_rd;
-assign unused_cat[43] = cnn_mac0_in_ready;
+assign unused_cat[47] = s_axis_x_tlast;
+assign unused_cat[46] = s_axis_w_tlast;
+assign unused_cat[45] = reg_rd;
+assign unused_cat[44] = cnn_mac0_in_ready;
+assign unused_cat[43] = cnn_pool0_in_ready;
 assign unused_cat[43-1:29] = xa_c[24-1:10];
 assign unused_cat[29-1:14] = cnt[25-1:10];
 assign unused_cat[14-1:7] = prod[32-1:25];
@@ -642,6 +671,171 @@ end
 
 
 
+assign mode_dw = (mode == 1);
+assign pool = mode[1];
+assign chanwise = (mode != 0);
+
+
+
+assign cnn_pool0_in_ready = (!cnn_pool0_busy);
+
+
+always @(posedge clk) begin: cnn_pool0_run
+    reg [8-1:0] xo;
+    reg [16-1:0] xw;
+    reg [16-1:0] su;
+    reg [9-1:0] nn;
+    reg [8-1:0] mm;
+    reg [9-1:0] rm;
+    reg [17-1:0] m;
+    reg [17-1:0] us;
+    reg [17-1:0] h;
+    reg [17-1:0] d;
+    reg [10-1:0] r;
+    reg [10-1:0] nw;
+    reg [17-1:0] q;
+    reg [9-1:0] t;
+    reg [9-1:0] rr;
+    reg [8-1:0] v;
+    reg [9-1:0] hw;
+    reg [9-1:0] lw;
+    if (rst == 1) begin
+        cnn_pool0_busy <= 0;
+        cnn_pool0_clamp <= 0;
+        cnn_pool0_div <= 0;
+        cnn_pool0_dvd <= 0;
+        cnn_pool0_fin <= 0;
+        cnn_pool0_hi <= 0;
+        cnn_pool0_lo <= 0;
+        cnn_pool0_mx <= 0;
+        cnn_pool0_n <= 0;
+        cnn_pool0_neg <= 0;
+        cnn_pool0_rem <= 0;
+        cnn_pool0_res <= 0;
+        cnn_pool0_steps <= 0;
+        cnn_pool0_usum <= 0;
+        pl_out <= 0;
+        pl_y <= 0;
+    end
+    else begin
+        pl_out <= 0;
+        cnn_pool0_clamp <= 0;
+        xo = 8'h0;
+        xo = (pl_x ^ 128);
+        xw = 16'h0;
+        xw[8-1:0] = xo;
+        if ((pl_valid && (!cnn_pool0_busy))) begin
+            su = 16'h0;
+            nn = 9'h0;
+            mm = 8'h0;
+            if ((!pl_first)) begin
+                su = cnn_pool0_usum;
+                nn = cnn_pool0_n;
+                mm = cnn_pool0_mx;
+            end
+            if ((!pl_pad)) begin
+                su = (su + xw);
+                nn = (nn + 1);
+                if ((xo > mm)) begin
+                    mm = xo;
+                end
+            end
+            cnn_pool0_usum <= su;
+            cnn_pool0_n <= nn;
+            cnn_pool0_mx <= mm;
+            if (pl_last) begin
+                cnn_pool0_lo <= (pl_min ^ 128);
+                cnn_pool0_hi <= (pl_max ^ 128);
+                if (pl_avg) begin
+                    cnn_pool0_busy <= 1;
+                    cnn_pool0_fin <= 1;
+                end
+                else begin
+                    rm = 9'h0;
+                    rm[8-1:0] = mm;
+                    cnn_pool0_res <= rm;
+                    cnn_pool0_clamp <= 1;
+                end
+            end
+        end
+        else if (cnn_pool0_fin) begin
+            cnn_pool0_fin <= 0;
+            m = 17'h0;
+            m[16-1:0] = (cnn_pool0_n << 7);
+            us = 17'h0;
+            us[16-1:0] = cnn_pool0_usum;
+            h = 17'h0;
+            h[8-1:0] = cnn_pool0_n[9-1:1];
+            d = 17'h0;
+            if ((us >= m)) begin
+                d = ((us + (~m)) + 1);
+                cnn_pool0_neg <= 0;
+            end
+            else begin
+                d = ((m + (~us)) + 1);
+                cnn_pool0_neg <= 1;
+            end
+            cnn_pool0_dvd <= (d + h);
+            cnn_pool0_rem <= 0;
+            cnn_pool0_steps <= 0;
+            cnn_pool0_div <= 1;
+        end
+        else if (cnn_pool0_div) begin
+            r = 10'h0;
+            r[10-1:1] = cnn_pool0_rem;
+            r[0] = cnn_pool0_dvd[16];
+            nw = 10'h0;
+            nw[9-1:0] = cnn_pool0_n;
+            q = 17'h0;
+            q[17-1:1] = cnn_pool0_dvd[16-1:0];
+            if ((r >= nw)) begin
+                r = (r - nw);
+                q[0] = 1;
+            end
+            cnn_pool0_rem <= r[9-1:0];
+            cnn_pool0_dvd <= q;
+            if (($signed({1'b0, cnn_pool0_steps}) == (17 - 1))) begin
+                cnn_pool0_div <= 0;
+                t = 9'h0;
+                t = q[9-1:0];
+                rr = 9'h0;
+                if (cnn_pool0_neg) begin
+                    rr = ((~t) + 129);
+                end
+                else begin
+                    rr = (t + 128);
+                end
+                cnn_pool0_res <= rr;
+                cnn_pool0_clamp <= 1;
+            end
+            cnn_pool0_steps <= (cnn_pool0_steps + 1);
+        end
+        if (cnn_pool0_clamp) begin
+            v = 8'h0;
+            hw = 9'h0;
+            hw[8-1:0] = cnn_pool0_hi;
+            lw = 9'h0;
+            lw[8-1:0] = cnn_pool0_lo;
+            if ((cnn_pool0_res > hw)) begin
+                v = cnn_pool0_hi;
+            end
+            else if ((cnn_pool0_res < lw)) begin
+                v = cnn_pool0_lo;
+            end
+            else begin
+                v = cnn_pool0_res[8-1:0];
+            end
+            pl_y <= (v ^ 128);
+            pl_out <= 1;
+            if (cnn_pool0_busy) begin
+                cnn_pool0_busy <= 0;
+            end
+        end
+    end
+end
+
+
+
 assign ch_sel = reg_addr[8-1:6];
 assign ch_idx = reg_addr[4-1:0];
 assign ch_ok = ((reg_addr[8-1:6] != 0) && (reg_addr[6-1:0] < 16));
@@ -707,7 +901,7 @@ always @(posedge clk) begin: reg_write
     if (rst == 1) begin
         filt <= 0;
         in_shape <= 0;
-        mode_dw <= 0;
+        mode <= 0;
         out_shape <= 0;
         quant <= 0;
         start <= 0;
@@ -732,7 +926,7 @@ always @(posedge clk) begin: reg_write
                     quant <= reg_wdata;
                 end
                 'h8: begin
-                    mode_dw <= reg_wdata[0];
+                    mode <= reg_wdata[2-1:0];
                 end
             endcase
         end
@@ -1204,7 +1398,7 @@ end
 
 
 
-assign push = (rq_out_valid && keep_pipe[6]);
+assign push = ((rq_out_valid && keep_pipe[6]) || pl_out);
 assign pop = ((f_cnt != 0) && m_axis_y_tready);
 assign m_axis_y_tvalid = (f_cnt != 0);
 assign m_axis_y_tdata = fifo[f_rp];
@@ -1212,7 +1406,10 @@ assign m_axis_y_tlast = ((sent + 1) == NOUT);
 
 
 always @(posedge clk) begin: fifo_ram
-    if (push) begin
+    if (pl_out) begin
+        fifo[f_wp] <= pl_y;
+    end
+    else if (push) begin
         fifo[f_wp] <= rq_y[8-1:0];
     end
 end
@@ -1220,9 +1417,9 @@ end
 
 
 assign s_axis_x_tready = (state == 3'b011);
-assign s_axis_w_tready = (state == 3'b100);
+assign s_axis_w_tready = ((state == 3'b100) && (!pool));
 assign i_we = ((state == 3'b011) && s_axis_x_tvalid);
-assign w_we = ((state == 3'b100) && s_axis_w_tvalid);
+assign w_we = ((state == 3'b100) && s_axis_w_tvalid && (!pool));
 assign i_wa = cnt[10-1:0];
 assign w_wa = cnt[9-1:0];
 
@@ -1305,8 +1502,10 @@ always @(posedge clk) begin: control
         else if (push) begin
             pending <= (pending - 1);
         end
-        if (issue_last) begin
+        if (gq_push) begin
             gq_wp <= (gq_wp + 1);
+        end
+        if (issue_last) begin
             since <= 1;
         end
         else if ((since < 4)) begin
@@ -1332,7 +1531,7 @@ always @(posedge clk) begin: control
                 case (k)
                     'h0: begin
                         HW <= prod[16-1:0];
-                        if (mode_dw) begin
+                        if (chanwise) begin
                             G <= oc9;
                         end
                         else begin
@@ -1388,7 +1587,7 @@ always @(posedge clk) begin: control
                     err_code <= 1;
                     err <= 1;
                 end
-                else if ((GT > 512)) begin
+                else if (((GT > 512) && (!pool))) begin
                     err_code <= 2;
                     err <= 1;
                 end
@@ -1396,11 +1595,11 @@ always @(posedge clk) begin: control
                     err_code <= 3;
                     err <= 1;
                 end
-                else if ((mode_dw && (OC != C))) begin
+                else if ((chanwise && (OC != C))) begin
                     err_code <= 5;
                     err <= 1;
                 end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || (GT > 512) || (OC > 16) || (mode_dw && (OC != C)))) begin
+                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (OC != C)))) begin
                     done <= 1;
                     busy <= 0;
                     state <= 3'b000;
@@ -1421,8 +1620,8 @@ always @(posedge clk) begin: control
                 end
             end
             3'b100: begin
-                if (s_axis_w_tvalid) begin
-                    if (((cnt + 1) == GT)) begin
+                if ((pool || s_axis_w_tvalid)) begin
+                    if ((pool || ((cnt + 1) == GT))) begin
                         state <= 3'b101;
                         oy <= 0;
                         ox <= 0;
@@ -1439,7 +1638,7 @@ always @(posedge clk) begin: control
                 end
             end
             3'b101: begin
-                if ((((f9 + pending) + 4) <= 16)) begin
+                if (((((f9 + pending) + 4) <= 16) && ((pending == 0) || (mode != 3)))) begin
                     ky <= 0;
                     kx <= 0;
                     ci <= 0;
@@ -1450,13 +1649,13 @@ always @(posedge clk) begin: control
                 end
             end
             3'b110: begin
-                if ((((tap + 1) != T) || (since >= 4))) begin
+                if ((((tap + 1) != T) || (since >= 4) || pool)) begin
                     v1 <= 1;
                     f1 <= (tap == 0);
                     l1 <= ((tap + 1) == T);
                     tap <= (tap + 1);
                     wrd <= (wrd + 1);
-                    if ((mode_dw || ((ci + 1) == C))) begin
+                    if ((chanwise || ((ci + 1) == C))) begin
                         ci <= 0;
                         if (((kx + 1) == FW)) begin
                             kx <= 0;
@@ -1514,7 +1713,7 @@ always @(posedge clk) begin: control
 end
 
 
-always @(ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, mode_dw, rowb, w14) begin: tap_address
+always @(chanwise, ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, rowb, w14) begin: tap_address
     reg signed [14-1:0] iy;
     reg signed [14-1:0] ix;
     reg [24-1:0] a;
@@ -1527,7 +1726,7 @@ always @(ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, mode_dw, rowb, w
     a = (rowb + kywc);
     a = (a + colb);
     a = (a + kxc);
-    if (mode_dw) begin
+    if (chanwise) begin
         a = (a + g24);
     end
     else begin
@@ -1566,7 +1765,15 @@ end
 
 
 
-assign m_valid = v2;
+assign m_valid = (v2 && (!pool));
+assign pl_valid = (v2 && pool);
+assign pl_first = f2;
+assign pl_last = l2;
+assign pl_pad = p2;
+assign pl_x = x_q[8-1:0];
+assign pl_avg = mode[0];
+assign pl_min = quant[24-1:16];
+assign pl_max = quant[32-1:24];
 assign m_first = f2;
 assign m_last = l2;
 assign m_pad = p2;
@@ -1581,7 +1788,7 @@ assign gsum = (oc9 + pm1);
 assign gm = (G - 1);
 
 
-always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, mode_dw, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
+always @(HW, OHW, T, WC, c16, chanwise, fh16, fhw16, fw16, g16, h16, k, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
     opa = 0;
     opb = 0;
     case (k)
@@ -1615,7 +1822,7 @@ always @(HW, OHW, T, WC, c16, fh16, fhw16, fw16, g16, h16, k, mode_dw, oc16, oh1
         end
         'h7: begin
             opa = fhw16;
-            if (mode_dw) begin
+            if (chanwise) begin
                 opb = one16;
             end
             else begin
@@ -1657,10 +1864,10 @@ end
 assign gh = gq[gq_rp];
 
 
-always @(T, g, glast, klast, mode_dw, since, state, tap) begin: issue
-    issue_last = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4));
-    gq_push = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4));
-    if (mode_dw) begin
+always @(T, chanwise, g, glast, klast, pool, since, state, tap) begin: issue
+    issue_last = ((state == 3'b110) && ((tap + 1) == T) && ((since >= 4) || pool));
+    gq_push = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4) && (!pool));
+    if (chanwise) begin
         kept = 1;
     end
     else if ((g == glast)) begin

@@ -12,6 +12,7 @@ module cnn_pool (
     in_ready,
     in_first,
     in_last,
+    in_pad,
     x,
     mode,
     act_min,
@@ -28,6 +29,7 @@ output in_ready;
 wire in_ready;
 input in_first;
 input in_last;
+input in_pad;
 input [7:0] x;
 input mode;
 input [7:0] act_min;
@@ -37,7 +39,6 @@ reg out_valid;
 output [7:0] y;
 reg [7:0] y;
 
-reg avg;
 reg busy;
 reg clamp;
 reg div;
@@ -62,11 +63,14 @@ assign in_ready = (!busy);
 always @(posedge clk) begin: run
     reg [8-1:0] xo;
     reg [16-1:0] xw;
+    reg [16-1:0] su;
+    reg [9-1:0] nn;
+    reg [8-1:0] mm;
+    reg [9-1:0] rm;
     reg [17-1:0] m;
     reg [17-1:0] us;
     reg [17-1:0] h;
     reg [17-1:0] d;
-    reg [9-1:0] rm;
     reg [10-1:0] r;
     reg [10-1:0] nw;
     reg [17-1:0] q;
@@ -76,7 +80,6 @@ always @(posedge clk) begin: run
     reg [9-1:0] hw;
     reg [9-1:0] lw;
     if (rst == 1) begin
-        avg <= 0;
         busy <= 0;
         clamp <= 0;
         div <= 0;
@@ -102,55 +105,60 @@ always @(posedge clk) begin: run
         xw = 16'h0;
         xw[8-1:0] = xo;
         if ((in_valid && (!busy))) begin
-            if (in_first) begin
-                usum <= xw;
-                n <= 1;
-                mx <= xo;
+            su = 16'h0;
+            nn = 9'h0;
+            mm = 8'h0;
+            if ((!in_first)) begin
+                su = usum;
+                nn = n;
+                mm = mx;
             end
-            else begin
-                usum <= (usum + xw);
-                n <= (n + 1);
-                if ((xo > mx)) begin
-                    mx <= xo;
+            if ((!in_pad)) begin
+                su = (su + xw);
+                nn = (nn + 1);
+                if ((xo > mm)) begin
+                    mm = xo;
                 end
             end
+            usum <= su;
+            n <= nn;
+            mx <= mm;
             if (in_last) begin
-                busy <= 1;
-                fin <= 1;
-                avg <= mode;
                 lo <= (act_min ^ 128);
                 hi <= (act_max ^ 128);
+                if (mode) begin
+                    busy <= 1;
+                    fin <= 1;
+                end
+                else begin
+                    rm = 9'h0;
+                    rm[8-1:0] = mm;
+                    res <= rm;
+                    clamp <= 1;
+                end
             end
         end
         else if (fin) begin
             fin <= 0;
-            if (avg) begin
-                m = 17'h0;
-                m[16-1:0] = (n << 7);
-                us = 17'h0;
-                us[16-1:0] = usum;
-                h = 17'h0;
-                h[8-1:0] = n[9-1:1];
-                d = 17'h0;
-                if ((us >= m)) begin
-                    d = ((us + (~m)) + 1);
-                    neg <= 0;
-                end
-                else begin
-                    d = ((m + (~us)) + 1);
-                    neg <= 1;
-                end
-                dvd <= (d + h);
-                rem <= 0;
-                steps <= 0;
-                div <= 1;
+            m = 17'h0;
+            m[16-1:0] = (n << 7);
+            us = 17'h0;
+            us[16-1:0] = usum;
+            h = 17'h0;
+            h[8-1:0] = n[9-1:1];
+            d = 17'h0;
+            if ((us >= m)) begin
+                d = ((us + (~m)) + 1);
+                neg <= 0;
             end
             else begin
-                rm = 9'h0;
-                rm[8-1:0] = mx;
-                res <= rm;
-                clamp <= 1;
+                d = ((m + (~us)) + 1);
+                neg <= 1;
             end
+            dvd <= (d + h);
+            rem <= 0;
+            steps <= 0;
+            div <= 1;
         end
         else if (div) begin
             r = 10'h0;
@@ -199,7 +207,9 @@ always @(posedge clk) begin: run
             end
             y <= (v ^ 128);
             out_valid <= 1;
-            busy <= 0;
+            if (busy) begin
+                busy <= 0;
+            end
         end
     end
 end
