@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import approx as apx
+from . import hf6
 from . import minifloat as mf
 from . import tflite as tfl
 
@@ -433,19 +434,13 @@ class Network:
             for L in self.layers:
                 t, nm = L["type"], L["name"]
                 if t == "conv2d":
-                    wc = self.arrays[nm + ".w_hf6"].astype(np.int64)
-                    co, fh, fw, ci = wc.shape
-                    cols = _im2col(a, fh, fw, L["stride"], L["padding"])
-                    n, oh, ow = cols.shape[:3]
-                    z = mf.hf6_dot(cols.reshape(-1, fh * fw * ci), wc.reshape(co, -1).T,
-                                   self.arrays[nm + ".b_hf6"].astype(np.int64))
-                    a = _act(z.reshape(n, oh, ow, co), L["activation"])
+                    a = hf6.conv2d(a, self.arrays[nm + ".w_hf6"], self.arrays[nm + ".b_hf6"],
+                                   L["stride"], L["padding"], L["activation"])
                 elif t == "dense":
-                    wc = self.arrays[nm + ".w_hf6"].astype(np.int64)
-                    z = mf.hf6_dot(a, wc.T, self.arrays[nm + ".b_hf6"].astype(np.int64))
-                    a = _act(z, L["activation"])
+                    a = hf6.fully_connected(a, self.arrays[nm + ".w_hf6"],
+                                            self.arrays[nm + ".b_hf6"], L["activation"])
                 elif t == "maxpool":
-                    a = _pool_view(a, *L["pool"]).max(axis=(2, 4))
+                    a = hf6.max_pool(a, L["pool"])
                 elif t == "flatten":
                     a = a.reshape(a.shape[0], -1)
             outs.append(a)
