@@ -98,8 +98,10 @@ BLOCKS = {
         "out_port": "m_axis_y_tdata",
         "beat": "m_axis_y_tvalid && m_axis_y_tready",
         "env": _engine_env,
-        "description": "CNN layer engine: Conv2D / FullyConnected streamed over AXI4-Stream, "
-        "AXI4-Lite register file, MAC array and requantisation unit",
+        "description": "CNN layer engine: Conv2D / DepthwiseConv2D / FullyConnected / MaxPool / "
+        "AveragePool streamed over AXI4-Stream, AXI4-Lite register file; int8 (MAC array, "
+        "requantisation unit, pooling unit) or Hybrid-Float6 (HF6 MAC array, float32 "
+        "activations)",
     },
     "pool": {
         "build": _pool,
@@ -126,7 +128,7 @@ COMMITTED = {
         {"lanes": 8, "mul": "int8"},
         {"lanes": 8, "mul": "drum:k=4,signed=1"},
     ],
-    "engine": [{"lanes": 4, "mul": "int8"}],
+    "engine": [{"lanes": 4, "mul": "int8"}, {"lanes": 4, "mul": "hf6"}],
     "hf6mac": [{"lanes": 4}],
     "pool": [{}],
 }

@@ -19,6 +19,8 @@ ENGINES = [
     {"lanes": 1, "mul": "int8"},
     {"lanes": 8, "mul": "drum:k=4,signed=1", "cmax": 64},
     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 2, "ibuf": 4096, "wbuf": 64},
+    {"lanes": 1, "mul": "hf6", "cmax": 64},
+    {"lanes": 16, "mul": "hf6", "cmax": 16},
 ]
 pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
 

@@ -62,11 +62,18 @@ def test_engine_int8():
                      extra_env={"APPROXNN_IMAGES": 1}))
 
 
+def test_engine_hf6():
+    # the HF6 build: registers, the layer sequence in float32 / HF6 and the digits network
+    # (Network.forward_hf6) on one held-out image
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "hf6"}, seed=7,
+                     extra_env={"APPROXNN_IMAGES": 1}))
+
+
 @pytest.mark.parametrize(
     "params",
     [{"lanes": 8, "mul": "drum:k=4,signed=1"}, {"lanes": 1, "mul": "int8"},
-     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}],
-    ids=["drum4s_p8", "int8_p1", "mitchell_u_p2"],
+     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, {"lanes": 1, "mul": "hf6", "cmax": 8}],
+    ids=["drum4s_p8", "int8_p1", "mitchell_u_p2", "hf6_p1"],
 )
 def test_engine_configurations(params):
     _check(run_block("engine", sim="icarus", params=params, seed=11,
@@ -75,7 +82,8 @@ def test_engine_configurations(params):
 
 @pytest.mark.parametrize(
     "block, params",
-    [("requant", {}), ("mac", {"lanes": 4}), ("engine", {"lanes": 4})],
+    [("requant", {}), ("mac", {"lanes": 4}), ("engine", {"lanes": 4}),
+     ("engine", {"lanes": 4, "mul": "hf6"})],
 )
 def test_broken_block_is_caught(block, params):
     result = run_block(block, sim="icarus", count=300, params=params, broken=57, seed=9,
@@ -91,6 +99,22 @@ REQUANT_MUTANTS = {
     "rounding_boundary_off_by_one": ("    if ((rem > thr)) begin",
                                      "    if ((rem > (thr + 1))) begin"),
 }
+
+
+#: plausible design errors of the HF6 engine's float32 stages
+HF6_ENGINE_MUTANTS = {
+    "relu6_not_clamped": ("else if (((quant == 2) && (_hf6_datapath0_mo_y > 32'h40c00000)))",
+                          "else if (1'b0)"),
+    "max_pool_negatives_unordered": ("key_x = (~x_q);", "key_x = x_q;"),
+    "padded_taps_not_zero": ("_hf6_datapath0_a_in = 0;", "_hf6_datapath0_a_in = x_q;"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(HF6_ENGINE_MUTANTS))
+def test_hf6_engine_mutants_are_caught(mutant):
+    result = run_block("engine", sim="icarus", params={"lanes": 4, "mul": "hf6"}, seed=13,
+                       mutate=HF6_ENGINE_MUTANTS[mutant], testcase="EngineLayerTest")
+    assert result.failures == 1, f"mutant {mutant} survived"
 
 
 @pytest.mark.parametrize("mutant", sorted(REQUANT_MUTANTS))

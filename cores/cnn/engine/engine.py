@@ -37,6 +37,7 @@ from myhdl import (
     modbv,
 )
 
+from cores.cnn.hf6mac.hf6mac import cnn_hf6mac
 from cores.cnn.mac.mac import MacConfigError, cnn_mac, normalise
 from cores.cnn.pool.pool import cnn_pool
 from cores.cnn.requant.requant import cnn_requant
@@ -89,13 +90,164 @@ def _log2(n):
     return (n - 1).bit_length()
 
 
+def _bits(sig, hi, lo):
+    """Shadow of bits hi-1..lo of ``sig`` (a bit shadow for a single bit)."""
+    return sig(lo) if hi - lo == 1 else sig(hi, lo)
+
+
+F32_SIX = 0x40C00000  # 6.0 (ReLU6)
+
+
+@block
+def _bias_lane(bias_t, chanwise, g2, CB, LP, i, code):
+    """The bias code of lane ``i``: channel g2 * P + i (Conv2D) or g2 (one channel per sum)."""
+    idx = _u(CB)
+    gch = _bits(g2, CB, 0)
+    gi = ConcatSignal(_bits(g2, CB - LP, 0), intbv(i)[LP:]) if 0 < LP < CB else None
+
+    if LP == 0:
+
+        @always_comb
+        def lane_index():
+            idx.next = gch
+
+    elif LP == CB:
+
+        @always_comb
+        def lane_index():
+            if chanwise:
+                idx.next = gch
+            else:
+                idx.next = i
+
+    else:
+
+        @always_comb
+        def lane_index():
+            if chanwise:
+                idx.next = gch
+            else:
+                idx.next = gi
+
+    @always_comb
+    def lane_bias():
+        code.next = bias_t[idx]
+
+    return lane_index, lane_bias
+
+
+@block
+def _hf6_datapath(clk, rst, P, LP, CB, bias_t, act, mode, chanwise, g, x_q, w_q, m_valid,
+                  m_first, m_last, m_pad, pl_valid, mo_valid, mo_lane, mo_last, keep_in,
+                  out_a, out_ya, out_b, out_yb, bad_mode):
+    """The HF6 engine's arithmetic: the HF6 MAC array (the P bias codes of the sum's channels
+    with its first tap; padded taps are activations 0.0), the P float32 results of a sum
+    passed on one lane per cycle, the activation (``act``: 0 none, 1 ReLU, 2 ReLU6) and the
+    float32 MaxPool of one window (``pl_valid`` taps; padded taps skipped)."""
+    # the group of a tap follows it through the two tap stages
+    g1, g2 = _u(len(g)), _u(len(g))
+    bcodes = [_u(6) for _ in range(P)]
+    b_cat = ConcatSignal(*reversed(bcodes)) if P > 1 else bcodes[0]
+    a_in = _u(32)
+    ho_valid = Signal(bool(0))
+    ho_acc, ho_y = _u(64 * P), _u(32 * P)
+    mac = cnn_hf6mac(clk, rst, m_valid, m_first, m_last, a_in, w_q, b_cat, ho_valid, ho_acc,
+                     ho_y, lanes=P)
+    bank = _u(32 * P)  # the results of a sum, lane 0 in the low bits
+    mo_y = _u(32)
+    fp_max = _u(32)
+    fp_has = Signal(bool(0))
+
+    @always(clk.posedge)
+    def group_taps():
+        g1.next = g
+        g2.next = g1
+
+    lanes_b = [_bias_lane(bias_t, chanwise, g2, CB, LP, i, bcodes[i]) for i in range(P)]
+
+    @always_comb
+    def mac_feed():
+        if m_pad:
+            a_in.next = 0
+        else:
+            a_in.next = x_q
+        mo_y.next = bank[32:]
+        mo_last.next = mo_valid and mo_lane == P - 1
+        bad_mode.next = mode == 3  # no float32 AveragePool
+
+    @always_seq(clk.posedge, reset=rst)
+    def serialise():
+        if ho_valid:
+            bank.next = ho_y
+            mo_valid.next = 1
+            mo_lane.next = 0
+        elif mo_valid:
+            bank.next = bank >> 32
+            if mo_lane == P - 1:
+                mo_valid.next = 0
+            else:
+                mo_lane.next = mo_lane + 1
+
+    @always_seq(clk.posedge, reset=rst)
+    def activation():
+        y = intbv(0)[32:]
+        y[:] = mo_y
+        if act != 0 and mo_y[31]:
+            y[:] = 0  # ReLU / ReLU6 of a negative value: +0.0
+        elif act == 2 and mo_y > F32_SIX:
+            y[:] = F32_SIX
+        out_a.next = keep_in
+        out_ya.next = y
+
+    @always_seq(clk.posedge, reset=rst)
+    def max_pool():
+        # order keys: float32 compare as unsigned integers (finite values)
+        out_b.next = 0
+        mx = intbv(0)[32:]
+        key_x = intbv(0)[32:]
+        key_m = intbv(0)[32:]
+        has = fp_has and not m_first
+        mx[:] = fp_max
+        if pl_valid:
+            if not m_pad:
+                key_x[:] = x_q
+                if x_q[31]:
+                    key_x[:] = ~x_q
+                else:
+                    key_x[31] = 1
+                key_m[:] = mx
+                if mx[31]:
+                    key_m[:] = ~mx
+                else:
+                    key_m[31] = 1
+                if not has or key_x > key_m:
+                    mx[:] = x_q
+                has = True
+            fp_max.next = mx
+            fp_has.next = has
+            if m_last:
+                out_yb.next = mx
+                out_b.next = 1
+
+    unused_acc = Signal(bool(0))  # the accumulators themselves are not needed
+
+    @always_comb
+    def acc_unused():
+        unused_acc.next = ho_acc != 0
+
+    return (mac, group_taps, lanes_b, mac_feed, serialise, activation, max_pool, acc_unused)
+
+
 def check_params(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):
     if lanes not in LANES:
         raise EngineConfigError(f"lanes must be one of {LANES}, got {lanes!r}")
-    try:
-        mp = normalise(lanes, mul)
-    except MacConfigError as exc:
-        raise EngineConfigError(str(exc)) from None
+    if isinstance(mul, str) and mul.strip() == "hf6":
+        mp = {"mul": "hf6", "spec": None}
+    else:
+        try:
+            mp = normalise(lanes, mul)
+        except MacConfigError as exc:
+            raise EngineConfigError(f"{exc} (or 'hf6' for the Hybrid-Float6 engine)") from None
     for name, v, lo, hi in (("ibuf", ibuf, 16, 1 << 16), ("wbuf", wbuf, 4, 1 << 14)):
         if not isinstance(v, int) or v < lo or v > hi or v & (v - 1):
             raise EngineConfigError(f"{name} must be a power of two in {lo}..{hi}, got {v!r}")
@@ -109,8 +261,16 @@ def check_params(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):
 def module_name(p) -> str:
     from cores.cnn.mac.mac import module_name as mac_name  # noqa: PLC0415
 
-    mac = mac_name({"lanes": p["lanes"], "mul": p["mul"], "spec": p["spec"], "pack": True})
+    if p["mul"] == "hf6":
+        mac = f"cnn_mac_p{p['lanes']}_hf6"
+    else:
+        mac = mac_name({"lanes": p["lanes"], "mul": p["mul"], "spec": p["spec"], "pack": True})
     return (f"cnn_engine_{mac[len('cnn_mac_'):]}_i{p['ibuf']}_w{p['wbuf']}_c{p['cmax']}")
+
+
+def value_bits(p) -> int:
+    """Bits of one activation on the streams and in the buffers: int8, or float32 (HF6)."""
+    return 32 if p["mul"] == "hf6" else 8
 
 
 def addr_bits(p) -> int:
@@ -121,7 +281,8 @@ def addr_bits(p) -> int:
 def ports(p) -> dict:
     sig = {"clk": Signal(bool(0)), "rst": ResetSignal(0, active=1, isasync=False)}
     sig.update(axil_signals(addr_bits(p)))
-    for name, width in (("s_axis_x", 8), ("s_axis_w", 8 * p["lanes"]), ("m_axis_y", 8)):
+    xw = value_bits(p)
+    for name, width in (("s_axis_x", xw), ("s_axis_w", 8 * p["lanes"]), ("m_axis_y", xw)):
         sig[f"{name}_tdata"] = _u(width)
         for s in ("tvalid", "tready", "tlast"):
             sig[f"{name}_{s}"] = Signal(bool(0))
@@ -149,6 +310,9 @@ def cnn_engine(clk, rst,
     QD = 8  # sums in flight at most: last taps come >= P cycles apart, a sum takes P + 6
     FB = _log2(FD)
     AW = 24  # width of the buffer address arithmetic (modulo 2^24)
+    HF = mul == "hf6"  # Hybrid-Float6: float32 activations, HF6 weights and biases
+    XW = 32 if HF else 8  # bits of one activation (streams, buffers)
+    QW = 2 if HF else 32  # bits of the QUANT / ACT register
 
     def bits(sig, hi, lo):
         """Shadow of bits hi-1..lo of ``sig`` (a bit shadow for a single bit)."""
@@ -172,7 +336,8 @@ def cnn_engine(clk, rst,
         s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
         reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
     )
-    in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(32)
+    # QUANT (int8) or ACT (HF6: bits 1:0, the only bits kept)
+    in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(2 if HF else 32)
     mode = _u(2)
     mode_w = ConcatSignal(intbv(0)[30:], mode)
     mode_dw = Signal(bool(0))  # DepthwiseConv2D
@@ -184,7 +349,9 @@ def cnn_engine(clk, rst,
         mode_dw.next = mode == 1
         pool.next = mode[1]
         chanwise.next = mode != 0
-    bias_t = [_u(32) for _ in range(cmax)]
+
+    # channel table: BIAS (int32, or the HF6 bias code), MULT and SHIFT (int8 only)
+    bias_t = [_u(6 if HF else 32) for _ in range(cmax)]
     mult_t = [_u(32) for _ in range(cmax)]
     shift_t = [_u(6) for _ in range(cmax)]
     busy, done, err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
@@ -195,31 +362,93 @@ def cnn_engine(clk, rst,
     ch_sel = _u(2)
     ch_ok = Signal(bool(0))
     status_w = ConcatSignal(intbv(0)[20:], err_code, intbv(0)[5:], err, done, busy)
-    caps_w = ConcatSignal(intbv(cmax)[8:], intbv(WB)[8:], intbv(IB)[8:], intbv(P)[8:])
+    caps_w = ConcatSignal(intbv(int(HF))[1:], intbv(cmax)[7:], intbv(WB)[8:], intbv(IB)[8:],
+                          intbv(P)[8:])
     in_shape_w, out_shape_w, filt_w = zext(in_shape, 32), zext(out_shape, 32), zext(filt, 32)
-    shift_rd = _u(6)
+    quant_w = zext(quant, 32)
+    tab_rd = _u(32)  # the addressed channel-table entry
+    q_bad = Signal(bool(0))  # a write of a reserved value to QUANT / ACT
 
-    if cmax < 64:
+    sel_ok = Signal(bool(0))  # a table select this build has
+    idx_ok = Signal(bool(0))  # a channel below cmax
+
+    if HF:
 
         @always_comb
-        def decode():
-            ch_sel.next = reg_addr[8:6]
-            ch_idx.next = reg_addr[CB:]
-            ch_ok.next = reg_addr[8:6] != 0 and reg_addr[6:] < cmax
+        def decode_sel():
+            sel_ok.next = reg_addr[8:6] == 1
 
     else:
 
         @always_comb
-        def decode():
-            ch_sel.next = reg_addr[8:6]
-            ch_idx.next = reg_addr[CB:]
-            ch_ok.next = reg_addr[8:6] != 0
+        def decode_sel():
+            sel_ok.next = reg_addr[8:6] != 0
+
+    if cmax < 64:
+
+        @always_comb
+        def decode_idx():
+            idx_ok.next = reg_addr[6:] < cmax
+
+    else:
+        idx_ok = Signal(bool(1))  # constant: every channel index is in the table
 
     @always_comb
-    def shift_read():
-        shift_rd.next = shift_t[ch_idx]
+    def decode():
+        ch_sel.next = reg_addr[8:6]
+        ch_idx.next = reg_addr[CB:]
+        ch_ok.next = sel_ok and idx_ok
 
-    shift_rd_w = zext(shift_rd, 32)
+    if HF:
+        bias_rd = _u(6)
+        bias_rd_w = zext(bias_rd, 32)
+
+        @always_comb
+        def table_read():
+            bias_rd.next = bias_t[ch_idx]
+
+        @always_comb
+        def table_mux():
+            tab_rd.next = bias_rd_w
+
+        @always(clk.posedge)
+        def table_write():
+            if reg_wr and ch_ok:
+                bias_t[ch_idx].next = reg_wdata[6:]
+
+        @always_comb
+        def quant_check():
+            q_bad.next = reg_wdata[2:] == 3  # ACT 3 is reserved
+
+        reg_extra = (table_read, table_mux, table_write, quant_check)
+    else:
+        shift_rd = _u(6)
+        shift_rd_w = zext(shift_rd, 32)
+
+        @always_comb
+        def table_read():
+            shift_rd.next = shift_t[ch_idx]
+
+        @always_comb
+        def table_mux():
+            if ch_sel == 1:
+                tab_rd.next = bias_t[ch_idx]
+            elif ch_sel == 2:
+                tab_rd.next = mult_t[ch_idx]
+            else:
+                tab_rd.next = shift_rd_w
+
+        @always(clk.posedge)
+        def table_write():
+            if reg_wr and ch_ok:
+                if ch_sel == 1:
+                    bias_t[ch_idx].next = reg_wdata
+                elif ch_sel == 2:
+                    mult_t[ch_idx].next = reg_wdata
+                else:
+                    shift_t[ch_idx].next = reg_wdata[6:]
+
+        reg_extra = (table_read, table_mux, table_write)
 
     @always_comb
     def read_mux():
@@ -240,19 +469,15 @@ def cnn_engine(clk, rst,
         elif reg_addr == 5:
             reg_rdata.next = filt_w
         elif reg_addr == 6:
-            reg_rdata.next = quant
+            reg_rdata.next = quant_w
+            reg_err.next = reg_wr and q_bad
         elif reg_addr == 7:
             reg_rdata.next = cycles
             reg_err.next = reg_wr
         elif reg_addr == 8:
             reg_rdata.next = mode_w
         elif ch_ok:
-            if ch_sel == 1:
-                reg_rdata.next = bias_t[ch_idx]
-            elif ch_sel == 2:
-                reg_rdata.next = mult_t[ch_idx]
-            else:
-                reg_rdata.next = shift_rd_w
+            reg_rdata.next = tab_rd
         else:
             reg_err.next = 1
 
@@ -269,19 +494,9 @@ def cnn_engine(clk, rst,
             elif reg_addr == 5:
                 filt.next = reg_wdata[24:]
             elif reg_addr == 6:
-                quant.next = reg_wdata
+                quant.next = reg_wdata[QW:]
             elif reg_addr == 8:
                 mode.next = reg_wdata[2:]
-
-    @always(clk.posedge)
-    def table_write():
-        if reg_wr and ch_ok:
-            if ch_sel == 1:
-                bias_t[ch_idx].next = reg_wdata
-            elif ch_sel == 2:
-                mult_t[ch_idx].next = reg_wdata
-            else:
-                shift_t[ch_idx].next = reg_wdata[6:]
 
     # ------------------------------------------------------------------ layer parameters
     H, W, C = _u(8), _u(8), _u(8)
@@ -303,10 +518,17 @@ def cnn_engine(clk, rst,
         SX.next = filt[16:12]
         PT.next = filt[20:16]
         PL.next = filt[24:20]
-        in_zp.next = quant[8:].signed()
-        out_zp.next = quant[16:8].signed()
-        act_min.next = quant[24:16].signed()
-        act_max.next = quant[32:24].signed()
+
+    if not HF:
+
+        @always_comb
+        def quant_fields():
+            in_zp.next = quant[8:].signed()
+            out_zp.next = quant[16:8].signed()
+            act_min.next = quant[24:16].signed()
+            act_max.next = quant[32:24].signed()
+
+        reg_extra += (quant_fields,)
 
     # derived sizes (SETUP state)
     HW, WC, OHW, T = _u(16), _u(16), _u(16), _u(16)
@@ -330,7 +552,7 @@ def cnn_engine(clk, rst,
     cnt = _u(25)
     hwc25, gt25 = zext(HWC, 25), GT
     # one multiplier, shared by the twelve set-up products (one per cycle in SETUP)
-    k = _u(4)
+    ks = _u(4)  # set-up step
     opa, opb = _u(16), _u(16)
     prod = _u(32)
     h16, w16, c16, sx16, pl16 = (zext(v, 16) for v in (H, W, C, SX, PL))
@@ -342,40 +564,40 @@ def cnn_engine(clk, rst,
     def setup_operands():
         opa.next = 0
         opb.next = 0
-        if k == 0:
+        if ks == 0:
             opa.next = h16
             opb.next = w16
-        elif k == 1:
+        elif ks == 1:
             opa.next = w16
             opb.next = c16
-        elif k == 2:
+        elif ks == 2:
             opa.next = sx16
             opb.next = c16
-        elif k == 3:
+        elif ks == 3:
             opa.next = pl16
             opb.next = c16
-        elif k == 4:
+        elif ks == 4:
             opa.next = fh16
             opb.next = fw16
-        elif k == 5:
+        elif ks == 5:
             opa.next = oh16
             opb.next = ow16
-        elif k == 6:
+        elif ks == 6:
             opa.next = HW
             opb.next = c16
-        elif k == 7:
+        elif ks == 7:
             opa.next = fhw16
             if chanwise:  # depthwise, pooling: a sum runs over FH*FW taps of one channel
                 opb.next = one16
             else:
                 opb.next = c16
-        elif k == 8:
+        elif ks == 8:
             opa.next = sy16
             opb.next = WC
-        elif k == 9:
+        elif ks == 9:
             opa.next = pt16
             opb.next = WC
-        elif k == 10:
+        elif ks == 10:
             opa.next = OHW
             opb.next = oc16
         else:
@@ -387,46 +609,55 @@ def cnn_engine(clk, rst,
         prod.next = opa * opb
 
     # ------------------------------------------------------------------ buffers
-    ibuf_m = [_s(8) for _ in range(ibuf)]
-    wbuf_m = [_u(8 * P) for _ in range(wbuf)]
+    ibuf_m = [_u(32) if HF else _s(8) for _ in range(ibuf)]
+    wbuf_m = [_u((6 if HF else 8) * P) for _ in range(wbuf)]
     i_we, w_we = Signal(bool(0)), Signal(bool(0))
     i_wa, i_ra = _u(IB), _u(IB)
     w_wa, w_ra = _u(WB), _u(WB)
-    x_q = _s(8)
-    w_q = _u(8 * P)
+    x_q = _u(32) if HF else _s(8)
+    w_q = _u((6 if HF else 8) * P)
+    if HF:
+        # the HF6 code of lane i is bits 8i+5..8i of a weight beat
+        w_in = ConcatSignal(*[bits(s_axis_w_tdata, 8 * i + 6, 8 * i) for i in reversed(range(P))]) \
+            if P > 1 else bits(s_axis_w_tdata, 6, 0)
 
-    @always(clk.posedge)
-    def ibuf_ram():
-        if i_we:
-            ibuf_m[i_wa].next = s_axis_x_tdata.signed()
-        x_q.next = ibuf_m[i_ra]
+        @always(clk.posedge)
+        def ibuf_ram():
+            if i_we:
+                ibuf_m[i_wa].next = s_axis_x_tdata
+            x_q.next = ibuf_m[i_ra]
 
-    @always(clk.posedge)
-    def wbuf_ram():
-        if w_we:
-            wbuf_m[w_wa].next = s_axis_w_tdata
-        w_q.next = wbuf_m[w_ra]
+        @always(clk.posedge)
+        def wbuf_ram():
+            if w_we:
+                wbuf_m[w_wa].next = w_in
+            w_q.next = wbuf_m[w_ra]
 
-    # ------------------------------------------------------------------ MAC and requant
-    m_valid, m_ready, m_first, m_last, m_pad = (Signal(bool(0)) for _ in range(5))
+    else:
+
+        @always(clk.posedge)
+        def ibuf_ram():
+            if i_we:
+                ibuf_m[i_wa].next = s_axis_x_tdata.signed()
+            x_q.next = ibuf_m[i_ra]
+
+        @always(clk.posedge)
+        def wbuf_ram():
+            if w_we:
+                wbuf_m[w_wa].next = s_axis_w_tdata
+            w_q.next = wbuf_m[w_ra]
+
+    # ------------------------------------------------------------------ MAC, output stage
+    # taps from the tap pipeline (stage 2): MAC array, or pooling when `pool`
+    m_valid, m_first, m_last, m_pad = (Signal(bool(0)) for _ in range(4))
+    pl_valid = Signal(bool(0))
+    # the MAC array's results, one lane per cycle
     mo_valid, mo_last = Signal(bool(0)), Signal(bool(0))
     mo_lane = _u(max(1, LP))
-    mo_acc = _s(32)
-    mac = cnn_mac(clk, rst, m_valid, m_ready, m_first, m_last, m_pad, x_q, w_q, in_zp,
-                  mo_valid, mo_lane, mo_last, mo_acc, lanes=P, mul=mul, pack=True, spec=spec)
-    rq_valid = Signal(bool(0))
-    rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
-    rq_shift = _s(6)
-    rq_out_valid = Signal(bool(0))
-    rq_y = _s(8)
-    requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, out_zp,
-                          act_min, act_max, rq_out_valid, rq_y)
-    # pooling unit: the taps of one window (padded taps skipped), one result per window
-    pl_valid, pl_ready, pl_out = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
-    pl_x, pl_min, pl_max, pl_y = _u(8), _u(8), _u(8), _u(8)
-    pooler = cnn_pool(clk, rst, pl_valid, pl_ready, pl_first, pl_last, pl_pad, pl_x, pl_avg,
-                      pl_min, pl_max, pl_out, pl_y)
+    # results for the output FIFO: a (MAC path: requantised / activated) and b (pooling)
+    out_a, out_b = Signal(bool(0)), Signal(bool(0))
+    out_ya, out_yb = _u(XW), _u(XW)
+    bad_mode = Signal(bool(0))  # a layer kind this build does not have (error code 6)
     g = _m(GB)
     # channel of the MAC output: g * P + lane (< cmax: OUT_C <= cmax is checked at START), or
     # g in depthwise mode (lane 0 only)
@@ -454,8 +685,7 @@ def cnn_engine(clk, rst,
     chan_dw = bits(gh, CB, 0)
     chan = _u(CB)
     chan8 = zext(chan, 8)
-    keep_in = Signal(bool(0))
-    keep_pipe = _u(7)
+    keep_in = Signal(bool(0))  # a MAC result of a channel < OUT_C
 
     @always_comb
     def channel():
@@ -466,21 +696,63 @@ def cnn_engine(clk, rst,
             chan.next = chan_conv
             keep_in.next = mo_valid and chan8 < OC
 
-    @always(clk.posedge)
-    def requant_feed():
-        rq_valid.next = mo_valid
-        rq_acc.next = mo_acc
-        rq_bias.next = bias_t[chan].signed()
-        rq_mult.next = mult_t[chan].signed()
-        rq_shift.next = shift_t[chan].signed()
+    if HF:
+        datapath = _hf6_datapath(clk, rst, P, LP, CB, bias_t, quant, mode, chanwise, g,
+                                 x_q, w_q, m_valid, m_first, m_last, m_pad, pl_valid,
+                                 mo_valid, mo_lane, mo_last, keep_in, out_a, out_ya,
+                                 out_b, out_yb, bad_mode)
+        spare_dp = [bits(s_axis_w_tdata, 8 * i + 8, 8 * i + 6) for i in range(P)]
+        spare_dp += [bits(reg_wdata, 32, 24), ch_sel]
+    else:
+        m_ready, pl_ready = Signal(bool(0)), Signal(bool(0))
+        mo_acc = _s(32)
+        mac = cnn_mac(clk, rst, m_valid, m_ready, m_first, m_last, m_pad, x_q, w_q, in_zp,
+                      mo_valid, mo_lane, mo_last, mo_acc, lanes=P, mul=mul, pack=True,
+                      spec=spec)
+        rq_valid = Signal(bool(0))
+        rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
+        rq_shift = _s(6)
+        rq_out_valid = Signal(bool(0))
+        rq_y = _s(8)
+        requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, out_zp,
+                              act_min, act_max, rq_out_valid, rq_y)
+        keep_pipe = _u(7)
+        # pooling unit: the taps of one window (padded taps skipped), one result per window
+        pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
+        pl_x, pl_min, pl_max = _u(8), _u(8), _u(8)
+        pooler = cnn_pool(clk, rst, pl_valid, pl_ready, pl_first, pl_last, pl_pad, pl_x,
+                          pl_avg, pl_min, pl_max, out_b, out_yb)
 
-    @always_seq(clk.posedge, reset=rst)
-    def side_pipe():
-        # keep (channel < OUT_C) travels beside the requant pipeline
-        keep_pipe.next = concat(keep_pipe[6:], keep_in)
+        @always(clk.posedge)
+        def requant_feed():
+            rq_valid.next = mo_valid
+            rq_acc.next = mo_acc
+            rq_bias.next = bias_t[chan].signed()
+            rq_mult.next = mult_t[chan].signed()
+            rq_shift.next = shift_t[chan].signed()
+
+        @always_seq(clk.posedge, reset=rst)
+        def side_pipe():
+            # keep (channel < OUT_C) travels beside the requant pipeline
+            keep_pipe.next = concat(keep_pipe[6:], keep_in)
+
+        @always_comb
+        def int8_out():
+            out_a.next = rq_out_valid and keep_pipe[6]
+            out_ya.next = rq_y[8:]
+            pl_first.next = m_first
+            pl_last.next = m_last
+            pl_pad.next = m_pad
+            pl_x.next = x_q[8:]
+            pl_avg.next = mode[0]
+            pl_min.next = quant[24:16]
+            pl_max.next = quant[32:24]
+
+        datapath = (mac, requant, pooler, requant_feed, side_pipe, int8_out)
+        spare_dp = [m_ready, pl_ready]
 
     # ------------------------------------------------------------------ output FIFO
-    fifo = [_u(8) for _ in range(FD)]
+    fifo = [_u(XW) for _ in range(FD)]
     f_wp, f_rp = _m(FB), _m(FB)
     f_cnt = _u(FB + 1)
     sent = _u(24)
@@ -488,7 +760,7 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def fifo_flags():
-        push.next = (rq_out_valid and keep_pipe[6]) or pl_out
+        push.next = out_a or out_b
         pop.next = f_cnt != 0 and m_axis_y_tready
         m_axis_y_tvalid.next = f_cnt != 0
         m_axis_y_tdata.next = fifo[f_rp]
@@ -496,10 +768,10 @@ def cnn_engine(clk, rst,
 
     @always(clk.posedge)
     def fifo_ram():
-        if pl_out:
-            fifo[f_wp].next = pl_y
-        elif push:
-            fifo[f_wp].next = rq_y[8:]
+        if out_b:
+            fifo[f_wp].next = out_yb
+        elif out_a:
+            fifo[f_wp].next = out_ya
 
     # ------------------------------------------------------------------ control
     t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
@@ -583,35 +855,35 @@ def cnn_engine(clk, rst,
                 err.next = 0
                 err_code.next = 0
                 cycles.next = 0
-                k.next = 0
+                ks.next = 0
                 state.next = t_state.SETUP
         elif state == t_state.SETUP:
-            k.next = k + 1
-            if k == 0:
+            ks.next = ks + 1
+            if ks == 0:
                 HW.next = prod[16:]
                 if chanwise:
                     G.next = oc9
                 else:
                     G.next = gconv
-            elif k == 1:
+            elif ks == 1:
                 WC.next = prod[16:]
-            elif k == 2:
+            elif ks == 2:
                 SXC.next = prod[12:]
-            elif k == 3:
+            elif ks == 3:
                 PLC.next = prod[12:]
-            elif k == 4:
+            elif ks == 4:
                 FHW.next = prod[8:]
-            elif k == 5:
+            elif ks == 5:
                 OHW.next = prod[16:]
-            elif k == 6:
+            elif ks == 6:
                 HWC.next = prod[24:]
-            elif k == 7:
+            elif ks == 7:
                 T.next = prod[16:]
-            elif k == 8:
+            elif ks == 8:
                 SYWC.next = prod[20:]
-            elif k == 9:
+            elif ks == 9:
                 PTWC.next = prod[20:]
-            elif k == 10:
+            elif ks == 10:
                 NOUT.next = prod[24:]
             else:
                 GT.next = prod[25:]
@@ -637,9 +909,12 @@ def cnn_engine(clk, rst,
             elif chanwise and OC != C:
                 err_code.next = 5
                 err.next = 1
+            elif bad_mode:
+                err_code.next = 6
+                err.next = 1
             if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
                     or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or (GT > wbuf and not pool) \
-                    or OC > cmax or (chanwise and OC != C):
+                    or OC > cmax or (chanwise and OC != C) or bad_mode:
                 done.next = 1
                 busy.next = 0
                 state.next = t_state.IDLE
@@ -767,19 +1042,12 @@ def cnn_engine(clk, rst,
     def mac_in():
         m_valid.next = v2 and not pool
         pl_valid.next = v2 and pool
-        pl_first.next = f2
-        pl_last.next = l2
-        pl_pad.next = p2
-        pl_x.next = x_q[8:]
-        pl_avg.next = mode[0]
-        pl_min.next = quant[24:16]
-        pl_max.next = quant[32:24]
         m_first.next = f2
         m_last.next = l2
         m_pad.next = p2
 
     # signals (or bits) the engine does not need, gathered so that lint sees them read
-    spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, m_ready, pl_ready, bits(xa_c, AW, IB),
+    spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, *spare_dp, bits(xa_c, AW, IB),
              bits(cnt, 25, IB), bits(prod, 32, 25)]
     if LP > 0:
         spare.append(bits(gsum, LP, 0))
@@ -794,11 +1062,11 @@ def cnn_engine(clk, rst,
     def unused():
         unused_bits.next = unused_cat != 0
 
-    return (bridge, mode_decode, pooler, decode, shift_read, read_mux, reg_write, table_write, fields, ibuf_ram,
-            wbuf_ram, mac, requant, channel, requant_feed, side_pipe, fifo_flags,
-            fifo_ram, stream_ready, control, tap_address, tap_stage, tap_stage2, mac_in,
-            unused, group_count, setup_operands, setup_product, group_fifo, group_head,
-            issue)
+    decoders = (decode_sel, decode_idx) if cmax < 64 else (decode_sel,)
+    return (bridge, mode_decode, decode, decoders, reg_extra, read_mux, reg_write, fields, ibuf_ram,
+            wbuf_ram, datapath, channel, fifo_flags, fifo_ram, stream_ready, control,
+            tap_address, tap_stage, tap_stage2, mac_in, unused, group_count, setup_operands,
+            setup_product, group_fifo, group_head, issue)
 
 
 def build(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):

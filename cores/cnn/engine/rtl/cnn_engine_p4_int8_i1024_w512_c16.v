@@ -98,16 +98,24 @@ wire chanwise;
 wire [1:0] ch_sel;
 wire [3:0] ch_idx;
 wire ch_ok;
+wire sel_ok;
+wire idx_ok;
 wire [5:0] shift_rd;
+reg [31:0] tab_rd;
+wire [31:0] shift_rd_w;
+wire signed [7:0] in_zp;
+reg [31:0] quant;
+wire signed [7:0] out_zp;
+wire signed [7:0] act_min;
+wire signed [7:0] act_max;
 wire [31:0] status_w;
 wire [31:0] caps_w;
 wire [31:0] in_shape_w;
 wire [31:0] out_shape_w;
 wire [31:0] filt_w;
-reg [31:0] quant;
+wire q_bad;
 reg [31:0] cycles;
 wire [31:0] mode_w;
-wire [31:0] shift_rd_w;
 reg start;
 reg [23:0] in_shape;
 reg [23:0] out_shape;
@@ -124,10 +132,6 @@ wire [3:0] SY;
 wire [3:0] SX;
 wire [3:0] PT;
 wire [3:0] PL;
-wire signed [7:0] in_zp;
-wire signed [7:0] out_zp;
-wire signed [7:0] act_min;
-wire signed [7:0] act_max;
 wire i_we;
 wire [9:0] i_wa;
 reg signed [7:0] x_q;
@@ -136,30 +140,42 @@ wire w_we;
 wire [8:0] w_wa;
 reg [31:0] w_q;
 reg [8:0] w_ra;
-reg [3:0] chan;
-reg keep_in;
-reg mo_valid;
-reg [1:0] mo_lane;
-wire [3:0] chan_conv;
-wire [7:0] chan8;
 reg rq_valid;
+reg mo_valid;
 reg signed [31:0] rq_acc;
 reg signed [31:0] mo_acc;
 reg signed [31:0] rq_bias;
+reg [3:0] chan;
 reg signed [31:0] rq_mult;
 reg signed [5:0] rq_shift;
 reg [6:0] keep_pipe;
-wire push;
+reg keep_in;
+wire out_a;
 reg rq_out_valid;
-reg pl_out;
+wire [7:0] out_ya;
+reg signed [7:0] rq_y;
+wire pl_first;
+wire m_first;
+wire pl_last;
+wire m_last;
+wire pl_pad;
+wire m_pad;
+wire [7:0] pl_x;
+wire pl_avg;
+wire [7:0] pl_min;
+wire [7:0] pl_max;
+reg [1:0] mo_lane;
+wire [3:0] chan_conv;
+wire [7:0] chan8;
+wire push;
+reg out_b;
 wire pop;
 reg [4:0] f_cnt;
 reg [3:0] f_rp;
 reg [23:0] sent;
 reg [23:0] NOUT;
 reg [3:0] f_wp;
-reg [7:0] pl_y;
-reg signed [7:0] rq_y;
+reg [7:0] out_yb;
 reg [2:0] state;
 reg [24:0] cnt;
 reg v1;
@@ -175,7 +191,7 @@ reg [2:0] gq_rp;
 reg done;
 reg err;
 reg [3:0] err_code;
-reg [3:0] k;
+reg [3:0] ks;
 reg [15:0] HW;
 wire [31:0] prod;
 reg [8:0] G;
@@ -194,6 +210,7 @@ reg [24:0] GT;
 reg [3:0] glast;
 wire [8:0] gm;
 reg [8:0] klast;
+wire bad_mode;
 wire [24:0] hwc25;
 reg [7:0] oy;
 reg [7:0] ox;
@@ -237,16 +254,6 @@ reg l2;
 reg p2;
 wire m_valid;
 wire pl_valid;
-wire pl_first;
-wire pl_last;
-wire pl_pad;
-wire [7:0] pl_x;
-wire pl_avg;
-wire [7:0] pl_min;
-wire [7:0] pl_max;
-wire m_first;
-wire m_last;
-wire m_pad;
 wire unused_bits;
 wire [47:0] unused_cat;
 wire [8:0] gsum;
@@ -272,21 +279,6 @@ wire [3:0] gh;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
-wire cnn_pool0_in_ready;
-reg cnn_pool0_busy;
-reg cnn_pool0_clamp;
-reg cnn_pool0_div;
-reg [16:0] cnn_pool0_dvd;
-reg cnn_pool0_fin;
-reg [7:0] cnn_pool0_hi;
-reg [7:0] cnn_pool0_lo;
-reg [7:0] cnn_pool0_mx;
-reg [8:0] cnn_pool0_n;
-reg cnn_pool0_neg;
-reg [8:0] cnn_pool0_rem;
-reg [8:0] cnn_pool0_res;
-reg [4:0] cnn_pool0_steps;
-reg [15:0] cnn_pool0_usum;
 wire cnn_mac0_in_ready;
 reg cnn_mac0_fa;
 reg cnn_mac0_la;
@@ -370,6 +362,21 @@ reg signed [7:0] cnn_requant0_zp3;
 reg signed [7:0] cnn_requant0_zp4;
 reg signed [7:0] cnn_requant0_zp5;
 wire [10:0] cnn_requant0_zp5x;
+wire cnn_pool0_in_ready;
+reg cnn_pool0_busy;
+reg cnn_pool0_clamp;
+reg cnn_pool0_div;
+reg [16:0] cnn_pool0_dvd;
+reg cnn_pool0_fin;
+reg [7:0] cnn_pool0_hi;
+reg [7:0] cnn_pool0_lo;
+reg [7:0] cnn_pool0_mx;
+reg [8:0] cnn_pool0_n;
+reg cnn_pool0_neg;
+reg [8:0] cnn_pool0_rem;
+reg [8:0] cnn_pool0_res;
+reg [4:0] cnn_pool0_steps;
+reg [15:0] cnn_pool0_usum;
 reg [5:0] shift_t [0:16-1];
 reg [31:0] bias_t [0:16-1];
 reg [31:0] mult_t [0:16-1];
@@ -378,15 +385,20 @@ reg [31:0] wbuf_m [0:512-1];
 reg [7:0] fifo [0:16-1];
 reg [3:0] gq [0:8-1];
 
+assign q_bad = 1'd0;
+assign bad_mode = 1'd0;
 assign pm1 = 9'd3;
 assign one16 = 16'd1;
+assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
+assign shift_rd_w[6-1:0] = shift_rd;
 assign status_w[32-1:12] = 'b00000000000000000000;
 assign status_w[12-1:8] = err_code;
 assign status_w[8-1:3] = 'b00000;
 assign status_w[2] = err;
 assign status_w[1] = done;
 assign status_w[0] = busy;
-assign caps_w[32-1:24] = 'b00010000;
+assign caps_w[31] = 'b0;
+assign caps_w[31-1:24] = 'b0010000;
 assign caps_w[24-1:16] = 'b00001001;
 assign caps_w[16-1:8] = 'b00001010;
 assign caps_w[8-1:0] = 'b00000100;
@@ -398,8 +410,6 @@ assign filt_w[32-1:24] = 'b00000000;
 assign filt_w[24-1:0] = filt;
 assign mode_w[32-1:2] = 'b000000000000000000000000000000;
 assign mode_w[2-1:0] = mode;
-assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
-assign shift_rd_w[6-1:0] = shift_rd;
 assign chan_conv[4-1:2] = gh[2-1:0];
 assign chan_conv[2-1:0] = mo_lane;
 assign chan8[8-1:4] = 'b0000;
@@ -677,175 +687,63 @@ assign chanwise = (mode != 0);
 
 
 
-assign cnn_pool0_in_ready = (!cnn_pool0_busy);
-
-
-always @(posedge clk) begin: cnn_pool0_run
-    reg [8-1:0] xo;
-    reg [16-1:0] xw;
-    reg [16-1:0] su;
-    reg [9-1:0] nn;
-    reg [8-1:0] mm;
-    reg [9-1:0] rm;
-    reg [17-1:0] m;
-    reg [17-1:0] us;
-    reg [17-1:0] h;
-    reg [17-1:0] d;
-    reg [10-1:0] r;
-    reg [10-1:0] nw;
-    reg [17-1:0] q;
-    reg [9-1:0] t;
-    reg [9-1:0] rr;
-    reg [8-1:0] v;
-    reg [9-1:0] hw;
-    reg [9-1:0] lw;
-    if (rst == 1) begin
-        cnn_pool0_busy <= 0;
-        cnn_pool0_clamp <= 0;
-        cnn_pool0_div <= 0;
-        cnn_pool0_dvd <= 0;
-        cnn_pool0_fin <= 0;
-        cnn_pool0_hi <= 0;
-        cnn_pool0_lo <= 0;
-        cnn_pool0_mx <= 0;
-        cnn_pool0_n <= 0;
-        cnn_pool0_neg <= 0;
-        cnn_pool0_rem <= 0;
-        cnn_pool0_res <= 0;
-        cnn_pool0_steps <= 0;
-        cnn_pool0_usum <= 0;
-        pl_out <= 0;
-        pl_y <= 0;
-    end
-    else begin
-        pl_out <= 0;
-        cnn_pool0_clamp <= 0;
-        xo = 8'h0;
-        xo = (pl_x ^ 128);
-        xw = 16'h0;
-        xw[8-1:0] = xo;
-        if ((pl_valid && (!cnn_pool0_busy))) begin
-            su = 16'h0;
-            nn = 9'h0;
-            mm = 8'h0;
-            if ((!pl_first)) begin
-                su = cnn_pool0_usum;
-                nn = cnn_pool0_n;
-                mm = cnn_pool0_mx;
-            end
-            if ((!pl_pad)) begin
-                su = (su + xw);
-                nn = (nn + 1);
-                if ((xo > mm)) begin
-                    mm = xo;
-                end
-            end
-            cnn_pool0_usum <= su;
-            cnn_pool0_n <= nn;
-            cnn_pool0_mx <= mm;
-            if (pl_last) begin
-                cnn_pool0_lo <= (pl_min ^ 128);
-                cnn_pool0_hi <= (pl_max ^ 128);
-                if (pl_avg) begin
-                    cnn_pool0_busy <= 1;
-                    cnn_pool0_fin <= 1;
-                end
-                else begin
-                    rm = 9'h0;
-                    rm[8-1:0] = mm;
-                    cnn_pool0_res <= rm;
-                    cnn_pool0_clamp <= 1;
-                end
-            end
-        end
-        else if (cnn_pool0_fin) begin
-            cnn_pool0_fin <= 0;
-            m = 17'h0;
-            m[16-1:0] = (cnn_pool0_n << 7);
-            us = 17'h0;
-            us[16-1:0] = cnn_pool0_usum;
-            h = 17'h0;
-            h[8-1:0] = cnn_pool0_n[9-1:1];
-            d = 17'h0;
-            if ((us >= m)) begin
-                d = ((us + (~m)) + 1);
-                cnn_pool0_neg <= 0;
-            end
-            else begin
-                d = ((m + (~us)) + 1);
-                cnn_pool0_neg <= 1;
-            end
-            cnn_pool0_dvd <= (d + h);
-            cnn_pool0_rem <= 0;
-            cnn_pool0_steps <= 0;
-            cnn_pool0_div <= 1;
-        end
-        else if (cnn_pool0_div) begin
-            r = 10'h0;
-            r[10-1:1] = cnn_pool0_rem;
-            r[0] = cnn_pool0_dvd[16];
-            nw = 10'h0;
-            nw[9-1:0] = cnn_pool0_n;
-            q = 17'h0;
-            q[17-1:1] = cnn_pool0_dvd[16-1:0];
-            if ((r >= nw)) begin
-                r = (r - nw);
-                q[0] = 1;
-            end
-            cnn_pool0_rem <= r[9-1:0];
-            cnn_pool0_dvd <= q;
-            if (($signed({1'b0, cnn_pool0_steps}) == (17 - 1))) begin
-                cnn_pool0_div <= 0;
-                t = 9'h0;
-                t = q[9-1:0];
-                rr = 9'h0;
-                if (cnn_pool0_neg) begin
-                    rr = ((~t) + 129);
-                end
-                else begin
-                    rr = (t + 128);
-                end
-                cnn_pool0_res <= rr;
-                cnn_pool0_clamp <= 1;
-            end
-            cnn_pool0_steps <= (cnn_pool0_steps + 1);
-        end
-        if (cnn_pool0_clamp) begin
-            v = 8'h0;
-            hw = 9'h0;
-            hw[8-1:0] = cnn_pool0_hi;
-            lw = 9'h0;
-            lw[8-1:0] = cnn_pool0_lo;
-            if ((cnn_pool0_res > hw)) begin
-                v = cnn_pool0_hi;
-            end
-            else if ((cnn_pool0_res < lw)) begin
-                v = cnn_pool0_lo;
-            end
-            else begin
-                v = cnn_pool0_res[8-1:0];
-            end
-            pl_y <= (v ^ 128);
-            pl_out <= 1;
-            if (cnn_pool0_busy) begin
-                cnn_pool0_busy <= 0;
-            end
-        end
-    end
-end
-
-
-
 assign ch_sel = reg_addr[8-1:6];
 assign ch_idx = reg_addr[4-1:0];
-assign ch_ok = ((reg_addr[8-1:6] != 0) && (reg_addr[6-1:0] < 16));
+assign ch_ok = (sel_ok && idx_ok);
+
+
+
+assign sel_ok = (reg_addr[8-1:6] != 0);
+
+
+
+assign idx_ok = (reg_addr[6-1:0] < 16);
 
 
 
 assign shift_rd = shift_t[ch_idx];
 
 
-always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[1], bias_t[2], bias_t[3], bias_t[4], bias_t[5], bias_t[6], bias_t[7], bias_t[8], bias_t[9], caps_w, ch_idx, ch_ok, ch_sel, cycles, filt_w, in_shape_w, mode_w, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[1], mult_t[2], mult_t[3], mult_t[4], mult_t[5], mult_t[6], mult_t[7], mult_t[8], mult_t[9], out_shape_w, quant, reg_addr, reg_wr, shift_rd_w, status_w) begin: read_mux
+always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[1], bias_t[2], bias_t[3], bias_t[4], bias_t[5], bias_t[6], bias_t[7], bias_t[8], bias_t[9], ch_idx, ch_sel, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[1], mult_t[2], mult_t[3], mult_t[4], mult_t[5], mult_t[6], mult_t[7], mult_t[8], mult_t[9], shift_rd_w) begin: table_mux
+    case (ch_sel)
+        'h1: begin
+            tab_rd = bias_t[ch_idx];
+        end
+        'h2: begin
+            tab_rd = mult_t[ch_idx];
+        end
+        default: begin
+            tab_rd = shift_rd_w;
+        end
+    endcase
+end
+
+
+always @(posedge clk) begin: table_write
+    if ((reg_wr && ch_ok)) begin
+        case (ch_sel)
+            'h1: begin
+                bias_t[ch_idx] <= reg_wdata;
+            end
+            'h2: begin
+                mult_t[ch_idx] <= reg_wdata;
+            end
+            default: begin
+                shift_t[ch_idx] <= reg_wdata[6-1:0];
+            end
+        endcase
+    end
+end
+
+
+
+assign in_zp = $signed(quant[8-1:0]);
+assign out_zp = $signed(quant[16-1:8]);
+assign act_min = $signed(quant[24-1:16]);
+assign act_max = $signed(quant[32-1:24]);
+
+
+always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, quant, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
@@ -870,6 +768,7 @@ always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], 
     end
     else if ((reg_addr == 6)) begin
         reg_rdata = quant;
+        reg_err = (reg_wr && q_bad);
     end
     else if ((reg_addr == 7)) begin
         reg_rdata = cycles;
@@ -879,17 +778,7 @@ always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], 
         reg_rdata = mode_w;
     end
     else if (ch_ok) begin
-        case (ch_sel)
-            'h1: begin
-                reg_rdata = bias_t[ch_idx];
-            end
-            'h2: begin
-                reg_rdata = mult_t[ch_idx];
-            end
-            default: begin
-                reg_rdata = shift_rd_w;
-            end
-        endcase
+        reg_rdata = tab_rd;
     end
     else begin
         reg_err = 1;
@@ -923,30 +812,13 @@ always @(posedge clk) begin: reg_write
                     filt <= reg_wdata[24-1:0];
                 end
                 'h6: begin
-                    quant <= reg_wdata;
+                    quant <= reg_wdata[32-1:0];
                 end
                 'h8: begin
                     mode <= reg_wdata[2-1:0];
                 end
             endcase
         end
-    end
-end
-
-
-always @(posedge clk) begin: table_write
-    if ((reg_wr && ch_ok)) begin
-        case (ch_sel)
-            'h1: begin
-                bias_t[ch_idx] <= reg_wdata;
-            end
-            'h2: begin
-                mult_t[ch_idx] <= reg_wdata;
-            end
-            default: begin
-                shift_t[ch_idx] <= reg_wdata[6-1:0];
-            end
-        endcase
     end
 end
 
@@ -964,10 +836,6 @@ assign SY = filt[12-1:8];
 assign SX = filt[16-1:12];
 assign PT = filt[20-1:16];
 assign PL = filt[24-1:20];
-assign in_zp = $signed(quant[8-1:0]);
-assign out_zp = $signed(quant[16-1:8]);
-assign act_min = $signed(quant[24-1:16]);
-assign act_max = $signed(quant[32-1:24]);
 
 
 always @(posedge clk) begin: ibuf_ram
@@ -1366,14 +1234,161 @@ always @(posedge clk) begin: cnn_requant0_stage6
 end
 
 
-always @(OC, chan8, chan_conv, gh[4-1:0], mo_lane, mo_valid, mode_dw) begin: channel
-    if (mode_dw) begin
-        chan = gh[4-1:0];
-        keep_in = (mo_valid && (mo_lane == 0));
+
+assign cnn_pool0_in_ready = (!cnn_pool0_busy);
+
+
+always @(posedge clk) begin: cnn_pool0_run
+    reg [8-1:0] xo;
+    reg [16-1:0] xw;
+    reg [16-1:0] su;
+    reg [9-1:0] nn;
+    reg [8-1:0] mm;
+    reg [9-1:0] rm;
+    reg [17-1:0] m;
+    reg [17-1:0] us;
+    reg [17-1:0] h;
+    reg [17-1:0] d;
+    reg [10-1:0] r;
+    reg [10-1:0] nw;
+    reg [17-1:0] q;
+    reg [9-1:0] t;
+    reg [9-1:0] rr;
+    reg [8-1:0] v;
+    reg [9-1:0] hw;
+    reg [9-1:0] lw;
+    if (rst == 1) begin
+        cnn_pool0_busy <= 0;
+        cnn_pool0_clamp <= 0;
+        cnn_pool0_div <= 0;
+        cnn_pool0_dvd <= 0;
+        cnn_pool0_fin <= 0;
+        cnn_pool0_hi <= 0;
+        cnn_pool0_lo <= 0;
+        cnn_pool0_mx <= 0;
+        cnn_pool0_n <= 0;
+        cnn_pool0_neg <= 0;
+        cnn_pool0_rem <= 0;
+        cnn_pool0_res <= 0;
+        cnn_pool0_steps <= 0;
+        cnn_pool0_usum <= 0;
+        out_b <= 0;
+        out_yb <= 0;
     end
     else begin
-        chan = chan_conv;
-        keep_in = (mo_valid && (chan8 < OC));
+        out_b <= 0;
+        cnn_pool0_clamp <= 0;
+        xo = 8'h0;
+        xo = (pl_x ^ 128);
+        xw = 16'h0;
+        xw[8-1:0] = xo;
+        if ((pl_valid && (!cnn_pool0_busy))) begin
+            su = 16'h0;
+            nn = 9'h0;
+            mm = 8'h0;
+            if ((!pl_first)) begin
+                su = cnn_pool0_usum;
+                nn = cnn_pool0_n;
+                mm = cnn_pool0_mx;
+            end
+            if ((!pl_pad)) begin
+                su = (su + xw);
+                nn = (nn + 1);
+                if ((xo > mm)) begin
+                    mm = xo;
+                end
+            end
+            cnn_pool0_usum <= su;
+            cnn_pool0_n <= nn;
+            cnn_pool0_mx <= mm;
+            if (pl_last) begin
+                cnn_pool0_lo <= (pl_min ^ 128);
+                cnn_pool0_hi <= (pl_max ^ 128);
+                if (pl_avg) begin
+                    cnn_pool0_busy <= 1;
+                    cnn_pool0_fin <= 1;
+                end
+                else begin
+                    rm = 9'h0;
+                    rm[8-1:0] = mm;
+                    cnn_pool0_res <= rm;
+                    cnn_pool0_clamp <= 1;
+                end
+            end
+        end
+        else if (cnn_pool0_fin) begin
+            cnn_pool0_fin <= 0;
+            m = 17'h0;
+            m[16-1:0] = (cnn_pool0_n << 7);
+            us = 17'h0;
+            us[16-1:0] = cnn_pool0_usum;
+            h = 17'h0;
+            h[8-1:0] = cnn_pool0_n[9-1:1];
+            d = 17'h0;
+            if ((us >= m)) begin
+                d = ((us + (~m)) + 1);
+                cnn_pool0_neg <= 0;
+            end
+            else begin
+                d = ((m + (~us)) + 1);
+                cnn_pool0_neg <= 1;
+            end
+            cnn_pool0_dvd <= (d + h);
+            cnn_pool0_rem <= 0;
+            cnn_pool0_steps <= 0;
+            cnn_pool0_div <= 1;
+        end
+        else if (cnn_pool0_div) begin
+            r = 10'h0;
+            r[10-1:1] = cnn_pool0_rem;
+            r[0] = cnn_pool0_dvd[16];
+            nw = 10'h0;
+            nw[9-1:0] = cnn_pool0_n;
+            q = 17'h0;
+            q[17-1:1] = cnn_pool0_dvd[16-1:0];
+            if ((r >= nw)) begin
+                r = (r - nw);
+                q[0] = 1;
+            end
+            cnn_pool0_rem <= r[9-1:0];
+            cnn_pool0_dvd <= q;
+            if (($signed({1'b0, cnn_pool0_steps}) == (17 - 1))) begin
+                cnn_pool0_div <= 0;
+                t = 9'h0;
+                t = q[9-1:0];
+                rr = 9'h0;
+                if (cnn_pool0_neg) begin
+                    rr = ((~t) + 129);
+                end
+                else begin
+                    rr = (t + 128);
+                end
+                cnn_pool0_res <= rr;
+                cnn_pool0_clamp <= 1;
+            end
+            cnn_pool0_steps <= (cnn_pool0_steps + 1);
+        end
+        if (cnn_pool0_clamp) begin
+            v = 8'h0;
+            hw = 9'h0;
+            hw[8-1:0] = cnn_pool0_hi;
+            lw = 9'h0;
+            lw[8-1:0] = cnn_pool0_lo;
+            if ((cnn_pool0_res > hw)) begin
+                v = cnn_pool0_hi;
+            end
+            else if ((cnn_pool0_res < lw)) begin
+                v = cnn_pool0_lo;
+            end
+            else begin
+                v = cnn_pool0_res[8-1:0];
+            end
+            out_yb <= (v ^ 128);
+            out_b <= 1;
+            if (cnn_pool0_busy) begin
+                cnn_pool0_busy <= 0;
+            end
+        end
     end
 end
 
@@ -1398,7 +1413,31 @@ end
 
 
 
-assign push = ((rq_out_valid && keep_pipe[6]) || pl_out);
+assign out_a = (rq_out_valid && keep_pipe[6]);
+assign out_ya = rq_y[8-1:0];
+assign pl_first = m_first;
+assign pl_last = m_last;
+assign pl_pad = m_pad;
+assign pl_x = x_q[8-1:0];
+assign pl_avg = mode[0];
+assign pl_min = quant[24-1:16];
+assign pl_max = quant[32-1:24];
+
+
+always @(OC, chan8, chan_conv, gh[4-1:0], mo_lane, mo_valid, mode_dw) begin: channel
+    if (mode_dw) begin
+        chan = gh[4-1:0];
+        keep_in = (mo_valid && (mo_lane == 0));
+    end
+    else begin
+        chan = chan_conv;
+        keep_in = (mo_valid && (chan8 < OC));
+    end
+end
+
+
+
+assign push = (out_a || out_b);
 assign pop = ((f_cnt != 0) && m_axis_y_tready);
 assign m_axis_y_tvalid = (f_cnt != 0);
 assign m_axis_y_tdata = fifo[f_rp];
@@ -1406,11 +1445,11 @@ assign m_axis_y_tlast = ((sent + 1) == NOUT);
 
 
 always @(posedge clk) begin: fifo_ram
-    if (pl_out) begin
-        fifo[f_wp] <= pl_y;
+    if (out_b) begin
+        fifo[f_wp] <= out_yb;
     end
-    else if (push) begin
-        fifo[f_wp] <= rq_y[8-1:0];
+    else if (out_a) begin
+        fifo[f_wp] <= out_ya;
     end
 end
 
@@ -1457,8 +1496,8 @@ always @(posedge clk) begin: control
         gq_wp <= 0;
         ixb <= 0;
         iyb <= 0;
-        k <= 0;
         klast <= 0;
+        ks <= 0;
         kx <= 0;
         kxc <= 0;
         ky <= 0;
@@ -1522,13 +1561,13 @@ always @(posedge clk) begin: control
                     err <= 0;
                     err_code <= 0;
                     cycles <= 0;
-                    k <= 0;
+                    ks <= 0;
                     state <= 3'b001;
                 end
             end
             3'b001: begin
-                k <= (k + 1);
-                case (k)
+                ks <= (ks + 1);
+                case (ks)
                     'h0: begin
                         HW <= prod[16-1:0];
                         if (chanwise) begin
@@ -1599,7 +1638,11 @@ always @(posedge clk) begin: control
                     err_code <= 5;
                     err <= 1;
                 end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (OC != C)))) begin
+                else if (bad_mode) begin
+                    err_code <= 6;
+                    err <= 1;
+                end
+                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (OC != C)) || bad_mode)) begin
                     done <= 1;
                     busy <= 0;
                     state <= 3'b000;
@@ -1767,13 +1810,6 @@ end
 
 assign m_valid = (v2 && (!pool));
 assign pl_valid = (v2 && pool);
-assign pl_first = f2;
-assign pl_last = l2;
-assign pl_pad = p2;
-assign pl_x = x_q[8-1:0];
-assign pl_avg = mode[0];
-assign pl_min = quant[24-1:16];
-assign pl_max = quant[32-1:24];
 assign m_first = f2;
 assign m_last = l2;
 assign m_pad = p2;
@@ -1788,10 +1824,10 @@ assign gsum = (oc9 + pm1);
 assign gm = (G - 1);
 
 
-always @(HW, OHW, T, WC, c16, chanwise, fh16, fhw16, fw16, g16, h16, k, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
+always @(HW, OHW, T, WC, c16, chanwise, fh16, fhw16, fw16, g16, h16, ks, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
     opa = 0;
     opb = 0;
-    case (k)
+    case (ks)
         'h0: begin
             opa = h16;
             opb = w16;
