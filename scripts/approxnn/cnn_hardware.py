@@ -1,15 +1,17 @@
 """``approxnn cnn hardware``: cycles of the layer engine from RTL simulation, cost from Yosys.
 
 For every configuration (lanes P, multiplier) the layer engine of ``cores/cnn/engine`` is
-converted from MyHDL and the trained ``digits`` network (conv1 8x8x1 -> 8, conv2 4x4x8 -> 16,
-both 3x3 SAME, fc 64 -> 10) runs on it in Icarus through the end-to-end test of ``verif/cnn``
-(``EngineNetworkCycles``: logits checked against ``Network.forward_int8``, no stream idle
+converted from MyHDL and the trained ``digits`` network (conv1 8x8x1 -> 8, pool1 2x2, conv2
+4x4x8 -> 16, both 3x3 SAME, pool2 2x2, fc 64 -> 10; every layer on the engine) runs on it in
+Icarus through the end-to-end test of ``verif/cnn`` (``EngineNetworkCycles``: outputs checked
+against ``Network.forward_int8``, or ``Network.forward_hf6`` for the HF6 engine, no stream idle
 cycles, no output back-pressure). Cycles per layer are the engine's CYCLES register (START to
 DONE) read in that simulation; the README formula is printed beside as a cross-check. MAC/cycle
-= MACs of the layer / its cycles; GOPS at 200 MHz = 2 * MAC/cycle * 0.2. Yosys
+= MACs of the layer / its cycles (pooling layers have none but take time); GOPS at 200 MHz =
+2 * MAC/cycle * 0.2 (GFLOP/s for HF6). Yosys
 ``synth_xilinx -family xc7 -flatten`` (DSP48E1 allowed, and ``-nodsp``) gives the resources;
-they are cached in ``<out>/hardware_synth.json`` (keyed by module name) so a re-run does not
-synthesise again. The published Hybrid-Float6 tensor processor (Nevarez et al., IEEE Access
+they are cached in ``<out>/hardware_synth.json`` (keyed by module name and a digest of the
+generated Verilog) so a re-run does not synthesise an unchanged design again. The published Hybrid-Float6 tensor processor (Nevarez et al., IEEE Access
 2023) and the XC7Z020 capacity are printed beside.
 """
 
@@ -31,16 +33,17 @@ PUBLISHED_HF6 = {"name": "HF6 tensor processor (Nevarez et al. 2023), XC7Z007S @
                  "luts": 7313, "ffs": 10330, "dsps": 20, "bram36": 15, "mflops": 482}
 XC7Z020 = {"luts": 53200, "ffs": 106400, "dsps": 220, "bram36": 140}
 
-DEFAULT_CONFIGS = "4:int8,8:int8,16:int8,8:exact,8:drum:k=4,8:mitchell,8:trunc:t=6"
+DEFAULT_CONFIGS = "4:int8,8:int8,16:int8,8:exact,8:drum:k=4,8:mitchell,8:trunc:t=6,4:hf6,8:hf6"
 
-LAYER_NAMES = ("conv1", "conv2", "fc")
+LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "fc")
 
 
 def parse_configs(text: str) -> list[dict]:
     """``"4:int8,8:drum:k=4,signed=1"`` -> engine parameter dicts (checked). A token that
     starts with ``<P>:`` opens a configuration; a following token without it (``signed=1``)
-    belongs to the previous multiplier. Multipliers other than ``int8`` are 8-bit units of
-    ``cores/arith`` (``signed=1`` unless given). Bad names raise ValueError with the choices."""
+    belongs to the previous multiplier. Multipliers other than ``int8`` and ``hf6`` (the
+    Hybrid-Float6 engine) are 8-bit units of ``cores/arith`` (``signed=1`` unless given). Bad
+    names raise ValueError with the choices."""
     from cores.cnn.engine.engine import LANES, EngineConfigError, check_params
 
     items: list[list] = []
@@ -58,14 +61,14 @@ def parse_configs(text: str) -> list[dict]:
     out = []
     for p, mul in items:
         mul = mul.strip().lower()
-        if mul != "int8":
+        if mul not in ("int8", "hf6"):
             from approxnn.cnn_cmd import parse_unit8
             from refmodels.arith import UnitError
 
             try:
                 mul = str(parse_unit8(mul))
             except (UnitError, ValueError) as exc:
-                raise ValueError(f"{exc}; or int8 (exact, DSP48E1-packed)") from None
+                raise ValueError(f"{exc}; or int8 (exact, DSP48E1-packed), or hf6") from None
         try:
             prm = check_params(lanes=p, mul=mul)
         except EngineConfigError as exc:
@@ -82,6 +85,8 @@ def label(cfg: dict) -> str:
     mul = cfg["mul"]
     if mul == "int8":
         return "int8 packed"
+    if mul == "hf6":
+        return "HF6 (float32 x HF6)"
     name, _, params = mul.partition(":")
     if name == "exact":
         return "int8 unpacked"
@@ -89,12 +94,17 @@ def label(cfg: dict) -> str:
     return name + (":" + ",".join(kept) if kept else "")
 
 
-def formula_cycles(layer: dict, lanes: int) -> int:
-    """The engine README's Conv2D / FullyConnected formula
-    ``14 + H*W*C + G*T + OH*OW*G*max(T+1, P) + P + 11``."""
+def formula_cycles(layer: dict, lanes: int, hf6: bool = False) -> int:
+    """The engine README's formulas: Conv2D / FullyConnected
+    ``14 + H*W*C + G*T + OH*OW*G*max(T+1, P) + P + 11`` (int8 and HF6 alike: the HF6 MAC
+    array, lane serialiser and activation take as long as the int8 MAC array and the
+    requantisation); MaxPool ``16 + H*W*C + OH*OW*C*(T+1) + 4`` (T = FH*FW; ``+ 3`` on the HF6
+    engine, whose float32 maximum has no clamp stage)."""
     h, w, c = layer["in"]
     oh, ow, oc = layer["out"]
     fh, fw = layer["filter"]
+    if layer.get("kind") == "maxpool":
+        return 16 + h * w * c + oh * ow * c * (fh * fw + 1) + 4 - int(hf6)
     t = fh * fw * c
     g = -(-oc // lanes)
     return 14 + h * w * c + g * t + oh * ow * g * max(t + 1, lanes) + lanes + 11
@@ -125,7 +135,7 @@ def simulate(cfg: dict, build_root: Path, seed: int = 1) -> dict:
         raise RuntimeError(f"{module}: expected {len(LAYER_NAMES)} layer runs, got {len(layers)}")
     for name, lay in zip(LAYER_NAMES, layers, strict=True):
         lay["name"] = name
-        lay["formula"] = formula_cycles(lay, cfg["lanes"])
+        lay["formula"] = formula_cycles(lay, cfg["lanes"], cfg["mul"] == "hf6")
     return {"module": module, "layers": layers}
 
 
@@ -149,6 +159,19 @@ def bram36(cells: dict) -> float:
     """RAMB36 equivalents: a RAMB18 counts one half."""
     return sum(v * (1.0 if "36" in k else 0.5) for k, v in cells.items()
                if k.startswith("RAMB"))
+
+
+def rtl_key(cfg: dict, workdir: Path) -> str:
+    """Cache key of an engine's Yosys figures: module name and a digest of its generated
+    Verilog, so that a changed design is synthesised again."""
+    import hashlib
+
+    from cores.cnn.common import convert
+    from cores.cnn.generate import build_block
+
+    factory, module = build_block("engine", **cfg)
+    src = convert(factory, module, Path(workdir))
+    return f"{module}@{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}"
 
 
 def _measure(args):
@@ -181,26 +204,25 @@ def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
            log=sys.stderr) -> list[dict]:
     """Measure every configuration and write ``out_dir/hardware.{json,csv,md}``."""
     from approxnn.report import atomic_write
-    from cores.cnn.engine.engine import check_params, module_name
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_path = out_dir / "hardware_synth.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    work = []
+    work, keys = [], []
     for cfg in configs:
-        mod = module_name(check_params(**cfg))
-        need = synth and mod not in cache
+        key = rtl_key(cfg, out_dir / "work" / "keys")
+        keys.append(key)
+        need = synth and key not in cache
         work.append((cfg, out_dir / "work" / "sim", out_dir / "work" / "synth", need))
     rows = []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for k, row in enumerate(pool.map(_measure, work), 1):
+        for k, (key, row) in enumerate(zip(keys, pool.map(_measure, work), strict=True), 1):
             if "synth" in row:
-                cache[row["module"]] = row.pop("synth")
+                cache[key] = row.pop("synth")
                 atomic_write(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
-            if synth or row["module"] in cache:
-                row["cost"] = cache.get(row["module"])
+            if key in cache:
+                row["cost"] = cache[key]
             summarise(row)
             cost = row.get("cost")
             print(f"[{k}/{len(work)}] P={row['lanes']} {row['label']}: "
@@ -209,36 +231,15 @@ def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
                   + (f", {cost['luts']} LUT, {cost['dsps']} DSP" if cost else "")
                   + f" ({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
             rows.append(row)
-    hf6 = hf6mac_cost(cache, cache_path, synth, log)
     atomic_write(out_dir / "hardware.json", json.dumps(
         {"clock_mhz": CLOCK_MHZ, "network": "digits", "published_hf6": PUBLISHED_HF6,
-         "xc7z020": XC7Z020, "engines": rows, "hf6mac": hf6}, indent=1) + "\n")
+         "xc7z020": XC7Z020, "engines": rows}, indent=1) + "\n")
     atomic_write(out_dir / "hardware.csv", to_csv(rows))
-    atomic_write(out_dir / "hardware.md", markdown(rows, hf6))
+    atomic_write(out_dir / "hardware.md", markdown(rows))
     return rows
 
 
-HF6MAC_LANES = 4
-
-
-def hf6mac_cost(cache, cache_path, synth, log):
-    """Yosys figures of the committed HF6 MAC array (cached like the engines); None without
-    Yosys and cache."""
-    from approxnn.report import atomic_write
-    from cores.cnn.cost import cost
-    from cores.cnn.hf6mac.hf6mac import module_name
-
-    name = module_name({"lanes": HF6MAC_LANES})
-    if name not in cache and synth:
-        print(f"Yosys: {name}", file=log, flush=True)
-        c = cost("hf6mac", lanes=HF6MAC_LANES)
-        cache[name] = {"module": name, "luts": c["luts"], "ffs": c["ffs"], "dsps": c["dsps"],
-                       "carry4": c["carry4"], "bram36": 0, "nodsp_luts": c["nodsp_luts"]}
-        atomic_write(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
-    return cache.get(name)
-
-
-CSV_KEYS = ["lanes", "mul", "label", "module", "conv1_cycles", "conv2_cycles", "fc_cycles",
+CSV_KEYS = ["lanes", "mul", "label", "module", *(f"{n}_cycles" for n in LAYER_NAMES),
             "cycles", "formula", "macs", "mac_per_cycle", "gops", "peak_gops", "luts", "ffs",
             "dsps", "carry4", "bram36", "nodsp_luts"]
 
@@ -259,14 +260,16 @@ def _pct(v, cap):
     return f"{v} ({100 * v / cap:.1f} %)"
 
 
-def markdown(rows, hf6=None) -> str:
+def markdown(rows) -> str:
     lines = [
         "# CNN layer engine: cycles and cost", "",
-        "Trained `digits` network (conv1 8x8x1 -> 8 and conv2 4x4x8 -> 16, 3x3 SAME; fc 64 -> 10; "
-        "max pooling on the host) on the layer engine, one image, measured in RTL simulation "
-        "(Icarus, CYCLES register START to DONE, no stream stalls, logits checked against "
-        "`Network.forward_int8`). MAC/cycle = MACs / cycles; GOPS at 200 MHz count 2 ops per "
-        "MAC. `formula` is the engine README's cycle formula (cross-check).", "",
+        "Trained `digits` network (conv1 8x8x1 -> 8, pool1 2x2, conv2 4x4x8 -> 16, both 3x3 "
+        "SAME, pool2 2x2, fc 64 -> 10), every layer on the layer engine, one image, measured "
+        "in RTL simulation (Icarus, CYCLES register START to DONE, no stream stalls; outputs "
+        "checked against `Network.forward_int8`, or `Network.forward_hf6` on the HF6 engine). "
+        "MAC/cycle = MACs / cycles (the pooling layers count in the cycles of an inference); "
+        "GOPS at 200 MHz count 2 ops per MAC (GFLOP/s on the HF6 engine). `formula` is the "
+        "engine README's cycle formula (cross-check).", "",
         "## Cycles per layer", "",
         "| P | multiplier | layer | MACs | cycles (RTL) | formula | MAC/cycle | GOPS @ 200 MHz |",
         "|---|---|---|---|---|---|---|---|"]
@@ -285,11 +288,6 @@ def markdown(rows, hf6=None) -> str:
         lines.append(f"| {r['lanes']} | {r['label']} | {r['cycles']} | {r['formula']} | "
                      f"{r['us_per_inference']} | {r['mac_per_cycle']} | {r['gops']} | "
                      f"{r['peak_gops']} | " + " | ".join(str(v) for v in res) + " |")
-    if hf6:
-        lines.append(f"| {HF6MAC_LANES} | HF6 MAC array alone (`{hf6['module']}`, float32 x HF6, "
-                     f"not in the engine) | - | - | - | - | - | "
-                     f"{2 * HF6MAC_LANES * CLOCK_MHZ / 1000} GFLOP/s | {hf6['luts']} | "
-                     f"{hf6['ffs']} | {hf6['dsps']} | {hf6['bram36']} | {hf6['nodsp_luts']} |")
     p = PUBLISHED_HF6
     lines.append(f"| - | published HF6 tensor processor (XC7Z007S) | - | - | - | - | "
                  f"{p['mflops'] / 1000} GFLOP/s | - | {p['luts']} | {p['ffs']} | {p['dsps']} | "
@@ -306,7 +304,8 @@ def markdown(rows, hf6=None) -> str:
                 _pct(c[k], z[k]) for k in ("luts", "ffs", "dsps", "bram36")))
     lines += ["", "Resources: Yosys `synth_xilinx -family xc7 -flatten` (DSP48E1 allowed; "
               "`-nodsp` LUTs beside), the whole engine (AXI4-Lite register file, buffers, MAC "
-              "array, requantisation). The published processor's figures are Vivado's, on "
+              "array, requantisation and pooling, or the HF6 MAC array, activation and float32 "
+              "max pooling). The published processor's figures are Vivado's, on "
               "float32 activations with HF6 weights; its 482 MFLOP/s is a measured "
               "throughput, not a peak.", ""]
     return "\n".join(lines)
@@ -324,8 +323,9 @@ def add_parser(sub) -> None:
         "for xc7; writes hardware.{json,csv,md} to --out and prints the Markdown.")
     h.add_argument("--configs", default=DEFAULT_CONFIGS,
                    help=f"P:MULTIPLIER list; MULTIPLIER is int8 (exact, two lanes per "
-                   f"DSP48E1) or an 8-bit unit (exact = int8 unpacked, drum:k=4, mitchell, "
-                   f"...); default {DEFAULT_CONFIGS}")
+                   f"DSP48E1), hf6 (Hybrid-Float6: float32 activations, HF6 weights) or an "
+                   f"8-bit unit (exact = int8 unpacked, drum:k=4, mitchell, ...); default "
+                   f"{DEFAULT_CONFIGS}")
     h.add_argument("--no-synth", action="store_true",
                    help="cycles only (no Yosys; cached resources are still shown)")
     h.add_argument("--jobs", type=int, default=1, help="parallel configurations (1)")

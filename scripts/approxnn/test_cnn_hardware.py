@@ -13,6 +13,7 @@ def test_parse_configs_accepts_and_refuses():
     assert parse_configs("4:int8, 8:drum:k=4,signed=1 8:mitchell,signed=0") == [
         {"lanes": 4, "mul": "int8"}, {"lanes": 8, "mul": "drum:k=4,width=8,signed=1"},
         {"lanes": 8, "mul": "mitchell:width=8,signed=0"}]
+    assert parse_configs("4:hf6") == [{"lanes": 4, "mul": "hf6"}]
     for bad in ("5:int8", "8:foo", "int8", "8:drum:k=99", ""):
         with pytest.raises(ValueError):
             parse_configs(bad)
@@ -31,6 +32,11 @@ def test_formula_and_summary():
           "cycles": 480}
     # 14 + 64 + 3*64 + 3*65 + 4 + 11 (engine README)
     assert formula_cycles(fc, 4) == 480
+    assert formula_cycles(fc, 4, hf6=True) == 480
+    pool = {"name": "pool1", "kind": "maxpool", "in": [8, 8, 8], "out": [4, 4, 8],
+            "filter": [2, 2]}
+    # 16 + 512 + 128 windows of 4 taps and a start cycle + 4 (3 for HF6)
+    assert formula_cycles(pool, 4) == 1172 and formula_cycles(pool, 4, hf6=True) == 1171
     fc["formula"] = 480
     row = summarise({"lanes": 4, "mul": "int8", "label": "int8 packed", "layers": [fc]})
     assert row["mac_per_cycle"] == round(640 / 480, 3)
@@ -49,9 +55,9 @@ def test_cycles_only_report(tmp_path, capsys):
                  str(out)]) == 0
     data = json.loads((out / "hardware.json").read_text())
     row = data["engines"][0]
-    assert row["lanes"] == 16 and [lay["name"] for lay in row["layers"]] == ["conv1", "conv2",
-                                                                            "fc"]
-    assert [lay["macs"] for lay in row["layers"]] == [4608, 18432, 640]
+    assert row["lanes"] == 16 and [lay["name"] for lay in row["layers"]] == [
+        "conv1", "pool1", "conv2", "pool2", "fc"]
+    assert [lay["macs"] for lay in row["layers"]] == [4608, 0, 18432, 0, 640]
     # at most P MACs per cycle, the input map loaded first, and the RTL close to the README
     # formula (which assumes T + 1 >= P for the spacing of last taps: a few cycles over here)
     assert 0 < row["mac_per_cycle"] < 16

@@ -20,7 +20,9 @@ fail_exit.install()
 
 
 def layer_macs(lay) -> int:
-    """Multiply-accumulates of one layer run (padded taps not counted)."""
+    """Multiply-accumulates of one layer run (padded taps counted; pooling has none)."""
+    if lay.mode >= 2:
+        return 0
     taps = lay.fh * lay.fw * (1 if lay.depthwise else lay.c)
     return int(lay.oh * lay.ow * lay.oc * taps)
 

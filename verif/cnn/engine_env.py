@@ -609,8 +609,9 @@ class EngineNetworkTest(EngineBase):
             xs = np.asarray(x_test[:n], np.float32)
             want = net.forward_hf6(xs).view(np.uint32).astype(np.int64)
         else:
-            xs = net.quantize_input(x_test[:n]).astype(np.int64)
-            want = net.forward_int8(xs, mul=ConfigDB().get(None, "", "GOLDEN_MUL"))
+            xq = net.quantize_input(x_test[:n])
+            want = net.forward_int8(xq, mul=ConfigDB().get(None, "", "GOLDEN_MUL"))
+            xs = xq.astype(np.int64)
             params = net.int8_params()
         self.errors = []
         for i in range(n):

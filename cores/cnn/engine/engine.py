@@ -1,22 +1,28 @@
-"""CNN layer engine: one int8 Conv2D / FullyConnected layer per run, streamed over AXI4-Stream,
-configured over AXI4-Lite.
+"""CNN layer engine: one Conv2D / DepthwiseConv2D / FullyConnected / MaxPool / AveragePool
+layer per run, streamed over AXI4-Stream, configured over AXI4-Lite; int8 (TFLite) or
+Hybrid-Float6 (``mul="hf6"``: float32 activations, HF6 weights and biases).
 
 A run (CTRL.START) checks the configured shapes against the buffers, then
 
-1. takes the input feature map on ``s_axis_x`` (one int8 per beat, NHWC order, H*W*C beats) into
-   the input buffer;
+1. takes the input feature map on ``s_axis_x`` (one activation per beat: an int8 code, or the
+   float32 bit pattern in the HF6 build; NHWC order, H*W*C beats) into the input buffer;
 2. takes the weights on ``s_axis_w`` (one beat per output-channel group g and filter tap
-   t = (ky*FW + kx)*C + ci: P int8 weights, lane i = output channel g*P + i in bits 8i+7..8i;
-   ceil(OUT_C/P) * FH*FW*C beats; lanes beyond OUT_C are ignored) into the weight buffer;
+   t = (ky*FW + kx)*C + ci: P weights, lane i = output channel g*P + i in bits 8i+7..8i, an int8
+   code or an HF6 code in bits 8i+5..8i; ceil(OUT_C/P) * FH*FW*C beats; lanes beyond OUT_C are
+   ignored) into the weight buffer; pooling layers take no weights;
 3. for every output position (oy, ox) and channel group, streams the FH*FW*C taps through the
-   MAC array (:mod:`cores.cnn.mac`; taps outside the image are padded taps) and the P sums
-   through the requantisation unit (:mod:`cores.cnn.requant`) with each channel's bias, M and
-   shift, and sends the int8 results on ``m_axis_y`` (NHWC order, OH*OW*OUT_C beats, ``tlast`` on
-   the last).
+   MAC array (:mod:`cores.cnn.mac`, or :mod:`cores.cnn.hf6mac` in the HF6 build; taps outside
+   the image are padded taps) and the P sums through the requantisation unit
+   (:mod:`cores.cnn.requant`) with each channel's bias, M and shift (HF6: the bias code enters
+   the MAC array with the first tap, the float32 results pass the activation), and sends the
+   results on ``m_axis_y`` (NHWC order, OH*OW*OUT_C beats, ``tlast`` on the last).
+   Pooling layers stream the FH*FW taps of each window and channel through the pooling unit
+   (:mod:`cores.cnn.pool`; HF6: a float32 maximum), padded taps skipped.
 
 FullyConnected is the 1x1 case (H = W = FH = FW = 1, C inputs). The output size and the
 padding before the first row / column come from the host (``tflite.compute_padding`` gives
-them for SAME / VALID), so any TFLite padding is expressed. One sum is in flight at a time.
+them for SAME / VALID), so any TFLite padding is expressed. Sums follow each other without
+waiting for the previous results (see the engine README).
 
 The register map is in cores/cnn/README.md (and :data:`REGISTERS`).
 """
@@ -52,21 +58,25 @@ REGISTERS = {
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
         "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise or pooling with "
-        "OUT_C != C"),
-    2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer bytes), 23:16 log2(weight buffer "
-        "words), 31:24 channel table entries"),
+        "OUT_C != C, 6 a layer kind the build does not have (AveragePool in the HF6 build)"),
+    2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer entries), 23:16 log2(weight buffer "
+        "words), 30:24 channel table entries, 31 HF6 build"),
     3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
     4: ("OUT_SHAPE", "RW", "bits 7:0 OH, 15:8 OW, 23:16 OUT_C"),
     5: ("FILTER", "RW", "bits 3:0 FH, 7:4 FW, 11:8 stride y, 15:12 stride x, 19:16 pad top, "
         "23:20 pad left"),
-    6: ("QUANT", "RW", "bits 7:0 input zero point, 15:8 output zero point, 23:16 act_min, "
-        "31:24 act_max (int8 each)"),
+    6: ("QUANT", "RW", "int8 build: bits 7:0 input zero point, 15:8 output zero point, "
+        "23:16 act_min, 31:24 act_max (int8 each). HF6 build (ACT): bits 1:0 activation "
+        "0 none, 1 ReLU, 2 ReLU6 (3: SLVERR); the other bits read 0"),
     7: ("CYCLES", "R", "clock cycles of the last run, START to DONE"),
     8: ("MODE", "RW", "bits 1:0 layer kind: 0 Conv2D / FullyConnected, 1 DepthwiseConv2D "
         "(depth multiplier 1), 2 MaxPool, 3 AveragePool"),
-    BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c"),
-    MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c"),
-    SHIFT_BASE: ("SHIFT[c]", "RW", "at word 192 + c: bits 5:0 shift of channel c (-31..31)"),
+    BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c (HF6 build: "
+                "bits 5:0, its HF6 code)"),
+    MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c "
+                "(int8 build only)"),
+    SHIFT_BASE: ("SHIFT[c]", "RW", "at word 192 + c: bits 5:0 shift of channel c (-31..31; "
+                 "int8 build only)"),
 }
 
 
