@@ -2,10 +2,13 @@
 
     python -m verif.regress                      # smoke: arithmetic width 8, both signs, 1 seed;
                                                  #   SbS update unit (2 configurations), layer
-                                                 #   unit end to end
+                                                 #   unit end to end; CNN blocks and the layer
+                                                 #   engine (int8 and HF6, digits network)
     python -m verif.regress --tier nightly       # + arithmetic widths 4/12/16 random, 5 seeds;
                                                  #   SbS update unit P = 1/2/4/8 x E4M1/log4,
-                                                 #   MNIST images through the layer unit
+                                                 #   MNIST images through the layer unit; CNN
+                                                 #   engine P = 1..16, approximate units, HF6,
+                                                 #   on every simulator, 20 digits images
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
@@ -25,12 +28,27 @@ from pathlib import Path
 
 from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
 
+#: CNN blocks (verif/cnn harness): (block, parameters, count of random items)
+CNN_SMOKE = [("requant", {}, 5000), ("mac", {"lanes": 8, "mul": "int8"}, 200),
+             ("pool", {}, 300), ("hf6mac", {"lanes": 4}, 200),
+             ("engine", {"lanes": 4, "mul": "int8"}, 0), ("engine", {"lanes": 4, "mul": "hf6"}, 0)]
+CNN_NIGHTLY = CNN_SMOKE + [
+    ("mac", {"lanes": 3, "mul": "drum:k=4,signed=1"}, 300),
+    ("engine", {"lanes": 1, "mul": "int8"}, 0), ("engine", {"lanes": 8, "mul": "int8"}, 0),
+    ("engine", {"lanes": 16, "mul": "int8", "cmax": 32}, 0),
+    ("engine", {"lanes": 8, "mul": "drum:k=4,signed=1"}, 0),
+    ("engine", {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, 0),
+    ("engine", {"lanes": 1, "mul": "hf6", "cmax": 8}, 0), ("engine", {"lanes": 8, "mul": "hf6"}, 0),
+]
+
 TIERS = {
     "smoke": {"widths": [8], "random_widths": [], "seeds": 1,
-              "sbs_update": [(2, 32, "log4"), (4, 64, "e4m1")], "sbs_layer_T": 4},
+              "sbs_update": [(2, 32, "log4"), (4, 64, "e4m1")], "sbs_layer_T": 4,
+              "cnn": CNN_SMOKE, "cnn_sims": 1, "cnn_images": 1},
     "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5,
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
-                "sbs_layer_T": 16, "sbs_mnist_T": 20},
+                "sbs_layer_T": 16, "sbs_mnist_T": 20,
+                "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20},
 }
 
 
@@ -65,6 +83,14 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"sbs_layer:e4m1,mnist,T={cfg['sbs_mnist_T']}", sim=sims[-1],
                          test="network_end_to_end", seed=1, block="sbs_layer",
                          config=("e4m1", cfg["sbs_mnist_T"], "mnist")))
+    # CNN blocks: the first simulator (smoke) or all, the engine's seeds like the units'
+    for block, params, count in cfg["cnn"]:
+        for sim in sims[: cfg["cnn_sims"]]:
+            for seed in range(1, (n_seeds if block == "engine" else 1) + 1):
+                desc = ",".join(f"{k}={v}" for k, v in params.items())
+                jobs.append(dict(unit=f"cnn_{block}:{desc}", sim=sim, test="all", seed=seed,
+                                 block="cnn", config=(block, params, count,
+                                                      cfg["cnn_images"])))
     return jobs
 
 
@@ -86,6 +112,13 @@ def run_job(job: dict, out: Path) -> dict:
             res = run_update(*job["config"], sim=job["sim"], testcase=job["test"],
                              seed=job["seed"], count=12, build_dir=build_dir,
                              extra_env={"APPROXNN_COVERAGE_FILE": coverage.resolve()})
+        elif block == "cnn":
+            from verif.cnn.harness import run_block  # noqa: PLC0415
+
+            name, params, count, images = job["config"]
+            res = run_block(name, sim=job["sim"], seed=job["seed"], count=count or 1,
+                            params=params, build_dir=build_dir,
+                            extra_env={"APPROXNN_IMAGES": images})
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 

@@ -12,12 +12,18 @@ def test_plan_covers_every_unit_sign_and_simulator():
     assert len(arith) == 10 * 2 * 2
     assert len([j for j in smoke if j.get("block") == "sbs_update"]) == 2 * 2
     assert len([j for j in smoke if j.get("block") == "sbs_layer"]) == 2
+    cnn = [j for j in smoke if j.get("block") == "cnn"]
+    assert len(cnn) == 6 and {j["sim"] for j in cnn} == {"icarus"}
+    assert {j["config"][1].get("mul") for j in cnn if j["config"][0] == "engine"} == {
+        "int8", "hf6"}
     nightly = plan("nightly", ["icarus"], 3)
     assert len([j for j in nightly if "block" not in j]) == 10 * 2 * (1 + 3 * 3)
     assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3
     assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 3  # digits x 2, mnist
+    # 5 non-engine blocks once, 9 engine configurations x 3 seeds
+    assert len([j for j in nightly if j.get("block") == "cnn"]) == 5 + 9 * 3
     assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest",
-                                            "UpdateRandomTest", "network_end_to_end"}
+                                            "UpdateRandomTest", "network_end_to_end", "all"}
     names = [j["unit"] + j["sim"] + str(j["seed"]) for j in nightly]
     assert len(names) == len(set(names))
 

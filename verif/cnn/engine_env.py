@@ -48,7 +48,11 @@ BIAS, MULT, SHIFT = 64, 128, 192
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
          "depthwise", "maxpool", "avgpool", "error_ibuf", "error_wbuf", "error_channels",
-         "error_zero", "error_depth", "error_pool"]
+         "error_zero", "error_depth", "error_pool", "error_xlast_short", "error_xlast_long",
+         "error_wlast_short", "error_wlast_long"]
+#: frame faults: kind -> (error code, stream, beats added (+) or removed (-))
+FRAME_FAULTS = {"error_xlast_short": (7, "x", -1), "error_xlast_long": (7, "x", 3),
+                "error_wlast_short": (8, "w", -2), "error_wlast_long": (8, "w", 1)}
 POOL_MODES = {"maxpool": 2, "avgpool": 3}  # MODE register values of the pooling layers
 ACT_CODES = {"NONE": 0, "RELU": 1, "RELU6": 2}  # ACT register of the HF6 engine
 #: kinds of the HF6 engine: no AveragePool (a float32 average is not built): error code 6
@@ -168,6 +172,10 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
         make_layer(rng, "error_zero", 3, 3, 1, 1, 1, 1, 1, 1, "VALID", error=4),
         make_layer(rng, "error_depth", 3, 3, 2, 4, 3, 3, 1, 1, "SAME", error=5),
         make_layer(rng, "error_pool", 4, 4, 2, 3, 2, 2, 2, 2, "VALID", error=5),
+        # input map / weight frames cut short or too long (tlast misplaced): error 7 / 8,
+        # nothing sent, the rest of a long frame read and dropped
+        *(make_layer(rng, kind, 3, 4, 2, p + 1, 2, 2, 1, 1, "SAME", error=code)
+          for kind, (code, _, _) in FRAME_FAULTS.items()),
         make_layer(rng, "conv_same", 4, 4, 2, p + 1, 3, 3, 1, 1, "SAME"),
     ]
     for lay in layers:
@@ -248,11 +256,19 @@ class EngineBfm:
                     await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
         await r.write_ok(4 * CTRL, 1)
         out = None
+        fault = FRAME_FAULTS.get(lay.kind)
+        if not lay.error or fault:
+            xs = (lay.x.view(np.uint32) if self.hf6 else lay.x & 0xFF).ravel().tolist()
+            ws = weight_words(lay, self.lanes) if lay.wt is not None else None
+            if fault:  # a frame cut short or too long; the weights of a bad input map unsent
+                _, stream, delta = fault
+                beats = xs if stream == "x" else ws
+                beats = beats[:delta] if delta < 0 else beats + beats[:delta]
+                xs, ws = (beats, None) if stream == "x" else (xs, beats)
+            await self.src_x.send(frame(xs))
+            if ws is not None:  # pooling takes no weights
+                await self.src_w.send(frame(ws))
         if not lay.error:
-            xs = lay.x.view(np.uint32) if self.hf6 else lay.x & 0xFF
-            await self.src_x.send(frame(xs.ravel().tolist()))
-            if lay.wt is not None:  # pooling takes no weights
-                await self.src_w.send(frame(weight_words(lay, self.lanes)))
             rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
             out = np.array(rx.tdata, np.int64)
             if not self.hf6:
@@ -353,6 +369,9 @@ class EngineScoreboard(uvm_subscriber):
                 want = 0x6 | (lay.error << 8)  # DONE | ERROR, code
                 if st != want:
                     self.errors.append(f"layer {i} ({lay}): STATUS 0x{st:x}, want 0x{want:x}")
+                if o["x_left"] or o["w_left"]:  # a long frame must be read to its end
+                    self.errors.append(f"layer {i} ({lay}): frames left unread in the "
+                                       f"sources (x {o['x_left']}, w {o['w_left']})")
                 continue
             if st != 0x2:
                 self.errors.append(f"layer {i} ({lay}): STATUS 0x{st:x}, want DONE (0x2)")

@@ -58,7 +58,8 @@ REGISTERS = {
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
         "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise or pooling with "
-        "OUT_C != C, 6 a layer kind the build does not have (AveragePool in the HF6 build)"),
+        "OUT_C != C, 6 a layer kind the build does not have (AveragePool in the HF6 build), "
+        "7 the input map frame's tlast not on its H*W*C-th beat, 8 the same for the weights"),
     2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer entries), 23:16 log2(weight buffer "
         "words), 30:24 channel table entries, 31 HF6 build"),
     3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
@@ -785,7 +786,8 @@ def cnn_engine(clk, rst,
 
     # ------------------------------------------------------------------ control
     t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
-                   "SUM_START", "TAPS", "FLUSH")
+                   "SUM_START", "TAPS", "FLUSH", "DRAIN")
+    drain_w = Signal(bool(0))  # DRAIN reads the weight stream (else the input map stream)
     state = Signal(t_state.IDLE)
     oy, ox, ci = _u(8), _u(8), _u(8)
     ky, kx = _u(4), _u(4)
@@ -822,8 +824,10 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def stream_ready():
-        s_axis_x_tready.next = state == t_state.LOAD_X
-        s_axis_w_tready.next = state == t_state.LOAD_W and not pool
+        s_axis_x_tready.next = state == t_state.LOAD_X or (state == t_state.DRAIN and
+                                                           not drain_w)
+        s_axis_w_tready.next = (state == t_state.LOAD_W and not pool) or (
+            state == t_state.DRAIN and drain_w)
         i_we.next = state == t_state.LOAD_X and s_axis_x_tvalid
         w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid and not pool
         i_wa.next = cnt[IB:]
@@ -931,26 +935,59 @@ def cnn_engine(clk, rst,
             else:
                 state.next = t_state.LOAD_X
         elif state == t_state.LOAD_X:
+            # a frame of H*W*C beats with tlast on the last one; a shorter frame ends the run
+            # with error 7, a longer one is read to its tlast and dropped (error 7)
             if s_axis_x_tvalid:
                 if cnt + 1 == hwc25:
                     cnt.next = 0
-                    state.next = t_state.LOAD_W
+                    if s_axis_x_tlast:
+                        state.next = t_state.LOAD_W
+                    else:
+                        err_code.next = 7
+                        err.next = 1
+                        drain_w.next = 0
+                        state.next = t_state.DRAIN
+                elif s_axis_x_tlast:
+                    err_code.next = 7
+                    err.next = 1
+                    done.next = 1
+                    busy.next = 0
+                    state.next = t_state.IDLE
                 else:
                     cnt.next = cnt + 1
         elif state == t_state.LOAD_W:
-            if pool or s_axis_w_tvalid:  # pooling has no weights
-                if pool or cnt + 1 == gt25:
-                    state.next = t_state.SUM_START
-                    oy.next = 0
-                    ox.next = 0
-                    g.next = 0
-                    wrd.next = 0
-                    iyb.next = 0 - pt14.signed()
-                    ixb.next = 0 - pl14.signed()
-                    rowb.next = 0 - ptwc24
-                    colb.next = 0 - plc24
+            # pooling has no weights; the weights as one frame, checked like the input map
+            if pool or (s_axis_w_tvalid and cnt + 1 == gt25 and s_axis_w_tlast):
+                state.next = t_state.SUM_START
+                oy.next = 0
+                ox.next = 0
+                g.next = 0
+                wrd.next = 0
+                iyb.next = 0 - pt14.signed()
+                ixb.next = 0 - pl14.signed()
+                rowb.next = 0 - ptwc24
+                colb.next = 0 - plc24
+            elif s_axis_w_tvalid:
+                if cnt + 1 == gt25:
+                    err_code.next = 8
+                    err.next = 1
+                    drain_w.next = 1
+                    state.next = t_state.DRAIN
+                elif s_axis_w_tlast:
+                    err_code.next = 8
+                    err.next = 1
+                    done.next = 1
+                    busy.next = 0
+                    state.next = t_state.IDLE
                 else:
                     cnt.next = cnt + 1
+        elif state == t_state.DRAIN:
+            # the rest of a frame that was too long, up to its tlast
+            if (drain_w and s_axis_w_tvalid and s_axis_w_tlast) or \
+                    (not drain_w and s_axis_x_tvalid and s_axis_x_tlast):
+                done.next = 1
+                busy.next = 0
+                state.next = t_state.IDLE
         elif state == t_state.SUM_START:
             # room in the output FIFO for the results in flight and those of this sum; the
             # pooling unit takes one AveragePool window at a time (MaxPool back to back)
@@ -1057,7 +1094,7 @@ def cnn_engine(clk, rst,
         m_pad.next = p2
 
     # signals (or bits) the engine does not need, gathered so that lint sees them read
-    spare = [s_axis_x_tlast, s_axis_w_tlast, reg_rd, *spare_dp, bits(xa_c, AW, IB),
+    spare = [reg_rd, *spare_dp, bits(xa_c, AW, IB),
              bits(cnt, 25, IB), bits(prod, 32, 25)]
     if LP > 0:
         spare.append(bits(gsum, LP, 0))

@@ -176,7 +176,8 @@ reg [23:0] sent;
 reg [23:0] NOUT;
 reg [3:0] f_wp;
 reg [7:0] out_yb;
-reg [2:0] state;
+reg [3:0] state;
+reg drain_w;
 reg [24:0] cnt;
 reg v1;
 reg busy;
@@ -255,7 +256,7 @@ reg p2;
 wire m_valid;
 wire pl_valid;
 wire unused_bits;
-wire [47:0] unused_cat;
+wire [45:0] unused_cat;
 wire [8:0] gsum;
 wire [8:0] pm1;
 reg [15:0] opa;
@@ -454,8 +455,6 @@ assign g24[24-1:4] = 'b00000000000000000000;
 assign g24[4-1:0] = g;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
-assign unused_cat[47] = s_axis_x_tlast;
-assign unused_cat[46] = s_axis_w_tlast;
 assign unused_cat[45] = reg_rd;
 assign unused_cat[44] = cnn_mac0_in_ready;
 assign unused_cat[43] = cnn_pool0_in_ready;
@@ -1455,10 +1454,10 @@ end
 
 
 
-assign s_axis_x_tready = (state == 3'b011);
-assign s_axis_w_tready = ((state == 3'b100) && (!pool));
-assign i_we = ((state == 3'b011) && s_axis_x_tvalid);
-assign w_we = ((state == 3'b100) && s_axis_w_tvalid && (!pool));
+assign s_axis_x_tready = ((state == 4'b0011) || ((state == 4'b1000) && (!drain_w)));
+assign s_axis_w_tready = (((state == 4'b0100) && (!pool)) || ((state == 4'b1000) && drain_w));
+assign i_we = ((state == 4'b0011) && s_axis_x_tvalid);
+assign w_we = ((state == 4'b0100) && s_axis_w_tvalid && (!pool));
 assign i_wa = cnt[10-1:0];
 assign w_wa = cnt[9-1:0];
 
@@ -1484,6 +1483,7 @@ always @(posedge clk) begin: control
         colb <= 0;
         cycles <= 0;
         done <= 0;
+        drain_w <= 0;
         err <= 0;
         err_code <= 0;
         f1 <= 0;
@@ -1509,7 +1509,7 @@ always @(posedge clk) begin: control
         rowb <= 0;
         sent <= 0;
         since <= 4;
-        state <= 3'b000;
+        state <= 4'b0000;
         tap <= 0;
         v1 <= 0;
         wrd <= 0;
@@ -1554,7 +1554,7 @@ always @(posedge clk) begin: control
             gq_rp <= (gq_rp + 1);
         end
         case (state)
-            3'b000: begin
+            4'b0000: begin
                 if (start) begin
                     busy <= 1;
                     done <= 0;
@@ -1562,10 +1562,10 @@ always @(posedge clk) begin: control
                     err_code <= 0;
                     cycles <= 0;
                     ks <= 0;
-                    state <= 3'b001;
+                    state <= 4'b0001;
                 end
             end
-            3'b001: begin
+            4'b0001: begin
                 ks <= (ks + 1);
                 case (ks)
                     'h0: begin
@@ -1610,11 +1610,11 @@ always @(posedge clk) begin: control
                     default: begin
                         GT <= prod[25-1:0];
                         glast <= gm[4-1:0];
-                        state <= 3'b010;
+                        state <= 4'b0010;
                     end
                 endcase
             end
-            3'b010: begin
+            4'b0010: begin
                 cnt <= 0;
                 sent <= 0;
                 klast <= (oc9 - (gm << 2));
@@ -1645,42 +1645,77 @@ always @(posedge clk) begin: control
                 if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (OC != C)) || bad_mode)) begin
                     done <= 1;
                     busy <= 0;
-                    state <= 3'b000;
+                    state <= 4'b0000;
                 end
                 else begin
-                    state <= 3'b011;
+                    state <= 4'b0011;
                 end
             end
-            3'b011: begin
+            4'b0011: begin
                 if (s_axis_x_tvalid) begin
                     if (((cnt + 1) == hwc25)) begin
                         cnt <= 0;
-                        state <= 3'b100;
+                        if (s_axis_x_tlast) begin
+                            state <= 4'b0100;
+                        end
+                        else begin
+                            err_code <= 7;
+                            err <= 1;
+                            drain_w <= 0;
+                            state <= 4'b1000;
+                        end
+                    end
+                    else if (s_axis_x_tlast) begin
+                        err_code <= 7;
+                        err <= 1;
+                        done <= 1;
+                        busy <= 0;
+                        state <= 4'b0000;
                     end
                     else begin
                         cnt <= (cnt + 1);
                     end
                 end
             end
-            3'b100: begin
-                if ((pool || s_axis_w_tvalid)) begin
-                    if ((pool || ((cnt + 1) == GT))) begin
-                        state <= 3'b101;
-                        oy <= 0;
-                        ox <= 0;
-                        g <= 0;
-                        wrd <= 0;
-                        iyb <= (0 - $signed(pt14));
-                        ixb <= (0 - $signed(pl14));
-                        rowb <= (0 - ptwc24);
-                        colb <= (0 - plc24);
+            4'b0100: begin
+                if ((pool || (s_axis_w_tvalid && ((cnt + 1) == GT) && s_axis_w_tlast))) begin
+                    state <= 4'b0101;
+                    oy <= 0;
+                    ox <= 0;
+                    g <= 0;
+                    wrd <= 0;
+                    iyb <= (0 - $signed(pt14));
+                    ixb <= (0 - $signed(pl14));
+                    rowb <= (0 - ptwc24);
+                    colb <= (0 - plc24);
+                end
+                else if (s_axis_w_tvalid) begin
+                    if (((cnt + 1) == GT)) begin
+                        err_code <= 8;
+                        err <= 1;
+                        drain_w <= 1;
+                        state <= 4'b1000;
+                    end
+                    else if (s_axis_w_tlast) begin
+                        err_code <= 8;
+                        err <= 1;
+                        done <= 1;
+                        busy <= 0;
+                        state <= 4'b0000;
                     end
                     else begin
                         cnt <= (cnt + 1);
                     end
                 end
             end
-            3'b101: begin
+            4'b1000: begin
+                if (((drain_w && s_axis_w_tvalid && s_axis_w_tlast) || ((!drain_w) && s_axis_x_tvalid && s_axis_x_tlast))) begin
+                    done <= 1;
+                    busy <= 0;
+                    state <= 4'b0000;
+                end
+            end
+            4'b0101: begin
                 if (((((f9 + pending) + 4) <= 16) && ((pending == 0) || (mode != 3)))) begin
                     ky <= 0;
                     kx <= 0;
@@ -1688,10 +1723,10 @@ always @(posedge clk) begin: control
                     tap <= 0;
                     kywc <= 0;
                     kxc <= 0;
-                    state <= 3'b110;
+                    state <= 4'b0110;
                 end
             end
-            3'b110: begin
+            4'b0110: begin
                 if ((((tap + 1) != T) || (since >= 4) || pool)) begin
                     v1 <= 1;
                     f1 <= (tap == 0);
@@ -1715,7 +1750,7 @@ always @(posedge clk) begin: control
                         ci <= (ci + 1);
                     end
                     if (((tap + 1) == T)) begin
-                        state <= 3'b101;
+                        state <= 4'b0101;
                         if ((g == glast)) begin
                             g <= 0;
                             wrd <= 0;
@@ -1724,7 +1759,7 @@ always @(posedge clk) begin: control
                                 ixb <= (0 - $signed(pl14));
                                 colb <= (0 - plc24);
                                 if (((oy + 1) == OH)) begin
-                                    state <= 3'b111;
+                                    state <= 4'b0111;
                                 end
                                 else begin
                                     oy <= (oy + 1);
@@ -1748,7 +1783,7 @@ always @(posedge clk) begin: control
                 if ((sent == NOUT)) begin
                     busy <= 0;
                     done <= 1;
-                    state <= 3'b000;
+                    state <= 4'b0000;
                 end
             end
         endcase
@@ -1901,8 +1936,8 @@ assign gh = gq[gq_rp];
 
 
 always @(T, chanwise, g, glast, klast, pool, since, state, tap) begin: issue
-    issue_last = ((state == 3'b110) && ((tap + 1) == T) && ((since >= 4) || pool));
-    gq_push = ((state == 3'b110) && ((tap + 1) == T) && (since >= 4) && (!pool));
+    issue_last = ((state == 4'b0110) && ((tap + 1) == T) && ((since >= 4) || pool));
+    gq_push = ((state == 4'b0110) && ((tap + 1) == T) && (since >= 4) && (!pool));
     if (chanwise) begin
         kept = 1;
     end
