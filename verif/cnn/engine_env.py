@@ -16,6 +16,7 @@ the channel table, CAPS) run in :class:`EngineRegTest`.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 
@@ -589,7 +590,7 @@ def hf6_layer_of(kind, x, L, arrays):
     """An HF6 Layer of network layer ``L`` (conv2d / dense) on the float32 map ``x``."""
     wc = np.asarray(arrays[L["name"] + ".w_hf6"], np.int64)
     if L["type"] == "dense":
-        wc = wc.reshape(wc.shape[0], 1, 1, -1)
+        wc = wc.reshape(wc.shape[0], *x.shape[1:])
     oc, fh, fw, _ = wc.shape
     n, h, w, c = x.shape
     sy, sx = (1, 1) if L["type"] == "dense" else tuple(int(v) for v in L["stride"])
@@ -601,6 +602,39 @@ def hf6_layer_of(kind, x, L, arrays):
                  wt=wc, bias=np.asarray(arrays[L["name"] + ".b_hf6"], np.int64),
                  mult=None, shift=None, error=0, depthwise=False, mode=0,
                  act=L["activation"])
+
+
+def fc_shape(k):
+    """(H, W, C) for a FullyConnected layer of ``k`` inputs: (1, 1, k) when C can hold k
+    (8-bit field), else a map H x W x C (C <= 255, H, W <= 15) of the same NHWC order, run as
+    a VALID Conv2D with an H x W filter - the same sums, taps in the same order."""
+    if k <= 255:
+        return (1, 1, k)
+    for c in range(255, 0, -1):
+        if k % c:
+            continue
+        hw = k // c
+        for h in range(1, 16):
+            if hw % h == 0 and hw // h <= 15:
+                return (h, hw // h, c)
+    raise ValueError(f"no H x W x C map with C <= 255, H, W <= 15 holds {k} inputs")
+
+
+def split_channels(lay, cmax):
+    """A layer with more output channels than the channel table holds, as runs of at most
+    ``cmax`` channels each (the host concatenates their outputs along the channels); pooling
+    and layers that fit are returned as they are."""
+    if lay.oc <= cmax or lay.wt is None or lay.depthwise:
+        return [lay]
+    parts = []
+    for c0 in range(0, lay.oc, cmax):
+        c1 = min(lay.oc, c0 + cmax)
+        part = copy.copy(lay)
+        part.oc, part.wt, part.bias = c1 - c0, lay.wt[c0:c1], lay.bias[c0:c1]
+        if lay.mult is not None:
+            part.mult, part.shift = lay.mult[c0:c1], lay.shift[c0:c1]
+        parts.append(part)
+    return parts
 
 
 class EngineNetworkTest(EngineBase):
@@ -618,7 +652,7 @@ class EngineNetworkTest(EngineBase):
 
         self.raise_objection()
         await self.bfm.start()
-        await self.read_caps()
+        self.cmax = (await self.read_caps())[3]
         name = os.environ.get("APPROXNN_NETWORK", "digits")
         net = load_network(name)
         _, _, x_test, _ = load_dataset(net.topology["dataset"])
@@ -640,8 +674,9 @@ class EngineNetworkTest(EngineBase):
                 t = L["type"]
                 if t in ("conv2d", "dense", "maxpool"):
                     if t == "dense":
-                        a = a.reshape(1, 1, 1, -1)
-                    kind = {"conv2d": "conv_same", "dense": "fc", "maxpool": "maxpool"}[t]
+                        a = a.reshape(1, *fc_shape(a.size))
+                    kind = {"conv2d": "conv_same" if L.get("padding") == "SAME" else
+                            "conv_valid", "dense": "fc", "maxpool": "maxpool"}[t]
                     if t == "maxpool":
                         lay = pool_layer_of(a, L["pool"])
                     elif hf:
@@ -651,14 +686,19 @@ class EngineNetworkTest(EngineBase):
                         k += 1
                         wt = np.asarray(p["weights"], np.int64)
                         if t == "dense":
-                            wt = wt.reshape(wt.shape[0], 1, 1, -1)
+                            wt = wt.reshape(wt.shape[0], *a.shape[1:])
                         lay = layer_of(kind, a, wt, p)
-                    obs = await self.bfm.run_layer(lay)
-                    self.env.monitor.ap.write(obs)
-                    if obs["out"] is None:
+                    outs = []
+                    for part in split_channels(lay, self.cmax):
+                        obs = await self.bfm.run_layer(part)
+                        self.env.monitor.ap.write(obs)
+                        if obs["out"] is None:
+                            break
+                        outs.append(obs["out"].reshape(1, part.oh, part.ow, part.oc))
+                    if len(outs) != len(split_channels(lay, self.cmax)):
                         self.errors.append(f"image {i} {L['name']}: no output")
                         break
-                    a = obs["out"].reshape(1, lay.oh, lay.ow, lay.oc)
+                    a = np.concatenate(outs, axis=3)
                     if hf:
                         a = a.astype(np.uint32).view(np.float32)
                 elif t == "flatten":
