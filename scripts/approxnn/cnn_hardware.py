@@ -35,7 +35,15 @@ XC7Z020 = {"luts": 53200, "ffs": 106400, "dsps": 220, "bram36": 140}
 
 DEFAULT_CONFIGS = "4:int8,8:int8,16:int8,8:exact,8:drum:k=4,8:mitchell,8:trunc:t=6,4:hf6,8:hf6"
 
-LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "fc")
+#: networks of refmodels/cnn/networks the report runs, and the engine buffers each needs
+NETWORKS = {
+    "digits": {"buffers": {}, "desc": "conv1 8x8x1 -> 8, pool1 2x2, conv2 4x4x8 -> 16 (both "
+               "3x3 SAME), pool2 2x2, fc 64 -> 10"},
+    "mnist": {"buffers": {"ibuf": 4096, "wbuf": 4096, "cmax": 64},
+              "desc": "LeNet: conv1 28x28x1 -> 6 and conv2 12x12x6 -> 16 (both 5x5 VALID), "
+              "2x2 max pooling after each, fc1 256 -> 120, fc2 120 -> 84, fc3 84 -> 10 (fc1 and "
+              "fc2 in two runs each: 64 output channels per run)"},
+}
 
 
 def parse_configs(text: str) -> list[dict]:
@@ -110,42 +118,78 @@ def formula_cycles(layer: dict, lanes: int, hf6: bool = False) -> int:
     return 14 + h * w * c + g * t + oh * ow * g * max(t + 1, lanes) + lanes + 11
 
 
-def simulate(cfg: dict, build_root: Path, seed: int = 1) -> dict:
-    """Run the digits network on the engine ``cfg`` in Icarus; per-layer cycles."""
+def engine_params(cfg: dict, network: str) -> dict:
+    """The engine's generation parameters: lanes and multiplier, buffers for ``network``."""
+    return {**cfg, **NETWORKS[network]["buffers"]}
+
+
+def layer_names(network: str) -> list[str]:
+    """The layers of ``network`` that run on the engine, in order."""
+    from refmodels.cnn.net import load_network
+
+    return [L["name"] for L in load_network(network).layers
+            if L["type"] in ("conv2d", "dense", "maxpool")]
+
+
+def merge_runs(runs: list[dict], lanes: int, hf6: bool) -> list[dict]:
+    """Per network layer of the first image: the engine runs of the layer (several when its
+    output channels exceed the channel table) summed - cycles, MACs, formula."""
+    layers: list[dict] = []
+    for run in runs:
+        if run["image"] != 0:
+            continue
+        if not layers or layers[-1]["name"] != run["layer"]:
+            layers.append({"name": run["layer"], "kind": run["kind"], "in": run["in"],
+                           "out": list(run["out"]), "filter": run["filter"], "runs": 0,
+                           "macs": 0, "cycles": 0, "formula": 0})
+            layers[-1]["out"][2] = 0
+        lay = layers[-1]
+        lay["runs"] += 1
+        lay["out"][2] += run["out"][2]
+        lay["macs"] += run["macs"]
+        lay["cycles"] += run["cycles"]
+        lay["formula"] += formula_cycles(run, lanes, hf6)
+    return layers
+
+
+def simulate(cfg: dict, build_root: Path, network: str = "digits", images: int = 1,
+             seed: int = 1) -> dict:
+    """Run ``network`` on ``images`` held-out images on the engine ``cfg`` in Icarus (every
+    output checked against the golden model); per-layer cycles of the first image."""
     from cores.cnn.common import convert
     from cores.cnn.generate import BLOCKS, build_block
     from verif.tools import run_cocotb
 
-    factory, module = build_block("engine", **cfg)
-    build = Path(build_root).resolve() / module
+    factory, module = build_block("engine", **engine_params(cfg, network))
+    build = Path(build_root).resolve() / f"{module}_{network}"
     src = convert(factory, module, build / "rtl")
     out = build / "cycles.json"
     if out.exists():
         out.unlink()
-    env = {"APPROXNN_SEED": seed, "APPROXNN_IDLE": 0, "APPROXNN_IMAGES": 1,
-           "APPROXNN_CYCLES_FILE": str(out), **BLOCKS["engine"]["env"](cfg)}
+    env = {"APPROXNN_SEED": seed, "APPROXNN_IDLE": 0, "APPROXNN_IMAGES": images,
+           "APPROXNN_NETWORK": network, "APPROXNN_CYCLES_FILE": str(out),
+           **BLOCKS["engine"]["env"](cfg)}
     res = run_cocotb("icarus", [src], module, "verif.cnn.cocotb_engine_cycles", build / "sim",
                      testcase="EngineNetworkCycles", extra_env=env, seed=seed)
     if not res.passed or not out.exists():
         raise RuntimeError(f"engine network simulation failed for {module}: "
                            f"{'; '.join(res.messages) or res.xml}")
     data = json.loads(out.read_text())
-    layers = data["layers"]
-    if len(layers) != len(LAYER_NAMES):
-        raise RuntimeError(f"{module}: expected {len(LAYER_NAMES)} layer runs, got {len(layers)}")
-    for name, lay in zip(LAYER_NAMES, layers, strict=True):
-        lay["name"] = name
-        lay["formula"] = formula_cycles(lay, cfg["lanes"], cfg["mul"] == "hf6")
-    return {"module": module, "layers": layers}
+    layers = merge_runs(data["layers"], cfg["lanes"], cfg["mul"] == "hf6")
+    names = layer_names(network)
+    if [lay["name"] for lay in layers] != names:
+        raise RuntimeError(f"{module}: layers {[lay['name'] for lay in layers]}, "
+                           f"expected {names}")
+    return {"module": module, "layers": layers, "images": data["images"]}
 
 
-def synthesise(cfg: dict, workdir: Path) -> dict:
+def synthesise(cfg: dict, workdir: Path, network: str = "digits") -> dict:
     """Yosys figures of the engine ``cfg`` (DSP48E1 allowed, and ``-nodsp``)."""
     from approxnn.synth import synthesize
     from cores.cnn.common import convert
     from cores.cnn.generate import build_block
 
-    factory, module = build_block("engine", **cfg)
+    factory, module = build_block("engine", **engine_params(cfg, network))
     workdir = Path(workdir).resolve() / module
     src = convert(factory, module, workdir / "rtl")
     d = synthesize([src], module, nodsp=False, workdir=workdir / "dsp")
@@ -161,7 +205,7 @@ def bram36(cells: dict) -> float:
                if k.startswith("RAMB"))
 
 
-def rtl_key(cfg: dict, workdir: Path) -> str:
+def rtl_key(cfg: dict, workdir: Path, network: str = "digits") -> str:
     """Cache key of an engine's Yosys figures: module name and a digest of its generated
     Verilog, so that a changed design is synthesised again."""
     import hashlib
@@ -169,18 +213,18 @@ def rtl_key(cfg: dict, workdir: Path) -> str:
     from cores.cnn.common import convert
     from cores.cnn.generate import build_block
 
-    factory, module = build_block("engine", **cfg)
+    factory, module = build_block("engine", **engine_params(cfg, network))
     src = convert(factory, module, Path(workdir))
     return f"{module}@{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}"
 
 
 def _measure(args):
-    cfg, build_root, synth_dir, do_synth = args
+    cfg, build_root, synth_dir, do_synth, network, images = args
     t0 = time.perf_counter()
     row = {"lanes": cfg["lanes"], "mul": cfg["mul"], "label": label(cfg)}
-    row.update(simulate(cfg, build_root))
+    row.update(simulate(cfg, build_root, network, images))
     if do_synth:
-        row["synth"] = synthesise(cfg, synth_dir)
+        row["synth"] = synthesise(cfg, synth_dir, network)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -200,20 +244,30 @@ def summarise(row: dict) -> dict:
     return row
 
 
-def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
-           log=sys.stderr) -> list[dict]:
-    """Measure every configuration and write ``out_dir/hardware.{json,csv,md}``."""
+def report_stem(network: str) -> str:
+    return "hardware" if network == "digits" else f"hardware_{network}"
+
+
+def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1, network="digits",
+           images: int = 1, log=sys.stderr) -> list[dict]:
+    """Measure every configuration and write ``out_dir/hardware[_<network>].{json,csv,md}``."""
     from approxnn.report import atomic_write
+
+    if network not in NETWORKS:
+        raise ValueError(f"unknown network {network!r}; valid: {', '.join(NETWORKS)}")
+    if images < 1:
+        raise ValueError("--images must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_path = out_dir / "hardware_synth.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     work, keys = [], []
     for cfg in configs:
-        key = rtl_key(cfg, out_dir / "work" / "keys")
+        key = rtl_key(cfg, out_dir / "work" / "keys", network)
         keys.append(key)
         need = synth and key not in cache
-        work.append((cfg, out_dir / "work" / "sim", out_dir / "work" / "synth", need))
+        work.append((cfg, out_dir / "work" / "sim", out_dir / "work" / "synth", need, network,
+                     images))
     rows = []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -231,28 +285,33 @@ def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1,
                   + (f", {cost['luts']} LUT, {cost['dsps']} DSP" if cost else "")
                   + f" ({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
             rows.append(row)
-    atomic_write(out_dir / "hardware.json", json.dumps(
-        {"clock_mhz": CLOCK_MHZ, "network": "digits", "published_hf6": PUBLISHED_HF6,
+    stem = report_stem(network)
+    atomic_write(out_dir / f"{stem}.json", json.dumps(
+        {"clock_mhz": CLOCK_MHZ, "network": network, "images": images,
+         "buffers": NETWORKS[network]["buffers"], "published_hf6": PUBLISHED_HF6,
          "xc7z020": XC7Z020, "engines": rows}, indent=1) + "\n")
-    atomic_write(out_dir / "hardware.csv", to_csv(rows))
-    atomic_write(out_dir / "hardware.md", markdown(rows))
+    atomic_write(out_dir / f"{stem}.csv", to_csv(rows))
+    atomic_write(out_dir / f"{stem}.md", markdown(rows, network))
     return rows
 
 
-CSV_KEYS = ["lanes", "mul", "label", "module", *(f"{n}_cycles" for n in LAYER_NAMES),
-            "cycles", "formula", "macs", "mac_per_cycle", "gops", "peak_gops", "luts", "ffs",
-            "dsps", "carry4", "bram36", "nodsp_luts"]
+CSV_KEYS = ["lanes", "mul", "label", "module", "cycles", "formula", "macs", "mac_per_cycle",
+            "gops", "peak_gops", "images", "luts", "ffs", "dsps", "carry4", "bram36",
+            "nodsp_luts"]
 
 
 def to_csv(rows) -> str:
+    """One line per configuration; ``<layer>_cycles`` columns after the module name."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_KEYS)
+    per_layer = [f"{lay['name']}_cycles" for lay in rows[0]["layers"]] if rows else []
+    keys = CSV_KEYS[:4] + per_layer + CSV_KEYS[4:]
+    w.writerow(keys)
     for r in rows:
         flat = dict(r)
         flat.update({f"{lay['name']}_cycles": lay["cycles"] for lay in r["layers"]})
         flat.update(r.get("cost") or {})
-        w.writerow([flat.get(k, "") for k in CSV_KEYS])
+        w.writerow([flat.get(k, "") for k in keys])
     return buf.getvalue()
 
 
@@ -260,16 +319,20 @@ def _pct(v, cap):
     return f"{v} ({100 * v / cap:.1f} %)"
 
 
-def markdown(rows) -> str:
+def markdown(rows, network: str = "digits") -> str:
+    images = rows[0].get("images", 1) if rows else 1
+    bufs = NETWORKS[network]["buffers"]
     lines = [
-        "# CNN layer engine: cycles and cost", "",
-        "Trained `digits` network (conv1 8x8x1 -> 8, pool1 2x2, conv2 4x4x8 -> 16, both 3x3 "
-        "SAME, pool2 2x2, fc 64 -> 10), every layer on the layer engine, one image, measured "
-        "in RTL simulation (Icarus, CYCLES register START to DONE, no stream stalls; outputs "
-        "checked against `Network.forward_int8`, or `Network.forward_hf6` on the HF6 engine). "
-        "MAC/cycle = MACs / cycles (the pooling layers count in the cycles of an inference); "
-        "GOPS at 200 MHz count 2 ops per MAC (GFLOP/s on the HF6 engine). `formula` is the "
-        "engine README's cycle formula (cross-check).", "",
+        f"# CNN layer engine: cycles and cost ({network})", "",
+        f"Trained `{network}` network ({NETWORKS[network]['desc']}), every layer on the layer "
+        f"engine{' (buffers ' + ', '.join(f'{k}={v}' for k, v in bufs.items()) + ')' if bufs else ''}, "
+        f"measured in RTL simulation (Icarus, CYCLES register START to DONE, no stream stalls) "
+        f"on {images} held-out image{'s' if images > 1 else ''}, the outputs of every layer "
+        "and image checked bit for bit against `Network.forward_int8`, or "
+        "`Network.forward_hf6` on the HF6 engine; cycles of the first image (they do not "
+        "depend on the data). MAC/cycle = MACs / cycles (the pooling layers count in the "
+        "cycles of an inference); GOPS at 200 MHz count 2 ops per MAC (GFLOP/s on the HF6 "
+        "engine). `formula` is the engine README's cycle formula (cross-check).", "",
         "## Cycles per layer", "",
         "| P | multiplier | layer | MACs | cycles (RTL) | formula | MAC/cycle | GOPS @ 200 MHz |",
         "|---|---|---|---|---|---|---|---|"]
@@ -319,13 +382,18 @@ def add_parser(sub) -> None:
     h = sub.add_parser(
         "hardware", help="cycles per layer (RTL simulation) and Yosys cost of the layer engine",
         description="Generate the CNN layer engine for several lane counts and multipliers, "
-        "run the digits network on it in Icarus (cycles per layer), synthesise it with Yosys "
-        "for xc7; writes hardware.{json,csv,md} to --out and prints the Markdown.")
+        "run a trained network on it in Icarus (every layer's output checked against the "
+        "golden model; cycles per layer), synthesise it with Yosys for xc7; writes "
+        "hardware[_NETWORK].{json,csv,md} to --out and prints the Markdown.")
     h.add_argument("--configs", default=DEFAULT_CONFIGS,
                    help=f"P:MULTIPLIER list; MULTIPLIER is int8 (exact, two lanes per "
                    f"DSP48E1), hf6 (Hybrid-Float6: float32 activations, HF6 weights) or an "
                    f"8-bit unit (exact = int8 unpacked, drum:k=4, mitchell, ...); default "
                    f"{DEFAULT_CONFIGS}")
+    h.add_argument("--network", default="digits", choices=sorted(NETWORKS),
+                   help="trained network of refmodels/cnn/networks (digits)")
+    h.add_argument("--images", type=int, default=1,
+                   help="held-out images run through the RTL and checked (1)")
     h.add_argument("--no-synth", action="store_true",
                    help="cycles only (no Yosys; cached resources are still shown)")
     h.add_argument("--jobs", type=int, default=1, help="parallel configurations (1)")
@@ -335,9 +403,13 @@ def add_parser(sub) -> None:
 def run_cli(args) -> int:
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if args.images < 1:
+        raise ValueError("--images must be at least 1")
     configs = parse_configs(args.configs)
-    print(f"CNN hardware: {len(configs)} engine configurations, digits network"
-          + ("" if args.no_synth else ", with Yosys") + f" -> {args.out}", file=sys.stderr)
-    rows = report(configs, Path(args.out), synth=not args.no_synth, jobs=args.jobs)
-    print((Path(args.out) / "hardware.md").read_text())
+    print(f"CNN hardware: {len(configs)} engine configurations, {args.network} network, "
+          f"{args.images} image(s)" + ("" if args.no_synth else ", with Yosys")
+          + f" -> {args.out}", file=sys.stderr)
+    rows = report(configs, Path(args.out), synth=not args.no_synth, jobs=args.jobs,
+                  network=args.network, images=args.images)
+    print((Path(args.out) / f"{report_stem(args.network)}.md").read_text())
     return 0 if rows else 1

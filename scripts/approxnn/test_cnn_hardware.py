@@ -5,7 +5,13 @@ import json
 import pytest
 
 from approxnn.cli import main
-from approxnn.cnn_hardware import formula_cycles, markdown, parse_configs, summarise
+from approxnn.cnn_hardware import (
+    formula_cycles,
+    markdown,
+    merge_runs,
+    parse_configs,
+    summarise,
+)
 from verif.tools import simulator_available
 
 
@@ -25,6 +31,20 @@ def test_bad_configuration_exits_2(capsys):
     assert "lanes must be one of (1, 2, 4, 8, 16)" in err
     assert main(["cnn", "hardware", "--configs", "4:nosuchunit"]) == 2
     assert "valid multipliers: exact" in capsys.readouterr().err
+    assert main(["cnn", "hardware", "--images", "0"]) == 2
+    assert "--images must be at least 1" in capsys.readouterr().err
+
+
+def test_runs_of_a_layer_are_summed():
+    # fc1 with 120 outputs ran as 64 + 56 channels; the second image's runs are not counted
+    run = {"layer": "fc1", "kind": "fc", "in": [1, 2, 128], "filter": [1, 2], "image": 0}
+    runs = [dict(run, out=[1, 1, 64], macs=64 * 256, cycles=4395),
+            dict(run, out=[1, 1, 56], macs=56 * 256, cycles=3882),
+            dict(run, out=[1, 1, 64], macs=64 * 256, cycles=4395, image=1)]
+    (lay,) = merge_runs(runs, 8, False)
+    assert lay["name"] == "fc1" and lay["runs"] == 2 and lay["out"] == [1, 1, 120]
+    assert lay["macs"] == 120 * 256 and lay["cycles"] == 4395 + 3882
+    assert lay["formula"] == formula_cycles(runs[0], 8) + formula_cycles(runs[1], 8)
 
 
 def test_formula_and_summary():

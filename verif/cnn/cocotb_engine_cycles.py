@@ -1,9 +1,10 @@
-"""cocotb entry point: cycles per layer of the trained ``digits`` network on the layer engine.
+"""cocotb entry point: cycles per layer of a trained network on the layer engine.
 
-``EngineNetworkCycles`` is ``EngineNetworkTest`` (logits checked against
-``Network.forward_int8``, every layer checked by the scoreboard) with a recorder on the
-monitor: the CYCLES register of every layer run (START to DONE), the layer shape and its MAC
-count are written as JSON to ``APPROXNN_CYCLES_FILE``. Run it with ``APPROXNN_IDLE=0`` (no
+``EngineNetworkCycles`` is ``EngineNetworkTest`` (outputs checked against
+``Network.forward_int8`` / ``forward_hf6``, every layer checked by the scoreboard;
+``APPROXNN_NETWORK``, ``APPROXNN_IMAGES``) with a recorder on the monitor: the CYCLES register
+of every layer run (START to DONE), the network layer and image it belongs to, the run's shape
+and its MAC count are written as JSON to ``APPROXNN_CYCLES_FILE``. Run it with ``APPROXNN_IDLE=0`` (no
 stream idle cycles, no output back-pressure) for the figures of ``approxnn cnn hardware``.
 """
 
@@ -34,6 +35,7 @@ class CycleRecorder(uvm_subscriber):
     def write(self, obs):
         lay = obs["layer"]
         self.rows.append({
+            "layer": getattr(lay, "layer", lay.kind), "image": getattr(lay, "image", 0),
             "kind": lay.kind, "in": [int(lay.h), int(lay.w), int(lay.c)],
             "out": [int(lay.oh), int(lay.ow), int(lay.oc)], "filter": [int(lay.fh), int(lay.fw)],
             "stride": [int(lay.sy), int(lay.sx)], "macs": layer_macs(lay),
@@ -56,7 +58,8 @@ class EngineNetworkCycles(EngineNetworkTest):
         problems = self.errors + self.env.scoreboard.errors
         if path:
             with open(path, "w") as fh:
-                json.dump({"layers": self.recorder.rows, "passed": not problems}, fh, indent=1)
+                json.dump({"layers": self.recorder.rows, "passed": not problems,
+                           "images": self.images_run}, fh, indent=1)
         super().final_phase()
 
 

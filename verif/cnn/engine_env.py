@@ -657,6 +657,7 @@ class EngineNetworkTest(EngineBase):
         net = load_network(name)
         _, _, x_test, _ = load_dataset(net.topology["dataset"])
         n = int(os.environ.get("APPROXNN_IMAGES", self.images))
+        self.images_run = n
         hf = self.bfm.hf6
         if hf:
             xs = np.asarray(x_test[:n], np.float32)
@@ -688,6 +689,7 @@ class EngineNetworkTest(EngineBase):
                         if t == "dense":
                             wt = wt.reshape(wt.shape[0], *a.shape[1:])
                         lay = layer_of(kind, a, wt, p)
+                    lay.layer, lay.image = L["name"], i
                     outs = []
                     for part in split_channels(lay, self.cmax):
                         obs = await self.bfm.run_layer(part)
