@@ -7,7 +7,7 @@ golden models of the HF6 layer engine (``cores/cnn/engine`` built with ``mul="hf
 layers of ``Network.forward_hf6``.
 
 * :func:`conv2d` - weights ``(OUT_C, FH, FW, C)``;
-* :func:`depthwise_conv2d` - depth multiplier 1, weights ``(1, FH, FW, C)``;
+* :func:`depthwise_conv2d` - weights ``(1, FH, FW, C * depth_multiplier)``;
 * :func:`fully_connected` - weights ``(OUT_C, K)``;
 * :func:`max_pool` - the largest in-image value of each window (padded taps never win);
 * :func:`activation` - ``NONE``, ``RELU`` (``max(z, 0)``), ``RELU6`` (``min(max(z, 0), 6)``).
@@ -62,21 +62,27 @@ def conv2d(x, w_codes, b_codes, stride=(1, 1), padding="SAME", act="NONE"):
     return activation(z.reshape(n, oh, ow, oc), act)
 
 
-def depthwise_conv2d(x, w_codes, b_codes, stride=(1, 1), padding="SAME", act="NONE"):
-    """HF6 DepthwiseConv2D (depth multiplier 1): w_codes (1, FH, FW, C), b_codes (C,)."""
+def depthwise_conv2d(x, w_codes, b_codes, stride=(1, 1), padding="SAME", act="NONE",
+                     depth_multiplier=1):
+    """HF6 DepthwiseConv2D: w_codes (1, FH, FW, C * depth_multiplier), b_codes
+    (C * depth_multiplier,); output channel ``c * depth_multiplier + m`` filters input
+    channel ``c``."""
     x = _f32(x)
     w_codes = np.asarray(w_codes, np.int64)
+    dm = int(depth_multiplier)
+    if dm < 1:
+        raise ValueError(f"depth_multiplier must be at least 1, got {depth_multiplier}")
     if x.ndim != 4 or w_codes.ndim != 4 or w_codes.shape[0] != 1 \
-            or w_codes.shape[3] != x.shape[3]:
-        raise ValueError(f"need x (N, H, W, C) and w (1, FH, FW, C); got {x.shape}, "
+            or w_codes.shape[3] != x.shape[3] * dm:
+        raise ValueError(f"need x (N, H, W, C) and w (1, FH, FW, C * {dm}); got {x.shape}, "
                          f"{w_codes.shape}")
-    _, fh, fw, c = w_codes.shape
-    b_codes = np.broadcast_to(np.asarray(b_codes, np.int64), (c,))
+    _, fh, fw, co = w_codes.shape
+    b_codes = np.broadcast_to(np.asarray(b_codes, np.int64), (co,))
     cols, _ = tfl.patches(x, fh, fw, stride, padding, 1, pad_value=np.float32(0))
     n, oh, ow = cols.shape[:3]
-    out = np.empty((n, oh, ow, c), np.float32)
-    for ch in range(c):
-        a = np.ascontiguousarray(cols[..., ch]).reshape(-1, fh * fw)
+    out = np.empty((n, oh, ow, co), np.float32)
+    for ch in range(co):
+        a = np.ascontiguousarray(cols[..., ch // dm]).reshape(-1, fh * fw)
         z = mf.hf6_dot(a, w_codes[0, :, :, ch].reshape(-1, 1), b_codes[ch : ch + 1])
         out[..., ch] = z.reshape(n, oh, ow)
     return activation(out, act)

@@ -65,6 +65,22 @@ def test_depthwise_equals_diagonal_conv():
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
+def test_depth_multiplier_equals_conv():
+    # output channel c * 3 + m filters input channel c
+    rng = np.random.default_rng(5)
+    x = _data(rng, (1, 5, 4, 2))
+    wd = rng.integers(0, 64, (1, 2, 3, 6))
+    bc = rng.integers(0, 64, 6)
+    wfull = np.zeros((6, 2, 3, 2), np.int64)
+    for o in range(6):
+        wfull[o, :, :, o // 3] = wd[0, :, :, o]
+    got = hf6.depthwise_conv2d(x, wd, bc, (2, 1), "VALID", "RELU6", depth_multiplier=3)
+    want = hf6.conv2d(x, wfull, bc, (2, 1), "VALID", "RELU6")
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    with pytest.raises(ValueError):
+        hf6.depthwise_conv2d(x, wd, bc, depth_multiplier=2)
+
+
 def test_fully_connected_is_1x1_conv():
     rng = np.random.default_rng(3)
     x = _data(rng, (3, 20))

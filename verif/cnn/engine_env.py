@@ -48,7 +48,7 @@ CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
 BIAS, MULT, SHIFT = 64, 128, 192
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
-         "depthwise", "maxpool", "avgpool", "error_ibuf", "error_wbuf", "error_channels",
+         "depthwise", "depthwise_dm", "maxpool", "avgpool", "error_ibuf", "error_wbuf", "error_channels",
          "error_zero", "error_depth", "error_pool", "error_xlast_short", "error_xlast_long",
          "error_wlast_short", "error_wlast_long"]
 #: frame faults: kind -> (error code, stream, beats added (+) or removed (-))
@@ -110,7 +110,7 @@ def to_hf6(rng, lay):
     return lay
 
 
-def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
+def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0, dm=1):
     """A layer with random int8 data; sizes as given (FC: h = w = fh = fw = 1)."""
     if error == 4:
         oh, pt, ow, pl = 1, 0, 1, 0
@@ -120,7 +120,7 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
     zp_in = int(rng.integers(-128, 128))
     zp_out = int(rng.integers(-40, 40))
     x = rng.integers(-128, 128, (1, h, w, c))
-    depthwise = kind in ("depthwise", "error_depth")
+    depthwise = kind in ("depthwise", "depthwise_dm", "error_depth")
     if kind in POOL_MODES or kind == "error_pool":
         # pooling keeps the input's quantisation; only the clamp applies
         act_min, act_max = sorted(int(v) for v in rng.integers(-128, 128, 2)) \
@@ -143,7 +143,7 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0):
                  padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=zp_in, zp_out=zp_out,
                  act_min=int(act_min), act_max=int(act_max), x=x, wt=wt,
                  bias=bias, mult=mult, shift=shift, error=error, depthwise=depthwise,
-                 mode=int(depthwise))
+                 mode=int(depthwise) | (dm << 8 if depthwise and dm > 1 else 0), dm=dm)
 
 
 def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
@@ -161,6 +161,9 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
         make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 5, 4, 3, 3, 3, 3, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 6, 6, 5, 5, 2, 3, 2, 1, "VALID"),
+        # depth multipliers 2 and 3: output channel c * DM + m filters input channel c
+        make_layer(rng, "depthwise_dm", 5, 4, 3, 6, 3, 3, 1, 1, "SAME", dm=2),
+        make_layer(rng, "depthwise_dm", 6, 5, 2, 6, 2, 2, 2, 1, "VALID", dm=3),
         make_layer(rng, "maxpool", 6, 6, 3, 3, 2, 2, 2, 2, "VALID"),
         make_layer(rng, "maxpool", 5, 7, 2, 2, 3, 3, 2, 2, "SAME"),
         make_layer(rng, "avgpool", 5, 5, 3, 3, 2, 2, 2, 2, "SAME"),
@@ -313,7 +316,8 @@ def golden_hf6(lay):
     if lay.kind == "maxpool":
         y = hf6.max_pool(lay.x, (lay.fh, lay.fw), stride, lay.padding)
     elif lay.depthwise:
-        y = hf6.depthwise_conv2d(lay.x, lay.wt, lay.bias, stride, lay.padding, lay.act)
+        y = hf6.depthwise_conv2d(lay.x, lay.wt, lay.bias, stride, lay.padding, lay.act,
+                                 depth_multiplier=getattr(lay, "dm", 1))
     else:
         y = hf6.conv2d(lay.x, lay.wt, lay.bias, stride, lay.padding, lay.act)
     return np.ascontiguousarray(y).view(np.uint32).astype(np.int64).ravel()
@@ -332,11 +336,13 @@ def golden(lay, mul):
     args = (lay.bias, lay.zp_in, lay.zp_out, lay.mult, lay.shift)
     if lay.depthwise:
         if mul is None:
-            y = tfl.depthwise_conv2d(lay.x, lay.wt, *args, stride=(lay.sy, lay.sx),
+            y = tfl.depthwise_conv2d(lay.x, lay.wt, *args, depth_multiplier=lay.dm,
+                                     stride=(lay.sy, lay.sx),
                                      padding=lay.padding, act_min=lay.act_min,
                                      act_max=lay.act_max)
         else:
-            y = apx.depthwise_conv2d(lay.x, lay.wt, *args, mul, stride=(lay.sy, lay.sx),
+            y = apx.depthwise_conv2d(lay.x, lay.wt, *args, mul, depth_multiplier=lay.dm,
+                                     stride=(lay.sy, lay.sx),
                                      padding=lay.padding, act_min=lay.act_min,
                                      act_max=lay.act_max)
     elif lay.kind == "fc" and mul is None:

@@ -6,14 +6,17 @@
   random zero points, output-bank stalls and random idle cycles, for the exact DSP-packed path
   (P = 8, odd P = 3, P = 1, unpacked), a signed and an unsigned approximate unit;
 * layer engine: register tests (CAPS, channel table read-back, SLVERR) and a layer sequence
-  (SAME / VALID / strided convolutions, FullyConnected, 1x1, partial channel groups, the four
-  error codes, a good layer after the errors) with random stream idle cycles and output
-  back-pressure, on Icarus: int8 P = 4, DRUM P = 8, int8 P = 1, unsigned Mitchell P = 2; the
-  trained digits network (refmodels/cnn/networks) end to end on a held-out image (int8 P = 4):
-  logits equal Network.forward_int8;
+  (SAME / VALID / strided convolutions, FullyConnected, 1x1, partial channel groups,
+  depthwise, MaxPool and AveragePool, every error code including misplaced tlast, a good
+  layer after the errors) with random stream idle cycles and output back-pressure, on
+  Icarus: int8 P = 4, DRUM P = 8, int8 P = 1, unsigned Mitchell P = 2, HF6 P = 4 and P = 1; on
+  Verilator: int8 P = 4; the trained digits network (refmodels/cnn/networks) entirely on the
+  engine for a held-out image (int8 P = 4 and HF6 P = 4): outputs equal Network.forward_int8 /
+  forward_hf6;
 * a deliberately broken copy (one output bit flipped on one output beat) must fail, and so must
   three mutants of the requantisation unit (no INT32_MIN saturation, negative ties rounded
-  toward zero, rounding boundary off by one), each visible only on a corner case.
+  toward zero, rounding boundary off by one), each visible only on a corner case, and three
+  mutants of the HF6 engine's float32 stages.
 """
 
 import pytest
@@ -56,10 +59,17 @@ def test_mac(params, count):
 
 
 def test_engine_int8():
-    # Icarus only (a Verilator build of the engine costs about 40 s); the trained digits
-    # network on one held-out image (EngineNetworkTest) besides the register and layer tests
+    # the trained digits network on one held-out image (EngineNetworkTest) besides the
+    # register and layer tests
     _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=7,
                      extra_env={"APPROXNN_IMAGES": 1}))
+
+
+@pytest.mark.skipif(not simulator_available("verilator"), reason="no verilator")
+def test_engine_verilator():
+    # the committed int8 configuration on the second simulator (the build takes most of it)
+    _check(run_block("engine", sim="verilator", params={"lanes": 4, "mul": "int8"}, seed=5,
+                     testcase=["EngineRegTest", "EngineLayerTest"]))
 
 
 def test_engine_hf6():

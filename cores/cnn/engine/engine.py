@@ -57,8 +57,8 @@ REGISTERS = {
     0: ("CTRL", "W", "bit 0: START (ignored while busy); reads 0"),
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
-        "3 OUT_C > channel table, 4 a zero size or stride, 5 depthwise or pooling with "
-        "OUT_C != C, 6 a layer kind the build does not have (AveragePool in the HF6 build), "
+        "3 OUT_C > channel table, 4 a zero size or stride, 5 OUT_C != C * depth multiplier "
+        "(depthwise) or OUT_C != C (pooling), 6 a layer kind the build does not have (AveragePool in the HF6 build), "
         "7 the input map frame's tlast not on its H*W*C-th beat, 8 the same for the weights"),
     2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer entries), 23:16 log2(weight buffer "
         "words), 30:24 channel table entries, 31 HF6 build"),
@@ -70,8 +70,9 @@ REGISTERS = {
         "23:16 act_min, 31:24 act_max (int8 each). HF6 build (ACT): bits 1:0 activation "
         "0 none, 1 ReLU, 2 ReLU6 (3: SLVERR); the other bits read 0"),
     7: ("CYCLES", "R", "clock cycles of the last run, START to DONE"),
-    8: ("MODE", "RW", "bits 1:0 layer kind: 0 Conv2D / FullyConnected, 1 DepthwiseConv2D "
-        "(depth multiplier 1), 2 MaxPool, 3 AveragePool"),
+    8: ("MODE", "RW", "bits 1:0 layer kind: 0 Conv2D / FullyConnected, 1 DepthwiseConv2D, "
+        "2 MaxPool, 3 AveragePool; bits 15:8 depth multiplier of a DepthwiseConv2D (0 or 1: "
+        "one output channel per input channel)"),
     BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c (HF6 build: "
                 "bits 5:0, its HF6 code)"),
     MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c "
@@ -350,7 +351,8 @@ def cnn_engine(clk, rst,
     # QUANT (int8) or ACT (HF6: bits 1:0, the only bits kept)
     in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(2 if HF else 32)
     mode = _u(2)
-    mode_w = ConcatSignal(intbv(0)[30:], mode)
+    dmul = _u(8)  # depth multiplier of a DepthwiseConv2D (0 counts as 1)
+    mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[6:], mode)
     mode_dw = Signal(bool(0))  # DepthwiseConv2D
     pool = Signal(bool(0))  # MaxPool / AveragePool: taps go to the pooling unit
     chanwise = Signal(bool(0))  # one channel per sum (depthwise, pooling)
@@ -508,6 +510,7 @@ def cnn_engine(clk, rst,
                 quant.next = reg_wdata[QW:]
             elif reg_addr == 8:
                 mode.next = reg_wdata[2:]
+                dmul.next = reg_wdata[16:8]
 
     # ------------------------------------------------------------------ layer parameters
     H, W, C = _u(8), _u(8), _u(8)
@@ -570,6 +573,14 @@ def cnn_engine(clk, rst,
     fh16, fw16, oh16, ow16, sy16 = (zext(v, 16) for v in (FH, FW, OH, OW, SY))
     pt16, oc16, g16, fhw16 = (zext(v, 16) for v in (PT, OC, G, FHW))
     one16 = _u(16, 1)  # constant
+    dm16 = _u(16)  # the depth multiplier in use: MODE's, at least 1; 1 but for depthwise
+    dmul16 = zext(dmul, 16)
+
+    @always_comb
+    def depth_mult():
+        dm16.next = 1
+        if mode_dw and dmul > 1:
+            dm16.next = dmul16
 
     @always_comb
     def setup_operands():
@@ -611,9 +622,12 @@ def cnn_engine(clk, rst,
         elif ks == 10:
             opa.next = OHW
             opb.next = oc16
-        else:
+        elif ks == 11:
             opa.next = g16
             opb.next = T
+        else:  # in CHECK: C * depth multiplier, the OUT_C of a depthwise layer
+            opa.next = c16
+            opb.next = dm16
 
     @always_comb
     def setup_product():
@@ -800,7 +814,9 @@ def cnn_engine(clk, rst,
     ky14, kx14, h14, w14 = zext(ky, 14), zext(kx, 14), zext(H, 14), zext(W, 14)
     wc24, sywc24, ptwc24 = zext(WC, AW), zext(SYWC, AW), zext(PTWC, AW)
     c24, sxc24, plc24, ci24 = zext(C, AW), zext(SXC, AW), zext(PLC, AW), zext(ci, AW)
-    g24 = zext(g, AW)
+    gin = _m(GB)  # input channel of a one-channel sum: g / depth multiplier
+    gdm = _u(16)  # g modulo the depth multiplier
+    g24 = zext(gin, AW)
     # tap pipeline: stage 1 (addresses registered), stage 2 (buffers answer) -> MAC
     v1, f1, l1, p1 = (Signal(bool(0)) for _ in range(4))
     v2, f2, l2, p2 = (Signal(bool(0)) for _ in range(4))
@@ -920,7 +936,7 @@ def cnn_engine(clk, rst,
             elif OC > cmax:
                 err_code.next = 3
                 err.next = 1
-            elif chanwise and OC != C:
+            elif chanwise and oc16 != prod[16:]:
                 err_code.next = 5
                 err.next = 1
             elif bad_mode:
@@ -928,7 +944,7 @@ def cnn_engine(clk, rst,
                 err.next = 1
             if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
                     or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or (GT > wbuf and not pool) \
-                    or OC > cmax or (chanwise and OC != C) or bad_mode:
+                    or OC > cmax or (chanwise and oc16 != prod[16:]) or bad_mode:
                 done.next = 1
                 busy.next = 0
                 state.next = t_state.IDLE
@@ -962,6 +978,8 @@ def cnn_engine(clk, rst,
                 oy.next = 0
                 ox.next = 0
                 g.next = 0
+                gin.next = 0
+                gdm.next = 0
                 wrd.next = 0
                 iyb.next = 0 - pt14.signed()
                 ixb.next = 0 - pl14.signed()
@@ -1024,6 +1042,8 @@ def cnn_engine(clk, rst,
                     state.next = t_state.SUM_START
                     if g == glast:
                         g.next = 0
+                        gin.next = 0
+                        gdm.next = 0
                         wrd.next = 0
                         if ox + 1 == OW:
                             ox.next = 0
@@ -1041,6 +1061,11 @@ def cnn_engine(clk, rst,
                             colb.next = colb + sxc24
                     else:
                         g.next = g + 1
+                        if gdm + 1 == dm16:
+                            gdm.next = 0
+                            gin.next = gin + 1
+                        else:
+                            gdm.next = gdm + 1
         else:  # FLUSH: the last results leave the FIFO
             if sent == NOUT:
                 busy.next = 0
@@ -1110,7 +1135,7 @@ def cnn_engine(clk, rst,
         unused_bits.next = unused_cat != 0
 
     decoders = (decode_sel, decode_idx) if cmax < 64 else (decode_sel,)
-    return (bridge, mode_decode, decode, decoders, reg_extra, read_mux, reg_write, fields, ibuf_ram,
+    return (bridge, mode_decode, depth_mult, decode, decoders, reg_extra, read_mux, reg_write, fields, ibuf_ram,
             wbuf_ram, datapath, channel, fifo_flags, fifo_ram, stream_ready, control,
             tap_address, tap_stage, tap_stage2, mac_in, unused, group_count, setup_operands,
             setup_product, group_fifo, group_head, issue)

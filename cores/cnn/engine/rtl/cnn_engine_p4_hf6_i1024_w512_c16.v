@@ -95,6 +95,9 @@ wire mode_dw;
 reg [1:0] mode;
 wire pool;
 wire chanwise;
+reg [15:0] dm16;
+reg [7:0] dmul;
+wire [15:0] dmul16;
 wire [1:0] ch_sel;
 wire [3:0] ch_idx;
 wire ch_ok;
@@ -190,11 +193,14 @@ reg [24:0] GT;
 reg [3:0] glast;
 wire [8:0] gm;
 reg [8:0] klast;
+wire [15:0] oc16;
 reg bad_mode;
 wire [24:0] hwc25;
 reg [7:0] oy;
 reg [7:0] ox;
 reg [3:0] g;
+reg [3:0] gin;
+reg [15:0] gdm;
 reg [8:0] wrd;
 reg signed [13:0] iyb;
 wire [13:0] pt14;
@@ -256,7 +262,6 @@ wire [15:0] fhw16;
 wire [15:0] one16;
 wire [15:0] sy16;
 wire [15:0] pt16;
-wire [15:0] oc16;
 wire [15:0] g16;
 wire [3:0] gh;
 wire axil_bridge0_do_rd;
@@ -453,6 +458,8 @@ reg [3:0] gq [0:8-1];
 
 assign pm1 = 9'd3;
 assign one16 = 16'd1;
+assign dmul16[16-1:8] = 'b00000000;
+assign dmul16[8-1:0] = dmul;
 assign bias_rd_w[32-1:6] = 'b00000000000000000000000000;
 assign bias_rd_w[6-1:0] = bias_rd;
 assign status_w[32-1:12] = 'b00000000000000000000;
@@ -474,7 +481,9 @@ assign filt_w[32-1:24] = 'b00000000;
 assign filt_w[24-1:0] = filt;
 assign quant_w[32-1:2] = 'b000000000000000000000000000000;
 assign quant_w[2-1:0] = quant;
-assign mode_w[32-1:2] = 'b000000000000000000000000000000;
+assign mode_w[32-1:16] = 'b0000000000000000;
+assign mode_w[16-1:8] = dmul;
+assign mode_w[8-1:2] = 'b000000;
 assign mode_w[2-1:0] = mode;
 assign w_in[24-1:18] = s_axis_w_tdata[30-1:24];
 assign w_in[18-1:12] = s_axis_w_tdata[22-1:16];
@@ -488,6 +497,8 @@ assign oc9[8] = 'b0;
 assign oc9[8-1:0] = OC;
 assign gconv[9-1:7] = 'b00;
 assign gconv[7-1:0] = gsum[9-1:2];
+assign oc16[16-1:8] = 'b00000000;
+assign oc16[8-1:0] = OC;
 assign hwc25[24] = 'b0;
 assign hwc25[24-1:0] = HWC;
 assign pt14[14-1:4] = 'b0000000000;
@@ -521,7 +532,7 @@ assign h14[8-1:0] = H;
 assign w14[14-1:8] = 'b000000;
 assign w14[8-1:0] = W;
 assign g24[24-1:4] = 'b00000000000000000000;
-assign g24[4-1:0] = g;
+assign g24[4-1:0] = gin;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
 assign unused_cat[61] = reg_rd;
@@ -560,8 +571,6 @@ assign sy16[16-1:4] = 'b000000000000;
 assign sy16[4-1:0] = SY;
 assign pt16[16-1:4] = 'b000000000000;
 assign pt16[4-1:0] = PT;
-assign oc16[16-1:8] = 'b00000000;
-assign oc16[8-1:0] = OC;
 assign g16[16-1:9] = 'b0000000;
 assign g16[9-1:0] = G;
 assign _hf6_datapath0_b_cat[24-1:18] = _hf6_datapath0__bias_lane3_code;
@@ -656,6 +665,14 @@ assign pool = mode[1];
 assign chanwise = (mode != 0);
 
 
+always @(dmul, dmul16, mode_dw) begin: depth_mult
+    dm16 = 1;
+    if ((mode_dw && (dmul > 1))) begin
+        dm16 = dmul16;
+    end
+end
+
+
 
 assign ch_sel = reg_addr[8-1:6];
 assign ch_idx = reg_addr[4-1:0];
@@ -734,6 +751,7 @@ end
 
 always @(posedge clk) begin: reg_write
     if (rst == 1) begin
+        dmul <= 0;
         filt <= 0;
         in_shape <= 0;
         mode <= 0;
@@ -762,6 +780,7 @@ always @(posedge clk) begin: reg_write
                 end
                 'h8: begin
                     mode <= reg_wdata[2-1:0];
+                    dmul <= reg_wdata[16-1:8];
                 end
             endcase
         end
@@ -2188,6 +2207,8 @@ always @(posedge clk) begin: control
         f_rp <= 0;
         f_wp <= 0;
         g <= 0;
+        gdm <= 0;
+        gin <= 0;
         glast <= 0;
         gq_rp <= 0;
         gq_wp <= 0;
@@ -2331,7 +2352,7 @@ always @(posedge clk) begin: control
                     err_code <= 3;
                     err <= 1;
                 end
-                else if ((chanwise && (OC != C))) begin
+                else if ((chanwise && (oc16 != prod[16-1:0]))) begin
                     err_code <= 5;
                     err <= 1;
                 end
@@ -2339,7 +2360,7 @@ always @(posedge clk) begin: control
                     err_code <= 6;
                     err <= 1;
                 end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (OC != C)) || bad_mode)) begin
+                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (oc16 != prod[16-1:0])) || bad_mode)) begin
                     done <= 1;
                     busy <= 0;
                     state <= 4'b0000;
@@ -2380,6 +2401,8 @@ always @(posedge clk) begin: control
                     oy <= 0;
                     ox <= 0;
                     g <= 0;
+                    gin <= 0;
+                    gdm <= 0;
                     wrd <= 0;
                     iyb <= (0 - $signed(pt14));
                     ixb <= (0 - $signed(pl14));
@@ -2450,6 +2473,8 @@ always @(posedge clk) begin: control
                         state <= 4'b0101;
                         if ((g == glast)) begin
                             g <= 0;
+                            gin <= 0;
+                            gdm <= 0;
                             wrd <= 0;
                             if (((ox + 1) == OW)) begin
                                 ox <= 0;
@@ -2472,6 +2497,13 @@ always @(posedge clk) begin: control
                         end
                         else begin
                             g <= (g + 1);
+                            if (((gdm + 1) == dm16)) begin
+                                gdm <= 0;
+                                gin <= (gin + 1);
+                            end
+                            else begin
+                                gdm <= (gdm + 1);
+                            end
                         end
                     end
                 end
@@ -2556,7 +2588,7 @@ assign gsum = (oc9 + pm1);
 assign gm = (G - 1);
 
 
-always @(HW, OHW, T, WC, c16, chanwise, fh16, fhw16, fw16, g16, h16, ks, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
+always @(HW, OHW, T, WC, c16, chanwise, dm16, fh16, fhw16, fw16, g16, h16, ks, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
     opa = 0;
     opb = 0;
     case (ks)
@@ -2609,9 +2641,13 @@ always @(HW, OHW, T, WC, c16, chanwise, fh16, fhw16, fw16, g16, h16, ks, oc16, o
             opa = OHW;
             opb = oc16;
         end
-        default: begin
+        'hb: begin
             opa = g16;
             opb = T;
+        end
+        default: begin
+            opa = c16;
+            opb = dm16;
         end
     endcase
 end
