@@ -4,10 +4,16 @@ from APPROXNN_ENGINE_LANES / APPROXNN_ENGINE_MUL."""
 import pyuvm
 
 from verif import fail_exit
-from verif.cnn.engine_env import EngineLayerTest, EngineNetworkTest, EngineRegTest
+from verif.cnn.engine_env import (
+    EngineLayerTest,
+    EngineNetworkTest,
+    EngineRandomTest,
+    EngineRegTest,
+)
 
 fail_exit.install()
 
 EngineRegTest = pyuvm.test()(EngineRegTest)
 EngineLayerTest = pyuvm.test()(EngineLayerTest)
 EngineNetworkTest = pyuvm.test()(EngineNetworkTest)
+EngineRandomTest = pyuvm.test()(EngineRandomTest)

@@ -461,6 +461,7 @@ class EngineEnv(uvm_env):
 
 class EngineBase(uvm_test):
     expect_layers = True
+    env_class = EngineEnv
 
     def build_phase(self):
         cfg = config_from_env()
@@ -474,7 +475,7 @@ class EngineBase(uvm_test):
         self.bfm = EngineBfm(cocotb.top, cfg["lanes"], seed, hf6=is_hf6(cfg["mul"]))
         ConfigDB().set(None, "*", "BFM", self.bfm)
         ConfigDB().set(None, "*", "EXPECT_LAYERS", self.expect_layers)
-        self.env = EngineEnv("env", self)
+        self.env = self.env_class("env", self)
 
     async def read_caps(self):
         caps = await self.bfm.regs.read_ok(4 * CAPS)
@@ -493,6 +494,171 @@ class EngineLayerTest(EngineBase):
         await self.bfm.start()
         await self.read_caps()
         await LayerSeq("seq").start(self.env.seqr)
+        self.drop_objection()
+
+    def final_phase(self):
+        problems = self.env.scoreboard.errors + self.env.coverage.holes
+        if problems:
+            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
+
+
+RND_KINDS = ["conv", "depthwise", "fc", "maxpool", "avgpool"]
+ZP_BINS = ["min", "negative", "zero", "positive", "max"]
+
+
+def _zero_point(rng):
+    r = rng.random()
+    return (-128 if r < 0.15 else 127 if r < 0.3 else 0 if r < 0.4
+            else int(rng.integers(-127, 127)))
+
+
+def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1):
+    """One constrained-random layer of ``kind``: sizes, filter, strides and (int8) zero points,
+    output scales that saturate the clamp now and then; it fits the buffers and the channel
+    table (drawn again until it does). ``dm``: the depth multiplier of a depthwise layer."""
+    dm = dm if kind == "depthwise" else 1
+    for _ in range(1000):
+        if kind == "fc":
+            h = w = fh = fw = sy = sx = 1
+            c, padding = int(rng.integers(1, 97)), "VALID"
+        else:
+            fh, fw = (int(v) for v in rng.integers(1, 6, 2))
+            sy, sx = (int(v) for v in rng.integers(1, 4, 2))
+            lo_h, lo_w = (fh, fw) if padding == "VALID" else (1, 1)
+            h, w = int(rng.integers(lo_h, 13)), int(rng.integers(lo_w, 13))
+            c = int(rng.integers(1, 9))
+        if kind in ("conv", "fc"):
+            oc = int(rng.integers(1, min(cmax, 3 * lanes + 3) + 1))
+        else:
+            oc = c * dm
+        groups = -(-oc // lanes) if kind in ("conv", "fc") else oc
+        taps = fh * fw * (c if kind in ("conv", "fc") else 1)
+        if h * w * c <= ibuf and oc <= cmax and (kind in POOL_MODES or groups * taps <= wbuf):
+            break
+    else:
+        raise ValueError(f"no {kind} layer fits ibuf={ibuf}, wbuf={wbuf}, cmax={cmax}")
+    lay = make_layer(rng, "depthwise" if kind == "depthwise" else kind, h, w, c, oc, fh, fw,
+                     sy, sx, padding, dm=dm)
+    lay.kind = kind
+    if kind in ("conv", "depthwise", "fc"):
+        lay.zp_in = _zero_point(rng)
+        if rng.random() < 0.25:  # outputs far beyond the int8 range: both clamps hit
+            real = rng.uniform(0.05, 0.5, oc)
+            lay.mult, lay.shift = tfl.quantize_multiplier(real)
+    if is_hf6(mul):
+        to_hf6(rng, lay)
+        if kind not in POOL_MODES and rng.random() < 0.35:  # large weights: ReLU6 clamps
+            lay.wt = rng.integers(20, 28, lay.wt.shape) | (rng.integers(0, 2, lay.wt.shape) << 5)
+            lay.act = "RELU6"
+    return lay
+
+
+class RandomLayerSeq(uvm_sequence):
+    """``APPROXNN_LAYERS`` constrained-random layers (default 40): the kinds in turn, SAME and
+    VALID padding alternating per round, depth multipliers 1, 2, 3 in turn, everything else
+    drawn."""
+
+    async def body(self):
+        rng = np.random.default_rng(ConfigDB().get(None, "", "SEED") + 17)
+        lanes, ibuf, wbuf, cmax = ConfigDB().get(None, "", "CAPS")
+        mul = config_from_env()["mul"]
+        kinds = [k for k in RND_KINDS if not (is_hf6(mul) and k == "avgpool")]
+        n = int(os.environ.get("APPROXNN_LAYERS", "40"))
+        for i in range(n):
+            kind = kinds[i % len(kinds)]
+            rnd = i // len(kinds)
+            lay = random_layer(rng, kind, ("SAME", "VALID")[rnd % 2], lanes, ibuf, wbuf, cmax,
+                               mul, dm=1 + rnd % 3)
+            await self.start_item(lay)
+            await self.finish_item(lay)
+
+
+def rnd_bins(lay, out, mul):
+    """Cover-point values of a random layer and its golden output."""
+    stride = max(lay.sy, lay.sx)
+    filt = max(lay.fh, lay.fw)
+    spatial = None if lay.kind == "fc" else f"{lay.kind}_{lay.padding}"
+    if is_hf6(mul):
+        low = lay.act != "NONE" and bool(np.any(out == 0))
+        high = lay.act == "RELU6" and bool(np.any(out == np.float32(6).view(np.uint32)))
+        zp = None
+    else:
+        low, high = bool(np.any(out == lay.act_min)), bool(np.any(out == lay.act_max))
+        zp = None if lay.kind in POOL_MODES else (
+            "min" if lay.zp_in == -128 else "max" if lay.zp_in == 127 else
+            "zero" if lay.zp_in == 0 else "negative" if lay.zp_in < 0 else "positive")
+    sat = tuple(k for k, hit in (("low", low), ("high", high)) if hit) or ("none",)
+    return {"kind": lay.kind, "stride": str(stride), "filter": "1" if filt == 1 else
+            "2_3" if filt <= 3 else "4_5", "spatial": spatial, "zp": zp, "sat": sat,
+            "dm": str(getattr(lay, "dm", 1)) if lay.kind == "depthwise" else None}
+
+
+class EngineRandomCoverage(uvm_subscriber):
+    """Bins of the random layers: kind, kind x padding (spatial kinds), largest stride (1, 2,
+    3), largest filter side (1, 2-3, 4-5), input zero point (int8: -128, negative, 0,
+    positive, 127), the clamp reached (none, low, high: saturating outputs; a layer can hit
+    both), depth
+    multiplier (1, 2, 3). Goal: every bin hit."""
+
+    def build_phase(self):
+        mul = config_from_env()["mul"]
+        kinds = [k for k in RND_KINDS if not (is_hf6(mul) and k == "avgpool")]
+        spatial = [f"{k}_{p}" for k in kinds if k != "fc" for p in ("SAME", "VALID")]
+        self.names = ["eng.rnd.kind", "eng.rnd.spatial", "eng.rnd.stride", "eng.rnd.filter",
+                      "eng.rnd.sat", "eng.rnd.dm"] + ([] if is_hf6(mul) else ["eng.rnd.zp"])
+        self.mul = mul
+
+        @CoverPoint("eng.rnd.kind", xf=lambda b: b["kind"], bins=kinds)
+        @CoverPoint("eng.rnd.spatial", xf=lambda b: b["spatial"], bins=spatial)
+        @CoverPoint("eng.rnd.stride", xf=lambda b: b["stride"], bins=["1", "2", "3"])
+        @CoverPoint("eng.rnd.filter", xf=lambda b: b["filter"], bins=["1", "2_3", "4_5"])
+        @CoverPoint("eng.rnd.zp", xf=lambda b: b["zp"], bins=ZP_BINS)
+        @CoverPoint("eng.rnd.sat", xf=lambda b: b["sat"], rel=lambda val, b: b in val,
+                    bins=["none", "low", "high"], inj=False)
+        @CoverPoint("eng.rnd.dm", xf=lambda b: b["dm"], bins=["1", "2", "3"])
+        def sample(b):
+            pass
+
+        self.sample = sample
+        self.holes = []
+
+    def write(self, obs):
+        lay = obs["layer"]
+        self.sample(rnd_bins(lay, golden(lay, ConfigDB().get(None, "", "GOLDEN_MUL")),
+                             self.mul))
+
+    def check_phase(self):
+        self.holes = coverage_holes(coverage_db, self.names)
+
+    def report_phase(self):
+        for name in self.names:
+            item = coverage_db[name]
+            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
+        for h in self.holes:
+            self.logger.error(f"coverage goal not met: {h}")
+
+
+class EngineRandomEnv(EngineEnv):
+    def build_phase(self):
+        self.seqr = uvm_sequencer("seqr", self)
+        self.monitor = Monitor("monitor", self)
+        self.driver = Driver("driver", self)
+        self.scoreboard = EngineScoreboard("scoreboard", self)
+        self.coverage = EngineRandomCoverage("coverage", self)
+
+
+class EngineRandomTest(EngineBase):
+    """Constrained-random layers of every kind (shapes, strides, paddings, filters, depth
+    multipliers, zero points, saturating scales) against the golden model, with the coverage
+    goal of :class:`EngineRandomCoverage`; random idle cycles and back-pressure."""
+
+    env_class = EngineRandomEnv
+
+    async def run_phase(self):
+        self.raise_objection()
+        await self.bfm.start()
+        await self.read_caps()
+        await RandomLayerSeq("seq").start(self.env.seqr)
         self.drop_objection()
 
     def final_phase(self):

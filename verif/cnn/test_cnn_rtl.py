@@ -8,7 +8,9 @@
 * layer engine: register tests (CAPS, channel table read-back, SLVERR) and a layer sequence
   (SAME / VALID / strided convolutions, FullyConnected, 1x1, partial channel groups,
   depthwise, MaxPool and AveragePool, every error code including misplaced tlast, a good
-  layer after the errors) with random stream idle cycles and output back-pressure, on
+  layer after the errors), 40 constrained-random layers (shapes, strides, paddings, filters,
+  depth multipliers, zero points, saturating scales; coverage goal checked), with random
+  stream idle cycles and output back-pressure, on
   Icarus: int8 P = 4, DRUM P = 8, int8 P = 1, unsigned Mitchell P = 2, HF6 P = 4 and P = 1; on
   Verilator: int8 P = 4; the trained digits network (refmodels/cnn/networks) entirely on the
   engine for a held-out image (int8 P = 4 and HF6 P = 4): outputs equal Network.forward_int8 /
@@ -69,7 +71,7 @@ def test_engine_int8():
 def test_engine_verilator():
     # the committed int8 configuration on the second simulator (the build takes most of it)
     _check(run_block("engine", sim="verilator", params={"lanes": 4, "mul": "int8"}, seed=5,
-                     testcase=["EngineRegTest", "EngineLayerTest"]))
+                     testcase=["EngineRegTest", "EngineLayerTest", "EngineRandomTest"]))
 
 
 def test_engine_hf6():
@@ -87,7 +89,7 @@ def test_engine_hf6():
 )
 def test_engine_configurations(params):
     _check(run_block("engine", sim="icarus", params=params, seed=11,
-                     testcase=["EngineRegTest", "EngineLayerTest"]))
+                     testcase=["EngineRegTest", "EngineLayerTest", "EngineRandomTest"]))
 
 
 @pytest.mark.parametrize(
