@@ -11,8 +11,9 @@ DONE) read in that simulation; the README formula is printed beside as a cross-c
 2 * MAC/cycle * 0.2 (GFLOP/s for HF6). Yosys
 ``synth_xilinx -family xc7 -flatten`` (DSP48E1 allowed, and ``-nodsp``) gives the resources;
 they are cached in ``<out>/hardware_synth.json`` (keyed by module name and a digest of the
-generated Verilog) so a re-run does not synthesise an unchanged design again. The published Hybrid-Float6 tensor processor (Nevarez et al., IEEE Access
-2023) and the XC7Z020 capacity are printed beside.
+generated Verilog) so a re-run does not synthesise an unchanged design again. The published
+Hybrid-Float6 tensor processor (Nevarez et al., IEEE Access 2023) and the XC7Z020 capacity are
+printed beside.
 """
 
 from __future__ import annotations
@@ -322,10 +323,11 @@ def _pct(v, cap):
 def markdown(rows, network: str = "digits") -> str:
     images = rows[0].get("images", 1) if rows else 1
     bufs = NETWORKS[network]["buffers"]
+    buf_text = f" (buffers {', '.join(f'{k}={v}' for k, v in bufs.items())})" if bufs else ""
     lines = [
         f"# CNN layer engine: cycles and cost ({network})", "",
         f"Trained `{network}` network ({NETWORKS[network]['desc']}), every layer on the layer "
-        f"engine{' (buffers ' + ', '.join(f'{k}={v}' for k, v in bufs.items()) + ')' if bufs else ''}, "
+        f"engine{buf_text}, "
         f"measured in RTL simulation (Icarus, CYCLES register START to DONE, no stream stalls) "
         f"on {images} held-out image{'s' if images > 1 else ''}, the outputs of every layer "
         "and image checked bit for bit against `Network.forward_int8`, or "

@@ -4,8 +4,9 @@
 ``Network.forward_int8`` / ``forward_hf6``, every layer checked by the scoreboard;
 ``APPROXNN_NETWORK``, ``APPROXNN_IMAGES``) with a recorder on the monitor: the CYCLES register
 of every layer run (START to DONE), the network layer and image it belongs to, the run's shape
-and its MAC count are written as JSON to ``APPROXNN_CYCLES_FILE``. Run it with ``APPROXNN_IDLE=0`` (no
-stream idle cycles, no output back-pressure) for the figures of ``approxnn cnn hardware``.
+and its MAC count are written as JSON to ``APPROXNN_CYCLES_FILE``. Run it with
+``APPROXNN_IDLE=0`` (no stream idle cycles, no output back-pressure) for the figures of
+``approxnn cnn hardware``.
 """
 
 import json

@@ -40,7 +40,7 @@ from pyuvm import (
 from refmodels.cnn import approx as apx
 from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl
-from verif.cnn.pipe import coverage_holes
+from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
 
 # register word indices (cores/cnn/engine/engine.py REGISTERS)
@@ -48,9 +48,9 @@ CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
 BIAS, MULT, SHIFT = 64, 128, 192
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
-         "depthwise", "depthwise_dm", "maxpool", "avgpool", "error_ibuf", "error_wbuf", "error_channels",
-         "error_zero", "error_depth", "error_pool", "error_xlast_short", "error_xlast_long",
-         "error_wlast_short", "error_wlast_long"]
+         "depthwise", "depthwise_dm", "maxpool", "avgpool", "error_ibuf", "error_wbuf",
+         "error_channels", "error_zero", "error_depth", "error_pool", "error_xlast_short",
+         "error_xlast_long", "error_wlast_short", "error_wlast_long"]
 #: frame faults: kind -> (error code, stream, beats added (+) or removed (-))
 FRAME_FAULTS = {"error_xlast_short": (7, "x", -1), "error_xlast_long": (7, "x", 3),
                 "error_wlast_short": (8, "w", -2), "error_wlast_long": (8, "w", 1)}
@@ -436,22 +436,19 @@ class EngineCoverage(uvm_subscriber):
             self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        if not ConfigDB().get(None, "", "EXPECT_LAYERS"):
-            return
-        for name in self.names:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-        for h in self.holes:
-            self.logger.error(f"coverage goal not met: {h}")
+        if ConfigDB().get(None, "", "EXPECT_LAYERS"):
+            log_coverage(self.logger, coverage_db, self.names, self.holes)
 
 
 class EngineEnv(uvm_env):
+    coverage_class = EngineCoverage
+
     def build_phase(self):
         self.seqr = uvm_sequencer("seqr", self)
         self.monitor = Monitor("monitor", self)
         self.driver = Driver("driver", self)
         self.scoreboard = EngineScoreboard("scoreboard", self)
-        self.coverage = EngineCoverage("coverage", self)
+        self.coverage = self.coverage_class("coverage", self)
 
     def connect_phase(self):
         self.driver.seq_item_port.connect(self.seqr.seq_item_export)
@@ -506,16 +503,17 @@ RND_KINDS = ["conv", "depthwise", "fc", "maxpool", "avgpool"]
 ZP_BINS = ["min", "negative", "zero", "positive", "max"]
 
 
-def _zero_point(rng):
-    r = rng.random()
-    return (-128 if r < 0.15 else 127 if r < 0.3 else 0 if r < 0.4
-            else int(rng.integers(-127, 127)))
+def _zero_point(rng, zp_bin):
+    """An input zero point of the bin ``zp_bin`` (one of ZP_BINS)."""
+    return {"min": -128, "max": 127, "zero": 0, "negative": int(rng.integers(-127, 0)),
+            "positive": int(rng.integers(1, 127))}[zp_bin]
 
 
-def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1):
+def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1, zp_bin="zero"):
     """One constrained-random layer of ``kind``: sizes, filter, strides and (int8) zero points,
     output scales that saturate the clamp now and then; it fits the buffers and the channel
-    table (drawn again until it does). ``dm``: the depth multiplier of a depthwise layer."""
+    table (drawn again until it does). ``dm``: the depth multiplier of a depthwise layer;
+    ``zp_bin``: the kind of input zero point (ZP_BINS) of a layer with weights."""
     dm = dm if kind == "depthwise" else 1
     for _ in range(1000):
         if kind == "fc":
@@ -541,7 +539,7 @@ def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1):
                      sy, sx, padding, dm=dm)
     lay.kind = kind
     if kind in ("conv", "depthwise", "fc"):
-        lay.zp_in = _zero_point(rng)
+        lay.zp_in = _zero_point(rng, zp_bin)
         if rng.random() < 0.25:  # outputs far beyond the int8 range: both clamps hit
             real = rng.uniform(0.05, 0.5, oc)
             lay.mult, lay.shift = tfl.quantize_multiplier(real)
@@ -555,8 +553,8 @@ def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1):
 
 class RandomLayerSeq(uvm_sequence):
     """``APPROXNN_LAYERS`` constrained-random layers (default 40): the kinds in turn, SAME and
-    VALID padding alternating per round, depth multipliers 1, 2, 3 in turn, everything else
-    drawn."""
+    VALID padding alternating per round, depth multipliers 1, 2, 3 and the input zero-point
+    bins in turn, everything else drawn."""
 
     async def body(self):
         rng = np.random.default_rng(ConfigDB().get(None, "", "SEED") + 17)
@@ -564,11 +562,14 @@ class RandomLayerSeq(uvm_sequence):
         mul = config_from_env()["mul"]
         kinds = [k for k in RND_KINDS if not (is_hf6(mul) and k == "avgpool")]
         n = int(os.environ.get("APPROXNN_LAYERS", "40"))
+        with_weights = 0  # layers with weights so far: they take the zero-point bins in turn
         for i in range(n):
             kind = kinds[i % len(kinds)]
             rnd = i // len(kinds)
             lay = random_layer(rng, kind, ("SAME", "VALID")[rnd % 2], lanes, ibuf, wbuf, cmax,
-                               mul, dm=1 + rnd % 3)
+                               mul, dm=1 + rnd % 3,
+                               zp_bin=ZP_BINS[with_weights % len(ZP_BINS)])
+            with_weights += kind not in POOL_MODES
             await self.start_item(lay)
             await self.finish_item(lay)
 
@@ -631,20 +632,11 @@ class EngineRandomCoverage(uvm_subscriber):
         self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        for name in self.names:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-        for h in self.holes:
-            self.logger.error(f"coverage goal not met: {h}")
+        log_coverage(self.logger, coverage_db, self.names, self.holes)
 
 
 class EngineRandomEnv(EngineEnv):
-    def build_phase(self):
-        self.seqr = uvm_sequencer("seqr", self)
-        self.monitor = Monitor("monitor", self)
-        self.driver = Driver("driver", self)
-        self.scoreboard = EngineScoreboard("scoreboard", self)
-        self.coverage = EngineRandomCoverage("coverage", self)
+    coverage_class = EngineRandomCoverage
 
 
 class EngineRandomTest(EngineBase):

@@ -27,7 +27,7 @@ from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
 from refmodels.cnn import minifloat as mf
-from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes
+from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 
 INPUTS = ("in_first", "in_last", "a", "w", "b")
 OUTPUTS = ("out_acc", "out_y")
@@ -323,11 +323,7 @@ class Hf6Coverage(uvm_subscriber):
         self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        for name in self.names:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-        for hole in self.holes:
-            self.logger.error(f"coverage goal not met: {hole}")
+        log_coverage(self.logger, coverage_db, self.names, self.holes)
 
 
 class Hf6MacTest(uvm_test):

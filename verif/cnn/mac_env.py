@@ -25,7 +25,7 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
 from refmodels.cnn import approx as apx
 from refmodels.cnn import tflite as tfl
-from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes
+from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 
 INPUTS = ("in_first", "in_last", "in_pad", "x", "w", "in_zp")
 OUTPUTS = ("out_lane", "out_last", "out_acc")
@@ -296,13 +296,9 @@ class MacCoverage(uvm_subscriber):
         self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        for name in self.names:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
         bfm = ConfigDB().get(None, "", "BFM")
         self.logger.info(f"output-bank stalls of the last tap: {bfm.stalls} cycles")
-        for hole in self.holes:
-            self.logger.error(f"coverage goal not met: {hole}")
+        log_coverage(self.logger, coverage_db, self.names, self.holes)
 
 
 class MacTest(uvm_test):

@@ -209,6 +209,15 @@ class PipeEnv(uvm_env):
         self.monitor.ap.connect(self.coverage.analysis_export)
 
 
+def log_coverage(logger, coverage_db, names, holes):
+    """Report phase of a coverage collector: bins hit per cover item, then the holes."""
+    for name in names:
+        item = coverage_db[name]
+        logger.info(f"coverage {name}: {item.coverage}/{item.size}")
+    for hole in holes:
+        logger.error(f"coverage goal not met: {hole}")
+
+
 def coverage_holes(coverage_db, names):
     """'name: a/b bins, missing [...]' for every cover item below 100 %."""
     holes = []

@@ -19,7 +19,7 @@ from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
 from refmodels.cnn import tflite as tfl
-from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes
+from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 
 LATENCY = 6
 BATCH = 4096
@@ -264,11 +264,7 @@ class RequantCoverage(uvm_subscriber):
         self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        for name in self.names:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-        for hole in self.holes:
-            self.logger.error(f"coverage goal not met: {hole}")
+        log_coverage(self.logger, coverage_db, self.names, self.holes)
 
 
 class RequantTest(uvm_test):

@@ -58,8 +58,9 @@ REGISTERS = {
     1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
         "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
         "3 OUT_C > channel table, 4 a zero size or stride, 5 OUT_C != C * depth multiplier "
-        "(depthwise) or OUT_C != C (pooling), 6 a layer kind the build does not have (AveragePool in the HF6 build), "
-        "7 the input map frame's tlast not on its H*W*C-th beat, 8 the same for the weights"),
+        "(depthwise) or OUT_C != C (pooling), 6 a layer kind the build does not have "
+        "(AveragePool in the HF6 build), 7 the input map frame's tlast not on its H*W*C-th "
+        "beat, 8 the same for the weights"),
     2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer entries), 23:16 log2(weight buffer "
         "words), 30:24 channel table entries, 31 HF6 build"),
     3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
@@ -1135,7 +1136,8 @@ def cnn_engine(clk, rst,
         unused_bits.next = unused_cat != 0
 
     decoders = (decode_sel, decode_idx) if cmax < 64 else (decode_sel,)
-    return (bridge, mode_decode, depth_mult, decode, decoders, reg_extra, read_mux, reg_write, fields, ibuf_ram,
+    return (bridge, mode_decode, depth_mult, decode, decoders, reg_extra, read_mux, reg_write,
+            fields, ibuf_ram,
             wbuf_ram, datapath, channel, fifo_flags, fifo_ram, stream_ready, control,
             tap_address, tap_stage, tap_stage2, mac_in, unused, group_count, setup_operands,
             setup_product, group_fifo, group_head, issue)
