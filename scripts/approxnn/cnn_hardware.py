@@ -251,7 +251,7 @@ def report_stem(network: str) -> str:
 
 def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1, network="digits",
            images: int = 1, log=sys.stderr) -> list[dict]:
-    """Measure every configuration and write ``out_dir/hardware[_<network>].{json,csv,md}``."""
+    """Measure every configuration and write ``out_dir/hardware[_<network>].{json,csv,md,png}``."""
     from approxnn.report import atomic_write
 
     if network not in NETWORKS:
@@ -293,7 +293,60 @@ def report(configs, out_dir: Path, *, synth: bool = True, jobs: int = 1, network
          "xc7z020": XC7Z020, "engines": rows}, indent=1) + "\n")
     atomic_write(out_dir / f"{stem}.csv", to_csv(rows))
     atomic_write(out_dir / f"{stem}.md", markdown(rows, network))
+    plot(rows, out_dir / f"{stem}.png", network)
     return rows
+
+
+def plot(rows, path: Path, network: str = "digits") -> Path:
+    """Two panels: cycles per inference of every configuration, stacked by layer; throughput
+    at 200 MHz against LUTs (engines with resources, and the published HF6 processor)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from approxnn.report import atomic_write
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5))
+    names = [f"P={r['lanes']}\n{r['label']}" for r in rows]
+    bottom = [0] * len(rows)
+    layers = [lay["name"] for lay in rows[0]["layers"]] if rows else []
+    cmap = plt.get_cmap("tab10")
+    for k, name in enumerate(layers):
+        vals = [next(lay["cycles"] for lay in r["layers"] if lay["name"] == name) for r in rows]
+        ax1.bar(range(len(rows)), vals, bottom=bottom, label=name, color=cmap(k % 10))
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax1.set_xticks(range(len(rows)), names, fontsize=7, rotation=45, ha="right")
+    ax1.set_ylabel("cycles per inference (RTL simulation)")
+    ax1.set_title(f"{network}: cycles per layer")
+    ax1.legend(fontsize=8)
+    ax1.grid(True, axis="y", alpha=0.3)
+    seen: dict[float, int] = {}  # labels of equal throughput are stacked, not overprinted
+    for r in rows:
+        c = r.get("cost")
+        if not c:
+            continue
+        hf = r["mul"] == "hf6"
+        ax2.scatter(c["luts"], r["gops"], marker="s" if hf else "o",
+                    c="tab:red" if hf else "tab:blue", zorder=3)
+        k = seen[round(r["gops"], 2)] = seen.get(round(r["gops"], 2), -1) + 1
+        ax2.annotate(f"P={r['lanes']} {r['label']}", (c["luts"], r["gops"]), fontsize=7,
+                     xytext=(3, 3 - 10 * k), textcoords="offset points")
+    p = PUBLISHED_HF6
+    ax2.scatter(p["luts"], p["mflops"] / 1000, marker="*", s=160, c="k", zorder=3)
+    ax2.annotate("published HF6 processor (Vivado, measured)", (p["luts"], p["mflops"] / 1000),
+                 fontsize=7, xytext=(3, -10), textcoords="offset points")
+    ax2.set_xlabel("LUTs (Yosys synth_xilinx -family xc7; published: Vivado)")
+    ax2.set_ylabel("GOPS / GFLOP/s at 200 MHz")
+    ax2.set_title("throughput against LUTs (squares: HF6 engines)")
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue())
 
 
 CSV_KEYS = ["lanes", "mul", "label", "module", "cycles", "formula", "macs", "mac_per_cycle",
@@ -386,7 +439,7 @@ def add_parser(sub) -> None:
         description="Generate the CNN layer engine for several lane counts and multipliers, "
         "run a trained network on it in Icarus (every layer's output checked against the "
         "golden model; cycles per layer), synthesise it with Yosys for xc7; writes "
-        "hardware[_NETWORK].{json,csv,md} to --out and prints the Markdown.")
+        "hardware[_NETWORK].{json,csv,md,png} to --out and prints the Markdown.")
     h.add_argument("--configs", default=DEFAULT_CONFIGS,
                    help=f"P:MULTIPLIER list; MULTIPLIER is int8 (exact, two lanes per "
                    f"DSP48E1), hf6 (Hybrid-Float6: float32 activations, HF6 weights) or an "

@@ -88,4 +88,5 @@ def test_cycles_only_report(tmp_path, capsys):
     assert row["cycles"] == sum(lay["cycles"] for lay in row["layers"])
     assert "cost" not in row and not (out / "hardware_synth.json").exists()
     assert (out / "hardware.csv").read_text().startswith("lanes,mul,label")
+    assert (out / "hardware.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 16 | int8 packed | conv2 | 18432 |" in capsys.readouterr().out
