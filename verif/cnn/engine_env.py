@@ -803,11 +803,13 @@ def split_channels(lay, cmax):
 
 class EngineNetworkTest(EngineBase):
     """A trained network of refmodels.cnn (``APPROXNN_NETWORK``, default ``digits``) end to end
-    on held-out images: every layer on the engine - conv1, pool1, conv2, pool2, fc (each layer
-    also checked by the scoreboard) -, the host only passes each output map on as the next
-    input (flatten is the NHWC order itself). The outputs must equal ``Network.forward_int8``
-    (with the engine's multiplier) bit for bit, or ``Network.forward_hf6`` (float32 bit
-    patterns) on the HF6 engine, and so must the predicted classes."""
+    on ``APPROXNN_IMAGES`` held-out images: every convolution, pooling and dense layer on the
+    engine (each run also checked by the scoreboard); the host only passes each output map on
+    as the next input (flatten is the NHWC order itself), runs a dense layer of more than 255
+    inputs as a Conv2D over the unflattened map (:func:`fc_shape`) and splits layers with more
+    output channels than the channel table (:func:`split_channels`). The network's outputs
+    must equal ``Network.forward_int8`` (with the engine's multiplier) bit for bit, or
+    ``Network.forward_hf6`` (float32 bit patterns) on the HF6 engine."""
 
     images = 3
 

@@ -327,9 +327,7 @@ def cnn_engine(clk, rst,
     XW = 32 if HF else 8  # bits of one activation (streams, buffers)
     QW = 2 if HF else 32  # bits of the QUANT / ACT register
 
-    def bits(sig, hi, lo):
-        """Shadow of bits hi-1..lo of ``sig`` (a bit shadow for a single bit)."""
-        return sig(lo) if hi - lo == 1 else sig(hi, lo)
+    bits = _bits
 
     def zext(sig, bits):
         """``sig`` zero-extended to ``bits`` (a width-exact concatenation)."""
