@@ -70,3 +70,17 @@ def test_fusesoc_sbs_layer_sim_and_update_lint(tmp_path):
     assert "TESTS=2 PASS=2 FAIL=0" in sim.stdout
     lint = fusesoc("--target=lint", "approxnn:sbs:update", tmp_path=tmp_path / "lint")
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
+
+
+@pytest.mark.sim
+def test_fusesoc_cnn_engine_sim_and_lint(tmp_path):
+    """The CNN layer engine through FuseSoC: its four pyuvm tests (registers, the directed and
+    the constrained-random layers, the digits network on three images) on the default
+    configuration in Icarus, and its Verilator lint."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("no Icarus Verilog")
+    sim = fusesoc("--target=sim", "approxnn:cnn:engine", tmp_path=tmp_path / "sim")
+    assert sim.returncode == 0, sim.stdout[-3000:] + sim.stderr[-3000:]
+    assert "TESTS=4 PASS=4 FAIL=0" in sim.stdout
+    lint = fusesoc("--target=lint", "approxnn:cnn:engine", tmp_path=tmp_path / "lint")
+    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
