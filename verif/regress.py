@@ -8,7 +8,8 @@
                                                  #   SbS update unit P = 1/2/4/8 x E4M1/log4,
                                                  #   MNIST images through the layer unit; CNN
                                                  #   engine P = 1..16, approximate units, HF6,
-                                                 #   on every simulator, 20 digits images
+                                                 #   on every simulator, 20 digits images;
+                                                 #   20 MNIST images (int8, HF6)
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
@@ -40,15 +41,19 @@ CNN_NIGHTLY = CNN_SMOKE + [
     ("engine", {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, 0),
     ("engine", {"lanes": 1, "mul": "hf6", "cmax": 8}, 0), ("engine", {"lanes": 8, "mul": "hf6"}, 0),
 ]
+#: the MNIST LeNet through the engine (buffers for its layers), nightly: int8 and HF6
+CNN_MNIST = [{"lanes": 8, "mul": m, "ibuf": 4096, "wbuf": 4096, "cmax": 64}
+             for m in ("int8", "hf6")]
 
 TIERS = {
     "smoke": {"widths": [8], "random_widths": [], "seeds": 1,
               "sbs_update": [(2, 32, "log4"), (4, 64, "e4m1")], "sbs_layer_T": 4,
-              "cnn": CNN_SMOKE, "cnn_sims": 1, "cnn_images": 1},
+              "cnn": CNN_SMOKE, "cnn_sims": 1, "cnn_images": 1, "cnn_mnist": []},
     "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5,
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
                 "sbs_layer_T": 16, "sbs_mnist_T": 20,
-                "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20},
+                "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20,
+                "cnn_mnist": CNN_MNIST},
 }
 
 
@@ -90,7 +95,11 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
                 desc = ",".join(f"{k}={v}" for k, v in params.items())
                 jobs.append(dict(unit=f"cnn_{block}:{desc}", sim=sim, test="all", seed=seed,
                                  block="cnn", config=(block, params, count,
-                                                      cfg["cnn_images"])))
+                                                      cfg["cnn_images"], "digits")))
+    for params in cfg["cnn_mnist"]:  # 20 MNIST test images, every layer checked
+        jobs.append(dict(unit=f"cnn_engine:mnist,lanes={params['lanes']},mul={params['mul']}",
+                         sim=sims[-1], test="EngineNetworkTest", seed=1, block="cnn",
+                         config=("engine", params, 0, 20, "mnist")))
     return jobs
 
 
@@ -115,10 +124,12 @@ def run_job(job: dict, out: Path) -> dict:
         elif block == "cnn":
             from verif.cnn.harness import run_block  # noqa: PLC0415
 
-            name, params, count, images = job["config"]
+            name, params, count, images, network = job["config"]
             res = run_block(name, sim=job["sim"], seed=job["seed"], count=count or 1,
                             params=params, build_dir=build_dir,
-                            extra_env={"APPROXNN_IMAGES": images})
+                            testcase=None if job["test"] == "all" else job["test"],
+                            extra_env={"APPROXNN_IMAGES": images,
+                                       "APPROXNN_NETWORK": network})
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 
