@@ -1,10 +1,10 @@
 """Hybrid-Float6 MAC array (cores/cnn/hf6mac) against refmodels.cnn.minifloat.
 
-* P = 4 (the committed configuration) and P = 1: the directed corners (rounding carry of the
-  float32 conversion, exact cancellation, INT64_MIN, products shifted out) and constrained-random
-  sums of float32 activations (zeros, subnormals, tiny, ordinary, large) and HF6 weight / bias
-  codes, with random idle cycles; accumulators and float32 results bit for bit, fixed latency,
-  coverage goal checked;
+* P = 4 (the committed configuration) and P = 1 on Icarus, P = 2 on Verilator: the directed
+  corners (rounding carry of the float32 conversion, exact cancellation, INT64_MIN, products
+  shifted out) and constrained-random sums of float32 activations (zeros, subnormals, tiny,
+  ordinary, large) and HF6 weight / bias codes, with random idle cycles; accumulators and
+  float32 results bit for bit, fixed latency, coverage goal checked;
 * a deliberately broken copy (one bit of out_y flipped on one result) and three mutants (ties
   rounded up instead of to even; HF6 subnormal weights decoded with exponent 0; left
   shifts of 39..63 places dropped instead of wrapped) must fail.
@@ -26,6 +26,11 @@ def _check(result):
 @pytest.mark.parametrize("lanes, count", [(4, 300), (1, 100)], ids=["p4", "p1"])
 def test_hf6mac(lanes, count):
     _check(run_block("hf6mac", sim="icarus", params={"lanes": lanes}, count=count, seed=5))
+
+
+@pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
+def test_hf6mac_verilator():
+    _check(run_block("hf6mac", sim="verilator", params={"lanes": 2}, count=100, seed=6))
 
 
 def test_broken_hf6mac_is_caught():

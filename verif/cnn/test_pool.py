@@ -1,6 +1,7 @@
 """Pooling unit (cores/cnn/pool) against refmodels.cnn.tflite.max_pool / avg_pool.
 
-Directed windows (the average's rounding ties of both signs, 256 values of -128 / 127) and
+On Icarus and Verilator: directed windows (the average's rounding ties of both signs, 256
+values of -128 / 127) and
 constrained-random windows (1..256 values, padded taps, both modes, random clamp ranges) with
 random idle cycles and the unit's back-pressure; results bit for bit, fixed latency, coverage
 goal checked. A broken copy (one bit of y flipped on one result) and three mutants (average ties
@@ -18,6 +19,12 @@ pytestmark = [pytest.mark.sim,
 
 def test_pool():
     result = run_block("pool", sim="icarus", count=300, seed=5)
+    assert result.passed, "\n".join(result.messages) or f"no test ran ({result.xml})"
+
+
+@pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
+def test_pool_verilator():
+    result = run_block("pool", sim="verilator", count=300, seed=6)
     assert result.passed, "\n".join(result.messages) or f"no test ran ({result.xml})"
 
 
