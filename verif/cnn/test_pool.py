@@ -1,10 +1,11 @@
 """Pooling unit (cores/cnn/pool) against refmodels.cnn.tflite.max_pool / avg_pool.
 
-On Icarus and Verilator: directed windows (the average's rounding ties of both signs, 256
-values of -128 / 127) and constrained-random windows (1..256 values, padded taps, both modes,
-random clamp ranges) with random idle cycles and the unit's back-pressure; results bit for
-bit, fixed latency, coverage goal checked. A broken copy (one bit of y flipped on one result) and three mutants (average ties
-rounded toward zero; negative averages off by one; padded taps counted) must fail.
+On Icarus and Verilator: directed windows (the average's rounding ties of both signs, 256 values
+of -128 / 127) and constrained-random windows (1..256 values, padded taps, both modes, random
+clamp ranges) with random idle cycles and the unit's back-pressure; results bit for bit, fixed
+latency, coverage goal checked. A broken copy (one bit of y flipped on one result) and three
+mutants (average ties rounded toward zero; negative averages off by one; padded taps counted)
+must fail.
 """
 
 import pytest
