@@ -1,17 +1,19 @@
-"""pyuvm environment of the CNN layer engine (cores/cnn/engine).
+"""pyuvm environment of the CNN layer engine (cores/cnn/engine), int8 and HF6 builds.
 
-A sequence item is one layer: shapes, stride, padding (SAME / VALID, turned into the output
-size and leading pads with ``tflite.compute_padding``), zero points, activation clamp,
-per-channel bias / multiplier / shift, input tensor and weights. The driver programs the
-AXI4-Lite registers (cocotbext-axi master from verif/common/axi.py), starts the layer and sends
-the input map and the weights on their AXI4-Stream ports (random idle cycles) while the output
+A sequence item is one layer: kind (Conv2D, DepthwiseConv2D with its depth multiplier,
+FullyConnected, MaxPool, AveragePool), shapes, stride, padding (SAME / VALID, turned into the
+output size and leading pads with ``tflite.compute_padding``), zero points and clamp (int8) or
+activation (HF6), per-channel bias / multiplier / shift or HF6 bias codes, input tensor and
+weights. The driver programs the AXI4-Lite registers (cocotbext-axi master from
+verif/common/axi.py), starts the layer and sends the input map and the weights as AXI4-Stream
+frames (random idle cycles; cut short or too long for the frame-error layers) while the output
 sink applies random back-pressure; the monitor publishes what came back with STATUS and CYCLES.
-The scoreboard compares the output with ``refmodels.cnn.tflite.conv2d`` /
-``fully_connected`` / ``depthwise_conv2d`` (exact int8) or ``refmodels.cnn.approx.conv2d`` /
-``depthwise_conv2d`` (approximate unit); layers
-the buffers cannot hold must end with STATUS.ERROR and the documented error code and produce no
-output. Register-level checks (SLVERR on bad addresses and read-only registers, read-back of
-the channel table, CAPS) run in :class:`EngineRegTest`.
+The scoreboard compares the output with ``refmodels.cnn.tflite`` (exact int8),
+``refmodels.cnn.approx`` (approximate unit) or ``refmodels.cnn.hf6`` (float32 bit patterns);
+layers the engine must refuse end with STATUS.ERROR, the documented error code and no output.
+Tests: :class:`EngineRegTest` (register map), :class:`EngineLayerTest` (directed layer kinds
+and every error code), :class:`EngineRandomTest` (constrained-random layers with a coverage
+goal) and :class:`EngineNetworkTest` (a stored network end to end).
 """
 
 from __future__ import annotations
