@@ -60,27 +60,20 @@ def test_fusesoc_lint_and_synth_run(tmp_path):
 
 
 @pytest.mark.sim
-def test_fusesoc_sbs_layer_sim_and_update_lint(tmp_path):
-    """The SbS cores through FuseSoC: the layer unit's cocotb tests (the digits network end to
-    end, T=2) on Icarus, and the Verilator lint of the update unit with its waivers."""
+@pytest.mark.parametrize("sim_core, tests, lint_core", [
+    # the SbS layer unit's cocotb tests (the digits network end to end, T=2) and the update
+    # unit's Verilator lint with its waivers
+    ("approxnn:sbs:layer", 2, "approxnn:sbs:update"),
+    # the CNN engine's four pyuvm tests (registers, directed and constrained-random layers,
+    # the digits network on three images) on its default configuration, and its lint
+    ("approxnn:cnn:engine", 4, "approxnn:cnn:engine"),
+], ids=["sbs", "cnn"])
+def test_fusesoc_accelerator_sim_and_lint(sim_core, tests, lint_core, tmp_path):
+    """The accelerator cores through FuseSoC: the sim target in Icarus and a lint target."""
     if shutil.which("iverilog") is None:
         pytest.skip("no Icarus Verilog")
-    sim = fusesoc("--target=sim", "approxnn:sbs:layer", tmp_path=tmp_path / "sim")
+    sim = fusesoc("--target=sim", sim_core, tmp_path=tmp_path / "sim")
     assert sim.returncode == 0, sim.stdout[-3000:] + sim.stderr[-3000:]
-    assert "TESTS=2 PASS=2 FAIL=0" in sim.stdout
-    lint = fusesoc("--target=lint", "approxnn:sbs:update", tmp_path=tmp_path / "lint")
-    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
-
-
-@pytest.mark.sim
-def test_fusesoc_cnn_engine_sim_and_lint(tmp_path):
-    """The CNN layer engine through FuseSoC: its four pyuvm tests (registers, the directed and
-    the constrained-random layers, the digits network on three images) on the default
-    configuration in Icarus, and its Verilator lint."""
-    if shutil.which("iverilog") is None:
-        pytest.skip("no Icarus Verilog")
-    sim = fusesoc("--target=sim", "approxnn:cnn:engine", tmp_path=tmp_path / "sim")
-    assert sim.returncode == 0, sim.stdout[-3000:] + sim.stderr[-3000:]
-    assert "TESTS=4 PASS=4 FAIL=0" in sim.stdout
-    lint = fusesoc("--target=lint", "approxnn:cnn:engine", tmp_path=tmp_path / "lint")
+    assert f"TESTS={tests} PASS={tests} FAIL=0" in sim.stdout
+    lint = fusesoc("--target=lint", lint_core, tmp_path=tmp_path / "lint")
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
