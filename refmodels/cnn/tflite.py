@@ -4,15 +4,29 @@ Conventions (those of the TFLite quantisation specification):
 
 * real = (q - zero_point) * scale.
 * Activations: int8 in [-128, 127], one scale / zero point per tensor, layout NHWC.
-* Weights: int8 symmetric (zero point 0), normally in [-127, 127]; Conv2D and DepthwiseConv2D
-  use one scale per output channel. Layouts: Conv2D ``(out, fh, fw, in)`` (OHWI),
-  DepthwiseConv2D ``(1, fh, fw, in * depth_multiplier)``, FullyConnected ``(out, in)``.
+* Weights: int8 symmetric (zero point 0), normally in [-127, 127]; Conv2D, DepthwiseConv2D and
+  FullyConnected may use one scale per output channel (the converter's default for all three).
+  Layouts: Conv2D ``(out, fh, fw, in)`` (OHWI), DepthwiseConv2D
+  ``(1, fh, fw, in * depth_multiplier)``, FullyConnected ``(out, in)``.
 * Biases: int32 with scale ``input_scale * weight_scale[c]`` and zero point 0.
 
-Rescaling follows the *default* TFLite build, the double-rounding ``MultiplyByQuantizedMultiplier``
-(a saturating rounding doubling high multiply, then a rounding right shift). The single-rounding
-build (``TFLITE_SINGLE_ROUNDING``) is available with ``single_rounding=True`` everywhere a
-rescale happens.
+Rounding paths (``rounding=`` wherever an output is rescaled; :data:`ROUNDINGS`):
+
+* ``"reference"`` (default): TFLite's reference kernels (the interpreter's BUILTIN_REF op
+  resolver), op by op. Conv2D, DepthwiseConv2D and Add rescale with the double-rounding
+  ``MultiplyByQuantizedMultiplier`` (gemmlowp: saturating rounding doubling high multiply, then
+  a rounding right shift with ties away from zero). FullyConnected rescales with ONE rounding in
+  float64: ``round(double(acc) * (s_in * s_w[c] / s_out))``, ties away from zero
+  (:func:`fc_scale`, :func:`multiply_by_scale`); it needs the float scale (``scale=``).
+* ``"gemmlowp"``: the double-rounding fixed-point rescale for every op, FullyConnected included
+  (what the RTL requantisation unit of the CNN engine implements).
+* ``"optimized"``: TFLite's optimized builtin kernels (no delegate, x86 build): Conv2D and
+  FullyConnected (through ruy) use the fixed-point rescale whose final rounding right shift breaks
+  ties toward +inf; DepthwiseConv2D, Add and the pools compute as the reference kernels do.
+
+The single-rounding build (``TFLITE_SINGLE_ROUNDING``) of the fixed-point rescale is available with
+``single_rounding=True``. Fused-activation clamp bounds are computed as TFLite does, in float32
+(``zero_point + roundf(6.0f / scale)``, :func:`activation_range`), on every path.
 
 All integer arithmetic is done in numpy int64 on values that stay in the int32 range, which the
 functions check where C++ would have undefined behaviour (int32 accumulator overflow raises
@@ -30,6 +44,7 @@ INT8_MAX = 127
 
 PADDINGS = ("SAME", "VALID")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+ROUNDINGS = ("reference", "gemmlowp", "optimized")
 
 __all__ = [
     "INT32_MIN",
@@ -40,12 +55,20 @@ __all__ = [
     "multiply_by_quantized_multiplier",
     "multiply_by_quantized_multiplier_double_rounding",
     "multiply_by_quantized_multiplier_single_rounding",
+    "multiply_by_quantized_multiplier_optimized",
+    "rounding_right_shift_up",
+    "multiply_by_scale",
+    "fc_scale",
+    "ROUNDINGS",
+    "check_rounding",
     "round_half_away",
     "quantize_value",
+    "quantize_value_f32",
     "activation_range",
     "compute_padding",
     "conv_multipliers",
     "requantize",
+    "requantize_fc",
     "patches",
     "conv2d_acc",
     "conv2d",
@@ -185,11 +208,80 @@ def multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift):
     return _wrap32(r)
 
 
-def multiply_by_quantized_multiplier(x, multiplier, shift, single_rounding=False):
-    """Dispatch to the double-rounding (default) or the single-rounding variant."""
+def rounding_right_shift_up(x, exponent):
+    """x / 2**exponent rounded to nearest, ties toward +inf (ruy's rounding right shift)."""
+    x = _i64(x, "x")
+    e = _i64(exponent, "exponent")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(e, 0, 31, "exponent")
+    half = np.where(e > 0, np.int64(1) << np.maximum(e - 1, 0), 0)
+    return (x + half) >> e
+
+
+def multiply_by_quantized_multiplier_optimized(x, multiplier, shift):
+    """MultiplyByQuantizedMultiplier of TFLite's optimized kernels (ruy).
+
+    ``RoundingRightShift(SRDHM(x * 2**max(shift, 0), M), max(-shift, 0))``: as the default
+    build, but the final right shift rounds ties toward +inf instead of away from zero.
+    """
+    x = _i64(x, "x")
+    m = _i64(multiplier, "multiplier")
+    sh = _i64(shift, "shift")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(sh, -31, 31, "shift")
+    left = np.maximum(sh, 0)
+    right = np.maximum(-sh, 0)
+    return rounding_right_shift_up(
+        saturating_rounding_doubling_high_mul(_wrap32(x << left), m), right
+    )
+
+
+def check_rounding(rounding):
+    """The rounding-path name, validated (one of :data:`ROUNDINGS`)."""
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    return rounding
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift, single_rounding=False,
+                                     rounding="reference"):
+    """The fixed-point rescale of a rounding path.
+
+    ``single_rounding``: the TFLITE_SINGLE_ROUNDING build (any path); otherwise ``"reference"``
+    and ``"gemmlowp"`` give the default double-rounding variant, ``"optimized"`` the ruy variant.
+    """
+    check_rounding(rounding)
     if single_rounding:
         return multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift)
+    if rounding == "optimized":
+        return multiply_by_quantized_multiplier_optimized(x, multiplier, shift)
     return multiply_by_quantized_multiplier_double_rounding(x, multiplier, shift)
+
+
+def fc_scale(input_scale, weight_scales, output_scale):
+    """Effective output scale of TFLite's reference FullyConnected (float64, per channel).
+
+    ``double(s_in) * double(s_w[c]) / double(s_out)`` with the scales taken as float32 (as stored
+    in a .tflite file): the product is exact in float64, the division rounds once.
+    """
+    si = np.float64(np.float32(input_scale))
+    sw = np.asarray(weight_scales, np.float32).astype(np.float64)
+    so = np.float64(np.float32(output_scale))
+    if np.any(sw <= 0) or si <= 0 or so <= 0:
+        raise ValueError("scales must be positive")
+    return si * sw / so
+
+
+def multiply_by_scale(x, scale):
+    """``(int32) round(double(x) * scale)`` of TFLite's reference FullyConnected.
+
+    One float64 multiplication (rounded as C does), then ``std::round`` (ties away from zero).
+    Values beyond int32 (undefined behaviour in C) are saturated.
+    """
+    x = _i64(x, "x")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    v = round_half_away(x.astype(np.float64) * np.asarray(scale, np.float64))
+    return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,20 +293,31 @@ def quantize_value(x, scale, zero_point):
     return zero_point + round_half_away(np.asarray(x, np.float64) / float(scale)).astype(np.int64)
 
 
+def quantize_value_f32(x, scale, zero_point):
+    """``zero_point + (int32) roundf(float32(x) / float32(scale))``: TFLite's float32 quantise
+    of a parameter (as in CalculateActivationRangeQuantized); ties away from zero."""
+    q = np.float32(x) / np.float32(scale)
+    return int(zero_point) + int(round_half_away(np.float64(q)))
+
+
 def activation_range(activation, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX):
-    """CalculateActivationRangeQuantized: (act_min, act_max) codes for a fused activation."""
+    """CalculateActivationRangeQuantized: (act_min, act_max) codes for a fused activation.
+
+    The bounds are quantised in float32 as TFLite does (``roundf(6.0f / scale)``): for a scale
+    whose float32 quotient is exactly x.5 this differs from a float64 computation.
+    """
     act = str(activation).upper()
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    if not np.float32(scale) > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
     if act == "NONE":
         return qmin, qmax
-    if act == "RELU":
-        return max(qmin, int(quantize_value(0.0, scale, zero_point))), qmax
-    if act == "RELU6":
-        lo = max(qmin, int(quantize_value(0.0, scale, zero_point)))
-        return lo, min(qmax, int(quantize_value(6.0, scale, zero_point)))
-    lo = max(qmin, int(quantize_value(-1.0, scale, zero_point)))
-    return lo, min(qmax, int(quantize_value(1.0, scale, zero_point)))
+    lo_real, hi_real = {"RELU": (0.0, None), "RELU6": (0.0, 6.0),
+                        "RELU_N1_TO_1": (-1.0, 1.0)}[act]
+    lo = max(qmin, quantize_value_f32(lo_real, scale, zero_point))
+    hi = qmax if hi_real is None else min(qmax, quantize_value_f32(hi_real, scale, zero_point))
+    return lo, hi
 
 
 def compute_padding(in_size, filter_size, stride, dilation=1, padding="SAME"):
@@ -267,12 +370,16 @@ def dequantize(q, scale, zero_point):
 
 
 def requantize(acc, bias, multiplier, shift, output_zero_point, act_min=-128, act_max=127,
-               single_rounding=False):
+               single_rounding=False, rounding="reference", scale=None):
     """acc (+ bias) -> rescale -> + output zero point -> clamp -> int8.
 
-    ``acc`` int64 with channels last; ``bias``, ``multiplier`` and ``shift`` broadcast on the
-    channel axis (per channel or per tensor). The biased accumulator must fit int32.
+    ``acc`` int64 with channels last; ``bias``, ``multiplier``, ``shift`` (and ``scale``)
+    broadcast on the channel axis (per channel or per tensor). The biased accumulator must fit
+    int32. With ``scale`` (the float64 effective scale, :func:`fc_scale`) the rescale is the
+    single float64 rounding of the reference FullyConnected (:func:`multiply_by_scale`);
+    otherwise the fixed-point rescale of ``rounding`` (:func:`multiply_by_quantized_multiplier`).
     """
+    check_rounding(rounding)
     acc = _i64(acc, "acc")
     if bias is not None:
         acc = acc + _i64(bias, "bias")
@@ -280,9 +387,31 @@ def requantize(acc, bias, multiplier, shift, output_zero_point, act_min=-128, ac
         raise OverflowError("int32 accumulator overflow")
     if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
         raise ValueError(f"bad activation range [{act_min}, {act_max}]")
-    r = multiply_by_quantized_multiplier(acc, multiplier, shift, single_rounding)
+    if scale is not None:
+        r = multiply_by_scale(acc, scale)
+    else:
+        r = multiply_by_quantized_multiplier(acc, multiplier, shift, single_rounding, rounding)
     r = r + int(output_zero_point)
     return np.clip(r, act_min, act_max).astype(np.int8)
+
+
+def requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min=-128, act_max=127,
+                  single_rounding=False, rounding="reference", scale=None):
+    """The output stage of FullyConnected on a rounding path.
+
+    ``"reference"``: TFLite's reference FC, one float64 rounding with ``scale``
+    (:func:`fc_scale`; required, ``multiplier`` / ``shift`` are not used); ``"gemmlowp"`` /
+    ``"optimized"``: the fixed-point rescale with ``multiplier`` / ``shift``.
+    """
+    if check_rounding(rounding) == "reference" and not single_rounding:
+        if scale is None:
+            raise ValueError("the reference FullyConnected rescales with the float scale "
+                             "s_in * s_w / s_out: pass scale= (fc_scale) or choose "
+                             "rounding='gemmlowp'")
+        return requantize(acc, bias, None, None, output_zero_point, act_min, act_max,
+                          scale=scale)
+    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                      single_rounding, rounding)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,11 +494,12 @@ def conv2d_acc(x, w, input_zero_point, stride=1, padding="SAME", dilation=1):
 
 
 def conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, stride=1,
-           padding="SAME", dilation=1, act_min=-128, act_max=127, single_rounding=False):
+           padding="SAME", dilation=1, act_min=-128, act_max=127, single_rounding=False,
+           rounding="reference"):
     """TFLite int8 per-channel Conv2D (reference integer_ops ConvPerChannel)."""
     acc = conv2d_acc(x, w, input_zero_point, stride, padding, dilation)
     return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                      single_rounding)
+                      single_rounding, rounding)
 
 
 def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, padding="SAME",
@@ -392,12 +522,19 @@ def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, p
 
 def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift,
                      depth_multiplier=1, stride=1, padding="SAME", dilation=1, act_min=-128,
-                     act_max=127, single_rounding=False):
-    """TFLite int8 per-channel DepthwiseConv2D."""
+                     act_max=127, single_rounding=False, rounding="reference"):
+    """TFLite int8 per-channel DepthwiseConv2D.
+
+    The optimized kernel (portable build, as on x86) rescales with the default double-rounding
+    MultiplyByQuantizedMultiplier like the reference one, so ``"optimized"`` equals
+    ``"reference"`` here.
+    """
     acc = depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier, stride, padding,
                                dilation)
+    if check_rounding(rounding) == "optimized":
+        rounding = "gemmlowp"
     return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                      single_rounding)
+                      single_rounding, rounding)
 
 
 def fully_connected_acc(x, w, input_zero_point):
@@ -413,11 +550,16 @@ def fully_connected_acc(x, w, input_zero_point):
 
 
 def fully_connected(x, w, bias, input_zero_point, output_zero_point, multiplier, shift,
-                    act_min=-128, act_max=127, single_rounding=False):
-    """TFLite int8 FullyConnected (per-tensor or per-channel multiplier); x is (N, in)."""
+                    act_min=-128, act_max=127, single_rounding=False, rounding="reference",
+                    scale=None):
+    """TFLite int8 FullyConnected (per-tensor or per-channel); x is (N, in).
+
+    The output stage is :func:`requantize_fc`: the default ``"reference"`` path needs ``scale``
+    (:func:`fc_scale`), the fixed-point paths ``multiplier`` / ``shift``.
+    """
     acc = fully_connected_acc(x, w, input_zero_point)
-    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                      single_rounding)
+    return requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                         single_rounding, rounding, scale)
 
 
 def max_pool(x, pool, stride=None, padding="VALID", act_min=-128, act_max=127):
@@ -482,14 +624,17 @@ def add_params(scale1, zero_point1, scale2, zero_point2, output_scale, output_ze
     return out
 
 
-def add(x1, x2, params, act_min=-128, act_max=127, single_rounding=False):
+def add(x1, x2, params, act_min=-128, act_max=127, single_rounding=False,
+        rounding="reference"):
     """TFLite int8 elementwise Add (numpy broadcasting) with parameters from add_params."""
     a = _i64(x1, "input1")
     b = _i64(x2, "input2")
     _check_range(a, INT8_MIN, INT8_MAX, "input1")
     _check_range(b, INT8_MIN, INT8_MAX, "input2")
     p = params
-    mbqm = multiply_by_quantized_multiplier
+    def mbqm(v, m, sh, sr):
+        return multiply_by_quantized_multiplier(v, m, sh, sr, rounding)
+
     sa = (a + p["input1_offset"]) << p["left_shift"]
     sb = (b + p["input2_offset"]) << p["left_shift"]
     sa = mbqm(sa, p["input1_multiplier"], p["input1_shift"], single_rounding)
