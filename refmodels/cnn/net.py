@@ -336,17 +336,31 @@ class Network:
         lo, hi = tfl.activation_range(L["activation"], qo["scale"], qo["zero_point"])
         return m, sh, qo, lo, hi
 
+    def _eff_scale(self, L, in_scale):
+        """Per-channel float64 effective scale ``s_in * s_w / s_out`` (the rescale of TFLite's
+        reference FullyConnected)."""
+        ws = self.arrays[L["name"] + ".wscale"]
+        if L["type"] == "dense":
+            ws = np.broadcast_to(ws, (L["units"],))
+        return tfl.fc_scale(in_scale, ws, self.topology["quant"][L["name"]]["scale"])
+
     def quantize_input(self, x):
         q = self.topology["quant"]["input"]
         return tfl.quantize(x, q["scale"], q["zero_point"])
 
-    def forward_int8(self, xq, mul=None, single_rounding=False, batch=256, trace=False):
+    def forward_int8(self, xq, mul=None, single_rounding=False, batch=256, trace=False,
+                     rounding="reference"):
         """int8 inference (TFLite kernels); ``mul``: None (exact) or an approximate multiplier
         (unit name or :class:`refmodels.cnn.approx.ApproxMul`) used in every conv/dense.
+
+        ``rounding``: the rescale path (:data:`refmodels.cnn.tflite.ROUNDINGS`): ``"reference"``
+        (TFLite's reference kernels: dense layers round once in float64), ``"gemmlowp"`` (the
+        fixed-point double rounding in every layer, as the RTL engine does) or ``"optimized"``.
 
         Returns the int8 codes of the last layer; with ``trace`` also a dict layer name ->
         int8 output of every layer (golden vectors for the hardware).
         """
+        tfl.check_rounding(rounding)
         if "quant" not in self.topology:
             raise ValueError("network is not quantised; call quantize() first")
         if mul is not None and not isinstance(mul, apx.ApproxMul):
@@ -358,7 +372,8 @@ class Network:
         outs, traces = [], []
         for b0 in range(0, len(xq), batch):
             tr = {} if trace else None
-            outs.append(self._forward_int8(xq[b0 : b0 + batch], mul, single_rounding, tr))
+            outs.append(self._forward_int8(xq[b0 : b0 + batch], mul, single_rounding, tr,
+                                           rounding))
             traces.append(tr)
         out = np.concatenate(outs)
         if not trace:
@@ -367,7 +382,9 @@ class Network:
 
     def int8_params(self):
         """Derived integer parameters of every conv/dense layer (what the hardware is loaded
-        with): zero points, per-channel (multiplier, shift), clamp range, weights, biases."""
+        with): zero points, per-channel (multiplier, shift), the float64 effective scale
+        ``s_in * s_w / s_out`` (``scale``, what TFLite's reference FullyConnected rescales with),
+        clamp range, weights, biases."""
         qin = self.topology["quant"]["input"]
         s_in, zp_in = qin["scale"], qin["zero_point"]
         out = []
@@ -377,6 +394,7 @@ class Network:
             m, sh, qo, lo, hi = self._qparams(L, s_in)
             out.append({"name": L["name"], "type": L["type"], "input_zero_point": zp_in,
                         "output_zero_point": qo["zero_point"], "multiplier": m, "shift": sh,
+                        "scale": self._eff_scale(L, s_in),
                         "act_min": lo, "act_max": hi, "weights": self.arrays[L["name"] + ".wq"],
                         "bias": self.arrays[L["name"] + ".bq"],
                         "stride": L.get("stride"), "padding": L.get("padding")})
@@ -395,7 +413,7 @@ class Network:
             cache[key] = (mul, apx.tap_tables(mul.table, wk + 128))
         return cache[key][1]
 
-    def _forward_int8(self, a, mul, sr, trace=None):
+    def _forward_int8(self, a, mul, sr, trace=None, rounding="reference"):
         qin = self.topology["quant"]["input"]
         s_in, zp_in = qin["scale"], qin["zero_point"]
         for L in self.layers:
@@ -403,19 +421,20 @@ class Network:
             if t in ("conv2d", "dense"):
                 m, sh, qo, lo, hi = self._qparams(L, s_in)
                 wq, bq = self.arrays[nm + ".wq"], self.arrays[nm + ".bq"]
+                fcs = self._eff_scale(L, s_in) if t == "dense" else None
                 if t == "conv2d" and mul is None:
                     a = tfl.conv2d(a, wq, bq, zp_in, qo["zero_point"], m, sh, L["stride"],
-                                   L["padding"], 1, lo, hi, sr)
+                                   L["padding"], 1, lo, hi, sr, rounding)
                 elif t == "conv2d":
                     a = apx.conv2d(a, wq, bq, zp_in, qo["zero_point"], m, sh, mul,
                                    L["stride"], L["padding"], 1, lo, hi, sr,
-                                   self._tap_tables(nm, mul))
+                                   self._tap_tables(nm, mul), rounding)
                 elif mul is None:
                     a = tfl.fully_connected(a, wq, bq, zp_in, qo["zero_point"], m, sh, lo, hi,
-                                            sr)
+                                            sr, rounding, fcs)
                 else:
                     a = apx.fully_connected(a, wq, bq, zp_in, qo["zero_point"], m, sh, mul, lo,
-                                            hi, sr, self._tap_tables(nm, mul))
+                                            hi, sr, self._tap_tables(nm, mul), rounding, fcs)
                 s_in, zp_in = qo["scale"], qo["zero_point"]
             elif t == "maxpool":
                 a = tfl.max_pool(a, L["pool"], L["pool"], "VALID")

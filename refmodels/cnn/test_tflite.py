@@ -254,12 +254,66 @@ def test_fully_connected_vs_reference():
     x = rng.integers(-128, 128, (5, 40))
     w = rng.integers(-127, 128, (7, 40))
     izp, ozp, m, sh, bias = _rand_case(rng, (7, 40))
-    got = tfl.fully_connected(x, w, bias, izp, ozp, m, sh)
+    got = tfl.fully_connected(x, w, bias, izp, ozp, m, sh, rounding="gemmlowp")
     for b in range(5):
         for o in range(7):
             acc = sum(int(w[o, i]) * (int(x[b, i]) - izp) for i in range(40)) + int(bias[o])
             want = min(max(ref_mbqm(acc, int(m[o]), int(sh[o])) + ozp, -128), 127)
             assert got[b, o] == want
+    with pytest.raises(ValueError, match="scale"):
+        tfl.fully_connected(x, w, bias, izp, ozp, m, sh)  # the reference path needs scale=
+
+
+def test_reference_fully_connected_rounds_once_in_float64():
+    """rounding="reference": (int32) std::round(double(acc) * (s_in * s_w / s_out)), scalar
+    reference in Python floats (IEEE double, as C); ties away from zero."""
+    rng = np.random.default_rng(21)
+    x = rng.integers(-128, 128, (6, 30))
+    w = rng.integers(-127, 128, (5, 30))
+    s_in, s_out = np.float32(0.02), np.float32(0.07)
+    sw = rng.uniform(0.001, 0.01, 5).astype(np.float32)
+    bias = rng.integers(-3000, 3000, 5)
+    scale = tfl.fc_scale(s_in, sw, s_out)
+    got = tfl.fully_connected(x, w, bias, 3, -5, None, None, scale=scale)
+    for b in range(6):
+        for o in range(5):
+            acc = sum(int(w[o, i]) * (int(x[b, i]) - 3) for i in range(30)) + int(bias[o])
+            eff = float(s_in) * float(sw[o]) / float(s_out)
+            v = float(acc) * eff
+            want = min(max(int(math.copysign(math.floor(abs(v) + 0.5), v)) - 5, -128), 127)
+            assert got[b, o] == want
+    # ties: an accumulator whose scaled value is exactly +-k.5 rounds away from zero
+    acc = np.array([[5], [-5], [7], [-7]])
+    r = tfl.requantize_fc(acc, None, None, None, 0, scale=np.array([0.5]))
+    assert r.ravel().tolist() == [3, -3, 4, -4]
+
+
+def test_optimized_rescale_ties_toward_plus_inf():
+    """rounding="optimized": the final shift rounds ties up (ruy); gemmlowp rounds them away
+    from zero. SRDHM(x, 2^30) = x / 2 exactly for even x, so x / 2^(e+1) is the tie case."""
+    x = np.array([-6, -2, 2, 6, 7, -7])
+    m, sh = np.array([2**30]), np.array([-1])  # x * 0.5 * 0.5
+    opt = tfl.multiply_by_quantized_multiplier(x, m, sh, rounding="optimized")
+    ref = tfl.multiply_by_quantized_multiplier(x, m, sh, rounding="reference")
+    assert opt.tolist() == [-1, 0, 1, 2, 2, -1]
+    assert ref.tolist() == [-2, -1, 1, 2, 2, -2]
+    for v in range(-300, 300):
+        want = math.floor(Fraction(ref_srdhm(v, 2**30 + 12345), 2**3) + Fraction(1, 2))
+        got = tfl.multiply_by_quantized_multiplier(v, 2**30 + 12345, -3, rounding="optimized")
+        assert int(got) == want
+    with pytest.raises(ValueError, match="rounding"):
+        tfl.multiply_by_quantized_multiplier(x, m, sh, rounding="half-even")
+
+
+def test_activation_bounds_are_float32():
+    """ReLU6 bound = zp + roundf(6.0f / scale): for scale 0.096f the float32 quotient is exactly
+    62.5 (-> 63) while the float64 one is 62.49999946 (-> 62)."""
+    assert float(np.float32(6.0) / np.float32(0.096)) == 62.5
+    assert 6.0 / float(np.float32(0.096)) < 62.5
+    assert tfl.activation_range("RELU6", np.float32(0.096), -128) == (-128, -65)
+    assert tfl.activation_range("RELU_N1_TO_1", np.float32(0.096), 0) == (-10, 10)
+    with pytest.raises(ValueError):
+        tfl.activation_range("RELU", 0.0, 0)
 
 
 def test_overflow_raises():

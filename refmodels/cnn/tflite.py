@@ -69,6 +69,7 @@ __all__ = [
     "conv_multipliers",
     "requantize",
     "requantize_fc",
+    "requantize_layer",
     "patches",
     "conv2d_acc",
     "conv2d",
@@ -414,6 +415,31 @@ def requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min=-128,
                       single_rounding, rounding)
 
 
+LAYER_KINDS = ("conv2d", "depthwise_conv2d", "fully_connected")
+
+
+def requantize_layer(kind, acc, bias, multiplier, shift, output_zero_point, act_min=-128,
+                     act_max=127, single_rounding=False, rounding="reference", scale=None):
+    """The output stage of a Conv2D / DepthwiseConv2D / FullyConnected layer on a rounding path
+    (every layer kernel of the package, exact or approximate, ends here).
+
+    * ``conv2d``: the fixed-point rescale of ``rounding`` (:func:`requantize`);
+    * ``depthwise_conv2d``: the same, except that ``"optimized"`` is the double-rounding
+      rescale (TFLite's optimized depthwise kernel in its portable build uses it);
+    * ``fully_connected``: :func:`requantize_fc` (``"reference"`` needs ``scale``).
+    """
+    check_rounding(rounding)
+    if kind == "fully_connected":
+        return requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                             single_rounding, rounding, scale)
+    if kind == "depthwise_conv2d":
+        rounding = "gemmlowp" if rounding == "optimized" else rounding
+    elif kind != "conv2d":
+        raise ValueError(f"unknown layer kind {kind!r}; valid: {', '.join(LAYER_KINDS)}")
+    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
+                      single_rounding, rounding)
+
+
 # --------------------------------------------------------------------------------------------
 # patch extraction
 
@@ -498,8 +524,8 @@ def conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, s
            rounding="reference"):
     """TFLite int8 per-channel Conv2D (reference integer_ops ConvPerChannel)."""
     acc = conv2d_acc(x, w, input_zero_point, stride, padding, dilation)
-    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                      single_rounding, rounding)
+    return requantize_layer("conv2d", acc, bias, multiplier, shift, output_zero_point, act_min,
+                            act_max, single_rounding, rounding)
 
 
 def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, padding="SAME",
@@ -531,10 +557,8 @@ def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier
     """
     acc = depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier, stride, padding,
                                dilation)
-    if check_rounding(rounding) == "optimized":
-        rounding = "gemmlowp"
-    return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                      single_rounding, rounding)
+    return requantize_layer("depthwise_conv2d", acc, bias, multiplier, shift, output_zero_point,
+                            act_min, act_max, single_rounding, rounding)
 
 
 def fully_connected_acc(x, w, input_zero_point):
@@ -558,8 +582,8 @@ def fully_connected(x, w, bias, input_zero_point, output_zero_point, multiplier,
     (:func:`fc_scale`), the fixed-point paths ``multiplier`` / ``shift``.
     """
     acc = fully_connected_acc(x, w, input_zero_point)
-    return requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
-                         single_rounding, rounding, scale)
+    return requantize_layer("fully_connected", acc, bias, multiplier, shift, output_zero_point,
+                            act_min, act_max, single_rounding, rounding, scale)
 
 
 def max_pool(x, pool, stride=None, padding="VALID", act_min=-128, act_max=127):

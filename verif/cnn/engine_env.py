@@ -10,6 +10,7 @@ frames (random idle cycles; cut short or too long for the frame-error layers) wh
 sink applies random back-pressure; the monitor publishes what came back with STATUS and CYCLES.
 The scoreboard compares the output with ``refmodels.cnn.tflite`` (exact int8),
 ``refmodels.cnn.approx`` (approximate unit) or ``refmodels.cnn.hf6`` (float32 bit patterns);
+int8 outputs follow the golden model's ``"gemmlowp"`` rounding path (:data:`ENGINE_ROUNDING`);
 layers the engine must refuse end with STATUS.ERROR, the documented error code and no output.
 Tests: :class:`EngineRegTest` (register map), :class:`EngineLayerTest` (directed layer kinds
 and every error code), :class:`EngineRandomTest` (constrained-random layers with a coverage
@@ -60,6 +61,13 @@ POOL_MODES = {"maxpool": 2, "avgpool": 3}  # MODE register values of the pooling
 ACT_CODES = {"NONE": 0, "RELU": 1, "RELU6": 2}  # ACT register of the HF6 engine
 #: kinds of the HF6 engine: no AveragePool (a float32 average is not built): error code 6
 KINDS_HF6 = [k if k != "avgpool" else "error_mode" for k in KINDS]
+
+# The engine's requantisation unit rescales every layer, FullyConnected included, with the
+# fixed-point double-rounding MultiplyByQuantizedMultiplier (M, shift per channel). TFLite's
+# reference FullyConnected rounds once in float64 instead (refmodels.cnn.tflite, rounding
+# "reference"); the two differ by one code on rare ties, so the engine is compared with the
+# golden model's named "gemmlowp" path.
+ENGINE_ROUNDING = "gemmlowp"
 
 
 def is_hf6(mul):
@@ -349,7 +357,8 @@ def golden(lay, mul):
                                      act_max=lay.act_max)
     elif lay.kind == "fc" and mul is None:
         y = tfl.fully_connected(lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1), *args,
-                                act_min=lay.act_min, act_max=lay.act_max)
+                                act_min=lay.act_min, act_max=lay.act_max,
+                                rounding=ENGINE_ROUNDING)
     elif mul is None:
         y = tfl.conv2d(lay.x, lay.wt, *args, stride=(lay.sy, lay.sx), padding=lay.padding,
                        act_min=lay.act_min, act_max=lay.act_max)
@@ -810,7 +819,8 @@ class EngineNetworkTest(EngineBase):
     as the next input (flatten is the NHWC order itself), runs a dense layer of more than 255
     inputs as a Conv2D over the unflattened map (:func:`fc_shape`) and splits layers with more
     output channels than the channel table (:func:`split_channels`). The network's outputs
-    must equal ``Network.forward_int8`` (with the engine's multiplier) bit for bit, or
+    must equal ``Network.forward_int8`` (with the engine's multiplier, rounding path
+    :data:`ENGINE_ROUNDING`) bit for bit, or
     ``Network.forward_hf6`` (float32 bit patterns) on the HF6 engine."""
 
     images = 3
@@ -832,7 +842,8 @@ class EngineNetworkTest(EngineBase):
             want = net.forward_hf6(xs).view(np.uint32).astype(np.int64)
         else:
             xq = net.quantize_input(x_test[:n])
-            want = net.forward_int8(xq, mul=ConfigDB().get(None, "", "GOLDEN_MUL"))
+            want = net.forward_int8(xq, mul=ConfigDB().get(None, "", "GOLDEN_MUL"),
+                                    rounding=ENGINE_ROUNDING)
             xs = xq.astype(np.int64)
             params = net.int8_params()
         self.errors = []
