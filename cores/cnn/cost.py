@@ -58,25 +58,69 @@ def cost(block: str, flows=("dsp", "nodsp"), **params) -> dict:
 
 
 def _parse(args):
+    """``key=value`` words -> parameters (ints where the value is a number); ValueError on a
+    word without ``=``."""
     params = {}
     for a in args:
-        k, _, v = a.partition("=")
-        params[k] = int(v) if v.isdigit() else v
+        k, eq, v = a.partition("=")
+        if not eq or not k:
+            raise ValueError(f"parameter {a!r} is not key=value (e.g. lanes=8 mul=int8)")
+        params[k] = int(v) if v.lstrip("-").isdigit() else v
     if "pack" in params:
         params["pack"] = bool(params["pack"])
     return params
 
 
+def build_parser():
+    import argparse  # noqa: PLC0415
+
+    from cores.cnn.generate import BLOCKS  # noqa: PLC0415
+
+    ap = argparse.ArgumentParser(
+        prog="python -m cores.cnn.cost",
+        description="Yosys cost (synth_xilinx -family xc7, with and without DSP48E1) of CNN "
+        "blocks. Without arguments: the table of the block READMEs.",
+        epilog="examples: python -m cores.cnn.cost mac lanes=16 mul=int8 pack=0; "
+        "python -m cores.cnn.cost requant")
+    ap.add_argument("block", nargs="?", choices=sorted(BLOCKS), metavar="BLOCK",
+                    help=f"one block: {', '.join(sorted(BLOCKS))}")
+    ap.add_argument("params", nargs="*", metavar="KEY=VALUE", help="block parameters")
+    return ap
+
+
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    rows = [(argv[0], _parse(argv[1:]))] if argv else TABLE
+    ap = build_parser()
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.block is None and args.params:
+        ap.error("parameters need a BLOCK")
+    try:
+        rows = [(args.block, _parse(args.params))] if args.block else TABLE
+        if args.block:  # bad parameters are refused before any synthesis
+            from cores.cnn.generate import build_block  # noqa: PLC0415
+
+            build_block(args.block, **rows[0][1])
+    except ValueError as exc:
+        print(f"{ap.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except TypeError as exc:  # an unknown keyword of the block's build()
+        print(f"{ap.prog}: error: bad parameters for {args.block}: {exc}", file=sys.stderr)
+        return 2
+    from approxnn.synth import YosysError  # noqa: PLC0415
+
     print("| module | LUT | FF | DSP48E1 | CARRY4 | RAMB | LUT (-nodsp) | CARRY4 (-nodsp) |")
     print("|---|---|---|---|---|---|---|---|")
-    for block, params in rows:
-        c = cost(block, **params)
-        print(f"| `{c['module']}` | {c['luts']} | {c['ffs']} | {c['dsps']} | {c['carry4']} | "
-              f"{c['brams']} | "
-              f"{c['nodsp_luts']} | {c['nodsp_carry4']} |", flush=True)
+    try:
+        for block, params in rows:
+            c = cost(block, **params)
+            print(f"| `{c['module']}` | {c['luts']} | {c['ffs']} | {c['dsps']} | "
+                  f"{c['carry4']} | {c['brams']} | "
+                  f"{c['nodsp_luts']} | {c['nodsp_carry4']} |", flush=True)
+    except KeyboardInterrupt:
+        print(f"{ap.prog}: interrupted", file=sys.stderr)
+        return 130
+    except (YosysError, OSError) as exc:  # a tool failure: one line, exit 1
+        print(f"{ap.prog}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

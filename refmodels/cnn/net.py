@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -500,7 +502,17 @@ def load_network(name, directory=NETWORK_DIR):
     if not jp.exists():
         have = sorted(p.stem for p in directory.glob("*.json"))
         raise FileNotFoundError(f"no network {name!r} in {directory}; available: {have}")
-    topo = json.loads(jp.read_text())
-    with np.load(directory / f"{name}.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        topo = json.loads(jp.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{jp}: not a valid network description ({exc})") from None
+    npz = directory / f"{name}.npz"
+    if not npz.is_file():
+        raise FileNotFoundError(f"{npz}: no such file (the arrays of network {name!r})")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{npz}: cannot read the network arrays (truncated or not an .npz "
+                         f"file: {exc})") from None
     return Network(topo, arrays)

@@ -84,6 +84,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -621,8 +623,9 @@ def load_network(path) -> Network:
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise NetworkFileError(f"{npz}: cannot read weights ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise NetworkFileError(f"{npz}: cannot read weights (truncated or not an .npz file: "
+                               f"{exc})") from exc
     expected = {f"w{lay.index}" for lay in layers if lay.has_weights}
     if set(arrays) != expected:
         raise NetworkFileError(

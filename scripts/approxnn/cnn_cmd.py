@@ -24,6 +24,7 @@ listing them in :data:`SUBCOMMANDS`; :func:`run` dispatches on ``args.cnn_comman
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -488,13 +489,20 @@ def _add_evaluate(sub):
 def _cmd_evaluate(args) -> int:
     from .report import atomic_write
 
-    net = resolve_network(args.network, args.networks)
-    if "quant" not in net.topology:
-        raise ValueError(f"network {net.name!r} is not quantised (approxnn cnn quantise)")
+    # every argument is checked before anything long runs
     for opt in ("images", "train_images", "epochs"):
         v = getattr(args, opt)
         if v is not None and v < 1:
             raise ValueError(f"--{opt.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr must be a positive number, got {args.lr}")
+    ft_only = [o for o in ("epochs", "lr", "train_images") if getattr(args, o) is not None]
+    ft_only += ["save_networks"] if args.save_networks else []
+    if ft_only and not args.finetune:
+        raise ValueError(f"--{ft_only[0].replace('_', '-')} is only valid with --finetune")
+    net = resolve_network(args.network, args.networks)
+    if "quant" not in net.topology:
+        raise ValueError(f"network {net.name!r} is not quantised (approxnn cnn quantise)")
     units = library_units() if args.all_units else parse_units(args.units or "exact,drum:k=6")
     out = Path(args.out)
     costs = unit_costs(units, out / "mul_costs.json", synth=not args.no_synth)

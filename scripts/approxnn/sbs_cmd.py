@@ -247,10 +247,18 @@ def _log(msg: str) -> None:
 def _cmd_train(args) -> int:
     from refmodels.sbs.train import NET_DIR, network_name, train_named
 
+    # every argument is checked before the output folder is made or training starts
     if args.network not in ("digits", "mnist"):
         raise ValueError(f"unknown network {args.network!r}; valid: digits, mnist")
+    if args.method not in ("backprop", "em"):
+        raise ValueError(f"unknown method {args.method!r}; valid: backprop, em")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.n_train is not None and args.n_train < 10:
+        raise ValueError(f"--n-train must be at least 10, got {args.n_train}")
     outdir = Path(args.out) if args.out else Path(NET_DIR)
-    outdir.mkdir(parents=True, exist_ok=True)
+    if outdir.exists() and not outdir.is_dir():
+        raise ValueError(f"--out {outdir} exists and is not a folder")
     if args.quantise is not None:
         from refmodels.sbs.formats import parse_format
 
@@ -258,11 +266,21 @@ def _cmd_train(args) -> int:
             raise ValueError("--quantise needs a coded weight format (e4m1, log4, ...)")
     if args.noise_augment is not None and not 0 < args.noise_augment <= 100:
         raise ValueError("--noise-augment must lie in (0, 100] (percent)")
+    if (args.quantise is not None or args.noise_augment is not None) \
+            and args.method != "backprop":
+        raise ValueError("--quantise and --noise-augment fine-tune with --method backprop")
     stem = outdir / network_name(args.network, args.quantise, args.noise_augment)
-    _, meta = train_named(args.network, str(stem), method=args.method, epochs=args.epochs,
-                          n_train=args.n_train, quantise=args.quantise,
-                          noise_augment=None if args.noise_augment is None
-                          else args.noise_augment / 100, log=_log)
+    created = not outdir.exists()
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        _, meta = train_named(args.network, str(stem), method=args.method, epochs=args.epochs,
+                              n_train=args.n_train, quantise=args.quantise,
+                              noise_augment=None if args.noise_augment is None
+                              else args.noise_augment / 100, log=_log)
+    except BaseException:
+        if created and not any(outdir.iterdir()):  # leave no empty folder behind
+            outdir.rmdir()
+        raise
     print(f"{args.network}: {meta['n_train']} training patterns, {meta['train_seconds']} s; "
           f"mean-field accuracy on the {meta['n_test']} held-out patterns "
           f"{meta['meanfield_test_accuracy'] * 100:.2f} %")
