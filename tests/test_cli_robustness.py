@@ -172,3 +172,16 @@ def test_bench_bad_arguments():
     r = run("-m", "verif.bench", "--unit", "nosuch")
     assert r.returncode == 2 and "unknown unit 'nosuch'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["cnn", "train", "digits", "--epochs", "1"],
+    ["cnn", "quantise", "digits", "--to", "int8"],
+])
+def test_cnn_out_under_a_file_is_refused_before_training(tmp_path, capsys, argv):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main([*argv, "--out", str(f / "nets")]) == 2
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and len(err.strip().splitlines()) == 1, err
+    assert f.read_text() == "x"

@@ -377,6 +377,17 @@ def _add_train(sub):
     t.add_argument("--out", default=TRAINED_OUT, help=f"network folder ({TRAINED_OUT})")
 
 
+def _check_folder(path, option="--out"):
+    """Refuse an output folder that cannot be one (an existing file, or under one) before any
+    long run."""
+    p = Path(path)
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise ValueError(f"{option} {p}: {q} exists and is not a folder")
+            break
+
+
 def _cmd_train(args) -> int:
     from refmodels.cnn import train as tr
 
@@ -385,6 +396,7 @@ def _cmd_train(args) -> int:
                          f"{', '.join(sorted(tr.TOPOLOGIES))}")
     if args.epochs is not None and args.epochs < 1:
         raise ValueError("--epochs must be at least 1")
+    _check_folder(args.out)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -429,6 +441,7 @@ def _cmd_quantise(args) -> int:
         raise ValueError("--unit is only valid with --to int8 --qat")
     if args.epochs is not None and args.epochs < 1:
         raise ValueError("--epochs must be at least 1")
+    _check_folder(args.out)
     xtr, _, xte, yte = load_dataset(net.topology["dataset"])
     ptq = copy_network(net)
     ptq.quantize(xtr[:1000])
