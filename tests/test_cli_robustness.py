@@ -52,6 +52,20 @@ def _corrupt_copy(src_dir, name, dst):
     return dst / f"{name}.json"
 
 
+def _truncated_json(src_dir, name, dst):
+    dst.mkdir()
+    shutil.copy(src_dir / f"{name}.npz", dst / f"{name}.npz")
+    (dst / f"{name}.json").write_text((src_dir / f"{name}.json").read_text()[:100])
+    return dst / f"{name}.json"
+
+
+def test_truncated_cnn_network_json(tmp_path):
+    js = _truncated_json(CNN_NETS, "digits", tmp_path / "net")
+    r = run("-m", "approxnn", "cnn", "evaluate", js, "--units", "exact", "--no-synth",
+            "--out", tmp_path / "out")
+    assert "not a valid network description" in one_line_error(r, 2, "digits.json")
+
+
 @pytest.mark.parametrize("damage", [_truncated_copy, _corrupt_copy], ids=["truncated", "corrupt"])
 def test_damaged_cnn_network_npz(tmp_path, damage):
     js = damage(CNN_NETS, "digits", tmp_path / "net")
