@@ -160,10 +160,10 @@ def conv2d_acc(x, w, input_zero_point, mul, stride=1, padding="SAME", dilation=1
 
 def conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, mul, stride=1,
            padding="SAME", dilation=1, act_min=-128, act_max=127, single_rounding=False,
-           tables=None, rounding="reference"):
+           tables=None, rounding="reference", scale=None):
     acc = conv2d_acc(x, w, input_zero_point, mul, stride, padding, dilation, tables)
     return tfl.requantize_layer("conv2d", acc, bias, multiplier, shift, output_zero_point,
-                                act_min, act_max, single_rounding, rounding)
+                                act_min, act_max, single_rounding, rounding, scale)
 
 
 def depthwise_conv2d_acc(x, w, input_zero_point, mul, depth_multiplier=1, stride=1,
@@ -195,11 +195,12 @@ def depthwise_conv2d_acc(x, w, input_zero_point, mul, depth_multiplier=1, stride
 
 def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, mul,
                      depth_multiplier=1, stride=1, padding="SAME", dilation=1, act_min=-128,
-                     act_max=127, single_rounding=False, rounding="reference"):
+                     act_max=127, single_rounding=False, rounding="reference", scale=None):
     acc = depthwise_conv2d_acc(x, w, input_zero_point, mul, depth_multiplier, stride, padding,
                                dilation)
     return tfl.requantize_layer("depthwise_conv2d", acc, bias, multiplier, shift,
-                                output_zero_point, act_min, act_max, single_rounding, rounding)
+                                output_zero_point, act_min, act_max, single_rounding, rounding,
+                                scale)
 
 
 def fully_connected_acc(x, w, input_zero_point, mul, tables=None):

@@ -328,23 +328,27 @@ class Network:
                     np.uint8)
             s_in = q[nm]["scale"]
 
-    def _qparams(self, L, in_scale):
+    def _qparams(self, L, in_scale, rounding="reference"):
         nm = L["name"]
         qo = self.topology["quant"][nm]
         ws = self.arrays[nm + ".wscale"]
         if L["type"] == "dense":
             ws = np.broadcast_to(ws, (L["units"],))
         m, sh = tfl.conv_multipliers(in_scale, ws, qo["scale"])
-        lo, hi = tfl.activation_range(L["activation"], qo["scale"], qo["zero_point"])
+        lo, hi = tfl.activation_range(L["activation"], qo["scale"], qo["zero_point"],
+                                      rounding=rounding)
         return m, sh, qo, lo, hi
 
-    def _eff_scale(self, L, in_scale):
-        """Per-channel float64 effective scale ``s_in * s_w / s_out`` (the rescale of TFLite's
-        reference FullyConnected)."""
+    def _eff_scale(self, L, in_scale, rounding="reference"):
+        """Per-channel effective scale ``s_in * s_w / s_out`` as the layer's output stage on
+        ``rounding`` needs it (:func:`refmodels.cnn.tflite.layer_scale`; float64 for the
+        reference dense rescale), or None (fixed-point rescale)."""
         ws = self.arrays[L["name"] + ".wscale"]
         if L["type"] == "dense":
             ws = np.broadcast_to(ws, (L["units"],))
-        return tfl.fc_scale(in_scale, ws, self.topology["quant"][L["name"]]["scale"])
+        kind = "fully_connected" if L["type"] == "dense" else "conv2d"
+        return tfl.layer_scale(in_scale, ws, self.topology["quant"][L["name"]]["scale"], kind,
+                               rounding)
 
     def quantize_input(self, x):
         q = self.topology["quant"]["input"]
@@ -357,7 +361,8 @@ class Network:
 
         ``rounding``: the rescale path (:data:`refmodels.cnn.tflite.ROUNDINGS`): ``"reference"``
         (TFLite's reference kernels: dense layers round once in float64), ``"gemmlowp"`` (the
-        fixed-point double rounding in every layer, as the RTL engine does) or ``"optimized"``.
+        fixed-point double rounding in every layer, as the RTL engine does), ``"optimized"`` or
+        ``"xnnpack"`` (float32 rescale, ties to even).
 
         Returns the int8 codes of the last layer; with ``trace`` also a dict layer name ->
         int8 output of every layer (golden vectors for the hardware).
@@ -396,7 +401,8 @@ class Network:
             m, sh, qo, lo, hi = self._qparams(L, s_in)
             out.append({"name": L["name"], "type": L["type"], "input_zero_point": zp_in,
                         "output_zero_point": qo["zero_point"], "multiplier": m, "shift": sh,
-                        "scale": self._eff_scale(L, s_in),
+                        "scale": tfl.fc_scale(s_in, np.broadcast_to(
+                            self.arrays[L["name"] + ".wscale"], np.shape(m)), qo["scale"]),
                         "act_min": lo, "act_max": hi, "weights": self.arrays[L["name"] + ".wq"],
                         "bias": self.arrays[L["name"] + ".bq"],
                         "stride": L.get("stride"), "padding": L.get("padding")})
@@ -421,16 +427,16 @@ class Network:
         for L in self.layers:
             t, nm = L["type"], L["name"]
             if t in ("conv2d", "dense"):
-                m, sh, qo, lo, hi = self._qparams(L, s_in)
+                m, sh, qo, lo, hi = self._qparams(L, s_in, rounding)
                 wq, bq = self.arrays[nm + ".wq"], self.arrays[nm + ".bq"]
-                fcs = self._eff_scale(L, s_in) if t == "dense" else None
+                fcs = self._eff_scale(L, s_in, rounding)
                 if t == "conv2d" and mul is None:
                     a = tfl.conv2d(a, wq, bq, zp_in, qo["zero_point"], m, sh, L["stride"],
-                                   L["padding"], 1, lo, hi, sr, rounding)
+                                   L["padding"], 1, lo, hi, sr, rounding, fcs)
                 elif t == "conv2d":
                     a = apx.conv2d(a, wq, bq, zp_in, qo["zero_point"], m, sh, mul,
                                    L["stride"], L["padding"], 1, lo, hi, sr,
-                                   self._tap_tables(nm, mul), rounding)
+                                   self._tap_tables(nm, mul), rounding, fcs)
                 elif mul is None:
                     a = tfl.fully_connected(a, wq, bq, zp_in, qo["zero_point"], m, sh, lo, hi,
                                             sr, rounding, fcs)

@@ -305,6 +305,26 @@ def test_optimized_rescale_ties_toward_plus_inf():
         tfl.multiply_by_quantized_multiplier(x, m, sh, rounding="half-even")
 
 
+def test_xnnpack_float32_rescale():
+    """rounding="xnnpack": float32(acc) * float32 scale, clamp, round half to even."""
+    acc = np.array([[5, -5, 7, -7, 2**24 + 1, 1000]])
+    sc = np.array([0.5, 0.5, 0.5, 0.5, 2.0**-20, 0.5], np.float32)
+    got = tfl.requantize_layer("conv2d", acc, None, None, None, 3, -128, 127,
+                               rounding="xnnpack", scale=sc)
+    # 2.5 -> 2, -2.5 -> -2, 3.5 -> 4, -3.5 -> -4 (ties to even); float32(2^24 + 1) = 2^24
+    # -> 16; 500 clamps at 127 - 3
+    assert got.ravel().tolist() == [5, 1, 7, -1, 19, 127]
+    s = tfl.xnnpack_scale(np.float32(0.02), np.float32([0.003]), np.float32(0.07))
+    assert s.dtype == np.float32
+    assert s[0] == (np.float32(0.02) * np.float32(0.003)) / np.float32(0.07)
+    assert tfl.layer_scale(0.02, [0.003], 0.07, "conv2d", "reference") is None
+    with pytest.raises(ValueError, match="scale"):
+        tfl.conv2d(np.zeros((1, 1, 1, 1), int), np.ones((1, 1, 1, 1), int), [0], 0, 0, [2**30], [0],
+                   rounding="xnnpack")
+    assert tfl.activation_range("RELU6", np.float32(0.096), -128, rounding="xnnpack") == (
+        -128, -66)
+
+
 def test_activation_bounds_are_float32():
     """ReLU6 bound = zp + roundf(6.0f / scale): for scale 0.096f the float32 quotient is exactly
     62.5 (-> 63) while the float64 one is 62.49999946 (-> 62)."""

@@ -9,6 +9,10 @@ tensor element for element (0 mismatches):
 * BUILTIN_REF op resolver (TFLite's reference kernels) against ``rounding="reference"``;
 * BUILTIN_WITHOUT_DEFAULT_DELEGATES (the optimized kernels, no XNNPACK) against
   ``rounding="optimized"``.
+
+The XNNPACK delegate (BUILTIN, LiteRT's default) runs a model as one delegated node, so its
+intermediate tensors are not kept: there the golden model is chained op by op from the model's
+input (``rounding="xnnpack"``) and the model's output must be equal.
 """
 
 from __future__ import annotations
@@ -65,22 +69,25 @@ def golden(op, spec, ins, out, rounding):
     s_in, zp_in = _q(xd)
     s_in, zp_in = float(s_in[0]), int(zp_in[0])
     act = spec.get("activation", "NONE")
-    lo, hi = tfl.activation_range(act, s_out, zp_out)
+    lo, hi = tfl.activation_range(act, s_out, zp_out, rounding=rounding)
     if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         (wd, w), (_, b) = ins[1], ins[2]
         sw, _ = _q(wd)
         oc = w.shape[0] if op != "DEPTHWISE_CONV_2D" else w.shape[3]
         sw = np.broadcast_to(sw, (oc,))
         m, sh = tfl.conv_multipliers(s_in, sw, s_out)
+        kind = {"CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d",
+                "FULLY_CONNECTED": "fully_connected"}[op]
+        sc = tfl.layer_scale(s_in, sw, s_out, kind, rounding)
         if op == "CONV_2D":
             return tfl.conv2d(x, w, b, zp_in, zp_out, m, sh, spec["stride"], spec["padding"],
-                              1, lo, hi, rounding=rounding)
+                              1, lo, hi, rounding=rounding, scale=sc)
         if op == "DEPTHWISE_CONV_2D":
             return tfl.depthwise_conv2d(x, w, b, zp_in, zp_out, m, sh,
                                         spec["depth_multiplier"], spec["stride"],
-                                        spec["padding"], 1, lo, hi, rounding=rounding)
+                                        spec["padding"], 1, lo, hi, rounding=rounding, scale=sc)
         return tfl.fully_connected(x.reshape(-1, w.shape[1]), w, b, zp_in, zp_out, m, sh, lo,
-                                   hi, rounding=rounding, scale=tfl.fc_scale(s_in, sw, s_out))
+                                   hi, rounding=rounding, scale=sc)
     if op == "MAX_POOL_2D":
         return tfl.max_pool(x, spec["pool"], spec["stride"], spec["padding"], lo, hi)
     if op == "AVERAGE_POOL_2D":
@@ -109,6 +116,42 @@ def compare(name, resolver, rounding):
     return stats
 
 
+def compare_chained(name, resolver, rounding, seed=1):
+    """(mismatching elements, elements) of the model outputs, the golden model chained op by op
+    from the model input (for a delegate that keeps no intermediate tensor)."""
+    path = str(DATA / f"{name}.tflite")
+    it = litert.Interpreter(model_path=path, experimental_op_resolver_type=resolver)
+    it.allocate_tensors()
+    ref = litert.Interpreter(model_path=path,
+                             experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
+    ref.allocate_tensors()
+    details = {d["index"]: d for d in ref.get_tensor_details()}
+    ops = ref._get_ops_details()
+    specs = META["models"][name]["ops"]
+    rng = np.random.default_rng(seed)
+    bad = total = 0
+    fc = any(op["op_name"] == "FULLY_CONNECTED" for op in ops)
+    for _ in range(IMAGES_FC if fc else IMAGES):
+        vals = {}
+        for d in it.get_input_details():
+            v = rng.integers(-128, 128, d["shape"]).astype(np.int8)
+            it.set_tensor(d["index"], v)
+            vals[d["index"]] = v
+        it.invoke()
+        for k, op in enumerate(ops):
+            assert specs[k]["op"] == op["op_name"]
+            ins = [(details[i], vals[i] if i in vals else ref.get_tensor(i))
+                   for i in op["inputs"] if i >= 0]
+            out = details[op["outputs"][0]]
+            vals[out["index"]] = np.asarray(golden(op["op_name"], specs[k], ins, out, rounding)
+                                            ).reshape(out["shape"])
+        for d in it.get_output_details():
+            got = it.get_tensor(d["index"])
+            bad += int(np.count_nonzero(vals[d["index"]].astype(np.int64) != got))
+            total += got.size
+    return bad, total
+
+
 def _report(stats):
     return ", ".join(f"{op} {bad}/{n}" for op, bad, n in stats.values())
 
@@ -126,6 +169,13 @@ def test_optimized_kernels(name):
     """Golden model (rounding="optimized") == TFLite optimized kernels without delegates."""
     stats = compare(name, litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, "optimized")
     assert all(bad == 0 for _, bad, _ in stats.values()), f"{name}: {_report(stats)}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_xnnpack_delegate(name):
+    """Golden model (rounding="xnnpack") chained from the input == the XNNPACK delegate."""
+    bad, total = compare_chained(name, litert.OpResolverType.BUILTIN, "xnnpack")
+    assert bad == 0 and total > 0, f"{name}: {bad}/{total}"
 
 
 def test_testdata_covers_the_ops():
@@ -154,13 +204,14 @@ def test_relu6_tie_model_needs_float32_bounds():
         top.append(int(got.max()))
     assert tfl.activation_range("RELU6", s, zp)[1] == zp + 63
     assert zp + int(np.floor(6.0 / s + 0.5)) == zp + 62  # the float64 quotient
+    assert tfl.activation_range("RELU6", s, zp, rounding="xnnpack")[1] == zp + 62  # half even
     assert max(top) == zp + 63
 
 
 def test_fc_rounding_paths_are_told_apart():
-    """The stored models separate the FC paths: the fixed-point (gemmlowp) rescale misses
-    TFLite's reference FC on some element, and the reference rescale misses the optimized
-    kernels' FC; likewise for Conv2D (ties of the final shift)."""
+    """The stored models separate the paths: the fixed-point (gemmlowp) rescale misses TFLite's
+    reference FC on some element, the reference Conv2D misses the optimized kernel (ties of the
+    final shift) and the XNNPACK delegate (float32 rescale; the ReLU6 bound of relu6_tie)."""
     ref, opt = litert.OpResolverType.BUILTIN_REF, \
         litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     fc_bad = sum(bad for name in ("fc_per_channel", "small_net")
@@ -169,3 +220,6 @@ def test_fc_rounding_paths_are_told_apart():
     assert fc_bad > 0
     conv_bad = sum(bad for op, bad, _ in compare("conv_k1_s1_same", opt, "reference").values())
     assert conv_bad > 0
+    xnn = litert.OpResolverType.BUILTIN
+    assert compare_chained("conv_k1_s1_same", xnn, "reference")[0] > 0
+    assert compare_chained("relu6_tie", xnn, "reference")[0] > 0  # the ReLU6 bound

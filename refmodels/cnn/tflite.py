@@ -23,10 +23,17 @@ Rounding paths (``rounding=`` wherever an output is rescaled; :data:`ROUNDINGS`)
 * ``"optimized"``: TFLite's optimized builtin kernels (no delegate, x86 build): Conv2D and
   FullyConnected (through ruy) use the fixed-point rescale whose final rounding right shift breaks
   ties toward +inf; DepthwiseConv2D, Add and the pools compute as the reference kernels do.
+* ``"xnnpack"``: the XNNPACK delegate (LiteRT's default CPU path): Conv2D, DepthwiseConv2D and
+  FullyConnected rescale in float32, ``float(acc) * (s_in * s_w / s_out)`` (scale and product in
+  float32, :func:`xnnpack_scale`), clamp, then round half to even; the clamp bounds are
+  ``roundf``-free float32 quotients rounded half to even (``activation_range(...,
+  rounding="xnnpack")``). Add and the pools are modelled as the reference kernels (equal to
+  the delegate on the oracle test's data, which holds no Add rounding tie).
 
 The single-rounding build (``TFLITE_SINGLE_ROUNDING``) of the fixed-point rescale is available with
 ``single_rounding=True``. Fused-activation clamp bounds are computed as TFLite does, in float32
-(``zero_point + roundf(6.0f / scale)``, :func:`activation_range`), on every path.
+(``zero_point + roundf(6.0f / scale)``, :func:`activation_range`), on every path but
+``"xnnpack"`` (float32, ties to even).
 
 All integer arithmetic is done in numpy int64 on values that stay in the int32 range, which the
 functions check where C++ would have undefined behaviour (int32 accumulator overflow raises
@@ -44,7 +51,7 @@ INT8_MAX = 127
 
 PADDINGS = ("SAME", "VALID")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
-ROUNDINGS = ("reference", "gemmlowp", "optimized")
+ROUNDINGS = ("reference", "gemmlowp", "optimized", "xnnpack")
 
 __all__ = [
     "INT32_MIN",
@@ -59,6 +66,9 @@ __all__ = [
     "rounding_right_shift_up",
     "multiply_by_scale",
     "fc_scale",
+    "xnnpack_scale",
+    "layer_scale",
+    "requantize_float32",
     "ROUNDINGS",
     "check_rounding",
     "round_half_away",
@@ -251,7 +261,8 @@ def multiply_by_quantized_multiplier(x, multiplier, shift, single_rounding=False
     ``single_rounding``: the TFLITE_SINGLE_ROUNDING build (any path); otherwise ``"reference"``
     and ``"gemmlowp"`` give the default double-rounding variant, ``"optimized"`` the ruy variant.
     """
-    check_rounding(rounding)
+    if check_rounding(rounding) == "xnnpack":
+        raise ValueError("the xnnpack path has no fixed-point rescale")
     if single_rounding:
         return multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift)
     if rounding == "optimized":
@@ -285,6 +296,40 @@ def multiply_by_scale(x, scale):
     return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int64)
 
 
+def xnnpack_scale(input_scale, weight_scales, output_scale):
+    """XNNPACK's per-channel requantisation scale: ``s_in * s_w[c] / s_out`` in float32."""
+    si = np.float32(input_scale)
+    sw = np.asarray(weight_scales, np.float32)
+    so = np.float32(output_scale)
+    if np.any(sw <= 0) or si <= 0 or so <= 0:
+        raise ValueError("scales must be positive")
+    return (si * sw) / so
+
+
+def layer_scale(input_scale, weight_scales, output_scale, kind="fully_connected",
+                rounding="reference"):
+    """The float scale the output stage of ``kind`` needs on ``rounding`` (the ``scale``
+    argument of the layer kernels), or None where the path rescales in fixed point."""
+    if check_rounding(rounding) == "xnnpack":
+        return xnnpack_scale(input_scale, weight_scales, output_scale)
+    if rounding == "reference" and kind == "fully_connected":
+        return fc_scale(input_scale, weight_scales, output_scale)
+    return None
+
+
+def requantize_float32(acc, scale, output_zero_point, act_min=-128, act_max=127):
+    """XNNPACK's fp32 requantisation: ``float(acc) * scale`` in float32, clamped to
+    ``[act_min - zp, act_max - zp]``, rounded half to even, ``+ zp`` (int64 out)."""
+    acc = _i64(acc, "acc")
+    sc = np.asarray(scale, np.float32)
+    if sc.dtype != np.float32 or not np.all(np.isfinite(sc)):
+        raise ValueError("the float32 requantisation scale must be finite")
+    zp = int(output_zero_point)
+    v = acc.astype(np.float32) * sc
+    v = np.clip(v, np.float32(act_min - zp), np.float32(act_max - zp))
+    return np.rint(v).astype(np.int64) + zp
+
+
 # --------------------------------------------------------------------------------------------
 # quantisation parameters
 
@@ -301,12 +346,16 @@ def quantize_value_f32(x, scale, zero_point):
     return int(zero_point) + int(round_half_away(np.float64(q)))
 
 
-def activation_range(activation, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX):
+def activation_range(activation, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX,
+                     rounding="reference"):
     """CalculateActivationRangeQuantized: (act_min, act_max) codes for a fused activation.
 
     The bounds are quantised in float32 as TFLite does (``roundf(6.0f / scale)``): for a scale
-    whose float32 quotient is exactly x.5 this differs from a float64 computation.
+    whose float32 quotient is exactly x.5 this differs from a float64 computation. With
+    ``rounding="xnnpack"`` the float32 quotient is rounded half to even, as the XNNPACK
+    delegate does.
     """
+    even = check_rounding(rounding) == "xnnpack"
     act = str(activation).upper()
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
@@ -316,8 +365,13 @@ def activation_range(activation, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX
         return qmin, qmax
     lo_real, hi_real = {"RELU": (0.0, None), "RELU6": (0.0, 6.0),
                         "RELU_N1_TO_1": (-1.0, 1.0)}[act]
-    lo = max(qmin, quantize_value_f32(lo_real, scale, zero_point))
-    hi = qmax if hi_real is None else min(qmax, quantize_value_f32(hi_real, scale, zero_point))
+    def q(v):
+        if even:
+            return int(zero_point) + int(np.rint(np.float32(v) / np.float32(scale)))
+        return quantize_value_f32(v, scale, zero_point)
+
+    lo = max(qmin, q(lo_real))
+    hi = qmax if hi_real is None else min(qmax, q(hi_real))
     return lo, hi
 
 
@@ -388,6 +442,8 @@ def requantize(acc, bias, multiplier, shift, output_zero_point, act_min=-128, ac
         raise OverflowError("int32 accumulator overflow")
     if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
         raise ValueError(f"bad activation range [{act_min}, {act_max}]")
+    if rounding == "xnnpack":
+        raise ValueError("the xnnpack path rescales in float32: use requantize_layer")
     if scale is not None:
         r = multiply_by_scale(acc, scale)
     else:
@@ -426,16 +482,33 @@ def requantize_layer(kind, acc, bias, multiplier, shift, output_zero_point, act_
     * ``conv2d``: the fixed-point rescale of ``rounding`` (:func:`requantize`);
     * ``depthwise_conv2d``: the same, except that ``"optimized"`` is the double-rounding
       rescale (TFLite's optimized depthwise kernel in its portable build uses it);
-    * ``fully_connected``: :func:`requantize_fc` (``"reference"`` needs ``scale``).
+    * ``fully_connected``: :func:`requantize_fc` (``"reference"`` needs ``scale``);
+    * ``"xnnpack"`` (every kind): :func:`requantize_float32` with ``scale`` (float32,
+      :func:`xnnpack_scale`).
+
+    :func:`layer_scale` gives the ``scale`` a path needs.
     """
     check_rounding(rounding)
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"unknown layer kind {kind!r}; valid: {', '.join(LAYER_KINDS)}")
+    if rounding == "xnnpack":
+        if scale is None:
+            raise ValueError("the xnnpack path rescales with the float32 scale "
+                             "s_in * s_w / s_out: pass scale= (layer_scale)")
+        if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
+            raise ValueError(f"bad activation range [{act_min}, {act_max}]")
+        acc = _i64(acc, "acc")
+        if bias is not None:
+            acc = acc + _i64(bias, "bias")
+        if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
+            raise OverflowError("int32 accumulator overflow")
+        return requantize_float32(acc, np.asarray(scale, np.float32), output_zero_point,
+                                  act_min, act_max).astype(np.int8)
     if kind == "fully_connected":
         return requantize_fc(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
                              single_rounding, rounding, scale)
     if kind == "depthwise_conv2d":
         rounding = "gemmlowp" if rounding == "optimized" else rounding
-    elif kind != "conv2d":
-        raise ValueError(f"unknown layer kind {kind!r}; valid: {', '.join(LAYER_KINDS)}")
     return requantize(acc, bias, multiplier, shift, output_zero_point, act_min, act_max,
                       single_rounding, rounding)
 
@@ -521,11 +594,12 @@ def conv2d_acc(x, w, input_zero_point, stride=1, padding="SAME", dilation=1):
 
 def conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift, stride=1,
            padding="SAME", dilation=1, act_min=-128, act_max=127, single_rounding=False,
-           rounding="reference"):
-    """TFLite int8 per-channel Conv2D (reference integer_ops ConvPerChannel)."""
+           rounding="reference", scale=None):
+    """TFLite int8 per-channel Conv2D (reference integer_ops ConvPerChannel); ``scale`` only for
+    the ``"xnnpack"`` path (:func:`layer_scale`)."""
     acc = conv2d_acc(x, w, input_zero_point, stride, padding, dilation)
     return requantize_layer("conv2d", acc, bias, multiplier, shift, output_zero_point, act_min,
-                            act_max, single_rounding, rounding)
+                            act_max, single_rounding, rounding, scale)
 
 
 def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, padding="SAME",
@@ -548,8 +622,8 @@ def depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier=1, stride=1, p
 
 def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier, shift,
                      depth_multiplier=1, stride=1, padding="SAME", dilation=1, act_min=-128,
-                     act_max=127, single_rounding=False, rounding="reference"):
-    """TFLite int8 per-channel DepthwiseConv2D.
+                     act_max=127, single_rounding=False, rounding="reference", scale=None):
+    """TFLite int8 per-channel DepthwiseConv2D (``scale``: the ``"xnnpack"`` path only).
 
     The optimized kernel (portable build, as on x86) rescales with the default double-rounding
     MultiplyByQuantizedMultiplier like the reference one, so ``"optimized"`` equals
@@ -558,7 +632,7 @@ def depthwise_conv2d(x, w, bias, input_zero_point, output_zero_point, multiplier
     acc = depthwise_conv2d_acc(x, w, input_zero_point, depth_multiplier, stride, padding,
                                dilation)
     return requantize_layer("depthwise_conv2d", acc, bias, multiplier, shift, output_zero_point,
-                            act_min, act_max, single_rounding, rounding)
+                            act_min, act_max, single_rounding, rounding, scale)
 
 
 def fully_connected_acc(x, w, input_zero_point):
@@ -578,8 +652,9 @@ def fully_connected(x, w, bias, input_zero_point, output_zero_point, multiplier,
                     scale=None):
     """TFLite int8 FullyConnected (per-tensor or per-channel); x is (N, in).
 
-    The output stage is :func:`requantize_fc`: the default ``"reference"`` path needs ``scale``
-    (:func:`fc_scale`), the fixed-point paths ``multiplier`` / ``shift``.
+    The output stage is :func:`requantize_layer`: the default ``"reference"`` path needs
+    ``scale`` (:func:`fc_scale`), ``"xnnpack"`` its float32 scale (:func:`layer_scale`), the
+    fixed-point paths ``multiplier`` / ``shift``.
     """
     acc = fully_connected_acc(x, w, input_zero_point)
     return requantize_layer("fully_connected", acc, bias, multiplier, shift, output_zero_point,
@@ -656,8 +731,10 @@ def add(x1, x2, params, act_min=-128, act_max=127, single_rounding=False,
     _check_range(a, INT8_MIN, INT8_MAX, "input1")
     _check_range(b, INT8_MIN, INT8_MAX, "input2")
     p = params
+    fixed = "reference" if check_rounding(rounding) == "xnnpack" else rounding
+
     def mbqm(v, m, sh, sr):
-        return multiply_by_quantized_multiplier(v, m, sh, sr, rounding)
+        return multiply_by_quantized_multiplier(v, m, sh, sr, fixed)
 
     sa = (a + p["input1_offset"]) << p["left_shift"]
     sb = (b + p["input2_offset"]) << p["left_shift"]
