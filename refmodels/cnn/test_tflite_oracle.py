@@ -29,6 +29,9 @@ litert = pytest.importorskip(
     "ai_edge_litert.interpreter",
     reason="ai-edge-litert (the LiteRT interpreter, test dependency) is not importable")
 
+# LiteRT warns that kept intermediate tensors are meant for debugging: that is their use here
+pytestmark = pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors:UserWarning")
+
 DATA = Path(__file__).resolve().parent / "tflite_testdata"
 META = json.loads((DATA / "models.json").read_text())
 MODELS = sorted(META["models"])
