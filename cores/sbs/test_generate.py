@@ -88,14 +88,6 @@ def test_other_configurations_are_lint_clean(cfg, tmp_path):
     assert not msg, msg
 
 
-def test_readme_documents_every_register():
-    from cores.sbs.update.update import LAYER_REGISTERS, REGISTERS
-
-    text = (generate.SBS_DIR / "update" / "README.md").read_text()
-    for addr, name, access, _ in REGISTERS + LAYER_REGISTERS:
-        assert f"| 0x{addr:02X} | `{name}` | {access} |" in text, name
-
-
 @pytest.mark.parametrize("bad, match", [((3, 16), "power of two, 2..128"),
                                         ((256, 16), "power of two, 2..128"),
                                         ((16, 0), "SRC_MAX=0"), ((16, 3), "SRC_MAX=3")])
@@ -105,11 +97,3 @@ def test_spikegen_bad_parameters_are_refused(bad, match):
 
     with pytest.raises(SpikegenConfigError, match=match):
         sg_top(*bad)
-
-
-def test_spikegen_readme_documents_every_register():
-    from cores.sbs.spikegen.spikegen import REGISTERS as SG_REGISTERS
-
-    text = (generate.SBS_DIR / "spikegen" / "README.md").read_text()
-    for addr, name, access, _ in SG_REGISTERS:
-        assert f"| 0x{addr:02X} | `{name}` | {access} |" in text, name

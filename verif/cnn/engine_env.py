@@ -40,15 +40,18 @@ from pyuvm import (
     uvm_test,
 )
 
+from cores.common import regmap
 from refmodels.cnn import approx as apx
 from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
 
-# register word indices (cores/cnn/engine/engine.py REGISTERS)
-CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
-BIAS, MULT, SHIFT = 64, 128, 192
+# register word indices, from the register model generated from cnn_engine.rdl
+REGMAP = regmap.load("cnn_engine")
+(CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE, ID, BIAS, MULT,
+ SHIFT) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
+                                    "QUANT", "CYCLES", "MODE", "ID", "BIAS", "MULT", "SHIFT"))
 
 KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
          "depthwise", "depthwise_dm", "maxpool", "avgpool", "error_ibuf", "error_wbuf",
@@ -689,6 +692,9 @@ class EngineRegTest(EngineBase):
         hf = is_hf6(cfg["mul"])
         if self.caps_hf6 != hf:
             errors.append(f"CAPS bit 31 (HF6) is {int(self.caps_hf6)}")
+        ident = await r.read_ok(4 * ID)
+        if ident != REGMAP.id_value:
+            errors.append(f"ID 0x{ident:08x}, expected 0x{REGMAP.id_value:08x}")
         rng = random.Random(3)
         vals = {}
         for base in (BIAS,) if hf else (BIAS, MULT, SHIFT):
@@ -705,10 +711,10 @@ class EngineRegTest(EngineBase):
             got = await r.read_ok(4 * word)
             if got != v:
                 errors.append(f"word {word}: read 0x{got:x} after writing 0x{v:x}")
-        for word in (STATUS, CAPS, CYCLES):
+        for word in (STATUS, CAPS, CYCLES, ID):
             if await r.write(4 * word, 1) != AxiResp.SLVERR:
                 errors.append(f"write to read-only word {word} not answered SLVERR")
-        unmapped = [9, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255]
+        unmapped = [ID + 1, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255]
         if hf:
             unmapped += [MULT, MULT + cmax - 1, SHIFT, SHIFT + cmax - 1]
         for word in unmapped:

@@ -10,7 +10,7 @@ import numpy as np
 import pyuvm
 from cocotb.triggers import ClockCycles
 
-from cores.sbs.spikegen.spikegen import ERR_H_SHORT, NO_SPIKE, REG, REGISTERS
+from cores.sbs.spikegen.spikegen import ERR_H_SHORT, NO_SPIKE, REG, REGMAP
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
@@ -34,7 +34,7 @@ async def registers_and_bad_frames(dut):
     start_clock(dut)
     await reset(dut)
     regs = RegAgent(dut)
-    mapped = {a for a, *_ in REGISTERS}
+    mapped = {r.offset for r in REGMAP}
     for addr in range(0, 64, 4):
         if addr not in mapped:
             assert (await regs.read(addr))[1] == AxiResp.SLVERR

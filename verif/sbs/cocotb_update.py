@@ -9,7 +9,7 @@ import cocotb
 import pyuvm
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from cores.sbs.update.update import ERR_W_SHORT, ID_VALUE, REG, REGISTERS, F
+from cores.sbs.update.update import ERR_W_SHORT, ID_VALUE, REG, REGMAP, F
 from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
 from verif import fail_exit
@@ -36,13 +36,14 @@ async def register_map(dut):
     assert await regs.read_ok(REG["ID"]) == ID_VALUE
     assert await regs.read_ok(REG["N_H"]) == n_max
     assert await regs.read_ok(REG["C1"]) == HFixed().eps_constants(0.1)[0]
-    mapped = {addr for addr, *_ in REGISTERS}
+    mapped = {r.offset for r in REGMAP}
     for addr in range(0, 64, 4):  # the layer unit's registers are unmapped here
         if addr not in mapped:
             assert (await regs.read(addr))[1] == AxiResp.SLVERR, f"read {addr:#x}"
             assert await regs.write(addr, 1) == AxiResp.SLVERR, f"write {addr:#x}"
-    for addr, name, access, _ in REGISTERS:
-        if access == "R":
+    for reg in REGMAP:
+        addr, name = reg.offset, reg.name
+        if reg.access == "R":
             before = await regs.read_ok(addr)
             assert await regs.write(addr, 0x5A5A5A5A) == AxiResp.SLVERR, name
             if name not in ("STATUS",):

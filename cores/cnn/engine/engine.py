@@ -24,7 +24,7 @@ padding before the first row / column come from the host (``tflite.compute_paddi
 them for SAME / VALID), so any TFLite padding is expressed. Sums follow each other without
 waiting for the previous results (see the engine README).
 
-The register map is in cores/cnn/README.md (and :data:`REGISTERS`).
+The register map is :data:`REGMAP`, generated from cnn_engine.rdl (table in the README).
 """
 
 from __future__ import annotations
@@ -47,40 +47,25 @@ from cores.cnn.hf6mac.hf6mac import cnn_hf6mac
 from cores.cnn.mac.mac import MacConfigError, cnn_mac, normalise
 from cores.cnn.pool.pool import cnn_pool
 from cores.cnn.requant.requant import cnn_requant
+from cores.common import regmap
 from cores.common.axil import axil_bridge, axil_signals
 
 LANES = (1, 2, 4, 8, 16)
-BIAS_BASE, MULT_BASE, SHIFT_BASE = 64, 128, 192  # word index of channel 0's entries
-
-#: word index -> (name, access, description)
-REGISTERS = {
-    0: ("CTRL", "W", "bit 0: START (ignored while busy); reads 0"),
-    1: ("STATUS", "R", "bit 0 BUSY, bit 1 DONE (until the next START), bit 2 ERROR; "
-        "bits 11:8 error code: 1 input map > input buffer, 2 weights > weight buffer, "
-        "3 OUT_C > channel table, 4 a zero size or stride, 5 OUT_C != C * depth multiplier "
-        "(depthwise) or OUT_C != C (pooling), 6 a layer kind the build does not have "
-        "(AveragePool in the HF6 build), 7 the input map frame's tlast not on its H*W*C-th "
-        "beat, 8 the same for the weights"),
-    2: ("CAPS", "R", "bits 7:0 P, 15:8 log2(input buffer entries), 23:16 log2(weight buffer "
-        "words), 30:24 channel table entries, 31 HF6 build"),
-    3: ("IN_SHAPE", "RW", "bits 7:0 H, 15:8 W, 23:16 C"),
-    4: ("OUT_SHAPE", "RW", "bits 7:0 OH, 15:8 OW, 23:16 OUT_C"),
-    5: ("FILTER", "RW", "bits 3:0 FH, 7:4 FW, 11:8 stride y, 15:12 stride x, 19:16 pad top, "
-        "23:20 pad left"),
-    6: ("QUANT", "RW", "int8 build: bits 7:0 input zero point, 15:8 output zero point, "
-        "23:16 act_min, 31:24 act_max (int8 each). HF6 build (ACT): bits 1:0 activation "
-        "0 none, 1 ReLU, 2 ReLU6 (3: SLVERR); the other bits read 0"),
-    7: ("CYCLES", "R", "clock cycles of the last run, START to DONE"),
-    8: ("MODE", "RW", "bits 1:0 layer kind: 0 Conv2D / FullyConnected, 1 DepthwiseConv2D, "
-        "2 MaxPool, 3 AveragePool; bits 15:8 depth multiplier of a DepthwiseConv2D (0 or 1: "
-        "one output channel per input channel)"),
-    BIAS_BASE: ("BIAS[c]", "RW", "at word 64 + c: int32 bias of output channel c (HF6 build: "
-                "bits 5:0, its HF6 code)"),
-    MULT_BASE: ("MULT[c]", "RW", "at word 128 + c: int32 quantised multiplier M of channel c "
-                "(int8 build only)"),
-    SHIFT_BASE: ("SHIFT[c]", "RW", "at word 192 + c: bits 5:0 shift of channel c (-31..31; "
-                 "int8 build only)"),
-}
+#: the register map, generated from cnn_engine.rdl (cores/common/regmap.py)
+REGMAP = regmap.load("cnn_engine")
+ID_VALUE = REGMAP.id_value
+# word indices of the address decode (plain names: the MyHDL converter inlines them)
+(W_CTRL, W_STATUS, W_CAPS, W_IN_SHAPE, W_OUT_SHAPE, W_FILTER, W_QUANT, W_CYCLES, W_MODE,
+ W_ID) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
+                                   "QUANT", "CYCLES", "MODE", "ID"))
+BIAS_BASE, MULT_BASE, SHIFT_BASE = (REGMAP.word(n) for n in ("BIAS", "MULT", "SHIFT"))
+# the decode below selects a table by word-index bits 7:6 (1 BIAS, 2 MULT, 3 SHIFT) and the
+# channel by bits 5:0: the .rdl must place the tables so
+if (BIAS_BASE, MULT_BASE, SHIFT_BASE) != (64, 128, 192) or any(
+        REGMAP[n].count != 64 for n in ("BIAS", "MULT", "SHIFT")) or REGMAP.size != 1024 or max(
+        W_CTRL, W_STATUS, W_CAPS, W_IN_SHAPE, W_OUT_SHAPE, W_FILTER, W_QUANT, W_CYCLES, W_MODE,
+        W_ID) >= 64:
+    raise RuntimeError("cnn_engine.rdl does not match the engine's table decode")
 
 
 class EngineConfigError(ValueError):
@@ -288,7 +273,7 @@ def value_bits(p) -> int:
 
 def addr_bits(p) -> int:
     """AXI4-Lite byte-address bits (word index 0..255)."""
-    return 10
+    return REGMAP.addr_bits
 
 
 def ports(p) -> dict:
@@ -466,28 +451,31 @@ def cnn_engine(clk, rst,
     def read_mux():
         reg_rdata.next = 0
         reg_err.next = 0
-        if reg_addr == 0:
+        if reg_addr == W_CTRL:
             reg_rdata.next = 0
-        elif reg_addr == 1:
+        elif reg_addr == W_STATUS:
             reg_rdata.next = status_w
             reg_err.next = reg_wr
-        elif reg_addr == 2:
+        elif reg_addr == W_CAPS:
             reg_rdata.next = caps_w
             reg_err.next = reg_wr
-        elif reg_addr == 3:
+        elif reg_addr == W_IN_SHAPE:
             reg_rdata.next = in_shape_w
-        elif reg_addr == 4:
+        elif reg_addr == W_OUT_SHAPE:
             reg_rdata.next = out_shape_w
-        elif reg_addr == 5:
+        elif reg_addr == W_FILTER:
             reg_rdata.next = filt_w
-        elif reg_addr == 6:
+        elif reg_addr == W_QUANT:
             reg_rdata.next = quant_w
             reg_err.next = reg_wr and q_bad
-        elif reg_addr == 7:
+        elif reg_addr == W_CYCLES:
             reg_rdata.next = cycles
             reg_err.next = reg_wr
-        elif reg_addr == 8:
+        elif reg_addr == W_MODE:
             reg_rdata.next = mode_w
+        elif reg_addr == W_ID:
+            reg_rdata.next = ID_VALUE
+            reg_err.next = reg_wr
         elif ch_ok:
             reg_rdata.next = tab_rd
         else:
@@ -497,17 +485,17 @@ def cnn_engine(clk, rst,
     def reg_write():
         start.next = 0
         if reg_wr and not reg_err:
-            if reg_addr == 0:
+            if reg_addr == W_CTRL:
                 start.next = reg_wdata[0]
-            elif reg_addr == 3:
+            elif reg_addr == W_IN_SHAPE:
                 in_shape.next = reg_wdata[24:]
-            elif reg_addr == 4:
+            elif reg_addr == W_OUT_SHAPE:
                 out_shape.next = reg_wdata[24:]
-            elif reg_addr == 5:
+            elif reg_addr == W_FILTER:
                 filt.next = reg_wdata[24:]
-            elif reg_addr == 6:
+            elif reg_addr == W_QUANT:
                 quant.next = reg_wdata[QW:]
-            elif reg_addr == 8:
+            elif reg_addr == W_MODE:
                 mode.next = reg_wdata[2:]
                 dmul.next = reg_wdata[16:8]
 

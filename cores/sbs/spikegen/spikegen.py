@@ -14,38 +14,32 @@ goes out on ``m_axis_spk`` (16 bits, 0xFFFF when S = 0: no spike; ``tlast`` on t
 Cycles per source: ``N_H`` (receive) + ``N_H``-or-fewer (scan, stops at the spike) + 4.
 
 Registers (AXI4-Lite, 32-bit; SLVERR for unmapped addresses, writes to read-only registers,
-out-of-range values and configuration writes while busy): :data:`REGISTERS`.
+out-of-range values and configuration writes while busy): :data:`REGMAP` (sbs_spikegen.rdl).
 """
 
 from __future__ import annotations
 
 from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block, enum, intbv
 
+from cores.common import regmap
 from cores.common.axil import axil_bridge, axil_signals
 
 F = 24
-ID_VALUE = 0x53475301  # "SG" version 1
 NO_SPIKE = 0xFFFF
 GOLDEN = 0x9E3779B9
 M1 = 0x85EBCA6B
 M2 = 0xC2B2AE35
 ZERO_SUBST = 0x6D2B79F5
 
-REGISTERS = (
-    (0x00, "ID", "R", "identification 0x53475301"),
-    (0x04, "CONFIG", "R", "[7:0] log2(N_MAX), [15:8] log2(SRC_MAX)"),
-    (0x08, "CTRL", "RW", "W: bit0 SEED (seed N_SRC generators from SEED and LAYER), bit1 CLEAR "
-     "(errors and counter). R: commands not yet started"),
-    (0x0C, "STATUS", "R", "bit0 busy, bit2 error (ERROR != 0), [7:4] state"),
-    (0x10, "ERROR", "RW1C", "bit0 h frame short, bit1 h frame long (write 1 to clear)"),
-    (0x14, "N_H", "RW", "latents per source, 1..N_MAX (reset: N_MAX)"),
-    (0x18, "N_SRC", "RW", "sources per step, 1..SRC_MAX (reset: 1)"),
-    (0x1C, "SEED", "RW", "pattern seed (32 bits)"),
-    (0x20, "LAYER", "RW", "source layer index, 0..2047 (0: the input image)"),
-    (0x24, "SPIKES", "R", "spikes (including 'no spike') sent since CLEAR"),
-)
-REG = {name: addr for addr, name, _, _ in REGISTERS}
-ERR_H_SHORT, ERR_H_LONG = 1, 2
+#: the register map, generated from sbs_spikegen.rdl (cores/common/regmap.py)
+REGMAP = regmap.load("sbs_spikegen")
+REG = REGMAP.offsets  # name -> byte address
+ID_VALUE = REGMAP.id_value
+# word indices of the address decode (plain names: the MyHDL converter inlines them)
+(W_ID, W_CONFIG, W_CTRL, W_STATUS, W_ERROR, W_N_H, W_N_SRC, W_SEED, W_LAYER,
+ W_SPIKES) = (REGMAP.word(n) for n in ("ID", "CONFIG", "CTRL", "STATUS", "ERROR", "N_H",
+                                       "N_SRC", "SEED", "LAYER", "SPIKES"))
+ERR_H_SHORT, ERR_H_LONG = (REGMAP["ERROR"].field(f).mask for f in ("H_SHORT", "H_LONG"))
 
 OUTPUTS = frozenset({
     "s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
@@ -94,7 +88,7 @@ def sbs_spikegen(clk, rst,
     config_value = nb | (sb << 8)
     sum_bits = F + nb
 
-    reg_addr = _u(4)
+    reg_addr = _u(REGMAP.addr_bits - 2)
     reg_wr = Signal(bool(0))
     reg_rd = Signal(bool(0))
     reg_wdata = _u(32)
@@ -208,32 +202,32 @@ def sbs_spikegen(clk, rst,
     def decode():
         reg_rdata.next = 0
         reg_err.next = False
-        if reg_addr == 0:
+        if reg_addr == W_ID:
             reg_rdata.next = ID_VALUE
             reg_err.next = reg_wr
-        elif reg_addr == 1:
+        elif reg_addr == W_CONFIG:
             reg_rdata.next = config_value
             reg_err.next = reg_wr
-        elif reg_addr == 2:
+        elif reg_addr == W_CTRL:
             reg_rdata.next = cmd_seed
-        elif reg_addr == 3:
+        elif reg_addr == W_STATUS:
             reg_rdata.next = (state_code << 4) | ((error != 0) << 2) | busy
             reg_err.next = reg_wr
-        elif reg_addr == 4:
+        elif reg_addr == W_ERROR:
             reg_rdata.next = error
-        elif reg_addr == 5:
+        elif reg_addr == W_N_H:
             reg_rdata.next = n_h
             reg_err.next = reg_wr and (busy or reg_wdata < 1 or reg_wdata > n_max)
-        elif reg_addr == 6:
+        elif reg_addr == W_N_SRC:
             reg_rdata.next = n_src
             reg_err.next = reg_wr and (busy or reg_wdata < 1 or reg_wdata > src_max)
-        elif reg_addr == 7:
+        elif reg_addr == W_SEED:
             reg_rdata.next = seed
             reg_err.next = reg_wr and busy
-        elif reg_addr == 8:
+        elif reg_addr == W_LAYER:
             reg_rdata.next = layer
             reg_err.next = reg_wr and (busy or reg_wdata > 2047)
-        elif reg_addr == 9:
+        elif reg_addr == W_SPIKES:
             reg_rdata.next = spikes
             reg_err.next = reg_wr
         else:
@@ -243,21 +237,21 @@ def sbs_spikegen(clk, rst,
     def control():
         st_we.next = False
         if reg_wr and not reg_err:
-            if reg_addr == 2:
+            if reg_addr == W_CTRL:
                 if reg_wdata[0]:
                     cmd_seed.next = True
                 if reg_wdata[1]:
                     error.next = 0
                     spikes.next = 0
-            elif reg_addr == 4:
+            elif reg_addr == W_ERROR:
                 error.next = error & ~reg_wdata[2:0]
-            elif reg_addr == 5:
+            elif reg_addr == W_N_H:
                 n_h.next = reg_wdata[nb + 1:]
-            elif reg_addr == 6:
+            elif reg_addr == W_N_SRC:
                 n_src.next = reg_wdata[sb + 1:]
-            elif reg_addr == 7:
+            elif reg_addr == W_SEED:
                 seed.next = reg_wdata
-            elif reg_addr == 8:
+            elif reg_addr == W_LAYER:
                 layer.next = reg_wdata[11:]
 
         if state == t_state.IDLE:

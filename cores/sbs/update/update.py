@@ -41,7 +41,7 @@ and the unit discards beats up to the next ``tlast``.
 Registers (AXI4-Lite, 32-bit, byte addresses; SLVERR for unmapped addresses, for writes to
 read-only registers, for configuration writes while busy and for out-of-range values)
 ------------------------------------------------------------------------------------------
-See :data:`REGISTERS` and cores/sbs/update/README.md.
+See :data:`REGMAP` / :data:`LAYER_REGMAP` (sbs_update.rdl) and cores/sbs/update/README.md.
 """
 
 from __future__ import annotations
@@ -59,47 +59,29 @@ from myhdl import (
     intbv,
 )
 
+from cores.common import regmap
 from cores.common.axil import axil_bridge, axil_signals
-from refmodels.sbs.formats import FormatError, HFixed, parse_format
+from refmodels.sbs.formats import FormatError, parse_format
 
 F = 24
 S = 17
 PB = 17
 RQ = 25  # bits of Rq = ((CE << F) + (r' >> 1)) // r' <= 2**24 + 1 (CE <= 2**16, r' >= 2**16)
-ID_VALUE = 0x53425301  # "SB" "S" version 1
 
-#: (byte address, name, access, description)
-REGISTERS = (
-    (0x00, "ID", "R", "identification 0x53425301"),
-    (0x04, "CONFIG", "R", "[7:0] P, [15:8] log2(N_MAX), [19:16] E, [20] M, [28:24] F"),
-    (0x08, "CTRL", "RW", "W: bit0 LOAD (take h from s_axis_h), bit1 DUMP (flush, then h on "
-     "m_axis_h), bit2 CLEAR (errors and counters), bit3 LOAD_W (layer unit: weight rows from "
-     "s_axis_w). R: commands not yet started"),
-    (0x0C, "STATUS", "R", "bit0 busy, bit1 update pending, bit2 error (ERROR != 0), "
-     "[7:4] state"),
-    (0x10, "ERROR", "RW1C", "bit0 h frame short, bit1 h frame long, bit2 weight row (frame) "
-     "short, bit3 weight row (frame) long, bit4 spike for a missing IP or row (write 1 to "
-     "clear)"),
-    (0x14, "N_H", "RW", "latents of the IP: a multiple of P, 2..N_MAX (reset: N_MAX)"),
-    (0x18, "C1", "RW", "round(2^17 / (1 + eps)), 65536..131071 (reset: eps = 0.1); "
-     "CE = 2^17 - C1"),
-    (0x1C, "THETA_LO", "RW", "threshold theta_q, bits 31:0 (an update needs r > theta_q)"),
-    (0x20, "THETA_HI", "RW", "threshold theta_q, bits 63:32"),
-    (0x24, "UPDATES", "R", "rows that were taken (r > theta_q)"),
-    (0x28, "SKIPPED", "R", "rows below the threshold"),
-    (0x2C, "DROPPED", "R", "rows dropped for a bad length, spikes for a missing IP or row"),
-    (0x30, "ROW_CYCLES", "R", "cycles the last row (spike) occupied the unit: rows back to "
-     "back start this many cycles apart"),
-)
-#: registers of the layer unit only (the update unit answers SLVERR there)
-LAYER_REGISTERS = (
-    (0x34, "N_IP", "RW", "IPs of the layer, 1..IP_MAX (reset: 1)"),
-    (0x38, "N_ROWS", "RW", "weight rows of the layer, K_X K_Y C_in, 1..ROWS_MAX (reset: "
-     "ROWS_MAX)"),
-    (0x3C, "CONFIG2", "R", "[7:0] log2(IP_MAX), [15:8] log2(ROWS_MAX)"),
-)
-REG = {name: addr for addr, name, _, _ in REGISTERS + LAYER_REGISTERS}
-ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG, ERR_SPIKE = 1, 2, 4, 8, 16
+#: the register maps, generated from sbs_update.rdl (cores/common/regmap.py): the layer unit
+#: has the update unit's registers plus N_IP, N_ROWS and CONFIG2 (SLVERR in the update unit)
+REGMAP = regmap.load("sbs_update")
+LAYER_REGMAP = regmap.load("sbs_layer")
+REG = LAYER_REGMAP.offsets  # name -> byte address
+ID_VALUE = REGMAP.id_value
+# word indices of the address decode (plain names: the MyHDL converter inlines them)
+(W_ID, W_CONFIG, W_CTRL, W_STATUS, W_ERROR, W_N_H, W_C1, W_THETA_LO, W_THETA_HI, W_UPDATES,
+ W_SKIPPED, W_DROPPED, W_ROW_CYCLES, W_N_IP, W_N_ROWS, W_CONFIG2) = (
+    LAYER_REGMAP.word(n) for n in (
+        "ID", "CONFIG", "CTRL", "STATUS", "ERROR", "N_H", "C1", "THETA_LO", "THETA_HI",
+        "UPDATES", "SKIPPED", "DROPPED", "ROW_CYCLES", "N_IP", "N_ROWS", "CONFIG2"))
+ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG, ERR_SPIKE = (
+    REGMAP["ERROR"].field(f).mask for f in ("H_SHORT", "H_LONG", "W_SHORT", "W_LONG", "SPIKE"))
 
 SUPPORTED_P = (1, 2, 4, 8, 16)
 
@@ -347,14 +329,14 @@ def sbs_engine(clk, rst,
     nb = _clog2(n_max + 1)
     qw = 26  # quotient bits: Rq < 2**25 for CE <= 2**16
     lp = _clog2(p) if p > 1 else 0
-    c1_default = HFixed().eps_constants(0.1)[0]
+    c1_default = REGMAP["C1"].reset  # eps = 0.1 (test_regmap checks it against HFixed)
     config_value = p | (_clog2(n_max) << 8) | (e_bits << 16) | (m_bits << 20) | (F << 24)
     config2_value = ((_clog2(ip_max) if ip_max > 1 else 0) | ((_clog2(rows_max) << 8)
                      if layer else 0))
     n_steps = -(-qw // div_step)
 
     # ---------------------------------------------------------------- register bus
-    reg_addr = _u(4)
+    reg_addr = _u(LAYER_REGMAP.addr_bits - 2)
     reg_wr = Signal(bool(0))
     reg_rd = Signal(bool(0))
     reg_wdata = _u(32)
@@ -563,55 +545,55 @@ def sbs_engine(clk, rst,
     def decode():
         reg_rdata.next = 0
         reg_err.next = False
-        if reg_addr == 0:
+        if reg_addr == W_ID:
             reg_rdata.next = ID_VALUE
             reg_err.next = reg_wr
-        elif reg_addr == 1:
+        elif reg_addr == W_CONFIG:
             reg_rdata.next = config_value
             reg_err.next = reg_wr
-        elif reg_addr == 2:
+        elif reg_addr == W_CTRL:
             reg_rdata.next = (cmd_loadw << 3) | (cmd_dump << 1) | cmd_load
-        elif reg_addr == 3:
+        elif reg_addr == W_STATUS:
             reg_rdata.next = (state_code << 4) | ((error != 0) << 2) | (pending << 1) | busy
             reg_err.next = reg_wr
-        elif reg_addr == 4:
+        elif reg_addr == W_ERROR:
             reg_rdata.next = error
-        elif reg_addr == 5:
+        elif reg_addr == W_N_H:
             reg_rdata.next = n_h
             if reg_wr and (busy or reg_wdata < 2 or reg_wdata > n_max
                            or (reg_wdata & (p - 1)) != 0):
                 reg_err.next = True
-        elif reg_addr == 6:
+        elif reg_addr == W_C1:
             reg_rdata.next = c1
             if reg_wr and (busy or reg_wdata < 65536 or reg_wdata > 131071):
                 reg_err.next = True
-        elif reg_addr == 7:
+        elif reg_addr == W_THETA_LO:
             reg_rdata.next = theta[32:0]
             reg_err.next = reg_wr and busy
-        elif reg_addr == 8:
+        elif reg_addr == W_THETA_HI:
             reg_rdata.next = theta[64:32]
             reg_err.next = reg_wr and busy
-        elif reg_addr == 9:
+        elif reg_addr == W_UPDATES:
             reg_rdata.next = n_updates
             reg_err.next = reg_wr
-        elif reg_addr == 10:
+        elif reg_addr == W_SKIPPED:
             reg_rdata.next = n_skipped
             reg_err.next = reg_wr
-        elif reg_addr == 11:
+        elif reg_addr == W_DROPPED:
             reg_rdata.next = n_dropped
             reg_err.next = reg_wr
-        elif reg_addr == 12:
+        elif reg_addr == W_ROW_CYCLES:
             reg_rdata.next = row_cycles
             reg_err.next = reg_wr
-        elif reg_addr == 13 and layer:
+        elif reg_addr == W_N_IP and layer:
             reg_rdata.next = n_ip
             if reg_wr and (busy or reg_wdata < 1 or reg_wdata > ip_max):
                 reg_err.next = True
-        elif reg_addr == 14 and layer:
+        elif reg_addr == W_N_ROWS and layer:
             reg_rdata.next = n_rows
             if reg_wr and (busy or reg_wdata < 1 or reg_wdata > rows_max):
                 reg_err.next = True
-        elif reg_addr == 15 and layer:
+        elif reg_addr == W_CONFIG2 and layer:
             reg_rdata.next = config2_value
             reg_err.next = reg_wr
         else:
@@ -621,7 +603,7 @@ def sbs_engine(clk, rst,
     def control():
         # -------- register writes (reg_err already excludes bad ones)
         if reg_wr and not reg_err:
-            if reg_addr == 2:
+            if reg_addr == W_CTRL:
                 if reg_wdata[0]:
                     cmd_load.next = True
                 if reg_wdata[1]:
@@ -633,19 +615,19 @@ def sbs_engine(clk, rst,
                     n_updates.next = 0
                     n_skipped.next = 0
                     n_dropped.next = 0
-            elif reg_addr == 4:
+            elif reg_addr == W_ERROR:
                 error.next = error & ~reg_wdata[5:0]
-            elif reg_addr == 5:
+            elif reg_addr == W_N_H:
                 n_h.next = reg_wdata[nb:0]
-            elif reg_addr == 6:
+            elif reg_addr == W_C1:
                 c1.next = reg_wdata[17:0]
-            elif reg_addr == 7:
+            elif reg_addr == W_THETA_LO:
                 theta.next[32:0] = reg_wdata
-            elif reg_addr == 8:
+            elif reg_addr == W_THETA_HI:
                 theta.next[64:32] = reg_wdata
-            elif reg_addr == 13:
+            elif reg_addr == W_N_IP:
                 n_ip.next = reg_wdata[ib + 1:0]
-            elif reg_addr == 14:
+            elif reg_addr == W_N_ROWS:
                 n_rows.next = reg_wdata[rb + 1:0]
         cyc.next = cyc + 1
 

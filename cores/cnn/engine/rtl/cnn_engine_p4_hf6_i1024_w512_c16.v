@@ -740,6 +740,10 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, 
     else if ((reg_addr == 8)) begin
         reg_rdata = mode_w;
     end
+    else if ((reg_addr == 9)) begin
+        reg_rdata = 32'h434e4e01;
+        reg_err = reg_wr;
+    end
     else if (ch_ok) begin
         reg_rdata = tab_rd;
     end
