@@ -7,6 +7,6 @@ if [ ! -x "$_approxnn_root/.venv/bin/python" ]; then
   echo "env.sh: run scripts/bootstrap.sh first" >&2
 else
   export PATH="$_approxnn_root/.venv/bin:$PATH"
-  eval "$("$_approxnn_root/.venv/bin/python" -m verif.tools --exports)"
+  eval "$("$_approxnn_root/.venv/bin/python" -m approxnn.eda.sim --exports)"
 fi
 unset _approxnn_root

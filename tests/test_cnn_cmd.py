@@ -60,7 +60,7 @@ def test_evaluate_writes_reports(tmp_path, monkeypatch, capsys):
     def no_synth(*a, **k):
         raise AssertionError("cached costs must not be synthesised again")
 
-    monkeypatch.setattr("approxnn.synth.synth_cost", no_synth)
+    monkeypatch.setattr("approxnn.eda.synth.synth_cost", no_synth)
     rc = cli.main(["cnn", "evaluate", "digits", "--units", "exact,etm:k=4", "--finetune",
                    "--images", "60", "--train-images", "150", "--epochs", "2",
                    "--out", str(tmp_path)])

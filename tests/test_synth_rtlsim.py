@@ -1,10 +1,10 @@
-"""Yosys cost extraction and the Icarus two-operand simulation harness (approxnn.synth/rtlsim)."""
+"""Yosys cost extraction and the Icarus two-operand harness (approxnn.eda.synth, .rtlsim)."""
 
 import shutil
 
 import numpy as np
 import pytest
-from approxnn import rtlsim, synth
+from approxnn.eda import rtlsim, synth
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
 needs_iverilog = pytest.mark.skipif(

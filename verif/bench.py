@@ -13,9 +13,10 @@ import argparse
 import sys
 import time
 
+from approxnn.eda.sim import SIMULATORS, run_cocotb, simulator_available
+
 from refmodels.arith import UnitError, parse_unit
 from verif.arith.harness import BUILD_ROOT, generate_rtl, safe_name
-from verif.tools import SIMULATORS, run_cocotb, simulator_available
 
 
 def _progress(msg: str) -> None:

@@ -13,8 +13,7 @@ import os
 import sys
 
 import cocotb
-
-from verif.tools import read_results
+from approxnn.eda.sim import read_results
 
 
 def _check_and_exit() -> None:

@@ -10,26 +10,15 @@ says why; the arithmetic cores have none.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-from verif.tools import REPO_ROOT, simulator_available, tool_env
+from approxnn.eda.lint import lint
+from approxnn.eda.sim import REPO_ROOT, simulator_available
 
 
 def rtl_files() -> list[Path]:
     return sorted(p for p in (REPO_ROOT / "cores").rglob("rtl/*.v"))
-
-
-def lint(path: Path) -> str:
-    """Verilator's messages for ``path`` ('' when clean)."""
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem]
-    waivers = path.resolve().parent.parent / "lint.vlt"
-    if path.parent.name == "rtl" and waivers.exists():
-        cmd.append(str(waivers))
-    cmd.append(str(path))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), timeout=300)
-    return "" if proc.returncode == 0 and not proc.stderr.strip() else proc.stderr + proc.stdout
 
 
 def main(argv=None) -> int:

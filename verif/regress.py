@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
+from approxnn.eda.sim import REPO_ROOT, SIMULATORS, simulator_available
 
 #: CNN blocks (verif/cnn harness): (block, parameters, count of random items)
 CNN_SMOKE = [("requant", {}, 5000), ("mac", {"lanes": 8, "mul": "int8"}, 200),

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from verif.tools import REPO_ROOT, gpi_users, tool_env
+from approxnn.eda.sim import REPO_ROOT, gpi_users, tool_env
 
 CORES = sorted((REPO_ROOT / "cores").rglob("*.core"))
 TARGETS = {"default", "lint", "sim", "synth", "synth_nodsp"}

@@ -26,9 +26,10 @@ This module wraps a core into the project's port conventions (docs/architecture.
 from __future__ import annotations
 
 import importlib
-import re
 from pathlib import Path
 
+from approxnn.eda.myhdl import HDLS
+from approxnn.eda.myhdl import convert as myhdl_convert
 from myhdl import ResetSignal, Signal, always_comb, always_seq, block, intbv
 
 #: Units that have a MyHDL core, in the order of the documentation.
@@ -228,53 +229,6 @@ def unit_block_reg(spec, ports=None):
     return unit_reg(*ports)
 
 
-_DATE_LINE = re.compile(r"^(//|--) Date:.*$", re.MULTILINE)
-_FILE_LINE = re.compile(r"^(//|--) File: .*$", re.MULTILINE)
-# combinational sensitivity lists (MyHDL builds them from a set: their order varies by process)
-_VLOG_SENS = re.compile(r"^(always @\()([^()]*)(\) begin)", re.MULTILINE)
-_VHDL_SENS = re.compile(r"^(\S+: process \()([^()]*)(\) is)", re.MULTILINE)
-# reset branches: independent assignments, also emitted in set order
-_RESET_BRANCH = re.compile(
-    r"^(\s*if \(\w+ (?:==|=) '?[01]'?\) (?:begin|then)\n)((?:\s+\w+ <= [^;\n]+;\n)+)",
-    re.MULTILINE,
-)
-
-
-def _sorted_list(m: re.Match) -> str:
-    items = [x.strip() for x in m.group(2).split(",")]
-    if any("edge" in x for x in items):
-        return m.group(0)
-    return m.group(1) + ", ".join(sorted(items)) + m.group(3)
-
-
-def normalise_output(text: str, filename: str) -> str:
-    """Make a MyHDL output file reproducible: fixed header lines (no date, no output path),
-    sorted sensitivity lists and reset assignments (MyHDL emits both in hash order)."""
-    text = _DATE_LINE.sub(lambda m: f"{m.group(1)} Date: (not recorded, reproducible output)", text)
-    text = _FILE_LINE.sub(lambda m: f"{m.group(1)} File: {filename}", text)
-    text = _VLOG_SENS.sub(_sorted_list, text)
-    text = _VHDL_SENS.sub(_sorted_list, text)
-    text = _RESET_BRANCH.sub(
-        lambda m: m.group(1) + "".join(sorted(m.group(2).splitlines(keepends=True))), text
-    )
-    return text if text.endswith("\n") else text + "\n"
-
-
-def _reset_myhdl_names() -> None:
-    """Restart MyHDL's instance numbering so that generated names do not depend on what was
-    elaborated before in the same process (MyHDL keeps process-wide counters and name sets)."""
-    import myhdl._block as _mb
-    import myhdl._simulator as _ms
-
-    for attr in ("_name_set", "_inst_name_set"):
-        names = getattr(_mb, attr, None)
-        if isinstance(names, set):
-            names.clear()
-    for deco in getattr(_ms, "_blocks", []):
-        if hasattr(deco, "calls"):
-            deco.calls = 0
-
-
 def module_name(spec, registered: bool = False) -> str:
     spec = as_spec(spec)
     return spec.module_name + ("_reg" if registered else "")
@@ -288,20 +242,7 @@ def convert(spec, outdir, registered: bool = False, hdl: str = "Verilog") -> Pat
     Repeated conversions of the same spec produce byte-identical files.
     """
     spec, _ = _checked(spec)
-    if hdl not in ("Verilog", "VHDL"):
+    if hdl not in HDLS:
         raise CoreError(f"hdl must be 'Verilog' or 'VHDL', not {hdl!r}")
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    name = module_name(spec, registered)
-    _reset_myhdl_names()
-    inst = unit_block_reg(spec) if registered else unit_block(spec)
-    options = {"testbench": False} if hdl == "Verilog" else {}
-    inst.convert(hdl=hdl, name=name, path=str(outdir), **options)
-    path = outdir / (name + (".v" if hdl == "Verilog" else ".vhd"))
-    if not path.exists():
-        raise CoreError(f"MyHDL did not write {path}")
-    path.write_text(normalise_output(path.read_text(), path.name))
-    if hdl == "VHDL":
-        for pck in outdir.glob("pck_myhdl_*.vhd"):
-            pck.write_text(normalise_output(pck.read_text(), pck.name))
-    return path
+    block = unit_block_reg if registered else unit_block
+    return myhdl_convert(lambda: block(spec), module_name(spec, registered), outdir, hdl=hdl)

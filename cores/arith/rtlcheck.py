@@ -6,17 +6,14 @@ comparison with the golden model is done in Python.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+from approxnn.eda import find_tool
+from approxnn.eda.rtlsim import SimError, simulate_pairs
 
 from cores.arith.common import as_spec, convert
-
-
-class SimError(RuntimeError):
-    """A simulator failed or produced unreadable output."""
 
 
 def _run(cmd, cwd) -> str:
@@ -27,20 +24,11 @@ def _run(cmd, cwd) -> str:
     return proc.stdout + proc.stderr
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise SimError(f"{name} not found on PATH")
-    return path
-
-
 def icarus_outputs(spec, workdir, a_codes=None, b_codes=None) -> np.ndarray:
     """Simulate the combinational Verilog of ``spec`` in Icarus and return the ``y`` bit
     patterns: every pair (``a`` in the outer loop, row-major order of the ``2^n x 2^n`` table)
     or the given operand codes. The testbench is the characterisation tool's
-    (:func:`approxnn.rtlsim.simulate_pairs`)."""
-    from approxnn.rtlsim import simulate_pairs  # noqa: PLC0415
-
+    (:func:`approxnn.eda.rtlsim.simulate_pairs`)."""
     spec = as_spec(spec)
     workdir = Path(workdir)
     vfile = convert(spec, workdir)
@@ -106,7 +94,7 @@ begin
   end process;
 end architecture;
 """)
-    ghdl = _tool("ghdl")
+    ghdl = find_tool("ghdl", "apt-get install ghdl", SimError)
     std = ["--std=08"]
     for f in [*pck, vhd, tb]:
         _run([ghdl, "-a", *std, f.name], workdir)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
+from approxnn.eda.lint import lint
+from approxnn.eda.sim import simulator_available
 
 from cores.arith.common import UNITS, convert
 from cores.arith.generate import ARITH_DIR, rtl_files
-from verif.lint import lint
-from verif.tools import simulator_available
 
 COMMITTED = [ARITH_DIR / unit / f for unit in UNITS for f in rtl_files(unit)]
 pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")

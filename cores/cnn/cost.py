@@ -37,7 +37,7 @@ TABLE = [
 def cost(block: str, flows=("dsp", "nodsp"), **params) -> dict:
     """Synthesis figures of one configuration (module name included); ``flows`` picks the
     runs: "dsp" (keys luts, ffs, dsps, carry4) and "nodsp" (keys nodsp_*)."""
-    from approxnn.synth import synthesize  # noqa: PLC0415
+    from approxnn.eda.synth import synthesize  # noqa: PLC0415
 
     from cores.cnn.common import convert  # noqa: PLC0415
     from cores.cnn.generate import build_block  # noqa: PLC0415
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     except TypeError as exc:  # an unknown keyword of the block's build()
         print(f"{ap.prog}: error: bad parameters for {args.block}: {exc}", file=sys.stderr)
         return 2
-    from approxnn.synth import YosysError  # noqa: PLC0415
+    from approxnn.eda.synth import YosysError  # noqa: PLC0415
 
     print("| module | LUT | FF | DSP48E1 | CARRY4 | RAMB | LUT (-nodsp) | CARRY4 (-nodsp) |")
     print("|---|---|---|---|---|---|---|---|")

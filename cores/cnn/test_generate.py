@@ -58,9 +58,9 @@ def test_check_cli_reports_up_to_date():
         ({"lanes": 0}, "lanes must be an integer in 1..64"),
         ({"lanes": 65}, "lanes must be an integer in 1..64"),
         ({"lanes": 2.5}, "lanes must be an integer"),
-        ({"mul": "nosuch"}, "unknown unit 'nosuch'"),
-        ({"mul": "loa"}, "not a multiplier with a MyHDL core"),
-        ({"mul": "drum:k=4,width=6"}, "needs width=8"),
+        ({"mul": "nosuch"}, "unknown multiplier 'nosuch'"),
+        ({"mul": "loa"}, "unknown multiplier .loa.; valid multipliers"),
+        ({"mul": "drum:k=4,width=6"}, "needs an 8-bit multiplier"),
         ({"mul": ""}, "mul must be 'int8' or a multiplier unit name"),
     ],
 )
@@ -73,7 +73,7 @@ def test_bad_parameters_are_refused(params, message):
     "params, message",
     [
         ({"lanes": 3}, "lanes must be one of"),
-        ({"mul": "nosuch"}, "unknown unit 'nosuch'"),
+        ({"mul": "nosuch"}, "unknown multiplier 'nosuch'"),
         ({"ibuf": 1000}, "ibuf must be a power of two"),
         ({"wbuf": 2}, "wbuf must be a power of two"),
         ({"lanes": 8, "cmax": 4}, "cmax must be a power of two in 8..64"),

@@ -1,11 +1,11 @@
 """Verilator -Wall lint of the committed CNN-block Verilog and of other configurations."""
 
 import pytest
+from approxnn.eda.lint import lint
+from approxnn.eda.sim import simulator_available
 
 from cores.cnn import generate
 from cores.cnn.common import convert
-from verif.lint import lint
-from verif.tools import simulator_available
 
 COMMITTED = [generate.CNN_DIR / b / f for b in generate.BLOCKS for f in generate.rtl_files(b)]
 OTHERS = [

@@ -1,12 +1,12 @@
 """The SbS cores: committed Verilog equals a fresh generation, lint, parameter checks."""
 
 import pytest
+from approxnn.eda.lint import lint
+from approxnn.eda.sim import simulator_available
 
 from cores.common import convert_block
 from cores.sbs import generate
 from cores.sbs.update.update import UpdateConfigError, check_params, module_name, top
-from verif.lint import lint
-from verif.tools import simulator_available
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,16 @@ Units are named ``NAME:param=value,...,width=N,signed=0|1``; see ``README.md`` i
 and ``docs/architecture.md`` for the interface.
 """
 
-from .lut import from_code, make_lut, to_code
+from .lut import from_code, make_lut, save_lut_unit, to_code
 from .registry import (
     UnitDef,
     UnitError,
     UnitSpec,
     list_units,
     load_lut_unit,
+    parse_mul8,
     parse_unit,
     register_lut_unit,
-    save_lut_unit,
     unit_names,
     unregister_lut_unit,
 )
@@ -29,6 +29,7 @@ __all__ = [
     "make_lut",
     "metrics_from_outputs",
     "metrics_table",
+    "parse_mul8",
     "parse_unit",
     "register_lut_unit",
     "save_lut_unit",

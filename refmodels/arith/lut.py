@@ -8,6 +8,7 @@ is filled from the signed values of the codes, never by assuming ``mul(-a, -b) =
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,3 +62,23 @@ def make_lut(spec: str | UnitSpec) -> np.ndarray:
         stop = min(size, start + rows)
         table[start:stop] = spec(values[start:stop, None], values[None, :])
     return table
+
+
+def save_lut_unit(spec: str | UnitSpec, path: str | Path) -> Path:
+    """Store a unit's result table in an ``.npz`` file (arrays lut, width, signed, kind, name).
+
+    Works for any unit: a built-in unit is tabulated with ``make_lut``.
+    """
+    spec = parse_unit(spec)
+    path = Path(path)
+    with open(path, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            lut=make_lut(spec),
+            width=np.array(spec.width, dtype=np.int64),
+            signed=np.array(spec.signed, dtype=np.int64),
+            kind=np.array(spec.kind),
+            name=np.array(spec.name if not spec.builtin else spec.module_name),
+            description=np.array(spec.description),
+        )
+    return path

@@ -31,9 +31,9 @@ __all__ = [
     "UnitSpec",
     "list_units",
     "load_lut_unit",
+    "parse_mul8",
     "parse_unit",
     "register_lut_unit",
-    "save_lut_unit",
     "unit_names",
     "unregister_lut_unit",
 ]
@@ -566,6 +566,22 @@ def parse_unit(text: str | UnitSpec, **overrides: Any) -> UnitSpec:
 # --------------------------------------------------------------------------- table units
 
 
+def parse_mul8(text: str) -> UnitSpec:
+    """An 8-bit multiplier for the int8 CNN paths: ``width=8`` and ``signed=1`` unless the text
+    gives them; anything else than an 8-bit multiplier is refused with the valid names."""
+    name = text.partition(":")[0].strip()
+    muls = unit_names("mul")
+    if name not in muls:
+        raise UnitError(f"unknown multiplier {name!r}; valid multipliers: {', '.join(muls)} "
+                        "(e.g. drum:k=6; width=8 and signed=1 are the defaults)")
+    keys = {item.partition("=")[0].strip() for item in text.partition(":")[2].split(",")}
+    over = {k: v for k, v in (("width", 8), ("signed", 1)) if k not in keys}
+    spec = parse_unit(text, **over)
+    if spec.kind != "mul" or spec.width != 8:
+        raise UnitError(f"{spec}: the CNN int8 path needs an 8-bit multiplier (width=8)")
+    return spec
+
+
 def register_lut_unit(
     name: str,
     lut: Any,
@@ -640,28 +656,6 @@ def unregister_lut_unit(name: str) -> None:
         raise UnitError(f"{name!r} is a built-in unit and cannot be removed")
     _get_def(name)
     del _UNITS[name]
-
-
-def save_lut_unit(spec: str | UnitSpec, path: str | Path) -> Path:
-    """Store a unit's result table in an ``.npz`` file (arrays lut, width, signed, kind, name).
-
-    Works for any unit: a built-in unit is tabulated with ``make_lut``.
-    """
-    from .lut import make_lut
-
-    spec = parse_unit(spec)
-    path = Path(path)
-    with open(path, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            lut=make_lut(spec),
-            width=np.array(spec.width, dtype=np.int64),
-            signed=np.array(spec.signed, dtype=np.int64),
-            kind=np.array(spec.kind),
-            name=np.array(spec.name if not spec.builtin else spec.module_name),
-            description=np.array(spec.description),
-        )
-    return path
 
 
 def _scalar_str(data: Any, key: str, path: Path) -> str:

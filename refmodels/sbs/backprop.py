@@ -26,7 +26,7 @@ networks"; own numpy formulation with hand-written gradients):
   a relative step, which suits probabilities spanning four decades), then, after every step,
   ``W`` is renormalised over ``s``, clipped below at ``floor`` (2**-13: the 4-bit exponent of
   E4M1 / log4 represents it) and renormalised again.
-* Start: hidden conv / fc layers from the unsupervised EM weights of ``train.train_network``
+* Start: hidden conv / fc layers from the unsupervised EM weights of ``em.train_network``
   (a few epochs on a patch sample), the output layer from the class means; then ``epochs``
   passes of mini-batch back-propagation over all layers jointly.
 
@@ -44,12 +44,12 @@ import time
 
 import numpy as np
 
+from .em import W_FLOOR, train_network
 from .formats import parse_format
 from .model import Layer, Network, build_layers, encode_input
 
 __all__ = ["forward", "backward", "train_backprop", "predict_meanfield", "init_weights"]
 
-W_FLOOR = 2.0**-13
 
 
 def _input_q(images, topology) -> np.ndarray:
@@ -168,9 +168,7 @@ def predict_meanfield(net_or_layers, weights, images, topology, iters: int = 30,
 
 def init_weights(topology, images, labels, seed: int, floor: float, em_epochs: int,
                  max_patches: int, log=print):
-    """Unsupervised EM hidden layers and class-mean output layer (``train.train_network``)."""
-    from .train import train_network
-
+    """Unsupervised EM hidden layers and class-mean output layer (``em.train_network``)."""
     net = train_network(topology, images, labels, epochs=em_epochs, out_epochs=0, seed=seed,
                         floor=floor, max_patches=max_patches, log=log)
     return [w.reshape(-1, lay.n_h).astype(np.float64) if lay.has_weights else None

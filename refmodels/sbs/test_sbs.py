@@ -26,9 +26,10 @@ from refmodels.sbs import (
     update_float,
     xorshift32,
 )
+from refmodels.sbs.em import incremental_output_update
 from refmodels.sbs.model import update_fixed_loop
 from refmodels.sbs.rng import SpikeRNG, xorshift_seed
-from refmodels.sbs.train import NET_DIR, incremental_output_update, load_digits_split
+from refmodels.sbs.train import NET_DIR, load_digits_split
 
 SMALL = [
     {"type": "input", "shape": [6, 6], "encoding": "linear"},

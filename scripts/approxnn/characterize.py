@@ -2,10 +2,10 @@
 
 For a built-in unit the combinational Verilog is generated from its MyHDL core
 (:func:`cores.arith.convert`), simulated in Icarus over all operand pairs (``width <= 8``) or a
-seeded sample (:mod:`approxnn.rtlsim`), the error metrics of the *simulated outputs* are
+seeded sample (:mod:`approxnn.eda.rtlsim`), the error metrics of the *simulated outputs* are
 computed against the exact results with :func:`refmodels.arith.metrics_from_outputs`, the
 outputs are compared bit for bit with the golden model (``rtl_matches_model``), and the module
-is synthesised with Yosys (:func:`approxnn.synth.synth_cost`).
+is synthesised with Yosys (:func:`approxnn.eda.synth.synth_cost`).
 
 Cost figures: ``luts``, ``carry4``, ``depth``, ``ffs`` come from ``synth_xilinx -nodsp`` (the
 main figure, comparable between units and with the project guide); ``dsps`` is the number of
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import importer, rtlsim, synth
+from . import importer
+from .eda import rtlsim, synth
 
 __all__ = [
     "RESULT_KEYS",

@@ -245,9 +245,9 @@ def main(argv=None) -> int:
         return 2
     from refmodels.arith import UnitError
 
+    from .eda.rtlsim import SimError
+    from .eda.synth import YosysError
     from .importer import ImportErrorPorts
-    from .rtlsim import SimError
-    from .synth import YosysError
 
     try:
         if args.command == "units":

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from refmodels.arith import parse_mul8
+
 COMMAND = "cnn"
 
 __all__ = [
@@ -91,32 +93,11 @@ def _split_units(text: str) -> list[str]:
     return items
 
 
-def parse_unit8(text: str):
-    """A UnitSpec of an 8-bit multiplier; ``width=8`` and ``signed=1`` unless given."""
-    from refmodels.arith import UnitError, parse_unit, unit_names
-
-    name = text.partition(":")[0].strip()
-    muls = unit_names("mul")
-    if name not in muls:
-        raise UnitError(f"unknown multiplier {name!r}; valid multipliers: {', '.join(muls)} "
-                        "(e.g. drum:k=6; width=8 and signed=1 are the defaults)")
-    keys = {item.partition("=")[0].strip() for item in text.partition(":")[2].split(",")}
-    over = {}
-    if "width" not in keys:
-        over["width"] = 8
-    if "signed" not in keys:
-        over["signed"] = 1
-    spec = parse_unit(text, **over)
-    if spec.kind != "mul" or spec.width != 8:
-        raise UnitError(f"{spec}: the CNN int8 path needs an 8-bit multiplier (width=8)")
-    return spec
-
-
 def parse_units(text: str) -> list[str]:
     """Unit strings (canonical, deduplicated) from a comma-separated list."""
     out = []
     for item in _split_units(text):
-        s = str(parse_unit8(item))
+        s = str(parse_mul8(item))
         if s not in out:
             out.append(s)
     if not out:
@@ -179,8 +160,8 @@ def unit_costs(units, cache_path, *, synth=True, stream=None) -> dict:
 
         from refmodels.arith import parse_unit
 
-        from . import synth as ys
         from .characterize import _convert_fn
+        from .eda import synth as ys
 
         convert = _convert_fn()
         t0 = time.perf_counter()
@@ -436,7 +417,7 @@ def _cmd_quantise(args) -> int:
     from refmodels.cnn.net import load_dataset
 
     net = resolve_network(args.network, args.networks)
-    unit = str(parse_unit8(args.unit)) if args.unit else None
+    unit = str(parse_mul8(args.unit)) if args.unit else None
     if unit and not (args.to == "int8" and args.qat):
         raise ValueError("--unit is only valid with --to int8 --qat")
     if args.epochs is not None and args.epochs < 1:

@@ -72,11 +72,10 @@ def parse_configs(text: str) -> list[dict]:
     for p, mul in items:
         mul = mul.strip().lower()
         if mul not in ("int8", "hf6"):
-            from approxnn.cnn_cmd import parse_unit8
-            from refmodels.arith import UnitError
+            from refmodels.arith import UnitError, parse_mul8
 
             try:
-                mul = str(parse_unit8(mul))
+                mul = str(parse_mul8(mul))
             except (UnitError, ValueError) as exc:
                 raise ValueError(f"{exc}; or int8 (exact, DSP48E1-packed), or hf6") from None
         try:
@@ -158,9 +157,9 @@ def simulate(cfg: dict, build_root: Path, network: str = "digits", images: int =
              seed: int = 1) -> dict:
     """Run ``network`` on ``images`` held-out images on the engine ``cfg`` in Icarus (every
     output checked against the golden model); per-layer cycles of the first image."""
+    from approxnn.eda.sim import run_cocotb
     from cores.cnn.common import convert
     from cores.cnn.generate import BLOCKS, build_block
-    from verif.tools import run_cocotb
 
     factory, module = build_block("engine", **engine_params(cfg, network))
     build = Path(build_root).resolve() / f"{module}_{network}"
@@ -187,7 +186,7 @@ def simulate(cfg: dict, build_root: Path, network: str = "digits", images: int =
 
 def synthesise(cfg: dict, workdir: Path, network: str = "digits") -> dict:
     """Yosys figures of the engine ``cfg`` (DSP48E1 allowed, and ``-nodsp``)."""
-    from approxnn.synth import synthesize
+    from approxnn.eda.synth import synthesize
     from cores.cnn.common import convert
     from cores.cnn.generate import build_block
 

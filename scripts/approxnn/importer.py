@@ -4,7 +4,7 @@ Typical sources are gate-level libraries such as EvoApproxLib: one module with t
 and one output of ``2n`` bits (multiplier) or ``n+1`` bits (adder). The ports are discovered
 with Yosys (``read_verilog; hierarchy -top X; write_json``) unless the user names them; the
 unit kind follows from the output width. The module is simulated exhaustively in Icarus
-(:mod:`approxnn.rtlsim`), its table (indexed by operand codes) is built from the simulated
+(:mod:`approxnn.eda.rtlsim`), its table (indexed by operand codes) is built from the simulated
 outputs, and it is registered with :func:`refmodels.arith.register_lut_unit` so that it can be
 used wherever a built-in unit is; :func:`refmodels.arith.save_lut_unit` writes it to ``.npz``.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rtlsim
-from .synth import run_yosys
+from .eda import rtlsim
+from .eda.synth import run_yosys
 
 __all__ = [
     "ImportErrorPorts",

@@ -52,7 +52,7 @@ def parse_configs(text: str) -> list[tuple[int, str]]:
 def measure(p: int, weights: str, n_max: int = 1024, synth: bool = True,
             workdir: Path | None = None) -> dict:
     """Cycles and cost of one configuration (runs Icarus, and Yosys twice when ``synth``)."""
-    from approxnn.synth import synthesize
+    from approxnn.eda.synth import synthesize
     from verif.sbs.harness import BUILD_ROOT, generate_rtl, run_update
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="sbs_hw_")).resolve()
@@ -79,7 +79,7 @@ def measure(p: int, weights: str, n_max: int = 1024, synth: bool = True,
 def measure_blocks(workdir: Path, T: int = 4) -> list[dict]:
     """Cost of the committed layer unit and spike generator, and the layer unit's measured
     cycles per update on the digits network (end-to-end test, ``T`` spike steps)."""
-    from approxnn.synth import synthesize
+    from approxnn.eda.synth import synthesize
     from cores.sbs.generate import LAYER_CONFIGS, SBS_DIR, SPIKEGEN_CONFIGS
     from cores.sbs.spikegen.spikegen import module_name as sg_name
     from cores.sbs.update.update import module_name

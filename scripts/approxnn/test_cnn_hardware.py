@@ -12,7 +12,7 @@ from approxnn.cnn_hardware import (
     parse_configs,
     summarise,
 )
-from verif.tools import simulator_available
+from approxnn.eda.sim import simulator_available
 
 
 def test_parse_configs_accepts_and_refuses():

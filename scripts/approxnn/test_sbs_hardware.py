@@ -5,8 +5,8 @@ import json
 import pytest
 
 from approxnn.cli import main
+from approxnn.eda.sim import simulator_available
 from approxnn.sbs_hardware import markdown, parse_configs
-from verif.tools import simulator_available
 
 
 def test_parse_configs_accepts_and_refuses():

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from approxnn.eda.sim import REPO_ROOT, SimResult, run_cocotb
+
 from refmodels.arith import parse_unit, to_code
-from verif.tools import REPO_ROOT, SimResult, run_cocotb
 
 BUILD_ROOT = REPO_ROOT / "build" / "verif"
 

@@ -10,10 +10,10 @@ environment, on Icarus and on Verilator.
 
 import numpy as np
 import pytest
+from approxnn.eda.sim import simulator_available
 
 from refmodels.arith import list_units, parse_unit
 from verif.arith.harness import run_unit
-from verif.tools import simulator_available
 
 pytestmark = pytest.mark.sim
 

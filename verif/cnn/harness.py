@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verif.tools import REPO_ROOT, SimResult, run_cocotb
+from approxnn.eda.sim import REPO_ROOT, SimResult, run_cocotb
 
 BUILD_ROOT = REPO_ROOT / "build" / "verif" / "cnn"
 

@@ -22,9 +22,9 @@
 """
 
 import pytest
+from approxnn.eda.sim import simulator_available
 
 from verif.cnn.harness import run_block
-from verif.tools import simulator_available
 
 pytestmark = pytest.mark.sim
 

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from approxnn.eda.sim import simulator_available
 
 from verif.sbs.harness import run_layer
-from verif.tools import simulator_available
 
 pytestmark = pytest.mark.sim
 

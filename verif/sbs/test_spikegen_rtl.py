@@ -1,9 +1,9 @@
 """pytest front-end of the SbS spike generator's cocotb tests."""
 
 import pytest
+from approxnn.eda.sim import run_cocotb, simulator_available
 
 from verif.sbs.harness import BUILD_ROOT
-from verif.tools import run_cocotb, simulator_available
 
 pytestmark = pytest.mark.sim
 

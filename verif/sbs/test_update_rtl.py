@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
+from approxnn.eda.sim import simulator_available
 
 from verif.sbs.harness import BUILD_ROOT, generate_rtl, run_update
-from verif.tools import simulator_available
 
 pytestmark = pytest.mark.sim
 

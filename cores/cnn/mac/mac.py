@@ -77,21 +77,17 @@ def normalise(lanes=8, mul="int8", pack=True):
     if mul == "int8":
         return {"lanes": lanes, "mul": "int8", "pack": bool(pack), "spec": None}
     from cores.arith.common import MUL_UNITS  # noqa: PLC0415
-    from refmodels.arith import UnitError, parse_unit  # noqa: PLC0415
+    from refmodels.arith import UnitError, parse_mul8  # noqa: PLC0415
 
     try:
-        spec = parse_unit(mul)
+        spec = parse_mul8(mul)
     except UnitError as exc:
         raise MacConfigError(f"mul: {exc} (or 'int8' for the exact DSP path)") from None
-    if "signed=" not in mul:
-        spec = parse_unit(mul, signed=1)
-    if spec.kind != "mul" or spec.name not in MUL_UNITS:
+    if spec.name not in MUL_UNITS:
         raise MacConfigError(
             f"mul {mul!r} is not a multiplier with a MyHDL core; valid: int8, "
             + ", ".join(MUL_UNITS)
         )
-    if spec.width != 8:
-        raise MacConfigError(f"mul {mul!r}: the MAC array needs width=8, not {spec.width}")
     return {"lanes": lanes, "mul": str(spec), "pack": False, "spec": spec}
 
 

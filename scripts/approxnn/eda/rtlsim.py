@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ToolError, find_tool
+
 __all__ = ["SimError", "SimResult", "simulate_pairs", "EXHAUSTIVE_MAX_WIDTH", "DEFAULT_SAMPLES"]
 
 EXHAUSTIVE_MAX_WIDTH = 8
@@ -29,7 +31,7 @@ DEFAULT_SAMPLES = 1 << 16
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
-class SimError(RuntimeError):
+class SimError(ToolError):
     """The simulator is missing, failed, or produced unusable output."""
 
 
@@ -49,13 +51,8 @@ class SimResult:
 
 
 def _tool(name: str) -> str:
-    exe = shutil.which(name)
-    if exe is None:
-        raise SimError(
-            f"{name} not found on PATH: install Icarus Verilog (Debian/Ubuntu: `apt install "
-            "iverilog`, version 11 tested)"
-        )
-    return exe
+    return find_tool(name, "install Icarus Verilog (Debian/Ubuntu: `apt install iverilog`, "
+                     "version 11 tested)", SimError)
 
 
 def _testbench(top, width, out_width, a_port, b_port, y_port, exhaustive, n, stim, outfile):

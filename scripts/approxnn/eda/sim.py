@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SIMULATORS = ("icarus", "verilator")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]  # scripts/approxnn/eda/sim.py
 
 
 @lru_cache(maxsize=1)
@@ -186,7 +186,7 @@ def shell_exports() -> str:
 
 
 def check_results_main(argv=None) -> int:
-    """``python -m verif.tools --check [RESULTS.xml]``: exit 1 unless every test passed.
+    """``python -m approxnn.eda.sim --check [RESULTS.xml]``: exit 1 unless every test passed.
 
     Used as FuseSoC's post_run hook, because edalize does not fail a run whose cocotb
     tests failed."""
@@ -209,4 +209,4 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1:2] == ["--check"]:
         sys.exit(check_results_main())
-    sys.exit("usage: python -m verif.tools --exports | --check [results.xml]")
+    sys.exit("usage: python -m approxnn.eda.sim --exports | --check [results.xml]")

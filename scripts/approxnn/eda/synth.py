@@ -39,6 +39,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import ToolError
+
 __all__ = [
     "YosysError",
     "SynthResult",
@@ -54,7 +56,7 @@ FAMILY = "xc7"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
-class YosysError(RuntimeError):
+class YosysError(ToolError):
     """Yosys is missing or a Yosys run failed (the message carries the log tail)."""
 
 
