@@ -1,0 +1,218 @@
+"""Compensated truncation in carry-chain rows (``ctrunc``), unsigned and native signed.
+
+The partial-product bits ``a_i & b_j`` with ``i + j >= t`` are accumulated row by row in the
+form ``acc_next = acc + row_i if a_i else acc``: the multiplexer *after* the adder keeps every
+row on its own carry chain (Yosys maps each row onto LUT6 + CARRY4 with the row bit and the
+previous multiplexer inside the adder LUT, instead of merging all rows into one carry-save tree).
+The rows are accumulated in ``g`` independent groups whose sums are added at the end (``g``
+trades LUTs for logic depth). The top ``k`` dropped columns become the OR of their
+partial-product bits and the constant ``c`` fills the remaining low bits, so neither needs an
+adder.
+
+Signed (``signed=True``) is a native two's complement array: rows ``0..n-2`` hold the
+``n-1`` low bits of ``b``; the sign rows ``a_{n-1} b[n-2:0]`` and ``b_{n-1} a[n-2:0]`` (weight
+``2**(n-1)``) are *subtracted* and ``a_{n-1} b_{n-1}`` is added at weight ``2**(2n-2)``. A group
+that subtracts starts from ``2**(2n-1)`` so that its accumulator never goes below zero; the
+offsets are removed modulo ``2**(2n)`` at the end (each one flips the top result bit).
+"""
+
+from myhdl import ConcatSignal, Signal, always_comb, block, concat, intbv
+
+KIND = "mul"
+NATIVE_SIGNED = True
+
+
+def rows(n: int, t: int, signed: bool):
+    """Rows as ``(sel, bit, opnd, shift, low, subtract)``: when bit ``bit`` of operand ``sel``
+    is set, ``((opnd >> low) << low) << shift`` is added (subtracted) where ``opnd`` is the
+    other operand (its ``n-1`` low bits in the signed array)."""
+    if not signed:
+        return [("a", i, "b", i, max(0, t - i), False) for i in range(n)]
+    out = [("a", i, "b", i, max(0, t - i), False) for i in range(n - 1)]
+    out.append(("a", n - 1, "b", n - 1, max(0, t - n + 1), True))
+    out.append(("b", n - 1, "a", n - 1, max(0, t - n + 1), True))
+    return out
+
+
+def groups(n: int, t: int, g: int, signed: bool):
+    """The rows split into ``g`` contiguous groups (sizes differ by at most one)."""
+    rs = rows(n, t, signed)
+    g = min(g, len(rs))
+    out, start = [], 0
+    for k in range(g):
+        size = len(rs) // g + (1 if k < len(rs) % g else 0)
+        out.append(rs[start : start + size])
+        start += size
+    return out
+
+
+@block
+def row_add(prev, nxt, sel, bit, opnd, shift, low, w):
+    @always_comb
+    def step():
+        r = intbv(0)[w:]
+        r[:] = opnd
+        r[:] = (r >> low) << low
+        if sel[bit]:
+            nxt.next = prev + (r << shift)
+        else:
+            nxt.next = prev
+
+    return step
+
+
+@block
+def row_sub(prev, nxt, sel, bit, opnd, shift, low, w):
+    @always_comb
+    def step():
+        r = intbv(0)[w:]
+        r[:] = opnd
+        r[:] = (r >> low) << low
+        if sel[bit]:
+            nxt.next = prev - (r << shift)
+        else:
+            nxt.next = prev
+
+    return step
+
+
+@block
+def add2(x, y_in, s):
+    @always_comb
+    def add():
+        s.next = x + y_in
+
+    return add
+
+
+@block
+def column_or(a, b, o, lo, hi, col):
+    """``o`` = OR of ``a[i] & b[col-i]`` for ``lo <= i < hi``."""
+
+    @always_comb
+    def orcol():
+        hit = False
+        for i in range(lo, hi):
+            if a[i] and b[col - i]:
+                hit = True
+        o.next = hit
+
+    return orcol
+
+
+@block
+def core(a, b, y, width, t, k, c, g, signed=False):
+    """``a``, ``b``: ``width``-bit operands (signed Signals when ``signed``); ``y``: the
+    ``2*width``-bit result. Parameters as in :func:`refmodels.arith.multipliers.ctrunc`."""
+    n = width
+    w = 2 * n
+    grps = groups(n, t, g, signed)
+    ng = len(grps)
+    sw = w + ng.bit_length()
+    insts = []
+
+    ua = Signal(intbv(0)[n:])
+    ub = Signal(intbv(0)[n:])
+    la = Signal(intbv(0)[n - 1 :])
+    lb = Signal(intbv(0)[n - 1 :])
+
+    @always_comb
+    def patterns():
+        ua.next = a[n:]
+        ub.next = b[n:]
+        la.next = a[n - 1 :]
+        lb.next = b[n - 1 :]
+
+    insts.append(patterns)
+    sel = {"a": ua, "b": ub}
+    opnd = {"a": la if signed else ua, "b": lb if signed else ub}
+
+    parts = []
+    n_seeded = 0
+    for grp in grps:
+        seeded = any(r[5] for r in grp)
+        n_seeded += seeded
+        prev = Signal(intbv((1 << (w - 1)) if seeded else 0)[w:])  # undriven: a constant
+        for sel_name, bit, op_name, shift, low, sub in grp:
+            nxt = Signal(intbv(0)[w:])
+            step = row_sub if sub else row_add
+            insts.append(step(prev, nxt, sel[sel_name], bit, opnd[op_name], shift, low, w))
+            prev = nxt
+        parts.append(prev)
+
+    # sum of the groups (and of a_{n-1} b_{n-1} at column 2n-2 in the signed array)
+    if signed:
+        topv = Signal(intbv(0)[w:])
+
+        @always_comb
+        def top_bit():
+            topv.next = 0
+            if ua[n - 1] and ub[n - 1]:
+                topv.next = 1 << (w - 2)
+
+        insts.append(top_bit)
+        parts.append(topv)
+    acc = parts[0]
+    for p in parts[1:]:
+        s = Signal(intbv(0)[sw:])
+        insts.append(add2(acc, p, s))
+        acc = s
+    flip = n_seeded % 2
+
+    lo_cols = list(range(max(0, t - k), t))
+    ors = []
+    for col in lo_cols:
+        o = Signal(bool(0))
+        insts.append(column_or(ua, ub, o, max(0, col - n + 1), min(n, col + 1), col))
+        ors.append(o)
+    free = t - k
+    pat = Signal(intbv(0)[w:])
+    hi_w = w - t
+    high = Signal(intbv(0)[hi_w:])
+
+    if flip:
+
+        @always_comb
+        def high_part():
+            high.next = concat(not acc[w - 1], acc[w - 1 : t])
+
+    else:
+
+        @always_comb
+        def high_part():
+            high.next = acc[w:t]
+
+    insts.append(high_part)
+    if t > 0:
+        if ors:
+            pieces = list(reversed(ors)) + ([intbv(c)[free:]] if free > 0 else [])
+            low = ConcatSignal(*pieces) if len(pieces) > 1 else ors[0]
+        else:
+            low = Signal(intbv(c)[t:])  # undriven: the constant
+
+        @always_comb
+        def assemble():
+            pat.next = concat(high, low)
+
+    else:
+
+        @always_comb
+        def assemble():
+            pat.next = high
+
+    insts.append(assemble)
+
+    if signed:
+
+        @always_comb
+        def result():
+            y.next = pat.signed()
+
+    else:
+
+        @always_comb
+        def result():
+            y.next = pat
+
+    insts.append(result)
+    return insts
