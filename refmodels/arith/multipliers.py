@@ -105,7 +105,7 @@ def bit_length(x: np.ndarray, width: int) -> np.ndarray:
     return n
 
 
-def exact_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+def exact_u(a: np.ndarray, b: np.ndarray, width: int, signed: bool = False) -> np.ndarray:
     return a * b
 
 

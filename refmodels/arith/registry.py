@@ -166,10 +166,11 @@ _BUILTINS: tuple[UnitDef, ...] = (
     UnitDef(
         "exact",
         "mul",
-        "exact array multiplier",
+        "exact multiplier (a*b; signed: native two's complement product)",
         (),
         multipliers.exact_u,
         "",
+        native_signed=True,
     ),
     UnitDef(
         "trunc",

@@ -113,26 +113,33 @@ def core(a, b, y, width, t, k, c, g, signed=False):
 
     ua = Signal(intbv(0)[n:])
     ub = Signal(intbv(0)[n:])
-    la = Signal(intbv(0)[n - 1 :])
-    lb = Signal(intbv(0)[n - 1 :])
 
     @always_comb
     def patterns():
         ua.next = a[n:]
         ub.next = b[n:]
-        la.next = a[n - 1 :]
-        lb.next = b[n - 1 :]
 
     insts.append(patterns)
     sel = {"a": ua, "b": ub}
-    opnd = {"a": la if signed else ua, "b": lb if signed else ub}
+    opnd = {"a": ua, "b": ub}
+    if signed:  # the rows of the signed array hold the n-1 low bits of the other operand
+        la = Signal(intbv(0)[n - 1 :])
+        lb = Signal(intbv(0)[n - 1 :])
+
+        @always_comb
+        def low_bits():
+            la.next = a[n - 1 :]
+            lb.next = b[n - 1 :]
+
+        insts.append(low_bits)
+        opnd = {"a": la, "b": lb}
 
     parts = []
     n_seeded = 0
     for grp in grps:
         seeded = any(r[5] for r in grp)
         n_seeded += seeded
-        prev = Signal(intbv((1 << (w - 1)) if seeded else 0)[w:])  # undriven: a constant
+        prev = (1 << (w - 1)) if seeded else 0  # the first row starts from a constant
         for sel_name, bit, op_name, shift, low, sub in grp:
             nxt = Signal(intbv(0)[w:])
             step = row_sub if sub else row_add
@@ -187,12 +194,15 @@ def core(a, b, y, width, t, k, c, g, signed=False):
         if ors:
             pieces = list(reversed(ors)) + ([intbv(c)[free:]] if free > 0 else [])
             low = ConcatSignal(*pieces) if len(pieces) > 1 else ors[0]
-        else:
-            low = Signal(intbv(c)[t:])  # undriven: the constant
 
-        @always_comb
-        def assemble():
-            pat.next = concat(high, low)
+            @always_comb
+            def assemble():
+                pat.next = concat(high, low)
+
+        else:
+            @always_comb
+            def assemble():
+                pat.next = concat(high, intbv(c)[t:])
 
     else:
 
