@@ -46,13 +46,20 @@ def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred"
     exact = a * b
     base = ctrunc(a, b, width, t, k, 0, 1, signed)
     nz = exact != 0
-    cs = np.arange(1 << (t - k), dtype=np.int64)
-    errs = []
-    for c in cs:  # the wrap-around of a signed result is impossible for these small constants
-        d = np.abs(base + c - exact)
-        errs.append(float(np.mean(d[nz] / np.abs(exact[nz]))) if metric == "mred"
-                    else float(np.mean(d)))
-    return int(cs[int(np.argmin(errs))])
+    d0 = base - exact
+    w = 1.0 / np.abs(exact[nz]) if metric == "mred" else None
+
+    def err(c: int) -> float:
+        d = np.abs(d0 + c)
+        return float(np.mean(d[nz] * w)) if w is not None else float(np.mean(d))
+
+    # coarse grid, then every value around the best coarse point (the error is convex in c
+    # up to the rounding of the grid: a sum of absolute values of c - constant)
+    top = 1 << (t - k)
+    step = max(1, top // 64)
+    best = min(range(0, top, step), key=lambda c: (err(c), c))
+    window = range(max(0, best - step), min(top, best + step + 1))
+    return int(min(window, key=lambda c: (err(c), c)))
 
 
 def candidates(width: int, signed: bool, ts, ks, gs, metric: str = "mred") -> list[str]:

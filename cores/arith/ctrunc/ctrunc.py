@@ -11,12 +11,11 @@ adder.
 
 Signed (``signed=True``) is a native two's complement array: rows ``0..n-2`` hold the
 ``n-1`` low bits of ``b``; the sign rows ``a_{n-1} b[n-2:0]`` and ``b_{n-1} a[n-2:0]`` (weight
-``2**(n-1)``) are *subtracted* and ``a_{n-1} b_{n-1}`` is added at weight ``2**(2n-2)``. A group
-that subtracts starts from ``2**(2n-1)`` so that its accumulator never goes below zero; the
-offsets are removed modulo ``2**(2n)`` at the end (each one flips the top result bit).
+``2**(n-1)``) are *subtracted* and ``a_{n-1} b_{n-1}`` is added at weight ``2**(2n-2)``; the
+accumulators wrap modulo ``2**(2n)`` (``modbv``), which is the two's complement result.
 """
 
-from myhdl import ConcatSignal, Signal, always_comb, block, concat, intbv
+from myhdl import ConcatSignal, Signal, always_comb, block, concat, intbv, modbv
 
 KIND = "mul"
 NATIVE_SIGNED = True
@@ -35,43 +34,70 @@ def rows(n: int, t: int, signed: bool):
 
 
 def groups(n: int, t: int, g: int, signed: bool):
-    """The rows split into ``g`` contiguous groups (sizes differ by at most one)."""
+    """The rows split into ``g`` contiguous groups (sizes differ by at most one, the larger
+    groups last)."""
     rs = rows(n, t, signed)
     g = min(g, len(rs))
     out, start = [], 0
     for k in range(g):
-        size = len(rs) // g + (1 if k < len(rs) % g else 0)
+        size = len(rs) // g + (1 if k >= g - len(rs) % g else 0)
         out.append(rs[start : start + size])
         start += size
     return out
 
 
 @block
-def row_add(prev, nxt, sel, bit, opnd, shift, low, w):
-    @always_comb
-    def step():
-        r = intbv(0)[w:]
-        r[:] = opnd
-        r[:] = (r >> low) << low
-        if sel[bit]:
-            nxt.next = prev + (r << shift)
-        else:
-            nxt.next = prev
+def row_step(prev, nxt, sel, bit, opnd, m, shift, low, sub, w):
+    """``nxt = prev +/- (((opnd >> low) << low) << shift)`` when ``sel[bit]``, else ``prev``;
+    ``prev`` is a Signal, or None for the first row of a group (which starts from 0). The
+    accumulators are ``modbv``: the signed array wraps modulo ``2**w`` as the Verilog does."""
+    if prev is None and not sub:
 
-    return step
+        @always_comb
+        def step():
+            r = intbv(0)[w:]
+            r[:] = concat(intbv(0)[w - m :], opnd)
+            r[:] = (r >> low) << low
+            if sel[bit]:
+                nxt.next = r << shift
+            else:
+                nxt.next = 0
 
+    elif prev is None:
 
-@block
-def row_sub(prev, nxt, sel, bit, opnd, shift, low, w):
-    @always_comb
-    def step():
-        r = intbv(0)[w:]
-        r[:] = opnd
-        r[:] = (r >> low) << low
-        if sel[bit]:
-            nxt.next = prev - (r << shift)
-        else:
-            nxt.next = prev
+        @always_comb
+        def step():
+            r = intbv(0)[w:]
+            r[:] = concat(intbv(0)[w - m :], opnd)
+            r[:] = (r >> low) << low
+            if sel[bit]:
+                nxt.next = -(r << shift)
+            else:
+                nxt.next = 0
+
+    elif not sub:
+
+        @always_comb
+        def step():
+            r = intbv(0)[w:]
+            r[:] = concat(intbv(0)[w - m :], opnd)
+            r[:] = (r >> low) << low
+            if sel[bit]:
+                nxt.next = prev + (r << shift)
+            else:
+                nxt.next = prev
+
+    else:
+
+        @always_comb
+        def step():
+            r = intbv(0)[w:]
+            r[:] = concat(intbv(0)[w - m :], opnd)
+            r[:] = (r >> low) << low
+            if sel[bit]:
+                nxt.next = prev - (r << shift)
+            else:
+                nxt.next = prev
 
     return step
 
@@ -106,9 +132,6 @@ def core(a, b, y, width, t, k, c, g, signed=False):
     ``2*width``-bit result. Parameters as in :func:`refmodels.arith.multipliers.ctrunc`."""
     n = width
     w = 2 * n
-    grps = groups(n, t, g, signed)
-    ng = len(grps)
-    sw = w + ng.bit_length()
     insts = []
 
     ua = Signal(intbv(0)[n:])
@@ -122,93 +145,67 @@ def core(a, b, y, width, t, k, c, g, signed=False):
     insts.append(patterns)
     sel = {"a": ua, "b": ub}
     opnd = {"a": ua, "b": ub}
+    m = n
     if signed:  # the rows of the signed array hold the n-1 low bits of the other operand
         la = Signal(intbv(0)[n - 1 :])
         lb = Signal(intbv(0)[n - 1 :])
 
         @always_comb
         def low_bits():
-            la.next = a[n - 1 :]
-            lb.next = b[n - 1 :]
+            la.next = ua[n - 1 :]
+            lb.next = ub[n - 1 :]
 
         insts.append(low_bits)
         opnd = {"a": la, "b": lb}
+        m = n - 1
 
     parts = []
-    n_seeded = 0
-    for grp in grps:
-        seeded = any(r[5] for r in grp)
-        n_seeded += seeded
-        prev = (1 << (w - 1)) if seeded else 0  # the first row starts from a constant
+    for grp in groups(n, t, g, signed):
+        prev = None
         for sel_name, bit, op_name, shift, low, sub in grp:
-            nxt = Signal(intbv(0)[w:])
-            step = row_sub if sub else row_add
-            insts.append(step(prev, nxt, sel[sel_name], bit, opnd[op_name], shift, low, w))
+            nxt = Signal(modbv(0)[w:])
+            insts.append(row_step(prev, nxt, sel[sel_name], bit, opnd[op_name], m, shift,
+                                  low, sub, w))
             prev = nxt
         parts.append(prev)
-
-    # sum of the groups (and of a_{n-1} b_{n-1} at column 2n-2 in the signed array)
-    if signed:
-        topv = Signal(intbv(0)[w:])
+    if signed:  # a_{n-1} b_{n-1} at column 2n-2
+        tb = Signal(bool(0))
 
         @always_comb
         def top_bit():
-            topv.next = 0
-            if ua[n - 1] and ub[n - 1]:
-                topv.next = 1 << (w - 2)
+            tb.next = ua[n - 1] and ub[n - 1]
 
         insts.append(top_bit)
-        parts.append(topv)
+        parts.append(ConcatSignal(intbv(0)[1:], tb, intbv(0)[w - 2 :]))
     acc = parts[0]
     for p in parts[1:]:
-        s = Signal(intbv(0)[sw:])
+        s = Signal(modbv(0)[w:])
         insts.append(add2(acc, p, s))
         acc = s
-    flip = n_seeded % 2
 
-    lo_cols = list(range(max(0, t - k), t))
+    # the sum has zeros below column t: the OR columns and the constant are ORed in
     ors = []
-    for col in lo_cols:
+    for col in range(max(0, t - k), t):
         o = Signal(bool(0))
         insts.append(column_or(ua, ub, o, max(0, col - n + 1), min(n, col + 1), col))
         ors.append(o)
     free = t - k
     pat = Signal(intbv(0)[w:])
-    hi_w = w - t
-    high = Signal(intbv(0)[hi_w:])
-
-    if flip:
-
-        @always_comb
-        def high_part():
-            high.next = concat(not acc[w - 1], acc[w - 1 : t])
-
-    else:
-
-        @always_comb
-        def high_part():
-            high.next = acc[w:t]
-
-    insts.append(high_part)
     if t > 0:
-        if ors:
-            pieces = list(reversed(ors)) + ([intbv(c)[free:]] if free > 0 else [])
-            low = ConcatSignal(*pieces) if len(pieces) > 1 else ors[0]
+        pieces = [intbv(0)[w - t :]] + list(reversed(ors))
+        if free > 0:
+            pieces.append(intbv(c)[free:])
+        low = ConcatSignal(*pieces)
 
-            @always_comb
-            def assemble():
-                pat.next = concat(high, low)
-
-        else:
-            @always_comb
-            def assemble():
-                pat.next = concat(high, intbv(c)[t:])
+        @always_comb
+        def assemble():
+            pat.next = acc | low
 
     else:
 
         @always_comb
         def assemble():
-            pat.next = high
+            pat.next = acc
 
     insts.append(assemble)
 
