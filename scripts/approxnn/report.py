@@ -311,7 +311,8 @@ def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
             kind_name = "multipliers" if key[0] == "mul" else "adders"
             ax.set_title(f"{key[1]}-bit {kind_name}: {label} vs LUTs (circled: Pareto front)")
             ax.grid(True, alpha=0.3)
-            ax.legend(loc="upper right", fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
