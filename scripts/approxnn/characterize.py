@@ -324,6 +324,17 @@ def library_units(widths=(8,)) -> list[str]:
         "kulkarni": [{}],
         "etm": [{}, {"k": 4}],
         "roba": [{}],
+        # LUT6 + CARRY4 family: constants from `approxnn search` (MRED-best, and MAE-best
+        # where it differs); g=4 is the shallow form of the same function
+        "ctrunc": {
+            0: [{"t": 6, "k": 2, "c": 10}, {"t": 7, "k": 2, "c": 20},
+                {"t": 7, "k": 2, "c": 20, "g": 4}, {"t": 8, "k": 3, "c": 21},
+                {"t": 8, "k": 3, "c": 31}, {"t": 9, "k": 3, "c": 40}, {"t": 9, "k": 3, "c": 63},
+                {"t": 10, "k": 3, "c": 69}, {"t": 10, "k": 3, "c": 127}],
+            1: [{"t": 3, "k": 1, "c": 2}, {"t": 4, "k": 2, "c": 2}, {"t": 5, "k": 3, "c": 3},
+                {"t": 5, "k": 3, "c": 3, "g": 4}, {"t": 6, "k": 3, "c": 7},
+                {"t": 7, "k": 3, "c": 15}],
+        },
         "add": [{}],
         "loa": [{}, {"l": 2}, {"l": 4}, {"l": 4, "c": 0}],
         "gear": [{}, {"r": 2, "p": 2}, {"r": 2, "p": 4}, {"r": 1, "p": 3}, {"r": 4, "p": 0}],
@@ -333,7 +344,10 @@ def library_units(widths=(8,)) -> list[str]:
     for w in widths:
         for signed in (0, 1):
             for name in names:
-                for params in variants.get(name, [{}]):
+                choice = variants.get(name, [{}])
+                if isinstance(choice, dict):
+                    choice = choice[signed]
+                for params in choice:
                     try:
                         spec = arith.UnitSpec(name, width=w, signed=signed, params=params)
                     except arith.UnitError:
