@@ -317,7 +317,10 @@ def test_write_reports(tmp_path):
     assert got[1]["luts"] == "60"
     md = paths["md"].read_text()
     assert "## Multipliers, 8-bit operands" in md and "## Adders, 8-bit operands" in md
-    assert len(re.findall(r"^\| u\d:", md, flags=re.M)) == 4
+    fronts, table = md.split("## Multipliers, 8-bit operands")
+    assert len(re.findall(r"^\| u\d:", table, flags=re.M)) == 4
+    assert "Pareto front, 8-bit unsigned multipliers: MRED against LUTs" in fronts
+    assert "Pareto front, 8-bit signed multipliers: MAE against LUTs" in fronts
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
