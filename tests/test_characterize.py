@@ -555,3 +555,27 @@ def test_cache_by_netlist_digest(tmp_path):
         np.savez_compressed(path, **arrays)
     bad = characterize.characterize_unit("ctrunc:t=3,k=1,width=5")
     assert bad["cached"] is True and bad["rtl_matches_model"] is False
+
+
+@pytest.mark.sim
+@needs_tools
+def test_terminated_run_leaves_no_temp(tmp_path):
+    import os
+    import signal
+    import time
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "approxnn", "characterize", "trunc:width=8", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(tmpdir.iterdir()):
+        time.sleep(0.05)  # wait until the run has made its work folder
+    assert any(tmpdir.iterdir()), "the run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert list(tmpdir.iterdir()) == []

@@ -388,7 +388,25 @@ def _cmd_characterize(args, parser) -> int:
     return 0 if res.get("rtl_matches_model") is not False else 1
 
 
+def _terminate(signum, frame):
+    # a SIGTERM ends the run like Ctrl-C: the temporary folders are removed on the way out
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
