@@ -1,6 +1,7 @@
 """Importer, characterisation, reports and the ``approxnn`` command (scripts/approxnn)."""
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -316,7 +317,10 @@ def test_write_reports(tmp_path):
     assert got[1]["luts"] == "60"
     md = paths["md"].read_text()
     assert "## Multipliers, 8-bit operands" in md and "## Adders, 8-bit operands" in md
-    assert len(re.findall(r"^\| u\d:", md, flags=re.M)) == 4
+    fronts, table = md.split("## Multipliers, 8-bit operands")
+    assert len(re.findall(r"^\| u\d:", table, flags=re.M)) == 4
+    assert "Pareto front, 8-bit unsigned multipliers: MRED against LUTs" in fronts
+    assert "Pareto front, 8-bit signed multipliers: MAE against LUTs" in fronts
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -373,3 +377,205 @@ def test_update_block_readmes_replaces_only_the_figures_section(tmp_path):
     assert "old" not in text and "drum:k=6,width=8,signed=0" in text and "loa:" not in text
     assert text.endswith("<!-- END FIGURES -->\ntail\n")
     assert update_block_readmes(rows, tmp_path, "note") == []  # idempotent
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def run_cli_env(*args, tmpdir=None, **env):
+    import os
+
+    full = dict(os.environ, **{k: str(v) for k, v in env.items()})
+    if tmpdir is not None:
+        full["TMPDIR"] = str(tmpdir)
+    return subprocess.run(
+        [sys.executable, "-m", "approxnn", *map(str, args)],
+        capture_output=True, text=True, timeout=300, env=full,
+    )
+
+
+def _one_line_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("approxnn: error:"), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("width", ["0", "1", "64", "-3"])
+def test_all_rejects_bad_widths_at_once(width, tmp_path):
+    proc = run_cli("characterize", "--all", "--widths", width, "--out", tmp_path / "rep")
+    _one_line_error(proc, "--widths", "4..16")
+    assert not (tmp_path / "rep").exists()
+
+
+def test_all_checks_out_before_running(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("characterize", "--all", "--out", blocker)
+    _one_line_error(proc, "is a file")
+    proc = run_cli("characterize", "--all", "--out", blocker / "sub")
+    _one_line_error(proc, "is a file")
+
+
+def test_all_no_synth_runs_no_yosys(tmp_path, monkeypatch):
+    def no_yosys(*a, **k):
+        raise AssertionError("Yosys must not run with do_synth=False")
+
+    monkeypatch.setattr(synth, "synth_cost", no_yosys)
+    monkeypatch.setattr(synth, "synthesize", no_yosys)
+    if shutil.which("iverilog") is None:
+        pytest.skip("needs iverilog")
+    rows, failures, _, _ = characterize.characterize_all(
+        tmp_path / "rep", units=["trunc:t=2,width=4"], jobs=1, do_synth=False,
+        stream=io.StringIO(),
+    )
+    assert not failures and rows[0]["luts"] is None and rows[0]["rtl_matches_model"] is True
+
+
+def test_lut_output_folder_errors(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("lut", "trunc:width=4", "-o", blocker / "t.npy")
+    _one_line_error(proc, "is a file")
+    proc = run_cli("lut", "trunc:width=4", "-o", tmp_path / "missing" / "t.npy")
+    _one_line_error(proc, "does not exist")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_missing_npz_is_a_missing_file(tmp_path):
+    proc = run_cli("characterize", tmp_path / "nothere.npz")
+    _one_line_error(proc, "not found", "nothere.npz")
+    assert "unknown unit" not in proc.stderr
+
+
+def test_save_must_be_npz(tmp_path):
+    src = tmp_path / "m.v"
+    src.write_text("module m(input [3:0] a, input [3:0] b, output [7:0] y);\n"
+                   "assign y = a * b;\nendmodule\n")
+    proc = run_cli("characterize", "--verilog", src, "--top", "m", "--width", 4,
+                   "--save", tmp_path / "table.txt")
+    _one_line_error(proc, ".npz")
+    assert not (tmp_path / "table.txt").exists()
+
+
+@pytest.mark.synth
+@needs_tools
+@pytest.mark.parametrize("case", ["syntax", "empty", "top"])
+def test_bad_external_verilog_is_one_line_and_leaves_no_temp(case, tmp_path):
+    src = tmp_path / "m.v"
+    text = {"syntax": "module m(input [3:0] a, input [3:0] b, output [7:0] y);\n"
+                      "assign y = a * ;\nendmodule\n",
+            "empty": "",
+            "top": "module m(input [3:0] a, input [3:0] b, output [7:0] y);\n"
+                   "assign y = a * b;\nendmodule\n"}[case]
+    src.write_text(text)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    top = "other" if case == "top" else "m"
+    proc = run_cli_env("characterize", "--verilog", src, "--top", top, "--width", 4,
+                       tmpdir=tmpdir)
+    _one_line_error(proc, str(src))
+    assert list(tmpdir.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- import fixes
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@needs_tools
+def test_import_behavioural_verilog_with_always_blocks(tmp_path):
+    # the project's own generated RTL: always blocks, which need `proc` before port discovery
+    unit = "trunc:t=3,width=5"
+    src = _convert(arith.parse_unit(unit), tmp_path)
+    assert "always @" in src.read_text()
+    spec, lut, mod = importer.import_verilog([src], arith.parse_unit(unit).module_name, 5,
+                                             name="beh_trunc_t")
+    try:
+        np.testing.assert_array_equal(lut, arith.make_lut(unit))
+    finally:
+        arith.unregister_lut_unit("beh_trunc_t")
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@needs_tools
+def test_signedness_contradiction_is_refused(tmp_path):
+    src = tmp_path / "mu.v"
+    src.write_text("module mu(input [5:0] a, input [5:0] b, output [11:0] y);\n"
+                   "assign y = a * b;\nendmodule\n")
+    proc = run_cli("characterize", "--verilog", src, "--top", "mu", "--width", 6, "--signed",
+                   "--no-synth")
+    _one_line_error(proc, "does not behave as a signed", "drop --signed")
+    ok = run_cli("characterize", "--verilog", src, "--top", "mu", "--width", 6, "--no-synth",
+                 "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["mae_pct"] == 0
+    forced = run_cli("characterize", "--verilog", src, "--top", "mu", "--width", 6, "--signed",
+                     "--no-synth", "--no-signedness-check", "--json")
+    assert forced.returncode == 0 and json.loads(forced.stdout)["mae_pct"] > 10
+    # ports declared signed, imported as unsigned
+    ss = tmp_path / "ms.v"
+    ss.write_text("module ms(input signed [5:0] a, input signed [5:0] b, "
+                  "output signed [11:0] y);\nassign y = a * b;\nendmodule\n")
+    proc = run_cli("characterize", "--verilog", ss, "--top", "ms", "--width", 6, "--no-synth")
+    _one_line_error(proc, "declared signed", "--signed")
+    good = run_cli("characterize", "--verilog", ss, "--top", "ms", "--width", 6, "--signed",
+                   "--no-synth", "--json")
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["mae_pct"] == 0
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@needs_tools
+def test_cache_by_netlist_digest(tmp_path):
+    first = characterize.characterize_unit("ctrunc:t=3,k=1,width=5")
+    assert first["cached"] is False and first["rtl_matches_model"] is True
+    again = characterize.characterize_unit("ctrunc:t=3,k=1,width=5")
+    assert again["cached"] is True
+    for key in ("luts", "depth", "lut_levels", "clock_ns", "mae_pct", "mre_pct", "n_pairs"):
+        assert again[key] == first[key]
+    other = characterize.characterize_unit("ctrunc:t=3,k=2,width=5")
+    assert other["cached"] is False  # another netlist, another digest
+    # the model comparison is recomputed from the cached outputs: a damaged entry is caught
+    from approxnn import cache
+
+    entries = sorted(cache.cache_dir().rglob("*.npz"))
+    for path in entries:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["y"] = arrays["y"].copy()
+        arrays["y"][5] += 1
+        np.savez_compressed(path, **arrays)
+    bad = characterize.characterize_unit("ctrunc:t=3,k=1,width=5")
+    assert bad["cached"] is True and bad["rtl_matches_model"] is False
+
+
+@pytest.mark.sim
+@needs_tools
+def test_terminated_run_leaves_no_temp(tmp_path):
+    import os
+    import signal
+    import time
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "approxnn", "characterize", "trunc:width=8", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(tmpdir.iterdir()):
+        time.sleep(0.05)  # wait until the run has made its work folder
+    assert any(tmpdir.iterdir()), "the run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert list(tmpdir.iterdir()) == []

@@ -33,7 +33,7 @@ from approxnn.eda.myhdl import convert as myhdl_convert
 from myhdl import ResetSignal, Signal, always_comb, always_seq, block, intbv
 
 #: Units that have a MyHDL core, in the order of the documentation.
-MUL_UNITS = ("exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba")
+MUL_UNITS = ("exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc")
 ADD_UNITS = ("add", "loa", "gear")
 UNITS = MUL_UNITS + ADD_UNITS
 
@@ -163,6 +163,8 @@ def twos_compl(a, b, y, width, core, params):
 @block
 def unit(spec, mod, a, b, y):
     params = dict(spec.params)
+    if getattr(mod, "NATIVE_SIGNED", False):
+        return mod.core(a, b, y, spec.width, signed=bool(spec.signed), **params)
     if not spec.signed:
         return mod.core(a, b, y, spec.width, **params)
     if spec.kind == "mul":

@@ -60,6 +60,19 @@ roba
     position, ``Ar = 2**(k+1)`` when bit ``k-1`` is set, else ``2**k`` (``Ar = 1`` for ``a = 1``,
     ``Ar = 0`` for ``a = 0``). Signed operands use this project's sign-magnitude wrapper, not the
     paper's one's-complement signed variant.
+ctrunc [t, k, c, g]
+    Compensated truncation in carry-chain rows, designed for LUT6 + CARRY4 fabric. The
+    partial-product bits ``a_i & b_j`` with ``i + j >= t`` are summed exactly; of the dropped
+    columns, the top ``k`` (``t-k .. t-1``) are each replaced by the OR of their partial-product
+    bits (an approximate n:1 column compressor, a data-dependent correction), and the constant
+    ``c < 2**(t-k)`` fills the free low result bits (a constant correction that costs no logic).
+    ``g`` only shapes the hardware (the rows are accumulated in ``g`` carry-chain groups whose
+    sums are added at the end); it does not change the function. *Signed* ``ctrunc`` is a native
+    two's complement array, not the sign-magnitude wrapper: the partial-product bits of row
+    ``n-1`` and of column ``b_{n-1}`` carry weight ``-2**(i+j)`` (Baugh-Wooley's sign rows,
+    subtracted instead of inverted), ``a_{n-1} b_{n-1}`` carries ``+2**(2n-2)``, truncation
+    drops signed bits by column in the same way, the OR columns and ``c`` are added
+    positively, and the sum is taken modulo ``2**(2n)`` as a two's complement value.
 """
 
 from __future__ import annotations
@@ -70,6 +83,8 @@ import numpy as np
 
 __all__ = [
     "bit_length",
+    "ctrunc",
+    "ctrunc_default_c",
     "drum_u",
     "etm_u",
     "exact_u",
@@ -90,7 +105,7 @@ def bit_length(x: np.ndarray, width: int) -> np.ndarray:
     return n
 
 
-def exact_u(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+def exact_u(a: np.ndarray, b: np.ndarray, width: int, signed: bool = False) -> np.ndarray:
     return a * b
 
 
@@ -175,3 +190,39 @@ def sign_magnitude(core: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]
     signed_model.__name__ = f"signed_{core.__name__}"
     signed_model.__doc__ = f"Sign-magnitude signed wrapper around {core.__name__}."
     return signed_model
+
+
+def _ctrunc_sum(a_bits, b_bits, width: int, t: int, k: int, c: int, signed: bool) -> np.ndarray:
+    n = width
+    out = np.zeros(np.broadcast(a_bits[0], b_bits[0]).shape, dtype=np.int64) + c
+    for col in range(max(0, t - k), min(t, 2 * n - 1)):
+        ored = np.zeros_like(out)
+        for i in range(max(0, col - n + 1), min(n, col + 1)):
+            ored |= a_bits[i] & b_bits[col - i]
+        out += ored << col
+    for i in range(n):
+        for j in range(max(0, t - i), n):
+            pp = (a_bits[i] & b_bits[j]) << (i + j)
+            negative = signed and ((i == n - 1) != (j == n - 1))
+            out += -pp if negative else pp
+    mod = np.int64(1) << (2 * n)
+    out %= mod
+    if signed:
+        out = np.where(out >= mod >> 1, out - mod, out)
+    return out
+
+
+def ctrunc(a: np.ndarray, b: np.ndarray, width: int, t: int, k: int, c: int, g: int,
+           signed: bool = False) -> np.ndarray:
+    """Compensated truncation (see the module docstring). ``a``, ``b`` are operand *values*
+    (two's complement when ``signed``); works natively on signed operands."""
+    mask = (1 << width) - 1
+    ac, bc = np.asarray(a) & mask, np.asarray(b) & mask
+    a_bits = [(ac >> i) & 1 for i in range(width)]
+    b_bits = [(bc >> j) & 1 for j in range(width)]
+    return _ctrunc_sum(a_bits, b_bits, width, t, k, c, signed)
+
+
+def ctrunc_default_c(width: int, t: int, k: int) -> int:
+    """Default constant of ``ctrunc``: half of the free low range, ``2**(t-k-1)`` (0 if none)."""
+    return 1 << (t - k - 1) if t - k >= 1 else 0

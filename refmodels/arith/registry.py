@@ -89,6 +89,9 @@ class UnitDef:
     lut: np.ndarray | None = field(default=None, repr=False, compare=False)
     lut_width: int | None = None
     lut_signed: int | None = None
+    #: the model takes ``signed=`` and handles two's complement operands itself (no
+    #: sign-magnitude wrapper); its MyHDL core is a native signed circuit as well
+    native_signed: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -146,14 +149,28 @@ def _drum_check(width: int, signed: int, params: Mapping[str, int]) -> str | Non
     return None
 
 
+def _ctrunc_check(width: int, signed: int, params: Mapping[str, int]) -> str | None:
+    t, k, c = params["t"], params["k"], params["c"]
+    if k > t:
+        return f"k={k} must not exceed t={t} (only dropped columns are compensated)"
+    free = t - k
+    if c >= (1 << free):
+        return (
+            f"c={c} must be below 2**(t-k) = {1 << free} (the constant fills the {free} free "
+            f"low result bits); valid c for t={t}, k={k}: 0..{(1 << free) - 1}"
+        )
+    return None
+
+
 _BUILTINS: tuple[UnitDef, ...] = (
     UnitDef(
         "exact",
         "mul",
-        "exact array multiplier",
+        "exact multiplier (a*b; signed: native two's complement product)",
         (),
         multipliers.exact_u,
         "",
+        native_signed=True,
     ),
     UnitDef(
         "trunc",
@@ -233,6 +250,55 @@ _BUILTINS: tuple[UnitDef, ...] = (
         (),
         multipliers.roba_u,
         "R. Zendegani et al., IEEE TVLSI 25(2), 2017",
+    ),
+    UnitDef(
+        "ctrunc",
+        "mul",
+        "compensated truncation in carry-chain rows: columns below t dropped, the top k of them "
+        "replaced by the OR of their bits, constant c in the free low bits; native signed",
+        (
+            Param(
+                "t",
+                "partial-product columns dropped",
+                lambda w, g: w - 1,
+                _const(0),
+                lambda w: 2 * w - 2,
+                "width-1",
+                "0..2*width-2",
+            ),
+            Param(
+                "k",
+                "top dropped columns replaced by the OR of their bits",
+                lambda w, g: min(2, g["t"]),
+                _const(0),
+                lambda w: 2 * w - 2,
+                "min(2, t)",
+                "0..t",
+            ),
+            Param(
+                "c",
+                "constant correction in the low t-k result bits",
+                lambda w, g: multipliers.ctrunc_default_c(w, g["t"], g["k"]),
+                _const(0),
+                lambda w: (1 << (2 * w - 2)) - 1,
+                "2**(t-k-1), 0 when t=k",
+                "0..2**(t-k)-1",
+            ),
+            Param(
+                "g",
+                "carry-chain row groups (hardware shape only)",
+                lambda w, g: 2,
+                _const(1),
+                lambda w: w,
+                "2",
+                "1..width",
+            ),
+        ),
+        multipliers.ctrunc,
+        "this project; truncation with constant/variable correction after Schulte and "
+        "Swartzlander (1993) and King and Swartzlander (1997)",
+        check=_ctrunc_check,
+        native_signed=True,
     ),
     UnitDef(
         "add",
@@ -509,6 +575,8 @@ class UnitSpec:
         if udef.lut is not None:
             mask = (1 << self.width) - 1
             out = udef.lut[a64 & mask, b64 & mask]
+        elif udef.native_signed:
+            out = udef.model(a64, b64, self.width, signed=bool(self.signed), **self.params)
         elif self.signed:
             wrap = multipliers.sign_magnitude if self.kind == "mul" else adders.twos_complement
             out = wrap(udef.model)(a64, b64, self.width, **self.params)

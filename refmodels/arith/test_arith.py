@@ -47,8 +47,28 @@ def leading_one(x: int) -> int:
     return pos
 
 
-def ref_exact(a, b, n):
+def ref_exact(a, b, n, signed=False):
     return a * b
+
+
+def ref_ctrunc(a, b, n, t, k, c, g, signed=False):
+    """Bit by bit on the operand codes: kept partial products (sign rows negative when
+    signed), OR of each compensated column, the constant; modulo 2**(2n)."""
+    mask = (1 << n) - 1
+    ca, cb = a & mask, b & mask
+    total = c
+    for col in range(max(0, t - k), t):
+        if any(bit(ca, i) and bit(cb, col - i) for i in range(n) if 0 <= col - i < n):
+            total += 1 << col
+    for i in range(n):
+        for j in range(n):
+            if i + j >= t and bit(ca, i) and bit(cb, j):
+                negative = signed and ((i == n - 1) != (j == n - 1))
+                total += -(1 << (i + j)) if negative else 1 << (i + j)
+    total %= 1 << (2 * n)
+    if signed and total >= 1 << (2 * n - 1):
+        total -= 1 << (2 * n)
+    return total
 
 
 def ref_trunc(a, b, n, t):
@@ -178,6 +198,7 @@ REFS = {
     "kulkarni": ref_kulkarni,
     "etm": ref_etm,
     "roba": ref_roba,
+    "ctrunc": ref_ctrunc,
     "add": ref_add,
     "loa": ref_loa,
     "gear": ref_gear,
@@ -187,6 +208,8 @@ REFS = {
 def reference(spec: UnitSpec, a: int, b: int) -> int:
     """Reference result for operand values a, b."""
     n, f, params = spec.width, REFS[spec.name], spec.params
+    if spec.unit.native_signed:  # two's complement circuit: no sign-magnitude wrapper
+        return f(a, b, n, signed=bool(spec.signed), **params)
     if not spec.signed:
         return f(a, b, n, **params)
     if spec.kind == "mul":  # sign-magnitude around the unsigned unit
@@ -251,6 +274,11 @@ def param_grid(name: str, width: int, signed: int):
     udef = next(u for u in list_units() if u.name == name)
     if name == "gear":
         return [{"r": r, "p": p} for r, p in gear_valid_pairs(width)]
+    if name == "ctrunc":  # g shapes the hardware only: one value; c at its ends and middle
+        ts = range(0, 2 * width - 1) if width <= 4 else (0, width // 2, width - 1, 2 * width - 2)
+        return [{"t": t, "k": k, "c": c, "g": 1 + (t % width)}
+                for t in ts for k in range(0, t + 1)
+                for c in sorted({0, (1 << (t - k)) // 2, (1 << (t - k)) - 1})]
     grid = [{}]
     for p in udef.params:
         grid = [dict(g, **{p.name: v}) for g in grid for v in range(p.lo(width), p.hi(width) + 1)]
@@ -266,7 +294,28 @@ def test_all_parameters_exhaustive_width4(name):
             check_against_reference(UnitSpec(name, width=4, signed=signed, params=params), 256)
 
 
-@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear"])
+def test_ctrunc_special_cases():
+    a, b = (x.ravel() for x in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    sa, sb = a - 128, b - 128
+    for g in (1, 2, 8):
+        assert np.array_equal(parse_unit(f"ctrunc:t=0,k=0,g={g}")(a, b), a * b)
+        assert np.array_equal(parse_unit(f"ctrunc:t=0,k=0,g={g},signed=1")(sa, sb), sa * sb)
+    # no OR columns, no constant: the plain truncated array
+    for t in (3, 6, 9):
+        assert np.array_equal(parse_unit(f"ctrunc:t={t},k=0,c=0")(a, b),
+                              parse_unit(f"trunc:t={t}")(a, b))
+    # OR columns never exceed the dropped sum: the unsigned unit never over-estimates
+    # when c = 0, and the constant shifts every result by exactly c
+    base = parse_unit("ctrunc:t=7,k=3,c=0")(a, b)
+    assert (base <= a * b).all()
+    assert np.array_equal(parse_unit("ctrunc:t=7,k=3,c=9")(a, b), base + 9)
+    with pytest.raises(UnitError, match="must be below 2"):
+        parse_unit("ctrunc:t=7,k=2,c=32")
+    with pytest.raises(UnitError, match="must not exceed"):
+        parse_unit("ctrunc:t=3,k=4")
+
+
+@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear", "ctrunc"])
 def test_all_parameters_width8(name):
     for params in param_grid(name, 8, 0):
         check_against_reference(UnitSpec(name, width=8, params=params), 200, seed=3)
@@ -438,7 +487,8 @@ def test_make_lut_width_limit():
 
 def test_registry_round_trip_defaults():
     assert set(BUILTIN) == {
-        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "add", "loa", "gear"
+        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "add",
+        "loa", "gear"
     }  # fmt: skip
     for name in BUILTIN:
         for width in range(4, 17):
@@ -539,7 +589,8 @@ def test_operand_validation():
 
 
 def test_unit_listing():
-    assert unit_names("mul") == ["exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba"]
+    assert unit_names("mul") == [
+        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc"]
     assert unit_names("add") == ["add", "loa", "gear"]
     with pytest.raises(UnitError):
         unit_names("div")

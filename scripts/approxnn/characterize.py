@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import importer
+from . import cache, importer
 from .eda import rtlsim, synth
 
 __all__ = [
@@ -57,7 +57,9 @@ def resolve_unit(text):
     """A UnitSpec from a unit string, or from an ``.npz`` table file (loaded and registered)."""
     from refmodels import arith
 
-    if isinstance(text, str) and text.endswith(".npz") and Path(text).is_file():
+    if isinstance(text, str) and text.endswith(".npz"):
+        if not Path(text).is_file():
+            raise FileNotFoundError(f"table file not found: {text}")
         return arith.load_lut_unit(text)
     return arith.parse_unit(text)
 
@@ -108,14 +110,48 @@ def _no_cost(res: dict) -> None:
         res.setdefault(k, None)
 
 
+_COST_KEYS = ("luts", "carry4", "depth", "lut_levels", "clock_ns", "fmax_mhz", "ffs", "dsps",
+              "dsp_luts", "muxf", "synth_s")
+
+
+def cached_cost(files, top: str, workdir: Path) -> tuple[dict, bool]:
+    """Yosys cost of ``top`` (:func:`approxnn.eda.synth.synth_cost`), cached by the digest of the
+    netlist text; returns ``(cost, from_cache)``."""
+    key = cache.digest("cost", files, top=top, flow=synth.FLOW_VERSION)
+    hit = cache.load_json(key)
+    if hit is not None and all(k in hit for k in _COST_KEYS):
+        return hit, True
+    cost = synth.synth_cost(files, top, workdir=Path(workdir) / "synth")
+    cost = {k: cost[k] for k in _COST_KEYS}
+    cache.store_json(key, cost)
+    return cost, False
+
+
 def _add_cost(res: dict, do_synth: bool, files, top: str, workdir: Path) -> None:
     """Yosys cost figures of ``top`` into ``res`` (null figures when ``do_synth`` is off)."""
     if not do_synth:
         _no_cost(res)
         return
-    cost = synth.synth_cost(files, top, workdir=Path(workdir) / "synth")
-    res |= {k: cost[k] for k in
-            ("luts", "carry4", "depth", "ffs", "dsps", "dsp_luts", "muxf", "synth_s")}
+    cost, hit = cached_cost(files, top, workdir)
+    res |= cost
+    res["cached"] = bool(res.get("cached", True)) and hit
+
+
+def cached_simulation(files, top, width, out_width, *, signed, workdir, **kw):
+    """:func:`approxnn.eda.rtlsim.simulate_pairs`, cached by the digest of the Verilog text and the
+    stimulus parameters; returns ``(SimResult, from_cache)``."""
+    key = cache.digest("sim", files, top=top, width=width, out_width=out_width,
+                       signed=bool(signed), **{k: v for k, v in kw.items() if k != "pairs"})
+    hit = cache.load_array(key)
+    if hit is not None and {"a", "b", "y"} <= set(hit) and "pairs" not in kw:
+        res = rtlsim.SimResult(hit["a"], hit["b"], hit["y"], bool(hit["exhaustive"]), 0.0)
+        return res, True
+    sim = rtlsim.simulate_pairs(files, top, width, out_width, signed=signed, workdir=workdir,
+                                **kw)
+    if "pairs" not in kw:
+        cache.store_array(key, a=sim.a_codes, b=sim.b_codes, y=sim.y,
+                          exhaustive=np.array(sim.exhaustive))
+    return sim, False
 
 
 def characterize_unit(
@@ -156,13 +192,22 @@ def characterize_unit(
     if workdir is None:
         tmp = tempfile.mkdtemp(prefix=f"approxnn_char_{spec.module_name}_")
         workdir = tmp
-    workdir = Path(workdir)
+    try:
+        return _characterize_builtin(spec, res, convert, Path(workdir), exhaustive, samples,
+                                     seed, do_synth, t0)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _characterize_builtin(spec, res, convert, workdir, exhaustive, samples, seed, do_synth, t0):
     rtl_dir = workdir / "rtl"
     vfile = convert(spec, rtl_dir)
-    sim = rtlsim.simulate_pairs(
+    sim, hit = cached_simulation(
         [vfile], spec.module_name, spec.width, spec.out_width, signed=bool(spec.signed),
         exhaustive=exhaustive, samples=samples, seed=seed, workdir=workdir / "sim",
     )
+    res["cached"] = hit
     a, b = _values(spec, sim.a_codes), _values(spec, sim.b_codes)
     model = spec(a, b)
     res |= _metrics(spec, a, b, sim.y, sim.exhaustive)
@@ -179,8 +224,6 @@ def characterize_unit(
             "a": int(a[bad]), "b": int(b[bad]), "rtl": int(sim.y[bad]), "model": int(model[bad])
         }
     _add_cost(res, do_synth, [vfile], spec.module_name, workdir)
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
     return _finish(res, t0)
 
 
@@ -199,26 +242,40 @@ def characterize_verilog(
     model=None,
     do_synth: bool = True,
     workdir: str | Path | None = None,
+    check_signed: bool = True,
 ) -> dict:
     """Import and characterise an external combinational module (see :mod:`approxnn.importer`).
 
     ``model``: an optional reference unit (string, UnitSpec or ``.npz``) to compare the
     simulated outputs with (``rtl_matches_model``); without it that key is ``None``.
+    ``check_signed``: refuse a ``signed`` flag that contradicts the circuit.
     """
-    from refmodels import arith
-
     t0 = time.perf_counter()
     files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
+    if save is not None and Path(save).suffix != ".npz":
+        raise ValueError(f"--save needs a .npz file name (the table format), got {save}")
     ref = resolve_unit(model) if model is not None else None
     tmp = None
     if workdir is None:
         tmp = tempfile.mkdtemp(prefix=f"approxnn_import_{top}_")
         workdir = tmp
-    workdir = Path(workdir)
+    try:
+        return _characterize_external(
+            files, top, width, signed, a, b, y, kind, name, save, ref, do_synth,
+            Path(workdir), check_signed, t0)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _characterize_external(files, top, width, signed, a, b, y, kind, name, save, ref, do_synth,
+                           workdir, check_signed, t0):
+    from refmodels import arith
+
     t_sim = time.perf_counter()
     spec, lut, mod = importer.import_verilog(
         files, top, width, signed=signed, a=a, b=b, y=y, kind=kind, name=name, save=save,
-        workdir=workdir,
+        workdir=workdir, check_signed=check_signed,
     )
     sim_s = round(time.perf_counter() - t_sim, 3)
     n = 1 << width
@@ -249,8 +306,6 @@ def characterize_verilog(
     if save is not None:
         res["saved"] = str(save)
     _add_cost(res, do_synth, files, top, workdir)
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
     return _finish(res, t0)
 
 
@@ -270,6 +325,19 @@ def library_units(widths=(8,)) -> list[str]:
         "kulkarni": [{}],
         "etm": [{}, {"k": 4}],
         "roba": [{}],
+        # LUT6 + CARRY4 family: constants from `approxnn search` (MRED-best, and MAE-best
+        # where it differs); g=4 is the shallow form of the same function
+        "ctrunc": {
+            0: [{"t": 6, "k": 2, "c": 10}, {"t": 7, "k": 2, "c": 20},
+                {"t": 7, "k": 2, "c": 20, "g": 3}, {"t": 7, "k": 2, "c": 20, "g": 4},
+                {"t": 8, "k": 3, "c": 21, "g": 3}, {"t": 8, "k": 3, "c": 31, "g": 3},
+                {"t": 9, "k": 2, "c": 68, "g": 3}, {"t": 9, "k": 3, "c": 40, "g": 3},
+                {"t": 9, "k": 3, "c": 63, "g": 3}, {"t": 10, "k": 3, "c": 69, "g": 3},
+                {"t": 10, "k": 3, "c": 127, "g": 3}],
+            1: [{"t": 3, "k": 1, "c": 2}, {"t": 4, "k": 2, "c": 2}, {"t": 5, "k": 3, "c": 3},
+                {"t": 5, "k": 3, "c": 3, "g": 3}, {"t": 6, "k": 3, "c": 7},
+                {"t": 7, "k": 3, "c": 15}],
+        },
         "add": [{}],
         "loa": [{}, {"l": 2}, {"l": 4}, {"l": 4, "c": 0}],
         "gear": [{}, {"r": 2, "p": 2}, {"r": 2, "p": 4}, {"r": 1, "p": 3}, {"r": 4, "p": 0}],
@@ -279,7 +347,10 @@ def library_units(widths=(8,)) -> list[str]:
     for w in widths:
         for signed in (0, 1):
             for name in names:
-                for params in variants.get(name, [{}]):
+                choice = variants.get(name, [{}])
+                if isinstance(choice, dict):
+                    choice = choice[signed]
+                for params in choice:
                     try:
                         spec = arith.UnitSpec(name, width=w, signed=signed, params=params)
                     except arith.UnitError:
@@ -291,9 +362,10 @@ def library_units(widths=(8,)) -> list[str]:
     return out
 
 
-def _worker(unit: str, samples: int, seed: int):
+def _worker(unit: str, samples: int, seed: int, do_synth: bool = True):
     try:
-        return unit, characterize_unit(unit, samples=samples, seed=seed), None
+        return unit, characterize_unit(unit, samples=samples, seed=seed,
+                                       do_synth=do_synth), None
     except Exception as exc:  # reported by the parent, the run goes on
         return unit, None, f"{type(exc).__name__}: {exc}"
 
@@ -320,6 +392,7 @@ def characterize_all(
     seed: int = 0,
     units: list[str] | None = None,
     stream=None,
+    do_synth: bool = True,
 ) -> tuple[list[dict], list[tuple[str, str]], dict, float]:
     """Characterise the library (:func:`library_units`) over ``jobs`` worker processes and
     write ``arith.csv``, ``arith.md`` and ``arith_pareto.png`` into ``outdir``.
@@ -334,13 +407,14 @@ def characterize_all(
     failures = []
     t0 = time.perf_counter()
     if jobs <= 1:
-        results = (_worker(u, samples, seed) for u in units)
+        results = (_worker(u, samples, seed, do_synth) for u in units)
         for i, (unit, row, err) in enumerate(results, 1):
             (done.append((i, row)) if row else failures.append((unit, err)))
             _progress(i, len(units), unit, t0, stream)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {pool.submit(_worker, u, samples, seed): k for k, u in enumerate(units)}
+            futs = {pool.submit(_worker, u, samples, seed, do_synth): k
+                    for k, u in enumerate(units)}
             for i, fut in enumerate(as_completed(futs), 1):
                 unit, row, err = fut.result()
                 (done.append((futs[fut], row)) if row else failures.append((unit, err)))

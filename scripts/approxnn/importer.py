@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .eda import rtlsim
-from .eda.synth import run_yosys
+from .eda.synth import YosysError, run_yosys
 
 __all__ = [
     "ImportErrorPorts",
@@ -32,6 +32,7 @@ __all__ = [
     "simulate_table",
     "import_verilog",
     "MAX_IMPORT_WIDTH",
+    "check_signedness",
 ]
 
 MAX_IMPORT_WIDTH = 10
@@ -72,30 +73,49 @@ def discover_ports(files, top: str, workdir: str | Path | None = None) -> list[P
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"Verilog file not found: {f}")
+    if not any(f.stat().st_size for f in files):
+        raise ImportErrorPorts(f"no Verilog in {', '.join(map(str, files))}: the file is empty")
     tmp = None
     if workdir is None:
         tmp = tempfile.mkdtemp(prefix=f"approxnn_ports_{top}_")
         workdir = tmp
-    workdir = Path(workdir)
-    script = [f'read_verilog "{f.resolve()}"' for f in files]
-    script += [f"hierarchy -check -top {top}", "write_json -compat-int ports.json"]
-    run_yosys(script, workdir, "ports")
-    data = json.loads((workdir / "ports.json").read_text())
+    try:
+        workdir = Path(workdir)
+        # proc before write_json: behavioural modules (always blocks) only become a netlist
+        # after it, and write_json refuses processes.
+        script = [f'read_verilog "{f.resolve()}"' for f in files]
+        script += [f"hierarchy -check -top {top}", "proc", "write_json -compat-int ports.json"]
+        try:
+            run_yosys(script, workdir, "ports")
+        except YosysError as exc:
+            raise ImportErrorPorts(_yosys_reason(exc, files, top)) from None
+        data = json.loads((workdir / "ports.json").read_text())
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     mod = data.get("modules", {}).get(top)
     if mod is None:
         raise ImportErrorPorts(f"module {top!r} not found in {', '.join(map(str, files))}")
-    ports = [
+    nets = mod.get("netnames", {})
+    return [
         PortInfo(
             name=name,
             direction=info.get("direction", "?"),
             width=len(info.get("bits", [])),
-            signed=bool(info.get("signed", 0)),
+            signed=bool(info.get("signed", 0) or nets.get(name, {}).get("signed", 0)),
         )
         for name, info in mod.get("ports", {}).items()
     ]
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return ports
+
+
+def _yosys_reason(exc: Exception, files, top: str) -> str:
+    """One line saying why Yosys could not read ``top`` from ``files``."""
+    text = str(exc)
+    m = re.search(r"^ERROR: (.*)$", text, re.MULTILINE)
+    reason = m.group(1).strip() if m else text.splitlines()[0]
+    if "not found" in reason and top in reason:
+        reason = f"module {top!r} not found"
+    return f"cannot read {', '.join(map(str, files))} with Yosys: {reason}"
 
 
 def _describe(ports: list[PortInfo]) -> str:
@@ -220,8 +240,12 @@ def import_verilog(
     name: str | None = None,
     save: str | Path | None = None,
     workdir: str | Path | None = None,
+    check_signed: bool = True,
 ):
     """Import ``top`` as a table unit; return ``(spec, lut, module_info)``.
+
+    ``check_signed``: refuse (:class:`SignednessError`) when ``signed`` contradicts the
+    circuit (:func:`check_signedness`).
 
     The unit is registered under ``name`` (default: the module name, lower-cased) so that
     ``parse_unit(name)`` works afterwards in this process; ``save`` writes it to an ``.npz``
@@ -229,10 +253,61 @@ def import_verilog(
     """
     from refmodels import arith
 
+    if save is not None and Path(save).suffix != ".npz":
+        raise ValueError(f"--save needs a .npz file name (the table format), got {save}")
     mod = resolve_module(files, top, width, a=a, b=b, y=y, kind=kind, workdir=workdir)
     lut = simulate_table(mod, signed, workdir)
+    if check_signed:
+        check_signedness(mod, lut, signed)
     unit_name = name or top.lower()
     spec = arith.register_lut_unit(unit_name, lut, kind=mod.kind, width=width, signed=signed)
     if save is not None:
         arith.save_lut_unit(spec, save)
     return spec, lut, mod
+
+
+class SignednessError(ValueError):
+    """``--signed`` (or its absence) contradicts the imported circuit."""
+
+
+def _exact_codes(kind: str, width: int, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact results of every operand-code pair (row-major) under one signedness."""
+    n = 1 << width
+    codes = np.arange(n, dtype=np.int64)
+    vals = np.where(codes >= n // 2, codes - n, codes) if signed else codes
+    a, b = np.meshgrid(vals, vals, indexing="ij")
+    return (a * b if kind == "mul" else a + b), vals
+
+
+def check_signedness(mod: ImportedModule, lut: np.ndarray, signed: bool) -> None:
+    """Refuse a signedness that contradicts the circuit.
+
+    Two tests: operand or result ports *declared* ``signed`` while ``signed`` is off; and the
+    behaviour - the same output bit patterns read the other way are much closer to the exact
+    results (mean absolute error below a quarter of the claimed one, and the claimed one
+    above 0.5 % of the output range). An exact unsigned multiplier read as signed, for example,
+    has a MAE of about 21 % of the range against 0 % unsigned.
+    """
+    declared = [p.name for p in mod.ports if p.signed and p.name in (mod.a, mod.b, mod.y)]
+    if declared and not signed:
+        raise SignednessError(
+            f"module {mod.top}: port(s) {', '.join(declared)} are declared signed; "
+            "pass --signed (or --no-signedness-check to import it as unsigned)"
+        )
+    out_bits = mod.out_width
+    pattern = np.asarray(lut, dtype=np.int64) & ((1 << out_bits) - 1)
+    errs = {}
+    for sgn in (False, True):
+        exact, _ = _exact_codes(mod.kind, mod.width, sgn)
+        val = pattern - ((pattern >> (out_bits - 1)) << out_bits) if sgn else pattern
+        errs[sgn] = float(np.mean(np.abs(val.reshape(exact.shape) - exact))) / (1 << out_bits)
+    claimed, other = errs[bool(signed)], errs[not signed]
+    if claimed > 0.005 and other < claimed / 4:
+        as_ = "signed" if signed else "unsigned"
+        other_name = "unsigned" if signed else "signed"
+        hint = "drop --signed" if signed else "pass --signed"
+        raise SignednessError(
+            f"module {mod.top} does not behave as a {as_} {mod.kind}: MAE {100 * claimed:.3g} % "
+            f"of the output range read as {as_}, {100 * other:.3g} % read as {other_name}; "
+            f"{hint} (or --no-signedness-check to import it anyway)"
+        )

@@ -21,6 +21,8 @@ __all__ = [
     "short_label",
     "plot_pareto",
     "write_reports",
+    "choose",
+    "fronts_markdown",
 ]
 
 #: Report columns, in order (keys of a characterisation result).
@@ -39,6 +41,8 @@ COLUMNS = [
     "luts",
     "carry4",
     "depth",
+    "lut_levels",
+    "clock_ns",
     "dsps",
     "ffs",
     "rtl_matches_model",
@@ -56,6 +60,8 @@ _MD_COLUMNS = [
     ("luts", "LUT"),
     ("carry4", "CARRY4"),
     ("depth", "depth"),
+    ("lut_levels", "LUT levels"),
+    ("clock_ns", "clock ns"),
     ("dsps", "DSP"),
     ("rtl_matches_model", "RTL = model"),
 ]
@@ -123,6 +129,9 @@ def to_markdown(rows: list[dict], title: str | None = None, notes: list[str] | N
         out.append(line)
     if notes:
         out.append("")
+    widths = sorted({int(r.get("width", 0)) for r in rows if r.get("kind") == "mul"})
+    for w in widths:
+        out += fronts_markdown(rows, w)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r.get("kind", "?"), r.get("width", 0)), []).append(r)
@@ -135,6 +144,104 @@ def to_markdown(rows: list[dict], title: str | None = None, notes: list[str] | N
             out.append("| " + " | ".join(_fmt(r.get(k), k) for k, _ in _MD_COLUMNS) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def _num(v):
+    try:
+        return None if v is None or v == "" else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _select(rows, kind="mul", width=8, signed=None):
+    out = []
+    for r in rows:
+        if r.get("kind") != kind or int(r.get("width", 0)) != width:
+            continue
+        s = r.get("signed")
+        s = s if isinstance(s, bool) else str(s).lower() in ("1", "true", "yes")
+        if signed is not None and s != bool(signed):
+            continue
+        if _num(r.get("luts")) is None:
+            continue
+        out.append(r)
+    return out
+
+
+def choose(rows, *, kind="mul", width=8, signed=False, max_mred=None, max_mae=None,
+           max_depth=None, max_clock=None) -> list[dict]:
+    """Units meeting every given limit, cheapest (fewest LUTs, then lowest error) first.
+
+    ``max_depth`` limits the Yosys ``ltp`` depth, ``max_clock`` the clock estimate (ns)."""
+    keep = []
+    for r in _select(rows, kind, width, signed):
+        checks = [("mre_pct", max_mred), ("mae_pct", max_mae), ("depth", max_depth),
+                  ("clock_ns", max_clock)]
+        if all(lim is None or (_num(r.get(k)) is not None and _num(r.get(k)) <= lim)
+               for k, lim in checks):
+            keep.append(r)
+    return sorted(keep, key=lambda r: (_num(r["luts"]), _num(r.get("mre_pct")) or 0.0))
+
+
+def _front_rows(rows, metric):
+    pts = [(_num(r["luts"]), _num(r.get(metric))) for r in rows]
+    idx = pareto_front([(x, y if y is not None else float("inf")) for x, y in pts])
+    return sorted((rows[i] for i in idx), key=lambda r: _num(r["luts"]))
+
+
+_FRONT_COLS = [("unit", "unit"), ("luts", "LUT"), ("mre_pct", "MRED %"), ("mae_pct", "MAE %"),
+               ("depth", "depth"), ("lut_levels", "LUT levels"), ("clock_ns", "clock ns")]
+
+
+def _table(rows, cols=_FRONT_COLS) -> list[str]:
+    out = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(_fmt(r.get(k), k) for k, _ in cols) + " |")
+    return out
+
+
+def fronts_markdown(rows, width: int = 8, mred_target: float = 2.0,
+                    lut_share: float = 0.6) -> list[str]:
+    """Markdown sections: the MRED and MAE Pareto fronts (against LUTs) of the ``width``-bit
+    multipliers, unsigned and signed, and the cheapest unit at MRED <= ``mred_target`` %
+    compared with the exact multiplier (also under the exact one's depth)."""
+    out = []
+    for signed in (False, True):
+        sel = _select(rows, "mul", width, signed)
+        if not sel:
+            continue
+        sname = "signed" if signed else "unsigned"
+        for metric, label in (("mre_pct", "MRED"), ("mae_pct", "MAE")):
+            out += [f"## Pareto front, {width}-bit {sname} multipliers: {label} against LUTs",
+                    ""]
+            out += _table(_front_rows(sel, metric)) + [""]
+        exact = [r for r in sel if str(r["unit"]).startswith("exact:")]
+        best = choose(rows, width=width, signed=signed, max_mred=mred_target)
+        out += [f"## Cheapest {width}-bit {sname} multiplier at MRED <= {mred_target:g} %", ""]
+        if exact:
+            ex = exact[0]
+            ex_l, ex_d = _num(ex["luts"]), _num(ex.get("depth"))
+            lines = [f"Exact (`a*b` as Yosys maps it): {ex_l:g} LUT, depth {ex_d:g}, "
+                     f"clock {_fmt(ex.get('clock_ns'))} ns; the target is at most "
+                     f"{lut_share:.0%} of its LUTs ({lut_share * ex_l:.1f} LUT)."]
+            picks = [("any depth", best[:1]),
+                     (f"depth <= {ex_d:g} (exact's)",
+                      choose(rows, width=width, signed=signed, max_mred=mred_target,
+                             max_depth=ex_d)[:1])]
+            for what, pick in picks:
+                if pick:
+                    r = pick[0]
+                    share = _num(r["luts"]) / ex_l
+                    ok = "meets" if share <= lut_share else "misses"
+                    lines.append(f"- {what}: `{r['unit']}`, {_fmt(r['luts'])} LUT "
+                                 f"({share:.1%} of exact, {ok} the {lut_share:.0%} target), "
+                                 f"MRED {_fmt(r['mre_pct'])} %, MAE {_fmt(r['mae_pct'])} %, "
+                                 f"depth {_fmt(r.get('depth'))}, LUT levels "
+                                 f"{_fmt(r.get('lut_levels'))}, clock {_fmt(r.get('clock_ns'))} ns")
+                else:
+                    lines.append(f"- {what}: no unit")
+            out += lines + [""]
+    return out
 
 
 def short_label(unit: str) -> str:
@@ -156,7 +263,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Error (MAE % and MRED %) against LUTs, one row of panels per unit kind and width.
+    """Error (MAE % and MRED %) and logic depth against LUTs, one row of panels per unit kind
+    and width.
 
     The Pareto front (fewest LUTs for a given error) is drawn per signedness; every point is
     labelled with its unit name.
@@ -170,9 +278,9 @@ def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
     for r in rows:
         groups.setdefault((r["kind"], r["width"]), []).append(r)
     keys = sorted(groups, key=lambda k: (k[0] != "mul", k[1]))
-    metrics = [("mae_pct", "MAE %"), ("mre_pct", "MRED %")]
+    metrics = [("mae_pct", "MAE %"), ("mre_pct", "MRED %"), ("depth", "logic depth (ltp)")]
     fig, axes = plt.subplots(
-        len(keys) or 1, 2, figsize=(14, 5.5 * max(1, len(keys))), squeeze=False
+        len(keys) or 1, 3, figsize=(21, 5.5 * max(1, len(keys))), squeeze=False
     )
     styles = {False: ("tab:blue", "o", "unsigned"), True: ("tab:red", "s", "signed")}
     for gi, key in enumerate(keys):
@@ -184,6 +292,10 @@ def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
                 if not pts:
                     continue
                 color, marker, name = styles[sgn]
+                pts = [r for r in pts if r.get("luts") is not None
+                       and r.get(metric) is not None]
+                if not pts:
+                    continue
                 xs = [r["luts"] for r in pts]
                 ys = [r[metric] for r in pts]
                 ax.scatter(xs, ys, c=color, marker=marker, label=name, alpha=0.75, zorder=3)
@@ -204,13 +316,15 @@ def plot_pareto(rows: list[dict], path: str | Path, title: str = "") -> Path:
                         textcoords="offset points",
                         color=color,
                     )
-            ax.set_yscale("symlog", linthresh=0.01)
+            if metric != "depth":
+                ax.set_yscale("symlog", linthresh=0.01)
             ax.set_xlabel("LUTs (synth_xilinx -nodsp)")
             ax.set_ylabel(label)
             kind_name = "multipliers" if key[0] == "mul" else "adders"
             ax.set_title(f"{key[1]}-bit {kind_name}: {label} vs LUTs (circled: Pareto front)")
             ax.grid(True, alpha=0.3)
-            ax.legend(loc="upper right", fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -13,6 +13,12 @@ Figures returned (:class:`SynthResult`):
   i.e. the number of cells on the longest combinational path between ports or flip-flops.
   Every LUT, MUXF7/MUXF8 and CARRY4 on the path counts as one; I/O buffers are not inserted
   (``-noiopad``) so they do not count. It is a structural level count, not a timing estimate.
+* ``lut_levels``: the most LUTs on any path from an input to an output (CARRY4 and MUXF cells
+  count zero: a carry chain is one LUT level however long), from the JSON netlist;
+* ``clock_ns`` / ``fmax_mhz``: a coarse clock estimate of the unit between registers, from the
+  same netlist with 7-series (-1 speed grade) figures: a LUT 0.124 ns plus 0.45 ns of routing
+  into it, a CARRY4 0.40 ns from its S/DI inputs and 0.11 ns per stage along the chain, a MUXF
+  0.30 ns, plus 0.46 ns clock-to-out and 0.10 ns setup. It ranks units; it is no timing report.
 
 :func:`synth_cost` runs the ``-nodsp`` flow (the main LUT figure) and, only when the design
 contains a multiplication operator (a ``$mul`` cell after ``proc; flatten``), the default flow
@@ -53,6 +59,8 @@ __all__ = [
 ]
 
 FAMILY = "xc7"
+#: changes whenever the synthesis flow or the figures derived from it change (cache key)
+FLOW_VERSION = "xc7-nodsp-ltp-levels-1"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -73,6 +81,8 @@ class SynthResult:
     brams: int
     muxf: int
     depth: int
+    lut_levels: int = 0
+    clock_ns: float = 0.0
     lut_sizes: dict[str, int] = field(default_factory=dict)
     cells: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -217,16 +227,20 @@ def synthesize(
         f"synth_xilinx -family {FAMILY} -flatten -noiopad{' -nodsp' if nodsp else ''} -top {top}",
         f"tee -q -o {stat_file} stat -json",
         f"tee -q -o {ltp_file} ltp -noff",
+        f"write_json {tag}_net.json",
     ]
     t0 = time.perf_counter()
     run_yosys(script, workdir, tag, timeout)
     seconds = time.perf_counter() - t0
     cells = parse_stat_json((workdir / stat_file).read_text(), top)
     depth = parse_ltp((workdir / ltp_file).read_text())
+    levels, clock = path_figures(json.loads((workdir / f"{tag}_net.json").read_text()), top)
     res = SynthResult(
         top=top,
         nodsp=nodsp,
         depth=depth,
+        lut_levels=levels,
+        clock_ns=clock,
         cells=dict(sorted(cells.items())),
         seconds=round(seconds, 3),
         workdir="" if tmp else str(workdir),
@@ -235,6 +249,76 @@ def synthesize(
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+T_LUT, T_NET, T_CARRY_IN, T_CARRY_STEP, T_MUXF = 0.124, 0.45, 0.40, 0.11, 0.30
+T_CLK_TO_OUT, T_SETUP = 0.46, 0.10
+
+
+def _arcs(ctype: str, conns: dict, dirs: dict):
+    """(input bit, output bit, ns, lut levels) arcs of one cell."""
+    outs = [p for p, d in dirs.items() if d == "output"]
+    ins = [p for p, d in dirs.items() if d == "input"]
+    if ctype == "CARRY4":
+        for k in range(4):
+            for op in ("O", "CO"):
+                obit = conns.get(op, [None] * 4)[k]
+                for ip in ("CI", "CYINIT"):
+                    for ib in conns.get(ip, []):
+                        yield ib, obit, T_CARRY_STEP * (k + 1) if ip == "CI" else T_CARRY_IN, 0
+                for ip in ("S", "DI"):
+                    for j, ib in enumerate(conns.get(ip, [])[: k + 1]):
+                        yield ib, obit, T_NET + T_CARRY_IN + T_CARRY_STEP * (k - j), 0
+        return
+    if re.fullmatch(r"LUT[1-6]", ctype):
+        delay, lv = T_NET + T_LUT, 1
+    elif ctype.startswith("MUXF"):
+        delay, lv = T_MUXF, 0
+    elif ctype.startswith("FD"):
+        return  # a register ends and starts paths
+    else:
+        delay, lv = T_NET + T_LUT, 1
+    for op in outs:
+        for obit in conns.get(op, []):
+            for ip in ins:
+                for ib in conns.get(ip, []):
+                    yield ib, obit, delay, lv
+
+
+def path_figures(netlist: dict, top: str) -> tuple[int, float]:
+    """``(lut_levels, clock_ns)`` of module ``top`` in a Yosys JSON netlist (see the module
+    docstring for the delay figures)."""
+    mod = netlist.get("modules", {}).get(top)
+    if mod is None:
+        raise YosysError(f"module {top!r} missing from the JSON netlist")
+    fanin: dict = {}
+    for cell in mod.get("cells", {}).values():
+        for ib, ob, d, lv in _arcs(cell["type"], cell.get("connections", {}),
+                                   cell.get("port_directions", {})):
+            if isinstance(ib, int) and isinstance(ob, int):
+                fanin.setdefault(ob, []).append((ib, d, lv))
+    memo: dict = {}
+
+    def arrival(bit):
+        if bit in memo:
+            return memo[bit]
+        memo[bit] = (0.0, 0)  # cycle guard (combinational loops do not occur here)
+        best_t, best_l = 0.0, 0
+        for ib, d, lv in fanin.get(bit, ()):
+            t, lvl = arrival(ib)
+            best_t, best_l = max(best_t, t + d), max(best_l, lvl + lv)
+        memo[bit] = (best_t, best_l)
+        return memo[bit]
+
+    worst_t, worst_l = 0.0, 0
+    for port in mod.get("ports", {}).values():
+        if port.get("direction") == "output":
+            for bit in port.get("bits", []):
+                if isinstance(bit, int):
+                    t, lvl = arrival(bit)
+                    worst_t, worst_l = max(worst_t, t), max(worst_l, lvl)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    return worst_l, round(T_CLK_TO_OUT + worst_t + T_NET + T_SETUP, 3)
 
 
 def count_mul_cells(files, top: str, workdir: Path) -> int:
@@ -286,6 +370,9 @@ def synth_cost(files, top: str, *, workdir: str | Path | None = None, dsp_run: s
         "muxf": nd.muxf,
         "brams": nd.brams,
         "depth": nd.depth,
+        "lut_levels": nd.lut_levels,
+        "clock_ns": nd.clock_ns,
+        "fmax_mhz": round(1000.0 / nd.clock_ns, 1) if nd.clock_ns else None,
         "lut_sizes": nd.lut_sizes,
         "synth_s": round(time.perf_counter() - t0, 3),
     }

@@ -17,44 +17,10 @@ input signed [7:0] b;
 output signed [15:0] y;
 wire signed [15:0] y;
 
-reg [7:0] sign_mag0_ma;
-reg [7:0] sign_mag0_mb;
-reg [15:0] sign_mag0_pat;
-wire [15:0] sign_mag0_pm;
 
 
 
-always @(a, b) begin: sign_mag0_magnitudes
-    if ((a < 0)) begin
-        sign_mag0_ma = (-a);
-    end
-    else begin
-        sign_mag0_ma = a;
-    end
-    if ((b < 0)) begin
-        sign_mag0_mb = (-b);
-    end
-    else begin
-        sign_mag0_mb = b;
-    end
-end
 
-
-
-assign sign_mag0_pm = (sign_mag0_ma * sign_mag0_mb);
-
-
-always @(a, b, sign_mag0_pm) begin: sign_mag0_negate
-    sign_mag0_pat = sign_mag0_pm;
-    if ((a[(8 - 1)] != b[(8 - 1)])) begin
-        if ((sign_mag0_pm != 0)) begin
-            sign_mag0_pat = ((~sign_mag0_pm) + 1);
-        end
-    end
-end
-
-
-
-assign y = $signed(sign_mag0_pat);
+assign y = (a * b);
 
 endmodule

@@ -30,45 +30,11 @@ reg signed [7:0] a_q;
 reg signed [7:0] b_q;
 reg v_q;
 wire signed [15:0] y_c;
-reg [7:0] unit0_sign_mag0_ma;
-reg [7:0] unit0_sign_mag0_mb;
-reg [15:0] unit0_sign_mag0_pat;
-wire [15:0] unit0_sign_mag0_pm;
 
 
 
-always @(a_q, b_q) begin: unit0_sign_mag0_magnitudes
-    if ((a_q < 0)) begin
-        unit0_sign_mag0_ma = (-a_q);
-    end
-    else begin
-        unit0_sign_mag0_ma = a_q;
-    end
-    if ((b_q < 0)) begin
-        unit0_sign_mag0_mb = (-b_q);
-    end
-    else begin
-        unit0_sign_mag0_mb = b_q;
-    end
-end
 
-
-
-assign unit0_sign_mag0_pm = (unit0_sign_mag0_ma * unit0_sign_mag0_mb);
-
-
-always @(a_q, b_q, unit0_sign_mag0_pm) begin: unit0_sign_mag0_negate
-    unit0_sign_mag0_pat = unit0_sign_mag0_pm;
-    if ((a_q[(8 - 1)] != b_q[(8 - 1)])) begin
-        if ((unit0_sign_mag0_pm != 0)) begin
-            unit0_sign_mag0_pat = ((~unit0_sign_mag0_pm) + 1);
-        end
-    end
-end
-
-
-
-assign y_c = $signed(unit0_sign_mag0_pat);
+assign y_c = (a_q * b_q);
 
 
 always @(posedge clk) begin: registers
