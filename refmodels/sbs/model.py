@@ -592,14 +592,17 @@ class _Prepared:
         self.states = [self.runner.init_state(lay, x.shape[0]) for lay in net.layers]
         self.T, self.schedule, self.impl, self.threads = T, schedule, impl, threads
 
-    def simulate(self) -> list:
-        """Run the T steps once; returns the final states of every layer."""
+    def simulate(self, n_layers: int | None = None) -> list:
+        """Run the T steps once; returns the final states of every layer.
+
+        ``n_layers``: simulate only the first n layers (the others keep their initial state).
+        """
         runner, gen, src, T = self.runner, self.gen, self.src, self.T
         states = list(self.states)
-        layers = runner.net.layers
+        layers = runner.net.layers[:n_layers]
         if self.impl == "fast":
             with _fast.threads(self.threads):
-                return _run_fast(runner, gen, src, states, T, self.schedule)
+                return _run_fast(runner, gen, src, states, T, self.schedule, len(layers))
 
         def draw(li: int, source: np.ndarray) -> np.ndarray:
             b, px, py = source.shape[:3]
@@ -649,7 +652,7 @@ def prepare(net: Network, images, T: int, *, seeds=0, weights="float32", h="floa
 
 
 def _run_fast(runner: _Runner, gen: SpikeRNG, src: np.ndarray, states: list, T: int,
-              schedule: str) -> list:
+              schedule: str, n_layers: int) -> list:
     """Both schedules on the compiled engine; returns the states in the model layout."""
     layers = runner.net.layers
     if runner.fixed:
@@ -665,11 +668,11 @@ def _run_fast(runner: _Runner, gen: SpikeRNG, src: np.ndarray, states: list, T: 
         return np.ascontiguousarray(work[li - 1][..., : layers[li - 1].n_h])
 
     if schedule == "layer":
-        for li in range(len(layers)):
+        for li in range(n_layers):
             work[li] = _fast.run_layer_block(runner, gen, li, work[li], source(li), T)
     else:
         for _ in range(T):
-            for li in range(len(layers)):
+            for li in range(n_layers):
                 work[li] = _fast.run_layer_block(runner, gen, li, work[li], source(li), 1)
     return [np.ascontiguousarray(w[..., : lay.n_h]) for w, lay in zip(work, layers, strict=True)]
 
