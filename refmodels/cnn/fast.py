@@ -109,17 +109,6 @@ def output_thresholds(stage, bias, multiplier, shift, out_zp, act_min, act_max, 
     return thr
 
 
-LANES = 16  # output channels are padded to a multiple (one 512-bit vector of int32)
-
-
-def _pad_channels(a, axis=-1):
-    n = a.shape[axis]
-    cp = -(-n // LANES) * LANES
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (0, cp - n)
-    return np.ascontiguousarray(np.pad(a, pad))
-
-
 def _guess_slopes(thr):
     """Per channel: first threshold and levels per accumulator unit over the reachable ones
     (a starting guess for the lookup; the lookup then steps to the exact position)."""
@@ -137,101 +126,192 @@ def _guess_slopes(thr):
 
 
 if HAVE_NUMBA:
+    # The accumulators are held in float32 (float64 where the bound below 2**24 does not
+    # hold): every partial sum is an integer of magnitude below 2**24 (2**53), so every sum is
+    # exact whatever the order of the additions, which lets the compiler vectorise.
 
     @njit(cache=True, inline="always")
-    def _emit(acc, bias, thr, t0, slope, act_min, out_row, err):
-        """out = act_min + #{j : thr[c, j] <= acc} (thresholds sorted, exact)."""
-        levels = thr.shape[1]
-        for c in range(out_row.shape[0]):
-            a = np.int64(acc[c])
-            b = a + bias[c]
-            if b < _I32_MIN or b > _I32_MAX:
-                err[0] = 1
-            t = thr[c]
-            if levels == 0 or a < t[0]:
-                out_row[c] = act_min
-                continue
-            if a >= t[levels - 1]:
-                out_row[c] = act_min + levels
-                continue
-            # t[0] <= a < t[levels-1]: find j with t[j] <= a < t[j+1]
-            j = np.int64((a - t0[c]) * slope[c])
-            if j < 0:
-                j = 0
-            if j > levels - 2:
-                j = levels - 2
-            while t[j] > a:
-                j -= 1
-            while t[j + 1] <= a:
-                j += 1
-            out_row[c] = act_min + j + 1
+    def _lookup(a, t, t0, slope, act_min):
+        """act_min + #{j : t[j] <= a} for sorted thresholds t (exact)."""
+        levels = t.shape[0]
+        if levels == 0 or a < t[0]:
+            return act_min
+        if a >= t[levels - 1]:
+            return act_min + levels
+        j = np.int64((a - t0) * slope)
+        if j < 0:
+            j = 0
+        if j > levels - 2:
+            j = levels - 2
+        while t[j] > a:
+            j -= 1
+        while t[j + 1] <= a:
+            j += 1
+        return act_min + j + 1
 
-    @njit(cache=True, parallel=True)
-    def _conv(x, w, tab, wsum, approx, zp, sh, sw, pt, pl, bias, thr, t0, slope, act_min,
-              out, err):
-        """Conv2D over in-image taps, channels padded to LANES. Exact: ``w[ky, kx, i, c]
-        (x - zp)``; approximate: ``tab[(ky*fw + kx)*ci + i, x + 128, c] - zp wsum[ky, kx, c]``."""
+    @njit(cache=True, inline="always")
+    def _check(a, bias, err):
+        b = a + bias
+        if b < _I32_MIN or b > _I32_MAX:
+            err[0] = 1
+
+    @njit(cache=True, inline="always")
+    def _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err):
+        """Output codes of one image from raw accumulators ``acc[c, oy * ow + ox]``, with a
+        max pool ``ph x pw`` folded in (1 x 1: none). The output stage is non-decreasing in
+        the accumulator, so the code of the window maximum is the maximum of the codes."""
+        co = acc.shape[0]
+        for c in range(co):
+            a_c = acc[c]
+            for py in range(oh // ph):
+                for px in range(ow // pw):
+                    hi = a_c[py * ph * ow + px * pw]
+                    lo = hi
+                    for dy in range(ph):
+                        for dx in range(pw):
+                            v = a_c[(py * ph + dy) * ow + px * pw + dx]
+                            hi = max(hi, v)
+                            lo = min(lo, v)
+                    _check(np.int64(lo), bias[c], err)
+                    _check(np.int64(hi), bias[c], err)
+                    out[n, py, px, c] = _lookup(np.int64(hi), thr[c], t0[c], slope[c], act_min)
+
+    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+    def _conv_im2col(x, w, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw, bias, thr, t0, slope,
+                     act_min, out, err):
+        """Exact Conv2D of every image (in parallel): ``acc[c, p] += w[k, c] (x - zp)`` tap by
+        tap over all output positions p (padded taps hold x - zp = 0), then the output stage
+        (with a folded max pool ``ph x pw``)."""
         n_img, h, wd, ci = x.shape
-        _, oh, ow, _ = out.shape
-        fh, fw, cp = wsum.shape
+        k_n = fh * fw * ci
+        n_pos = oh * ow
+        co = w.shape[1]
         for n in prange(n_img):
-            acc = np.empty(cp, np.int32)
-            for oy in range(oh):
-                for ox in range(ow):
-                    acc[:] = 0
-                    for ky in range(fh):
-                        iy = oy * sh - pt + ky
-                        if iy < 0 or iy >= h:
-                            continue
-                        for kx in range(fw):
-                            ix = ox * sw - pl + kx
-                            if ix < 0 or ix >= wd:
+            xv = np.zeros((k_n, n_pos), w.dtype)
+            for ky in range(fh):
+                for kx in range(fw):
+                    # output columns whose input column ox*sw - pl + kx lies in the image
+                    lo = 0
+                    while lo < ow and lo * sw - pl + kx < 0:
+                        lo += 1
+                    hi = ow
+                    while hi > lo and (hi - 1) * sw - pl + kx >= wd:
+                        hi -= 1
+                    for i in range(ci):
+                        xk = xv[(ky * fw + kx) * ci + i]
+                        for oy in range(oh):
+                            iy = oy * sh - pt + ky
+                            if iy < 0 or iy >= h:
                                 continue
-                            if approx:
-                                base = (ky * fw + kx) * ci
-                                for i in range(ci):
-                                    row = tab[base + i, np.int32(x[n, iy, ix, i]) + 128]
-                                    for c0 in range(0, cp, LANES):
-                                        for c in range(LANES):
-                                            acc[c0 + c] += row[c0 + c]
-                                ws = wsum[ky, kx]
-                                for c0 in range(0, cp, LANES):
-                                    for c in range(LANES):
-                                        acc[c0 + c] -= zp * ws[c0 + c]
-                            else:
-                                for i in range(ci):
-                                    xv = np.int32(x[n, iy, ix, i]) - zp
-                                    wr = w[ky, kx, i]
-                                    for c0 in range(0, cp, LANES):
-                                        for c in range(LANES):
-                                            acc[c0 + c] += wr[c0 + c] * xv
-                    _emit(acc, bias, thr, t0, slope, act_min, out[n, oy, ox], err)
+                            row = xk[oy * ow:]
+                            src = x[n, iy]
+                            for ox in range(lo, hi):
+                                row[ox] = src[ox * sw - pl + kx, i] - zp
+            acc = np.zeros((co, n_pos), w.dtype)
+            for k in range(k_n):
+                xk = xv[k]
+                for c in range(co):
+                    a = acc[c]
+                    wv = w[k, c]
+                    for p in range(n_pos):
+                        a[p] += wv * xk[p]
+            _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err)
 
-    @njit(cache=True, parallel=True)
-    def _dense(x, w, tab, wsum, approx, zp, bias, thr, t0, slope, act_min, out, err):
-        """FullyConnected, channels padded to LANES: exact ``w[k, c] (x - zp)``; approximate
-        ``tab[k, x + 128, c]`` minus ``zp wsum[c]``."""
-        n_img, k_n = x.shape
-        cp = wsum.shape[0]
+    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+    def _conv_scatter(x, w, delta, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw,
+                      bias, thr, t0, slope, act_min, out, err):
+        """Conv2D of every image (in parallel), input by input: every input value is added
+        into the accumulators ``acc[p, :]`` of the output positions p whose window holds it.
+
+        Exact: ``acc = 0 + w[k, :] (x - zp)`` (inputs at the zero point add 0); approximate:
+        ``acc = base[p] + delta[k, x + 128, :]`` for inputs with x != -128, where
+        ``delta[k, b] = T[k, b] - T[k, 0]`` (T: the product rows of ``approx``) and
+        ``base[p] = sum over the in-image taps of p of T[k, 0] - zp corr[p]``; this is
+        ``sum T[k, x + 128] - zp corr`` exactly. Then the output stage with a folded max pool
+        ``ph x pw`` (1 x 1: none)."""
+        n_img, h, wd, ci = x.shape
+        n_pos = oh * ow
+        co = base.shape[1]
         for n in prange(n_img):
-            acc = np.zeros(cp, np.int32)
+            acc = np.empty((n_pos, co), base.dtype)
+            for p in range(n_pos):
+                for c in range(co):
+                    acc[p, c] = base[p, c]
+            accf = acc.reshape(-1)
+            deltaf = delta.reshape(-1)
+            wf = w.reshape(-1)
+            for iy in range(h):
+                for ix in range(wd):
+                    for i in range(ci):
+                        xr = np.int32(x[n, iy, ix, i])
+                        if approx:
+                            if xr == -128:
+                                continue
+                        elif xr == zp:
+                            continue
+                        f = base.dtype.type(xr - zp)
+                        for ky in range(fh):
+                            ty = iy + pt - ky
+                            if ty < 0:
+                                break
+                            oy = ty // sh
+                            if oy * sh != ty or oy >= oh:
+                                continue
+                            for kx in range(fw):
+                                tx = ix + pl - kx
+                                if tx < 0:
+                                    break
+                                ox = tx // sw
+                                if ox * sw != tx or ox >= ow:
+                                    continue
+                                k = (ky * fw + kx) * ci + i
+                                ao = np.uint64((oy * ow + ox) * co)
+                                if approx:
+                                    do = np.uint64((k * 257 + xr + 128) * co)
+                                    for c in range(co):
+                                        cu = np.uint64(c)
+                                        accf[ao + cu] += deltaf[do + cu]
+                                else:
+                                    wo = np.uint64(k * co)
+                                    for c in range(co):
+                                        cu = np.uint64(c)
+                                        accf[ao + cu] += wf[wo + cu] * f
+            _emit_pooled(acc.T, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err)
+
+    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+    def _dense(x, w, delta, base, approx, zp, bias, thr, t0, slope, act_min, out, err):
+        """FullyConnected of every image (in parallel), input by input. Exact: ``acc +=
+        w[k, :] (x - zp)`` (inputs at the zero point add 0); approximate: ``acc = base +
+        sum over inputs with x != -128 of delta[k, x + 128, :]`` (see ``_conv_approx``)."""
+        n_img, k_n = x.shape
+        co = out.shape[1]
+        for n in prange(n_img):
+            acc = np.empty(co, w.dtype)
             if approx:
+                for c in range(co):
+                    acc[c] = base[c]
                 for k in range(k_n):
-                    row = tab[k, np.int32(x[n, k]) + 128]
-                    for c0 in range(0, cp, LANES):
-                        for c in range(LANES):
-                            acc[c0 + c] += row[c0 + c]
-                for c0 in range(0, cp, LANES):
-                    for c in range(LANES):
-                        acc[c0 + c] -= zp * wsum[c0 + c]
+                    v = np.int32(x[n, k]) + 128
+                    if v == 0:
+                        continue
+                    d = delta[k, v]
+                    for c in range(co):
+                        acc[c] += d[c]
             else:
+                for c in range(co):
+                    acc[c] = 0
                 for k in range(k_n):
                     xv = np.int32(x[n, k]) - zp
+                    if xv == 0:
+                        continue
                     wr = w[k]
-                    for c0 in range(0, cp, LANES):
-                        for c in range(LANES):
-                            acc[c0 + c] += wr[c0 + c] * xv
-            _emit(acc, bias, thr, t0, slope, act_min, out[n], err)
+                    f = w.dtype.type(xv)
+                    for c in range(co):
+                        acc[c] += wr[c] * f
+            for c in range(co):
+                v = np.int64(acc[c])
+                _check(v, bias[c], err)
+                out[n, c] = _lookup(v, thr[c], t0[c], slope[c], act_min)
 
     @njit(cache=True, parallel=True)
     def _maxpool(x, ph, pw, out):
@@ -251,9 +331,12 @@ if HAVE_NUMBA:
 
 
 class Plan:
-    """The compiled form of a quantised network for one multiplier and rounding variant."""
+    """The compiled form of a quantised network for one multiplier and rounding variant.
 
-    def __init__(self, net, mul=None, single_rounding=False):
+    ``fold_pool``: a max pool right after a conv2d is folded into the conv's output stage
+    (not when every layer's output is wanted, ``trace``)."""
+
+    def __init__(self, net, mul=None, single_rounding=False, fold_pool=True):
         if not HAVE_NUMBA:
             raise RuntimeError("the fast int8 path needs numba")
         self.steps = []
@@ -262,7 +345,7 @@ class Plan:
         shape = tuple(net.topology["input"])
         approx = mul is not None
         for L in net.layers:
-            t, nm = L["type"], L["name"] if "name" in L else L["type"]
+            t, nm = L["type"], L["name"]
             if t in ("conv2d", "dense"):
                 m, sh, qo, lo, hi = net._qparams(L, s_in)
                 wq = net.arrays[nm + ".wq"].astype(np.int64)
@@ -270,42 +353,59 @@ class Plan:
                 co = wq.shape[0]
                 thr = output_thresholds(output_stage(t, single_rounding), bq, m, sh,
                                         qo["zero_point"], lo, hi, co)
+                t0, slope = _guess_slopes(thr)
                 zp = int(zp_in) + (mul.zp_offset if approx else 0)
+                wk = wq.reshape(co, -1).T  # (K, C), taps in (fh, fw, ci) order
+                k = wk.shape[0]
+                if approx:
+                    # the (K, 257, C) product rows of the numpy path
+                    tab = net._tap_tables(nm, mul).astype(np.int64)
+                    peak = 3 * k * mul.max_abs + abs(zp) * int(np.abs(wk).sum(axis=0).max())
+                else:
+                    peak = k * 256 * 128
+                if peak >= 2**53:
+                    raise OverflowError(f"layer {nm}: accumulator beyond 2**53")
+                dt = np.float32 if peak < 2**24 else np.float64
+                step = {"type": t, "w": np.ascontiguousarray(wk).astype(dt), "zp": int(zp),
+                        "bias": bq, "thr": thr, "t0": t0, "slope": slope, "lo": int(lo),
+                        "approx": approx, "co": co, "name": nm, "pool": (1, 1)}
+                if approx:
+                    step["delta"] = np.ascontiguousarray(tab - tab[:, :1, :]).astype(dt)
+                else:
+                    step["delta"] = np.zeros((1, 1, 1), dt)
                 if t == "conv2d":
                     _, fh, fw, ci = wq.shape
-                    k = fh * fw * ci
-                    w = np.ascontiguousarray(wq.transpose(1, 2, 3, 0)).astype(np.int32)
-                    wsum = np.ascontiguousarray(wq.sum(axis=3).transpose(1, 2, 0))
-                else:
-                    k = wq.shape[1]
-                    w = np.ascontiguousarray(wq.T).astype(np.int32)
-                    wsum = wq.sum(axis=1)
-                if approx:
-                    # (K, 257, C) int32 product rows of the numpy path, channels padded
-                    tab = _pad_channels(net._tap_tables(nm, mul))
-                    peak = k * mul.max_abs + abs(zp) * int(np.abs(wq).sum(axis=tuple(
-                        range(1, wq.ndim))).max())
-                else:
-                    tab = np.zeros((1, 1, 1), np.int32)
-                    peak = k * 256 * 128
-                if peak >= 2**31:
-                    raise OverflowError(f"layer {nm}: accumulator may exceed int32")
-                t0, slope = _guess_slopes(thr)
-                step = {"type": t, "w": _pad_channels(w), "tab": tab,
-                        "wsum": _pad_channels(wsum.astype(np.int32)), "zp": np.int32(zp),
-                        "bias": bq, "thr": thr, "t0": t0, "slope": slope, "lo": int(lo),
-                        "approx": approx, "co": co, "name": nm}
-                if t == "conv2d":
                     st = tfl._pair(L.get("stride", 1), "stride")
                     oh, pt, _ = tfl.compute_padding(shape[0], fh, st[0], 1, L["padding"])
                     ow, pl, _ = tfl.compute_padding(shape[1], fw, st[1], 1, L["padding"])
-                    step.update(stride=st, pad=(pt, pl), out=(oh, ow, co))
+                    # zero-point term and zero-input products over the in-image taps
+                    _, valid = tfl.patches(np.zeros((1, *shape), np.int64), fh, fw, st,
+                                           L["padding"])
+                    vmat = valid.reshape(oh * ow, fh * fw).astype(np.int64)
+                    corr = vmat @ wq.sum(axis=3).reshape(co, fh * fw).T
+                    base = np.zeros((oh * ow, co), np.int64)
+                    if approx:
+                        base = vmat @ tab[:, 0, :].reshape(fh * fw, ci, co).sum(axis=1)
+                        base = base - zp * corr
+                    step.update(stride=st, pad=(pt, pl), kernel=(fh, fw), conv_out=(oh, ow),
+                                base=np.ascontiguousarray(base).astype(dt))
                     shape = (oh, ow, co)
                 else:
+                    base = np.zeros(co, np.int64)
+                    if approx:
+                        base = tab[:, 0, :].sum(axis=0) - zp * wq.sum(axis=1)
+                    step["base"] = base.astype(dt)
                     shape = (co,)
                 s_in, zp_in = qo["scale"], qo["zero_point"]
             elif t == "maxpool":
                 ph, pw = L["pool"]
+                prev = self.steps[-1] if self.steps else None
+                if (fold_pool and prev is not None and prev["type"] == "conv2d"
+                        and prev["pool"] == (1, 1)):
+                    prev["pool"] = (ph, pw)
+                    prev["pool_name"] = nm
+                    shape = (shape[0] // ph, shape[1] // pw, shape[2])
+                    continue
                 step = {"type": t, "pool": (ph, pw), "name": nm}
                 shape = (shape[0] // ph, shape[1] // pw, shape[2])
             elif t == "flatten":
@@ -321,14 +421,19 @@ class Plan:
         for s in self.steps:
             t = s["type"]
             if t == "conv2d":
-                out = np.empty((a.shape[0], *s["out"]), np.int8)
-                _conv(a, s["w"], s["tab"], s["wsum"], s["approx"], s["zp"], s["stride"][0],
-                      s["stride"][1], s["pad"][0], s["pad"][1], s["bias"], s["thr"], s["t0"],
-                      s["slope"], s["lo"], out, err)
+                (oh, ow), (ph, pw) = s["conv_out"], s["pool"]
+                out = np.empty((a.shape[0], oh // ph, ow // pw, s["co"]), np.int8)
+                args = (s["stride"][0], s["stride"][1], s["pad"][0], s["pad"][1],
+                        s["kernel"][0], s["kernel"][1], oh, ow, ph, pw, s["bias"], s["thr"],
+                        s["t0"], s["slope"], s["lo"], out, err)
+                if s["approx"]:
+                    _conv_scatter(a, s["w"], s["delta"], s["base"], True, s["zp"], *args)
+                else:
+                    _conv_im2col(a, s["w"], s["zp"], *args)
                 a = out
             elif t == "dense":
                 out = np.empty((a.shape[0], s["co"]), np.int8)
-                _dense(a, s["w"], s["tab"], s["wsum"], s["approx"], s["zp"], s["bias"],
+                _dense(a, s["w"], s["delta"], s["base"], s["approx"], s["zp"], s["bias"],
                        s["thr"], s["t0"], s["slope"], s["lo"], out, err)
                 a = out
             elif t == "maxpool":

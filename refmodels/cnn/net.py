@@ -366,7 +366,7 @@ class Network:
         if impl == "auto":
             impl = "fast" if fastcnn.HAVE_NUMBA else "ref"
         if impl == "fast":
-            plan = self._fast_plan(mul, single_rounding)
+            plan = self._fast_plan(mul, single_rounding, fold_pool=not trace)
             tr = {} if trace else None
             with fastcnn.threads(threads):
                 out = plan.run(xq, tr)
@@ -399,14 +399,14 @@ class Network:
             s_in, zp_in = qo["scale"], qo["zero_point"]
         return out
 
-    def _fast_plan(self, mul, single_rounding):
-        """The compiled plan of the fast path, cached per multiplier and rounding variant."""
+    def _fast_plan(self, mul, single_rounding, fold_pool=True):
+        """The compiled plan of the fast path, cached per multiplier and variant."""
         cache = self.__dict__.setdefault("_plans", {})
-        key = (id(mul), bool(single_rounding))
+        key = (id(mul), bool(single_rounding), bool(fold_pool))
         if key not in cache or cache[key][0] is not mul:
             if len(cache) > 8:
                 cache.clear()
-            cache[key] = (mul, fastcnn.Plan(self, mul, single_rounding))
+            cache[key] = (mul, fastcnn.Plan(self, mul, single_rounding, fold_pool))
         return cache[key][1]
 
     def _tap_tables(self, nm, mul):
