@@ -109,12 +109,21 @@ def output_thresholds(stage, bias, multiplier, shift, out_zp, act_min, act_max, 
     return thr
 
 
-def _guess_slopes(thr):
-    """Per channel: first threshold and levels per accumulator unit over the reachable ones
-    (a starting guess for the lookup; the lookup then steps to the exact position)."""
+def _guess_slopes(thr, bias):
+    """Per channel: a linear guess ``trunc((acc - t0) * slope)`` (clamped to 0 .. the number
+    of reachable thresholds ``nfin``) of the threshold count, the window ``span = 2 E + 2``
+    where E bounds the error of the clamped guess over the whole int32 range of the biased
+    accumulator, and the thresholds padded with never-reached entries.
+
+    E is the largest error at the accumulators next to every threshold and at both ends of
+    the range: between them the count is constant and the guess monotone, so these bound it.
+    """
     c_n, levels = thr.shape
     t0 = np.zeros(c_n, np.float64)
     slope = np.zeros(c_n, np.float64)
+    span = np.zeros(c_n, np.int64)
+    nfin = np.zeros(c_n, np.int64)
+    bias = np.broadcast_to(np.asarray(bias, np.int64), (c_n,))
     for c in range(c_n):
         fin = thr[c][thr[c] < 2**32]
         if len(fin) >= 2 and fin[-1] > fin[0]:
@@ -122,7 +131,15 @@ def _guess_slopes(thr):
             slope[c] = (len(fin) - 1) / float(fin[-1] - fin[0])
         elif len(fin):
             t0[c] = fin[0]
-    return t0, slope
+        amin, amax = _I32_MIN - bias[c], _I32_MAX - bias[c]
+        pts = np.clip(np.concatenate([fin, fin - 1, [amin, amax]]), amin, amax)
+        cnt = np.searchsorted(thr[c], pts, side="right")
+        guess = np.trunc((pts.astype(np.float64) - t0[c]) * slope[c])
+        guess = np.clip(guess, 0, len(fin)).astype(np.int64)
+        span[c] = 2 * int(np.abs(guess - cnt).max()) + 2
+        nfin[c] = len(fin)
+    pad = np.full((c_n, int(span.max())), 2**62, np.int64)
+    return t0, slope, span, nfin, np.ascontiguousarray(np.concatenate([thr, pad], axis=1))
 
 
 if HAVE_NUMBA:
@@ -131,23 +148,17 @@ if HAVE_NUMBA:
     # exact whatever the order of the additions, which lets the compiler vectorise.
 
     @njit(cache=True, inline="always")
-    def _lookup(a, t, t0, slope, act_min):
-        """act_min + #{j : t[j] <= a} for sorted thresholds t (exact)."""
-        levels = t.shape[0]
-        if levels == 0 or a < t[0]:
-            return act_min
-        if a >= t[levels - 1]:
-            return act_min + levels
-        j = np.int64((a - t0) * slope)
-        if j < 0:
-            j = 0
-        if j > levels - 2:
-            j = levels - 2
-        while t[j] > a:
-            j -= 1
-        while t[j + 1] <= a:
-            j += 1
-        return act_min + j + 1
+    def _lookup(a, t, t0, slope, span, nfin, act_min):
+        """act_min + #{j : t[j] <= a} for sorted thresholds t (exact): the clamped linear
+        guess g is within E = (span - 2) / 2 of the count (``_guess_slopes``), so the count
+        is j = max(g - E, 0) plus the thresholds <= a among the ``span`` from j on."""
+        g = np.int64((np.float64(a) - t0) * slope)
+        g = min(max(g, 0), nfin)
+        j = max(g - (span - 2) // 2, 0)
+        cnt = j
+        for m in range(span):
+            cnt += t[j + m] <= a
+        return act_min + cnt
 
     @njit(cache=True, inline="always")
     def _check(a, bias, err):
@@ -156,29 +167,39 @@ if HAVE_NUMBA:
             err[0] = 1
 
     @njit(cache=True, inline="always")
-    def _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err):
+    def _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out, err):
         """Output codes of one image from raw accumulators ``acc[c, oy * ow + ox]``, with a
         max pool ``ph x pw`` folded in (1 x 1: none). The output stage is non-decreasing in
         the accumulator, so the code of the window maximum is the maximum of the codes."""
         co = acc.shape[0]
+        qh = oh // ph
+        qw = ow // pw
+        m = np.empty(qw, acc.dtype)
         for c in range(co):
             a_c = acc[c]
-            for py in range(oh // ph):
-                for px in range(ow // pw):
-                    hi = a_c[py * ph * ow + px * pw]
-                    lo = hi
-                    for dy in range(ph):
-                        for dx in range(pw):
-                            v = a_c[(py * ph + dy) * ow + px * pw + dx]
-                            hi = max(hi, v)
-                            lo = min(lo, v)
-                    _check(np.int64(lo), bias[c], err)
-                    _check(np.int64(hi), bias[c], err)
-                    out[n, py, px, c] = _lookup(np.int64(hi), thr[c], t0[c], slope[c], act_min)
+            lo = a_c[0]
+            hi = a_c[0]
+            for p in range(a_c.shape[0]):  # every accumulator must fit int32 with its bias
+                lo = min(lo, a_c[p])
+                hi = max(hi, a_c[p])
+            _check(np.int64(lo), bias[c], err)
+            _check(np.int64(hi), bias[c], err)
+            for py in range(qh):
+                r0 = a_c[py * ph * ow:]
+                for px in range(qw):
+                    m[px] = r0[px * pw]
+                for dy in range(ph):
+                    r = a_c[(py * ph + dy) * ow:]
+                    for dx in range(pw):
+                        for px in range(qw):
+                            m[px] = max(m[px], r[px * pw + dx])
+                for px in range(qw):
+                    out[n, py, px, c] = _lookup(np.int64(m[px]), thr[c], t0[c], slope[c],
+                                                span[c], nfin[c], act_min)
 
     @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
     def _conv_im2col(x, w, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw, bias, thr, t0, slope,
-                     act_min, out, err):
+                     span, nfin, act_min, out, err):
         """Exact Conv2D of every image (in parallel): ``acc[c, p] += w[k, c] (x - zp)`` tap by
         tap over all output positions p (padded taps hold x - zp = 0), then the output stage
         (with a folded max pool ``ph x pw``)."""
@@ -186,9 +207,21 @@ if HAVE_NUMBA:
         k_n = fh * fw * ci
         n_pos = oh * ow
         co = w.shape[1]
+        inside = (sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh + fh - 1 <= h
+                  and ow + fw - 1 <= wd)  # every tap of every position in the image
         for n in prange(n_img):
             xv = np.zeros((k_n, n_pos), w.dtype)
-            for ky in range(fh):
+            if inside:
+                for ky in range(fh):
+                    for kx in range(fw):
+                        for i in range(ci):
+                            xk = xv[(ky * fw + kx) * ci + i]
+                            for oy in range(oh):
+                                row = xk[oy * ow:]
+                                src = x[n, oy + ky]
+                                for ox in range(ow):
+                                    row[ox] = src[ox + kx, i] - zp
+            for ky in range(0 if inside else fh):
                 for kx in range(fw):
                     # output columns whose input column ox*sw - pl + kx lies in the image
                     lo = 0
@@ -205,8 +238,11 @@ if HAVE_NUMBA:
                                 continue
                             row = xk[oy * ow:]
                             src = x[n, iy]
-                            for ox in range(lo, hi):
-                                row[ox] = src[ox * sw - pl + kx, i] - zp
+                            # row[ox] = x[n, iy, ox * sw - pl + kx, i] - zp, ox in lo..hi-1
+                            s2 = src[lo * sw - pl + kx :: sw, i]
+                            r2 = row[lo:hi]
+                            for j in range(hi - lo):
+                                r2[j] = s2[j] - zp
             acc = np.zeros((co, n_pos), w.dtype)
             for k in range(k_n):
                 xk = xv[k]
@@ -215,11 +251,12 @@ if HAVE_NUMBA:
                     wv = w[k, c]
                     for p in range(n_pos):
                         a[p] += wv * xk[p]
-            _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err)
+            _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out,
+                         err)
 
     @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
     def _conv_scatter(x, w, delta, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw,
-                      bias, thr, t0, slope, act_min, out, err):
+                      bias, thr, t0, slope, span, nfin, act_min, out, err):
         """Conv2D of every image (in parallel), input by input: every input value is added
         into the accumulators ``acc[p, :]`` of the output positions p whose window holds it.
 
@@ -254,15 +291,23 @@ if HAVE_NUMBA:
                             ty = iy + pt - ky
                             if ty < 0:
                                 break
-                            oy = ty // sh
-                            if oy * sh != ty or oy >= oh:
+                            oy = ty
+                            if sh != 1:
+                                oy = ty // sh
+                                if oy * sh != ty:
+                                    continue
+                            if oy >= oh:
                                 continue
                             for kx in range(fw):
                                 tx = ix + pl - kx
                                 if tx < 0:
                                     break
-                                ox = tx // sw
-                                if ox * sw != tx or ox >= ow:
+                                ox = tx
+                                if sw != 1:
+                                    ox = tx // sw
+                                    if ox * sw != tx:
+                                        continue
+                                if ox >= ow:
                                     continue
                                 k = (ky * fw + kx) * ci + i
                                 ao = np.uint64((oy * ow + ox) * co)
@@ -276,10 +321,11 @@ if HAVE_NUMBA:
                                     for c in range(co):
                                         cu = np.uint64(c)
                                         accf[ao + cu] += wf[wo + cu] * f
-            _emit_pooled(acc.T, n, oh, ow, ph, pw, bias, thr, t0, slope, act_min, out, err)
+            _emit_pooled(acc.T, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out,
+                         err)
 
     @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-    def _dense(x, w, delta, base, approx, zp, bias, thr, t0, slope, act_min, out, err):
+    def _dense(x, w, delta, base, approx, zp, bias, thr, t0, slope, span, nfin, act_min, out, err):
         """FullyConnected of every image (in parallel), input by input. Exact: ``acc +=
         w[k, :] (x - zp)`` (inputs at the zero point add 0); approximate: ``acc = base +
         sum over inputs with x != -128 of delta[k, x + 128, :]`` (see ``_conv_approx``)."""
@@ -311,7 +357,8 @@ if HAVE_NUMBA:
             for c in range(co):
                 v = np.int64(acc[c])
                 _check(v, bias[c], err)
-                out[n, c] = _lookup(v, thr[c], t0[c], slope[c], act_min)
+                out[n, c] = _lookup(v, thr[c], t0[c], slope[c], span[c], nfin[c],
+                                    act_min)
 
     @njit(cache=True, parallel=True)
     def _maxpool(x, ph, pw, out):
@@ -353,7 +400,7 @@ class Plan:
                 co = wq.shape[0]
                 thr = output_thresholds(output_stage(t, single_rounding), bq, m, sh,
                                         qo["zero_point"], lo, hi, co)
-                t0, slope = _guess_slopes(thr)
+                t0, slope, span, nfin, thr = _guess_slopes(thr, bq)
                 zp = int(zp_in) + (mul.zp_offset if approx else 0)
                 wk = wq.reshape(co, -1).T  # (K, C), taps in (fh, fw, ci) order
                 k = wk.shape[0]
@@ -367,7 +414,9 @@ class Plan:
                     raise OverflowError(f"layer {nm}: accumulator beyond 2**53")
                 dt = np.float32 if peak < 2**24 else np.float64
                 step = {"type": t, "w": np.ascontiguousarray(wk).astype(dt), "zp": int(zp),
-                        "bias": bq, "thr": thr, "t0": t0, "slope": slope, "lo": int(lo),
+                        "bias": bq, "thr": thr, "t0": t0, "slope": slope, "span": span,
+                        "nfin": nfin,
+                        "lo": int(lo),
                         "approx": approx, "co": co, "name": nm, "pool": (1, 1)}
                 if approx:
                     step["delta"] = np.ascontiguousarray(tab - tab[:, :1, :]).astype(dt)
@@ -425,16 +474,16 @@ class Plan:
                 out = np.empty((a.shape[0], oh // ph, ow // pw, s["co"]), np.int8)
                 args = (s["stride"][0], s["stride"][1], s["pad"][0], s["pad"][1],
                         s["kernel"][0], s["kernel"][1], oh, ow, ph, pw, s["bias"], s["thr"],
-                        s["t0"], s["slope"], s["lo"], out, err)
+                        s["t0"], s["slope"], s["span"], s["nfin"], s["lo"], out, err)
                 if s["approx"]:
                     _conv_scatter(a, s["w"], s["delta"], s["base"], True, s["zp"], *args)
                 else:
-                    _conv_im2col(a, s["w"], s["zp"], *args)
+                    _conv_im2col(a, s["w"], s["w"].dtype.type(s["zp"]), *args)
                 a = out
             elif t == "dense":
                 out = np.empty((a.shape[0], s["co"]), np.int8)
                 _dense(a, s["w"], s["delta"], s["base"], s["approx"], s["zp"], s["bias"],
-                       s["thr"], s["t0"], s["slope"], s["lo"], out, err)
+                       s["thr"], s["t0"], s["slope"], s["span"], s["nfin"], s["lo"], out, err)
                 a = out
             elif t == "maxpool":
                 ph, pw = s["pool"]

@@ -86,3 +86,24 @@ def test_output_thresholds_reproduce_the_output_stage(single_rounding):
     want = stage(acc, bias, m, sh, 5, lo, hi).astype(np.int64)
     got = lo + (thr[None, :, :] <= acc[:, :, None]).sum(axis=2)
     np.testing.assert_array_equal(got, want)
+
+
+def test_threshold_lookup_window_is_exact():
+    """The compiled lookup (clamped linear guess, then a window of ``span`` thresholds)
+    counts exactly, here emulated in numpy over accumulators across the whole int32 range."""
+    rs = np.random.default_rng(2)
+    n_ch = 5
+    bias = rs.integers(-2**24, 2**24, n_ch)
+    m, sh = tfl.quantize_multiplier(rs.uniform(1e-7, 0.9, n_ch))
+    stage = fast.output_stage("dense", False)
+    thr = fast.output_thresholds(stage, bias, m, sh, -3, -128, 127, n_ch)
+    t0, slope, span, nfin, padded = fast._guess_slopes(thr, bias)
+    for c in range(n_ch):
+        fin = thr[c][thr[c] < 2**32]
+        a = np.concatenate([rs.integers(-2**31, 2**31, 3000), fin, fin - 1, fin + 1])
+        a = np.clip(a, -2**31 - bias[c], 2**31 - 1 - bias[c])
+        g = np.clip(np.trunc((a - t0[c]) * slope[c]), 0, nfin[c]).astype(np.int64)
+        j = np.maximum(g - (span[c] - 2) // 2, 0)
+        win = padded[c][j[:, None] + np.arange(span[c])[None, :]]
+        cnt = j + (win <= a[:, None]).sum(axis=1)
+        np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
