@@ -16,7 +16,7 @@ UNITS = [None, "drum:k=4,width=8,signed=1", "drum:k=3,width=8,signed=0"]
 def stored(request):
     net = N.load_network(request.param)
     _, _, xte, _ = N.load_dataset(net.topology["dataset"])
-    return net, net.quantize_input(xte[:120])
+    return net, net.quantize_input(xte[:60])
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -19,8 +19,8 @@ starts, and the compiled kernels are warmed up first). Printed per path and thre
 updates per wall-clock second (``M upd/s``), updates per CPU-second of the process
 (``M upd/CPU-s``: the CPU time counts every thread, so this is the rate per thread, and on a
 machine shared with other jobs it is the figure that depends least on the load), and the
-ratios to the numpy path and to one thread (wall clock). The numpy path (``impl="vec"``) runs
-on one thread.
+ratios to the numpy path (wall clock, and per CPU-second) and to one thread (wall clock).
+The numpy path (``impl="vec"``) runs on one thread.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _bench_case(title, net, n_layers, patterns, steps, vec_steps, thread_counts)
     print(f"  {ups:,} IP-spike updates per step and pattern; {patterns} patterns; "
           f"{steps} steps (numpy path: {vec_steps})")
     print(f"  {'h / weights':18s} {'path':14s} {'updates':>12s} {'wall s':>8s} "
-          f"{'M upd/s':>9s} {'M upd/CPU-s':>12s} {'vs numpy':>9s} {'vs 1 thr':>9s}")
+          f"{'M upd/s':>9s} {'M upd/CPU-s':>12s} {'vs numpy':>9s} {'(CPU)':>7s} "
+          f"{'vs 1 thr':>9s}")
     rows = []
     for h, w in (("float32", "float32"), ("fixed", "e4m1")):
         runs = [("numpy (vec)", "vec", None, vec_steps)]
@@ -85,17 +86,18 @@ def _bench_case(title, net, n_layers, patterns, steps, vec_steps, thread_counts)
             prep = prepare(net, img[:1], 1, weights=w, h=h, impl="fast")  # compile / warm up
             prep.simulate(n_layers)
             runs += [(f"fast, {t} thr", "fast", t, steps) for t in thread_counts]
-        base = one = None
+        base = base_cpu = one = None
         for label, impl, thr, st in runs:
             wall, cpu = measure(net, img, st, impl, h, w, thr, n_layers)
             n_upd = ups * patterns * st
             rate = n_upd / wall
             per_thr = n_upd / max(cpu, 1e-9)
             if impl == "vec":
-                base = rate
+                base, base_cpu = rate, per_thr
             if thr == 1:
                 one = rate
-            vs_np = f"{rate / base:8.1f}x" if impl != "vec" else f"{'-':>9s}"
+            vs_np = (f"{rate / base:8.1f}x {per_thr / base_cpu:6.1f}x" if impl != "vec"
+                     else f"{'-':>9s} {'-':>7s}")
             vs_one = f"{rate / one:8.2f}x" if thr and one else f"{'-':>9s}"
             print(f"  {h + ' / ' + w:18s} {label:14s} {n_upd:12,d} {wall:8.3f} "
                   f"{rate / 1e6:9.2f} {per_thr / 1e6:12.2f} {vs_np} {vs_one}")
