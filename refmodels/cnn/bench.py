@@ -1,7 +1,20 @@
-"""Throughput of the int8 golden models: exact TFLite path vs the approximate-multiplier path.
+"""Throughput of the int8 golden models: exact TFLite path vs the approximate-multiplier path,
+compiled (``impl="fast"``) and numpy (``impl="ref"``), beside LiteRT where it is installed.
 
-``python -m refmodels.cnn.bench [--network mnist] [--images 1000] [--unit drum:k=4,...]``
-prints images/s for both paths on the same network and images in one run, and their ratio.
+``python -m refmodels.cnn.bench [--network mnist] [--images 2000] [--unit drum:k=4,...]
+[--threads 1,2] [--repeat 3] [--hf6]``
+
+Every path runs on the same network and images in one process, one after the other; BLAS is
+pinned to one thread (threadpoolctl) so that numpy's matrix products do not take the other
+cores. Printed per path: images per wall-clock second, images per CPU-second of the process
+(the CPU time counts every thread; on a machine shared with other jobs this is the figure that
+depends least on the load) and the ratios to the exact compiled path at one thread. Best of
+``--repeat`` runs; the set-up (compilation, tables, interpreter) is not timed.
+
+LiteRT (``pip install ai-edge-litert``, optional): the same integers as a ``.tflite`` model
+(``refmodels.cnn.litert``), TFLite's built-in optimised kernels without delegates, and the
+default XNNPACK delegate, batch 1 and batch 100. ``= golden``: the fraction of images whose
+int8 outputs equal the numpy golden model's (of the same multiplier).
 """
 
 from __future__ import annotations
@@ -11,58 +24,109 @@ import time
 
 import numpy as np
 
+from . import fast as fastcnn
+from . import litert
 from .approx import ApproxMul
 from .net import load_dataset, load_network
 
 
 def _best_of(fn, repeat):
-    best = float("inf")
+    best_w = best_c = float("inf")
     out = None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        best_w = min(best_w, time.perf_counter() - t0)
+        best_c = min(best_c, time.process_time() - c0)
+    return best_w, best_c, out
 
 
-def run(network="mnist", images=1000, unit="drum:k=4,width=8,signed=1", repeat=3, hf6=False):
+def run(network="mnist", images=2000, unit="drum:k=4,width=8,signed=1", repeat=3,
+        threads=(1, 2), hf6=False, ref=True, with_litert=True):
+    """Rows ``{"path", "threads", "img_s", "img_cpu_s", "agree"}`` (see module docstring)."""
+    from threadpoolctl import threadpool_limits
+
     net = load_network(network)
     _, _, xte, _ = load_dataset(net.topology["dataset"])
     x = np.concatenate([xte] * (images // len(xte) + 1))[:images]
     xq = net.quantize_input(x)
     mul = ApproxMul.from_unit(unit)
-    t_ex, out_ex = _best_of(lambda: net.forward_int8(xq), repeat)
-    t_ap, out_ap = _best_of(lambda: net.forward_int8(xq, mul), repeat)
-    res = {
-        "network": network,
-        "images": images,
-        "unit": str(mul.name),
-        "exact_img_s": images / t_ex,
-        "approx_img_s": images / t_ap,
-        "ratio": t_ap / t_ex,
-        "differing_outputs": float(np.mean(np.any(out_ex != out_ap, axis=1))),
-    }
-    if hf6:
-        t_h, _ = _best_of(lambda: net.forward_hf6(x), 1)
-        res["hf6_img_s"] = images / t_h
-    return res
+    rows = []
+    with threadpool_limits(1):
+        golden = net.forward_int8(xq, impl="ref")
+        golden_apx = net.forward_int8(xq, mul, impl="ref")
+
+        def add(path, thr, fn, warm=None):
+            if warm is not None:
+                warm()
+            w, c, out = _best_of(fn, repeat)
+            want = golden_apx if "approximate" in path else golden
+            agree = float(np.mean(np.all(out == want, axis=1))) if out is not None else None
+            rows.append({"path": path, "threads": thr, "img_s": images / w,
+                         "img_cpu_s": images / c, "agree": agree})
+
+        if fastcnn.HAVE_NUMBA:
+            for t in threads:
+                add("int8 exact, compiled", t,
+                    lambda t=t: net.forward_int8(xq, impl="fast", threads=t),
+                    lambda t=t: net.forward_int8(xq[:4], impl="fast", threads=t))
+                add(f"int8 approximate ({mul.name}), compiled", t,
+                    lambda t=t: net.forward_int8(xq, mul, impl="fast", threads=t),
+                    lambda t=t: net.forward_int8(xq[:4], mul, impl="fast", threads=t))
+        if ref:
+            add("int8 exact, numpy", 1, lambda: net.forward_int8(xq, impl="ref"))
+            add(f"int8 approximate ({mul.name}), numpy", 1,
+                lambda: net.forward_int8(xq, mul, impl="ref"))
+        if hf6:
+            add("HF6 (bit-exact MAC), numpy", 1, lambda: (net.forward_hf6(x), None)[1])
+        if with_litert and litert.available():
+            n100 = images - images % 100
+            for dele, name in ((False, "built-in kernels"), (True, "XNNPACK")):
+                for b in (1, 100):
+                    m = litert.LiteRT(net, batch=b, threads=1, delegates=dele)
+                    xs = xq[:n100] if b == 100 else xq
+                    m(xs[:b])
+                    w, c, out = _best_of(lambda m=m, xs=xs: m(xs), repeat)
+                    rows.append({"path": f"LiteRT {name}, batch {b}", "threads": 1,
+                                 "img_s": len(xs) / w, "img_cpu_s": len(xs) / c,
+                                 "agree": float(np.mean(np.all(out == golden[:len(xs)],
+                                                               axis=1)))})
+    return rows
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--network", default="mnist")
-    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--unit", default="drum:k=4,width=8,signed=1")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", default="1,2", help="thread counts of the compiled path")
     ap.add_argument("--hf6", action="store_true", help="also time the HF6 path")
+    ap.add_argument("--no-ref", action="store_true", help="skip the numpy paths")
+    ap.add_argument("--no-litert", action="store_true", help="skip LiteRT")
     args = ap.parse_args(argv)
-    r = run(args.network, args.images, args.unit, args.repeat, args.hf6)
-    print(f"network {r['network']}, {r['images']} images, unit {r['unit']}")
-    print(f"int8 exact (TFLite path): {r['exact_img_s']:10.1f} images/s")
-    print(f"int8 approximate (LUT):   {r['approx_img_s']:10.1f} images/s")
-    print(f"approximate / exact time: {r['ratio']:.2f}x")
-    if "hf6_img_s" in r:
-        print(f"HF6 (bit-exact MAC):      {r['hf6_img_s']:10.1f} images/s")
+    try:
+        threads = [int(t) for t in args.threads.split(",") if t]
+        if not threads or min(threads) < 1:
+            raise ValueError("thread counts must be positive integers")
+        if args.images < 100 or args.repeat < 1:
+            raise ValueError("--images must be >= 100 and --repeat >= 1")
+    except ValueError as exc:
+        ap.error(str(exc))
+    rows = run(args.network, args.images, args.unit, args.repeat, threads, args.hf6,
+               not args.no_ref, not args.no_litert)
+    print(f"network {args.network}, {args.images} images, BLAS pinned to 1 thread")
+    if not litert.available() and not args.no_litert:
+        print("(LiteRT not installed: pip install ai-edge-litert to compare)")
+    base = next((r for r in rows if r["path"] == "int8 exact, compiled" and r["threads"] == 1),
+                rows[0])
+    print(f"{'path':52s} {'thr':>3s} {'img/s':>9s} {'img/CPU-s':>10s} {'vs exact':>9s} "
+          f"{'(CPU)':>7s} {'= golden':>9s}")
+    for r in rows:
+        agree = "-" if r["agree"] is None else f"{r['agree'] * 100:.1f} %"
+        print(f"{r['path']:52s} {r['threads']:3d} {r['img_s']:9.0f} {r['img_cpu_s']:10.0f} "
+              f"{r['img_s'] / base['img_s']:8.2f}x {r['img_cpu_s'] / base['img_cpu_s']:6.2f}x "
+              f"{agree:>9s}")
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import approx as apx
+from . import fast as fastcnn
 from . import hf6
 from . import minifloat as mf
 from . import tflite as tfl
@@ -300,6 +301,7 @@ class Network:
         (dense), scale max|w| / 127; int32 biases at ``input_scale * weight_scale``; with
         ``hf6`` also the HF6 codes of weights and biases."""
         self.__dict__.pop("_tables", None)
+        self.__dict__.pop("_plans", None)
         q = self.topology["quant"]
         s_in = q["input"]["scale"]
         for L in self.layers:
@@ -355,7 +357,7 @@ class Network:
         return tfl.quantize(x, q["scale"], q["zero_point"])
 
     def forward_int8(self, xq, mul=None, single_rounding=False, batch=256, trace=False,
-                     rounding="reference"):
+                     rounding="reference", impl="auto", threads=None):
         """int8 inference (TFLite kernels); ``mul``: None (exact) or an approximate multiplier
         (unit name or :class:`refmodels.cnn.approx.ApproxMul`) used in every conv/dense.
 
@@ -365,7 +367,10 @@ class Network:
         ``"xnnpack"`` (float32 rescale, ties to even).
 
         Returns the int8 codes of the last layer; with ``trace`` also a dict layer name ->
-        int8 output of every layer (golden vectors for the hardware).
+        int8 output of every layer (golden vectors for the hardware). ``impl``: ``"ref"``
+        (numpy, in batches of ``batch``), ``"fast"`` (compiled, multi-threaded over the images,
+        :mod:`refmodels.cnn.fast`; same bits) or ``"auto"`` (``"fast"`` where numba is
+        importable). ``threads``: threads of the fast path (default: numba's setting).
         """
         tfl.check_rounding(rounding)
         if "quant" not in self.topology:
@@ -376,6 +381,16 @@ class Network:
         if xq.dtype != np.int8 or xq.shape[1:] != tuple(self.topology["input"]):
             raise ValueError(f"need int8 input of shape (N, {self.topology['input']}), got "
                              f"{xq.dtype} {xq.shape}")
+        if impl not in ("auto", "fast", "ref"):
+            raise ValueError("impl must be 'auto', 'fast' or 'ref'")
+        if impl == "auto":
+            impl = "fast" if fastcnn.HAVE_NUMBA else "ref"
+        if impl == "fast":
+            plan = self._fast_plan(mul, single_rounding, rounding, fold_pool=not trace)
+            tr = {} if trace else None
+            with fastcnn.threads(threads):
+                out = plan.run(xq, tr)
+            return (out, tr) if trace else out
         outs, traces = [], []
         for b0 in range(0, len(xq), batch):
             tr = {} if trace else None
@@ -408,6 +423,16 @@ class Network:
                         "stride": L.get("stride"), "padding": L.get("padding")})
             s_in, zp_in = qo["scale"], qo["zero_point"]
         return out
+
+    def _fast_plan(self, mul, single_rounding, rounding="reference", fold_pool=True):
+        """The compiled plan of the fast path, cached per multiplier and variant."""
+        cache = self.__dict__.setdefault("_plans", {})
+        key = (id(mul), bool(single_rounding), rounding, bool(fold_pool))
+        if key not in cache or cache[key][0] is not mul:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = (mul, fastcnn.Plan(self, mul, single_rounding, fold_pool, rounding))
+        return cache[key][1]
 
     def _tap_tables(self, nm, mul):
         """Per-layer product tables for ``mul``, cached (the weights are fixed)."""

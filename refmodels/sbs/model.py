@@ -43,11 +43,24 @@ Readout: the index of the largest output latent after T steps (first one on ties
 
 The update, float32 reference (``h="float32"``)
 -----------------------------------------------
-All in float32, with ``eps`` and ``theta`` cast to float32 (default theta 1e-20)::
+All in float32, with ``theta`` cast to float32 (default theta 1e-20) and the rate
+``b = eps / (1 + eps)`` evaluated in float64 and rounded once to float32::
 
     p = h * w                              # element-wise
-    r = p[0] + p[1] + ... + p[N-1]         # sequential sum, left to right
-    if r > theta:  h = (h + eps * (p / r)) / (1 + eps)        # (1 + eps) rounded to float32
+    r = lane sum of p                      # see below
+    if r > theta:
+        q = b / r
+        h = h + (q * p - b * h)            # element-wise, in this order
+
+which is ``(h + eps p / r) / (1 + eps)`` written as a step of size b toward ``p / r``.
+The sum of the update, ``(1 - b) sum(h) + b sum(p) / r``, contracts sum(h) toward 1 whatever
+the rounding of b, so sum(h) has no bias (dividing by a float32-rounded ``1 + eps`` instead
+settles sum(h) at ``eps / (float32(1 + eps) - 1)``, 1.0000129 for eps = 0.004).
+Lane sum: p is padded with zeros to a multiple of 16 elements; lane l (0..15) accumulates
+``p[l], p[l + 16], p[l + 32], ...`` in that order; then the lanes are folded by halves
+(``lane[l] += lane[l + 8]`` for l < 8, then + 4, + 2, + 1) and r is lane 0. This is the
+order of a 16-wide SIMD sum, so the compiled engine (``refmodels.sbs.fast``) computes the same
+bits as the numpy model.
 
 The update, fixed point (``h=HFixed(...)``; the RTL datapath, weights coded E<e>M<m> or log)
 ---------------------------------------------------------------------------------------------
@@ -90,6 +103,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import fast as _fast
 from .formats import FormatError, HFixed, WeightFormat, parse_format
 from .rng import SpikeRNG, select_fixed, select_float
 
@@ -103,12 +117,15 @@ __all__ = [
     "encode_input",
     "add_noise",
     "run",
+    "prepare",
     "classify",
     "save_network",
     "load_network",
     "update_float",
     "update_fixed",
     "update_fixed_loop",
+    "rate",
+    "lane_sum",
     "mnist_published_topology",
 ]
 
@@ -347,15 +364,33 @@ def encode_input(images, shape: tuple[int, int], encoding: str = "linear") -> np
 # ----------------------------------------------------------------------------------------------
 # the update
 # ----------------------------------------------------------------------------------------------
+def rate(eps: float) -> np.float32:
+    """The float32 step size ``b = eps / (1 + eps)`` of the float32 update."""
+    return np.float32(float(eps) / (1.0 + float(eps)))
+
+
+def lane_sum(p: np.ndarray) -> np.ndarray:
+    """float32 sum over the last axis in the 16-lane order of the module docstring."""
+    n = p.shape[-1]
+    nl = -(-n // 16) * 16
+    if nl != n:
+        p = np.concatenate([p, np.zeros((*p.shape[:-1], nl - n), np.float32)], axis=-1)
+    acc = p[..., :16]
+    for j in range(16, nl, 16):
+        acc = acc + p[..., j : j + 16]
+    for half in (8, 4, 2, 1):
+        acc = acc[..., :half] + acc[..., half : 2 * half]
+    return acc[..., 0]
+
+
 def update_float(h: np.ndarray, w: np.ndarray, eps: float, theta: float = DEFAULT_THETA):
     """One SbS update of float32 latents ``h[..., N]`` with weight rows ``w[..., N]``."""
-    eps32 = np.float32(eps)
-    one_eps = np.float32(1.0) + eps32
+    b = rate(eps)
     p = h * w
-    r = np.cumsum(p, axis=-1, dtype=np.float32)[..., -1]
+    r = lane_sum(p)
     upd = r > np.float32(theta)
-    rs = np.where(upd, r, np.float32(1.0))
-    hn = (h + eps32 * (p / rs[..., None])) / one_eps
+    q = b / np.where(upd, r, np.float32(1.0))
+    hn = h + (q[..., None] * p - b * h)
     return np.where(upd[..., None], hn, h)
 
 
@@ -403,14 +438,21 @@ def update_fixed_loop(H: list[int], wi: list[int], c1: int, ce: int, hf: HFixed)
 
 
 def _update_float_loop(h: np.ndarray, w: np.ndarray, eps: float, theta: float) -> np.ndarray:
-    eps32 = np.float32(eps)
-    p = h * w
-    r = np.float32(0.0)
-    for v in p:
-        r = np.float32(r + v)
+    b = rate(eps)
+    p = [np.float32(a * c) for a, c in zip(h, w, strict=True)]
+    n = len(p)
+    p += [np.float32(0.0)] * (-(-n // 16) * 16 - n)
+    lanes = list(p[:16])
+    for j in range(16, len(p), 16):
+        lanes = [np.float32(lanes[k] + p[j + k]) for k in range(16)]
+    for half in (8, 4, 2, 1):
+        lanes = [np.float32(lanes[k] + lanes[k + half]) for k in range(half)]
+    r = lanes[0]
     if not r > np.float32(theta):
         return h
-    return (h + eps32 * (p / r)) / (np.float32(1.0) + eps32)
+    q = np.float32(b / r)
+    return np.array([np.float32(a + np.float32(np.float32(q * c) - np.float32(b * a)))
+                     for a, c in zip(h, p[:n], strict=True)], dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -427,6 +469,8 @@ class _Runner:
         self.impl = impl
         self.tables = []
         self.consts = []
+        self.fast_tables = []  # impl "fast": no "no spike" row; float32 padded to LANES
+        self.bcoef = [rate(lay.eps) for lay in net.layers]
         for lay, w in zip(net.layers, net.weights, strict=True):
             kx, ky, c, n = w.shape
             if self.fixed:
@@ -440,6 +484,11 @@ class _Runner:
                 t[:, :, :c] = wfmt.round_trip(w) if not wfmt.is_float else w
                 self.consts.append(None)
             self.tables.append(t)  # row c (index -1) is the all-zero row of "no spike"
+            if impl == "fast":
+                ft = t[:, :, :c]
+                if not self.fixed:
+                    ft = np.pad(ft, ((0, 0), (0, 0), (0, 0), (0, _fast.padded(n) - n)))
+                self.fast_tables.append(np.ascontiguousarray(ft))
 
     def init_state(self, lay: Layer, batch: int) -> np.ndarray:
         shape = (batch, *lay.out_shape)
@@ -511,23 +560,85 @@ def run(
     rng: str = "xorshift",
     schedule: str = "layer",
     theta: float = DEFAULT_THETA,
-    impl: str = "vec",
+    impl: str = "auto",
+    threads: int | None = None,
     return_all: bool = False,
 ):
     """Run SbS inference; returns the output h (batch, n_classes) as float64 values.
 
     ``seeds``: one integer (pattern b uses ``seeds + b``) or one per pattern. ``weights``: a
     weight format (``float32``, ``e4m1``, ``log4``, ...); weights are quantised from the
-    float32 network weights. ``h``: ``"float32"`` or an ``HFixed``. ``impl``: ``"vec"``
-    (vectorised over IPs and patterns) or ``"loop"`` (per-IP Python loop, same results).
+    float32 network weights. ``h``: ``"float32"`` or an ``HFixed``. ``impl``: ``"fast"``
+    (the compiled multi-threaded engine of ``refmodels.sbs.fast``, needs numba), ``"vec"``
+    (numpy, vectorised over IPs and patterns), ``"loop"`` (per-IP Python loop) or ``"auto"``
+    (``"fast"`` where numba is importable, else ``"vec"``); all give the same bits.
+    ``threads``: threads of the fast engine (default: numba's setting).
     ``return_all``: also return the list of final h of every layer (model representation).
     """
+    prep = prepare(net, images, T, seeds=seeds, weights=weights, h=h, rng=rng,
+                   schedule=schedule, theta=theta, impl=impl, threads=threads)
+    batch = prep.src.shape[0]
+    states = prep.simulate()
+    runner = prep.runner
+    out = runner.h_value(states[-1]).reshape(batch, -1)
+    return (out, states) if return_all else out
+
+
+class _Prepared:
+    """A run set up (tables, generators, initial states) but not simulated yet."""
+
+    def __init__(self, net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads):
+        self.runner = _Runner(net, wfmt, h, theta, impl)
+        self.gen = SpikeRNG(rng, seeds)
+        self.src = self.runner.hf.quantise_h(x) if self.runner.fixed else x.astype(np.float32)
+        self.states = [self.runner.init_state(lay, x.shape[0]) for lay in net.layers]
+        self.T, self.schedule, self.impl, self.threads = T, schedule, impl, threads
+
+    def simulate(self, n_layers: int | None = None) -> list:
+        """Run the T steps once; returns the final states of every layer.
+
+        ``n_layers``: simulate only the first n layers (the others keep their initial state).
+        """
+        runner, gen, src, T = self.runner, self.gen, self.src, self.T
+        states = list(self.states)
+        layers = runner.net.layers[:n_layers]
+        if self.impl == "fast":
+            with _fast.threads(self.threads):
+                return _run_fast(runner, gen, src, states, T, self.schedule, len(layers))
+
+        def draw(li: int, source: np.ndarray) -> np.ndarray:
+            b, px, py = source.shape[:3]
+            u = gen.words(li, px * py).reshape(b, px, py)
+            return runner.select(source, u)
+
+        if self.schedule == "layer":
+            for li in range(len(layers)):
+                source = src if li == 0 else states[li - 1]
+                for _ in range(T):
+                    states[li] = runner.step(li, states[li], draw(li, source))
+        else:
+            for _ in range(T):
+                for li in range(len(layers)):
+                    source = src if li == 0 else states[li - 1]
+                    states[li] = runner.step(li, states[li], draw(li, source))
+        return states
+
+
+def prepare(net: Network, images, T: int, *, seeds=0, weights="float32", h="float32",
+            rng: str = "xorshift", schedule: str = "layer", theta: float = DEFAULT_THETA,
+            impl: str = "auto", threads: int | None = None) -> _Prepared:
+    """``run`` up to the simulation: returns an object whose ``simulate()`` runs the T steps
+    (once; a second call needs a new ``prepare``). For timing the simulation alone."""
     if not isinstance(T, int) or T < 1:
         raise ValueError("T must be a positive integer")
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; valid: {SCHEDULES}")
-    if impl not in ("vec", "loop"):
-        raise ValueError("impl must be 'vec' or 'loop'")
+    if impl not in ("auto", "fast", "vec", "loop"):
+        raise ValueError("impl must be 'auto', 'fast', 'vec' or 'loop'")
+    if impl == "auto":
+        impl = "fast" if _fast.HAVE_NUMBA else "vec"
+    if impl == "fast" and not _fast.HAVE_NUMBA:
+        raise ValueError("impl 'fast' needs numba (pip install numba)")
     if isinstance(h, str):
         if h not in ("float32", "fixed"):
             raise ValueError("h must be 'float32', 'fixed' or an HFixed")
@@ -539,28 +650,33 @@ def run(
     seeds = seeds + np.arange(batch) if seeds.ndim == 0 else seeds
     if seeds.shape != (batch,):
         raise ValueError("give one seed, or one seed per pattern")
-    runner = _Runner(net, wfmt, h, theta, impl)
-    gen = SpikeRNG(rng, seeds)
-    src = runner.hf.quantise_h(x) if runner.fixed else x.astype(np.float32)
-    states = [runner.init_state(lay, batch) for lay in net.layers]
+    return _Prepared(net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads)
 
-    def draw(li: int, source: np.ndarray) -> np.ndarray:
-        px, py = source.shape[1:3]
-        u = gen.words(li, px * py).reshape(batch, px, py)
-        return runner.select(source, u)
+
+def _run_fast(runner: _Runner, gen: SpikeRNG, src: np.ndarray, states: list, T: int,
+              schedule: str, n_layers: int) -> list:
+    """Both schedules on the compiled engine; returns the states in the model layout."""
+    layers = runner.net.layers
+    if runner.fixed:
+        work = [np.ascontiguousarray(s) for s in states]
+    else:
+        work = [np.ascontiguousarray(np.pad(s, ((0, 0),) * 3 + ((0, _fast.padded(s.shape[3])
+                                                                  - s.shape[3]),)))
+                for s in states]
+
+    def source(li):
+        if li == 0:
+            return src
+        return np.ascontiguousarray(work[li - 1][..., : layers[li - 1].n_h])
 
     if schedule == "layer":
-        for li in range(len(net.layers)):
-            source = src if li == 0 else states[li - 1]
-            for _ in range(T):
-                states[li] = runner.step(li, states[li], draw(li, source))
+        for li in range(n_layers):
+            work[li] = _fast.run_layer_block(runner, gen, li, work[li], source(li), T)
     else:
         for _ in range(T):
-            for li in range(len(net.layers)):
-                source = src if li == 0 else states[li - 1]
-                states[li] = runner.step(li, states[li], draw(li, source))
-    out = runner.h_value(states[-1]).reshape(batch, -1)
-    return (out, states) if return_all else out
+            for li in range(n_layers):
+                work[li] = _fast.run_layer_block(runner, gen, li, work[li], source(li), 1)
+    return [np.ascontiguousarray(w[..., : lay.n_h]) for w, lay in zip(work, layers, strict=True)]
 
 
 def classify(h_out: np.ndarray) -> np.ndarray:

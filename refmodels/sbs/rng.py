@@ -128,6 +128,22 @@ class SpikeRNG:
         return st
 
 
+    def xorshift_state(self, layer: int, n_positions: int) -> np.ndarray:
+        """A copy of the xorshift registers of source layer ``layer`` (seeded if unused)."""
+        if self.kind != "xorshift":
+            raise ValueError("only the xorshift generator has per-source registers")
+        st = self._states.get(layer)
+        if st is None:
+            st = np.stack([xorshift_seed(int(s), layer, n_positions) for s in self.seeds])
+        elif st.shape[1] != n_positions:
+            raise ValueError("a source layer must keep its number of positions")
+        return np.array(st, dtype=np.uint32, order="C")
+
+    def set_xorshift_state(self, layer: int, state: np.ndarray) -> None:
+        """Store registers advanced elsewhere (the compiled engine steps them itself)."""
+        self._states[layer] = np.asarray(state, dtype=np.uint32)
+
+
 def select_fixed(h: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Spike indices from integer latents ``h[..., N]`` and words ``u[...]`` (-1: no spike)."""
     h = np.asarray(h, dtype=np.int64)

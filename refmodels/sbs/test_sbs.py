@@ -134,7 +134,7 @@ def test_vectorised_equals_loop(h, schedule):
     img = np.random.default_rng(3).random((2, 36))
     img[0, :4] = 0.0
     wf = "e4m1" if h == "fixed" else "float32"
-    a, sa = run(net, img, 4, weights=wf, h=h, schedule=schedule, return_all=True)
+    a, sa = run(net, img, 4, weights=wf, h=h, schedule=schedule, impl="vec", return_all=True)
     b, sb = run(net, img, 4, weights=wf, h=h, schedule=schedule, impl="loop", return_all=True)
     for x, y in zip(sa, sb, strict=True):
         assert np.array_equal(x, y)
@@ -146,7 +146,7 @@ def test_vectorised_equals_loop_relu_encoding():
     net = small_net(topology=top)
     img = np.random.default_rng(4).random((1, 36))
     img[0, :6] = 0.5  # pixels that emit no spike
-    a = run(net, img, 3, weights="log4", h="fixed", rng="mt19937")
+    a = run(net, img, 3, weights="log4", h="fixed", rng="mt19937", impl="vec")
     b = run(net, img, 3, weights="log4", h="fixed", rng="mt19937", impl="loop")
     assert np.array_equal(a, b)
 

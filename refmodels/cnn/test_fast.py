@@ -1,0 +1,111 @@
+"""The compiled int8 path (``impl="fast"``) against the numpy golden model, bit for bit."""
+
+import numpy as np
+import pytest
+
+from refmodels.cnn import approx, fast
+from refmodels.cnn import net as N
+from refmodels.cnn import tflite as tfl
+
+pytestmark = pytest.mark.skipif(not fast.HAVE_NUMBA, reason="numba not installed")
+
+UNITS = [None, "drum:k=4,width=8,signed=1", "drum:k=3,width=8,signed=0"]
+
+
+@pytest.fixture(scope="module", params=["digits", "mnist"])
+def stored(request):
+    net = N.load_network(request.param)
+    _, _, xte, _ = N.load_dataset(net.topology["dataset"])
+    return net, net.quantize_input(xte[:60])
+
+
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("single_rounding, rounding", [
+    (False, "reference"), (True, "reference"), (False, "gemmlowp"), (False, "xnnpack")])
+def test_fast_equals_numpy_on_stored_networks(stored, unit, single_rounding, rounding):
+    net, xq = stored
+    mul = approx.ApproxMul.from_unit(unit) if unit else None
+    kw = {"rounding": rounding}
+    ref, tr_ref = net.forward_int8(xq, mul, single_rounding, impl="ref", trace=True, **kw)
+    got = net.forward_int8(xq, mul, single_rounding, impl="fast", **kw)  # max pools folded
+    np.testing.assert_array_equal(got, ref)
+    got, tr = net.forward_int8(xq, mul, single_rounding, impl="fast", trace=True, **kw)
+    np.testing.assert_array_equal(got, ref)
+    assert list(tr) == list(tr_ref)
+    for k in tr_ref:
+        np.testing.assert_array_equal(tr[k], tr_ref[k], err_msg=k)
+
+
+def test_fast_equals_numpy_padding_strides_relu6_threads():
+    """SAME padding, stride 2, several input channels, RELU6, a pool not after a conv."""
+    topo = {"name": "t", "dataset": "digits", "input": [9, 8, 2], "layers": [
+        {"type": "conv2d", "name": "c1", "filters": 5, "kernel": [3, 3], "stride": [2, 1],
+         "padding": "SAME", "activation": "RELU6"},
+        {"type": "conv2d", "name": "c2", "filters": 18, "kernel": [2, 3], "stride": [1, 2],
+         "padding": "SAME", "activation": "RELU"},
+        {"type": "maxpool", "name": "p1", "pool": [2, 2]},
+        {"type": "conv2d", "name": "c3", "filters": 3, "kernel": [2, 1], "stride": [1, 1],
+         "padding": "VALID", "activation": "NONE"},
+        {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d", "units": 7, "activation": "RELU6"},
+        {"type": "dense", "name": "o", "units": 4, "activation": "NONE"}]}
+    net = N.Network(topo)
+    net.init_params(3)
+    rs = np.random.default_rng(0)
+    x = rs.random((60, 9, 8, 2)).astype(np.float32)
+    x[:, :3] = 0.0  # rows of zero inputs (skipped by the compiled kernels)
+    net.quantize(x)
+    xq = net.quantize_input(x)
+    for unit in UNITS:
+        mul = approx.ApproxMul.from_unit(unit) if unit else None
+        ref = net.forward_int8(xq, mul, impl="ref")
+        assert len(np.unique(ref)) > 3
+        for t in (1, 2):
+            np.testing.assert_array_equal(net.forward_int8(xq, mul, impl="fast", threads=t),
+                                          ref)
+    with pytest.raises(ValueError):
+        net.forward_int8(xq, impl="gpu")
+    with pytest.raises(ValueError):
+        net.forward_int8(xq, impl="fast", threads=0)
+
+
+@pytest.mark.parametrize("single_rounding", [False, True])
+def test_output_thresholds_reproduce_the_output_stage(single_rounding):
+    """act_min + #(thresholds <= acc) equals tflite.requantize for accumulators all over the
+    int32 range of the biased accumulator (random and next to every threshold)."""
+    rs = np.random.default_rng(1)
+    n_ch = 6
+    bias = rs.integers(-2**20, 2**20, n_ch)
+    m, sh = tfl.quantize_multiplier(rs.uniform(1e-6, 0.9, n_ch), single_rounding)
+    lo, hi = -128, 100
+    stage = fast.output_stage("conv2d", single_rounding)
+    thr = fast.output_thresholds(stage, bias, m, sh, 5, lo, hi, n_ch)
+    assert thr.shape == (n_ch, hi - lo) and np.all(np.diff(thr, axis=1) >= 0)
+    fin = thr[thr < 2**32]
+    acc = np.concatenate([rs.integers(-2**31, 2**31, (4000,)) // 2, fin, fin - 1])
+    acc = np.clip(acc, -2**31 - bias.min(), 2**31 - 1 - bias.max())[:, None]
+    acc = np.broadcast_to(acc, (len(acc), n_ch))
+    want = stage(acc, bias, m, sh, 5, lo, hi).astype(np.int64)
+    got = lo + (thr[None, :, :] <= acc[:, :, None]).sum(axis=2)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_threshold_lookup_window_is_exact():
+    """The compiled lookup (clamped linear guess, then a window of ``span`` thresholds)
+    counts exactly, here emulated in numpy over accumulators across the whole int32 range."""
+    rs = np.random.default_rng(2)
+    n_ch = 5
+    bias = rs.integers(-2**24, 2**24, n_ch)
+    m, sh = tfl.quantize_multiplier(rs.uniform(1e-7, 0.9, n_ch))
+    stage = fast.output_stage("dense", False, "gemmlowp")  # the fixed-point rescale
+    thr = fast.output_thresholds(stage, bias, m, sh, -3, -128, 127, n_ch)
+    t0, slope, span, nfin, padded = fast._guess_slopes(thr, bias)
+    for c in range(n_ch):
+        fin = thr[c][thr[c] < 2**32]
+        a = np.concatenate([rs.integers(-2**31, 2**31, 3000), fin, fin - 1, fin + 1])
+        a = np.clip(a, -2**31 - bias[c], 2**31 - 1 - bias[c])
+        g = np.clip(np.trunc((a - t0[c]) * slope[c]), 0, nfin[c]).astype(np.int64)
+        j = np.maximum(g - (span[c] - 2) // 2, 0)
+        win = padded[c][j[:, None] + np.arange(span[c])[None, :]]
+        cnt = j + (win <= a[:, None]).sum(axis=1)
+        np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
