@@ -33,10 +33,16 @@ __all__ = [
 
 
 def start_clock(dut, period_ns: float = 5.0):
-    """Start ``dut.clk`` (200 MHz by default)."""
+    """Start ``dut.clk`` (200 MHz by default) and attach the passive protocol checkers and the
+    watchdog (:mod:`verif.common.protocol`) to every AXI port of ``dut``: every test that
+    clocks an AXI block runs with them."""
     import cocotb
 
-    return cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    from verif.common import protocol  # noqa: PLC0415
+
+    task = cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    protocol.attach(dut)
+    return task
 
 
 async def reset(dut, cycles: int = 4) -> None:
