@@ -44,6 +44,8 @@ from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import engine_map
 
 # register word indices (cores/cnn/engine/engine.py REGISTERS)
 CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
@@ -680,6 +682,10 @@ class EngineRegTest(EngineBase):
         hf = is_hf6(cfg["mul"])
         if self.caps_hf6 != hf:
             errors.append(f"CAPS bit 31 (HF6) is {int(self.caps_hf6)}")
+        # every word of the window against the register map (reset values, OKAY / SLVERR,
+        # partial strobes refused and not performed, read-only and unmapped words inert)
+        errors += await sweep(r, engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6),
+                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger)
         rng = random.Random(3)
         vals = {}
         for base in (BIAS,) if hf else (BIAS, MULT, SHIFT):

@@ -41,6 +41,7 @@ def start_clock(dut, period_ns: float = 5.0):
     from verif.common import protocol  # noqa: PLC0415
 
     task = cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    protocol.drive_idle(dut)
     protocol.attach(dut)
     return task
 

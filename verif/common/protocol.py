@@ -296,6 +296,18 @@ def discover(dut) -> list:
     return rules
 
 
+def drive_idle(dut) -> None:
+    """Drive the testbench side of every AXI port idle (valids and readies 0) until an agent
+    takes it over: no X on the control signals once the reset is released."""
+    for r in discover(dut):
+        if isinstance(r, StreamRules):
+            sig = r.tvalid if r.prefix.startswith("s_") else r.tready
+            sig.value = 0
+        else:
+            for sig in (r.awvalid, r.wvalid, r.bready, r.arvalid, r.rready):
+                sig.value = 0
+
+
 def attach(dut, watchdog: int | None = None) -> Checkers | None:
     """Start the protocol checkers and the watchdog on every AXI port of ``dut`` (once per
     test: a second call while they run returns the running ones). None when the DUT has no

@@ -28,6 +28,8 @@ from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import sbs_update_map
 from verif.sbs.env import pack, setting, unpack
 
 fail_exit.install()
@@ -191,6 +193,9 @@ async def layer_registers(dut):
     start_clock(dut)
     await reset(dut)
     regs = RegAgent(dut)
+    problems = await sweep(regs, sbs_update_map(p, n_max, fmt, layer=(ip_max, rows_max)),
+                           log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
     config2 = await regs.read_ok(REG["CONFIG2"])
     assert config2 == ((ip_max - 1).bit_length() | ((rows_max - 1).bit_length() << 8))
     for name, top in (("N_IP", ip_max), ("N_ROWS", rows_max)):

@@ -14,6 +14,8 @@ from cores.sbs.spikegen.spikegen import ERR_H_SHORT, NO_SPIKE, REG, REGISTERS
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import spikegen_map
 from verif.sbs.env import setting
 from verif.sbs.spikegen_env import SpikegenRandomTest
 
@@ -34,6 +36,9 @@ async def registers_and_bad_frames(dut):
     start_clock(dut)
     await reset(dut)
     regs = RegAgent(dut)
+    problems = await sweep(regs, spikegen_map(n_max, src_max), log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
+    await reset(dut)
     mapped = {a for a, *_ in REGISTERS}
     for addr in range(0, 64, 4):
         if addr not in mapped:

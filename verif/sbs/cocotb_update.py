@@ -14,6 +14,8 @@ from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import sbs_update_map
 from verif.sbs.env import UpdateRandomTest, config_from_env, pack, unpack
 
 fail_exit.install()
@@ -33,6 +35,9 @@ async def register_map(dut):
     """Every register answers as documented; bad accesses get SLVERR and change nothing."""
     p, n_max, fmt = config_from_env()
     regs, _ = await _setup(dut)
+    problems = await sweep(regs, sbs_update_map(p, n_max, fmt), log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
+    await reset(dut)
     assert await regs.read_ok(REG["ID"]) == ID_VALUE
     assert await regs.read_ok(REG["N_H"]) == n_max
     assert await regs.read_ok(REG["C1"]) == HFixed().eps_constants(0.1)[0]
