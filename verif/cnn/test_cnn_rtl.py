@@ -74,6 +74,20 @@ def test_engine_verilator():
                      testcase=["EngineRegTest", "EngineLayerTest", "EngineRandomTest"]))
 
 
+@pytest.mark.parametrize("mul", ["int8", "hf6"])
+def test_engine_registers(mul):
+    # every word of the register window against the register map (EngineRegTest)
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": mul}, seed=3,
+                     testcase="EngineRegTest"))
+
+
+def test_engine_stress_and_extremes():
+    # shape extremes at the set-up field widths, mixed stress patterns that fill the output
+    # FIFO (coverage: full and empty), reset mid-frame / mid-compute / mid-output
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=5,
+                     testcase="EngineStressTest"))
+
+
 def test_engine_hf6():
     # the HF6 build: registers, the layer sequence in float32 / HF6 and the digits network
     # (Network.forward_hf6) on one held-out image
