@@ -251,6 +251,13 @@ class Checkers:
     def names(self) -> list[str]:
         return [f"{r.kind} {r.prefix}" for r in self.rules]
 
+    def beats(self, prefix: str) -> int:
+        """Beats accepted so far on the stream ``prefix`` (0 for a port the DUT lacks)."""
+        for r in self.rules:
+            if r.prefix == prefix and isinstance(r, StreamRules):
+                return r.beats
+        return 0
+
     async def run(self):
         checking_x = False
         seen_reset = False

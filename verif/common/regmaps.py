@@ -44,8 +44,8 @@ def sbs_update_map(p, n_max, fmt, layer=None):
     if layer is not None:
         ip_max, rows_max = layer
         facts.update({
-            "N_IP": {"reset": 1, "legal": (1, 2, ip_max // 2 or 1, ip_max)},
-            "N_ROWS": {"reset": rows_max, "legal": (1, 3, rows_max // 2 or 1, rows_max)},
+            "N_IP": {"reset": 1, "legal": _upto(ip_max)},
+            "N_ROWS": {"reset": rows_max, "legal": _upto(rows_max)},
             "CONFIG2": {"reset": (ip_max - 1).bit_length() | ((rows_max - 1).bit_length() << 8)},
         })
         table = REGISTERS + LAYER_REGISTERS
@@ -53,17 +53,24 @@ def sbs_update_map(p, n_max, fmt, layer=None):
     return _from_table(name, 16, table, facts)
 
 
+def _upto(top):
+    """A few values of 1..top, ``top`` included."""
+    return tuple(sorted(v for v in {1, 2, top // 2, top} if 1 <= v <= top))
+
+
 def spikegen_map(n_max, src_max):
     from cores.sbs.spikegen.spikegen import ID_VALUE, REGISTERS  # noqa: PLC0415
 
     facts = {
         "ID": {"reset": ID_VALUE},
-        "CONFIG": {"reset": (n_max - 1).bit_length() | ((src_max - 1).bit_length() << 8)},
+        # log2 of the sizes, at least 1 (cores/sbs/spikegen/spikegen.py _clog2)
+        "CONFIG": {"reset": max(1, (n_max - 1).bit_length())
+                   | (max(1, (src_max - 1).bit_length()) << 8)},
         "CTRL": {"command": True, "volatile": True, "reset": 0},
         "STATUS": {"volatile": True},
         "ERROR": {"command": True, "volatile": True, "reset": 0},
-        "N_H": {"reset": n_max, "legal": tuple(sorted({1, 2, max(1, n_max // 2), n_max}))},
-        "N_SRC": {"reset": 1, "legal": tuple(sorted({1, 2, max(1, src_max // 2), src_max}))},
+        "N_H": {"reset": n_max, "legal": _upto(n_max)},
+        "N_SRC": {"reset": 1, "legal": _upto(src_max)},
         "SEED": {"reset": 0},
         "LAYER": {"reset": 0, "legal": (0, 1, 5, 1000, 2047)},
         "SPIKES": {"reset": 0},
