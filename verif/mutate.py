@@ -185,7 +185,7 @@ CATALOGUE = [
     Mutant("engine_depth_multiplier_step", "cnn_engine", ENG,
            "if gdm + 1 == dm16:", "if gdm == dm16:", "depthwise: input channel advanced late"),
     Mutant("engine_table_alias", "cnn_engine", ENG,
-           "idx_ok.next = reg_addr[6:] < cmax", "idx_ok.next = 1",
+           "idx_ok.next = reg_addr[6:] < cmax", "idx_ok.next = reg_addr[6:] < 64",
            "channel-table decode: unmapped words alias onto the table"),
     Mutant("engine_input_frame_length", "cnn_engine", ENG,
            "                if cnt + 1 == hwc25:", "                if cnt + 2 == hwc25:",
@@ -286,6 +286,9 @@ def _copy_repo(dst: Path) -> None:
 
 
 TIMEOUT_MARKS = ("watchdog:", "did not finish", "SimTimeoutError", "stayed busy")
+#: the mutant did not make it to a simulation: MyHDL refused it or the simulator's build failed
+INVALID = re.compile(r"myhdl\.\w*Error|ConversionError|syntax error|Unable to bind|"
+                     r"error: Unknown module|CalledProcessError")
 
 
 def classify(returncode: int, output: str, timed_out: bool) -> tuple[str, str]:
@@ -297,6 +300,10 @@ def classify(returncode: int, output: str, timed_out: bool) -> tuple[str, str]:
         return "timeout", "the tests ran past their time limit"
     if returncode == 0:
         return "survived", ""
+    if returncode == 1 and INVALID.search(output):
+        m = INVALID.search(output)
+        line = next((ln.strip() for ln in output.splitlines() if m.group(0) in ln), first)
+        return "invalid", line[:300]
     if returncode == 1:
         if any(mark in output for mark in TIMEOUT_MARKS) and "protocol violation" not in output \
                 and not re.search(r"differ|model|want|SLVERR|OKAY|!=", output):
@@ -323,14 +330,18 @@ def run_mutant(m: Mutant, tests: list[str], limit: float, workdir: Path) -> dict
         env["PYTHONPATH"] = f"{root}{os.pathsep}{root / 'scripts'}"
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "-p", "no:xdist", "--tb=short", *tests]
+        by = ""
         try:
             proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
                                   timeout=limit)
-            outcome, detail = classify(proc.returncode, proc.stdout + proc.stderr, False)
+            output = proc.stdout + proc.stderr
+            outcome, detail = classify(proc.returncode, output, False)
+            if outcome == "killed":
+                by = "checker" if "protocol violation" in output else "scoreboard"
         except subprocess.TimeoutExpired:
             outcome, detail = classify(1, "", True)
-    return dict(name=m.name, block=m.block, outcome=outcome, detail=detail, what=m.what,
-                seconds=time.time() - start)
+    return dict(name=m.name, block=m.block, outcome=outcome, by=by, detail=detail,
+                what=m.what, seconds=time.time() - start)
 
 
 def score(results: list[dict]) -> dict:
@@ -359,11 +370,14 @@ def write_report(results: list[dict], out: Path) -> None:
         sc = "-" if b["score"] is None else f"{b['score']} %"
         lines.append(f"| {name} | {b['mutants']} | {b['killed']} | {b['timeout']} | "
                      f"{b['survived']} | {b['invalid']} | {b['equivalent']} | {sc} |")
-    lines += ["", "| mutant | block | outcome | what | detail |", "|---|---|---|---|---|"]
+    lines += ["", "killed: by the scoreboard (a comparison with the golden model or the "
+              "register map) or by a protocol checker; timeout: only the watchdog or the time "
+              "limit noticed.", "",
+              "| mutant | block | outcome | what | detail |", "|---|---|---|---|---|"]
     for r in results:
         detail = r.get("detail", "").replace("|", "/")[:160]
-        lines.append(f"| {r['name']} | {r['block']} | {r['outcome']} | {r['what']} | "
-                     f"{detail} |")
+        outcome = r["outcome"] + (f" ({r['by']})" if r.get("by") else "")
+        lines.append(f"| {r['name']} | {r['block']} | {outcome} | {r['what']} | {detail} |")
     (out / "mutants.md").write_text("\n".join(lines) + "\n")
 
 
