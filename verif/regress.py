@@ -100,6 +100,11 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"sbs_layer:{weights},digits,T={cfg['sbs_layer_T']}",
                          sim=sims[0], test="network_end_to_end", seed=1, block="sbs_layer",
                          config=(weights, cfg["sbs_layer_T"], "digits")))
+    if cfg.get("sbs_stress"):  # maxima and resets of the layer unit under bursty stalls
+        jobs.append(dict(unit="sbs_layer:e4m1,maxima,bursty", sim=sims[0],
+                         test="layer_maxima_and_reset", seed=1, block="sbs_layer",
+                         config=("e4m1", cfg["sbs_layer_T"], "digits"),
+                         env={"APPROXNN_STRESS": "bursty"}))
     if cfg.get("sbs_mnist_T"):
         jobs.append(dict(unit=f"sbs_layer:e4m1,mnist,T={cfg['sbs_mnist_T']}", sim=sims[-1],
                          test="network_end_to_end", seed=1, block="sbs_layer",
@@ -155,7 +160,8 @@ def run_job(job: dict, out: Path) -> dict:
             weights, T, network = job["config"]
             size = {"ip_max": 256, "rows_max": 1024} if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
-                            network=network, seed=job["seed"], build_dir=build_dir, **size)
+                            network=network, seed=job["seed"], build_dir=build_dir,
+                            extra_env=job.get("env"), **size)
         else:
             res = run_unit(
                 job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
