@@ -24,7 +24,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, with_timeout
+from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from pyuvm import (
     ConfigDB,
@@ -277,7 +277,14 @@ class EngineBfm:
             if ws is not None:  # pooling takes no weights
                 await self.src_w.send(frame(ws))
         if not lay.error:
-            rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
+            try:
+                rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
+            except SimTimeoutError:
+                raise AssertionError(
+                    f"watchdog: {lay}: no complete output frame within 2 ms "
+                    f"({self.sink.count()} frame(s) queued, STATUS "
+                    f"0x{await r.read_ok(4 * STATUS):x}); want {lay.oh * lay.ow * lay.oc} "
+                    "beats") from None
             out = np.array(rx.tdata, np.int64)
             if not self.hf6:
                 out = np.where(out >= 128, out - 256, out)

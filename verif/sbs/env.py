@@ -201,7 +201,8 @@ class Driver(uvm_driver):
             if not status & 1:
                 return
             await ClockCycles(self.dut.clk, 8)
-        raise AssertionError("the unit stayed busy")
+        raise AssertionError("watchdog: the unit stayed busy (STATUS bit 0) over 100,000 "
+                             f"polls; STATUS 0x{status:x}")
 
     async def run_phase(self):
         p, wb = self.p, self.fmt.bits
