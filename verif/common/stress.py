@@ -5,6 +5,8 @@ Patterns, by name (``APPROXNN_STRESS`` selects one for the streaming tests that 
 :class:`~verif.common.axi.StreamAgents`):
 
 * ``iid:P`` - each cycle paused with probability P (the former default);
+* ``iidb:P`` - i.i.d. at P for 200-2,000 cycles, then a full stop of four times
+  ``fifo_depth`` cycles or a few on/off periods, and again (the CNN pipeline blocks' default);
 * ``bursty`` - on/off periods: runs of 1-40 active cycles, then stalls of 10-300 cycles;
 * ``stop:N`` - a full stop of N cycles, then i.i.d. 0.2 for a while, and again;
 * ``mixed`` - segments of the above drawn in turn, including full stops of four times
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import random
 
-PATTERNS = ("iid", "bursty", "stop", "mixed")
+PATTERNS = ("iid", "iidb", "bursty", "stop", "mixed")
 
 
 def iid(rng: random.Random, prob: float):
@@ -64,6 +66,24 @@ def mixed(rng: random.Random, fifo_depth: int = 16):
                 yield False
 
 
+def iid_bursts(rng: random.Random, prob: float, fifo_depth: int = 16):
+    """i.i.d. pauses at ``prob`` for 200-2,000 cycles, then a full stop of four times
+    ``fifo_depth`` or 1-3 on/off periods (stalls of 10-300 cycles), and again: mostly the
+    i.i.d. stimulus, with the long stalls a streaming block must also survive."""
+    while True:
+        for _ in range(rng.randint(200, 2000)):
+            yield prob > 0 and rng.random() < prob
+        if rng.random() < 0.5:
+            for _ in range(4 * fifo_depth):
+                yield True
+        else:
+            for _ in range(rng.randint(1, 3)):
+                for _ in range(rng.randint(1, 40)):
+                    yield False
+                for _ in range(rng.randint(10, 300)):
+                    yield True
+
+
 def make(spec: str, rng: random.Random, fifo_depth: int = 16):
     """A pause generator from a pattern name: ``iid:0.3``, ``bursty``, ``stop:64``,
     ``mixed``."""
@@ -72,8 +92,11 @@ def make(spec: str, rng: random.Random, fifo_depth: int = 16):
         return iid(rng, float(arg or 0.3))
     if name == "bursty":
         return bursty(rng)
+    if name == "iidb":
+        return iid_bursts(rng, float(arg or 0.3), fifo_depth)
     if name == "stop":
         return stops(rng, int(arg or 4 * fifo_depth))
     if name == "mixed":
         return mixed(rng, fifo_depth)
-    raise ValueError(f"unknown stress pattern {spec!r}; choose from iid:P, bursty, stop:N, mixed")
+    raise ValueError(f"unknown stress pattern {spec!r}; choose from iid:P, iidb:P, bursty, "
+                     "stop:N, mixed")
