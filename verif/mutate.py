@@ -58,7 +58,8 @@ def _arith(unit):
 
 ENGINE_FAST = ["verif/cnn/test_cnn_rtl.py::test_engine_registers[int8]",
                "verif/cnn/test_cnn_rtl.py::test_engine_stress_and_extremes",
-               "verif/cnn/test_cnn_rtl.py::test_engine_int8"]
+               "verif/cnn/test_cnn_rtl.py::test_engine_int8",
+               "verif/cnn/test_cnn_rtl.py::test_engine_stress_large_buffers"]
 
 #: block -> pytest node ids run against its mutants (the first failure ends the run)
 BLOCK_TESTS = {
@@ -328,6 +329,7 @@ def run_mutant(m: Mutant, tests: list[str], limit: float, workdir: Path) -> dict
         path.write_text(text.replace(m.old, m.new))
         env = dict(os.environ)
         env["PYTHONPATH"] = f"{root}{os.pathsep}{root / 'scripts'}"
+        env["APPROXNN_LONG"] = "1"  # the long tests a block lists run here too
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "-p", "no:xdist", "--tb=short", *tests]
         by = ""

@@ -657,6 +657,12 @@ class EngineRandomTest(EngineBase):
 
     env_class = EngineRandomEnv
 
+    def build_phase(self):
+        super().build_phase()
+        # i.i.d. idle / back-pressure with long stalls now and then (full output FIFO)
+        self.bfm.agents.stress = os.environ.get("APPROXNN_STRESS", "iidb")
+        self.bfm.agents.fifo_depth = max(8, 4 * config_from_env()["lanes"])
+
     async def run_phase(self):
         self.raise_objection()
         await self.bfm.start()

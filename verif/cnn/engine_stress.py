@@ -7,8 +7,9 @@
    the set-up fields for this build's buffers - output channels up to the channel table, input
    channels as many as the weight buffer allows, stride x channels and stride x row products
    past 8 bits, strides and filters at their 4-bit maxima, a map that fills the input buffer,
-   FullyConnected over 255 inputs, the largest depth multiplier, and a 255 x 255 x 255 map that
-   must be refused (error 1, the product H*W*C past 16 bits);
+   FullyConnected over 255 inputs, the largest depth multiplier, a 255 x 255 x 255 map that
+   must be refused (error 1, the product H*W*C past 16 bits), and - in builds whose weight
+   buffer holds 640 words - pad x channels past 8 bits;
 2. **stress patterns** on every stream (:mod:`verif.common.stress`, ``mixed`` by default): bursty
    idle, back-pressure with on/off periods and full stops of four times the output-FIFO depth,
    so that the output FIFO fills; its level (the DUT's ``f_cnt``) is covered: full and empty;
@@ -55,6 +56,11 @@ def fifo_depth(lanes):
     return max(8, 4 * lanes)  # cores/cnn/engine/engine.py FD
 
 
+def pl_c_reachable(ibuf, wbuf):
+    """Whether the build's buffers hold a layer with PL * C >= 256 (pad 2, 128 channels)."""
+    return wbuf >= 5 * 128 and ibuf >= 4 * 128
+
+
 def extreme_layers(rng, lanes, ibuf, wbuf, cmax, mul):
     """(bin, layer) pairs at the field widths this build can take (see the module doc)."""
     p = lanes
@@ -90,6 +96,10 @@ def extreme_layers(rng, lanes, ibuf, wbuf, cmax, mul):
     # FullyConnected over 255 inputs
     conv("fc_255", 1, 1, 255, min(cmax, p * max(1, wbuf // 255)), 1, 1, 1, 1, "VALID",
          kind="fc")
+    # pad x channels past 8 bits (PLC): a 5-wide SAME filter (pad 2) over 128 channels, where
+    # the weight buffer holds 5 x 128 taps (not in the default build's 512 words)
+    if pl_c_reachable(ibuf, wbuf):
+        conv("pl_c_8bit", 1, 4, 128, min(p, cmax), 1, 5, 1, 1, "SAME")
     # depthwise with the largest depth multiplier the table allows
     dm = min(255, cmax // 2)
     lay = make_layer(rng, "depthwise_dm", 4, 4, 2, 2 * dm, 3, 3, 1, 1, "SAME", dm=dm)
@@ -116,6 +126,7 @@ class StressCoverage(uvm_subscriber):
         self.names = ["eng.extreme", "eng.fifo", "eng.reset"]
 
         @CoverPoint("eng.extreme", xf=lambda b: b, bins=EXTREME_BINS)
+        @CoverPoint("eng.extreme_large", xf=lambda b: b, bins=["pl_c_8bit"])
         def sample_extreme(b):
             pass
 
@@ -137,6 +148,9 @@ class StressCoverage(uvm_subscriber):
             self.sample_extreme(tag)
 
     def check_phase(self):
+        _, ibuf, wbuf, _ = ConfigDB().get(None, "", "CAPS")
+        if pl_c_reachable(ibuf, wbuf) and "eng.extreme_large" not in self.names:
+            self.names.append("eng.extreme_large")  # a bin only builds with room for it have
         self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):

@@ -21,6 +21,8 @@
   mutants of the HF6 engine's float32 stages.
 """
 
+import os
+
 import pytest
 
 from verif.cnn.harness import run_block
@@ -86,6 +88,14 @@ def test_engine_stress_and_extremes():
     # FIFO (coverage: full and empty), reset mid-frame / mid-compute / mid-output
     _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=5,
                      testcase="EngineStressTest"))
+
+
+@pytest.mark.skipif(os.environ.get("APPROXNN_LONG") != "1",
+                    reason="long: nightly / mutation runs (APPROXNN_LONG=1)")
+def test_engine_stress_large_buffers():
+    # a weight buffer of 1024 words: the pad x channels product past 8 bits becomes reachable
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8", "wbuf": 1024},
+                     seed=6, testcase="EngineStressTest"))
 
 
 def test_engine_hf6():

@@ -105,7 +105,8 @@ class StreamAgents:
     idle: float = 0.0  # probability that a source holds tvalid low in a cycle
     backpressure: float = 0.0  # probability that a sink holds tready low in a cycle
     #: a stress pattern (verif.common.stress: "bursty", "stop:N", "mixed", ...) used instead
-    #: of the i.i.d. pauses; default: the APPROXNN_STRESS environment variable, if set
+    #: of the i.i.d. pauses ("iidb": the i.i.d. probabilities above with long stalls now and
+    #: then); default: the APPROXNN_STRESS environment variable, if set
     stress: str | None = None
     fifo_depth: int = 16  # the "mixed" pattern's full stops last 4x this
 
@@ -114,6 +115,8 @@ class StreamAgents:
 
         spec = self.stress if self.stress is not None else os.environ.get("APPROXNN_STRESS")
         rng = random.Random(self.rng.random())
+        if spec == "iidb":  # i.i.d. at this direction's probability, long stalls now and then
+            spec = f"iidb:{prob}"
         if spec:
             return stress.make(spec, rng, self.fifo_depth)
         return pause_generator(rng, prob) if prob > 0 else None

@@ -446,7 +446,8 @@ class UpdateRandomTest(uvm_test):
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "12")))
         ConfigDB().set(None, "*", "AGENTS", StreamAgents(
             cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3"))))
+            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
+            stress=os.environ.get("APPROXNN_STRESS", "iidb")))
         ConfigDB().set(None, "*", "REGS", RegAgent(cocotb.top))
         self.env = UpdateEnv("env", self)
 
