@@ -283,7 +283,7 @@ class EngineBfm:
                 raise AssertionError(
                     f"watchdog: {lay}: no complete output frame within 2 ms "
                     f"({self.sink.count()} frame(s) queued, STATUS "
-                    f"0x{await r.read_ok(4 * STATUS):x}); want {lay.oh * lay.ow * lay.oc} "
+                    f"0x{await r.read_ok(4 * STATUS):x}); expected {lay.oh * lay.ow * lay.oc} "
                     "beats") from None
             out = np.array(rx.tdata, np.int64)
             if not self.hf6:
