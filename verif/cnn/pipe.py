@@ -118,6 +118,8 @@ class PipeBfm:
             gaps = np.fromiter((next(gen) for _ in range(1 << 16)), bool, 1 << 16)
         quiet = 0
         driving = None
+        held = 0  # cycles the current beat has waited for ready
+        limit = int(os.environ.get("APPROXNN_WATCHDOG", "200000"))
         while True:
             if driving is None and pending and (gaps is None or not gaps[self.cycle & 0xFFFF]):
                 driving = pending.popleft()
@@ -131,8 +133,14 @@ class PipeBfm:
                 if ready is None or ready.value:
                     in_log.append((self.cycle, *driving))
                     driving = None
+                    held = 0
                 else:
                     self.stalls += 1
+                    held += 1
+                    if held >= limit:
+                        raise AssertionError(
+                            f"watchdog: {self.ready} low for {held} cycles with a beat "
+                            f"waiting (cycle {self.cycle}, {len(pending)} more queued)")
             if ov.value:
                 out_log.append(
                     (self.cycle,
