@@ -21,6 +21,7 @@ EXPECTED = {
     6: ("response-withdrawn", "s_axil_bvalid"),
     7: ("rdata-x", "s_axil_rdata"),
     8: ("response-without-request", "s_axil_rvalid"),
+    10: ("tdata-x", "m_axis_o_tdata"),
 }
 
 
@@ -29,7 +30,7 @@ def test_checkers_fire_on_each_broken_rule():
     res = run_cocotb("icarus", [HERE / "proto_dut.v"], "proto_dut",
                      "verif.common.selftest.cocotb_protocol",
                      REPO_ROOT / "build" / "verif" / "protocol")
-    assert res.tests == 10, res.messages
+    assert res.tests == 11, res.messages
     failed = {m.split(":", 1)[0]: m for m in res.messages}
     assert "mode_0" not in failed, failed["mode_0"]
     for mode, (rule, signal) in EXPECTED.items():
@@ -37,4 +38,4 @@ def test_checkers_fire_on_each_broken_rule():
         assert f"rule {rule}" in msg and f"signal {signal}" in msg and "cycle " in msg, \
             f"mode {mode}: {msg or 'passed'}"
     assert "watchdog: no handshake" in failed.get("mode_9", ""), failed.get("mode_9")
-    assert res.failures == 9
+    assert res.failures == 10

@@ -78,5 +78,5 @@ def _make(mode):
     return cocotb.test()(test)
 
 
-for _m in range(10):
+for _m in range(11):
     globals()[f"mode_{_m}"] = _make(_m)

@@ -6,6 +6,7 @@
 //   5 two write responses for one write   6 bvalid dropped before bready
 //   7 X in rdata of an OKAY read          8 a read response with no read
 //   9 no handshake ever (the stream never valid, for the watchdog)
+//  10 X in tdata of a beat that is accepted
 module proto_dut (
     input clk, input rst, input [3:0] mode,
     output reg [7:0] m_axis_o_tdata, output reg m_axis_o_tvalid, input m_axis_o_tready,
@@ -41,7 +42,7 @@ module proto_dut (
                 m_axis_o_tvalid <= 1'bx;
             end else if (!m_axis_o_tvalid || m_axis_o_tready) begin
                 m_axis_o_tvalid <= 1;
-                m_axis_o_tdata <= count;
+                m_axis_o_tdata <= (mode == 10 && count == 2) ? 8'hxx : count;
                 m_axis_o_tlast <= count[1:0] == 3;
                 count <= count + 1;
                 age <= 0;
