@@ -10,11 +10,15 @@
                                                  #   engine P = 1..16, approximate units, HF6,
                                                  #   on every simulator, 20 digits images;
                                                  #   20 MNIST images (int8, HF6)
+                                                 #   then every mutant of verif.mutate
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
 per job), ``coverage.json`` and ``coverage.md`` (the functional coverage of all jobs merged)
-and ``summary.md`` in the output folder, and exits 1 when any job fails.
+and ``summary.md`` in the output folder, and exits 1 when any job fails. The nightly tier then
+runs the mutation catalogue (:mod:`verif.mutate`, report in ``mutate/mutants.md``, appended to
+``summary.md``) and also exits 1 when a mutant survives or is only timed out
+(``--no-mutate`` skips it).
 """
 
 from __future__ import annotations
@@ -53,7 +57,10 @@ TIERS = {
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
                 "sbs_layer_T": 16, "sbs_mnist_T": 20,
                 "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20,
-                "cnn_mnist": CNN_MNIST},
+                "cnn_mnist": CNN_MNIST, "mutate": True,
+                # long stress / reset campaigns: resets per engine test run, and per SbS
+                # update configuration a reset run and a random run under the mixed pattern
+                "resets": 12, "sbs_stress": True},
 }
 
 
@@ -80,10 +87,24 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
                 jobs.append(dict(unit=f"sbs_update:{weights},p={p},n_max={n_max}", sim=sim,
                                  test="UpdateRandomTest", seed=seed, block="sbs_update",
                                  config=(p, n_max, weights)))
+            if cfg.get("sbs_stress"):
+                jobs.append(dict(unit=f"sbs_update:{weights},p={p},n_max={n_max},resets",
+                                 sim=sim, test="reset_during_traffic", seed=1,
+                                 block="sbs_update", config=(p, n_max, weights),
+                                 env={"APPROXNN_RESETS": cfg["resets"]}))
+                jobs.append(dict(unit=f"sbs_update:{weights},p={p},n_max={n_max},mixed",
+                                 sim=sim, test="UpdateRandomTest", seed=1,
+                                 block="sbs_update", config=(p, n_max, weights),
+                                 env={"APPROXNN_STRESS": "mixed"}))
     for weights in ("e4m1", "log4"):
         jobs.append(dict(unit=f"sbs_layer:{weights},digits,T={cfg['sbs_layer_T']}",
                          sim=sims[0], test="network_end_to_end", seed=1, block="sbs_layer",
                          config=(weights, cfg["sbs_layer_T"], "digits")))
+    if cfg.get("sbs_stress"):  # maxima and resets of the layer unit under bursty stalls
+        jobs.append(dict(unit="sbs_layer:e4m1,maxima,bursty", sim=sims[0],
+                         test="layer_maxima_and_reset", seed=1, block="sbs_layer",
+                         config=("e4m1", cfg["sbs_layer_T"], "digits"),
+                         env={"APPROXNN_STRESS": "bursty"}))
     if cfg.get("sbs_mnist_T"):
         jobs.append(dict(unit=f"sbs_layer:e4m1,mnist,T={cfg['sbs_mnist_T']}", sim=sims[-1],
                          test="network_end_to_end", seed=1, block="sbs_layer",
@@ -95,7 +116,8 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
                 desc = ",".join(f"{k}={v}" for k, v in params.items())
                 jobs.append(dict(unit=f"cnn_{block}:{desc}", sim=sim, test="all", seed=seed,
                                  block="cnn", config=(block, params, count,
-                                                      cfg["cnn_images"], "digits")))
+                                                      cfg["cnn_images"], "digits"),
+                                 env={"APPROXNN_RESETS": cfg.get("resets", 3)}))
     for params in cfg["cnn_mnist"]:  # 20 MNIST test images, every layer checked
         jobs.append(dict(unit=f"cnn_engine:mnist,lanes={params['lanes']},mul={params['mul']}",
                          sim=sims[-1], test="EngineNetworkTest", seed=1, block="cnn",
@@ -120,7 +142,8 @@ def run_job(job: dict, out: Path) -> dict:
 
             res = run_update(*job["config"], sim=job["sim"], testcase=job["test"],
                              seed=job["seed"], count=12, build_dir=build_dir,
-                             extra_env={"APPROXNN_COVERAGE_FILE": coverage.resolve()})
+                             extra_env={"APPROXNN_COVERAGE_FILE": coverage.resolve(),
+                                        **job.get("env", {})})
         elif block == "cnn":
             from verif.cnn.harness import run_block  # noqa: PLC0415
 
@@ -129,14 +152,16 @@ def run_job(job: dict, out: Path) -> dict:
                             params=params, build_dir=build_dir,
                             testcase=None if job["test"] == "all" else job["test"],
                             extra_env={"APPROXNN_IMAGES": images,
-                                       "APPROXNN_NETWORK": network})
+                                       "APPROXNN_NETWORK": network,
+                                       **job.get("env", {})})
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 
             weights, T, network = job["config"]
             size = {"ip_max": 256, "rows_max": 1024} if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
-                            network=network, seed=job["seed"], build_dir=build_dir, **size)
+                            network=network, seed=job["seed"], build_dir=build_dir,
+                            extra_env=job.get("env"), **size)
         else:
             res = run_unit(
                 job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
@@ -192,6 +217,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per random configuration")
     ap.add_argument("--jobs", type=int, default=2, help="parallel simulations")
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "regress")
+    ap.add_argument("--no-mutate", action="store_true",
+                    help="nightly: skip the mutation run (python -m verif.mutate)")
     args = ap.parse_args(argv)
     sims = [s for s in args.sims.split(",") if s]
     for s in sims:
@@ -224,9 +251,21 @@ def main(argv=None) -> int:
              f"{len(results) - len(failed)} passed, {len(failed)} failed in {elapsed:.0f} s", ""]
     lines += [f"- FAIL {_job_name(r)}: {(r['messages'] or [''])[0]}" for r in failed]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
+    status = 1 if failed else 0
+    if TIERS[args.tier].get("mutate") and not args.no_mutate:
+        # the mutation catalogue (verif.mutate): every mutant must be killed by comparison
+        from verif import mutate  # noqa: PLC0415
+
+        print("mutation run (python -m verif.mutate)", flush=True)
+        mrc = mutate.main(["--out", str(out / "mutate"), "--jobs", str(args.jobs)])
+        report = out / "mutate" / "mutants.md"
+        lines += ["", "## Mutation", "", report.read_text() if report.exists() else
+                  "no mutation report was written"]
+        (out / "summary.md").write_text("\n".join(lines) + "\n")
+        status = status or mrc
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     print(f"reports: {out / 'junit.xml'}, {out / 'coverage.md'}, {out / 'summary.md'}")
-    return 1 if failed else 0
+    return status
 
 
 if __name__ == "__main__":

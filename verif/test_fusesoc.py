@@ -60,12 +60,13 @@ def test_fusesoc_lint_and_synth_run(tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim_core, tests, lint_core", [
-    # the SbS layer unit's cocotb tests (the digits network end to end, T=2) and the update
-    # unit's Verilator lint with its waivers
-    ("approxnn:sbs:layer", 2, "approxnn:sbs:update"),
-    # the CNN engine's four pyuvm tests (registers, directed and constrained-random layers,
-    # the digits network on three images) on its default configuration, and its lint
-    ("approxnn:cnn:engine", 4, "approxnn:cnn:engine"),
+    # the SbS layer unit's cocotb tests (the digits network end to end, T=2; registers; the
+    # maxima with reset during traffic) and the update unit's Verilator lint with its waivers
+    ("approxnn:sbs:layer", 3, "approxnn:sbs:update"),
+    # the CNN engine's five pyuvm tests (registers, directed and constrained-random layers,
+    # the digits network on three images, stress / extremes / reset) on its default
+    # configuration, and its lint
+    ("approxnn:cnn:engine", 5, "approxnn:cnn:engine"),
 ], ids=["sbs", "cnn"])
 def test_fusesoc_accelerator_sim_and_lint(sim_core, tests, lint_core, tmp_path):
     """The accelerator cores through FuseSoC: the sim target in Icarus and a lint target."""

@@ -18,13 +18,16 @@ def test_plan_covers_every_unit_sign_and_simulator():
         "int8", "hf6"}
     nightly = plan("nightly", ["icarus"], 3)
     assert len([j for j in nightly if "block" not in j]) == 10 * 2 * (1 + 3 * 3)
-    assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3
-    assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 3  # digits x 2, mnist
+    # 8 configurations x 3 seeds, plus a reset run and a mixed-stress run each
+    assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3 + 8 * 2
+    # digits x 2, mnist, the maxima / reset test under bursty stalls
+    assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 4
     # 5 non-engine blocks once, 9 engine configurations x 3 seeds, MNIST int8 and HF6
     assert len([j for j in nightly if j.get("block") == "cnn"]) == 5 + 9 * 3 + 2
     assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest",
                                             "UpdateRandomTest", "network_end_to_end", "all",
-                                            "EngineNetworkTest"}
+                                            "EngineNetworkTest", "reset_during_traffic",
+                                            "layer_maxima_and_reset"}
     names = [j["unit"] + j["sim"] + str(j["seed"]) for j in nightly]
     assert len(names) == len(set(names))
 

@@ -10,6 +10,7 @@ from verif.cnn.engine_env import (
     EngineRandomTest,
     EngineRegTest,
 )
+from verif.cnn.engine_stress import EngineStressTest
 
 fail_exit.install()
 
@@ -17,3 +18,4 @@ EngineRegTest = pyuvm.test()(EngineRegTest)
 EngineLayerTest = pyuvm.test()(EngineLayerTest)
 EngineNetworkTest = pyuvm.test()(EngineNetworkTest)
 EngineRandomTest = pyuvm.test()(EngineRandomTest)
+EngineStressTest = pyuvm.test()(EngineStressTest)

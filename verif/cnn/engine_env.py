@@ -25,7 +25,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, with_timeout
+from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from pyuvm import (
     ConfigDB,
@@ -46,6 +46,8 @@ from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import engine_map
 
 # register word indices, from the register model generated from cnn_engine.rdl
 REGMAP = regmap.load("cnn_engine")
@@ -286,7 +288,14 @@ class EngineBfm:
             if ws is not None:  # pooling takes no weights
                 await self.src_w.send(frame(ws))
         if not lay.error:
-            rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
+            try:
+                rx = await with_timeout(self.sink.recv(), 2_000_000, "ns")
+            except SimTimeoutError:
+                raise AssertionError(
+                    f"watchdog: {lay}: no complete output frame within 2 ms "
+                    f"({self.sink.count()} frame(s) queued, STATUS "
+                    f"0x{await r.read_ok(4 * STATUS):x}); expected {lay.oh * lay.ow * lay.oc} "
+                    "beats") from None
             out = np.array(rx.tdata, np.int64)
             if not self.hf6:
                 out = np.where(out >= 128, out - 256, out)
@@ -660,6 +669,12 @@ class EngineRandomTest(EngineBase):
 
     env_class = EngineRandomEnv
 
+    def build_phase(self):
+        super().build_phase()
+        # i.i.d. idle / back-pressure with long stalls now and then (full output FIFO)
+        self.bfm.agents.stress = os.environ.get("APPROXNN_STRESS", "iidb")
+        self.bfm.agents.fifo_depth = max(8, 4 * config_from_env()["lanes"])
+
     async def run_phase(self):
         self.raise_objection()
         await self.bfm.start()
@@ -695,6 +710,10 @@ class EngineRegTest(EngineBase):
         ident = await r.read_ok(4 * ID)
         if ident != REGMAP.id_value:
             errors.append(f"ID 0x{ident:08x}, expected 0x{REGMAP.id_value:08x}")
+        # every word of the window against the register map (reset values, OKAY / SLVERR,
+        # partial strobes refused and not performed, read-only and unmapped words inert)
+        errors += await sweep(r, engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6),
+                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger)
         rng = random.Random(3)
         vals = {}
         for base in (BIAS,) if hf else (BIAS, MULT, SHIFT):

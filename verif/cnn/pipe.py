@@ -6,8 +6,9 @@ qualified by ``out_valid``. The pieces, one small class each (pyuvm TinyALU styl
 
 * :class:`Beats` - sequence item: a dict of equally long numpy arrays, one per input port;
 * :class:`PipeBfm` - the only code that touches the DUT: one coroutine per clock drives the next
-  beat (with seeded random idle cycles), honours ``ready`` when the DUT has one, and samples
-  every output beat with its cycle number;
+  beat (seeded idle cycles: i.i.d. with long stalls now and then, ``APPROXNN_STRESS``
+  overrides), honours ``ready`` when the DUT has one, and samples every output beat with its
+  cycle number;
 * :class:`Driver`, :class:`Monitor` - move beats between sequencer, BFM and analysis ports;
 * :class:`ScoreboardBase` - collects the observations; subclasses compare them with the golden
   model in ``check_phase`` and list their findings in ``errors``;
@@ -20,6 +21,8 @@ model's job (refmodels.cnn).
 
 from __future__ import annotations
 
+import os
+import random
 from collections import deque
 
 import cocotb
@@ -36,6 +39,7 @@ from pyuvm import (
     uvm_subscriber,
 )
 
+from verif.common import stress
 from verif.common.axi import reset, start_clock
 
 
@@ -106,9 +110,16 @@ class PipeBfm:
         valid, ov = dut.in_valid, dut.out_valid
         ready = getattr(dut, self.ready) if self.ready else None
         pending, in_log, out_log = self.pending, self.in_log, self.out_log
-        gaps = self.rng.random(1 << 16) < self.idle if self.idle > 0 else None
+        gaps = None
+        spec = os.environ.get("APPROXNN_STRESS") or (f"iidb:{self.idle}" if self.idle > 0
+                                                     else None)
+        if spec:  # idle cycles: i.i.d. with long stalls now and then (verif.common.stress)
+            gen = stress.make(spec, random.Random(int(self.rng.integers(1 << 31))))
+            gaps = np.fromiter((next(gen) for _ in range(1 << 16)), bool, 1 << 16)
         quiet = 0
         driving = None
+        held = 0  # cycles the current beat has waited for ready
+        limit = int(os.environ.get("APPROXNN_WATCHDOG", "200000"))
         while True:
             if driving is None and pending and (gaps is None or not gaps[self.cycle & 0xFFFF]):
                 driving = pending.popleft()
@@ -122,8 +133,14 @@ class PipeBfm:
                 if ready is None or ready.value:
                     in_log.append((self.cycle, *driving))
                     driving = None
+                    held = 0
                 else:
                     self.stalls += 1
+                    held += 1
+                    if held >= limit:
+                        raise AssertionError(
+                            f"watchdog: {self.ready} low for {held} cycles with a beat "
+                            f"waiting (cycle {self.cycle}, {len(pending)} more queued)")
             if ov.value:
                 out_log.append(
                     (self.cycle,

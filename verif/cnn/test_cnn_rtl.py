@@ -21,6 +21,8 @@
   mutants of the HF6 engine's float32 stages.
 """
 
+import os
+
 import pytest
 from approxnn.eda.sim import simulator_available
 
@@ -72,6 +74,28 @@ def test_engine_verilator():
     # the committed int8 configuration on the second simulator (the build takes most of it)
     _check(run_block("engine", sim="verilator", params={"lanes": 4, "mul": "int8"}, seed=5,
                      testcase=["EngineRegTest", "EngineLayerTest", "EngineRandomTest"]))
+
+
+@pytest.mark.parametrize("mul", ["int8", "hf6"])
+def test_engine_registers(mul):
+    # every word of the register window against the register map (EngineRegTest)
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": mul}, seed=3,
+                     testcase="EngineRegTest"))
+
+
+def test_engine_stress_and_extremes():
+    # shape extremes at the set-up field widths, mixed stress patterns that fill the output
+    # FIFO (coverage: full and empty), reset mid-frame / mid-compute / mid-output
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8"}, seed=5,
+                     testcase="EngineStressTest"))
+
+
+@pytest.mark.skipif(os.environ.get("APPROXNN_LONG") != "1",
+                    reason="long: nightly / mutation runs (APPROXNN_LONG=1)")
+def test_engine_stress_large_buffers():
+    # a weight buffer of 1024 words: the pad x channels product past 8 bits becomes reachable
+    _check(run_block("engine", sim="icarus", params={"lanes": 4, "mul": "int8", "wbuf": 1024},
+                     seed=6, testcase="EngineStressTest"))
 
 
 def test_engine_hf6():

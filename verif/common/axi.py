@@ -7,6 +7,7 @@ frame is a list of integers, one per beat, each as wide as ``tdata``.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
@@ -33,10 +34,17 @@ __all__ = [
 
 
 def start_clock(dut, period_ns: float = 5.0):
-    """Start ``dut.clk`` (200 MHz by default)."""
+    """Start ``dut.clk`` (200 MHz by default) and attach the passive protocol checkers and the
+    watchdog (:mod:`verif.common.protocol`) to every AXI port of ``dut``: every test that
+    clocks an AXI block runs with them."""
     import cocotb
 
-    return cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    from verif.common import protocol  # noqa: PLC0415
+
+    task = cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    protocol.drive_idle(dut)
+    protocol.attach(dut)
+    return task
 
 
 async def reset(dut, cycles: int = 4) -> None:
@@ -56,10 +64,17 @@ def pause_generator(rng: random.Random, prob: float):
 class RegAgent:
     """AXI4-Lite master on ``<prefix>_*`` with word-level helpers that report the response."""
 
-    def __init__(self, dut, prefix: str = "s_axil") -> None:
+    def __init__(self, dut, prefix: str = "s_axil", response_pause: float = 0.3,
+                 seed: int = 11) -> None:
         self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), dut.clk, dut.rst)
         for part in (self.master.write_if, self.master.read_if):
             part.log.setLevel("WARNING")
+        # bready / rready held low now and then: the slave must hold its responses
+        if response_pause > 0:
+            rng = random.Random(seed)
+            for ch in (self.master.write_if.b_channel, self.master.read_if.r_channel):
+                ch.set_pause_generator(pause_generator(random.Random(rng.random()),
+                                                       response_pause))
 
     async def write(self, addr: int, value: int) -> AxiResp:
         resp = await self.master.write(addr, int(value & 0xFFFFFFFF).to_bytes(4, "little"))
@@ -89,22 +104,39 @@ class StreamAgents:
     rng: random.Random
     idle: float = 0.0  # probability that a source holds tvalid low in a cycle
     backpressure: float = 0.0  # probability that a sink holds tready low in a cycle
+    #: a stress pattern (verif.common.stress: "bursty", "stop:N", "mixed", ...) used instead
+    #: of the i.i.d. pauses ("iidb": the i.i.d. probabilities above with long stalls now and
+    #: then); default: the APPROXNN_STRESS environment variable, if set
+    stress: str | None = None
+    fifo_depth: int = 16  # the "mixed" pattern's full stops last 4x this
+
+    def _pauses(self, prob: float):
+        from verif.common import stress  # noqa: PLC0415
+
+        spec = self.stress if self.stress is not None else os.environ.get("APPROXNN_STRESS")
+        rng = random.Random(self.rng.random())
+        if spec == "iidb":  # i.i.d. at this direction's probability, long stalls now and then
+            spec = f"iidb:{prob}"
+        if spec:
+            return stress.make(spec, rng, self.fifo_depth)
+        return pause_generator(rng, prob) if prob > 0 else None
 
     def source(self, prefix: str) -> AxiStreamSource:
         src = AxiStreamSource(AxiStreamBus.from_prefix(self.dut, prefix), self.dut.clk,
                               self.dut.rst, byte_lanes=1)
         src.log.setLevel("WARNING")
-        if self.idle > 0:
-            src.set_pause_generator(pause_generator(random.Random(self.rng.random()), self.idle))
+        pauses = self._pauses(self.idle)
+        if pauses is not None:
+            src.set_pause_generator(pauses)
         return src
 
     def sink(self, prefix: str) -> AxiStreamSink:
         snk = AxiStreamSink(AxiStreamBus.from_prefix(self.dut, prefix), self.dut.clk,
                             self.dut.rst, byte_lanes=1)
         snk.log.setLevel("WARNING")
-        if self.backpressure > 0:
-            snk.set_pause_generator(
-                pause_generator(random.Random(self.rng.random()), self.backpressure))
+        pauses = self._pauses(self.backpressure)
+        if pauses is not None:
+            snk.set_pause_generator(pauses)
         return snk
 
 

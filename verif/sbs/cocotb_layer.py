@@ -28,6 +28,8 @@ from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import sbs_update_map
 from verif.sbs.env import pack, setting, unpack
 
 fail_exit.install()
@@ -191,6 +193,9 @@ async def layer_registers(dut):
     start_clock(dut)
     await reset(dut)
     regs = RegAgent(dut)
+    problems = await sweep(regs, sbs_update_map(p, n_max, fmt, layer=(ip_max, rows_max)),
+                           log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
     config2 = await regs.read_ok(REG["CONFIG2"])
     assert config2 == ((ip_max - 1).bit_length() | ((rows_max - 1).bit_length() << 8))
     for name, top in (("N_IP", ip_max), ("N_ROWS", rows_max)):
@@ -207,3 +212,74 @@ async def layer_registers(dut):
     assert await regs.read_ok(REG["ERROR"]) == ERR_SPIKE
     assert await regs.read_ok(REG["DROPPED"]) == 2
     assert await regs.read_ok(REG["UPDATES"]) == 0
+
+
+@cocotb.test()
+async def layer_maxima_and_reset(dut):
+    """The layer unit at its maxima: N_H = N_MAX, N_IP = IP_MAX, N_ROWS = ROWS_MAX, spikes for
+    the first and the last IP and row among random ones, every h read back and compared with
+    the golden model (``update_fixed_loop`` per spike whose r passes the threshold). Then
+    ``rst`` asserted mid-frame (weights partly loaded), mid-compute (spikes being applied)
+    and mid-output (h partly read out), under stalls (``APPROXNN_STRESS``, default i.i.d.
+    0.2); each time the job run again
+    equals the golden model."""
+    from refmodels.sbs.model import update_fixed_loop
+    from verif.common.reset import POINTS, beats, reset_when
+
+    p, n_max, ip_max, rows_max, fmt = layer_config()
+    start_clock(dut)
+    await reset(dut)
+    rng = random.Random(int(os.environ.get("APPROXNN_SEED", "0")) + 3)
+    regs = RegAgent(dut)
+    drv = LayerDriver(dut, regs, p, fmt, 0.0, 0.0)
+    # i.i.d. stalls by default (the weight frame is long); the nightly tier sets "bursty"
+    agents = StreamAgents(dut, rng, stress=os.environ.get("APPROXNN_STRESS", "iid:0.2"))
+    drv.w_src, drv.h_src, drv.s_src, drv.sink = (agents.source("s_axis_w"),
+                                                 agents.source("s_axis_h"),
+                                                 agents.source("s_axis_s"),
+                                                 agents.sink("m_axis_h"))
+    hf = HFixed()
+    c1, ce = hf.eps_constants(0.1)
+    n = n_max
+    codes = np.array([[(rng.randrange(fmt.emax + 1) << fmt.m_bits) | rng.randrange(
+        1 << fmt.m_bits) for _ in range(n)] for _ in range(rows_max)])
+    h0 = np.array([[rng.randrange(1, 1 << (F - 6)) for _ in range(n)] for _ in range(ip_max)])
+    spikes = [(0, 0), (ip_max - 1, rows_max - 1), (ip_max - 1, 0), (0, rows_max - 1)]
+    spikes += [(rng.randrange(ip_max), rng.randrange(rows_max)) for _ in range(24)]
+
+    want = [list(map(int, h)) for h in h0]
+    wint = [[int(x) for x in fmt.to_int(row)] for row in codes]
+    for ip, row in spikes:
+        if sum(a * b for a, b in zip(want[ip], wint[row], strict=True)) > hf.theta_q:
+            want[ip] = update_fixed_loop(want[ip], wint[row], c1, ce, hf)
+    want = np.array(want, dtype=np.int64).ravel().tolist()
+
+    async def job():
+        await regs.write_ok(REG["N_H"], n)
+        await regs.write_ok(REG["N_IP"], ip_max)
+        await regs.write_ok(REG["N_ROWS"], rows_max)
+        await regs.write_ok(REG["C1"], c1)
+        await regs.write_ok(REG["CTRL"], 8)  # LOAD_W
+        await drv.w_src.send(frame(pack(codes.ravel().tolist(), fmt.bits, p)))
+        await drv.w_src.wait()
+        await drv.idle()
+        await drv.load_h(h0)
+        await drv.s_src.send(frame([(ip << 16) | row for ip, row in spikes]))
+        await drv.s_src.wait()
+        await drv.idle()
+        return await drv.dump_h()
+
+    got = await job()
+    assert got == want, "layer unit at its maxima: h differs from the golden model"
+    n_w, n_h = rows_max * n // p, ip_max * n // p
+    for point in POINTS:
+        wb, sb, ob = beats("s_axis_w"), beats("s_axis_s"), beats("m_axis_h")
+        cond = {"mid_frame": lambda wb=wb: 0 < beats("s_axis_w") - wb < n_w,
+                "mid_compute": lambda sb=sb: 0 < beats("s_axis_s") - sb < len(spikes),
+                "mid_output": lambda ob=ob: 0 < beats("m_axis_h") - ob < n_h}[point]
+        task = cocotb.start_soon(job())
+        landed = await reset_when(dut, task, cond, (drv.w_src, drv.h_src, drv.s_src, drv.sink))
+        assert landed, f"the reset did not land {point}"
+        assert await regs.read_ok(REG["STATUS"]) == 0, f"STATUS after a reset {point}"
+        assert await job() == want, f"h after a reset {point} differs from the golden model"
+        dut._log.info(f"reset {point}: landed; the next job matches the golden model")

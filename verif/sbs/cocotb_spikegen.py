@@ -14,6 +14,8 @@ from cores.sbs.spikegen.spikegen import ERR_H_SHORT, NO_SPIKE, REG, REGMAP
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import spikegen_map
 from verif.sbs.env import setting
 from verif.sbs.spikegen_env import SpikegenRandomTest
 
@@ -34,6 +36,9 @@ async def registers_and_bad_frames(dut):
     start_clock(dut)
     await reset(dut)
     regs = RegAgent(dut)
+    problems = await sweep(regs, spikegen_map(n_max, src_max), log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
+    await reset(dut)
     mapped = {r.offset for r in REGMAP}
     for addr in range(0, 64, 4):
         if addr not in mapped:
@@ -67,3 +72,53 @@ async def registers_and_bad_frames(dut):
         cut = select_fixed(np.array([first]), SpikeRNG("xorshift", [0]).words(0, 2)[0][:1])
         want = [int(cut[0])] + want
     assert got == want
+
+
+@cocotb.test()
+async def reset_during_traffic(dut):
+    """rst asserted mid-frame (latents partly sent), mid-compute (latents in, no spike out)
+    and mid-output (spikes partly out), under bursty stalls and back-pressure; each time a
+    full step afterwards equals the golden model and the registers are back at reset."""
+    from verif.common.reset import POINTS, beats, reset_when
+
+    n_max, src_max = config()
+    start_clock(dut)
+    await reset(dut)
+    rng = random.Random(int(setting("APPROXNN_SEED", "5")))
+    regs = RegAgent(dut)
+    agents = StreamAgents(dut, rng, stress="bursty")
+    src, sink = agents.source("s_axis_h"), agents.sink("m_axis_spk")
+    n_h, n_src = min(8, n_max), min(4, src_max)
+
+    async def job(h, seed):
+        await regs.write_ok(REG["N_H"], n_h)
+        await regs.write_ok(REG["N_SRC"], n_src)
+        await regs.write_ok(REG["SEED"], seed)
+        await regs.write_ok(REG["CTRL"], 1)
+        await src.send(frame(h.ravel().tolist()))
+        return [-1 if g == NO_SPIKE else int(g) for g in (await sink.recv()).tdata]
+
+    for k in range(int(setting("APPROXNN_RESETS", "3"))):
+        point = POINTS[k % len(POINTS)]
+        if point == "mid_output" and n_src < 2:
+            continue
+        seed = rng.getrandbits(32)
+        h = np.array([[rng.randrange(1 << 20) for _ in range(n_h)] for _ in range(n_src)],
+                     dtype=np.int64)
+        hb, ob = beats("s_axis_h"), beats("m_axis_spk")
+        conds = {
+            "mid_frame": lambda hb=hb: 0 < beats("s_axis_h") - hb < n_h * n_src,
+            # a source's latents in, its spike not yet out (the scan)
+            "mid_compute": lambda hb=hb, ob=ob: beats("s_axis_h") - hb >= n_h
+            and beats("m_axis_spk") == ob,
+            "mid_output": lambda ob=ob: 0 < beats("m_axis_spk") - ob < n_src,
+        }
+        task = cocotb.start_soon(job(h, seed))
+        landed = await reset_when(dut, task, conds[point], (src, sink))
+        assert landed, f"the reset did not land {point} (the step ended first)"
+        assert await regs.read_ok(REG["STATUS"]) == 0, f"STATUS after a reset {point}"
+        assert await regs.read_ok(REG["SEED"]) == 0, f"SEED after a reset {point}"
+        got = await job(h, seed)
+        want = select_fixed(h, SpikeRNG("xorshift", [seed]).words(0, n_src)[0]).tolist()
+        assert got == want, f"spikes after a reset {point}: {got}, model {want}"
+        dut._log.info(f"reset {point}: landed; the next step matches the golden model")

@@ -14,6 +14,8 @@ from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
 from verif import fail_exit
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.regmap import sweep
+from verif.common.regmaps import sbs_update_map
 from verif.sbs.env import UpdateRandomTest, config_from_env, pack, unpack
 
 fail_exit.install()
@@ -33,6 +35,9 @@ async def register_map(dut):
     """Every register answers as documented; bad accesses get SLVERR and change nothing."""
     p, n_max, fmt = config_from_env()
     regs, _ = await _setup(dut)
+    problems = await sweep(regs, sbs_update_map(p, n_max, fmt), log=dut._log)
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
+    await reset(dut)
     assert await regs.read_ok(REG["ID"]) == ID_VALUE
     assert await regs.read_ok(REG["N_H"]) == n_max
     assert await regs.read_ok(REG["C1"]) == HFixed().eps_constants(0.1)[0]
@@ -152,3 +157,71 @@ async def cycles(dut):
         with open(out, "w") as fh:
             json.dump({"p": p, "weights": fmt.name, "cycles": result,
                        "constant": const.pop()}, fh)
+
+
+async def _job(regs, h_src, w_src, sink, n, h0, rows):
+    """One job: N_H, LOAD of ``h0``, the weight ``rows``, DUMP; returns the h read out."""
+    p, _, fmt = config_from_env()
+    await regs.write_ok(REG["CTRL"], 4)  # clear errors and counters
+    await regs.write_ok(REG["N_H"], n)
+    await regs.write_ok(REG["CTRL"], 1)
+    await h_src.send(frame(pack(h0, F, p)))
+    await h_src.wait()
+    for codes in rows:
+        await w_src.send(frame(pack(codes, fmt.bits, p)))
+    await w_src.wait()
+    await regs.write_ok(REG["CTRL"], 2)
+    return unpack((await sink.recv()).tdata, F, p)
+
+
+def _golden(h0, rows):
+    _, _, fmt = config_from_env()
+    hf = HFixed()
+    c1, ce = hf.eps_constants(0.1)
+    h = list(h0)
+    for codes in rows:
+        wi = [int(x) for x in fmt.to_int(codes)]
+        if sum(a * b for a, b in zip(h, wi, strict=True)) > hf.theta_q:
+            h = update_fixed_loop(h, wi, c1, ce, hf)
+    return h
+
+
+@cocotb.test()
+async def reset_during_traffic(dut):
+    """rst asserted mid-frame (h or a row partly sent), mid-compute (rows in, no h out) and
+    mid-output (h partly read out), under bursty stalls and back-pressure; each time a full
+    job afterwards equals the golden model, and the registers are back at their reset
+    values."""
+    from verif.common.reset import POINTS, beats, reset_when
+
+    p, n_max, fmt = config_from_env()
+    start_clock(dut)
+    await reset(dut)
+    rng = random.Random(int(os.environ.get("APPROXNN_SEED", "1")))
+    agents = StreamAgents(dut, rng, stress="bursty")
+    regs = RegAgent(dut)
+    w_src, h_src, sink = agents.source("s_axis_w"), agents.source("s_axis_h"), \
+        agents.sink("m_axis_h")
+    n = min(n_max, 8 * p)
+    for k in range(int(os.environ.get("APPROXNN_RESETS", "3"))):
+        point = POINTS[k % len(POINTS)]
+        h0 = [rng.randrange(1 << (F - 4)) for _ in range(n)]
+        rows = [[(rng.randrange(fmt.emax + 1) << fmt.m_bits) | rng.randrange(1 << fmt.m_bits)
+                 for _ in range(n)] for _ in range(3)]
+        hb, wb, ob = beats("s_axis_h"), beats("s_axis_w"), beats("m_axis_h")
+        n_hb, n_wb = n // p, 3 * n // p
+        conds = {
+            "mid_frame": lambda wb=wb, n_wb=n_wb: 0 < beats("s_axis_w") - wb < n_wb,
+            "mid_compute": lambda wb=wb, n_wb=n_wb, hb=hb, n_hb=n_hb, ob=ob:
+            beats("s_axis_w") - wb == n_wb and beats("m_axis_h") == ob
+            and beats("s_axis_h") - hb == n_hb,
+            "mid_output": lambda ob=ob, n_hb=n_hb: 0 < beats("m_axis_h") - ob < n_hb,
+        }
+        job = cocotb.start_soon(_job(regs, h_src, w_src, sink, n, h0, rows))
+        landed = await reset_when(dut, job, conds[point], (w_src, h_src, sink))
+        assert landed, f"the reset did not land {point} (the job ended first)"
+        assert await regs.read_ok(REG["STATUS"]) == 0, f"STATUS after a reset {point}"
+        assert await regs.read_ok(REG["N_H"]) == n_max, f"N_H after a reset {point}"
+        got = await _job(regs, h_src, w_src, sink, n, h0, rows)
+        assert got == _golden(h0, rows), f"h after a reset {point} differs from the model"
+        dut._log.info(f"reset {point}: landed; the next job matches the golden model")

@@ -201,7 +201,8 @@ class Driver(uvm_driver):
             if not status & 1:
                 return
             await ClockCycles(self.dut.clk, 8)
-        raise AssertionError("the unit stayed busy")
+        raise AssertionError("watchdog: the unit stayed busy (STATUS bit 0) over 100,000 "
+                             f"polls; STATUS 0x{status:x}")
 
     async def run_phase(self):
         p, wb = self.p, self.fmt.bits
@@ -445,7 +446,8 @@ class UpdateRandomTest(uvm_test):
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "12")))
         ConfigDB().set(None, "*", "AGENTS", StreamAgents(
             cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3"))))
+            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
+            stress=os.environ.get("APPROXNN_STRESS", "iidb")))
         ConfigDB().set(None, "*", "REGS", RegAgent(cocotb.top))
         self.env = UpdateEnv("env", self)
 

@@ -31,7 +31,7 @@ def run_layer(p: int = 2, n_max: int = 32, weights: str = "e4m1", ip_max: int = 
               rows_max: int = 128, sim: str = "icarus", testcase: str | None = None,
               network: str = "digits", T: int = 8, images: int = 1, seed: int = 0,
               idle: float = 0.1, backpressure: float = 0.2, build_dir: Path | None = None,
-              result_file: Path | None = None) -> SimResult:
+              result_file: Path | None = None, extra_env: dict | None = None) -> SimResult:
     """The layer unit's tests: a network end to end, and its registers."""
     tag = f"layer_{weights}_p{p}_n{n_max}_ip{ip_max}_r{rows_max}_{sim}_{testcase or 'all'}"
     build_dir = Path(build_dir or BUILD_ROOT / tag)
@@ -44,6 +44,7 @@ def run_layer(p: int = 2, n_max: int = 32, weights: str = "e4m1", ip_max: int = 
     }
     if result_file is not None:
         env["APPROXNN_SBS_RESULT"] = Path(result_file).resolve()
+    env.update(extra_env or {})
     return run_cocotb(sim, [path], top, "verif.sbs.cocotb_layer", build_dir / "sim",
                       testcase=testcase, extra_env=env, seed=seed)
 

@@ -225,7 +225,8 @@ class SpikegenRandomTest(uvm_test):
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "4")))
         ConfigDB().set(None, "*", "AGENTS", StreamAgents(
             cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3"))))
+            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
+            stress=os.environ.get("APPROXNN_STRESS", "iidb")))
         ConfigDB().set(None, "*", "REGS", RegAgent(cocotb.top))
         self.env = SpikegenEnv("env", self)
 

@@ -21,6 +21,13 @@ def test_layer_registers_icarus():
     assert res.passed, res.messages
 
 
+def test_layer_maxima_and_reset_icarus():
+    # N_H, IPs and rows at the build's maxima, then reset mid-frame / -compute / -output
+    _need("icarus")
+    res = run_layer(testcase="layer_maxima_and_reset", seed=4)
+    assert res.passed, res.messages
+
+
 @pytest.mark.parametrize("sim, weights, T", [("icarus", "e4m1", 4), ("verilator", "log4", 12)])
 def test_digits_network_end_to_end(sim, weights, T, tmp_path):
     """Every layer's final h equals the golden model bit for bit (the test compares them) and

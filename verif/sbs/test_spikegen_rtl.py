@@ -24,4 +24,4 @@ def test_spikegen(sim, n_max, src_max):
     res = run_cocotb(sim, [path], name, "verif.sbs.cocotb_spikegen", build / "sim",
                      extra_env=env, seed=5)
     assert res.passed, res.messages
-    assert res.tests == 2
+    assert res.tests == 3

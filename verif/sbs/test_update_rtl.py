@@ -27,7 +27,16 @@ def test_update_unit_icarus(cfg):
     p, n_max, weights = cfg
     res = run_update(p, n_max, weights, sim="icarus", seed=sum(cfg[:2]), count=10)
     _ok(res)
-    assert res.tests == 4
+    assert res.tests == 5
+
+
+def test_update_unit_stress():
+    # the random scenarios under the "mixed" stress pattern: bursty idle and back-pressure,
+    # full stops of 64 cycles and more (the unit has no FIFO to cover)
+    _need("icarus")
+    res = run_update(2, 16, "e4m1", sim="icarus", seed=3, count=8,
+                     testcase="UpdateRandomTest", extra_env={"APPROXNN_STRESS": "mixed"})
+    _ok(res)
 
 
 @pytest.mark.parametrize("cfg", [(4, 64, "e4m1"), (2, 32, "log4")],

@@ -134,7 +134,11 @@ def run_cocotb(
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal"] if sim == "verilator" else []
+    # Verilator: what Icarus leaves X (uninitialised registers and memories, X assignments)
+    # starts as random values instead of zeros (seeded per run below), so that a design that
+    # depends on it gives wrong results rather than passing by luck
+    build_args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"] \
+        if sim == "verilator" else []
     runner.build(
         sources=[str(s) for s in sources],
         hdl_toplevel=toplevel,
@@ -159,6 +163,8 @@ def run_cocotb(
             test_dir=str(build_dir),
             extra_env={k: str(v) for k, v in (extra_env or {}).items()},
             seed=seed,
+            plusargs=["+verilator+rand+reset+2", f"+verilator+seed+{(seed or 0) + 1}"]
+            if sim == "verilator" else [],
             results_xml=str(xml),
             waves=waves,
             log_file=str(build_dir / "sim.log"),

@@ -1,0 +1,187 @@
+"""Register maps as data, and a register sweep that checks a block against its map.
+
+A :class:`RegisterMap` is the window size and, per mapped word, a :class:`Reg`: access, reset
+value, the bits that hold what is written, the values a checked register accepts. It is built
+from the register models generated from SystemRDL (:mod:`verif.common.regmaps`); any other
+register description (SystemRDL, IP-XACT) only has to produce the same object.
+
+:func:`sweep` (an AXI4-Lite :class:`~verif.common.axi.RegAgent`) checks, in this order:
+
+1. reset values of every register that has one;
+2. every writable, side-effect-free register written with a distinct legal value;
+3. every word of the window read (OKAY where mapped and readable, else SLVERR; the value
+   of a non-volatile register equal to the expected one) and written (SLVERR on unmapped and
+   read-only words with a distinct pattern; OKAY on writable words with their current value,
+   0 on command registers);
+4. a partial-strobe write (``wstrb`` not all ones: SLVERR) to every writable register, with a
+   value that differs in every byte, the strobe patterns in turn;
+5. every readable non-volatile register read back, four reads in flight at a time: nothing
+   above may have changed it (a write to an unmapped word that aliases onto a mapped one, a
+   read-only register that took a write, a partial write that was performed).
+
+It returns the list of problems (empty: the block matches its map).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import cocotb
+from cocotbext.axi import AxiResp
+
+FULL = 0xFFFFFFFF
+#: partial writes as (first byte lane, bytes): every contiguous strobe pattern but all-ones
+#: (wstrb 0x1, 0x2, 0x4, 0x8, 0x3, 0x6, 0xC, 0x7, 0xE), applied in turn; the bus master
+#: issues a write of ``bytes`` bytes at byte address ``4 * word + lane``
+PARTIAL_STROBES = ((0, 1), (1, 1), (2, 1), (3, 1), (0, 2), (1, 2), (2, 2), (0, 3), (1, 3))
+
+
+@dataclass(frozen=True)
+class Reg:
+    """One mapped 32-bit word.
+
+    ``access``: ``R`` (writes answered SLVERR), ``RW``, ``W`` (reads answer OKAY with 0 or
+    with pending commands), ``RW1C`` (write one to clear). ``reset``: value after reset (None:
+    not specified, e.g. a RAM). ``mask``: the bits that keep a written value (the others read
+    0). ``legal``: for a checked register, values it accepts (others may be refused with
+    SLVERR); empty: any value. ``volatile``: may change by itself (status, counters, commands
+    pending). ``command``: a write does something (start, clear): the sweep writes 0 only."""
+
+    name: str
+    access: str = "RW"
+    reset: int | None = None
+    mask: int = FULL
+    legal: tuple = ()
+    volatile: bool = False
+    command: bool = False
+
+    @property
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def writable(self) -> bool:
+        return self.access in ("RW", "W", "RW1C")
+
+    @property
+    def storage(self) -> bool:
+        """Holds what is written (read-back equals the value & mask)."""
+        return self.access == "RW" and not self.command and not self.volatile
+
+
+@dataclass
+class RegisterMap:
+    """``window_words`` 32-bit words at byte addresses ``4 * word``; ``regs``: word -> Reg."""
+
+    name: str
+    window_words: int
+    regs: dict[int, Reg] = field(default_factory=dict)
+
+    def add(self, word: int, reg: Reg) -> None:
+        if not 0 <= word < self.window_words:
+            raise ValueError(f"{self.name}: word {word} outside the window")
+        if word in self.regs:
+            raise ValueError(f"{self.name}: word {word} mapped twice")
+        self.regs[word] = reg
+
+    def expected_response(self, word: int, write: bool) -> AxiResp:
+        reg = self.regs.get(word)
+        if reg is None or (write and not reg.writable):
+            return AxiResp.SLVERR
+        return AxiResp.OKAY
+
+
+def _fill_value(reg: Reg, rng: random.Random, used: set) -> int:
+    """A legal value for ``reg`` that reads back differently from values used so far (when the
+    register has room for that)."""
+    for _ in range(64):
+        v = rng.choice(reg.legal) if reg.legal else rng.getrandbits(32)
+        if (v & reg.mask) not in used:
+            return v
+    return v
+
+
+async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None) -> list[str]:
+    """Check the block behind ``regs`` (RegAgent) against ``rmap``; returns the problems."""
+    rng = random.Random(seed)
+    problems: list[str] = []
+    expect: dict[int, int] = {}
+
+    def where(word):
+        reg = rmap.regs.get(word)
+        return f"{rmap.name} word {word} (0x{4 * word:x}{', ' + reg.name if reg else ''})"
+
+    # 1. reset values
+    for word, reg in sorted(rmap.regs.items()):
+        if reg.reset is None:
+            continue
+        got, resp = await regs.read(4 * word)
+        if resp != AxiResp.OKAY or got != reg.reset:
+            problems.append(f"{where(word)}: after reset reads 0x{got:x} ({resp.name}), "
+                            f"want 0x{reg.reset:x}")
+        if not reg.volatile:
+            expect[word] = reg.reset
+    # 2. distinct values in every storage register
+    used: set = set()
+    for word, reg in sorted(rmap.regs.items()):
+        if not reg.storage:
+            continue
+        v = _fill_value(reg, rng, used)
+        resp = await regs.write(4 * word, v)
+        if resp != AxiResp.OKAY:
+            problems.append(f"{where(word)}: write of legal value 0x{v:x} answered {resp.name}")
+            continue
+        expect[word] = v & reg.mask
+        used.add(v & reg.mask)
+    # 3. every word of the window: read, then write
+    for word in range(rmap.window_words):
+        reg = rmap.regs.get(word)
+        got, resp = await regs.read(4 * word)
+        want_resp = rmap.expected_response(word, write=False)
+        if resp != want_resp:
+            problems.append(f"{where(word)}: read answered {resp.name}, want {want_resp.name}")
+        elif reg is not None and word in expect and got != expect[word]:
+            problems.append(f"{where(word)}: reads 0x{got:x}, want 0x{expect[word]:x}")
+        if reg is not None and reg.writable:
+            value = expect.get(word, 0) if reg.storage else 0
+        else:
+            value = (0xA5A5A5A5 ^ (word * 0x01010101)) & FULL
+        resp = await regs.write(4 * word, value)
+        want_resp = rmap.expected_response(word, write=True)
+        if resp != want_resp:
+            problems.append(f"{where(word)}: write of 0x{value:x} answered {resp.name}, want "
+                            f"{want_resp.name}")
+    # 4. partial strobes: refused and not performed
+    k = 0
+    for word, reg in sorted(rmap.regs.items()):
+        if not reg.writable or reg.command:
+            continue
+        lane, nbytes = PARTIAL_STROBES[k % len(PARTIAL_STROBES)]
+        strobe = ((1 << nbytes) - 1) << lane
+        k += 1
+        old = expect.get(word, 0)
+        value = (~old) & FULL
+        if reg.legal:  # a legal value differing from the current one, where there is one
+            value = next((v for v in reg.legal if v != old), value)
+        data = int(value).to_bytes(4, "little")[lane:lane + nbytes]
+        resp = (await regs.master.write(4 * word + lane, data)).resp
+        if resp != AxiResp.SLVERR:
+            problems.append(f"{where(word)}: write with wstrb 0x{strobe:x} answered "
+                            f"{resp.name}, want SLVERR")
+    # 5. nothing changed; read back four at a time in flight (reads pipelined on the bus:
+    # a new read must not be taken while a response waits for rready)
+    items = sorted(expect.items())
+    for i in range(0, len(items), 4):
+        group = items[i:i + 4]
+        tasks = [cocotb.start_soon(regs.read(4 * word)) for word, _ in group]
+        for (word, want), task in zip(group, tasks, strict=True):
+            got, resp = await task
+            if resp != AxiResp.OKAY or got != want:
+                problems.append(f"{where(word)}: reads 0x{got:x} ({resp.name}) after the "
+                                f"sweep, want 0x{want:x} (changed by a refused or unmapped "
+                                "write, or a pipelined read answered wrongly)")
+    if log is not None:
+        log.info(f"register sweep of {rmap.name}: {rmap.window_words} words, "
+                 f"{len(rmap.regs)} mapped, {len(problems)} problem(s)")
+    return problems

@@ -1,0 +1,77 @@
+"""The mutation tool's catalogue and plumbing (no simulation: the mutants themselves run in the
+nightly tier, ``python -m verif.mutate``)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from verif.mutate import (
+    BLOCK_TESTS,
+    CATALOGUE,
+    check_catalogue,
+    classify,
+    main,
+    score,
+    write_report,
+)
+from approxnn.eda.sim import REPO_ROOT
+
+
+def test_catalogue_applies_and_spans_every_block():
+    assert check_catalogue() == []
+    assert len(CATALOGUE) >= 40
+    blocks = {m.block for m in CATALOGUE}
+    assert blocks == set(BLOCK_TESTS)  # every block has mutants, every mutant a block
+    prefixes = {b.split("_")[0] for b in blocks}
+    assert {"arith", "cnn", "sbs", "axil"} <= prefixes
+    for m in CATALOGUE:
+        if m.equivalent:
+            assert len(m.equivalent) > 20, f"{m.name}: say why it is equivalent"
+
+
+def test_block_tests_name_existing_tests():
+    for block, nodes in BLOCK_TESTS.items():
+        for node in nodes:
+            path, _, name = node.partition("::")
+            assert (REPO_ROOT / path).is_file(), f"{block}: {path}"
+            if name:
+                func = re.sub(r"\[.*\]$", "", name)
+                assert f"def {func}(" in (REPO_ROOT / path).read_text(), f"{block}: {node}"
+
+
+def test_classify_outcomes():
+    assert classify(0, "5 passed", False)[0] == "survived"
+    assert classify(1, "E   AssertionError: layer 3: 2 outputs differ, RTL 4, model 5",
+                    False)[0] == "killed"
+    out = "E   AssertionError: protocol violation on m_axis_y: signal m_axis_y_tdata"
+    assert classify(1, out, False)[0] == "killed"
+    assert classify(1, "E   WatchdogError: watchdog: no handshake on any interface",
+                    False)[0] == "timeout"
+    assert classify(1, "", True)[0] == "timeout"
+    assert classify(1, "E   myhdl.AlwaysCombError: sensitivity list is empty",
+                    False)[0] == "invalid"
+    assert classify(4, "ERROR: file or directory not found", False)[0] == "invalid"
+
+
+def test_score_and_report(tmp_path: Path):
+    rows = [dict(name="a", block="b1", outcome="killed", what="w", detail="", seconds=1),
+            dict(name="b", block="b1", outcome="survived", what="w", detail="", seconds=1),
+            dict(name="c", block="b1", outcome="equivalent", what="w", detail="why", seconds=0),
+            dict(name="d", block="b2", outcome="timeout", what="w", detail="", seconds=1)]
+    s = score(rows)
+    assert s["b1"]["score"] == 50.0 and s["b2"]["score"] == 0.0
+    write_report(rows, tmp_path)
+    md = (tmp_path / "mutants.md").read_text()
+    assert "| b1 | 3 | 1 | 0 | 1 | 0 | 1 | 50.0 % |" in md
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--block", "nosuchblock"])
+    assert e.value.code == 2
+    assert "unknown block" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--only", "nosuchmutant"])
+    assert main(["--list", "--block", "axil_bridge"]) == 0
+    assert "axil_partial_strobe_writes" in capsys.readouterr().out
