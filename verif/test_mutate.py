@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from approxnn.eda.sim import REPO_ROOT
 
 from verif.mutate import (
     BLOCK_TESTS,
@@ -15,7 +16,6 @@ from verif.mutate import (
     score,
     write_report,
 )
-from approxnn.eda.sim import REPO_ROOT
 
 
 def test_catalogue_applies_and_spans_every_block():

@@ -4,7 +4,6 @@ the rule, the signal and the cycle in the message, and the well-behaved mode pas
 from pathlib import Path
 
 import pytest
-
 from approxnn.eda.sim import REPO_ROOT, run_cocotb, simulator_available
 
 pytestmark = pytest.mark.sim
