@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from cores.arith.common import UNITS, convert, module_name
-from cores.common.fusesoc import SYNTH, SYNTH_NODSP
+from cores.common.fusesoc import SIM_FILESET, SYNTH, SYNTH_NODSP, sim_targets
 from refmodels.arith import parse_unit
 
 ARITH_DIR = Path(__file__).resolve().parent
@@ -27,7 +27,8 @@ DEFAULT_WIDTH = 8
 
 #: FuseSoC targets of every unit core, in file order: (name, body). The body is YAML indented
 #: by four spaces; ``{top}`` and ``{top_reg_s}`` name the unsigned combinational and the signed
-#: registered module. ``default`` must come first (the others merge it).
+#: registered module. ``default`` must come first (the others merge it). The cocotb targets
+#: (``sim`` on Icarus, ``sim_verilator``) follow, from :func:`cores.common.fusesoc.sim_targets`.
 TARGETS: tuple[tuple[str, str], ...] = (
     (
         "default",
@@ -50,23 +51,11 @@ TARGETS: tuple[tuple[str, str], ...] = (
     ),
     ("synth", SYNTH),
     ("synth_nodsp", SYNTH_NODSP),
-    (
-        "sim",
-        """\
-    description: >-
-      pyuvm/cocotb verification (verif/arith) of the signed registered module against the
-      golden model: exhaustive and constrained-random tests; a failed test fails the run
-      (source scripts/env.sh first: cocotb 2 needs GPI_USERS under edalize)
-    filesets: [rtl]
-    toplevel: {top_reg_s}
-    parameters: ["APPROXNN_UNIT={spec_s}", APPROXNN_FAIL_EXIT=true]
-    flow: sim
-    flow_options:
-      tool: icarus
-      cocotb_module: verif.arith.cocotb_arith
-""",
-    ),
 )
+
+SIM_MODULE = "verif.arith.cocotb_arith"
+SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/arith) of the signed registered module "
+                   "against the golden model: exhaustive and constrained-random tests")
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -80,7 +69,7 @@ filesets:
     files:
 {files}
     file_type: verilogSource
-
+{sim_fileset}
 targets:
 {targets}
 parameters:
@@ -123,12 +112,15 @@ def core_text(unit: str) -> str:
         if i == 0 and name != "default":
             raise ValueError("the first target must be 'default'")
         targets.append(f"  {name}:\n" + body.format(**names))
+    targets.append(sim_targets(names["top_reg_s"], SIM_MODULE, SIM_DESCRIPTION,
+                               [f"APPROXNN_UNIT={names['spec_s']}"]))
     description = f"{unsigned.description}; MyHDL-generated Verilog, width {DEFAULT_WIDTH}"
     return CORE_TEMPLATE.format(
         unit=unit,
         version=VERSION,
         description=description.replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(unit)),
+        sim_fileset=SIM_FILESET,
         targets="\n".join(targets),
     )
 
