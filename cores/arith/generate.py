@@ -18,11 +18,14 @@ import tempfile
 from pathlib import Path
 
 from cores.arith.common import UNITS, convert, module_name
-from cores.common.fusesoc import SIM_FILESET, SYNTH, SYNTH_NODSP, sim_targets
+from cores.common.fusesoc import SIM_FILESET, SYNTH, SYNTH_NODSP, sim_targets, variant_core
 from refmodels.arith import parse_unit
 
 ARITH_DIR = Path(__file__).resolve().parent
-VERSION = "0.1.0"
+#: version of the unit cores (semantic versioning: docs/architecture.md); a unit whose core moves
+#: on alone gets an entry in VERSIONS
+VERSION = "1.0.0"
+VERSIONS: dict[str, str] = {}
 DEFAULT_WIDTH = 8
 
 #: FuseSoC targets of every unit core, in file order: (name, body). The body is YAML indented
@@ -117,12 +120,36 @@ def core_text(unit: str) -> str:
     description = f"{unsigned.description}; MyHDL-generated Verilog, width {DEFAULT_WIDTH}"
     return CORE_TEMPLATE.format(
         unit=unit,
-        version=VERSION,
+        version=VERSIONS.get(unit, VERSION),
         description=description.replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(unit)),
         sim_fileset=SIM_FILESET,
         targets="\n".join(targets),
     )
+
+
+def variant(unit: str, params: dict, out_dir: Path, vlnv: str, request: str) -> list[Path]:
+    """One configuration of an arithmetic unit for the FuseSoC generator
+    (cores/common/fusesoc_gen.py): ``unit`` is a registry name with or without parameters
+    (``drum``, ``drum:k=4,width=8,signed=1``) and ``params`` more of them (``{"k": 4}``);
+    the combinational and the registered module under ``out_dir/rtl`` and
+    ``out_dir/<unit>.core``. Bad names and values raise the registry's errors (ValueError),
+    which name the parameter and its valid range."""
+    from cores.arith.common import CoreError  # noqa: PLC0415
+    from refmodels.arith import UnitError  # noqa: PLC0415
+
+    try:
+        spec = parse_unit(unit, **params)
+        files = [convert(spec, Path(out_dir) / "rtl", registered=r) for r in (False, True)]
+    except (UnitError, CoreError) as exc:
+        raise ValueError(str(exc)) from None
+    core = Path(out_dir) / f"{spec.name}.core"
+    core.write_text(variant_core(
+        vlnv=vlnv, request=request, description=f"{spec.description}; {spec}",
+        files=[f"rtl/{f.name}" for f in files], top=module_name(spec),
+        sim_top=module_name(spec, registered=True), sim_module=SIM_MODULE,
+        plusargs={"APPROXNN_UNIT": str(spec)}))
+    return [*files, core]
 
 
 def generate(root: Path, units=UNITS) -> list[Path]:

@@ -44,6 +44,7 @@ from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.settings import setting
 
 # register word indices (cores/cnn/engine/engine.py REGISTERS)
 CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE = range(9)
@@ -72,8 +73,8 @@ def kinds_of(mul):
 
 def config_from_env():
     return {
-        "lanes": int(os.environ.get("APPROXNN_ENGINE_LANES", "4")),
-        "mul": os.environ.get("APPROXNN_ENGINE_MUL", "int8"),
+        "lanes": int(setting("APPROXNN_ENGINE_LANES", "4")),
+        "mul": setting("APPROXNN_ENGINE_MUL", "int8"),
     }
 
 
