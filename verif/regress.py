@@ -26,6 +26,7 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from types import SimpleNamespace
 
 from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
 
@@ -53,7 +54,7 @@ TIERS = {
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
                 "sbs_layer_T": 16, "sbs_mnist_T": 20,
                 "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20,
-                "cnn_mnist": CNN_MNIST},
+                "cnn_mnist": CNN_MNIST, "fusesoc_project": True},
 }
 
 
@@ -100,6 +101,9 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"cnn_engine:mnist,lanes={params['lanes']},mul={params['mul']}",
                          sim=sims[-1], test="EngineNetworkTest", seed=1, block="cnn",
                          config=("engine", params, 0, 20, "mnist")))
+    if cfg.get("fusesoc_project"):  # the generator in a throwaway FuseSoC project
+        jobs.append(dict(unit="fusesoc_project:cnn_engine,full", sim="icarus+verilator",
+                         test="lint,sim,sim_verilator,synth", seed=1, block="fusesoc"))
     return jobs
 
 
@@ -130,6 +134,14 @@ def run_job(job: dict, out: Path) -> dict:
                             testcase=None if job["test"] == "all" else job["test"],
                             extra_env={"APPROXNN_IMAGES": images,
                                        "APPROXNN_NETWORK": network})
+        elif block == "fusesoc":
+            from verif.fusesoc_project import FULL  # noqa: PLC0415
+            from verif.fusesoc_project import run as run_project  # noqa: PLC0415
+
+            steps = run_project(FULL, build_dir / "project")
+            bad = [s for s in steps if s.returncode]
+            res = SimpleNamespace(passed=not bad, messages=[
+                f"{s.target}: exit {s.returncode}: {s.log[-400:]}" for s in bad])
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 

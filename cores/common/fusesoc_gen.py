@@ -9,8 +9,8 @@ A core that depends on ``approxnn:gen:myhdl`` and lists a ``generate:`` entry su
         parameters: {core: cnn:engine, lanes: 8, mul: "drum:k=4,width=8,signed=1", wbuf: 1024}
 
 gets a generated core whose ``default`` target exports the Verilog, the lint waivers (SbS),
-the cocotb support core and the testbench plusargs of that configuration. ``core`` names
-what to build (``approxnn:`` may be written before it):
+the cocotb support (cores/common/cocotb.mk) and the testbench plusargs of that configuration.
+``core`` names what to build (``approxnn:`` may be written before it):
 
 - ``cnn:<block>`` (requant, mac, engine, pool, hf6mac) with the block's ``build`` arguments
   (engine: lanes, mul, ibuf, wbuf, cmax);
@@ -96,7 +96,13 @@ def generate(config: dict, out_dir: Path) -> list[Path]:
             if not isinstance(name, str) or not name.strip():
                 raise ValueError("core arith needs a unit: core: arith:drum, or unit: "
                                  "drum:k=4,width=8,signed=1")
-    return variant(name, params, out_dir, config["vlnv"], request)
+    written = variant(name, params, out_dir, config["vlnv"], request)
+    import shutil  # noqa: PLC0415
+
+    from cores.common.fusesoc import COCOTB_MK  # noqa: PLC0415
+
+    shutil.copyfile(COCOTB_MK, Path(out_dir) / COCOTB_MK.name)
+    return [*written, Path(out_dir) / COCOTB_MK.name]
 
 
 def main(argv=None) -> int:
