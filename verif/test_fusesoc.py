@@ -4,6 +4,7 @@ or a run without results fails the run, and the generator approxnn_myhdl builds 
 throwaway project that is linted, simulated and synthesised."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,11 +51,25 @@ def test_every_core_has_the_targets():
         assert data["filesets"]["cocotb"]["depend"] == ["^approxnn:common:cocotb:1.0.0"]
 
 
-def test_versions_are_semantic():
+def test_versions_are_semantic_and_bumped_with_the_interface():
+    """Every core carries MAJOR.MINOR.PATCH >= 1.0.0, and cores/interfaces.json records each
+    core's version with a digest of its ports and register map: a changed interface under an
+    unchanged version is reported (docs/architecture.md, "FuseSoC cores and versions")."""
+    import json
+
+    from cores.common import versions
+
     for core in CORES:
         version = yaml.safe_load(core.read_text())["name"].rsplit(":", 1)[1]
-        major, minor, patch = (int(v) for v in version.split("."))
-        assert major >= 1, f"{core}: {version}"
+        assert re.fullmatch(r"[1-9]\d*\.\d+\.\d+", version), f"{core}: {version}"
+    assert versions.problems() == []
+    record = json.loads(versions.RECORD.read_text())
+    record["approxnn:cnn:engine"]["interface"] = "0" * 16  # the ports changed, not the version
+    found = versions.problems(record)
+    assert len(found) == 1 and found[0].startswith("approxnn:cnn:engine: ports or register map "
+                                                   "changed but the version is still 1.0.0")
+    sig = versions.ports("module m (a, y);\ninput signed [7:0] a;\noutput reg y;\n")
+    assert sig == ["input signed [7:0] a", "output y"]
 
 
 def test_the_launcher_fails_a_run_without_results(tmp_path):

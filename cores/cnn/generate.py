@@ -131,10 +131,10 @@ VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.0.0", "pool": "1.0.
             "hf6mac": "1.0.0"}
 
 #: the engine sized for the stored MNIST LeNet (refmodels/cnn/networks/mnist*): its largest input
-#: map is 864 activations (conv2, 12x12x6) and its largest weight load 2,048 words of 8 lanes
-#: (fc1: 256 inputs, a run of 64 output channels). These are the buffers of the measured MNIST
-#: figures (cores/cnn/README.md) and of the nightly MNIST runs; cores/cnn/test_generate.py
-#: checks that every layer of the stored networks fits.
+#: map is 3,456 activations (pool1 reads conv1's 24x24x6 output) and its largest weight load
+#: 2,048 words of 8 lanes (fc1: 256 inputs, a run of 64 output channels), so ibuf = wbuf = 4096
+#: (the buffers of the measured MNIST figures in cores/cnn/README.md and of the nightly MNIST
+#: runs); cores/cnn/test_generate.py checks that every layer of the stored networks fits.
 MNIST_ENGINE = {"lanes": 8, "mul": "int8", "ibuf": 4096, "wbuf": 4096, "cmax": 64}
 
 #: configurations whose Verilog is committed, per block (the first is the default)
