@@ -9,7 +9,9 @@
                                                  #   MNIST images through the layer unit; CNN
                                                  #   engine P = 1..16, approximate units, HF6,
                                                  #   on every simulator, 20 digits images;
-                                                 #   20 MNIST images (int8, HF6)
+                                                 #   20 MNIST images (int8, HF6); the FuseSoC
+                                                 #   generator in a throwaway project (engine
+                                                 #   P = 8 DRUM: lint, sim on both, synth)
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
 Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
