@@ -30,6 +30,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from types import SimpleNamespace
 
+from cores.cnn.generate import MNIST_ENGINE
+from cores.sbs.generate import LAYER_CONFIGS
 from verif.tools import REPO_ROOT, SIMULATORS, simulator_available
 
 #: CNN blocks (verif/cnn harness): (block, parameters, count of random items)
@@ -45,8 +47,7 @@ CNN_NIGHTLY = CNN_SMOKE + [
     ("engine", {"lanes": 1, "mul": "hf6", "cmax": 8}, 0), ("engine", {"lanes": 8, "mul": "hf6"}, 0),
 ]
 #: the MNIST LeNet through the engine (buffers for its layers), nightly: int8 and HF6
-CNN_MNIST = [{"lanes": 8, "mul": m, "ibuf": 4096, "wbuf": 4096, "cmax": 64}
-             for m in ("int8", "hf6")]
+CNN_MNIST = [{**MNIST_ENGINE, "mul": m} for m in ("int8", "hf6")]
 
 TIERS = {
     "smoke": {"widths": [8], "random_widths": [], "seeds": 1,
@@ -148,7 +149,9 @@ def run_job(job: dict, out: Path) -> dict:
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 
             weights, T, network = job["config"]
-            size = {"ip_max": 256, "rows_max": 1024} if network == "mnist" else {}
+            # the committed MNIST-sized layer unit (cores/sbs/generate.py LAYER_CONFIGS)
+            mnist = dict(zip(("ip_max", "rows_max"), LAYER_CONFIGS[1][3:], strict=True))
+            size = mnist if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
                             network=network, seed=job["seed"], build_dir=build_dir, **size)
         else:
