@@ -93,26 +93,33 @@ def fusesoc(folder: Path, *args, env=None, timeout=900) -> subprocess.CompletedP
                           text=True, timeout=timeout)
 
 
+def add_libraries(folder: Path, repo: Path = REPO_ROOT, env=None) -> None:
+    """Add the repository and the project folder itself as FuseSoC libraries of ``folder``."""
+    for name, location in (("approxnn", repo), ("demo", folder)):
+        res = fusesoc(folder, "library", "add", "--sync-type=local", name, str(location),
+                      env=env)
+        if res.returncode:
+            raise RuntimeError(f"fusesoc library add {name} failed: {res.stderr.strip()}")
+
+
 def make_project(folder: Path, params: dict, repo: Path = REPO_ROOT) -> str:
     """Write the project into ``folder`` and add the repository as a FuseSoC library (and the
     project itself); return the toplevel module name."""
     folder.mkdir(parents=True, exist_ok=True)
     top = module_name(params)
     (folder / "demo.core").write_text(user_core(params, top))
-    for name, location in (("approxnn", repo), ("demo", folder)):
-        res = fusesoc(folder, "library", "add", "--sync-type=local", name, str(location))
-        if res.returncode:
-            raise RuntimeError(f"fusesoc library add {name} failed: {res.stderr.strip()}")
+    add_libraries(folder, repo)
     return top
 
 
-def run_target(folder: Path, target: str, tests: str | None = None) -> Step:
+def run_target(folder: Path, target: str, tests: str | None = None,
+               core: str = "user:demo:top") -> Step:
     env = project_env()
     if tests and target.startswith("sim"):
         env["COCOTB_TEST_FILTER"] = tests
     start = time.time()
     res = fusesoc(folder, "run", "--build-root", str(folder / "build"), f"--target={target}",
-                  "user:demo:top", env=env)
+                  core, env=env)
     return Step(target, res.returncode, time.time() - start, res.stdout + res.stderr)
 
 

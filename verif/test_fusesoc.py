@@ -184,9 +184,7 @@ def test_a_design_that_depends_on_the_sbs_cores_passes_verilator_wall(tmp_path):
         pytest.skip("no Verilator >= 5.036")
     env = tool_env()
     (tmp_path / "own.v").write_text(OWN_V)
-    for name, location in (("approxnn", REPO_ROOT), ("demo", tmp_path)):
-        proj.fusesoc(tmp_path, "library", "add", "--sync-type=local", name, str(location),
-                     env=env)
+    proj.add_libraries(tmp_path, env=env)
     for top in ("sbs_layer_e4m1_p2_n32_ip256_r1024", "sbs_spikegen_n64_s1024", "own"):
         (tmp_path / "demo.core").write_text(DEPENDENT.replace("toplevel: own",
                                                               f"toplevel: {top}"))
@@ -223,13 +221,61 @@ def test_generator_variant_in_a_throwaway_project(tmp_path):
     assert list((tmp_path / "project" / "build").glob("*/synth/*.json")), "no netlist"
 
 
+MULTI = """\
+CAPI=2:
+name: user:demo:multi:1.0.0
+filesets:
+  gen:
+    depend: ["^approxnn:gen:myhdl:1.0.0"]
+generate:
+  layer:
+    generator: approxnn_myhdl
+    parameters: {core: sbs:layer, lanes: 2, n_max: 16, weights: log4, ip_max: 16, rows_max: 64}
+  mul:
+    generator: approxnn_myhdl
+    parameters: {core: arith:drum, k: 4, width: 6, signed: 1}
+targets:
+  lint_layer:
+    filesets: [gen]
+    generate: [layer]
+    toplevel: sbs_layer_log4_p2_n16_ip16_r64
+    flow: lint
+    flow_options: {tool: verilator, verilator_options: [-Wall]}
+  sim_mul:
+    filesets: [gen]
+    generate: [mul]
+    toplevel: drum_k4_w6_s_reg
+    flow: sim
+    flow_options: {tool: icarus, cocotb_module: verif.arith.cocotb_arith}
+"""
+
+
+@pytest.mark.sim
+def test_generated_sbs_and_arith_variants_lint_and_simulate(tmp_path):
+    """The other families through the generator in a project: an SbS layer unit with log4
+    weights and small buffers lints clean with -Wall (its waivers come with it), and a 6-bit
+    signed DRUM k = 4 passes its exhaustive and random tests on Icarus (the unit comes to the
+    testbench as a plusarg of the generated core)."""
+    if shutil.which("iverilog") is None or not simulator_available("verilator"):
+        pytest.skip("no Icarus Verilog or Verilator >= 5.036")
+    folder = tmp_path / "multi"
+    folder.mkdir()
+    (folder / "demo.core").write_text(MULTI)
+    proj.add_libraries(folder)
+    lint = proj.run_target(folder, "lint_layer", core="user:demo:multi")
+    assert lint.returncode == 0 and "%Warning" not in lint.log, lint.log[-3000:]
+    sim = proj.run_target(folder, "sim_mul", core="user:demo:multi")
+    assert sim.returncode == 0, sim.log[-3000:]
+    assert "TESTS=2 PASS=2 FAIL=0" in sim.log
+    assert "approxnn_myhdl: user:demo:multi-mul:1.0.0: module drum_k4_w6_s" in sim.log
+
+
 def test_a_bad_generator_parameter_stops_the_setup_with_one_line(tmp_path):
     """lanes = 3: the generator names the parameter and its valid values and FuseSoC fails."""
     params = {**proj.SHORT["params"], "lanes": 3}
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "demo.core").write_text(proj.user_core(params, "x"))
-    for name, location in (("approxnn", REPO_ROOT), ("demo", tmp_path / "p")):
-        proj.fusesoc(tmp_path / "p", "library", "add", "--sync-type=local", name, str(location))
+    proj.add_libraries(tmp_path / "p")
     res = proj.fusesoc(tmp_path / "p", "run", "--setup", "--build-root", str(tmp_path / "b"),
                        "--target=lint", "user:demo:top")
     assert res.returncode != 0
