@@ -94,7 +94,12 @@ def fusesoc(folder: Path, *args, env=None, timeout=900) -> subprocess.CompletedP
 
 
 def add_libraries(folder: Path, repo: Path = REPO_ROOT, env=None) -> None:
-    """Add the repository and the project folder itself as FuseSoC libraries of ``folder``."""
+    """Add the repository and the project folder itself as FuseSoC libraries of ``folder``.
+    The repository's ``build`` (FuseSoC copies cores into its work roots there) and ``.venv``
+    are not searched for cores."""
+    conf = folder / "fusesoc.conf"
+    if not conf.exists():
+        conf.write_text(f"[main]\nignored_dirs = {repo / 'build'} {repo / '.venv'}\n\n")
     for name, location in (("approxnn", repo), ("demo", folder)):
         res = fusesoc(folder, "library", "add", "--sync-type=local", name, str(location),
                       env=env)

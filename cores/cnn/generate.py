@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cores.common.fusesoc import (
     SIM_FILESET,
+    config_targets,
     parameter_decls,
     sim_targets,
     synth_targets,
@@ -137,6 +138,12 @@ VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.0.0", "pool": "1.0.
 #: runs); cores/cnn/test_generate.py checks that every layer of the stored networks fits.
 MNIST_ENGINE = {"lanes": 8, "mul": "int8", "ibuf": 4096, "wbuf": 4096, "cmax": 64}
 
+#: FuseSoC targets of other committed configurations: block -> {index in COMMITTED: (tag, what)}
+#: gives lint_<tag>, sim_<tag> and synth_<tag>
+CONFIG_TARGETS = {"engine": {1: ("hf6", "the Hybrid-Float6 build (P = 4)"),
+                             2: ("mnist", "the MNIST-sized configuration (P = 8, 4,096 "
+                                 "activations and weight words, 64 channels)")}}
+
 #: configurations whose Verilog is committed, per block (the first is the default)
 COMMITTED = {
     "requant": [{}],
@@ -186,7 +193,7 @@ targets:
 
 {synth_targets}
 {sim_targets}
-{parameter_decls}"""
+{config_targets}{parameter_decls}"""
 
 SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/cnn) of the default configuration "
                    "against the golden model (refmodels.cnn)")
@@ -248,6 +255,10 @@ def core_text(block: str) -> str:
         sim_fileset=SIM_FILESET,
         sim_targets=sim_targets(module_names(block)[0], info["test_module"], SIM_DESCRIPTION,
                                 [f"{k}={v}" for k, v in plusargs.items()]),
+        config_targets="".join(
+            config_targets(tag, module_names(block)[i], what, sim_module=info["test_module"],
+                           plusargs=info["env"](COMMITTED[block][i])) + "\n"
+            for i, (tag, what) in CONFIG_TARGETS.get(block, {}).items()),
         parameter_decls=parameter_decls(plusargs),
     )
 

@@ -45,6 +45,10 @@ def test_core_files_name_every_rtl_file_and_target():
             assert f"      - {f}\n" in text
         for target in ("default", "lint", "sim", "sim_verilator", "synth", "synth_nodsp"):
             assert f"\n  {target}:\n" in text
+        # the other committed configurations have their own targets (the HF6 build, MNIST)
+        for tag, _ in generate.CONFIG_TARGETS.get(block, {}).values():
+            for target in (f"lint_{tag}", f"sim_{tag}", f"synth_{tag}"):
+                assert f"\n  {target}:\n" in text
 
 
 def test_check_cli_reports_up_to_date():

@@ -197,3 +197,21 @@ def variant_core(*, vlnv: str, request: str, description: str, files, top: str, 
         sim_targets=sim_targets(sim_top, sim_module, "cocotb tests of the generated module",
                                 params, filesets),
         parameter_decls=parameter_decls(plusargs))
+
+
+def config_targets(tag: str, top: str, what: str, *, sim_module: str, plusargs: dict,
+                   filesets=("rtl",), waived: bool = False) -> str:
+    """``lint_<tag>``, ``sim_<tag>`` (Icarus) and ``synth_<tag>`` of another committed
+    configuration ``top`` of a core (``what`` describes it)."""
+    params = ", ".join(yaml_item(p) for p in [*(f"{k}={v}" for k, v in plusargs.items()),
+                                              "APPROXNN_FAIL_EXIT=true"])
+    desc = textwrap.fill(f"the cocotb tests on {what}; Icarus Verilog; a failed test or a run "
+                         "without cocotb results fails the run", 96,
+                         initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join([
+        target(f"lint_{tag}", LINT, what=what, filesets=", ".join(filesets), top=top,
+               waived=", with the waivers of lint.vlt" if waived else ""),
+        target(f"sim_{tag}", SIM, description=desc, filesets=", ".join([*filesets, "cocotb"]),
+               top=top, parameters=params, tool="icarus", module=sim_module),
+        target(f"synth_{tag}", SYNTH, top=top),
+    ])

@@ -21,6 +21,7 @@ from cores.common.fusesoc import (
     LINT,
     SIM_FILESET,
     WAIVERS_FILESET,
+    config_targets,
     parameter_decls,
     sim_targets,
     synth_targets,
@@ -61,7 +62,7 @@ targets:
 {lint}
 {synth_targets}
 {sim_targets}
-{parameter_decls}"""
+{config_targets}{parameter_decls}"""
 
 
 #: committed configuration of the spike generator: (N_MAX, SRC_MAX)
@@ -152,7 +153,20 @@ def core_text(core: str = "update") -> str:
         sim_targets=sim_targets(top, fields["sim_module"], fields["sim_description"],
                                 [f"{k}={v}" for k, v in plusargs.items()],
                                 filesets=("rtl", "waivers")),
+        config_targets=_config_targets(core),
         parameter_decls=parameter_decls(plusargs))
+
+
+def _config_targets(core: str) -> str:
+    """lint_mnist, sim_mnist and synth_mnist of the layer unit sized for MNIST."""
+    if core != "layer":
+        return ""
+    cfg = LAYER_CONFIGS[1]
+    return config_targets(
+        "mnist", _modules("layer")[1][0], "the layer unit sized for the stored MNIST networks "
+        "(IP_MAX = 256, ROWS_MAX = 1024; the digits network end to end)",
+        sim_module=SIM_MODULES["layer"], plusargs=_layer_plusargs(*cfg),
+        filesets=("rtl", "waivers"), waived=True) + "\n"
 
 
 #: generation parameters of each core (FuseSoC generator): name -> default
