@@ -5,7 +5,7 @@ an integrator does (cores/common/fusesoc_gen.py).
     python -m verif.fusesoc_project [--full] [--keep DIR]
 
 The default variant is small (P = 2, Mitchell multiplier, 256 activations, 64 weight words,
-4 channels) and its sim runs the register test only, on Verilator; ``--full`` builds P = 8 with
+4 channels) and its sim runs the register test only, on Icarus; ``--full`` builds P = 8 with
 DRUM k = 4 and non-default buffers and runs every engine test on Icarus and on Verilator
 (nightly tier).
 Exit status 1 when a target fails; one line per target with its time.
@@ -29,7 +29,7 @@ from verif.tools import REPO_ROOT
 #: generator parameters of the two variants, and the engine tests their sim runs (None: all)
 SHORT = {"params": {"core": "cnn:engine", "lanes": 2, "mul": "mitchell:width=8,signed=1",
                     "ibuf": 256, "wbuf": 64, "cmax": 4},
-         "tests": "EngineRegTest", "targets": ("lint", "sim_verilator", "synth")}
+         "tests": "EngineRegTest", "targets": ("lint", "sim", "synth")}
 FULL = {"params": {"core": "cnn:engine", "lanes": 8, "mul": "drum:k=4,width=8,signed=1",
                    "ibuf": 2048, "wbuf": 1024, "cmax": 32},
         "tests": None, "targets": ("lint", "sim", "sim_verilator", "synth")}
