@@ -46,8 +46,8 @@ def test_every_core_has_the_targets():
         default = data["targets"]["default"]["filesets"]
         if (core.parent / "lint.vlt").exists():
             assert "waivers" in default and data["filesets"]["waivers"]["file_type"] == "vlt"
-        for name, tgt in data["targets"].items():  # every cocotb run has the launcher
-            if tgt.get("flow") == "sim":
+        for name, tgt in data["targets"].items():  # every cocotb run and lint: the launcher
+            if tgt.get("flow") in ("sim", "lint"):
                 assert "cocotb" in tgt["filesets"], (core, name)
         assert data["filesets"]["cocotb"]["depend"] == ["^approxnn:common:cocotb:1.0.0"]
 
@@ -122,8 +122,7 @@ def test_a_sim_without_the_project_python_on_path_fails_loudly(tmp_path):
 def test_fusesoc_lint_and_synth_run(tmp_path):
     if shutil.which("yosys") is None:
         pytest.skip("no Yosys")
-    lint = fusesoc("--target=lint", "approxnn:arith:mitchell", tmp_path=tmp_path / "lint",
-                   env=tool_env())
+    lint = fusesoc("--target=lint", "approxnn:arith:mitchell", tmp_path=tmp_path / "lint")
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
     syn = fusesoc("--target=synth_nodsp", "approxnn:arith:mitchell", tmp_path=tmp_path / "syn")
     assert syn.returncode == 0, syn.stdout[-2000:] + syn.stderr[-2000:]
@@ -146,7 +145,7 @@ def test_fusesoc_accelerator_sim_and_lint(sim_core, tests, lint_core, tmp_path):
     sim = fusesoc("--target=sim", sim_core, tmp_path=tmp_path / "sim")
     assert sim.returncode == 0, sim.stdout[-3000:] + sim.stderr[-3000:]
     assert f"TESTS={tests} PASS={tests} FAIL=0" in sim.stdout
-    lint = fusesoc("--target=lint", lint_core, tmp_path=tmp_path / "lint", env=tool_env())
+    lint = fusesoc("--target=lint", lint_core, tmp_path=tmp_path / "lint")
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
 
 

@@ -44,7 +44,7 @@ TARGETS: tuple[tuple[str, str], ...] = (
         "lint",
         """\
     description: Verilator lint (-Wall) of the signed registered module
-    filesets: [rtl]
+    filesets: [rtl, cocotb]
     toplevel: {top_reg_s}
     flow: lint
     flow_options:

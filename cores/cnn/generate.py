@@ -184,7 +184,7 @@ targets:
 
   lint:
     description: Verilator lint (-Wall) of the default configuration
-    filesets: [rtl]
+    filesets: [rtl, cocotb]
     toplevel: {top}
     flow: lint
     flow_options:

