@@ -9,7 +9,9 @@
                                                  #   MNIST images through the layer unit; CNN
                                                  #   engine P = 1..16, approximate units, HF6,
                                                  #   on every simulator, 20 digits images;
-                                                 #   20 MNIST images (int8, HF6)
+                                                 #   20 MNIST images (int8, HF6); the FuseSoC
+                                                 #   generator in a throwaway project (engine
+                                                 #   P = 8 DRUM: lint, sim on both, synth);
                                                  #   then every mutant of verif.mutate
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
@@ -30,8 +32,12 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from types import SimpleNamespace
 
 from approxnn.eda.sim import REPO_ROOT, SIMULATORS, simulator_available
+
+from cores.cnn.generate import MNIST_ENGINE
+from cores.sbs.generate import LAYER_CONFIGS
 
 #: CNN blocks (verif/cnn harness): (block, parameters, count of random items)
 CNN_SMOKE = [("requant", {}, 5000), ("mac", {"lanes": 8, "mul": "int8"}, 200),
@@ -46,8 +52,7 @@ CNN_NIGHTLY = CNN_SMOKE + [
     ("engine", {"lanes": 1, "mul": "hf6", "cmax": 8}, 0), ("engine", {"lanes": 8, "mul": "hf6"}, 0),
 ]
 #: the MNIST LeNet through the engine (buffers for its layers), nightly: int8 and HF6
-CNN_MNIST = [{"lanes": 8, "mul": m, "ibuf": 4096, "wbuf": 4096, "cmax": 64}
-             for m in ("int8", "hf6")]
+CNN_MNIST = [{**MNIST_ENGINE, "mul": m} for m in ("int8", "hf6")]
 
 TIERS = {
     "smoke": {"widths": [8], "random_widths": [], "seeds": 1,
@@ -57,7 +62,7 @@ TIERS = {
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
                 "sbs_layer_T": 16, "sbs_mnist_T": 20,
                 "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20,
-                "cnn_mnist": CNN_MNIST, "mutate": True,
+                "cnn_mnist": CNN_MNIST, "mutate": True, "fusesoc_project": True,
                 # long stress / reset campaigns: resets per engine test run, and per SbS
                 # update configuration a reset run and a random run under the mixed pattern
                 "resets": 12, "sbs_stress": True},
@@ -122,6 +127,9 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"cnn_engine:mnist,lanes={params['lanes']},mul={params['mul']}",
                          sim=sims[-1], test="EngineNetworkTest", seed=1, block="cnn",
                          config=("engine", params, 0, 20, "mnist")))
+    if cfg.get("fusesoc_project"):  # the generator in a throwaway FuseSoC project
+        jobs.append(dict(unit="fusesoc_project:cnn_engine,full", sim="icarus+verilator",
+                         test="lint,sim,sim_verilator,synth", seed=1, block="fusesoc"))
     return jobs
 
 
@@ -154,11 +162,21 @@ def run_job(job: dict, out: Path) -> dict:
                             extra_env={"APPROXNN_IMAGES": images,
                                        "APPROXNN_NETWORK": network,
                                        **job.get("env", {})})
+        elif block == "fusesoc":
+            from verif.fusesoc_project import FULL  # noqa: PLC0415
+            from verif.fusesoc_project import run as run_project  # noqa: PLC0415
+
+            steps = run_project(FULL, build_dir / "project")
+            bad = [s for s in steps if s.returncode]
+            res = SimpleNamespace(passed=not bad, messages=[
+                f"{s.target}: exit {s.returncode}: {s.log[-400:]}" for s in bad])
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 
             weights, T, network = job["config"]
-            size = {"ip_max": 256, "rows_max": 1024} if network == "mnist" else {}
+            # the committed MNIST-sized layer unit (cores/sbs/generate.py LAYER_CONFIGS)
+            mnist = dict(zip(("ip_max", "rows_max"), LAYER_CONFIGS[1][3:], strict=True))
+            size = mnist if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
                             network=network, seed=job["seed"], build_dir=build_dir,
                             extra_env=job.get("env"), **size)

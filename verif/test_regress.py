@@ -24,10 +24,14 @@ def test_plan_covers_every_unit_sign_and_simulator():
     assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 4
     # 5 non-engine blocks once, 9 engine configurations x 3 seeds, MNIST int8 and HF6
     assert len([j for j in nightly if j.get("block") == "cnn"]) == 5 + 9 * 3 + 2
+    # the generator in a throwaway FuseSoC project: lint, sim on both simulators, synth
+    assert len([j for j in nightly if j.get("block") == "fusesoc"]) == 1
+    assert not [j for j in smoke if j.get("block") == "fusesoc"]
     assert {j["test"] for j in nightly} == {"ArithExhaustiveTest", "ArithRandomTest",
                                             "UpdateRandomTest", "network_end_to_end", "all",
                                             "EngineNetworkTest", "reset_during_traffic",
-                                            "layer_maxima_and_reset"}
+                                            "layer_maxima_and_reset",
+                                            "lint,sim,sim_verilator,synth"}
     names = [j["unit"] + j["sim"] + str(j["seed"]) for j in nightly]
     assert len(names) == len(set(names))
 

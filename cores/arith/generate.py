@@ -18,16 +18,20 @@ import tempfile
 from pathlib import Path
 
 from cores.arith.common import UNITS, convert, module_name
-from cores.common.fusesoc import SYNTH, SYNTH_NODSP
+from cores.common.fusesoc import SIM_FILESET, SYNTH, SYNTH_NODSP, sim_targets, variant_core
 from refmodels.arith import parse_unit
 
 ARITH_DIR = Path(__file__).resolve().parent
-VERSION = "0.1.0"
+#: version of the unit cores (semantic versioning: docs/architecture.md); a unit whose core moves
+#: on alone gets an entry in VERSIONS
+VERSION = "1.0.0"
+VERSIONS: dict[str, str] = {}
 DEFAULT_WIDTH = 8
 
 #: FuseSoC targets of every unit core, in file order: (name, body). The body is YAML indented
 #: by four spaces; ``{top}`` and ``{top_reg_s}`` name the unsigned combinational and the signed
-#: registered module. ``default`` must come first (the others merge it).
+#: registered module. ``default`` must come first (the others merge it). The cocotb targets
+#: (``sim`` on Icarus, ``sim_verilator``) follow, from :func:`cores.common.fusesoc.sim_targets`.
 TARGETS: tuple[tuple[str, str], ...] = (
     (
         "default",
@@ -40,7 +44,7 @@ TARGETS: tuple[tuple[str, str], ...] = (
         "lint",
         """\
     description: Verilator lint (-Wall) of the signed registered module
-    filesets: [rtl]
+    filesets: [rtl, cocotb]
     toplevel: {top_reg_s}
     flow: lint
     flow_options:
@@ -50,23 +54,11 @@ TARGETS: tuple[tuple[str, str], ...] = (
     ),
     ("synth", SYNTH),
     ("synth_nodsp", SYNTH_NODSP),
-    (
-        "sim",
-        """\
-    description: >-
-      pyuvm/cocotb verification (verif/arith) of the signed registered module against the
-      golden model: exhaustive and constrained-random tests; a failed test fails the run
-      (source scripts/env.sh first: cocotb 2 needs GPI_USERS under edalize)
-    filesets: [rtl]
-    toplevel: {top_reg_s}
-    parameters: ["APPROXNN_UNIT={spec_s}", APPROXNN_FAIL_EXIT=true]
-    flow: sim
-    flow_options:
-      tool: icarus
-      cocotb_module: verif.arith.cocotb_arith
-""",
-    ),
 )
+
+SIM_MODULE = "verif.arith.cocotb_arith"
+SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/arith) of the signed registered module "
+                   "against the golden model: exhaustive and constrained-random tests")
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -80,7 +72,7 @@ filesets:
     files:
 {files}
     file_type: verilogSource
-
+{sim_fileset}
 targets:
 {targets}
 parameters:
@@ -123,14 +115,41 @@ def core_text(unit: str) -> str:
         if i == 0 and name != "default":
             raise ValueError("the first target must be 'default'")
         targets.append(f"  {name}:\n" + body.format(**names))
+    targets.append(sim_targets(names["top_reg_s"], SIM_MODULE, SIM_DESCRIPTION,
+                               [f"APPROXNN_UNIT={names['spec_s']}"]))
     description = f"{unsigned.description}; MyHDL-generated Verilog, width {DEFAULT_WIDTH}"
     return CORE_TEMPLATE.format(
         unit=unit,
-        version=VERSION,
+        version=VERSIONS.get(unit, VERSION),
         description=description.replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(unit)),
+        sim_fileset=SIM_FILESET,
         targets="\n".join(targets),
     )
+
+
+def variant(unit: str, params: dict, out_dir: Path, vlnv: str, request: str) -> list[Path]:
+    """One configuration of an arithmetic unit for the FuseSoC generator
+    (cores/common/fusesoc_gen.py): ``unit`` is a registry name with or without parameters
+    (``drum``, ``drum:k=4,width=8,signed=1``) and ``params`` more of them (``{"k": 4}``);
+    the combinational and the registered module under ``out_dir/rtl`` and
+    ``out_dir/<unit>.core``. Bad names and values raise the registry's errors (ValueError),
+    which name the parameter and its valid range."""
+    from cores.arith.common import CoreError  # noqa: PLC0415
+    from refmodels.arith import UnitError  # noqa: PLC0415
+
+    try:
+        spec = parse_unit(unit, **params)
+        files = [convert(spec, Path(out_dir) / "rtl", registered=r) for r in (False, True)]
+    except (UnitError, CoreError) as exc:
+        raise ValueError(str(exc)) from None
+    core = Path(out_dir) / f"{spec.name}.core"
+    core.write_text(variant_core(
+        vlnv=vlnv, request=request, description=f"{spec.description}; {spec}",
+        files=[f"rtl/{f.name}" for f in files], top=module_name(spec),
+        sim_top=module_name(spec, registered=True), sim_module=SIM_MODULE,
+        plusargs={"APPROXNN_UNIT": str(spec)}))
+    return [*files, core]
 
 
 def generate(root: Path, units=UNITS) -> list[Path]:

@@ -16,10 +16,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cores.common.fusesoc import synth_targets
+from cores.common.fusesoc import (
+    SIM_FILESET,
+    config_targets,
+    parameter_decls,
+    sim_targets,
+    synth_targets,
+    variant_core,
+)
 
 CNN_DIR = Path(__file__).resolve().parent
-VERSION = "0.1.0"
 
 
 def _requant(**params):
@@ -121,6 +127,23 @@ BLOCKS = {
     },
 }
 
+#: version of each block's core (semantic versioning: docs/architecture.md)
+VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.0.0", "pool": "1.0.0",
+            "hf6mac": "1.0.0"}
+
+#: the engine sized for the stored MNIST LeNet (refmodels/cnn/networks/mnist*): its largest input
+#: map is 3,456 activations (pool1 reads conv1's 24x24x6 output) and its largest weight load
+#: 2,048 words of 8 lanes (fc1: 256 inputs, a run of 64 output channels), so ibuf = wbuf = 4096
+#: (the buffers of the measured MNIST figures in cores/cnn/README.md and of the nightly MNIST
+#: runs); cores/cnn/test_generate.py checks that every layer of the stored networks fits.
+MNIST_ENGINE = {"lanes": 8, "mul": "int8", "ibuf": 4096, "wbuf": 4096, "cmax": 64}
+
+#: FuseSoC targets of other committed configurations: block -> {index in COMMITTED: (tag, what)}
+#: gives lint_<tag>, sim_<tag> and synth_<tag>
+CONFIG_TARGETS = {"engine": {1: ("hf6", "the Hybrid-Float6 build (P = 4)"),
+                             2: ("mnist", "the MNIST-sized configuration (P = 8, 4,096 "
+                                 "activations and weight words, 64 channels)")}}
+
 #: configurations whose Verilog is committed, per block (the first is the default)
 COMMITTED = {
     "requant": [{}],
@@ -128,7 +151,7 @@ COMMITTED = {
         {"lanes": 8, "mul": "int8"},
         {"lanes": 8, "mul": "drum:k=4,signed=1"},
     ],
-    "engine": [{"lanes": 4, "mul": "int8"}, {"lanes": 4, "mul": "hf6"}],
+    "engine": [{"lanes": 4, "mul": "int8"}, {"lanes": 4, "mul": "hf6"}, MNIST_ENGINE],
     "hf6mac": [{"lanes": 4}],
     "pool": [{}],
 }
@@ -153,7 +176,7 @@ filesets:
     files:
 {files}
     file_type: verilogSource
-
+{sim_fileset}
 targets:
   default:
     filesets: [rtl]
@@ -161,7 +184,7 @@ targets:
 
   lint:
     description: Verilator lint (-Wall) of the default configuration
-    filesets: [rtl]
+    filesets: [rtl, cocotb]
     toplevel: {top}
     flow: lint
     flow_options:
@@ -169,24 +192,46 @@ targets:
       verilator_options: [-Wall]
 
 {synth_targets}
-  sim:
-    description: >-
-      pyuvm/cocotb verification (verif/cnn) of the default configuration against the golden
-      model (refmodels.cnn); a failed test fails the run (source scripts/env.sh first)
-    filesets: [rtl]
-    toplevel: {top}
-    parameters: [APPROXNN_FAIL_EXIT=true]
-    flow: sim
-    flow_options:
-      tool: icarus
-      cocotb_module: {test_module}
+{sim_targets}
+{config_targets}{parameter_decls}"""
 
-parameters:
-  APPROXNN_FAIL_EXIT:
-    datatype: bool
-    paramtype: plusarg
-    description: end the simulator with status 1 when a cocotb test failed
-"""
+SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/cnn) of the default configuration "
+                   "against the golden model (refmodels.cnn)")
+
+
+def block_parameters(block: str) -> list[str]:
+    """Names of the generation parameters of ``block`` (the arguments of its ``build``)."""
+    import importlib  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+
+    if block not in BLOCKS:
+        raise ValueError(f"unknown CNN block {block!r}; valid: {', '.join(BLOCKS)}")
+    build = importlib.import_module(f"cores.cnn.{block}.{block}").build
+    return list(inspect.signature(build).parameters)
+
+
+def variant(block: str, params: dict, out_dir: Path, vlnv: str, request: str) -> list[Path]:
+    """One configuration of ``block`` for the FuseSoC generator (cores/common/fusesoc_gen.py):
+    its Verilog under ``out_dir/rtl`` and ``out_dir/<block>.core`` named ``vlnv``. Bad
+    parameters raise ValueError naming the parameter and its valid values (the blocks' own
+    checks, as for the committed configurations)."""
+    from cores.cnn.common import convert  # noqa: PLC0415
+
+    valid = block_parameters(block)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"cnn:{block} has no parameter {', '.join(unknown)}; valid: "
+                         f"{', '.join(valid) or 'none'}")
+    factory, name = build_block(block, **params)
+    out_dir = Path(out_dir)
+    rtl = convert(factory, name, out_dir / "rtl")
+    info = BLOCKS[block]
+    core = out_dir / f"{block}.core"
+    core.write_text(variant_core(
+        vlnv=vlnv, request=request, description=f"{info['description']}; {name}",
+        files=[f"rtl/{rtl.name}"], top=name, sim_top=name, sim_module=info["test_module"],
+        plusargs=info["env"](params)))
+    return [rtl, core]
 
 
 def module_names(block: str) -> list[str]:
@@ -199,14 +244,22 @@ def rtl_files(block: str) -> list[str]:
 
 def core_text(block: str) -> str:
     info = BLOCKS[block]
+    plusargs = info["env"](COMMITTED[block][0])
     return CORE_TEMPLATE.format(
         block=block,
-        version=VERSION,
+        version=VERSIONS[block],
         description=info["description"].replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(block)),
         top=module_names(block)[0],
         synth_targets=synth_targets(module_names(block)[0]),
-        test_module=info["test_module"],
+        sim_fileset=SIM_FILESET,
+        sim_targets=sim_targets(module_names(block)[0], info["test_module"], SIM_DESCRIPTION,
+                                [f"{k}={v}" for k, v in plusargs.items()]),
+        config_targets="".join(
+            config_targets(tag, module_names(block)[i], what, sim_module=info["test_module"],
+                           plusargs=info["env"](COMMITTED[block][i])) + "\n"
+            for i, (tag, what) in CONFIG_TARGETS.get(block, {}).items()),
+        parameter_decls=parameter_decls(plusargs),
     )
 
 

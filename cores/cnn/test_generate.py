@@ -4,6 +4,7 @@ are refused at generation time with a clear message."""
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cores.cnn import generate
@@ -39,11 +40,15 @@ def test_conversion_is_reproducible(tmp_path):
 def test_core_files_name_every_rtl_file_and_target():
     for block in generate.BLOCKS:
         text = generate.core_text(block)
-        assert f"name: approxnn:cnn:{block}:{generate.VERSION}" in text
+        assert f"name: approxnn:cnn:{block}:{generate.VERSIONS[block]}" in text
         for f in generate.rtl_files(block):
             assert f"      - {f}\n" in text
-        for target in ("default", "lint", "sim", "synth", "synth_nodsp"):
+        for target in ("default", "lint", "sim", "sim_verilator", "synth", "synth_nodsp"):
             assert f"\n  {target}:\n" in text
+        # the other committed configurations have their own targets (the HF6 build, MNIST)
+        for tag, _ in generate.CONFIG_TARGETS.get(block, {}).values():
+            for target in (f"lint_{tag}", f"sim_{tag}", f"synth_{tag}"):
+                assert f"\n  {target}:\n" in text
 
 
 def test_check_cli_reports_up_to_date():
@@ -92,3 +97,58 @@ def test_unknown_block_is_refused():
         generate.build_block("conv")
     with pytest.raises(TypeError):
         generate.build_block("requant", lanes=4)
+
+
+def engine_needs(network: str, lanes: int, cmax: int) -> dict:
+    """Input-buffer entries and weight-buffer words the largest layer of a stored network
+    needs on the engine, run as the host runs it (verif/cnn/engine_env.py EngineNetworkTest):
+    a dense layer of K inputs is K inputs and ceil(units / P) * K weight words, output
+    channels beyond the channel table run in parts of at most ``cmax``."""
+    import math
+
+    from refmodels.cnn.net import load_network
+    from refmodels.cnn.tflite import compute_padding
+
+    net = load_network(network)
+    h, w, c = net.topology["input"]
+    need = {"ibuf": 0, "wbuf": 0, "channels_in": 0}
+    for lay in net.layers:
+        kind = lay["type"]
+        if kind in ("conv2d", "dense"):
+            wt = np.asarray(net.arrays[lay["name"] + ".w"])
+            if kind == "dense":
+                oc, taps = wt.shape[0], h * w * c
+                assert taps == wt.shape[1]
+                h, w, c = 1, 1, oc
+            else:
+                oc, fh, fw, cin = wt.shape
+                assert cin == c
+                taps = fh * fw * c
+                sy, sx = lay.get("stride", [1, 1])
+                ho = compute_padding(h, fh, sy, 1, lay["padding"])[0]
+                wo = compute_padding(w, fw, sx, 1, lay["padding"])[0]
+            need["ibuf"] = max(need["ibuf"], taps if kind == "dense" else h * w * c)
+            need["wbuf"] = max(need["wbuf"], math.ceil(min(oc, cmax) / lanes) * taps)
+            need["channels_in"] = max(need["channels_in"], min(c, 255) if kind == "conv2d"
+                                      else 0)
+            if kind == "conv2d":
+                h, w, c = ho, wo, oc
+        elif kind == "maxpool":
+            need["ibuf"] = max(need["ibuf"], h * w * c)
+            ph, pw = lay["pool"]
+            h, w = h // ph, w // pw
+        elif kind != "flatten":
+            raise AssertionError(f"{network}: layer type {kind} not sized here")
+    return need
+
+
+@pytest.mark.parametrize("network", ["mnist", "mnist_hf6qat"])
+def test_the_committed_mnist_engine_holds_the_stored_mnist_networks(network):
+    cfg = generate.MNIST_ENGINE
+    assert cfg in generate.COMMITTED["engine"]
+    need = engine_needs(network, cfg["lanes"], cfg["cmax"])
+    assert need == {"ibuf": 3456, "wbuf": 2048, "channels_in": 6}
+    assert need["ibuf"] <= cfg["ibuf"] and need["wbuf"] <= cfg["wbuf"]
+    # the default configuration cannot hold it: fc1 needs 16 runs of 1,024 words
+    default = generate.COMMITTED["engine"][0]
+    assert engine_needs(network, 4, 16)["wbuf"] > default.get("wbuf", 512)

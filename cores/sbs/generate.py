@@ -17,15 +17,29 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cores.common.fusesoc import synth_targets
+from cores.common.fusesoc import (
+    LINT,
+    SIM_FILESET,
+    WAIVERS_FILESET,
+    config_targets,
+    parameter_decls,
+    sim_targets,
+    synth_targets,
+    target,
+    variant_core,
+)
 
 SBS_DIR = Path(__file__).resolve().parent
-VERSION = "0.1.0"
+#: version of each core (semantic versioning: docs/architecture.md)
+VERSIONS = {"update": "1.0.0", "layer": "1.0.0", "spikegen": "1.0.0"}
 
 #: committed configurations of the update unit: (P, N_MAX, weight format)
 CONFIGS = ((4, 1024, "e4m1"), (4, 1024, "log4"))
 #: committed configurations of the layer unit: (P, N_MAX, weight format, IP_MAX, ROWS_MAX)
-LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128),)
+#: The second is sized for the stored MNIST networks (refmodels/sbs/networks/mnist*): 196 IPs in
+#: the first pooling layer, 800 weight rows in the output layer (5x5x32), N_H up to 32 and a
+#: layer of N_H = 2 (so P <= 2); cores/sbs/test_generate.py checks that every layer fits.
+LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128), (2, 32, "e4m1", 256, 1024))
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -39,75 +53,16 @@ filesets:
     files:
 {files}
     file_type: verilogSource
-  waivers:
-    files: [lint.vlt]
-    file_type: vlt
-
+{waivers}{sim_fileset}
 targets:
   default:
-    filesets: [rtl]
-    toplevel: {top}
-
-  lint:
-    description: Verilator lint (-Wall) with the waivers of lint.vlt
     filesets: [rtl, waivers]
     toplevel: {top}
-    flow: lint
-    flow_options:
-      tool: verilator
-      verilator_options: [-Wall]
 
+{lint}
 {synth_targets}
-  sim:
-    description: >-
-      {sim_description}; a failed test fails the run (source scripts/env.sh first: cocotb 2
-      needs GPI_USERS under edalize)
-    filesets: [rtl]
-    toplevel: {top}
-    parameters: [{sim_parameters}, APPROXNN_FAIL_EXIT=true]
-    flow: sim
-    flow_options:
-      tool: icarus
-      cocotb_module: {sim_module}
-
-parameters:
-  APPROXNN_SBS_P:
-    datatype: int
-    paramtype: plusarg
-    description: lanes of the module under test (verif/sbs checks it against CONFIG)
-  APPROXNN_SBS_NMAX:
-    datatype: int
-    paramtype: plusarg
-    description: latents of the module under test
-  APPROXNN_SBS_WEIGHTS:
-    datatype: str
-    paramtype: plusarg
-    description: weight format of the module under test
-  APPROXNN_SBS_IPMAX:
-    datatype: int
-    paramtype: plusarg
-    description: IPs of the layer unit under test
-  APPROXNN_SBS_ROWSMAX:
-    datatype: int
-    paramtype: plusarg
-    description: weight rows of the layer unit under test
-  APPROXNN_SBS_T:
-    datatype: int
-    paramtype: plusarg
-    description: spike steps of the end-to-end network test
-  APPROXNN_SBS_SRCMAX:
-    datatype: int
-    paramtype: plusarg
-    description: sources of the spike generator under test
-  APPROXNN_COUNT:
-    datatype: int
-    paramtype: plusarg
-    description: random scenarios (spike generator - steps)
-  APPROXNN_FAIL_EXIT:
-    datatype: bool
-    paramtype: plusarg
-    description: end the simulator with status 1 when a cocotb test failed
-"""
+{sim_targets}
+{config_targets}{parameter_decls}"""
 
 
 #: committed configuration of the spike generator: (N_MAX, SRC_MAX)
@@ -148,8 +103,8 @@ def _fields(core: str) -> dict:
             "top": top,
             "sim_description": "pyuvm/cocotb verification (verif/sbs) against the golden model "
             "refmodels.sbs: constrained-random scenarios, register map, bad frames, cycles",
-            "sim_parameters": f"APPROXNN_SBS_P={p}, APPROXNN_SBS_NMAX={n_max}, "
-            f"APPROXNN_SBS_WEIGHTS={weights}, APPROXNN_COUNT=4",
+            "sim_parameters": {"APPROXNN_SBS_P": p, "APPROXNN_SBS_NMAX": n_max,
+                               "APPROXNN_SBS_WEIGHTS": weights, "APPROXNN_COUNT": 4},
             "sim_module": "verif.sbs.cocotb_update",
         }
     if core == "layer":
@@ -162,9 +117,7 @@ def _fields(core: str) -> dict:
             "top": top,
             "sim_description": "cocotb test (verif/sbs/cocotb_layer.py): the digits network "
             "end to end through the layer unit, bit for bit against refmodels.sbs; registers",
-            "sim_parameters": f"APPROXNN_SBS_P={p}, APPROXNN_SBS_NMAX={n_max}, "
-            f"APPROXNN_SBS_WEIGHTS={weights}, APPROXNN_SBS_IPMAX={ip_max}, "
-            f"APPROXNN_SBS_ROWSMAX={rows_max}, APPROXNN_SBS_T=2",
+            "sim_parameters": _layer_plusargs(p, n_max, weights, ip_max, rows_max),
             "sim_module": "verif.sbs.cocotb_layer",
         }
     n_max, src_max = SPIKEGEN_CONFIGS[0]
@@ -175,17 +128,118 @@ def _fields(core: str) -> dict:
         "top": top,
         "sim_description": "cocotb tests (verif/sbs/cocotb_spikegen.py): seeding and spikes "
         "bit for bit against refmodels.sbs.rng; registers and cut frames",
-        "sim_parameters": f"APPROXNN_SBS_NMAX={n_max}, APPROXNN_SBS_SRCMAX={src_max}, "
-        "APPROXNN_COUNT=2",
+        "sim_parameters": {"APPROXNN_SBS_NMAX": n_max, "APPROXNN_SBS_SRCMAX": src_max,
+                           "APPROXNN_COUNT": 2},
         "sim_module": "verif.sbs.cocotb_spikegen",
     }
 
 
+def _layer_plusargs(p, n_max, weights, ip_max, rows_max) -> dict:
+    return {"APPROXNN_SBS_P": p, "APPROXNN_SBS_NMAX": n_max, "APPROXNN_SBS_WEIGHTS": weights,
+            "APPROXNN_SBS_IPMAX": ip_max, "APPROXNN_SBS_ROWSMAX": rows_max, "APPROXNN_SBS_T": 2}
+
+
 def core_text(core: str = "update") -> str:
     fields = _fields(core)
+    top = fields["top"]
+    plusargs = fields["sim_parameters"]
     return CORE_TEMPLATE.format(
-        version=VERSION, core=core, files="\n".join(f"      - {f}" for f in rtl_files(core)),
-        synth_targets=synth_targets(fields["top"]), **fields)
+        version=VERSIONS[core], core=core, description=fields["description"], top=top,
+        files="\n".join(f"      - {f}" for f in rtl_files(core)),
+        waivers=WAIVERS_FILESET, sim_fileset=SIM_FILESET,
+        lint=target("lint", LINT, waived=", with the waivers of lint.vlt",
+                    what="the default configuration", filesets="rtl, waivers", top=top),
+        synth_targets=synth_targets(top),
+        sim_targets=sim_targets(top, fields["sim_module"], fields["sim_description"],
+                                [f"{k}={v}" for k, v in plusargs.items()],
+                                filesets=("rtl", "waivers")),
+        config_targets=_config_targets(core),
+        parameter_decls=parameter_decls(plusargs))
+
+
+def _config_targets(core: str) -> str:
+    """lint_mnist, sim_mnist and synth_mnist of the layer unit sized for MNIST."""
+    if core != "layer":
+        return ""
+    cfg = LAYER_CONFIGS[1]
+    return config_targets(
+        "mnist", _modules("layer")[1][0], "the layer unit sized for the stored MNIST networks "
+        "(IP_MAX = 256, ROWS_MAX = 1024; the digits network end to end)",
+        sim_module=SIM_MODULES["layer"], plusargs=_layer_plusargs(*cfg),
+        filesets=("rtl", "waivers"), waived=True) + "\n"
+
+
+#: generation parameters of each core (FuseSoC generator): name -> default
+PARAMETERS = {
+    "update": {"lanes": 4, "n_max": 1024, "weights": "e4m1"},
+    "layer": {"lanes": 2, "n_max": 32, "weights": "e4m1", "ip_max": 1024, "rows_max": 128},
+    "spikegen": {"n_max": 64, "src_max": 1024},
+}
+SIM_MODULES = {"update": "verif.sbs.cocotb_update", "layer": "verif.sbs.cocotb_layer",
+               "spikegen": "verif.sbs.cocotb_spikegen"}
+
+
+def checked_parameters(core: str, params: dict) -> dict:
+    """``params`` of ``core`` completed with the defaults and validated by the units' own
+    checks; bad ones raise ValueError naming the parameter and its valid values."""
+    from cores.sbs.spikegen import spikegen  # noqa: PLC0415
+    from cores.sbs.update import update  # noqa: PLC0415
+
+    if core not in PARAMETERS:
+        raise ValueError(f"unknown SbS core {core!r}; valid: {', '.join(PARAMETERS)}")
+    unknown = sorted(set(params) - set(PARAMETERS[core]))
+    if unknown:
+        raise ValueError(f"sbs:{core} has no parameter {', '.join(unknown)}; valid: "
+                         f"{', '.join(PARAMETERS[core])}")
+    p = {**PARAMETERS[core], **params}
+    for name, value in p.items():
+        want = str if name == "weights" else int
+        if isinstance(value, bool) or not isinstance(value, want):
+            raise ValueError(f"sbs:{core} parameter {name} must be "
+                             f"{'a weight format name' if want is str else 'an integer'}, "
+                             f"got {value!r}")
+    if core == "spikegen":
+        spikegen.check_params(p["n_max"], p["src_max"])
+    else:
+        update.check_params(p["lanes"], p["n_max"], p["weights"])
+        if core == "layer":
+            update.check_layer_params(p["ip_max"], p["rows_max"])
+    return p
+
+
+def variant(core: str, params: dict, out_dir: Path, vlnv: str, request: str) -> list[Path]:
+    """One configuration of ``core`` for the FuseSoC generator (cores/common/fusesoc_gen.py):
+    its Verilog under ``out_dir/rtl``, the core's lint waivers and ``out_dir/<core>.core``."""
+    import shutil  # noqa: PLC0415
+
+    from cores.common import convert_block  # noqa: PLC0415
+    from cores.sbs.spikegen import spikegen  # noqa: PLC0415
+    from cores.sbs.update import update  # noqa: PLC0415
+
+    p = checked_parameters(core, params)
+    out_dir = Path(out_dir)
+    if core == "spikegen":
+        args = (p["n_max"], p["src_max"])
+        name, factory = spikegen.module_name(*args), lambda: spikegen.top(*args)
+        plusargs = {"APPROXNN_SBS_NMAX": args[0], "APPROXNN_SBS_SRCMAX": args[1],
+                    "APPROXNN_COUNT": 2}
+    elif core == "layer":
+        args = (p["lanes"], p["n_max"], p["weights"], p["ip_max"], p["rows_max"])
+        name, factory = update.module_name(*args), lambda: update.top_layer(*args)
+        plusargs = _layer_plusargs(*args)
+    else:
+        args = (p["lanes"], p["n_max"], p["weights"])
+        name, factory = update.module_name(*args), lambda: update.top(*args)
+        plusargs = {"APPROXNN_SBS_P": args[0], "APPROXNN_SBS_NMAX": args[1],
+                    "APPROXNN_SBS_WEIGHTS": args[2], "APPROXNN_COUNT": 4}
+    rtl = convert_block(factory, name, out_dir / "rtl")
+    shutil.copyfile(SBS_DIR / CORES[core] / "lint.vlt", out_dir / "lint.vlt")
+    path = out_dir / f"{core}.core"
+    path.write_text(variant_core(
+        vlnv=vlnv, request=request, description=f"{_fields(core)['description'].split(';')[0]}"
+        f"; {name}", files=[f"rtl/{rtl.name}"], top=name, sim_top=name,
+        sim_module=SIM_MODULES[core], plusargs=plusargs, waivers=True))
+    return [rtl, out_dir / "lint.vlt", path]
 
 
 def _expected() -> dict[str, list[str]]:

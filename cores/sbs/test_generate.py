@@ -1,5 +1,7 @@
 """The SbS cores: committed Verilog equals a fresh generation, lint, parameter checks."""
 
+from pathlib import Path
+
 import pytest
 from approxnn.eda.lint import lint
 from approxnn.eda.sim import simulator_available
@@ -97,3 +99,21 @@ def test_spikegen_bad_parameters_are_refused(bad, match):
 
     with pytest.raises(SpikegenConfigError, match=match):
         sg_top(*bad)
+
+
+@pytest.mark.parametrize("network", ["mnist", "mnist_e4m1", "mnist_noise50"])
+def test_the_committed_mnist_layer_unit_holds_the_stored_mnist_networks(network):
+    """The second committed layer unit takes every layer of the stored MNIST networks (the
+    conditions verif/sbs/cocotb_layer.py checks before running a network); the default one
+    does not (800 weight rows in the output layer)."""
+    import numpy as np
+
+    from refmodels.sbs.evaluate import NET_DIR, load_named
+
+    net = load_named(str(Path(NET_DIR) / network))[0]
+    p, n_max, _, ip_max, rows_max = generate.LAYER_CONFIGS[1]
+    rows = [int(np.prod(lay.weight_shape[:3])) for lay in net.layers]
+    assert max(rows) == 800 and max(lay.n_ip for lay in net.layers) == 196
+    for lay, r in zip(net.layers, rows, strict=True):
+        assert lay.n_h <= n_max and lay.n_h % p == 0 and lay.n_ip <= ip_max and r <= rows_max
+    assert max(rows) > generate.LAYER_CONFIGS[0][4]

@@ -28,6 +28,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from cores.cnn.generate import MNIST_ENGINE
+
 CLOCK_MHZ = 200.0
 
 #: published HF6 tensor processor (XC7Z007S, 200 MHz) and the XC7Z020 capacity
@@ -41,7 +43,8 @@ DEFAULT_CONFIGS = "4:int8,8:int8,16:int8,8:exact,8:drum:k=4,8:mitchell,8:trunc:t
 NETWORKS = {
     "digits": {"buffers": {}, "desc": "conv1 8x8x1 -> 8, pool1 2x2, conv2 4x4x8 -> 16 (both "
                "3x3 SAME), pool2 2x2, fc 64 -> 10"},
-    "mnist": {"buffers": {"ibuf": 4096, "wbuf": 4096, "cmax": 64},
+    # the committed MNIST-sized engine's buffers (cores/cnn/generate.py MNIST_ENGINE)
+    "mnist": {"buffers": {k: MNIST_ENGINE[k] for k in ("ibuf", "wbuf", "cmax")},
               "desc": "LeNet: conv1 28x28x1 -> 6 and conv2 12x12x6 -> 16 (both 5x5 VALID), "
               "2x2 max pooling after each, fc1 256 -> 120, fc2 120 -> 84, fc3 84 -> 10 (fc1 and "
               "fc2 in two runs each: 64 output channels per run)"},

@@ -48,6 +48,7 @@ from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
 from verif.common.regmap import sweep
 from verif.common.regmaps import engine_map
+from verif.common.settings import setting
 
 # register word indices, from the register model generated from cnn_engine.rdl
 REGMAP = regmap.load("cnn_engine")
@@ -85,8 +86,8 @@ def kinds_of(mul):
 
 def config_from_env():
     return {
-        "lanes": int(os.environ.get("APPROXNN_ENGINE_LANES", "4")),
-        "mul": os.environ.get("APPROXNN_ENGINE_MUL", "int8"),
+        "lanes": int(setting("APPROXNN_ENGINE_LANES", "4")),
+        "mul": setting("APPROXNN_ENGINE_MUL", "int8"),
     }
 
 

@@ -28,6 +28,7 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
 from refmodels.cnn import minifloat as mf
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
+from verif.common.settings import setting
 
 INPUTS = ("in_first", "in_last", "a", "w", "b")
 OUTPUTS = ("out_acc", "out_y")
@@ -44,7 +45,7 @@ MASK64 = (1 << 64) - 1
 
 
 def config_from_env():
-    return int(os.environ.get("APPROXNN_HF6_LANES", "4"))
+    return int(setting("APPROXNN_HF6_LANES", "4"))
 
 
 def f32_bits(x):

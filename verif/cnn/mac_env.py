@@ -10,7 +10,8 @@ accumulator from the golden model: ``refmodels.cnn.tflite.fully_connected_acc`` 
 path) or ``refmodels.cnn.approx.fully_connected_acc`` through the unit's lookup table, over the
 taps that are not padded (padded taps contribute nothing, as in a convolution at the border).
 
-Configuration: APPROXNN_MAC_LANES and APPROXNN_MAC_MUL (environment) name the generated array.
+Configuration: APPROXNN_MAC_LANES and APPROXNN_MAC_MUL (plusargs or environment) name the
+generated array.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 from refmodels.cnn import approx as apx
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
+from verif.common.settings import setting
 
 INPUTS = ("in_first", "in_last", "in_pad", "x", "w", "in_zp")
 OUTPUTS = ("out_lane", "out_last", "out_acc")
@@ -38,8 +40,8 @@ SIGN_BINS = ["neg", "pos"]  # zero results occur too, but not for every unit: no
 
 
 def config_from_env():
-    lanes = int(os.environ.get("APPROXNN_MAC_LANES", "8"))
-    mul = os.environ.get("APPROXNN_MAC_MUL", "int8")
+    lanes = int(setting("APPROXNN_MAC_LANES", "8"))
+    mul = setting("APPROXNN_MAC_MUL", "int8")
     return lanes, mul
 
 

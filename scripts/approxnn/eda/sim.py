@@ -194,8 +194,8 @@ def shell_exports() -> str:
 def check_results_main(argv=None) -> int:
     """``python -m approxnn.eda.sim --check [RESULTS.xml]``: exit 1 unless every test passed.
 
-    Used as FuseSoC's post_run hook, because edalize does not fail a run whose cocotb
-    tests failed."""
+    edalize does not fail a run whose cocotb tests failed; the FuseSoC sim targets check their
+    results through verif/fusesoc_sim.py, which uses the same reader."""
     import sys  # noqa: PLC0415
 
     args = list(sys.argv[1:] if argv is None else argv)
