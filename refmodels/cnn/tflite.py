@@ -340,7 +340,9 @@ def multiply_by_scale_fixed(x, scale_lo, scale_hi):
        [2**83, 2**85);
     3. ``R``: ``Pn`` rounded to its 53 leading bits, ties to even (the rounding of the float64
        product): bit 84 of ``Pn`` set -> ``Pn >> 32``, else ``Pn >> 31``, plus the round bit
-       if the sticky bits or the kept LSB are set; ``R`` in [2**52, 2**53];
+       if the sticky bits or the kept LSB are set; ``R`` in [2**52, 2**53]. Only
+       ``R >> 42`` is needed, and there the increment arrives only through 42 one bits
+       (an odd LSB): ``(keep >> 42) + (round bit and keep's low 42 bits all one)``;
     4. the product is ``R * 2**-n`` with ``n = 1044 + s - E - Pn[84]`` (``E``: the biased
        exponent); ``n <= 42`` saturates (``R * 2**-n >= 1024``), ``n >= 55`` gives 0, else
        ``|r| = ((R >> (n - 1)) + 1) >> 1`` (ties away from zero), taken from ``t = R >> 42``
@@ -369,10 +371,12 @@ def multiply_by_scale_fixed(x, scale_lo, scale_hi):
     one = u(1)
     keep = np.where(top == 1, mid, (mid << one) | (low32 >> u(31)))
     rnd = np.where(top == 1, low32 >> u(31), (low32 >> u(30)) & one)
-    sticky = np.where(top == 1, (low32 & u(0x7FFFFFFF)) != 0, (low32 & u(0x3FFFFFFF)) != 0)
-    r = keep + (rnd & (sticky.astype(u) | (keep & one)))  # in [2**52, 2**53]
+    # R >> 42 of the rounded R = keep + rnd (sticky bits | LSB): the increment reaches bit 42
+    # only through 42 one bits of keep, the LSB among them, and with an odd LSB a tie rounds
+    # up as well, so the sticky bits cannot change R >> 42
+    ones = (keep & u((1 << 42) - 1)) == u((1 << 42) - 1)
+    t = ((keep >> u(42)) + (rnd & ones.astype(u))).astype(np.int64)  # 12 bits
     n = 1044 + s - e - top.astype(np.int64)
-    t = (r >> u(42)).astype(np.int64)  # 12 bits
     j = np.clip(n - 43, 0, 11)
     mag = ((t >> j) + 1) >> 1
     mag = np.where(n <= 42, FC_SAT, np.where(n >= 55, 0, mag))
