@@ -320,9 +320,10 @@ class EngineBfm:
                 lo, hi = tfl.scale_words(np.broadcast_to(fscale, (lay.oc,)))
             for ch in range(lay.oc):
                 await r.write_ok(4 * (BIAS + ch), int(lay.bias[ch]))
-                if fscale is not None:
+                if fscale is not None:  # SHIFT is written too: the engine must ignore it
                     await r.write_ok(4 * (MULT + ch), int(lo[ch]))
                     await r.write_ok(4 * (SCALE_HI + ch), int(hi[ch]))
+                    await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
                 elif not self.hf6:
                     await r.write_ok(4 * (MULT + ch), int(lay.mult[ch]))
                     await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
