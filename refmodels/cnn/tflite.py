@@ -19,7 +19,8 @@ Rounding paths (``rounding=`` wherever an output is rescaled; :data:`ROUNDINGS`)
   float64: ``round(double(acc) * (s_in * s_w[c] / s_out))``, ties away from zero
   (:func:`fc_scale`, :func:`multiply_by_scale`); it needs the float scale (``scale=``).
 * ``"gemmlowp"``: the double-rounding fixed-point rescale for every op, FullyConnected included
-  (what the RTL requantisation unit of the CNN engine implements).
+  (the RTL engine's requantisation unit without MODE.FLOAT_SCALE; with it, FullyConnected is
+  the reference rescale, in integers: :func:`multiply_by_scale_fixed`).
 * ``"optimized"``: TFLite's optimized builtin kernels (no delegate, x86 build): Conv2D and
   FullyConnected (through ruy) use the fixed-point rescale whose final rounding right shift breaks
   ties toward +inf; DepthwiseConv2D, Add and the pools compute as the reference kernels do.
