@@ -165,14 +165,18 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0, dm=1):
                  fscale=real if kind in ("fc", "fc_tie") else None)
 
 
-def tie_scales(rng, lay):
+def tie_scales(rng, lay, mul="int8"):
     """Float64 scales that put the outputs of a one-position FullyConnected layer on rounding
     ties of TFLite's reference FC or an ulp or two from one: per channel ``(k + 1/2) / (acc +
     bias)``, moved by -2..2 ulps; on the even channels the first such scale (k near the
     layer's scale) on which the fixed-point rescale with its own ``(M, shift)`` rounds the
-    other way. ``mult`` / ``shift`` follow the new scales; no clamp."""
-    acc = tfl.fully_connected_acc(lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1),
-                                  lay.zp_in)[0] + lay.bias
+    other way. ``mult`` / ``shift`` follow the new scales; no clamp. ``mul``: the build's
+    multiplier (the accumulators of an approximate unit differ from the exact ones)."""
+    xw = (lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1))
+    if mul in ("int8", "hf6"):
+        acc = tfl.fully_connected_acc(*xw, lay.zp_in)[0] + lay.bias
+    else:
+        acc = apx.fully_connected_acc(*xw, lay.zp_in, apx.ApproxMul.from_unit(mul))[0] + lay.bias
     acc = np.where(acc == 0, 1, acc)
     scales = []
     for ch in range(lay.oc):
@@ -219,7 +223,7 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
         make_layer(rng, "fc", 1, 1, 24, p + 3, 1, 1, 1, 1, "VALID"),
         # FullyConnected with float64 scales on (or an ulp or two from) rounding ties
         tie_scales(rng, make_layer(rng, "fc_tie", 1, 1, 30, min(cmax, 3 * p + 2), 1, 1, 1, 1,
-                                   "VALID")),
+                                   "VALID"), mul),
         make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 5, 4, 3, 3, 3, 3, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 6, 6, 5, 5, 2, 3, 2, 1, "VALID"),
