@@ -362,9 +362,9 @@ class Network:
         (unit name or :class:`refmodels.cnn.approx.ApproxMul`) used in every conv/dense.
 
         ``rounding``: the rescale path (:data:`refmodels.cnn.tflite.ROUNDINGS`): ``"reference"``
-        (TFLite's reference kernels: dense layers round once in float64), ``"gemmlowp"`` (the
-        fixed-point double rounding in every layer, as the RTL engine does), ``"optimized"`` or
-        ``"xnnpack"`` (float32 rescale, ties to even).
+        (TFLite's reference kernels: dense layers round once in float64; the RTL engine),
+        ``"gemmlowp"`` (the fixed-point double rounding in every layer, the RTL engine without
+        MODE.FLOAT_SCALE), ``"optimized"`` or ``"xnnpack"`` (float32 rescale, ties to even).
 
         Returns the int8 codes of the last layer; with ``trace`` also a dict layer name ->
         int8 output of every layer (golden vectors for the hardware). ``impl``: ``"ref"``

@@ -19,7 +19,8 @@ Rounding paths (``rounding=`` wherever an output is rescaled; :data:`ROUNDINGS`)
   float64: ``round(double(acc) * (s_in * s_w[c] / s_out))``, ties away from zero
   (:func:`fc_scale`, :func:`multiply_by_scale`); it needs the float scale (``scale=``).
 * ``"gemmlowp"``: the double-rounding fixed-point rescale for every op, FullyConnected included
-  (what the RTL requantisation unit of the CNN engine implements).
+  (the RTL engine's requantisation unit without MODE.FLOAT_SCALE; with it, FullyConnected is
+  the reference rescale, in integers: :func:`multiply_by_scale_fixed`).
 * ``"optimized"``: TFLite's optimized builtin kernels (no delegate, x86 build): Conv2D and
   FullyConnected (through ruy) use the fixed-point rescale whose final rounding right shift breaks
   ties toward +inf; DepthwiseConv2D, Add and the pools compute as the reference kernels do.
@@ -65,6 +66,9 @@ __all__ = [
     "multiply_by_quantized_multiplier_optimized",
     "rounding_right_shift_up",
     "multiply_by_scale",
+    "multiply_by_scale_fixed",
+    "scale_words",
+    "FC_SAT",
     "fc_scale",
     "xnnpack_scale",
     "layer_scale",
@@ -118,9 +122,17 @@ def _wrap32(v):
 
 
 def round_half_away(x):
-    """std::round / TfLiteRound: round to nearest, ties away from zero (float64 -> float64)."""
+    """std::round / TfLiteRound: round to nearest, ties away from zero (float64 -> float64).
+
+    Exact for every double: the fraction ``|x| - floor(|x|)`` is computed without rounding and
+    compared with one half (``floor(|x| + 0.5)`` would round 0.49999999999999994 up to 1, as
+    the addition itself rounds)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+    a = np.abs(x)
+    f = np.floor(a)
+    with np.errstate(invalid="ignore"):  # inf - inf: the comparison is False, inf stays
+        r = f + (a - f >= 0.5)
+    return np.copysign(r, x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +306,84 @@ def multiply_by_scale(x, scale):
     _check_range(x, INT32_MIN, INT32_MAX, "x")
     v = round_half_away(x.astype(np.float64) * np.asarray(scale, np.float64))
     return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int64)
+
+
+FC_SAT = 1024  # |result| of the engine's float-scale rescale at or beyond which it saturates
+
+
+def scale_words(scale):
+    """The float64 ``scale`` as the two 32-bit words of the engine's channel tables: ``(lo,
+    hi)`` = bits 31:0 and 63:32 of its IEEE-754 pattern (int64 arrays of the scale's shape)."""
+    b = np.ascontiguousarray(np.asarray(scale, np.float64)).view(np.uint64)
+    return (b & np.uint64(0xFFFFFFFF)).astype(np.int64), (b >> np.uint64(32)).astype(np.int64)
+
+
+def _clz32(a):
+    """Leading zeros of uint64 values below 2**32 as 32-bit words (32 for 0)."""
+    n = np.zeros(a.shape, np.int64)
+    v = a.copy()
+    for step in (16, 8, 4, 2, 1):
+        small = v < (np.uint64(1) << np.uint64(32 - step))
+        n = np.where(small, n + step, n)
+        v = np.where(small, v << np.uint64(step), v)
+    return np.where(a == 0, 32, n)
+
+
+def multiply_by_scale_fixed(x, scale_lo, scale_hi):
+    """``round(double(x) * scale)`` in integer arithmetic, as the engine's requantisation unit
+    computes it (bit-exact model of the hardware): equal to :func:`multiply_by_scale` for every
+    int32 ``x`` and every finite float64 ``scale`` (given as :func:`scale_words`), with the
+    result limited to ``[-FC_SAT, FC_SAT]`` (beyond, every int8 zero point and clamp gives the
+    same output).
+
+    1. ``a = |x|`` normalised to ``an = a << s`` with bit 31 set (``s`` leading zeros);
+    2. ``Pn = an * Ms`` exactly (``Ms``: the 53-bit significand, hidden bit included), in
+       [2**83, 2**85);
+    3. ``R``: ``Pn`` rounded to its 53 leading bits, ties to even (the rounding of the float64
+       product): bit 84 of ``Pn`` set -> ``Pn >> 32``, else ``Pn >> 31``, plus the round bit
+       if the sticky bits or the kept LSB are set; ``R`` in [2**52, 2**53]. Only
+       ``R >> 42`` is needed, and there the increment arrives only through 42 one bits
+       (an odd LSB): ``(keep >> 42) + (round bit and keep's low 42 bits all one)``;
+    4. the product is ``R * 2**-n`` with ``n = 1044 + s - E - Pn[84]`` (``E``: the biased
+       exponent); ``n <= 42`` saturates (``R * 2**-n >= 1024``), ``n >= 55`` gives 0, else
+       ``|r| = ((R >> (n - 1)) + 1) >> 1`` (ties away from zero), taken from ``t = R >> 42``
+       (12 bits) as ``((t >> (n - 43)) + 1) >> 1``;
+    5. ``x == 0`` or ``E == 0`` (zero or subnormal scale) gives 0; the sign is
+       ``sign(x) xor`` the scale's sign bit. ``E == 2047`` (inf / NaN) saturates.
+    """
+    x = _i64(x, "x")
+    lo = _i64(scale_lo, "scale_lo")
+    hi = _i64(scale_hi, "scale_hi")
+    _check_range(x, INT32_MIN, INT32_MAX, "x")
+    _check_range(lo, 0, 2**32 - 1, "scale_lo")
+    _check_range(hi, 0, 2**32 - 1, "scale_hi")
+    x, lo, hi = np.broadcast_arrays(x, lo, hi)
+    u = np.uint64
+    a = np.abs(x).astype(u)
+    s = _clz32(a)
+    an = a << s.astype(u)
+    e = (hi >> 20) & 0x7FF
+    m_hi = ((hi & 0xFFFFF) | (1 << 20)).astype(u)  # significand bits 52..32
+    m_lo = lo.astype(u)  # significand bits 31..0
+    p_lo = an * m_lo  # < 2**64
+    low32 = p_lo & u(0xFFFFFFFF)  # Pn bits 31..0
+    mid = (p_lo >> u(32)) + an * m_hi  # Pn bits 84..32 (< 2**53)
+    top = (mid >> u(52)) & u(1)
+    one = u(1)
+    keep = np.where(top == 1, mid, (mid << one) | (low32 >> u(31)))
+    rnd = np.where(top == 1, low32 >> u(31), (low32 >> u(30)) & one)
+    # R >> 42 of the rounded R = keep + rnd (sticky bits | LSB): the increment reaches bit 42
+    # only through 42 one bits of keep, the LSB among them, and with an odd LSB a tie rounds
+    # up as well, so the sticky bits cannot change R >> 42
+    ones = (keep & u((1 << 42) - 1)) == u((1 << 42) - 1)
+    t = ((keep >> u(42)) + (rnd & ones.astype(u))).astype(np.int64)  # 12 bits
+    n = 1044 + s - e - top.astype(np.int64)
+    j = np.clip(n - 43, 0, 11)
+    mag = ((t >> j) + 1) >> 1
+    mag = np.where(n <= 42, FC_SAT, np.where(n >= 55, 0, mag))
+    mag = np.where((x == 0) | (e == 0), 0, mag)
+    neg = (x < 0) ^ ((hi >> 31) == 1)
+    return np.where(neg, -mag, mag)
 
 
 def xnnpack_scale(input_scale, weight_scales, output_scale):

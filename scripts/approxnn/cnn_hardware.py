@@ -4,7 +4,8 @@ For every configuration (lanes P, multiplier) the layer engine of ``cores/cnn/en
 converted from MyHDL and the trained ``digits`` network (conv1 8x8x1 -> 8, pool1 2x2, conv2
 4x4x8 -> 16, both 3x3 SAME, pool2 2x2, fc 64 -> 10; every layer on the engine) runs on it in
 Icarus through the end-to-end test of ``verif/cnn`` (``EngineNetworkCycles``: outputs checked
-against ``Network.forward_int8`` on the engine's ``"gemmlowp"`` rounding path, or
+against ``Network.forward_int8`` on the ``"reference"`` rounding path (FullyConnected layers
+run with MODE.FLOAT_SCALE: TFLite's reference FC rounding), or
 ``Network.forward_hf6`` for the HF6 engine, no stream idle
 cycles, no output back-pressure). Cycles per layer are the engine's CYCLES register (START to
 DONE) read in that simulation; the README formula is printed beside as a cross-check. MAC/cycle
@@ -387,7 +388,8 @@ def markdown(rows, network: str = "digits") -> str:
         f"measured in RTL simulation (Icarus, CYCLES register START to DONE, no stream stalls) "
         f"on {images} held-out image{'s' if images > 1 else ''}, the outputs of every layer "
         "and image checked bit for bit against `Network.forward_int8` (rounding path "
-        "`gemmlowp`: the engine's fixed-point FullyConnected rescale), or "
+        "`reference`: TFLite's reference kernels, the dense layers run with the engine's "
+        "float-scale rescale), or "
         "`Network.forward_hf6` on the HF6 engine; cycles of the first image (they do not "
         "depend on the data). MAC/cycle = MACs / cycles (the pooling layers count in the "
         "cycles of an inference); GOPS at 200 MHz count 2 ops per MAC (GFLOP/s on the HF6 "

@@ -10,7 +10,8 @@ frames (random idle cycles; cut short or too long for the frame-error layers) wh
 sink applies random back-pressure; the monitor publishes what came back with STATUS and CYCLES.
 The scoreboard compares the output with ``refmodels.cnn.tflite`` (exact int8),
 ``refmodels.cnn.approx`` (approximate unit) or ``refmodels.cnn.hf6`` (float32 bit patterns);
-int8 outputs follow the golden model's ``"gemmlowp"`` rounding path (:data:`ENGINE_ROUNDING`);
+int8 outputs follow the golden model's ``"reference"`` rounding path (:data:`ENGINE_ROUNDING`):
+FullyConnected layers run with MODE.FLOAT_SCALE and their float64 scales;
 layers the engine must refuse end with STATUS.ERROR, the documented error code and no output.
 Tests: :class:`EngineRegTest` (register map), :class:`EngineLayerTest` (directed layer kinds
 and every error code), :class:`EngineRandomTest` (constrained-random layers with a coverage
@@ -53,10 +54,13 @@ from verif.common.settings import setting
 # register word indices, from the register model generated from cnn_engine.rdl
 REGMAP = regmap.load("cnn_engine")
 (CTRL, STATUS, CAPS, IN_SHAPE, OUT_SHAPE, FILTER, QUANT, CYCLES, MODE, ID, BIAS, MULT,
- SHIFT) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
-                                    "QUANT", "CYCLES", "MODE", "ID", "BIAS", "MULT", "SHIFT"))
+ SHIFT, SCALE_HI) = (REGMAP.word(n) for n in (
+     "CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER", "QUANT", "CYCLES", "MODE",
+     "ID", "BIAS", "MULT", "SHIFT", "SCALE_HI"))
+#: MODE.FLOAT_SCALE: the requantisation unit rescales with the channels' float64 scales
+FLOAT_SCALE = REGMAP["MODE"].encode(FLOAT_SCALE=1)
 
-KINDS = ["conv_same", "conv_valid", "strided", "fc", "pointwise", "partial_group",
+KINDS = ["conv_same", "conv_valid", "strided", "fc", "fc_tie", "pointwise", "partial_group",
          "depthwise", "depthwise_dm", "maxpool", "avgpool", "error_ibuf", "error_wbuf",
          "error_channels", "error_zero", "error_depth", "error_pool", "error_xlast_short",
          "error_xlast_long", "error_wlast_short", "error_wlast_long"]
@@ -68,12 +72,13 @@ ACT_CODES = {"NONE": 0, "RELU": 1, "RELU6": 2}  # ACT register of the HF6 engine
 #: kinds of the HF6 engine: no AveragePool (a float32 average is not built): error code 6
 KINDS_HF6 = [k if k != "avgpool" else "error_mode" for k in KINDS]
 
-# The engine's requantisation unit rescales every layer, FullyConnected included, with the
-# fixed-point double-rounding MultiplyByQuantizedMultiplier (M, shift per channel). TFLite's
-# reference FullyConnected rounds once in float64 instead (refmodels.cnn.tflite, rounding
-# "reference"); the two differ by one code on rare ties, so the engine is compared with the
-# golden model's named "gemmlowp" path.
-ENGINE_ROUNDING = "gemmlowp"
+# The engine's requantisation unit rescales Conv2D / DepthwiseConv2D with the fixed-point
+# double-rounding MultiplyByQuantizedMultiplier (M, shift per channel), as TFLite's reference
+# kernels do, and a layer run with MODE.FLOAT_SCALE with one rounding of acc x its float64
+# scale, as TFLite's reference FullyConnected does: the driver runs every FullyConnected layer
+# (a Layer with `fscale`) so, and the golden model's "reference" path is the comparison. A
+# FullyConnected layer without `fscale` would run on MULT / SHIFT: the "gemmlowp" path.
+ENGINE_ROUNDING = "reference"
 
 
 def is_hf6(mul):
@@ -159,7 +164,52 @@ def make_layer(rng, kind, h, w, c, oc, fh, fw, sy, sx, padding, error=0, dm=1):
                  padding=padding, oh=oh, ow=ow, pt=pt, pl=pl, zp_in=zp_in, zp_out=zp_out,
                  act_min=int(act_min), act_max=int(act_max), x=x, wt=wt,
                  bias=bias, mult=mult, shift=shift, error=error, depthwise=depthwise,
-                 mode=int(depthwise) | (dm << 8 if depthwise and dm > 1 else 0), dm=dm)
+                 mode=int(depthwise) | (dm << 8 if depthwise and dm > 1 else 0), dm=dm,
+                 fscale=real if kind in ("fc", "fc_tie") else None)
+
+
+def tie_scales(rng, lay, mul="int8"):
+    """Float64 scales that put the outputs of a one-position FullyConnected layer on rounding
+    ties of TFLite's reference FC or an ulp or two from one: per channel ``(k + 1/2) / (acc +
+    bias)``, moved by -2..2 ulps; on the even channels the first such scale (k near the
+    layer's scale) on which the fixed-point rescale with its own ``(M, shift)`` rounds the
+    other way. ``mult`` / ``shift`` follow the new scales; no clamp. ``mul``: the build's
+    multiplier (the accumulators of an approximate unit differ from the exact ones)."""
+    xw = (lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1))
+    if mul in ("int8", "hf6"):
+        acc = tfl.fully_connected_acc(*xw, lay.zp_in)[0] + lay.bias
+    else:
+        acc = apx.fully_connected_acc(*xw, lay.zp_in, apx.ApproxMul.from_unit(mul))[0] + lay.bias
+    acc = np.where(acc == 0, 1, acc)
+    scales = []
+    for ch in range(lay.oc):
+        a = int(acc[ch])
+        base = int(abs(a) * lay.fscale[ch])
+        pick = None
+        for k in range(min(base, 40), 85):  # results within the int8 range
+            s0 = (k + 0.5) / abs(a)
+            for d in (0, 1, -1, 2, -2):
+                sv = s0
+                for _ in range(abs(d)):
+                    sv = np.nextafter(sv, np.inf if d > 0 else 0)
+                if pick is None:
+                    pick = sv
+                if ch % 2:
+                    break
+                m, sh = tfl.quantize_multiplier(sv)
+                if tfl.multiply_by_scale(a, sv) != tfl.multiply_by_quantized_multiplier(a, m,
+                                                                                          sh):
+                    pick = sv
+                    break
+            else:
+                continue
+            break
+        scales.append(pick if ch % 2 == 0 else
+                      np.nextafter(pick, (np.inf, 0, pick)[int(rng.integers(0, 3))]))
+    lay.fscale = np.array(scales, np.float64)
+    lay.mult, lay.shift = tfl.quantize_multiplier(lay.fscale)
+    lay.act_min, lay.act_max = -128, 127
+    return lay
 
 
 def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
@@ -174,6 +224,9 @@ def layer_list(rng, lanes, ibuf, wbuf, cmax, mul="int8"):
         make_layer(rng, "conv_valid", 6, 5, 2, p, 3, 2, 1, 1, "VALID"),
         make_layer(rng, "strided", 6, 7, 2, 3, 2, 3, 2, 2, "SAME"),
         make_layer(rng, "fc", 1, 1, 24, p + 3, 1, 1, 1, 1, "VALID"),
+        # FullyConnected with float64 scales on (or an ulp or two from) rounding ties
+        tie_scales(rng, make_layer(rng, "fc_tie", 1, 1, 30, min(cmax, 3 * p + 2), 1, 1, 1, 1,
+                                   "VALID"), mul),
         make_layer(rng, "pointwise", 4, 3, 5, 2 * p, 1, 1, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 5, 4, 3, 3, 3, 3, 1, 1, "SAME"),
         make_layer(rng, "depthwise", 6, 6, 5, 5, 2, 3, 2, 1, "VALID"),
@@ -267,11 +320,18 @@ class EngineBfm:
             q = ((lay.zp_in & 0xFF) | ((lay.zp_out & 0xFF) << 8) | ((lay.act_min & 0xFF) << 16)
                  | ((lay.act_max & 0xFF) << 24))
         await r.write_ok(4 * QUANT, q)
-        await r.write_ok(4 * MODE, lay.mode)
+        fscale = None if self.hf6 else getattr(lay, "fscale", None)
+        await r.write_ok(4 * MODE, lay.mode | (FLOAT_SCALE if fscale is not None else 0))
         if not lay.error and lay.wt is not None:
+            if fscale is not None:  # the float64 scale's bit pattern: MULT bits 31:0
+                lo, hi = tfl.scale_words(np.broadcast_to(fscale, (lay.oc,)))
             for ch in range(lay.oc):
                 await r.write_ok(4 * (BIAS + ch), int(lay.bias[ch]))
-                if not self.hf6:
+                if fscale is not None:  # SHIFT is written too: the engine must ignore it
+                    await r.write_ok(4 * (MULT + ch), int(lo[ch]))
+                    await r.write_ok(4 * (SCALE_HI + ch), int(hi[ch]))
+                    await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
+                elif not self.hf6:
                     await r.write_ok(4 * (MULT + ch), int(lay.mult[ch]))
                     await r.write_ok(4 * (SHIFT + ch), int(lay.shift[ch]) & 0x3F)
         await r.write_ok(4 * CTRL, 1)
@@ -368,10 +428,16 @@ def golden(lay, mul):
                                      stride=(lay.sy, lay.sx),
                                      padding=lay.padding, act_min=lay.act_min,
                                      act_max=lay.act_max)
-    elif lay.kind == "fc" and mul is None:
-        y = tfl.fully_connected(lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1), *args,
-                                act_min=lay.act_min, act_max=lay.act_max,
-                                rounding=ENGINE_ROUNDING)
+    elif lay.kind in ("fc", "fc_tie"):
+        fscale = getattr(lay, "fscale", None)
+        kw = {"act_min": lay.act_min, "act_max": lay.act_max,
+              "rounding": ENGINE_ROUNDING if fscale is not None else "gemmlowp",
+              "scale": None if fscale is None else np.broadcast_to(fscale, (lay.oc,))}
+        xw = (lay.x.reshape(1, -1), lay.wt.reshape(lay.oc, -1))
+        if mul is None:
+            y = tfl.fully_connected(*xw, *args, **kw)
+        else:
+            y = apx.fully_connected(*xw, *args, mul, **kw)
     elif mul is None:
         y = tfl.conv2d(lay.x, lay.wt, *args, stride=(lay.sy, lay.sx), padding=lay.padding,
                        act_min=lay.act_min, act_max=lay.act_max)
@@ -418,6 +484,13 @@ class EngineScoreboard(uvm_subscriber):
                 self.errors.append(f"layer {i} ({lay}): {len(bad)} outputs differ, first at "
                                    f"{j} (channel {j % lay.oc}): RTL {got[j]}, model {want[j]}")
             self.checked += len(want)
+            if lay.kind == "fc_tie" and not is_hf6(mul):
+                # the layer must tell the float-scale rescale from the fixed-point one
+                fixed = copy.copy(lay)
+                fixed.fscale = None
+                if np.array_equal(golden(fixed, mul), want):
+                    self.errors.append(f"layer {i} ({lay}): no output where the reference "
+                                       "FullyConnected rounding differs from the fixed-point one")
 
     def report_phase(self):
         for o in self.obs:
@@ -567,6 +640,8 @@ def random_layer(rng, kind, padding, lanes, ibuf, wbuf, cmax, mul, dm=1, zp_bin=
         if rng.random() < 0.25:  # outputs far beyond the int8 range: both clamps hit
             real = rng.uniform(0.05, 0.5, oc)
             lay.mult, lay.shift = tfl.quantize_multiplier(real)
+            if lay.fscale is not None:
+                lay.fscale = real
     if is_hf6(mul):
         to_hf6(rng, lay)
         if kind not in POOL_MODES and rng.random() < 0.35:  # large weights: ReLU6 clamps
@@ -690,9 +765,10 @@ class EngineRandomTest(EngineBase):
 
 
 class EngineRegTest(EngineBase):
-    """CAPS, read-back of the channel table, SLVERR for unmapped words, for writes to the
-    read-only registers and for partial writes; in the HF6 build the 6-bit BIAS codes, no
-    MULT / SHIFT tables and SLVERR for the reserved ACT value 3."""
+    """CAPS, read-back of the channel table and MODE, SLVERR for unmapped words, for writes to
+    the read-only registers and for partial writes; in the HF6 build the 6-bit BIAS codes, no
+    MULT / SHIFT / SCALE_HI tables, MODE.FLOAT_SCALE reading 0 and SLVERR for the reserved ACT
+    value 3."""
 
     expect_layers = False
 
@@ -717,11 +793,16 @@ class EngineRegTest(EngineBase):
                               seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger)
         rng = random.Random(3)
         vals = {}
-        for base in (BIAS,) if hf else (BIAS, MULT, SHIFT):
+        tables = (BIAS,) if hf else (BIAS, MULT, SHIFT, SCALE_HI)
+        for base in tables:
             for ch in (0, cmax - 1, rng.randrange(cmax)):
                 v = rng.getrandbits(32) if base != SHIFT else rng.getrandbits(6)
                 await r.write_ok(4 * (base + ch), v)
                 vals[base + ch] = v & 0x3F if hf else v  # HF6: the bias code, 6 bits
+        # MODE: KIND, FLOAT_SCALE (the HF6 build reads it 0) and DM
+        mode = 1 | FLOAT_SCALE | (3 << 8)
+        await r.write_ok(4 * MODE, mode)
+        vals[MODE] = mode & ~FLOAT_SCALE if hf else mode
         if hf:
             await r.write_ok(4 * QUANT, 0xFFFFFFF2)  # ACT keeps bits 1:0
             vals[QUANT] = 2
@@ -734,12 +815,13 @@ class EngineRegTest(EngineBase):
         for word in (STATUS, CAPS, CYCLES, ID):
             if await r.write(4 * word, 1) != AxiResp.SLVERR:
                 errors.append(f"write to read-only word {word} not answered SLVERR")
-        unmapped = [ID + 1, 63, BIAS + cmax, MULT + cmax, SHIFT + cmax, 255]
+        # beyond the tables: word-index bits 8:6 = 5..7; channels at or beyond cmax
+        unmapped = [ID + 1, 63, SCALE_HI + 64, 447, 511]
+        if cmax < 64:
+            unmapped += [t + c for t in (BIAS, MULT, SHIFT, SCALE_HI) for c in (cmax, 63)]
         if hf:
-            unmapped += [MULT, MULT + cmax - 1, SHIFT, SHIFT + cmax - 1]
+            unmapped += [t + c for t in (MULT, SHIFT, SCALE_HI) for c in (0, cmax - 1)]
         for word in unmapped:
-            if word in (BIAS + cmax, MULT + cmax, SHIFT + cmax) and cmax == 64:
-                continue
             _, resp = await r.read(4 * word)
             if resp != AxiResp.SLVERR:
                 errors.append(f"read of unmapped word {word} answered {resp!r}")
@@ -773,7 +855,9 @@ def layer_of(kind, x, wt, p):
                  bias=per_ch(np.asarray(p["bias"], np.int64), (oc,)),
                  mult=per_ch(np.asarray(p["multiplier"], np.int64), (oc,)),
                  shift=per_ch(np.asarray(p["shift"], np.int64), (oc,)), error=0,
-                 depthwise=False, mode=0)
+                 depthwise=False, mode=0,
+                 fscale=per_ch(np.asarray(p["scale"], np.float64), (oc,)) if kind == "fc"
+                 else None)
 
 
 def pool_layer_of(x, pool, kind="maxpool"):
@@ -834,6 +918,8 @@ def split_channels(lay, cmax):
         part.oc, part.wt, part.bias = c1 - c0, lay.wt[c0:c1], lay.bias[c0:c1]
         if lay.mult is not None:
             part.mult, part.shift = lay.mult[c0:c1], lay.shift[c0:c1]
+        if getattr(lay, "fscale", None) is not None:
+            part.fscale = np.broadcast_to(lay.fscale, (lay.oc,))[c0:c1]
         parts.append(part)
     return parts
 

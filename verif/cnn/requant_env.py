@@ -5,12 +5,20 @@ MultiplyByQuantizedMultiplier - INT32_MIN x INT32_MIN saturation of the doubling
 its rounding ties (product = k*2^31 + 2^30, both signs), ties of RoundingDivideByPOT (remainder
 exactly half, both signs, and one either side), left shifts that wrap in int32, every shift
 -31..+30, multipliers 0 / normal / small / negative / INT32_MIN, outputs below, inside and above
-the clamp range. Expected values come from :func:`refmodels.cnn.tflite.requantize` only.
+the clamp range. With ``fc`` set the unit rescales with a float64 scale (TFLite's reference
+FullyConnected): accumulators of every magnitude against realistic FC scales, scales a few ulps
+around the rounding ties of the result (``(k + 1/2) / x``: exact ties of the float64 product and
+products its rounding moves onto or off a tie), negative, zero, subnormal and huge scales and the
+edges of the unit's exponent window. Expected values come from
+:func:`refmodels.cnn.tflite.requantize` only (``scale=`` for the ``fc`` values: the float64
+definition, not the unit's integer algorithm).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from fractions import Fraction
 
 import cocotb
 import numpy as np
@@ -23,7 +31,9 @@ from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_hol
 
 LATENCY = 6
 BATCH = 4096
-INPUTS = ("acc", "bias", "mult", "shift", "out_zp", "act_min", "act_max")
+INPUTS = ("acc", "bias", "mult", "shift", "fc", "scale_hi", "out_zp", "act_min", "act_max")
+WIDTHS = (32, 32, 32, 6, 1, 32, 8, 8, 8)
+UNSIGNED = ("fc", "scale_hi")
 I32_MIN, I32_MAX = tfl.INT32_MIN, tfl.INT32_MAX
 
 SHIFTS = list(range(-31, 31))
@@ -31,6 +41,8 @@ MULT_CLASSES = ["zero", "normal", "small", "negative", "int32_min"]
 CORNERS = ["srdhm_saturate", "srdhm_tie_pos", "srdhm_tie_neg", "rdbpot_tie_pos",
            "rdbpot_tie_neg", "rdbpot_near_tie", "left_wrap", "plain"]
 CLAMPS = ["below", "inside", "above"]
+FC_CLASSES = ["product_tie", "double_rounding", "saturate", "zero_scale", "negative_scale",
+              "window_edge", "plain"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +114,16 @@ def requant_stimulus(rng, count):
     x = np.concatenate([r[0] for r in rows])
     mult = np.concatenate([r[1] for r in rows])
     shift = np.concatenate([r[2] for r in rows])
+    nfix = len(x)
+    # float-scale (fc) values: x, then the scale's words in mult (bits 31:0) and scale_hi
+    fx, fs = fc_stimulus(rng, max(2000, int(count) // 4))
+    lo_w, hi_w = tfl.scale_words(fs)
+    x = np.concatenate([x, fx])
+    mult = np.concatenate([mult, np.where(lo_w >= 2**31, lo_w - 2**32, lo_w)])
+    shift = np.concatenate([shift, rng.integers(-31, 32, len(fx))])  # ignored with fc
+    fc = np.concatenate([np.zeros(nfix, np.int64), np.ones(len(fx), np.int64)])
+    # scale_hi is ignored without fc: random words there
+    scale_hi = np.concatenate([rng.integers(0, 2**32, nfix), hi_w])
     x = np.clip(x, I32_MIN, I32_MAX)
     acc, bias = _split_bias(x, rng)
     total = len(x)
@@ -111,8 +133,57 @@ def requant_stimulus(rng, count):
     full = rng.random(total) < 0.4
     lo = np.where(full, -128, lo)
     hi = np.where(full, 127, hi)
-    return {"acc": acc, "bias": bias, "mult": mult, "shift": shift, "out_zp": zp,
-            "act_min": lo, "act_max": hi}
+    return {"acc": acc, "bias": bias, "mult": mult, "shift": shift, "fc": fc,
+            "scale_hi": scale_hi, "out_zp": zp, "act_min": lo, "act_max": hi}
+
+
+def _ulps(v, d):
+    """``v`` moved by ``d`` float64 ulps (element-wise, |d| <= 3)."""
+    for i in range(3):
+        v = np.where(d > i, np.nextafter(v, np.inf), v)
+        v = np.where(d < -i, np.nextafter(v, 0), v)
+    return v
+
+
+def fc_stimulus(rng, n):
+    """(x, scale) pairs of the float-scale mode: random, rounding ties, extremes."""
+    q = n // 4
+    # realistic FC scales s_in * s_w / s_out and accumulators of every magnitude
+    sign = np.where(rng.random(q) < 0.5, -1, 1)
+    x1 = sign * _magnitude(rng, q)
+    s1 = tfl.fc_scale(rng.uniform(0.004, 0.05), rng.uniform(5e-4, 0.03, q),
+                      rng.uniform(0.02, 0.3))
+    # ties of the result: scales a few ulps around (k + 1/2) / x
+    m = 2 * q
+    x2 = np.maximum(rng.integers(1, 2**31, m) >> rng.integers(0, 31, m), 1)
+    x2 = np.where(rng.random(m) < 0.5, -x2, x2)
+    s2 = _ulps((rng.integers(0, 300, m) + 0.5) / np.abs(x2), rng.integers(-3, 4, m))
+    # anything: scales 2^-60 .. 2^12 of either sign
+    r = n - 3 * q
+    x3 = np.where(rng.random(r) < 0.5, rng.integers(I32_MIN, I32_MAX, r, endpoint=True),
+                  np.where(rng.random(r) < 0.5, -1, 1) * _magnitude(rng, r))
+    s3 = np.exp2(rng.uniform(-60, 12, r)) * np.where(rng.random(r) < 0.2, -1, 1)
+    # extremes: zero / subnormal / huge scales, x in {0, +-1, INT32_MIN, INT32_MAX} and the
+    # edges of the exponent window (results around 0.5 and 1024)
+    ex_x = np.array([0, 1, -1, 3, -77, I32_MIN, I32_MAX, 1 << 20])
+    ex_s = [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 2.0**-60, 1.0, 1e20,
+            1.7976931348623157e308, -1e300]
+    for xv in (1, 3, 77, (1 << 20) + 1, I32_MAX):
+        for target in (0.25, 0.5, 1023.5, 1024, 1024.5):
+            v = target / xv
+            ex_s += [v, np.nextafter(v, 0), np.nextafter(v, 1)]
+    ex_s = np.array(ex_s)
+    x4 = np.repeat(ex_x, len(ex_s))
+    s4 = np.tile(ex_s, len(ex_x))
+    return (np.concatenate([x1, x2, x3, x4]).astype(np.int64),
+            np.concatenate([s1, s2, s3, s4]))
+
+
+def fc_scale_of(mult, scale_hi):
+    """The float64 scale of fc values from their two words (mult signed 32-bit)."""
+    bits = (np.asarray(scale_hi, np.int64).astype(np.uint64) << np.uint64(32)) | (
+        np.asarray(mult, np.int64).astype(np.uint64) & np.uint64(0xFFFFFFFF))
+    return bits.view(np.float64)
 
 
 class RequantSeq(uvm_sequence):
@@ -140,10 +211,16 @@ def golden(ins):
     key = np.stack([cols["out_zp"], cols["act_min"], cols["act_max"]], axis=1)
     groups, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.ravel()
+    fc = cols["fc"] == 1
+    scale = fc_scale_of(cols["mult"], cols["scale_hi"])
     for g, (zp, lo, hi) in enumerate(groups.tolist()):
-        sel = inv == g
+        sel = (inv == g) & ~fc
         out[sel] = tfl.requantize(cols["acc"][sel], cols["bias"][sel], cols["mult"][sel],
                                   cols["shift"][sel], zp, lo, hi)
+        sel = (inv == g) & fc
+        with np.errstate(over="ignore"):  # huge scales: the product is inf, clipped
+            out[sel] = tfl.requantize(cols["acc"][sel], cols["bias"][sel], None, None, zp, lo,
+                                      hi, scale=scale[sel])
     return out
 
 
@@ -155,9 +232,9 @@ def _signed(codes, bits):
 def decode_inputs(ins):
     """Input log (cycle, codes...) -> int64 array of (cycle, signed values...)."""
     a = np.array(ins, dtype=np.int64).reshape(-1, len(INPUTS) + 1)
-    widths = (32, 32, 32, 6, 8, 8, 8)
-    for i, w in enumerate(widths):
-        a[:, i + 1] = _signed(a[:, i + 1], w)
+    for i, (name, w) in enumerate(zip(INPUTS, WIDTHS, strict=True)):
+        if name not in UNSIGNED:
+            a[:, i + 1] = _signed(a[:, i + 1], w)
     return a
 
 
@@ -184,6 +261,39 @@ class RequantScoreboard(ScoreboardBase):
             self.errors.append(f"requant({args}): RTL y={got[i]}, model y={want[i]}")
         if len(bad) > 10:
             self.errors.append(f"... {len(bad) - 10} more mismatches")
+
+
+def classify_fc(ins):
+    """Set of FC_CLASSES the float-scale beats reach (``ins``: fc beats only): a float64
+    product that is an exact tie, one whose rounding to 53 bits changes the result (against
+    exact rationals), saturation (|r| >= 1024), zero / subnormal scale, negative scale, results
+    at the exponent window's edges (|x * scale| in [0.25, 1) or [512, 2048)), plain."""
+    c = {k: ins[:, i + 1] for i, k in enumerate(INPUTS)}
+    x = c["acc"] + c["bias"]
+    scale = fc_scale_of(c["mult"], c["scale_hi"])
+    hit = set()
+    with np.errstate(over="ignore", invalid="ignore"):
+        prod = np.abs(x * scale)
+        r = tfl.multiply_by_scale(x, scale)
+        if np.any(prod - np.floor(prod) == 0.5):
+            hit.add("product_tie")
+    if np.any(np.abs(r) >= 1024):
+        hit.add("saturate")
+    if np.any(np.abs(scale) < 2.2250738585072014e-308):
+        hit.add("zero_scale")
+    if np.any(scale < 0):
+        hit.add("negative_scale")
+    if np.any(((prod >= 0.25) & (prod < 1)) | ((prod >= 512) & (prod < 2048))):
+        hit.add("window_edge")
+    if np.any((prod >= 1) & (prod < 512)):
+        hit.add("plain")
+    for i in np.flatnonzero((prod < 2048) & (prod > 0.25))[:3000].tolist():
+        f = Fraction(int(x[i])) * Fraction(float(scale[i]))
+        exact = math.floor(abs(f) + Fraction(1, 2))
+        if exact != abs(int(r[i])):
+            hit.add("double_rounding")
+            break
+    return hit
 
 
 def classify(ins):
@@ -220,10 +330,12 @@ def classify(ins):
 class RequantCoverage(uvm_subscriber):
     """Bins: every shift -31..30; multiplier class; the arithmetic corners (saturation, both
     rounding ties of both signs, near ties, wrapping left shift); clamp below / inside /
-    above, crossed with the shift direction. Goal: every bin hit. Samples are taken once per
+    above, crossed with the shift direction; the float-scale classes (:func:`classify_fc`).
+    Goal: every bin hit. Samples are taken once per
     distinct combination per batch."""
 
-    names = ["rq.shift", "rq.mult", "rq.corner", "rq.clamp", "rq.dir", "rq.dir_x_clamp"]
+    names = ["rq.shift", "rq.mult", "rq.corner", "rq.clamp", "rq.dir", "rq.dir_x_clamp",
+             "rq.fc"]
 
     def build_phase(self):
         @CoverPoint("rq.shift", xf=lambda s, m, d, c: s, bins=SHIFTS)
@@ -238,14 +350,25 @@ class RequantCoverage(uvm_subscriber):
         def sample_corner(name):
             pass
 
+        @CoverPoint("rq.fc", xf=lambda name: name, bins=FC_CLASSES)
+        def sample_fc(name):
+            pass
+
         self.sample = sample
         self.sample_corner = sample_corner
+        self.sample_fc = sample_fc
 
     def write(self, obs):
         ins, outs = obs
         if not ins:
             return
         ins = decode_inputs(ins)
+        fc = ins[:, 1 + INPUTS.index("fc")] == 1
+        for name in classify_fc(ins[fc]) if fc.any() else ():
+            self.sample_fc(name)
+        ins = ins[~fc]
+        if not len(ins):
+            return
         s, mcls, corners, clamp = classify(ins)
         d = np.sign(s) + 1
         key = np.unique(np.stack([s, mcls, d, clamp], axis=1), axis=0)

@@ -16,8 +16,9 @@
   engine for a held-out image (int8 P = 4 and HF6 P = 4): outputs equal Network.forward_int8 /
   forward_hf6;
 * a deliberately broken copy (one output bit flipped on one output beat) must fail, and so must
-  three mutants of the requantisation unit (no INT32_MIN saturation, negative ties rounded
-  toward zero, rounding boundary off by one), each visible only on a corner case, and three
+  five mutants of the requantisation unit (no INT32_MIN saturation, negative ties rounded
+  toward zero, rounding boundary off by one; float-scale mode: product not rounded to 53 bits,
+  or rounded one bit too low), each visible only on a corner case, and three
   mutants of the HF6 engine's float32 stages.
 """
 
@@ -134,6 +135,10 @@ REQUANT_MUTANTS = {
     "ties_toward_zero_for_negatives": ("        thr = (thr + 1);", "        thr = thr;"),
     "rounding_boundary_off_by_one": ("    if ((rem > thr)) begin",
                                      "    if ((rem > (thr + 1))) begin"),
+    # float-scale (reference FullyConnected) mode: the float64 product's rounding to 53 bits
+    # left out, or done one bit too low
+    "fc_product_not_rounded": ("    if ((inc && ones)) begin", "    if (1'b0) begin"),
+    "fc_product_rounded_one_bit_low": ("inc = ab3[31];", "inc = ab3[30];"),
 }
 
 

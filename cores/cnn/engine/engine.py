@@ -13,7 +13,8 @@ A run (CTRL.START) checks the configured shapes against the buffers, then
 3. for every output position (oy, ox) and channel group, streams the FH*FW*C taps through the
    MAC array (:mod:`cores.cnn.mac`, or :mod:`cores.cnn.hf6mac` in the HF6 build; taps outside
    the image are padded taps) and the P sums through the requantisation unit
-   (:mod:`cores.cnn.requant`) with each channel's bias, M and shift (HF6: the bias code enters
+   (:mod:`cores.cnn.requant`) with each channel's bias, M and shift, or bias and float64 scale
+   with MODE.FLOAT_SCALE (TFLite's reference FullyConnected rounding; HF6: the bias code enters
    the MAC array with the first tap, the float32 results pass the activation), and sends the
    results on ``m_axis_y`` (NHWC order, OH*OW*OUT_C beats, ``tlast`` on the last).
    Pooling layers stream the FH*FW taps of each window and channel through the pooling unit
@@ -58,13 +59,14 @@ ID_VALUE = REGMAP.id_value
 (W_CTRL, W_STATUS, W_CAPS, W_IN_SHAPE, W_OUT_SHAPE, W_FILTER, W_QUANT, W_CYCLES, W_MODE,
  W_ID) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
                                    "QUANT", "CYCLES", "MODE", "ID"))
-BIAS_BASE, MULT_BASE, SHIFT_BASE = (REGMAP.word(n) for n in ("BIAS", "MULT", "SHIFT"))
-# the decode below selects a table by word-index bits 7:6 (1 BIAS, 2 MULT, 3 SHIFT) and the
-# channel by bits 5:0: the .rdl must place the tables so
-if (BIAS_BASE, MULT_BASE, SHIFT_BASE) != (64, 128, 192) or any(
-        REGMAP[n].count != 64 for n in ("BIAS", "MULT", "SHIFT")) or REGMAP.size != 1024 or max(
+TABLES = ("BIAS", "MULT", "SHIFT", "SCALE_HI")
+BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE = (REGMAP.word(n) for n in TABLES)
+# the decode below selects a table by word-index bits 8:6 (1 BIAS, 2 MULT, 3 SHIFT, 4 SCALE_HI;
+# 5..7 unmapped) and the channel by bits 5:0: the .rdl must place the tables so
+if (BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE) != (64, 128, 192, 256) or any(
+        REGMAP[n].count != 64 for n in TABLES) or REGMAP.size != 2048 or max(
         W_CTRL, W_STATUS, W_CAPS, W_IN_SHAPE, W_OUT_SHAPE, W_FILTER, W_QUANT, W_CYCLES, W_MODE,
-        W_ID) >= 64:
+        W_ID) >= 64 or REGMAP["MODE"].field("FLOAT_SCALE").lsb != 4:
     raise RuntimeError("cnn_engine.rdl does not match the engine's table decode")
 
 
@@ -272,7 +274,7 @@ def value_bits(p) -> int:
 
 
 def addr_bits(p) -> int:
-    """AXI4-Lite byte-address bits (word index 0..255)."""
+    """AXI4-Lite byte-address bits (word index 0..511)."""
     return REGMAP.addr_bits
 
 
@@ -336,7 +338,11 @@ def cnn_engine(clk, rst,
     in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(2 if HF else 32)
     mode = _u(2)
     dmul = _u(8)  # depth multiplier of a DepthwiseConv2D (0 counts as 1)
-    mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[6:], mode)
+    fsc = Signal(bool(0))  # MODE.FLOAT_SCALE (int8 build): the reference FC rescale
+    if HF:
+        mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[6:], mode)
+    else:
+        mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[3:], fsc, intbv(0)[2:], mode)
     mode_dw = Signal(bool(0))  # DepthwiseConv2D
     pool = Signal(bool(0))  # MaxPool / AveragePool: taps go to the pooling unit
     chanwise = Signal(bool(0))  # one channel per sum (depthwise, pooling)
@@ -347,16 +353,17 @@ def cnn_engine(clk, rst,
         pool.next = mode[1]
         chanwise.next = mode != 0
 
-    # channel table: BIAS (int32, or the HF6 bias code), MULT and SHIFT (int8 only)
+    # channel table: BIAS (int32, or the HF6 bias code), MULT, SHIFT and SCALE_HI (int8 only)
     bias_t = [_u(6 if HF else 32) for _ in range(cmax)]
     mult_t = [_u(32) for _ in range(cmax)]
     shift_t = [_u(6) for _ in range(cmax)]
+    scale_t = [_u(32) for _ in range(cmax)]
     busy, done, err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     err_code = _u(4)
     cycles = _u(32)
     start = Signal(bool(0))
     ch_idx = _u(CB)
-    ch_sel = _u(2)
+    ch_sel = _u(3)
     ch_ok = Signal(bool(0))
     status_w = ConcatSignal(intbv(0)[20:], err_code, intbv(0)[5:], err, done, busy)
     caps_w = ConcatSignal(intbv(int(HF))[1:], intbv(cmax)[7:], intbv(WB)[8:], intbv(IB)[8:],
@@ -373,13 +380,13 @@ def cnn_engine(clk, rst,
 
         @always_comb
         def decode_sel():
-            sel_ok.next = reg_addr[8:6] == 1
+            sel_ok.next = reg_addr[9:6] == 1
 
     else:
 
         @always_comb
         def decode_sel():
-            sel_ok.next = reg_addr[8:6] != 0
+            sel_ok.next = reg_addr[9:6] != 0 and reg_addr[9:6] <= 4
 
     if cmax < 64:
 
@@ -392,7 +399,7 @@ def cnn_engine(clk, rst,
 
     @always_comb
     def decode():
-        ch_sel.next = reg_addr[8:6]
+        ch_sel.next = reg_addr[9:6]
         ch_idx.next = reg_addr[CB:]
         ch_ok.next = sel_ok and idx_ok
 
@@ -432,8 +439,10 @@ def cnn_engine(clk, rst,
                 tab_rd.next = bias_t[ch_idx]
             elif ch_sel == 2:
                 tab_rd.next = mult_t[ch_idx]
-            else:
+            elif ch_sel == 3:
                 tab_rd.next = shift_rd_w
+            else:
+                tab_rd.next = scale_t[ch_idx]
 
         @always(clk.posedge)
         def table_write():
@@ -442,10 +451,17 @@ def cnn_engine(clk, rst,
                     bias_t[ch_idx].next = reg_wdata
                 elif ch_sel == 2:
                     mult_t[ch_idx].next = reg_wdata
-                else:
+                elif ch_sel == 3:
                     shift_t[ch_idx].next = reg_wdata[6:]
+                else:
+                    scale_t[ch_idx].next = reg_wdata
 
-        reg_extra = (table_read, table_mux, table_write)
+        @always_seq(clk.posedge, reset=rst)
+        def float_scale_write():
+            if reg_wr and not reg_err and reg_addr == W_MODE:
+                fsc.next = reg_wdata[4]
+
+        reg_extra = (table_read, table_mux, table_write, float_scale_write)
 
     @always_comb
     def read_mux():
@@ -724,10 +740,11 @@ def cnn_engine(clk, rst,
         rq_valid = Signal(bool(0))
         rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
         rq_shift = _s(6)
+        rq_scale = _u(32)
         rq_out_valid = Signal(bool(0))
         rq_y = _s(8)
-        requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, out_zp,
-                              act_min, act_max, rq_out_valid, rq_y)
+        requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, fsc,
+                              rq_scale, out_zp, act_min, act_max, rq_out_valid, rq_y)
         keep_pipe = _u(7)
         # pooling unit: the taps of one window (padded taps skipped), one result per window
         pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
@@ -742,6 +759,7 @@ def cnn_engine(clk, rst,
             rq_bias.next = bias_t[chan].signed()
             rq_mult.next = mult_t[chan].signed()
             rq_shift.next = shift_t[chan].signed()
+            rq_scale.next = scale_t[chan]
 
         @always_seq(clk.posedge, reset=rst)
         def side_pipe():

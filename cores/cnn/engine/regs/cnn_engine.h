@@ -134,6 +134,10 @@ extern "C" {
 #define CNN_ENGINE__MODE__KIND_bp 0
 #define CNN_ENGINE__MODE__KIND_bw 2
 #define CNN_ENGINE__MODE__KIND_reset 0x0
+#define CNN_ENGINE__MODE__FLOAT_SCALE_bm 0x10
+#define CNN_ENGINE__MODE__FLOAT_SCALE_bp 4
+#define CNN_ENGINE__MODE__FLOAT_SCALE_bw 1
+#define CNN_ENGINE__MODE__FLOAT_SCALE_reset 0x0
 #define CNN_ENGINE__MODE__DM_bm 0xff00
 #define CNN_ENGINE__MODE__DM_bp 8
 #define CNN_ENGINE__MODE__DM_bw 8
@@ -143,7 +147,7 @@ extern "C" {
 #define CNN_ENGINE__ID__VERSION_bm 0xff
 #define CNN_ENGINE__ID__VERSION_bp 0
 #define CNN_ENGINE__ID__VERSION_bw 8
-#define CNN_ENGINE__ID__VERSION_reset 0x1
+#define CNN_ENGINE__ID__VERSION_reset 0x2
 #define CNN_ENGINE__ID__TAG_bm 0xffffff00
 #define CNN_ENGINE__ID__TAG_bp 8
 #define CNN_ENGINE__ID__TAG_bw 24
@@ -167,6 +171,12 @@ extern "C" {
 #define CNN_ENGINE__SHIFT__VALUE_bw 6
 #define CNN_ENGINE__SHIFT__VALUE_reset 0x0
 
+// reg - cnn_engine::SCALE_HI
+#define CNN_ENGINE__SCALE_HI__VALUE_bm 0xffffffff
+#define CNN_ENGINE__SCALE_HI__VALUE_bp 0
+#define CNN_ENGINE__SCALE_HI__VALUE_bw 32
+#define CNN_ENGINE__SCALE_HI__VALUE_reset 0x0
+
 // addrmap - cnn_engine
 typedef struct __attribute__ ((__packed__)) {
     uint32_t CTRL;
@@ -183,10 +193,11 @@ typedef struct __attribute__ ((__packed__)) {
     uint32_t BIAS[64];
     uint32_t MULT[64];
     uint32_t SHIFT[64];
+    uint32_t SCALE_HI[64];
 } cnn_engine_t;
 
 
-static_assert(sizeof(cnn_engine_t) == 0x400, "Packing error");
+static_assert(sizeof(cnn_engine_t) == 0x500, "Packing error");
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,7 @@ module cnn_engine_p4_hf6_i1024_w512_c16 (
 
 input clk;
 input rst;
-input [9:0] s_axil_awaddr;
+input [10:0] s_axil_awaddr;
 input s_axil_awvalid;
 output s_axil_awready;
 wire s_axil_awready;
@@ -56,7 +56,7 @@ reg [1:0] s_axil_bresp;
 output s_axil_bvalid;
 reg s_axil_bvalid;
 input s_axil_bready;
-input [9:0] s_axil_araddr;
+input [10:0] s_axil_araddr;
 input s_axil_arvalid;
 output s_axil_arready;
 wire s_axil_arready;
@@ -86,7 +86,7 @@ output m_axis_y_tlast;
 wire m_axis_y_tlast;
 
 reg reg_rd;
-reg [7:0] reg_addr;
+reg [8:0] reg_addr;
 reg reg_err;
 reg [31:0] reg_rdata;
 reg [31:0] reg_wdata;
@@ -98,7 +98,7 @@ wire chanwise;
 reg [15:0] dm16;
 reg [7:0] dmul;
 wire [15:0] dmul16;
-wire [1:0] ch_sel;
+wire [2:0] ch_sel;
 wire [3:0] ch_idx;
 wire ch_ok;
 wire sel_ok;
@@ -244,7 +244,7 @@ wire m_first;
 wire m_last;
 wire m_pad;
 wire unused_bits;
-wire [61:0] unused_cat;
+wire [62:0] unused_cat;
 wire [8:0] gsum;
 wire [8:0] pm1;
 reg [15:0] opa;
@@ -535,13 +535,13 @@ assign g24[24-1:4] = 'b00000000000000000000;
 assign g24[4-1:0] = gin;
 assign ci24[24-1:8] = 'b0000000000000000;
 assign ci24[8-1:0] = ci;
-assign unused_cat[61] = reg_rd;
-assign unused_cat[61-1:59] = s_axis_w_tdata[8-1:6];
-assign unused_cat[59-1:57] = s_axis_w_tdata[16-1:14];
-assign unused_cat[57-1:55] = s_axis_w_tdata[24-1:22];
-assign unused_cat[55-1:53] = s_axis_w_tdata[32-1:30];
-assign unused_cat[53-1:45] = reg_wdata[32-1:24];
-assign unused_cat[45-1:43] = ch_sel;
+assign unused_cat[62] = reg_rd;
+assign unused_cat[62-1:60] = s_axis_w_tdata[8-1:6];
+assign unused_cat[60-1:58] = s_axis_w_tdata[16-1:14];
+assign unused_cat[58-1:56] = s_axis_w_tdata[24-1:22];
+assign unused_cat[56-1:54] = s_axis_w_tdata[32-1:30];
+assign unused_cat[54-1:46] = reg_wdata[32-1:24];
+assign unused_cat[46-1:43] = ch_sel;
 assign unused_cat[43-1:29] = xa_c[24-1:10];
 assign unused_cat[29-1:14] = cnt[25-1:10];
 assign unused_cat[14-1:7] = prod[32-1:25];
@@ -609,10 +609,10 @@ assign s_axil_arready = axil_bridge0_do_rd;
 
 always @(axil_bridge0_do_rd, axil_bridge0_do_wr, axil_bridge0_full_strb, s_axil_araddr, s_axil_awaddr, s_axil_wdata) begin: axil_bridge0_bus
     if (axil_bridge0_do_wr) begin
-        reg_addr = s_axil_awaddr[10-1:2];
+        reg_addr = s_axil_awaddr[11-1:2];
     end
     else begin
-        reg_addr = s_axil_araddr[10-1:2];
+        reg_addr = s_axil_araddr[11-1:2];
     end
     reg_wdata = s_axil_wdata;
     reg_wr = (axil_bridge0_do_wr && axil_bridge0_full_strb);
@@ -674,13 +674,13 @@ end
 
 
 
-assign ch_sel = reg_addr[8-1:6];
+assign ch_sel = reg_addr[9-1:6];
 assign ch_idx = reg_addr[4-1:0];
 assign ch_ok = (sel_ok && idx_ok);
 
 
 
-assign sel_ok = (reg_addr[8-1:6] == 1);
+assign sel_ok = (reg_addr[9-1:6] == 1);
 
 
 
@@ -741,7 +741,7 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, 
         reg_rdata = mode_w;
     end
     else if ((reg_addr == 9)) begin
-        reg_rdata = 32'h434e4e01;
+        reg_rdata = 32'h434e4e02;
         reg_err = reg_wr;
     end
     else if (ch_ok) begin

@@ -13,6 +13,8 @@ module cnn_requant (
     bias,
     mult,
     shift,
+    fc,
+    scale_hi,
     out_zp,
     act_min,
     act_max,
@@ -28,6 +30,8 @@ input signed [31:0] acc;
 input signed [31:0] bias;
 input signed [31:0] mult;
 input signed [5:0] shift;
+input fc;
+input [31:0] scale_hi;
 input signed [7:0] out_zp;
 input signed [7:0] act_min;
 input signed [7:0] act_max;
@@ -36,7 +40,14 @@ reg out_valid;
 output signed [7:0] y;
 reg signed [7:0] y;
 
-reg signed [63:0] ab3;
+reg signed [32:0] a2;
+reg signed [86:0] ab3;
+reg signed [53:0] b2;
+wire [11:0] c1044;
+reg fc1;
+reg fc2;
+reg fc3;
+reg fc4;
 reg signed [7:0] hi1;
 reg signed [7:0] hi2;
 reg signed [7:0] hi3;
@@ -51,7 +62,15 @@ reg signed [7:0] lo4;
 reg signed [7:0] lo5;
 wire [10:0] lo5x;
 reg signed [31:0] m1;
-reg signed [31:0] m2;
+reg signed [11:0] n4;
+reg signed [11:0] nb2;
+reg signed [11:0] nb3;
+reg neg2;
+reg neg3;
+reg neg4;
+wire [19:0] ones20;
+wire [21:0] ones22;
+wire [41:0] ones42;
 reg signed [31:0] q4;
 reg signed [31:0] r5;
 reg signed [10:0] r5c;
@@ -60,6 +79,8 @@ reg [5:0] right2;
 reg [5:0] right3;
 reg [5:0] right4;
 reg sat3;
+reg [31:0] sh1;
+reg [11:0] t4;
 wire unused_ab3;
 reg v1;
 reg v2;
@@ -67,7 +88,9 @@ reg v3;
 reg v4;
 reg v5;
 reg signed [31:0] x1;
-reg signed [31:0] xl2;
+reg zero2;
+reg zero3;
+reg zero4;
 reg signed [7:0] zp1;
 reg signed [7:0] zp2;
 reg signed [7:0] zp3;
@@ -75,6 +98,10 @@ reg signed [7:0] zp4;
 reg signed [7:0] zp5;
 wire [10:0] zp5x;
 
+assign c1044 = 12'd1044;
+assign ones20 = 20'd1048575;
+assign ones22 = 22'd4194303;
+assign ones42 = 42'd4398046511103;
 assign hi5x[10] = hi5[7];
 assign hi5x[9] = hi5[7];
 assign hi5x[8] = hi5[7];
@@ -126,6 +153,8 @@ always @(posedge clk) begin: stage1
         right1 <= ns;
     end
     m1 <= mult;
+    fc1 <= fc;
+    sh1 <= scale_hi;
     zp1 <= out_zp;
     lo1 <= act_min;
     hi1 <= act_max;
@@ -134,11 +163,62 @@ end
 
 always @(posedge clk) begin: stage2
     reg [32-1:0] t;
+    reg [12-1:0] lz;
+    reg [12-1:0] e;
+    reg [12-1:0] nb;
+    reg [33-1:0] aa;
+    reg [54-1:0] bb;
     t = 32'h0;
-    t = (x1[32-1:0] << left1);
-    xl2 <= $signed(t);
+    lz = 12'h0;
+    e = 12'h0;
+    nb = 12'h0;
+    aa = 33'h0;
+    bb = 54'h0;
+    t = x1[32-1:0];
+    if ((fc1 && (x1 < 0))) begin
+        t = (~t);
+        t = (t + 1);
+    end
+    if (((fc1 && (t[32-1:16] == 0)) || ((!fc1) && left1[4]))) begin
+        t = (t << 16);
+        lz[4] = 1;
+    end
+    if (((fc1 && (t[32-1:24] == 0)) || ((!fc1) && left1[3]))) begin
+        t = (t << 8);
+        lz[3] = 1;
+    end
+    if (((fc1 && (t[32-1:28] == 0)) || ((!fc1) && left1[2]))) begin
+        t = (t << 4);
+        lz[2] = 1;
+    end
+    if (((fc1 && (t[32-1:30] == 0)) || ((!fc1) && left1[1]))) begin
+        t = (t << 2);
+        lz[1] = 1;
+    end
+    if (((fc1 && (!t[31])) || ((!fc1) && left1[0]))) begin
+        t = (t << 1);
+        lz[0] = 1;
+    end
+    aa[32-1:0] = t;
+    aa[32] = (t[31] && (!fc1));
+    bb[32-1:0] = m1[32-1:0];
+    if (fc1) begin
+        bb[52-1:32] = sh1[20-1:0];
+        bb[52] = 1;
+    end
+    else if (m1[31]) begin
+        bb[54-1:32] = ones22;
+    end
+    a2 <= $signed(aa);
+    b2 <= $signed(bb);
+    e[11-1:0] = sh1[31-1:20];
+    nb = (c1044 + lz);
+    nb = (nb - e);
+    nb2 <= $signed(nb);
+    zero2 <= ((x1 == 0) || (sh1[31-1:20] == 0));
+    neg2 <= (x1[31] ^ sh1[31]);
+    fc2 <= fc1;
     right2 <= right1;
-    m2 <= m1;
     zp2 <= zp1;
     lo2 <= lo1;
     hi2 <= hi1;
@@ -146,9 +226,13 @@ end
 
 
 always @(posedge clk) begin: stage3
-    ab3 <= (xl2 * m2);
-    sat3 <= (xl2[31] && (xl2[31-1:0] == 0) && m2[31] && (m2[31-1:0] == 0));
+    ab3 <= (a2 * b2);
+    sat3 <= ((!fc2) && a2[31] && (a2[31-1:0] == 0) && b2[31] && (b2[31-1:0] == 0));
     right3 <= right2;
+    fc3 <= fc2;
+    zero3 <= zero2;
+    neg3 <= neg2;
+    nb3 <= nb2;
     zp3 <= zp2;
     lo3 <= lo2;
     hi3 <= hi2;
@@ -156,11 +240,15 @@ end
 
 
 
-assign unused_ab3 = (ab3[63] ^ (ab3[30-1:0] != 0));
+assign unused_ab3 = ((ab3[86] ^ ab3[85]) ^ (ab3[30-1:0] != 0));
 
 
 always @(posedge clk) begin: stage4
     reg [32-1:0] q;
+    reg [12-1:0] kh;
+    reg ones;
+    reg inc;
+    reg [12-1:0] t;
     q = 32'h0;
     q = (ab3[63-1:31] + ab3[30]);
     if (sat3) begin
@@ -169,6 +257,34 @@ always @(posedge clk) begin: stage4
         q[31] = 0;
     end
     q4 <= $signed(q);
+    kh = 12'h0;
+    ones = 1'b0;
+    inc = 1'b0;
+    t = 12'h0;
+    if (ab3[84]) begin
+        kh[11-1:0] = ab3[85-1:74];
+        ones = (ab3[74-1:32] == ones42);
+        inc = ab3[31];
+    end
+    else begin
+        kh[11-1:0] = ab3[84-1:73];
+        ones = (ab3[73-1:31] == ones42);
+        inc = ab3[30];
+    end
+    t = kh;
+    if ((inc && ones)) begin
+        t = (kh + 1);
+    end
+    t4 <= t;
+    if (ab3[84]) begin
+        n4 <= (nb3 - 1);
+    end
+    else begin
+        n4 <= nb3;
+    end
+    fc4 <= fc3;
+    zero4 <= zero3;
+    neg4 <= neg3;
     right4 <= right3;
     zp4 <= zp3;
     lo4 <= lo3;
@@ -182,24 +298,55 @@ always @(posedge clk) begin: stage5
     reg [32-1:0] rem;
     reg [32-1:0] thr;
     reg signed [32-1:0] sh;
+    reg [4-1:0] j;
+    reg [12-1:0] u;
+    reg [12-1:0] mag;
+    reg [32-1:0] w;
     one = 32'h0;
     mask = 32'h0;
     rem = 32'h0;
     thr = 32'h0;
     sh = 0;
-    one = 1;
-    mask = ((one << right4) - 1);
-    rem = (q4[32-1:0] & mask);
-    thr = (mask >>> 1);
-    if ((q4 < 0)) begin
-        thr = (thr + 1);
-    end
-    sh = $signed(q4 >>> $signed({1'b0, right4}));
-    if ((rem > thr)) begin
-        r5 <= (sh + 1);
+    j = 4'h0;
+    u = 12'h0;
+    mag = 12'h0;
+    w = 32'h0;
+    if (fc4) begin
+        j = (n4[4-1:0] + 5);
+        u = (t4 >>> j);
+        u = (u + 1);
+        mag[11-1:0] = u[12-1:1];
+        if ((zero4 || (n4 >= 55))) begin
+            mag = 0;
+        end
+        else if ((n4 <= 42)) begin
+            mag = 1024;
+        end
+        if (neg4) begin
+            mag = (~mag);
+            mag = (mag + 1);
+        end
+        w[12-1:0] = mag;
+        if (mag[11]) begin
+            w[32-1:12] = ones20;
+        end
+        r5 <= $signed(w);
     end
     else begin
-        r5 <= sh;
+        one = 1;
+        mask = ((one << right4) - 1);
+        rem = (q4[32-1:0] & mask);
+        thr = (mask >>> 1);
+        if ((q4 < 0)) begin
+            thr = (thr + 1);
+        end
+        sh = $signed(q4 >>> $signed({1'b0, right4}));
+        if ((rem > thr)) begin
+            r5 <= (sh + 1);
+        end
+        else begin
+            r5 <= sh;
+        end
     end
     zp5 <= zp4;
     lo5 <= lo4;
