@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import re
 import sys
@@ -27,12 +26,12 @@ import yaml
 CORES_DIR = Path(__file__).resolve().parent.parent
 RECORD = CORES_DIR / "interfaces.json"
 
-#: register maps: core -> (module, names of its register tables)
+#: register maps: core -> its block in cores.common.regmap (generated from SystemRDL)
 REGISTER_MAPS = {
-    "approxnn:cnn:engine": ("cores.cnn.engine.engine", ("REGISTERS",)),
-    "approxnn:sbs:update": ("cores.sbs.update.update", ("REGISTERS",)),
-    "approxnn:sbs:layer": ("cores.sbs.update.update", ("REGISTERS", "LAYER_REGISTERS")),
-    "approxnn:sbs:spikegen": ("cores.sbs.spikegen.spikegen", ("REGISTERS",)),
+    "approxnn:cnn:engine": "cnn_engine",
+    "approxnn:sbs:update": "sbs_update",
+    "approxnn:sbs:layer": "sbs_layer",
+    "approxnn:sbs:spikegen": "sbs_spikegen",
 }
 
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(signed\s+)?"
@@ -48,14 +47,11 @@ def ports(verilog: str) -> list[str]:
 def registers(core: str) -> list[str]:
     if core not in REGISTER_MAPS:
         return []
-    module, tables = REGISTER_MAPS[core]
-    mod = importlib.import_module(module)
-    out = []
-    for table in tables:
-        regs = getattr(mod, table)
-        items = regs.items() if isinstance(regs, dict) else ((r[0], r[1:]) for r in regs)
-        out += [f"{int(addr):#06x} {entry[0]} {entry[1]}" for addr, entry in items]
-    return out
+    from cores.common import regmap  # noqa: PLC0415
+
+    return [f"{r.offset:#06x} {r.name}[{r.count}] {r.access} "
+            + ",".join(f"{f.name}:{f.lsb}:{f.width}:{f.access}" for f in r.fields)
+            for r in regmap.load(REGISTER_MAPS[core])]
 
 
 def cores() -> dict[str, dict]:

@@ -42,7 +42,7 @@ module cnn_engine_p8_int8_i4096_w4096_c64 (
 
 input clk;
 input rst;
-input [9:0] s_axil_awaddr;
+input [10:0] s_axil_awaddr;
 input s_axil_awvalid;
 output s_axil_awready;
 wire s_axil_awready;
@@ -56,7 +56,7 @@ reg [1:0] s_axil_bresp;
 output s_axil_bvalid;
 reg s_axil_bvalid;
 input s_axil_bready;
-input [9:0] s_axil_araddr;
+input [10:0] s_axil_araddr;
 input s_axil_arvalid;
 output s_axil_arready;
 wire s_axil_arready;
@@ -86,7 +86,7 @@ output m_axis_y_tlast;
 wire m_axis_y_tlast;
 
 reg reg_rd;
-reg [7:0] reg_addr;
+reg [8:0] reg_addr;
 reg reg_err;
 reg [31:0] reg_rdata;
 reg [31:0] reg_wdata;
@@ -98,7 +98,7 @@ wire chanwise;
 reg [15:0] dm16;
 reg [7:0] dmul;
 wire [15:0] dmul16;
-wire [1:0] ch_sel;
+wire [2:0] ch_sel;
 wire [5:0] ch_idx;
 wire ch_ok;
 wire sel_ok;
@@ -106,6 +106,7 @@ wire idx_ok;
 wire [5:0] shift_rd;
 reg [31:0] tab_rd;
 wire [31:0] shift_rd_w;
+reg fsc;
 wire signed [7:0] in_zp;
 reg [31:0] quant;
 wire signed [7:0] out_zp;
@@ -151,6 +152,7 @@ reg signed [31:0] rq_bias;
 reg [5:0] chan;
 reg signed [31:0] rq_mult;
 reg signed [5:0] rq_shift;
+reg [31:0] rq_scale;
 reg [6:0] keep_pipe;
 reg keep_in;
 wire out_a;
@@ -358,7 +360,14 @@ reg [31:0] cnn_mac0_exact_acc_lane6_acc_n;
 wire [31:0] cnn_mac0_exact_acc_lane7_prod32;
 reg [31:0] cnn_mac0_exact_acc_lane7_acc;
 reg [31:0] cnn_mac0_exact_acc_lane7_acc_n;
-reg signed [63:0] cnn_requant0_ab3;
+reg signed [32:0] cnn_requant0_a2;
+reg signed [86:0] cnn_requant0_ab3;
+reg signed [53:0] cnn_requant0_b2;
+wire [11:0] cnn_requant0_c1044;
+reg cnn_requant0_fc1;
+reg cnn_requant0_fc2;
+reg cnn_requant0_fc3;
+reg cnn_requant0_fc4;
 reg signed [7:0] cnn_requant0_hi1;
 reg signed [7:0] cnn_requant0_hi2;
 reg signed [7:0] cnn_requant0_hi3;
@@ -373,7 +382,15 @@ reg signed [7:0] cnn_requant0_lo4;
 reg signed [7:0] cnn_requant0_lo5;
 wire [10:0] cnn_requant0_lo5x;
 reg signed [31:0] cnn_requant0_m1;
-reg signed [31:0] cnn_requant0_m2;
+reg signed [11:0] cnn_requant0_n4;
+reg signed [11:0] cnn_requant0_nb2;
+reg signed [11:0] cnn_requant0_nb3;
+reg cnn_requant0_neg2;
+reg cnn_requant0_neg3;
+reg cnn_requant0_neg4;
+wire [19:0] cnn_requant0_ones20;
+wire [21:0] cnn_requant0_ones22;
+wire [41:0] cnn_requant0_ones42;
 reg signed [31:0] cnn_requant0_q4;
 reg signed [31:0] cnn_requant0_r5;
 reg signed [10:0] cnn_requant0_r5c;
@@ -382,6 +399,8 @@ reg [5:0] cnn_requant0_right2;
 reg [5:0] cnn_requant0_right3;
 reg [5:0] cnn_requant0_right4;
 reg cnn_requant0_sat3;
+reg [31:0] cnn_requant0_sh1;
+reg [11:0] cnn_requant0_t4;
 wire cnn_requant0_unused_ab3;
 reg cnn_requant0_v1;
 reg cnn_requant0_v2;
@@ -389,7 +408,9 @@ reg cnn_requant0_v3;
 reg cnn_requant0_v4;
 reg cnn_requant0_v5;
 reg signed [31:0] cnn_requant0_x1;
-reg signed [31:0] cnn_requant0_xl2;
+reg cnn_requant0_zero2;
+reg cnn_requant0_zero3;
+reg cnn_requant0_zero4;
 reg signed [7:0] cnn_requant0_zp1;
 reg signed [7:0] cnn_requant0_zp2;
 reg signed [7:0] cnn_requant0_zp3;
@@ -414,6 +435,7 @@ reg [15:0] cnn_pool0_usum;
 reg [5:0] shift_t [0:64-1];
 reg [31:0] bias_t [0:64-1];
 reg [31:0] mult_t [0:64-1];
+reg [31:0] scale_t [0:64-1];
 reg signed [7:0] ibuf_m [0:4096-1];
 reg [63:0] wbuf_m [0:4096-1];
 reg [7:0] fifo [0:32-1];
@@ -424,6 +446,10 @@ assign q_bad = 1'd0;
 assign bad_mode = 1'd0;
 assign pm1 = 9'd7;
 assign one16 = 16'd1;
+assign cnn_requant0_c1044 = 12'd1044;
+assign cnn_requant0_ones20 = 20'd1048575;
+assign cnn_requant0_ones22 = 22'd4194303;
+assign cnn_requant0_ones42 = 42'd4398046511103;
 assign dmul16[16-1:8] = 'b00000000;
 assign dmul16[8-1:0] = dmul;
 assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
@@ -447,7 +473,9 @@ assign filt_w[32-1:24] = 'b00000000;
 assign filt_w[24-1:0] = filt;
 assign mode_w[32-1:16] = 'b0000000000000000;
 assign mode_w[16-1:8] = dmul;
-assign mode_w[8-1:2] = 'b000000;
+assign mode_w[8-1:5] = 'b000;
+assign mode_w[4] = fsc;
+assign mode_w[4-1:2] = 'b00;
 assign mode_w[2-1:0] = mode;
 assign chan_conv[6-1:3] = gh[3-1:0];
 assign chan_conv[3-1:0] = mo_lane;
@@ -773,10 +801,10 @@ assign s_axil_arready = axil_bridge0_do_rd;
 
 always @(axil_bridge0_do_rd, axil_bridge0_do_wr, axil_bridge0_full_strb, s_axil_araddr, s_axil_awaddr, s_axil_wdata) begin: axil_bridge0_bus
     if (axil_bridge0_do_wr) begin
-        reg_addr = s_axil_awaddr[10-1:2];
+        reg_addr = s_axil_awaddr[11-1:2];
     end
     else begin
-        reg_addr = s_axil_araddr[10-1:2];
+        reg_addr = s_axil_araddr[11-1:2];
     end
     reg_wdata = s_axil_wdata;
     reg_wr = (axil_bridge0_do_wr && axil_bridge0_full_strb);
@@ -838,20 +866,20 @@ end
 
 
 
-assign ch_sel = reg_addr[8-1:6];
+assign ch_sel = reg_addr[9-1:6];
 assign ch_idx = reg_addr[6-1:0];
 assign ch_ok = (sel_ok && idx_ok);
 
 
 
-assign sel_ok = (reg_addr[8-1:6] != 0);
+assign sel_ok = ((reg_addr[9-1:6] != 0) && (reg_addr[9-1:6] <= 4));
 
 
 
 assign shift_rd = shift_t[ch_idx];
 
 
-always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[16], bias_t[17], bias_t[18], bias_t[19], bias_t[1], bias_t[20], bias_t[21], bias_t[22], bias_t[23], bias_t[24], bias_t[25], bias_t[26], bias_t[27], bias_t[28], bias_t[29], bias_t[2], bias_t[30], bias_t[31], bias_t[32], bias_t[33], bias_t[34], bias_t[35], bias_t[36], bias_t[37], bias_t[38], bias_t[39], bias_t[3], bias_t[40], bias_t[41], bias_t[42], bias_t[43], bias_t[44], bias_t[45], bias_t[46], bias_t[47], bias_t[48], bias_t[49], bias_t[4], bias_t[50], bias_t[51], bias_t[52], bias_t[53], bias_t[54], bias_t[55], bias_t[56], bias_t[57], bias_t[58], bias_t[59], bias_t[5], bias_t[60], bias_t[61], bias_t[62], bias_t[63], bias_t[6], bias_t[7], bias_t[8], bias_t[9], ch_idx, ch_sel, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[16], mult_t[17], mult_t[18], mult_t[19], mult_t[1], mult_t[20], mult_t[21], mult_t[22], mult_t[23], mult_t[24], mult_t[25], mult_t[26], mult_t[27], mult_t[28], mult_t[29], mult_t[2], mult_t[30], mult_t[31], mult_t[32], mult_t[33], mult_t[34], mult_t[35], mult_t[36], mult_t[37], mult_t[38], mult_t[39], mult_t[3], mult_t[40], mult_t[41], mult_t[42], mult_t[43], mult_t[44], mult_t[45], mult_t[46], mult_t[47], mult_t[48], mult_t[49], mult_t[4], mult_t[50], mult_t[51], mult_t[52], mult_t[53], mult_t[54], mult_t[55], mult_t[56], mult_t[57], mult_t[58], mult_t[59], mult_t[5], mult_t[60], mult_t[61], mult_t[62], mult_t[63], mult_t[6], mult_t[7], mult_t[8], mult_t[9], shift_rd_w) begin: table_mux
+always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[16], bias_t[17], bias_t[18], bias_t[19], bias_t[1], bias_t[20], bias_t[21], bias_t[22], bias_t[23], bias_t[24], bias_t[25], bias_t[26], bias_t[27], bias_t[28], bias_t[29], bias_t[2], bias_t[30], bias_t[31], bias_t[32], bias_t[33], bias_t[34], bias_t[35], bias_t[36], bias_t[37], bias_t[38], bias_t[39], bias_t[3], bias_t[40], bias_t[41], bias_t[42], bias_t[43], bias_t[44], bias_t[45], bias_t[46], bias_t[47], bias_t[48], bias_t[49], bias_t[4], bias_t[50], bias_t[51], bias_t[52], bias_t[53], bias_t[54], bias_t[55], bias_t[56], bias_t[57], bias_t[58], bias_t[59], bias_t[5], bias_t[60], bias_t[61], bias_t[62], bias_t[63], bias_t[6], bias_t[7], bias_t[8], bias_t[9], ch_idx, ch_sel, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[16], mult_t[17], mult_t[18], mult_t[19], mult_t[1], mult_t[20], mult_t[21], mult_t[22], mult_t[23], mult_t[24], mult_t[25], mult_t[26], mult_t[27], mult_t[28], mult_t[29], mult_t[2], mult_t[30], mult_t[31], mult_t[32], mult_t[33], mult_t[34], mult_t[35], mult_t[36], mult_t[37], mult_t[38], mult_t[39], mult_t[3], mult_t[40], mult_t[41], mult_t[42], mult_t[43], mult_t[44], mult_t[45], mult_t[46], mult_t[47], mult_t[48], mult_t[49], mult_t[4], mult_t[50], mult_t[51], mult_t[52], mult_t[53], mult_t[54], mult_t[55], mult_t[56], mult_t[57], mult_t[58], mult_t[59], mult_t[5], mult_t[60], mult_t[61], mult_t[62], mult_t[63], mult_t[6], mult_t[7], mult_t[8], mult_t[9], scale_t[0], scale_t[10], scale_t[11], scale_t[12], scale_t[13], scale_t[14], scale_t[15], scale_t[16], scale_t[17], scale_t[18], scale_t[19], scale_t[1], scale_t[20], scale_t[21], scale_t[22], scale_t[23], scale_t[24], scale_t[25], scale_t[26], scale_t[27], scale_t[28], scale_t[29], scale_t[2], scale_t[30], scale_t[31], scale_t[32], scale_t[33], scale_t[34], scale_t[35], scale_t[36], scale_t[37], scale_t[38], scale_t[39], scale_t[3], scale_t[40], scale_t[41], scale_t[42], scale_t[43], scale_t[44], scale_t[45], scale_t[46], scale_t[47], scale_t[48], scale_t[49], scale_t[4], scale_t[50], scale_t[51], scale_t[52], scale_t[53], scale_t[54], scale_t[55], scale_t[56], scale_t[57], scale_t[58], scale_t[59], scale_t[5], scale_t[60], scale_t[61], scale_t[62], scale_t[63], scale_t[6], scale_t[7], scale_t[8], scale_t[9], shift_rd_w) begin: table_mux
     case (ch_sel)
         'h1: begin
             tab_rd = bias_t[ch_idx];
@@ -859,8 +887,11 @@ always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], 
         'h2: begin
             tab_rd = mult_t[ch_idx];
         end
-        default: begin
+        'h3: begin
             tab_rd = shift_rd_w;
+        end
+        default: begin
+            tab_rd = scale_t[ch_idx];
         end
     endcase
 end
@@ -875,10 +906,25 @@ always @(posedge clk) begin: table_write
             'h2: begin
                 mult_t[ch_idx] <= reg_wdata;
             end
-            default: begin
+            'h3: begin
                 shift_t[ch_idx] <= reg_wdata[6-1:0];
             end
+            default: begin
+                scale_t[ch_idx] <= reg_wdata;
+            end
         endcase
+    end
+end
+
+
+always @(posedge clk) begin: float_scale_write
+    if (rst == 1) begin
+        fsc <= 0;
+    end
+    else begin
+        if ((reg_wr && (!reg_err) && (reg_addr == 8))) begin
+            fsc <= reg_wdata[4];
+        end
     end
 end
 
@@ -923,6 +969,10 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, 
     end
     else if ((reg_addr == 8)) begin
         reg_rdata = mode_w;
+    end
+    else if ((reg_addr == 9)) begin
+        reg_rdata = 32'h434e4e02;
+        reg_err = reg_wr;
     end
     else if (ch_ok) begin
         reg_rdata = tab_rd;
@@ -1413,6 +1463,8 @@ always @(posedge clk) begin: cnn_requant0_stage1
         cnn_requant0_right1 <= ns;
     end
     cnn_requant0_m1 <= rq_mult;
+    cnn_requant0_fc1 <= fsc;
+    cnn_requant0_sh1 <= rq_scale;
     cnn_requant0_zp1 <= out_zp;
     cnn_requant0_lo1 <= act_min;
     cnn_requant0_hi1 <= act_max;
@@ -1421,11 +1473,62 @@ end
 
 always @(posedge clk) begin: cnn_requant0_stage2
     reg [32-1:0] t;
+    reg [12-1:0] lz;
+    reg [12-1:0] e;
+    reg [12-1:0] nb;
+    reg [33-1:0] aa;
+    reg [54-1:0] bb;
     t = 32'h0;
-    t = (cnn_requant0_x1[32-1:0] << cnn_requant0_left1);
-    cnn_requant0_xl2 <= $signed(t);
+    lz = 12'h0;
+    e = 12'h0;
+    nb = 12'h0;
+    aa = 33'h0;
+    bb = 54'h0;
+    t = cnn_requant0_x1[32-1:0];
+    if ((cnn_requant0_fc1 && (cnn_requant0_x1 < 0))) begin
+        t = (~t);
+        t = (t + 1);
+    end
+    if (((cnn_requant0_fc1 && (t[32-1:16] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[4]))) begin
+        t = (t << 16);
+        lz[4] = 1;
+    end
+    if (((cnn_requant0_fc1 && (t[32-1:24] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[3]))) begin
+        t = (t << 8);
+        lz[3] = 1;
+    end
+    if (((cnn_requant0_fc1 && (t[32-1:28] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[2]))) begin
+        t = (t << 4);
+        lz[2] = 1;
+    end
+    if (((cnn_requant0_fc1 && (t[32-1:30] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[1]))) begin
+        t = (t << 2);
+        lz[1] = 1;
+    end
+    if (((cnn_requant0_fc1 && (!t[31])) || ((!cnn_requant0_fc1) && cnn_requant0_left1[0]))) begin
+        t = (t << 1);
+        lz[0] = 1;
+    end
+    aa[32-1:0] = t;
+    aa[32] = (t[31] && (!cnn_requant0_fc1));
+    bb[32-1:0] = cnn_requant0_m1[32-1:0];
+    if (cnn_requant0_fc1) begin
+        bb[52-1:32] = cnn_requant0_sh1[20-1:0];
+        bb[52] = 1;
+    end
+    else if (cnn_requant0_m1[31]) begin
+        bb[54-1:32] = cnn_requant0_ones22;
+    end
+    cnn_requant0_a2 <= $signed(aa);
+    cnn_requant0_b2 <= $signed(bb);
+    e[11-1:0] = cnn_requant0_sh1[31-1:20];
+    nb = (cnn_requant0_c1044 + lz);
+    nb = (nb - e);
+    cnn_requant0_nb2 <= $signed(nb);
+    cnn_requant0_zero2 <= ((cnn_requant0_x1 == 0) || (cnn_requant0_sh1[31-1:20] == 0));
+    cnn_requant0_neg2 <= (cnn_requant0_x1[31] ^ cnn_requant0_sh1[31]);
+    cnn_requant0_fc2 <= cnn_requant0_fc1;
     cnn_requant0_right2 <= cnn_requant0_right1;
-    cnn_requant0_m2 <= cnn_requant0_m1;
     cnn_requant0_zp2 <= cnn_requant0_zp1;
     cnn_requant0_lo2 <= cnn_requant0_lo1;
     cnn_requant0_hi2 <= cnn_requant0_hi1;
@@ -1433,9 +1536,13 @@ end
 
 
 always @(posedge clk) begin: cnn_requant0_stage3
-    cnn_requant0_ab3 <= (cnn_requant0_xl2 * cnn_requant0_m2);
-    cnn_requant0_sat3 <= (cnn_requant0_xl2[31] && (cnn_requant0_xl2[31-1:0] == 0) && cnn_requant0_m2[31] && (cnn_requant0_m2[31-1:0] == 0));
+    cnn_requant0_ab3 <= (cnn_requant0_a2 * cnn_requant0_b2);
+    cnn_requant0_sat3 <= ((!cnn_requant0_fc2) && cnn_requant0_a2[31] && (cnn_requant0_a2[31-1:0] == 0) && cnn_requant0_b2[31] && (cnn_requant0_b2[31-1:0] == 0));
     cnn_requant0_right3 <= cnn_requant0_right2;
+    cnn_requant0_fc3 <= cnn_requant0_fc2;
+    cnn_requant0_zero3 <= cnn_requant0_zero2;
+    cnn_requant0_neg3 <= cnn_requant0_neg2;
+    cnn_requant0_nb3 <= cnn_requant0_nb2;
     cnn_requant0_zp3 <= cnn_requant0_zp2;
     cnn_requant0_lo3 <= cnn_requant0_lo2;
     cnn_requant0_hi3 <= cnn_requant0_hi2;
@@ -1443,11 +1550,15 @@ end
 
 
 
-assign cnn_requant0_unused_ab3 = (cnn_requant0_ab3[63] ^ (cnn_requant0_ab3[30-1:0] != 0));
+assign cnn_requant0_unused_ab3 = ((cnn_requant0_ab3[86] ^ cnn_requant0_ab3[85]) ^ (cnn_requant0_ab3[30-1:0] != 0));
 
 
 always @(posedge clk) begin: cnn_requant0_stage4
     reg [32-1:0] q;
+    reg [12-1:0] kh;
+    reg ones;
+    reg inc;
+    reg [12-1:0] t;
     q = 32'h0;
     q = (cnn_requant0_ab3[63-1:31] + cnn_requant0_ab3[30]);
     if (cnn_requant0_sat3) begin
@@ -1456,6 +1567,34 @@ always @(posedge clk) begin: cnn_requant0_stage4
         q[31] = 0;
     end
     cnn_requant0_q4 <= $signed(q);
+    kh = 12'h0;
+    ones = 1'b0;
+    inc = 1'b0;
+    t = 12'h0;
+    if (cnn_requant0_ab3[84]) begin
+        kh[11-1:0] = cnn_requant0_ab3[85-1:74];
+        ones = (cnn_requant0_ab3[74-1:32] == cnn_requant0_ones42);
+        inc = cnn_requant0_ab3[31];
+    end
+    else begin
+        kh[11-1:0] = cnn_requant0_ab3[84-1:73];
+        ones = (cnn_requant0_ab3[73-1:31] == cnn_requant0_ones42);
+        inc = cnn_requant0_ab3[30];
+    end
+    t = kh;
+    if ((inc && ones)) begin
+        t = (kh + 1);
+    end
+    cnn_requant0_t4 <= t;
+    if (cnn_requant0_ab3[84]) begin
+        cnn_requant0_n4 <= (cnn_requant0_nb3 - 1);
+    end
+    else begin
+        cnn_requant0_n4 <= cnn_requant0_nb3;
+    end
+    cnn_requant0_fc4 <= cnn_requant0_fc3;
+    cnn_requant0_zero4 <= cnn_requant0_zero3;
+    cnn_requant0_neg4 <= cnn_requant0_neg3;
     cnn_requant0_right4 <= cnn_requant0_right3;
     cnn_requant0_zp4 <= cnn_requant0_zp3;
     cnn_requant0_lo4 <= cnn_requant0_lo3;
@@ -1469,24 +1608,55 @@ always @(posedge clk) begin: cnn_requant0_stage5
     reg [32-1:0] rem;
     reg [32-1:0] thr;
     reg signed [32-1:0] sh;
+    reg [4-1:0] j;
+    reg [12-1:0] u;
+    reg [12-1:0] mag;
+    reg [32-1:0] w;
     one = 32'h0;
     mask = 32'h0;
     rem = 32'h0;
     thr = 32'h0;
     sh = 0;
-    one = 1;
-    mask = ((one << cnn_requant0_right4) - 1);
-    rem = (cnn_requant0_q4[32-1:0] & mask);
-    thr = (mask >>> 1);
-    if ((cnn_requant0_q4 < 0)) begin
-        thr = (thr + 1);
-    end
-    sh = $signed(cnn_requant0_q4 >>> $signed({1'b0, cnn_requant0_right4}));
-    if ((rem > thr)) begin
-        cnn_requant0_r5 <= (sh + 1);
+    j = 4'h0;
+    u = 12'h0;
+    mag = 12'h0;
+    w = 32'h0;
+    if (cnn_requant0_fc4) begin
+        j = (cnn_requant0_n4[4-1:0] + 5);
+        u = (cnn_requant0_t4 >>> j);
+        u = (u + 1);
+        mag[11-1:0] = u[12-1:1];
+        if ((cnn_requant0_zero4 || (cnn_requant0_n4 >= 55))) begin
+            mag = 0;
+        end
+        else if ((cnn_requant0_n4 <= 42)) begin
+            mag = 1024;
+        end
+        if (cnn_requant0_neg4) begin
+            mag = (~mag);
+            mag = (mag + 1);
+        end
+        w[12-1:0] = mag;
+        if (mag[11]) begin
+            w[32-1:12] = cnn_requant0_ones20;
+        end
+        cnn_requant0_r5 <= $signed(w);
     end
     else begin
-        cnn_requant0_r5 <= sh;
+        one = 1;
+        mask = ((one << cnn_requant0_right4) - 1);
+        rem = (cnn_requant0_q4[32-1:0] & mask);
+        thr = (mask >>> 1);
+        if ((cnn_requant0_q4 < 0)) begin
+            thr = (thr + 1);
+        end
+        sh = $signed(cnn_requant0_q4 >>> $signed({1'b0, cnn_requant0_right4}));
+        if ((rem > thr)) begin
+            cnn_requant0_r5 <= (sh + 1);
+        end
+        else begin
+            cnn_requant0_r5 <= sh;
+        end
     end
     cnn_requant0_zp5 <= cnn_requant0_zp4;
     cnn_requant0_lo5 <= cnn_requant0_lo4;
@@ -1688,6 +1858,7 @@ always @(posedge clk) begin: requant_feed
     rq_bias <= $signed(bias_t[chan]);
     rq_mult <= $signed(mult_t[chan]);
     rq_shift <= $signed(shift_t[chan]);
+    rq_scale <= scale_t[chan];
 end
 
 
