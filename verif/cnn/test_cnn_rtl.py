@@ -126,7 +126,10 @@ def test_broken_block_is_caught(block, params):
     result = run_block(block, sim="icarus", count=300, params=params, broken=57, seed=9,
                        testcase="EngineLayerTest" if block == "engine" else None)
     assert result.tests == 1 and result.failures == 1, result.messages
-    assert "model" in result.messages[0], result.messages
+    # caught by the scoreboard, or by the stream checker when the flipped bit shows up
+    # while a beat waits for tready (data changed before the handshake)
+    msg = result.messages[0]
+    assert "model" in msg or "rule tdata-unstable" in msg, result.messages
 
 
 #: plausible design errors of the requantisation unit, each only visible on a corner case
