@@ -147,8 +147,8 @@ def forward_int8_layers(net, xq, units, *, single_rounding=False, rounding="refe
     ``xq``: int8 network input, or with ``start`` > 0 the int8 input of layer index ``start``
     (an entry of a ``trace``). ``hooks``: optional object with any of the methods
     ``weights(L, wq) -> wq``, ``input(L, a, b0) -> a``, ``acc(L, acc, ctx) -> acc``
-    (``ctx``: dict with the layer input ``a``, weights ``wq``, ``mul``, ``zp_in``, ``b0`` the
-    index of the batch's first image), called for every compute layer.
+    (``ctx``: dict with the layer input ``a``, weights ``wq``, ``mul``, ``zp_in``, ``bias``,
+    ``b0`` the index of the batch's first image), called for every compute layer.
 
     Returns the int8 codes of the last layer; with ``trace`` also a dict layer name -> int8
     output of every layer from ``start`` on.
@@ -185,7 +185,8 @@ def forward_int8_layers(net, xq, units, *, single_rounding=False, rounding="refe
                 acc = layer_acc(net, L, a, s_in, zp_in, mul, wqs.get(nm))
                 if hooks is not None and hasattr(hooks, "acc"):
                     acc = hooks.acc(L, acc, {"a": a, "wq": wqs.get(nm, net.arrays[nm + ".wq"]),
-                                             "mul": mul, "zp_in": zp_in, "b0": b0})
+                                             "mul": mul, "zp_in": zp_in, "b0": b0,
+                                             "bias": net.arrays[nm + ".bq"]})
                 a = layer_output(net, L, acc, s_in, single_rounding, rounding)
             elif t == "maxpool":
                 a = tfl.max_pool(a, L["pool"], L["pool"], "VALID")

@@ -30,9 +30,11 @@ products gets an error drawn independently from the unit's error distribution
 **Predictors** (:class:`Analysis`) of the accuracy drop of unit U in layer L (every other layer
 exact), from one exact int8 run and one float backward pass per image:
 
-* error moments: for every weight value ``w`` the mean ``mu(w)`` and variance ``var(w)`` of
-  ``E(w, x)`` over the layer's input-code histogram; an accumulator of channel ``c`` then has
-  mean ``sum_taps mu(w_kc)`` and variance ``sum_taps var(w_kc)`` (in-image taps);
+* error moments: for every weight value ``w`` and input channel ``i`` the mean ``mu(w, i)``
+  and variance ``var(w, i)`` of ``E(w, x)`` over that channel's input-code histogram (per input
+  feature for dense layers); an accumulator of output channel ``c`` then has mean
+  ``sum_taps mu(w_kc, i_k)`` and variance ``sum_taps var(w_kc, i_k)`` (in-image taps, taken
+  as independent);
 * ``pred_drop`` (moment propagation): the accumulator error's mean and variance are carried to
   each image's logit margin ``z_y - z_o`` (``o``: the runner-up, or the predicted class for a
   misclassified image) through the network linearised at the image's int8 operating point
@@ -183,6 +185,13 @@ def _valid_taps(L, out_shape):
     return v  # (P, K) bool
 
 
+def _wrap_biased(acc, bias):
+    """Accumulators whose biased sum wraps modulo 2^32 as the int32 hardware register does
+    (a fault in a high accumulator bit may carry the sum out of range)."""
+    b = np.asarray(bias, np.int64)
+    return tfl._wrap32(acc + b) - b
+
+
 class _FaultHook:
     def __init__(self, name, site, model, bits, rng, mul):
         self.name, self.site, self.model = name, site, model
@@ -223,7 +232,7 @@ class _FaultHook:
         if self.site == "acc":
             flat[np.arange(n), j] = apply_fault(flat[np.arange(n), j], self._bit(n),
                                                 self.model, 32)
-            return flat.reshape(acc.shape)
+            return _wrap_biased(flat.reshape(acc.shape), ctx["bias"])
         wq = np.asarray(ctx["wq"], np.int64)
         if L["type"] == "dense":
             k = self.rng.integers(0, wq.shape[1], size=n)
@@ -240,7 +249,7 @@ class _FaultHook:
         prod = _products_of(L, ctx["a"], wq, ctx["mul"], sel_out, k)
         err = apply_fault(prod, self._bit(n), self.model, 16) - prod
         flat[np.arange(n), j] += err
-        return flat.reshape(acc.shape)
+        return _wrap_biased(flat.reshape(acc.shape), ctx["bias"])
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -442,20 +451,32 @@ class Analysis:
 
     def acc_moments(self, unit, layer):
         """(mean, variance) of the accumulator error of ``unit`` in ``layer`` per output
-        position and channel, shape (P, C) (P = 1 for dense), from the layer's input-code
-        histogram and its weights."""
+        position and channel, shape (P, C) (P = 1 for dense), from the layer's weights and the
+        input-code histogram of each input channel (conv) or input feature (dense), taps
+        taken as independent."""
         li, L = _layer(self.net, layer)
         mul = hetero.mul_of(unit)
         E = error_matrix(mul).astype(np.float64)
-        px = _hist(self.layer_input(li))
-        mu_w = E @ px
-        var_w = np.maximum((E * E) @ px - mu_w**2, 0.0)
+        a = np.asarray(self.layer_input(li), np.int64)
+        ch = a.shape[-1]
+        flat = a.reshape(-1, ch) + 128
+        px = np.zeros((ch, 256))
+        for c in range(ch):
+            px[c] = np.bincount(flat[:, c], minlength=256)
+        px /= px.sum(axis=1, keepdims=True)
+        mu_wc = E @ px.T  # (256 w, ch)
+        var_wc = np.empty_like(mu_wc)
+        for c in range(ch):  # centred sums: an error independent of x has exactly no variance
+            var_wc[:, c] = ((E - mu_wc[:, c : c + 1]) ** 2) @ px[c]
         wq = self.net.arrays[layer + ".wq"].astype(np.int64)
         if L["type"] == "dense":
-            return (mu_w[wq + 128].sum(axis=1)[None, :], var_w[wq + 128].sum(axis=1)[None, :])
+            k = np.arange(wq.shape[1])
+            return (mu_wc[wq + 128, k].sum(axis=1)[None, :],
+                    var_wc[wq + 128, k].sum(axis=1)[None, :])
         co, fh, fw, ci = wq.shape
-        tap_mu = mu_w[wq + 128].sum(axis=3).reshape(co, fh * fw).T  # (taps, C)
-        tap_var = var_w[wq + 128].sum(axis=3).reshape(co, fh * fw).T
+        kc = np.arange(ci)
+        tap_mu = mu_wc[wq + 128, kc].sum(axis=3).reshape(co, fh * fw).T  # (taps, C)
+        tap_var = var_wc[wq + 128, kc].sum(axis=3).reshape(co, fh * fw).T
         _, valid = tfl.patches(np.zeros((1, *L["in_shape"][:2], 1), np.int64), fh, fw,
                                L["stride"], L["padding"], 1)
         v = valid.reshape(-1, fh * fw).astype(np.float64)
@@ -473,12 +494,18 @@ class Analysis:
         return e.reshape(len(a), -1, e.shape[-1]).astype(np.float64)
 
     def _p_correct(self, m_mu, m_var):
+        """Predicted drop: exact accuracy minus the mean probability that the margin stays
+        positive, the margin change being normal (mean ``m_mu``, variance ``m_var``); a change
+        within rounding of zero leaves an image as it is (ties in the int8 logits included)."""
         margin = self._gradients()["margin"]
+        correct = self.base_pred == self.y
+        new = margin + m_mu
+        tol = 1e-9 * (1.0 + np.abs(margin))
         sd = np.sqrt(m_var)
+        det = np.where(np.abs(new) <= tol, correct, new > 0).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 0, (margin + m_mu) / np.where(sd > 0, sd, 1), 0.0)
-        p = np.where(sd > 0, _phi(z), (margin + m_mu > 0) | ((margin > 0) & (m_mu == 0)))
-        return float((margin > 0).mean() - p.mean())
+            p = np.where(sd > tol, _phi(new / np.where(sd > tol, sd, 1.0)), det)
+        return float(correct.mean() - p.mean())
 
     def predict(self, unit, layer, layer_error=True):
         """Predicted accuracy drop and sensitivities of ``unit`` in ``layer`` (module doc):
@@ -501,8 +528,7 @@ class Analysis:
             out["taylor_layer"] = lay["taylor"]
             gm = g["gm"][layer].reshape(e.shape)
             delta = (gm * e).sum(axis=(1, 2))
-            margin = g["margin"]
-            out["linear"] = float((margin > 0).mean() - (margin + delta > 0).mean())
+            out["linear"] = self._p_correct(delta, np.zeros_like(delta))
         return out
 
     def _predict_moments(self, g, layer, mu, var):

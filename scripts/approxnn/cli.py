@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules of ``approxnn`` that bring a sub-command of their own. Each defines ``COMMAND`` (its
 #: name), ``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code).
-PLUGINS = ("cnn_cmd", "sbs_cmd")
+PLUGINS = ("cnn_cmd", "sbs_cmd", "explore_cmd")
 
 
 def _plugins():
