@@ -302,7 +302,8 @@ def _write(out, name, s, sens, faults, stats, rows, front):
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in records:
-            w.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()})
+            w.writerow({k: (";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+                        for k, v in r.items()})
         return buf.getvalue()
 
     from refmodels.cnn.resilience import PREDICTORS
