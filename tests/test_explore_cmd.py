@@ -65,6 +65,7 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "digits_pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (tmp_path / "digits_explore.md").read_text()
     assert "## Pareto front" in md and "Spearman" in md and "## Fault campaigns" in md
+    assert "Hold-out check on the 300 test images the search did not use" in md
     rows = list(csv.DictReader((tmp_path / "digits_assignments.csv").open()))
     uniform = {r["units"].split(";")[0]: r for r in rows if r["uniform"] == "True"}
     assert set(uniform) == set(UNITS)  # every uniform assignment evaluated

@@ -8,6 +8,8 @@ Sub-commands::
     approxnn characterize --verilog FILE --top MODULE --width N [--signed]
                           [--a A --b B --y Y] [--name NAME] [--save FILE.npz] [--model UNIT]
     approxnn characterize --all [--out reports/arith] [--widths 8]
+    approxnn cnn ... / approxnn sbs ...     reference networks (cnn_cmd.py, sbs_cmd.py)
+    approxnn explore NETWORK --budget 0.5   one multiplier per CNN layer (explore_cmd.py)
 
 A UNIT is a registry name such as ``drum:k=6,width=8,signed=1`` or a table file written by
 ``--save`` (``FILE.npz``). Exit codes: 0 success; 1 a tool failed, or the RTL differs from the

@@ -261,7 +261,25 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     saving = None
     if best_uni and best_het:
         saving = 1.0 - best_het["lut_mac"] / best_uni["lut_mac"]
-    summary = {"network": net.name, "images": n, "float_acc": float_acc,
+    # hold-out check: the chosen assignments on the test images the search did not see
+    holdout = []
+    if n < len(yte):
+        from refmodels.cnn import hetero
+
+        xr = net.quantize_input(xte[n:])
+        yr = yte[n:]
+        base = float((hetero.forward_int8_layers(net, xr, None).argmax(axis=1) == yr).mean())
+        for tag, r in (("best uniform", best_uni), ("best per layer", best_het)):
+            if r is None:
+                continue
+            acc = float((hetero.forward_int8_layers(net, xr, r["units"]).argmax(axis=1)
+                         == yr).mean())
+            holdout.append({"tag": tag, "units": r["units"], "lut_mac": r["lut_mac"],
+                            "acc": acc, "base_acc": base, "loss_pp": 100 * (base - acc),
+                            "images": len(yr)})
+            _log(stream, f"hold-out ({len(yr)} other test images): {tag} "
+                 f"{100 * acc:.2f} % (exact int8 {100 * base:.2f} %)")
+    summary = {"network": net.name, "images": n, "float_acc": float_acc, "holdout": holdout,
                "int8_acc": an.base_acc, "budget_pp": budget, "rho": rho,
                "rho_resolved": rho_res, "n_pairs": len(sens), "n_resolved": len(res),
                "best_uniform": best_uni, "best": best_het, "saving": saving,
@@ -359,6 +377,12 @@ def _markdown(s, sens, faults, stats, rows, front):
                              f"{100 * r['acc']:.2f} | {r['loss_pp']:+.2f} |")
         lines += ["", f"**LUT saving at <= {s['budget_pp']} pp against the best uniform "
                   f"assignment: {100 * s['saving']:.1f} %** (MAC-weighted multiplier LUTs).", ""]
+        if s["holdout"]:
+            h0 = s["holdout"][0]
+            lines += [f"Hold-out check on the {h0['images']} test images the search did not "
+                      f"use (exact int8 {100 * h0['base_acc']:.2f} %): "
+                      + "; ".join(f"{h['tag']} {100 * h['acc']:.2f} % ({h['loss_pp']:+.2f} pp)"
+                                  for h in s["holdout"]) + ".", ""]
     else:
         lines += ["No assignment within the budget.", ""]
     lines += ["## Pareto front (lut_mac vs loss)", "",
