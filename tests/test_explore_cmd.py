@@ -97,3 +97,20 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
     cache = json.loads((tmp_path / "digits_cache.json").read_text())
     assert any("|fault|conv1|weights|flip|0|1" in k for k in cache)
     assert np.isfinite(len(cache))
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
+    # a local cluster of one worker process: the sensitivity, fault and search results equal
+    # those computed in this process (every job is seeded on its own)
+    pytest.importorskip("distributed")
+    args = ["explore", "digits", "--units", "trunc:t=8", "--images", "60", "--generations",
+            "1", "--pop", "4", "--fault-trials", "1", "--stat-trials", "0", "--no-synth"]
+    for name, extra in (("serial", []), ("dask", ["--dask", "--workers", "1"])):
+        _costs(tmp_path / name)
+        assert cli.main([*args, "--out", str(tmp_path / name), *extra]) == 0
+    assert "dask: 1 workers" in capsys.readouterr().err
+    for f in ("digits_sensitivity.csv", "digits_faults.csv", "digits_assignments.csv"):
+        assert (tmp_path / "serial" / f).read_text() == (tmp_path / "dask" / f).read_text()
+    assert cli.main([*args, "--workers", "2", "--out", str(tmp_path)]) == 2
+    assert "--workers is only valid with --dask" in capsys.readouterr().err

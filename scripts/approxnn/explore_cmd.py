@@ -7,6 +7,7 @@ under an accuracy budget.
                      [--images N] [--generations G] [--pop P] [--seed S]
                      [--fault-trials T] [--fault-models flip,sa0,sa1] [--stat-trials T]
                      [--out reports/explore] [--networks DIR] [--no-synth]
+                     [--dask [--workers N] | --scheduler ADDRESS]
 
 Steps (progress on stderr): unit LUTs (Yosys, cached in ``<out>/mul_costs.json``); the
 measured and predicted accuracy drop of every unit in every layer and the predictors' Spearman
@@ -16,6 +17,8 @@ unit; NSGA-II over one unit per layer seeded by the predictors. Writes ``<networ
 ``<network>_faults.csv``, ``<network>_pareto.png`` and ``<network>_sensitivity.png`` into
 ``--out``. Results are cached in ``<out>/<network>_cache.json`` by network contents, image
 count, unit, layer and seed, so a re-run or an extended unit list only computes what is new.
+With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
+run on Dask workers; their results are the same as in one process (seeded per job).
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def add_parser(subparsers):
     p.add_argument("--networks", help="network folder (default: the built-in networks)")
     p.add_argument("--no-synth", action="store_true",
                    help="no Yosys: unit LUTs only from the cache (<out>/mul_costs.json)")
+    g = p.add_argument_group("Dask (sensitivity and campaign jobs; the search stays here)")
+    g.add_argument("--dask", action="store_true", help="run the jobs on a local Dask cluster")
+    g.add_argument("--workers", type=int, help="worker processes of --dask (2)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the jobs on the Dask scheduler at ADDRESS (tcp://host:8786)")
     return p
 
 
@@ -105,6 +113,13 @@ def _check(args):
         v = getattr(args, opt)
         if v is not None and v < lo:
             raise ValueError(f"--{opt.replace('_', '-')} must be at least {lo}, got {v}")
+    if args.dask and args.scheduler:
+        raise ValueError("give --dask (a local cluster) or --scheduler ADDRESS, not both")
+    if args.workers is not None and not args.dask:
+        raise ValueError("--workers is only valid with --dask")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    args.workers = args.workers or 2
     from refmodels.cnn.resilience import MODELS
 
     models = [m.strip() for m in args.fault_models.split(",") if m.strip()]
@@ -125,14 +140,49 @@ def run(args) -> int:
         raise ValueError(f"network {net.name!r} is not quantised (approxnn cnn quantise)")
     units = parse_units(args.units) if args.units else library_units()
     units = [EXACT] + [u for u in units if u != EXACT]
-    paths = explore(net, units, budget=args.budget, images=args.images,
-                    generations=args.generations, pop=args.pop, seed=args.seed,
-                    fault_trials=args.fault_trials, fault_models=models,
-                    stat_trials=args.stat_trials, out=Path(args.out),
-                    synth=not args.no_synth)
+    with _dask_client(args) as client:
+        paths = explore(net, units, budget=args.budget, images=args.images,
+                        generations=args.generations, pop=args.pop, seed=args.seed,
+                        fault_trials=args.fault_trials, fault_models=models,
+                        stat_trials=args.stat_trials, out=Path(args.out),
+                        synth=not args.no_synth, client=client)
     for p in paths:
         print(f"wrote {p}")
     return 0
+
+
+class _dask_client:
+    """Context: None (no Dask), a local cluster of ``--workers`` processes (``--dask``) or a
+    client of the scheduler at ``--scheduler``."""
+
+    def __init__(self, args):
+        self.args, self.client, self.cluster = args, None, None
+
+    def __enter__(self):
+        a = self.args
+        if not (a.dask or a.scheduler):
+            return None
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ValueError("--dask / --scheduler need Dask: pip install "
+                             "'dask[distributed]' (the project's 'cluster' extra)") from None
+        if a.scheduler:
+            self.client = Client(a.scheduler, timeout="30s")
+        else:
+            self.cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+        sys.stderr.write(f"dask: {len(self.client.scheduler_info()['workers'])} workers at "
+                         f"{self.client.scheduler.address}\n")
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
 
 
 def _log(stream, msg):
@@ -142,8 +192,9 @@ def _log(stream, msg):
 
 def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed=0,
             fault_trials=5, fault_models=("flip",), stat_trials=1, out=Path(DEFAULT_OUT),
-            synth=True, stream=None):
-    """The whole flow of the command; returns the written paths."""
+            synth=True, stream=None, client=None):
+    """The whole flow of the command; returns the written paths. ``client``: a Dask client
+    that runs the sensitivity and campaign jobs (None: in this process)."""
     from refmodels.cnn import resilience as rs
     from refmodels.cnn import search
     from refmodels.cnn.net import load_dataset
@@ -171,20 +222,13 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
 
     # 1. sensitivity: measured and predicted drop of every unit in every layer
     approx = [u for u in units if u != EXACT]
-    sens = []
-    todo = [(u, layer) for u in approx for layer in an.layers]
-    for i, (u, layer) in enumerate(todo, 1):
-        key = f"sens|{u}|{layer}"
-        r = cache.get(key)
-        if r is None:
-            r = {"unit": u, "layer": layer, "measured_drop": an.measured_drop(u, layer)}
-            r |= an.predict(u, layer)
-            cache.put(key, r)
-        sens.append(r)
-        _progress(stream, "sensitivity", i, len(todo), t0,
-                  f"{layer} {u}: measured {100 * r['measured_drop']:+.2f} pp, predicted "
-                  f"{100 * r['linear']:+.2f} / {100 * r['pred_drop']:+.2f} pp")
-    cache.save()
+    an._gradients()  # once, before the analysis is shipped to any worker
+    run = _runner(client, an, stream, t0)
+    items = [(u, layer) for u in approx for layer in an.layers]
+    sens = run("sensitivity", items, cache, lambda it: f"sens|{it[0]}|{it[1]}", _job_sens,
+               lambda it: it,
+               lambda it, r: f"{it[1]} {it[0]}: measured {100 * r['measured_drop']:+.2f} pp, "
+               f"predicted {100 * r['linear']:+.2f} / {100 * r['pred_drop']:+.2f} pp")
     meas = [r["measured_drop"] for r in sens]
     rho = {k: rs.spearman(meas, [r[k] for r in sens]) for k in rs.PREDICTORS}
     _log(stream, "Spearman (predicted vs measured drop): "
@@ -195,32 +239,18 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                for k in rs.PREDICTORS}
 
     # 2. fault campaigns
-    faults = []
-    todo = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
-    for i, (layer, site, m) in enumerate(todo if fault_trials else [], 1):
-        key = f"fault|{layer}|{site}|{m}|{seed}|{fault_trials}"
-        r = cache.get(key)
-        if r is None:
-            r = rs.fault_campaign(net, x, y, layer, site, m, fault_trials, seed, analysis=an)
-            cache.put(key, r)
-        faults.append(r)
-        _progress(stream, "faults", i, len(todo), t0,
-                  f"{layer} {site} {m}: SDC {100 * r['sdc']:.2f} %")
-    cache.save()
+    items = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
+    faults = run("faults", items if fault_trials else [], cache,
+                 lambda it: f"fault|{it[0]}|{it[1]}|{it[2]}|{seed}|{fault_trials}", _job_fault,
+                 lambda it: (*it, fault_trials, seed),
+                 lambda it, r: f"{' '.join(it)}: SDC {100 * r['sdc']:.2f} %")
 
     # 3. statistical error injection
-    stats = []
-    todo = [(layer, u) for layer in an.layers for u in approx]
-    for i, (layer, u) in enumerate(todo if stat_trials else [], 1):
-        key = f"stat|{layer}|{u}|{seed}|{stat_trials}"
-        r = cache.get(key)
-        if r is None:
-            r = rs.statistical_campaign(net, x, y, layer, u, stat_trials, seed, analysis=an)
-            cache.put(key, r)
-        stats.append(r)
-        _progress(stream, "statistical", i, len(todo), t0,
-                  f"{layer} {u}: drop {100 * r['drop']:+.2f} pp")
-    cache.save()
+    items = [(layer, u) for layer in an.layers for u in approx]
+    stats = run("statistical", items if stat_trials else [], cache,
+                lambda it: f"stat|{it[0]}|{it[1]}|{seed}|{stat_trials}", _job_stat,
+                lambda it: (*it, stat_trials, seed),
+                lambda it, r: f"{it[0]} {it[1]}: drop {100 * r['drop']:+.2f} pp")
     if stats:
         md = {(r["unit"], r["layer"]): r["measured_drop"] for r in sens}
         rho["statistical_injection"] = rs.spearman([md[(r["unit"], r["layer"])] for r in stats],
@@ -306,6 +336,54 @@ def _paired_loss_ci(an, units):
     d = ok0.astype(np.float64) - ok1
     h = 1.959963984540054 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
     return [100 * (d.mean() - h), 100 * (d.mean() + h)]
+
+
+def _job_sens(an, unit, layer):
+    return {"unit": unit, "layer": layer, "measured_drop": an.measured_drop(unit, layer)} \
+        | an.predict(unit, layer)
+
+
+def _job_fault(an, layer, site, model, trials, seed):
+    from refmodels.cnn import resilience as rs
+
+    return rs.fault_campaign(an.net, None, None, layer, site, model, trials, seed, analysis=an)
+
+
+def _job_stat(an, layer, unit, trials, seed):
+    from refmodels.cnn import resilience as rs
+
+    return rs.statistical_campaign(an.net, None, None, layer, unit, trials, seed, analysis=an)
+
+
+def _runner(client, an, stream, t0):
+    """``run(stage, items, cache, key, job, args, msg)``: the results of ``job(an, *args(it))``
+    for every item in order, from the cache where there, else computed here or on the Dask
+    workers (the analysis sent to each worker once); progress as jobs finish."""
+    shared = []
+
+    def run(stage, items, cache, key, job, args, msg):
+        done = {it: cache.get(key(it)) for it in items}
+        todo = [it for it in items if done[it] is None]
+        if len(todo) < len(items):
+            _log(stream, f"[{stage}] {len(items) - len(todo)} of {len(items)} from the cache")
+        if client is None:
+            results = ((it, job(an, *args(it))) for it in todo)
+        else:
+            from distributed import as_completed
+
+            if not shared:
+                shared.append(client.scatter(an, broadcast=True))
+            futs = {client.submit(job, shared[0], *args(it), pure=False): it for it in todo}
+            results = ((futs[f], f.result()) for f in as_completed(futs))
+        for i, (it, r) in enumerate(results, 1):
+            done[it] = r
+            cache.put(key(it), r)
+            _progress(stream, stage, i, len(todo), t0, msg(it, r))
+        if todo:
+            cache.save()
+        return [done[it] for it in items]
+
+    return run
 
 
 def _progress(stream, what, i, n, t0, msg):
