@@ -97,6 +97,14 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
     cache = json.loads((tmp_path / "digits_cache.json").read_text())
     assert any("|fault|conv1|weights|flip|0|1" in k for k in cache)
     assert np.isfinite(len(cache))
+    # --strict: the chosen assignments meet the budget with the upper end of their interval
+    assert cli.main(["explore", "digits", *TINY, "--strict", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "digits_explore.md").read_text()
+    assert "for the upper end of its paired 95 % interval" in md
+    for line in md.splitlines():
+        if line.startswith(("| best uniform", "| best per layer")):
+            hi = float(line.rstrip(" |").split("..")[-1])
+            assert hi <= 0.5
 
 
 @pytest.mark.slow

@@ -71,10 +71,16 @@ def pareto_indices(points):
     return out
 
 
-def best_under_budget(rows, budget_pp, cost="lut_mac"):
-    """The cheapest row whose ``loss_pp`` is at most ``budget_pp`` (None if none)."""
-    ok = [r for r in rows if r["loss_pp"] <= budget_pp + 1e-9]
-    return min(ok, key=lambda r: (r[cost], r["loss_pp"])) if ok else None
+def best_under_budget(rows, budget_pp, cost="lut_mac", upper=None):
+    """The cheapest row whose ``loss_pp`` is at most ``budget_pp`` (None if none). With
+    ``upper`` (a function row -> upper bound of its loss, pp) the bound must meet the budget
+    too; rows are tried from the cheapest, so ``upper`` runs only as far as needed."""
+    ok = sorted((r for r in rows if r["loss_pp"] <= budget_pp + 1e-9),
+                key=lambda r: (r[cost], r["loss_pp"]))
+    for r in ok:
+        if upper is None or upper(r) <= budget_pp + 1e-9:
+            return r
+    return None
 
 
 def predictor_seeds(costs, pred, budget_pp, n_layers):
