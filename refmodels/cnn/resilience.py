@@ -172,9 +172,9 @@ def _products_of(L, a, wq, mul, sel_out, sel_tap):
     return mul.products(w, x)
 
 
-def _valid_taps(L, out_shape):
-    """For each flat output position: the flat indices of its in-image taps (conv), as a list
-    of arrays per position, or None for dense."""
+def _valid_taps(L):
+    """(P, K) bool: which of the K taps of each flat output position lie inside the image
+    (conv); None for dense."""
     if L["type"] == "dense":
         return None
     fh, fw = L["kernel"]
@@ -239,7 +239,7 @@ class _FaultHook:
             sel_out = j
         else:
             co = wq.shape[0]
-            valid = _valid_taps(L, None)
+            valid = _valid_taps(L)
             p = j // co
             k = np.empty(n, np.int64)
             for i in range(n):
@@ -628,7 +628,7 @@ def statistical_campaign(net, x, y, layer, unit, trials=5, seed=0, operands="lay
     else:
         vals, prob = error_distribution(mul)
     rng = np.random.default_rng(seed)
-    valid = _valid_taps(L, None)
+    valid = _valid_taps(L)
     accs = []
     a_in = an.layer_input(li)
     for _ in range(int(trials)):
