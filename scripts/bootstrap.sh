@@ -41,6 +41,6 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing Python packages into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[sim,test,data]"
+  .venv/bin/python -m pip install -q -e ".[sim,test,data,cluster]"
   touch "$stamp"
 fi

@@ -10,6 +10,8 @@ Sub-commands::
     approxnn characterize --all [--out reports/arith] [--widths 8]
     approxnn search [--width 8] [--signed] [--t 4-10] [--k 0-3] [--g 2,4] [--metric mred]
     approxnn choose [--csv reports/arith/arith.csv] [--signed] --max-mred 2 [--max-depth 9]
+    approxnn cnn ... / approxnn sbs ...     reference networks (cnn_cmd.py, sbs_cmd.py)
+    approxnn explore NETWORK --budget 0.5   one multiplier per CNN layer (explore_cmd.py)
 
 A UNIT is a registry name such as ``drum:k=6,width=8,signed=1`` or a table file written by
 ``--save`` (``FILE.npz``). Exit codes: 0 success; 1 a tool failed, or the RTL differs from the
@@ -170,7 +172,7 @@ def _int_list(text: str) -> list[int]:
 
 #: Modules of ``approxnn`` that bring a sub-command of their own. Each defines ``COMMAND`` (its
 #: name), ``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code).
-PLUGINS = ("cnn_cmd", "sbs_cmd")
+PLUGINS = ("cnn_cmd", "sbs_cmd", "explore_cmd")
 
 
 def _plugins():

@@ -1,0 +1,124 @@
+"""``approxnn explore``: argument errors and a tiny end-to-end run on digits."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from approxnn import cli, cnn_cmd
+
+UNITS = {"exact:width=8,signed=1": 187, "trunc:t=6,width=8,signed=1": 142,
+         "trunc:t=8,width=8,signed=1": 88}
+
+
+def _costs(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"flow": cnn_cmd.SYNTH_FLOW,
+            "units": {u: {"luts": v, "carry4": 0, "depth": 0, "muxf": 0}
+                      for u, v in UNITS.items()}}
+    (folder / "mul_costs.json").write_text(json.dumps(data))
+
+
+TINY = ["--units", "trunc:t=8,trunc:t=6", "--images", "60", "--generations", "2", "--pop",
+        "6", "--fault-trials", "1", "--stat-trials", "1", "--no-synth"]
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--budget", "-1"], "--budget must be a non-negative"),
+    (["--budget", "nan"], "--budget must be a non-negative"),
+    (["--images", "0"], "--images must be at least 1"),
+    (["--generations", "0"], "--generations must be at least 1"),
+    (["--pop", "2"], "--pop must be at least 4"),
+    (["--fault-trials", "-1"], "--fault-trials must be at least 0"),
+    (["--fault-models", "flip,stuck"], "unknown model 'stuck'; valid: flip, sa0, sa1"),
+    (["--units", "exact,nosuchmul"], "unknown multiplier 'nosuchmul'"),
+    (["--units", "drum:k=4", "--no-synth"], "no LUT figure for"),
+])
+def test_argument_errors_exit_2(tmp_path, capsys, args, msg):
+    out = tmp_path / "out"
+    rc = cli.main(["explore", "digits", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert msg in err and err.startswith("approxnn: error:") and err.count("\n") == 1, err
+    assert not out.exists() or not any(p.suffix in (".md", ".csv", ".png")
+                                       for p in out.iterdir())
+
+
+def test_unknown_network_and_bad_folder(tmp_path, capsys):
+    assert cli.main(["explore", "lenet5", "--out", str(tmp_path)]) == 2
+    assert "unknown network 'lenet5'" in capsys.readouterr().err
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["explore", "digits", "--out", str(f / "sub")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
+    _costs(tmp_path)
+    rc = cli.main(["explore", "digits", *TINY, "--out", str(tmp_path)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "[sensitivity 6/6]" in cap.err and "[gen 2/2]" in cap.err
+    for name in ("digits_explore.md", "digits_assignments.csv", "digits_sensitivity.csv",
+                 "digits_faults.csv", "digits_pareto.png", "digits_sensitivity.png"):
+        assert (tmp_path / name).stat().st_size > 100, name
+    assert (tmp_path / "digits_pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "digits_explore.md").read_text()
+    assert "## Pareto front" in md and "Spearman" in md and "## Fault campaigns" in md
+    assert "Hold-out check on the 300 test images the search did not use" in md
+    rows = list(csv.DictReader((tmp_path / "digits_assignments.csv").open()))
+    uniform = {r["units"].split(";")[0]: r for r in rows if r["uniform"] == "True"}
+    assert set(uniform) == set(UNITS)  # every uniform assignment evaluated
+    assert float(uniform["exact:width=8,signed=1"]["loss_pp"]) == 0
+    # the accuracies are the golden model's, on the first 60 test images
+    from refmodels.cnn import hetero
+    from refmodels.cnn.net import load_dataset, load_network
+
+    net = load_network("digits")
+    _, _, x, y = load_dataset("digits")
+    xq = net.quantize_input(x[:60])
+    for r in rows[:5]:
+        units = r["units"].split(";")
+        acc = float((hetero.forward_int8_layers(net, xq, units).argmax(axis=1) == y[:60]).mean())
+        assert float(r["acc"]) == pytest.approx(acc, abs=1e-12)
+    # a re-run takes every sensitivity, campaign and accuracy from the cache
+    from refmodels.cnn import resilience
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    for name in ("measured_drop", "predict"):
+        monkeypatch.setattr(resilience.Analysis, name, boom)
+    monkeypatch.setattr(resilience, "fault_campaign", boom)
+    monkeypatch.setattr(resilience, "statistical_campaign", boom)
+    before = (tmp_path / "digits_sensitivity.csv").read_text()
+    assert cli.main(["explore", "digits", *TINY, "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "digits_sensitivity.csv").read_text() == before
+    cache = json.loads((tmp_path / "digits_cache.json").read_text())
+    assert any("|fault|conv1|weights|flip|0|1" in k for k in cache)
+    assert np.isfinite(len(cache))
+    # --strict: the chosen assignments meet the budget with the upper end of their interval
+    assert cli.main(["explore", "digits", *TINY, "--strict", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "digits_explore.md").read_text()
+    assert "for the upper end of its paired 95 % interval" in md
+    for line in md.splitlines():
+        if line.startswith(("| best uniform", "| best per layer")):
+            hi = float(line.rstrip(" |").split("..")[-1])
+            assert hi <= 0.5
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
+    # a local cluster of one worker process: the sensitivity, fault and search results equal
+    # those computed in this process (every job is seeded on its own)
+    pytest.importorskip("distributed")
+    args = ["explore", "digits", "--units", "trunc:t=8", "--images", "60", "--generations",
+            "1", "--pop", "4", "--fault-trials", "1", "--stat-trials", "0", "--no-synth"]
+    for name, extra in (("serial", []), ("dask", ["--dask", "--workers", "1"])):
+        _costs(tmp_path / name)
+        assert cli.main([*args, "--out", str(tmp_path / name), *extra]) == 0
+    assert "dask: 1 workers" in capsys.readouterr().err
+    for f in ("digits_sensitivity.csv", "digits_faults.csv", "digits_assignments.csv"):
+        assert (tmp_path / "serial" / f).read_text() == (tmp_path / "dask" / f).read_text()
+    assert cli.main([*args, "--workers", "2", "--out", str(tmp_path)]) == 2
+    assert "--workers is only valid with --dask" in capsys.readouterr().err
