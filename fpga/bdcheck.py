@@ -304,7 +304,7 @@ def check(r: Record, board_part: str = "", tops: dict | None = None) -> list[str
                 err(f"{seg}: 0x{off:x} outside the GP0 window")
             gp0.append((off, off + rng, seg))
     gp0.sort()
-    for (a0, a1, s0), (b0, _, s1) in zip(gp0, gp0[1:], strict=False):
+    for (_, a1, s0), (b0, _, s1) in zip(gp0, gp0[1:], strict=False):
         if b0 < a1:
             err(f"address overlap: {s0} and {s1}")
     mapped = {seg.rsplit("/", 1)[0] for _, seg, _, _ in r.addrs}

@@ -118,6 +118,17 @@ SYSTEMS = {
             Dma("dma_w", mm2s="S_AXIS_W", s2mm=None),
         )),),
     ),
+    "sbs": System(
+        key="sbs", title="SbS layer unit (E4M1, P = 2, MNIST-sized)",
+        accels=(Accel(cell="layer", top="layer", offset=0x4000_0000, dmas=(
+            # h in and out share a DMA (64 bits: two 24-bit values per beat); the weight set
+            # (16 bits) and the spikes (32 bits) each have their own, so that each stream moves
+            # at its native width
+            Dma("dma_h", mm2s="S_AXIS_H", s2mm="M_AXIS_H"),
+            Dma("dma_w", mm2s="S_AXIS_W", s2mm=None),
+            Dma("dma_s", mm2s="S_AXIS_S", s2mm=None),
+        )),),
+    ),
 }
 
 #: control-register bases of the DMAs, in the order the systems list them

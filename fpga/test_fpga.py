@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cores.zynq import generate as zgen
 from fpga import bdcheck, generate
 from fpga.boards import BOARDS, SYSTEMS
 
@@ -96,13 +97,19 @@ def test_fusesoc_setup_writes_the_vivado_project(folder, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     work = tmp_path / f"approxnn_fpga_{folder.name}_0.1.0" / "vivado"
     tcl = (work / f"approxnn_fpga_{folder.name}_0.1.0.tcl").read_text()
-    board = next(b for b in BOARDS.values() if folder.name.endswith(b.key))
+    system, board = next((s, b) for s, b in generate.targets()
+                         if generate.folder(s, b) == folder.name)
+    design = generate.overlay_name(system)
     assert f"set_property part {board.part} [current_project]" in tcl
     assert ("board_part" in tcl) == bool(board.board_part)
-    assert "cnn_engine_axi.v}" in tcl and "cnn_engine_p4_int8_i4096_w4096_c64.v}" in tcl
-    assert "source {src/" in tcl and "approxnn_cnn_bd.tcl}" in tcl
-    assert "read_xdc {src/" in tcl
-    assert "set_property top approxnn_cnn_wrapper [current_fileset]" in tcl
+    for a in system.accels:  # the top and its core, from the accelerator's core
+        for f in zgen.files_of(a.top):
+            if f.endswith(".v"):
+                assert f"read_verilog {{src/approxnn_zynq_{a.top}_0.1.0/{f[len(a.top) + 1:]}}}" \
+                    in tcl, f
+    assert f"source {{src/approxnn_fpga_{folder.name}_0.1.0/{design}_bd.tcl}}" in tcl
+    assert f"read_xdc {{src/approxnn_fpga_{folder.name}_0.1.0/{design}.xdc}}" in tcl
+    assert f"set_property top {design}_wrapper [current_fileset]" in tcl
     # the hook the block design names is copied beside it
     assert list(work.glob("src/*/pynq_outputs.tcl"))
     assert (work / "Makefile").exists()

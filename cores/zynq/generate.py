@@ -50,6 +50,18 @@ TOPS = {
         "description": "CNN layer engine (int8, P = 4, MNIST-sized buffers) as a Vivado-ready "
         "top: aclk / aresetn, AXI4-Lite S_AXI, AXI4-Stream S_AXIS_X / S_AXIS_W / M_AXIS_Y, irq",
     },
+    "layer": {
+        "build": _layer,
+        # the MNIST SbS network (32 latents, 256 IPs, 5x5x32 = 800 weight rows at most)
+        "params": {"p": 2, "n_max": 32, "weights": "e4m1", "ip_max": 256, "rows_max": 1024},
+        "top": "sbs_layer_axi",
+        # the core's Verilator waivers (and why) apply to the top as well
+        "waivers": "sbs/update/lint.vlt",
+        "test_module": "verif.zynq.cocotb_layer_top",
+        "description": "SbS layer unit (E4M1, P = 2, MNIST-sized) as a Vivado-ready top: aclk / "
+        "aresetn, AXI4-Lite S_AXI, AXI4-Stream S_AXIS_W (16 bits) / S_AXIS_H / M_AXIS_H (64 "
+        "bits) / S_AXIS_S (32 bits), irq",
+    },
 }
 
 
@@ -71,7 +83,7 @@ filesets:
       - rtl/{module}.v
       - rtl/{top}.v
     file_type: verilogSource
-
+{waiver_fileset}
 targets:
   default:
     filesets: [rtl]
@@ -79,7 +91,7 @@ targets:
 
   lint:
     description: Verilator lint (-Wall) of the top and its core
-    filesets: [rtl]
+    filesets: [{lint_filesets}]
     toplevel: {top}
     flow: lint
     flow_options:
@@ -111,7 +123,8 @@ def files_of(name: str) -> list[str]:
     """Paths (relative to cores/zynq) of the generated files of top ``name``."""
     _, module = build_core(name)
     top = TOPS[name]["top"]
-    return [f"{name}/rtl/{module}.v", f"{name}/rtl/{top}.v", f"{name}/{name}.core"]
+    extra = [f"{name}/lint.vlt"] if "waivers" in TOPS[name] else []
+    return [f"{name}/rtl/{module}.v", f"{name}/rtl/{top}.v", f"{name}/{name}.core", *extra]
 
 
 def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
@@ -126,9 +139,16 @@ def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
         top_v = write_wrapper(core_v, module, t["top"], FREQ_HZ, rtl / f"{t['top']}.v",
                               GENERATOR)
         core = Path(out) / name / f"{name}.core"
+        waivers = ""
+        if "waivers" in t:
+            vlt = Path(out) / name / "lint.vlt"
+            vlt.write_text((ZYNQ_DIR.parent / t["waivers"]).read_text())
+            written.append(vlt)
+            waivers = "  waivers:\n    files: [lint.vlt]\n    file_type: vlt\n"
         core.write_text(CORE_TEMPLATE.format(
             name=name, version=VERSION, description=t["description"], module=module,
-            top=t["top"], test_module=t["test_module"],
+            top=t["top"], test_module=t["test_module"], waiver_fileset=waivers,
+            lint_filesets="rtl, waivers" if waivers else "rtl",
             synth_targets=synth_targets(t["top"])))
         written += [core_v, top_v, core]
     return written

@@ -178,6 +178,11 @@ def wrapper_text(verilog: str, module: str, top: str, freq_hz: int, generator: s
                 conns.append(f".{p.name}({p.name}_core)")
         else:
             conns.append(f".{p.name}({p.name})")
+    pads = [f"{p.name}[{padded(p.width) - 1}:{p.width}]" for prefix, sigs in streams.items()
+            for p in (sigs["tdata"],) if p.direction == "input" and padded(p.width) != p.width]
+    if pads:
+        lines.append("// the padding bits of the input streams are ignored")
+        lines.append(f"wire unused_pad = &{{1'b0, {', '.join(pads)}, 1'b0}};")
     for prefix, sigs in streams.items():
         d = sigs["tdata"]
         if d.direction == "output" and padded(d.width) != d.width:
@@ -200,3 +205,47 @@ def write_wrapper(core_v: Path, module: str, top: str, freq_hz: int, out: Path,
                   generator: str) -> Path:
     out.write_text(wrapper_text(Path(core_v).read_text(), module, top, freq_hz, generator))
     return out
+
+
+def shim_text(verilog: str, module: str, top: str) -> str:
+    """A test adapter ``<top>_shim`` with the core's own ports (``clk``, ``rst``,
+    ``s_axil_*``, the streams at their core widths) around the wrapper ``top``, so that the
+    core's testbenches run unchanged through the wrapper: its reset inversion, its renaming,
+    its stream padding."""
+    ports = core_ports(verilog, module)
+    streams = _streams(ports)
+    lines = [f"// Test adapter: the ports of {module} around the Vivado-ready top {top}.",
+             "`timescale 1ns/10ps",
+             "`default_nettype none",
+             f"module {top}_shim ({', '.join(p.name for p in ports)});"]
+    for p in ports:
+        lines.append(f"{p.direction} wire {_range(p.width)}{p.name};")
+    conns = [".aclk(clk)", ".aresetn(!rst)"]
+    for p in top_ports(ports):
+        n = p.name
+        if n in ("aclk", "aresetn"):
+            continue
+        if n.startswith("s_axi_"):
+            conns.append(f".{n}(s_axil_{n[len('s_axi_'):]})")
+        elif n.endswith("_tkeep"):
+            # (not named <prefix>_tkeep: the testbenches' stream models would take it up)
+            lines.append(f"wire {_range(p.width)}keep_{n[:-6]};")
+            conns.append(f".{n}(keep_{n[:-6]})")
+        elif n.endswith("_tdata") and n[:-6] in streams:
+            w = streams[n[:-6]]["tdata"].width
+            if p.width == w:
+                conns.append(f".{n}({n})")
+            elif p.direction == "input":
+                conns.append(f".{n}({{{p.width - w}'d0, {n}}})")
+            else:
+                lines.append(f"wire {_range(p.width)}{n}_wide;")
+                lines.append(f"assign {n} = {n}_wide[{w - 1}:0];")
+                conns.append(f".{n}({n}_wide)")
+        else:
+            conns.append(f".{n}({n})")
+    lines.append(f"{top} top (")
+    lines.append(",\n".join(f"    {c}" for c in conns))
+    lines.append(");")
+    lines.append("endmodule")
+    lines.append("`default_nettype wire")
+    return "\n".join(lines) + "\n"

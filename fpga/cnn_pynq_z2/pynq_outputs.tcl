@@ -7,8 +7,9 @@ set project_dir [file normalize ../..]
 set bits [glob -nocomplain *.bit]
 if { [llength $bits] != 1 } { error "pynq_outputs: expected one bitstream, found: $bits" }
 file copy -force [lindex $bits 0] [file join $project_dir $design.bit]
-set hwh [glob -nocomplain [file join $project_dir *.gen sources_1 bd $design hw_handoff $design.hwh] \
-                          [file join $project_dir *.srcs sources_1 bd $design hw_handoff $design.hwh]]
+set handoff [file join sources_1 bd $design hw_handoff $design.hwh]
+set hwh [glob -nocomplain [file join $project_dir *.gen $handoff] \
+                          [file join $project_dir *.srcs $handoff]]
 if { [llength $hwh] == 0 } { error "pynq_outputs: $design.hwh not found" }
 file copy -force [lindex $hwh 0] [file join $project_dir $design.hwh]
 puts "pynq_outputs: wrote $project_dir/$design.bit and $project_dir/$design.hwh"
