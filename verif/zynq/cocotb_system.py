@@ -45,7 +45,7 @@ REGMAP = regmap.load("cnn_engine")
 LANES = int(os.environ.get("APPROXNN_ENGINE_LANES", "4"))
 SYSTEM = SYSTEMS["cnn"]
 ENGINE = SYSTEM.accels[0]
-DDR_SIZE = 1 << 20
+DDR_SIZE = 1 << 23  # 8 MiB: the layers here and the shim's buffers from 1 MiB on
 X_ADDR, W_ADDR, Y_ADDR = 0x1000, 0x4_0000, 0x8_0000
 
 
@@ -180,3 +180,37 @@ async def system_layers(dut):
         assert np.array_equal(out, exp), \
             f"{lay.kind}: output differs at {np.flatnonzero(out != exp)[:8]}"
         dut._log.info(f"{lay.kind}: {len(out)} outputs bit-exact, {cycles} engine cycles")
+
+
+@cocotb.test()
+async def system_driver(dut):
+    """The host driver (host/approxnn_host, PYNQ API) unchanged on the PYNQ-API shim: layers
+    bit for bit against the golden model; its weight packing equals the testbench's."""
+    from cocotb.task import bridge
+
+    from host.approxnn_host.cnn import CnnEngine, pack_weights
+    from verif.zynq.pynq_shim import SimAllocator, SimOverlay
+
+    sysm = System(dut, 2)
+    await sysm.reset()
+    overlay = SimOverlay(sysm.gp0, {ENGINE.cell: ENGINE.offset},
+                         {name: (sysm.dma_base[name], m) for name, m in sysm.dma.items()})
+    drv = await bridge(CnnEngine)(overlay, SimAllocator(sysm.ddr))
+    assert drv.lanes == LANES
+    rng = np.random.default_rng(23)
+    layers = [
+        make_layer(rng, "conv_valid", 7, 6, 2, 5, 3, 2, 1, 1, "VALID"),
+        make_layer(rng, "depthwise_dm", 5, 5, 2, 4, 3, 3, 1, 1, "SAME", dm=2),
+        make_layer(rng, "fc", 1, 1, 30, 6, 1, 1, 1, 1, "VALID"),
+        make_layer(rng, "maxpool", 6, 6, 3, 3, 2, 2, 2, 2, "VALID"),
+    ]
+    for lay in layers:
+        if lay.wt is not None:
+            words = b"".join(int(v).to_bytes(LANES, "little")
+                             for v in weight_words(lay, LANES))
+            assert pack_weights(lay.wt, lay.oc, LANES, lay.depthwise).tobytes() == words
+        out = await bridge(drv.run_layer)(lay)
+        exp = golden(lay, None)
+        assert np.array_equal(out, exp), \
+            f"{lay.kind}: output differs at {np.flatnonzero(out != exp)[:8]}"
+        dut._log.info(f"driver {lay.kind}: {len(out)} outputs bit-exact, {drv.cycles} cycles")
