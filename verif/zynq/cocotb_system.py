@@ -184,11 +184,13 @@ async def system_layers(dut):
 
 @cocotb.test()
 async def system_driver(dut):
-    """The host driver (host/approxnn_host, PYNQ API) unchanged on the PYNQ-API shim: layers
-    bit for bit against the golden model; its weight packing equals the testbench's."""
+    """The host driver (host/approxnn_host, PYNQ API) and the board self-test unchanged on the
+    PYNQ-API shim: test vectors written by approxnn_host.vectors (golden-model outputs) run
+    bit-exact; a wrong expected output is reported."""
     from cocotb.task import bridge
 
-    from host.approxnn_host.cnn import CnnEngine, pack_weights
+    from host.approxnn_host import selftest, vectors
+    from host.approxnn_host.cnn import CnnEngine
     from verif.zynq.pynq_shim import SimAllocator, SimOverlay
 
     sysm = System(dut, 2)
@@ -197,20 +199,15 @@ async def system_driver(dut):
                          {name: (sysm.dma_base[name], m) for name, m in sysm.dma.items()})
     drv = await bridge(CnnEngine)(overlay, SimAllocator(sysm.ddr))
     assert drv.lanes == LANES
-    rng = np.random.default_rng(23)
-    layers = [
-        make_layer(rng, "conv_valid", 7, 6, 2, 5, 3, 2, 1, 1, "VALID"),
-        make_layer(rng, "depthwise_dm", 5, 5, 2, 4, 3, 3, 1, 1, "SAME", dm=2),
-        make_layer(rng, "fc", 1, 1, 30, 6, 1, 1, 1, 1, "VALID"),
-        make_layer(rng, "maxpool", 6, 6, 3, 3, 2, 2, 2, 2, "VALID"),
-    ]
-    for lay in layers:
-        if lay.wt is not None:
-            words = b"".join(int(v).to_bytes(LANES, "little")
-                             for v in weight_words(lay, LANES))
-            assert pack_weights(lay.wt, lay.oc, LANES, lay.depthwise).tobytes() == words
-        out = await bridge(drv.run_layer)(lay)
-        exp = golden(lay, None)
-        assert np.array_equal(out, exp), \
-            f"{lay.kind}: output differs at {np.flatnonzero(out != exp)[:8]}"
-        dut._log.info(f"driver {lay.kind}: {len(out)} outputs bit-exact, {drv.cycles} cycles")
+    layers, outputs = vectors.make(4, 23)
+    vectors.save("vectors.npz", layers, outputs)
+    vec = vectors.load("vectors.npz")
+    lines = []
+    bad = await bridge(selftest.run)(drv, vec, lines.append)
+    for line in lines:
+        dut._log.info(f"driver {line}")
+    assert bad == 0 and len(lines) == 4 and all("bit-exact" in x for x in lines), lines
+    lay, want = vec[2]  # the FullyConnected layer, its expected output off by one code
+    wrong = want.copy()
+    wrong[0] += 1
+    assert await bridge(selftest.run)(drv, [(lay, wrong)], lines.append) == 1

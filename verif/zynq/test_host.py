@@ -47,3 +47,27 @@ def test_driver_weight_packing_equals_the_testbench(kind, args, lanes):
     lay = make_layer(np.random.default_rng(3), kind, *args)
     words = b"".join(int(v).to_bytes(lanes, "little") for v in weight_words(lay, lanes))
     assert pack_weights(lay.wt, lay.oc, lanes, lay.depthwise).tobytes() == words
+
+
+def test_vectors_round_trip(tmp_path):
+    from host.approxnn_host import selftest, vectors  # noqa: PLC0415
+
+    layers, outputs = vectors.make(4, 5)
+    path = tmp_path / "v.npz"
+    vectors.save(path, layers, outputs)
+    assert not list(tmp_path.glob("*.part*")), "a temporary file left behind"
+    back = vectors.load(path)
+    assert len(back) == 4
+    for lay, (got, y) in zip(layers, back, strict=True):
+        assert np.array_equal(y, vectors_golden(lay))
+        for k in vectors.SCALARS:
+            assert getattr(got, k) == int(getattr(lay, k)), k
+        assert (got.wt is None) == (lay.wt is None)
+        assert np.array_equal(got.x, lay.x)
+    assert selftest.main(["only-one-argument"]) == 2
+
+
+def vectors_golden(lay):
+    from verif.cnn.engine_env import golden  # noqa: PLC0415
+
+    return golden(lay, None)

@@ -1,4 +1,10 @@
-"""The Vivado-ready accelerator tops (cores/zynq) in simulation, through their wrapper ports."""
+"""The Vivado-ready accelerator tops (cores/zynq) in simulation, through their wrapper ports,
+and the CNN board target's programmable logic in a system simulation.
+
+The cores' own test suites run through the tops as well (minutes: only with
+``APPROXNN_NIGHTLY=1``, the nightly tier)."""
+
+import os
 
 import pytest
 
@@ -23,6 +29,12 @@ def _shim(name, tmp_path):
     return [*_sources(name), shim], f"{t['top']}_shim"
 
 
+nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
+                             reason="nightly tier: set APPROXNN_NIGHTLY=1")
+
+
+@nightly
+@pytest.mark.slow
 @pytest.mark.sim
 def test_engine_tests_pass_through_the_top(tmp_path):
     """The engine's own pyuvm tests through a Vivado-ready top: the register map and the
@@ -105,6 +117,8 @@ def test_layer_top(tmp_path):
     assert result.passed and result.tests == 1, result
 
 
+@nightly
+@pytest.mark.slow
 @pytest.mark.sim
 def test_layer_tests_pass_through_the_top(tmp_path):
     """The layer unit's own cocotb tests (layer registers; the digits network end to end, every
