@@ -113,3 +113,39 @@ def test_fusesoc_setup_writes_the_vivado_project(folder, tmp_path):
     # the hook the block design names is copied beside it
     assert list(work.glob("src/*/pynq_outputs.tcl"))
     assert (work / "Makefile").exists()
+
+
+def test_committed_utilisation_fits_and_matches_its_table():
+    import json  # noqa: PLC0415
+
+    from fpga import utilisation  # noqa: PLC0415
+
+    results = json.loads((generate.FPGA_DIR / "utilisation.json").read_text())
+    assert {r["system"] for r in results} == set(SYSTEMS)
+    assert (generate.FPGA_DIR / "utilisation.md").read_text() == utilisation.table(results)
+    for r in results:
+        u = r["utilisation"]
+        assert u["LUT"] <= utilisation.LIMITS["LUT"]
+        assert u["BRAM36"] <= utilisation.LIMITS["BRAM36"]
+        assert r["fits"] and r["total"]["DSP48E1"] > 0 and r["est_mhz"] > 0
+        # the estimate is the model applied to the slowest path of the system's accelerators
+        assert r["est_ns"] == max(round(utilisation.path_ns(a["path"]), 2)
+                                  for a in r["accels"])
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
+                    reason="nightly tier (minutes of Yosys): set APPROXNN_NIGHTLY=1")
+def test_yosys_utilisation_fits(tmp_path):
+    """A fresh Yosys run of every system gives the committed figures, and they fit."""
+    import json  # noqa: PLC0415
+
+    from fpga import utilisation  # noqa: PLC0415
+
+    assert utilisation.main(["--out", str(tmp_path)]) == 0
+    fresh = json.loads((tmp_path / "utilisation.json").read_text())
+    committed = json.loads((generate.FPGA_DIR / "utilisation.json").read_text())
+    for f, c in zip(fresh, committed, strict=True):
+        assert f["total"] == c["total"], \
+            f"{f['system']}: regenerate with python -m fpga.utilisation"
