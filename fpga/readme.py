@@ -4,6 +4,36 @@ from __future__ import annotations
 
 from fpga.boards import DMA_BASE, DMA_STRIDE, VIVADO_VERSION, Board, System
 
+RUN = {
+    "cnn": """\
+On the host (the repository), bundle the driver, its register model and test vectors with
+the golden model's outputs:
+
+    mkdir -p pynq/approxnn_host
+    cp host/approxnn_host/*.py cores/common/regmap.py cores/cnn/engine/regs/cnn_engine.json \\
+       pynq/approxnn_host/
+    python -m host.approxnn_host.vectors pynq/vectors.npz --layers 8
+    cp {build}/{design}.bit {build}/{design}.hwh pynq/
+    scp -r pynq xilinx@<board>:approxnn
+
+On the board (PYNQ 3.0, as root for the overlay):
+
+    cd ~/approxnn && sudo python3 -m approxnn_host.selftest {design}.bit vectors.npz
+
+It loads the overlay, runs every layer through `approxnn_host.cnn.CnnEngine` (the engine, its
+two DMAs) and prints, per layer, whether the output equals the golden model's bit for bit,
+the engine's cycles and the wall time. In a script: `CnnEngine(Overlay("{design}.bit"),
+allocate).run_layer(layer)`; a network runs as a sequence of such layers (the engine README
+explains the FullyConnected and channel-split cases).""",
+    "sbs": """\
+Copy `{build}/{design}.bit` and `{design}.hwh` to the board (`scp ... xilinx@<board>:approxnn`);
+`pynq.Overlay("{design}.bit")` then hands out `layer` (its registers: `cores/sbs/update/README.md`,
+model `cores/sbs/update/regs/sbs_layer.json`) and the DMAs `dma_h`, `dma_w`, `dma_s`. A host
+driver for this system is not written yet: the layer unit's sequence (weights with
+`CTRL.LOAD_W`, h with `CTRL.LOAD`, one `{{ip, row}}` word per spike on `dma_s`, `CTRL.DUMP`) is
+the one `verif/sbs/cocotb_layer.py` drives in simulation.""",
+}
+
 
 def board_readme(system: System, board: Board) -> str:
     from fpga.generate import folder, overlay_name  # noqa: PLC0415
@@ -16,6 +46,7 @@ def board_readme(system: System, board: Board) -> str:
     for a in system.accels:
         rows.append(f"| `{a.cell}` | 0x{a.offset:08X} | control registers "
                     f"([`cores/zynq/{a.top}`](../../cores/zynq/README.md)) |")
+    irqs = [f"`{a.cell}/irq`" for a in system.accels]
     i = 0
     for a in system.accels:
         for d in a.dmas:
@@ -23,6 +54,8 @@ def board_readme(system: System, board: Board) -> str:
                                               d.s2mm and f"`{d.s2mm}` -> S2MM") if x)
             rows.append(f"| `{d.name}` | 0x{DMA_BASE + i * DMA_STRIDE:08X} | AXI DMA, simple "
                         f"mode: {chans} |")
+            irqs += [f"`{d.name}/{c}_introut`" for c, s in (("mm2s", d.mm2s), ("s2mm", d.s2mm))
+                     if s]
             i += 1
     if board.board_part:
         preset = (f"The processing system takes the board preset of `{board.board_part}` "
@@ -31,6 +64,8 @@ def board_readme(system: System, board: Board) -> str:
         preset = ("Vivado does not ship this board's files: the block design sets the "
                   "processing system from the board's preset values (DDR3 device and bus "
                   "width, input clock, MIO peripherals) listed in `fpga/boards.py`.")
+    part_desc = "part, board part" if board.board_part else "part"
+    run = RUN[system.key].format(build=build, design=design)
     return f"""\
 # `{name}`: {system.title} on {board.name}
 
@@ -39,9 +74,9 @@ Part `{board.part}`. {preset} Fabric clock FCLK_CLK0: {system.fclk_mhz} MHz.
 
 | file | what |
 |---|---|
-| `{name}.core` | FuseSoC core, target `vivado` (edalize Vivado flow, part{', board part' if board.board_part else ''}) |
-| `{design}_bd.tcl` | block design (`tclSource`, kept as `write_bd_tcl`-style Tcl), written for Vivado {VIVADO_VERSION} |
-| `{design}.xdc` | the LED `led0` ({board.led[0]}) that lights while the first interrupt (the accelerator's) is pending |
+| `{name}.core` | FuseSoC core, target `vivado` (edalize Vivado flow: {part_desc}) |
+| `{design}_bd.tcl` | block design (`tclSource`, `write_bd_tcl`-style), Vivado {VIVADO_VERSION} |
+| `{design}.xdc` | `led0` ({board.led[0]}): lit while the accelerator's interrupt is pending |
 | `pynq_outputs.tcl` | post-bitstream hook: `{design}.bit` and `{design}.hwh` side by side |
 
 Address map (GP0):
@@ -50,36 +85,33 @@ Address map (GP0):
 |---|---|---|
 {chr(10).join(rows)}
 
-Interrupts, in IRQ_F2P order: the accelerator's `irq`, then each DMA's MM2S / S2MM
-`introut`.
+IRQ_F2P, bit 0 upwards: {", ".join(irqs)}.
 
 ## Build the bitstream (Vivado {VIVADO_VERSION})
 
 From the repository root, with Vivado {VIVADO_VERSION} on the PATH (`source
 /tools/Xilinx/Vivado/{VIVADO_VERSION}/settings64.sh`):
 
-    fusesoc --cores-root fpga run --target=vivado {core}
+    fusesoc run --target=vivado {core}
 
-This writes `{build}/{design}.bit` and `{design}.hwh` (and edalize's own copy of the bitstream).
-To create the project only (no Vivado run): `fusesoc --cores-root fpga run --setup
---target=vivado {core}`; then `make -C {build}` builds it.
+This writes `{build}/{design}.bit` and `{build}/{design}.hwh`, the pair a PYNQ `Overlay`
+loads (and edalize's own copy of the bitstream under the project's name). The project alone,
+without running Vivado: `fusesoc run --setup --target=vivado {core}`; `make -C {build}` then
+builds it.
 
 ## Copy to a PYNQ image and run
 
-    scp {build}/{design}.bit {build}/{design}.hwh xilinx@pynq:~/approxnn/
-    scp -r host/ cores/common/regmap.py cores/cnn/engine/regs/cnn_engine.json xilinx@pynq:~/approxnn/
-
-On the board (PYNQ 3.0), `python3 ~/approxnn/host/run_layer.py ~/approxnn/{design}.bit` loads the
-overlay, runs one Conv2D layer through the DMAs and compares it with the golden model (see
-[`../README.md`](../README.md)).
+{run}
 
 ## Verified here, and what needs a board
 
 Verified without Vivado: the accelerator top in cocotb, bit for bit against the golden model
-(`verif/zynq`); the block-design script run by `tclsh` against a stub of the Vivado commands,
-every cell, pin, interface and width checked against the Verilog top (`fpga/test_fpga.py`);
-`fusesoc run --setup` of this target; Yosys synthesis of the programmable logic for the
-xc7z020 with a utilisation table and a clock estimate ([`../utilisation.md`](../utilisation.md)).
-Not verified here: the Vivado run itself (IP versions, validation, timing closure at
-{system.fclk_mhz} MHz), the processing-system preset on the real board, and measured power.
+(`verif/zynq`); the system's programmable logic with the processing system, DDR and the AXI
+DMAs as bus models (CNN system; the driver runs there unchanged on a PYNQ-API shim); the
+block-design script run by `tclsh` against a stub of the Vivado commands, every cell, pin,
+interface and width checked against the Verilog top (`python -m fpga.bdcheck`);
+`fusesoc run --setup` of this target; Yosys synthesis of the accelerator for the xc7z020
+([`../utilisation.md`](../utilisation.md)). Not verified here: the Vivado run itself (IP
+versions, block-design validation, the processing-system preset of this board), timing
+closure at {system.fclk_mhz} MHz, and measured power.
 """

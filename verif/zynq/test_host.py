@@ -71,3 +71,25 @@ def vectors_golden(lay):
     from verif.cnn.engine_env import golden  # noqa: PLC0415
 
     return golden(lay, None)
+
+
+def test_board_bundle_imports_without_the_repository(tmp_path):
+    """The files the board README copies are enough: the driver and its register model load
+    outside the repository (python -I: no PYTHONPATH, no current folder)."""
+    pkg = tmp_path / "approxnn_host"
+    pkg.mkdir()
+    for f in (REPO_ROOT / "host" / "approxnn_host").glob("*.py"):
+        shutil.copy(f, pkg)
+    shutil.copy(REPO_ROOT / "cores" / "common" / "regmap.py", pkg)
+    shutil.copy(REPO_ROOT / "cores" / "cnn" / "engine" / "regs" / "cnn_engine.json", pkg)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from approxnn_host.regs import load_regmap; from approxnn_host import cnn, "
+            "selftest; m = load_regmap('cnn_engine'); print(m.block, hex(m.id_value))")
+    import sys  # noqa: PLC0415
+
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    from cores.common import regmap  # noqa: PLC0415
+
+    assert proc.stdout.split() == ["cnn_engine", hex(regmap.load("cnn_engine").id_value)]
