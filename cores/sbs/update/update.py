@@ -69,7 +69,8 @@ PB = 17
 RQ = 25  # bits of Rq = ((CE << F) + (r' >> 1)) // r' <= 2**24 + 1 (CE <= 2**16, r' >= 2**16)
 
 #: the register maps, generated from sbs_update.rdl (cores/common/regmap.py): the layer unit
-#: has the update unit's registers plus N_IP, N_ROWS and CONFIG2 (SLVERR in the update unit)
+#: has the update unit's registers plus N_IP, N_ROWS, CONFIG2 and IRQ_ENABLE / IRQ_STATUS
+#: (SLVERR in the update unit; the layer map has its own version)
 REGMAP = regmap.load("sbs_update")
 LAYER_REGMAP = regmap.load("sbs_layer")
 REG = LAYER_REGMAP.offsets  # name -> byte address
