@@ -14,10 +14,11 @@ def test_committed_files_are_up_to_date(tmp_path):
 
 
 def test_compare_detects_a_changed_file(tmp_path):
-    generate.generate(tmp_path)
+    generate.generate(tmp_path, ["engine"])
     victim = tmp_path / "engine" / "rtl" / "cnn_engine_axi.v"
     victim.write_text(victim.read_text().replace("FREQ_HZ 100000000", "FREQ_HZ 1", 1))
-    assert generate.compare(tmp_path) == ["differs: cores/zynq/engine/rtl/cnn_engine_axi.v"]
+    assert generate.compare(tmp_path, ["engine"]) == [
+        "differs: cores/zynq/engine/rtl/cnn_engine_axi.v"]
 
 
 CORE = """\

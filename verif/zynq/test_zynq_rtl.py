@@ -1,5 +1,5 @@
 """The Vivado-ready accelerator tops (cores/zynq) in simulation, through their wrapper ports,
-and the CNN board target's programmable logic in a system simulation.
+and the board targets' programmable logic in system simulations (CNN and SbS).
 
 The cores' own test suites run through the tops as well (minutes: only with
 ``APPROXNN_NIGHTLY=1``, the nightly tier)."""
@@ -15,6 +15,10 @@ from verif.tools import REPO_ROOT, run_cocotb, simulator_available
 BUILD = REPO_ROOT / "build" / "verif" / "zynq"
 
 
+nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
+                             reason="nightly tier: set APPROXNN_NIGHTLY=1")
+
+
 def _sources(name):
     return [generate.ZYNQ_DIR / f for f in generate.files_of(name) if f.endswith(".v")]
 
@@ -27,10 +31,6 @@ def _shim(name, tmp_path):
     shim = tmp_path / f"{t['top']}_shim.v"
     shim.write_text(shim_text(core_v.read_text(), module, t["top"]))
     return [*_sources(name), shim], f"{t['top']}_shim"
-
-
-nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                             reason="nightly tier: set APPROXNN_NIGHTLY=1")
 
 
 @nightly
@@ -80,16 +80,16 @@ def test_engine_top():
 #: plausible errors of the interrupt logic: (name, Verilog in the core, replacement)
 IRQ_MUTANTS = [
     ("unmasked", "assign irq = ((irq_st & irq_en) != 0);", "assign irq = (irq_st != 0);"),
-    ("no_clear", "st = (st & (~reg_wdata[2-1:0]));", "st = st;"),
+    pytest.param("no_clear", "st = (st & (~reg_wdata[2-1:0]));", "st = st;",
+                 marks=[nightly, pytest.mark.slow], id="no_clear"),
 ]
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("mutant", IRQ_MUTANTS, ids=[m[0] for m in IRQ_MUTANTS])
-def test_engine_top_interrupt_mutants_are_caught(mutant, tmp_path):
+@pytest.mark.parametrize("name, old, new", IRQ_MUTANTS, ids=["unmasked", "no_clear"])
+def test_engine_top_interrupt_mutants_are_caught(name, old, new, tmp_path):
     if not simulator_available("icarus"):
         pytest.skip("no Icarus Verilog")
-    _, old, new = mutant
     t = generate.TOPS["engine"]
     sources = []
     for src in _sources("engine"):
