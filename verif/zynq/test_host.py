@@ -93,3 +93,31 @@ def test_board_bundle_imports_without_the_repository(tmp_path):
     from cores.common import regmap  # noqa: PLC0415
 
     assert proc.stdout.split() == ["cnn_engine", hex(regmap.load("cnn_engine").id_value)]
+
+
+def test_dma_model_registers():
+    """The simple-mode register behaviour of the DMA model, without a simulator: halted after
+    reset, run/stop and idle, addresses, interrupt enables and RW1C of DMASR, soft reset, an
+    absent channel reading 0, and introut = status AND enable."""
+    from verif.zynq import dma_model as dm  # noqa: PLC0415
+
+    m = dm.AxiDmaModel("dma", clock=None, mem=None, mm2s=object(), mm2s_bytes=1)
+    assert m.read(dm.MM2S + dm.DMASR)[0] == dm.HALTED
+    m.write(dm.MM2S + dm.DMACR, dm.RS | dm.IOC_EN)
+    assert m.read(dm.MM2S + dm.DMACR)[0] == dm.RS | dm.IOC_EN
+    assert m.read(dm.MM2S + dm.DMASR)[0] == dm.IDLE
+    m.write(dm.MM2S + dm.ADDR, 0x1234_5678)
+    assert m.read(dm.MM2S + dm.ADDR)[0] == 0x1234_5678
+    ch = m.ch[dm.MM2S]
+    ch.sr |= dm.IOC | dm.ERR_IRQ
+    assert ch.introut  # IOC and its enable
+    m.write(dm.MM2S + dm.DMASR, dm.IOC)  # write 1 clears IOC only
+    assert m.read(dm.MM2S + dm.DMASR)[0] == dm.IDLE | dm.ERR_IRQ
+    assert not ch.introut  # the error interrupt is not enabled
+    m.write(dm.MM2S + dm.DMACR, dm.RS | dm.ERR_EN)
+    assert ch.introut
+    m.write(dm.MM2S + dm.DMACR, dm.RESET)
+    assert m.read(dm.MM2S + dm.DMASR)[0] == dm.HALTED and m.read(dm.MM2S + dm.DMACR)[0] == 0
+    m.write(dm.MM2S + dm.LENGTH, 64)  # halted: no transfer starts
+    assert not ch.busy
+    assert m.read(dm.S2MM + dm.DMASR)[0] == 0  # no S2MM channel in this DMA
