@@ -99,7 +99,7 @@ def _module_tops() -> dict:
     for key, t in TOPS.items():
         path = ZYNQ_DIR / key / "rtl" / f"{t['top']}.v"
         if path.exists():
-            out[t["top"]] = top_ports(path.read_text())
+            out[t["top"]] = top_ports(path.read_text(), t["top"])
     return out
 
 

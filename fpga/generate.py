@@ -50,12 +50,16 @@ _INFO = re.compile(r'X_INTERFACE_INFO\s*=\s*"xilinx\.com:(interface|signal):(\w+
                    r'(\w+)\s+(\w+)"')
 
 
-def top_ports(verilog: str) -> dict:
-    """Ports and inferred interfaces of a top written by cores/zynq/wrapper.py:
-    ``{"ports": {name: (direction, width)}, "intf": {BUS: {"kind": ..., "signals":
-    {SIGNAL: port}}}}``."""
+def top_ports(verilog: str, module: str | None = None) -> dict:
+    """Ports and inferred interfaces of a top written by cores/zynq/wrapper.py (``module``, or
+    the first module of the file): ``{"ports": {name: (direction, width)}, "intf": {BUS:
+    {"kind": ..., "signals": {SIGNAL: port}}}}``."""
+    name = re.escape(module) if module else r"\w+"
+    m = re.search(rf"^module\s+{name}\s*\((.*?)^\);", verilog, re.S | re.M)
+    if not m:
+        raise ValueError(f"module {module or ''} not found")
     ports, intf = {}, {}
-    for line in verilog.splitlines():
+    for line in m.group(1).splitlines():
         m = _PORT.match(line)
         if not m:
             continue
@@ -70,7 +74,7 @@ def top_ports(verilog: str) -> dict:
 
 
 def stream_width(verilog: str, bus: str) -> int:
-    t = top_ports(verilog)
+    t = top_ports(verilog)  # the wrapper is the file's first module
     return t["ports"][t["intf"][bus]["signals"]["TDATA"]][1]
 
 

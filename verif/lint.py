@@ -23,8 +23,7 @@ def rtl_files() -> list[Path]:
 
 def lint(path: Path) -> str:
     """Verilator's messages for ``path`` ('' when clean)."""
-    # -y: a wrapper finds the core it instantiates beside it in the same folder
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem, "-y", str(path.parent)]
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem]
     waivers = path.resolve().parent.parent / "lint.vlt"
     if path.parent.name == "rtl" and waivers.exists():
         cmd.append(str(waivers))

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from cores.common.fusesoc import synth_targets
-from cores.zynq.wrapper import write_wrapper
+from cores.zynq.wrapper import wrapper_text
 
 ZYNQ_DIR = Path(__file__).resolve().parent
 VERSION = "0.1.0"
@@ -80,7 +80,6 @@ description: "{description}"
 filesets:
   rtl:
     files:
-      - rtl/{module}.v
       - rtl/{top}.v
     file_type: verilogSource
 {waiver_fileset}
@@ -120,24 +119,36 @@ parameters:
 
 
 def files_of(name: str) -> list[str]:
-    """Paths (relative to cores/zynq) of the generated files of top ``name``."""
-    _, module = build_core(name)
+    """Paths (relative to cores/zynq) of the generated files of top ``name``: one Verilog file
+    (the wrapper, then the converted core), the ``.core`` and the core's waivers if any."""
     top = TOPS[name]["top"]
     extra = [f"{name}/lint.vlt"] if "waivers" in TOPS[name] else []
-    return [f"{name}/rtl/{module}.v", f"{name}/rtl/{top}.v", f"{name}/{name}.core", *extra]
+    return [f"{name}/rtl/{top}.v", f"{name}/{name}.core", *extra]
+
+
+def top_text(name: str) -> str:
+    """The Verilog file of top ``name``: the wrapper written from the core's port list, then
+    the converted core (one file: a block design or a Vivado project adds one source)."""
+    from cores.cnn.common import convert  # noqa: PLC0415
+
+    t = TOPS[name]
+    factory, module = build_core(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        core = convert(factory, module, Path(tmp)).read_text()
+    wrapper = wrapper_text(core, module, t["top"], FREQ_HZ, GENERATOR)
+    return (wrapper + "\n// ---- the core, converted from MyHDL (its module name is not the "
+            "file's)\n// verilator lint_off DECLFILENAME\n" + core
+            + "// verilator lint_on DECLFILENAME\n")
 
 
 def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
-    from cores.cnn.common import convert  # noqa: PLC0415
-
     written = []
     for name in names or TOPS:
         t = TOPS[name]
-        factory, module = build_core(name)
         rtl = Path(out) / name / "rtl"
-        core_v = convert(factory, module, rtl)
-        top_v = write_wrapper(core_v, module, t["top"], FREQ_HZ, rtl / f"{t['top']}.v",
-                              GENERATOR)
+        rtl.mkdir(parents=True, exist_ok=True)
+        top_v = rtl / f"{t['top']}.v"
+        top_v.write_text(top_text(name))
         core = Path(out) / name / f"{name}.core"
         waivers = ""
         if "waivers" in t:
@@ -146,11 +157,11 @@ def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
             written.append(vlt)
             waivers = "  waivers:\n    files: [lint.vlt]\n    file_type: vlt\n"
         core.write_text(CORE_TEMPLATE.format(
-            name=name, version=VERSION, description=t["description"], module=module,
+            name=name, version=VERSION, description=t["description"],
             top=t["top"], test_module=t["test_module"], waiver_fileset=waivers,
             lint_filesets="rtl, waivers" if waivers else "rtl",
             synth_targets=synth_targets(t["top"])))
-        written += [core_v, top_v, core]
+        written += [top_v, core]
     return written
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 #: the AXI4-Lite channels of the core's register port, in the order the wrapper lists them
 AXIL_CHANNELS = ("awaddr", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready",
@@ -199,12 +198,6 @@ def wrapper_text(verilog: str, module: str, top: str, freq_hz: int, generator: s
     lines.append("endmodule")
     lines.append("`default_nettype wire")
     return "\n".join(lines) + "\n"
-
-
-def write_wrapper(core_v: Path, module: str, top: str, freq_hz: int, out: Path,
-                  generator: str) -> Path:
-    out.write_text(wrapper_text(Path(core_v).read_text(), module, top, freq_hz, generator))
-    return out
 
 
 def shim_text(verilog: str, module: str, top: str) -> str:

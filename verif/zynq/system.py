@@ -23,7 +23,7 @@ def _rng(w):
 
 
 def sim_top_text(top: str, verilog: str) -> str:
-    ports = top_ports(verilog)["ports"]
+    ports = top_ports(verilog, top)["ports"]
     names = list(ports) + [f"ddr_{s}" for s in DDR_BUS]
     lines = ["`timescale 1ns/10ps", f"module sim_{top} ({', '.join(names)});"]
     for n, (d, w) in ports.items():

@@ -27,9 +27,9 @@ def _shim(name, tmp_path):
     """The sources of top ``name`` plus the adapter with the core's own ports."""
     t = generate.TOPS[name]
     _, module = generate.build_core(name)
-    core_v = generate.ZYNQ_DIR / name / "rtl" / f"{module}.v"
+    top_v = generate.ZYNQ_DIR / name / "rtl" / f"{t['top']}.v"  # the wrapper and the core
     shim = tmp_path / f"{t['top']}_shim.v"
-    shim.write_text(shim_text(core_v.read_text(), module, t["top"]))
+    shim.write_text(shim_text(top_v.read_text(), module, t["top"]))
     return [*_sources(name), shim], f"{t['top']}_shim"
 
 
