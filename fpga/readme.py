@@ -26,12 +26,28 @@ the engine's cycles and the wall time. In a script: `CnnEngine(Overlay("{design}
 allocate).run_layer(layer)`; a network runs as a sequence of such layers (the engine README
 explains the FullyConnected and channel-split cases).""",
     "sbs": """\
-Copy `{build}/{design}.bit` and `{design}.hwh` to the board (`scp ... xilinx@<board>:approxnn`);
-`pynq.Overlay("{design}.bit")` then hands out `layer` (its registers: `cores/sbs/update/README.md`,
-model `cores/sbs/update/regs/sbs_layer.json`) and the DMAs `dma_h`, `dma_w`, `dma_s`. A host
-driver for this system is not written yet: the layer unit's sequence (weights with
-`CTRL.LOAD_W`, h with `CTRL.LOAD`, one `{{ip, row}}` word per spike on `dma_s`, `CTRL.DUMP`) is
-the one `verif/sbs/cocotb_layer.py` drives in simulation.""",
+On the host (the repository), bundle the driver and its register model:
+
+    mkdir -p pynq/approxnn_host
+    cp host/approxnn_host/*.py cores/common/regmap.py cores/sbs/update/regs/sbs_layer.json \\
+       pynq/approxnn_host/
+    cp {build}/{design}.bit {build}/{design}.hwh pynq/
+    scp -r pynq xilinx@<board>:approxnn
+
+On the board (PYNQ 3.0, as root for the overlay), a layer in Python:
+
+    cd ~/approxnn && sudo python3
+    >>> from pynq import Overlay, allocate
+    >>> from approxnn_host.sbs import SbsLayer
+    >>> unit = SbsLayer(Overlay("{design}.bit"), allocate)
+    >>> unit.configure(n_h, n_ip, n_rows, c1)   # c1 = HFixed().eps_constants(eps)[0]
+    >>> unit.load_weights(codes); unit.load_h(h0); unit.spikes(pairs); h = unit.dump()
+
+`codes[row][i]` are the layer's weight codes (`refmodels.sbs.formats`), `h0[ip][i]` the
+integer latents, `pairs` the `(ip, row)` of every spike in order; `dump()` returns the h of
+every IP, equal to `refmodels.sbs.model.update_fixed_loop` applied spike by spike (checked in
+the system simulation, `verif/zynq/cocotb_system_sbs.py`). A network runs layer after layer
+with the spikes drawn as `verif/sbs/cocotb_layer.py` draws them.""",
 }
 
 
@@ -107,7 +123,7 @@ builds it.
 
 Verified without Vivado: the accelerator top in cocotb, bit for bit against the golden model
 (`verif/zynq`); the system's programmable logic with the processing system, DDR and the AXI
-DMAs as bus models (CNN system; the driver runs there unchanged on a PYNQ-API shim); the
+DMAs as bus models (the host driver runs there unchanged on a PYNQ-API shim); the
 block-design script run by `tclsh` against a stub of the Vivado commands, every cell, pin,
 interface and width checked against the Verilog top (`python -m fpga.bdcheck`);
 `fusesoc run --setup` of this target; Yosys synthesis of the accelerator for the xc7z020

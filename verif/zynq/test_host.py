@@ -82,9 +82,11 @@ def test_board_bundle_imports_without_the_repository(tmp_path):
         shutil.copy(f, pkg)
     shutil.copy(REPO_ROOT / "cores" / "common" / "regmap.py", pkg)
     shutil.copy(REPO_ROOT / "cores" / "cnn" / "engine" / "regs" / "cnn_engine.json", pkg)
+    shutil.copy(REPO_ROOT / "cores" / "sbs" / "update" / "regs" / "sbs_layer.json", pkg)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from approxnn_host.regs import load_regmap; from approxnn_host import cnn, "
-            "selftest; m = load_regmap('cnn_engine'); print(m.block, hex(m.id_value))")
+            "from approxnn_host.regs import load_regmap; from approxnn_host import cnn, sbs, "
+            "selftest; m = load_regmap('cnn_engine'); print(m.block, hex(m.id_value)); "
+            "print(load_regmap('sbs_layer').block)")
     import sys  # noqa: PLC0415
 
     proc = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], cwd=tmp_path,
@@ -92,7 +94,8 @@ def test_board_bundle_imports_without_the_repository(tmp_path):
     assert proc.returncode == 0, proc.stderr
     from cores.common import regmap  # noqa: PLC0415
 
-    assert proc.stdout.split() == ["cnn_engine", hex(regmap.load("cnn_engine").id_value)]
+    assert proc.stdout.split() == ["cnn_engine", hex(regmap.load("cnn_engine").id_value),
+                                   "sbs_layer"]
 
 
 def test_dma_model_registers():
@@ -121,3 +124,18 @@ def test_dma_model_registers():
     m.write(dm.MM2S + dm.LENGTH, 64)  # halted: no transfer starts
     assert not ch.busy
     assert m.read(dm.S2MM + dm.DMASR)[0] == 0  # no S2MM channel in this DMA
+
+
+@pytest.mark.parametrize("width, p", [(5, 2), (24, 2), (5, 4), (24, 1)])
+def test_sbs_driver_packing_equals_the_testbench(width, p):
+    from host.approxnn_host.sbs import pack_beats, unpack_beats  # noqa: PLC0415
+    from verif.sbs.env import pack  # noqa: PLC0415
+
+    rng = np.random.default_rng(width * 10 + p)
+    values = rng.integers(0, 1 << width, 8 * p).tolist()
+    data = pack_beats(values, width, p)
+    nb = len(data) // 8
+    assert nb in (1, 2, 4, 8, 16) and nb * 8 >= width * p  # padded to a power of two
+    words = [int.from_bytes(bytes(data[i:i + nb]), "little") for i in range(0, len(data), nb)]
+    assert words == pack(values, width, p)
+    assert unpack_beats(data, width, p).tolist() == values

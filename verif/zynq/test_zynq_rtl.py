@@ -160,7 +160,8 @@ def test_cnn_system_layers_through_dma(tmp_path):
 @pytest.mark.sim
 def test_sbs_system_layer_through_dma(tmp_path):
     """The SbS board target's programmable logic with GP0, DDR and its three AXI DMAs as bus
-    models: weights, h and spikes in, h out, every step ended by interrupts, bit for bit."""
+    models: weights, h and spikes in, h out, every step ended by interrupts, bit for bit; then
+    the SbS host driver, unchanged, on the PYNQ-API shim."""
     if not simulator_available("icarus"):
         pytest.skip("no Icarus Verilog")
     from verif.zynq.system import write_sim_top  # noqa: PLC0415
@@ -171,4 +172,4 @@ def test_sbs_system_layer_through_dma(tmp_path):
     sim = write_sim_top(t["top"], top_v, tmp_path / "sim_top.v")
     result = run_cocotb("icarus", [*srcs, sim], f"sim_{t['top']}",
                         "verif.zynq.cocotb_system_sbs", tmp_path / "sim", seed=5)
-    assert result.passed and result.tests == 1, result
+    assert result.passed and result.tests == 2, result
