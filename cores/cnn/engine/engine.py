@@ -61,12 +61,18 @@ ID_VALUE = REGMAP.id_value
                                    "QUANT", "CYCLES", "MODE", "ID"))
 TABLES = ("BIAS", "MULT", "SHIFT", "SCALE_HI")
 BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE = (REGMAP.word(n) for n in TABLES)
+W_IRQ_ENABLE, W_IRQ_STATUS = REGMAP.word("IRQ_ENABLE"), REGMAP.word("IRQ_STATUS")
+#: IRQ_ENABLE / IRQ_STATUS bits
+IRQ_DONE = REGMAP["IRQ_STATUS"].field("DONE").mask
+IRQ_ERROR = REGMAP["IRQ_STATUS"].field("ERROR").mask
+if (IRQ_DONE, IRQ_ERROR) != (1, 2) or REGMAP["IRQ_ENABLE"].writable_mask != 3:
+    raise RuntimeError("cnn_engine.rdl: the interrupt logic expects DONE in bit 0, ERROR in 1")
 # the decode below selects a table by word-index bits 8:6 (1 BIAS, 2 MULT, 3 SHIFT, 4 SCALE_HI;
 # 5..7 unmapped) and the channel by bits 5:0: the .rdl must place the tables so
 if (BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE) != (64, 128, 192, 256) or any(
         REGMAP[n].count != 64 for n in TABLES) or REGMAP.size != 2048 or max(
         W_CTRL, W_STATUS, W_CAPS, W_IN_SHAPE, W_OUT_SHAPE, W_FILTER, W_QUANT, W_CYCLES, W_MODE,
-        W_ID) >= 64 or REGMAP["MODE"].field("FLOAT_SCALE").lsb != 4:
+        W_ID, W_IRQ_ENABLE, W_IRQ_STATUS) >= 64 or REGMAP["MODE"].field("FLOAT_SCALE").lsb != 4:
     raise RuntimeError("cnn_engine.rdl does not match the engine's table decode")
 
 
@@ -286,6 +292,7 @@ def ports(p) -> dict:
         sig[f"{name}_tdata"] = _u(width)
         for s in ("tvalid", "tready", "tlast"):
             sig[f"{name}_{s}"] = Signal(bool(0))
+    sig["irq"] = Signal(bool(0))
     return sig
 
 
@@ -299,6 +306,7 @@ def cnn_engine(clk, rst,
                s_axis_x_tdata, s_axis_x_tvalid, s_axis_x_tready, s_axis_x_tlast,
                s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
                m_axis_y_tdata, m_axis_y_tvalid, m_axis_y_tready, m_axis_y_tlast,
+               irq,
                lanes, mul, spec, ibuf, wbuf, cmax):
     P = lanes
     LP = _log2(P)
@@ -362,6 +370,10 @@ def cnn_engine(clk, rst,
     err_code = _u(4)
     cycles = _u(32)
     start = Signal(bool(0))
+    irq_en, irq_st = _u(2), _u(2)  # IRQ_ENABLE, IRQ_STATUS
+    irq_en_w = ConcatSignal(intbv(0)[30:], irq_en)
+    irq_st_w = ConcatSignal(intbv(0)[30:], irq_st)
+    done_d = Signal(bool(0))
     ch_idx = _u(CB)
     ch_sel = _u(3)
     ch_ok = Signal(bool(0))
@@ -492,6 +504,10 @@ def cnn_engine(clk, rst,
         elif reg_addr == W_ID:
             reg_rdata.next = ID_VALUE
             reg_err.next = reg_wr
+        elif reg_addr == W_IRQ_ENABLE:
+            reg_rdata.next = irq_en_w
+        elif reg_addr == W_IRQ_STATUS:
+            reg_rdata.next = irq_st_w
         elif ch_ok:
             reg_rdata.next = tab_rd
         else:
@@ -514,6 +530,26 @@ def cnn_engine(clk, rst,
             elif reg_addr == W_MODE:
                 mode.next = reg_wdata[2:]
                 dmul.next = reg_wdata[16:8]
+            elif reg_addr == W_IRQ_ENABLE:
+                irq_en.next = reg_wdata[2:]
+
+    @always_seq(clk.posedge, reset=rst)
+    def irq_status():
+        # a run ends when DONE rises; writing 1 clears a bit, an end in the same cycle wins
+        st = intbv(0)[2:]
+        st[:] = irq_st
+        done_d.next = done
+        if reg_wr and not reg_err and reg_addr == W_IRQ_STATUS:
+            st[:] = st & ~reg_wdata[2:]
+        if done and not done_d:
+            st[0] = 1
+            if err:
+                st[1] = 1
+        irq_st.next = st
+
+    @always_comb
+    def irq_out():
+        irq.next = (irq_st & irq_en) != 0
 
     # ------------------------------------------------------------------ layer parameters
     H, W, C = _u(8), _u(8), _u(8)
@@ -1141,6 +1177,7 @@ def cnn_engine(clk, rst,
 
     decoders = (decode_sel, decode_idx) if cmax < 64 else (decode_sel,)
     return (bridge, mode_decode, depth_mult, decode, decoders, reg_extra, read_mux, reg_write,
+            irq_status, irq_out,
             fields, ibuf_ram,
             wbuf_ram, datapath, channel, fifo_flags, fifo_ram, stream_ready, control,
             tap_address, tap_stage, tap_stage2, mac_in, unused, group_count, setup_operands,

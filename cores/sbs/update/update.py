@@ -69,7 +69,8 @@ PB = 17
 RQ = 25  # bits of Rq = ((CE << F) + (r' >> 1)) // r' <= 2**24 + 1 (CE <= 2**16, r' >= 2**16)
 
 #: the register maps, generated from sbs_update.rdl (cores/common/regmap.py): the layer unit
-#: has the update unit's registers plus N_IP, N_ROWS and CONFIG2 (SLVERR in the update unit)
+#: has the update unit's registers plus N_IP, N_ROWS, CONFIG2 and IRQ_ENABLE / IRQ_STATUS
+#: (SLVERR in the update unit; the layer map has its own version)
 REGMAP = regmap.load("sbs_update")
 LAYER_REGMAP = regmap.load("sbs_layer")
 REG = LAYER_REGMAP.offsets  # name -> byte address
@@ -80,6 +81,14 @@ ID_VALUE = REGMAP.id_value
     LAYER_REGMAP.word(n) for n in (
         "ID", "CONFIG", "CTRL", "STATUS", "ERROR", "N_H", "C1", "THETA_LO", "THETA_HI",
         "UPDATES", "SKIPPED", "DROPPED", "ROW_CYCLES", "N_IP", "N_ROWS", "CONFIG2"))
+#: the layer unit's identification (its register map has the interrupt registers: version 2)
+LAYER_ID_VALUE = LAYER_REGMAP.id_value
+W_IRQ_ENABLE, W_IRQ_STATUS = LAYER_REGMAP.word("IRQ_ENABLE"), LAYER_REGMAP.word("IRQ_STATUS")
+#: IRQ_ENABLE / IRQ_STATUS bits of the layer unit
+IRQ_IDLE = LAYER_REGMAP["IRQ_STATUS"].field("IDLE").mask
+IRQ_ERROR = LAYER_REGMAP["IRQ_STATUS"].field("ERROR").mask
+if (IRQ_IDLE, IRQ_ERROR) != (1, 2):
+    raise RuntimeError("sbs_update.rdl: the interrupt logic expects IDLE in bit 0, ERROR in 1")
 ERR_H_SHORT, ERR_H_LONG, ERR_W_SHORT, ERR_W_LONG, ERR_SPIKE = (
     REGMAP["ERROR"].field(f).mask for f in ("H_SHORT", "H_LONG", "W_SHORT", "W_LONG", "SPIKE"))
 
@@ -310,10 +319,10 @@ def sbs_engine(clk, rst,
                s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
                m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
                s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
-               p, n_max, weights, div_step, ip_max, rows_max):
+               p, n_max, weights, div_step, ip_max, rows_max, irq=None):
     """The update datapath and its sequencing; ``rows_max == 0``: stream mode (the update
     unit), else layer mode (the layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on
-    chip, one update per beat of ``s_axis_s``)."""
+    chip, one update per beat of ``s_axis_s``, the interrupt registers and ``irq``)."""
     fmt = check_params(p, n_max, weights, div_step)
     layer = rows_max > 0
     ib = _clog2(ip_max)
@@ -336,7 +345,8 @@ def sbs_engine(clk, rst,
     n_steps = -(-qw // div_step)
 
     # ---------------------------------------------------------------- register bus
-    reg_addr = _u(LAYER_REGMAP.addr_bits - 2)
+    reg_addr = _u((LAYER_REGMAP if layer else REGMAP).addr_bits - 2)
+    id_value = LAYER_ID_VALUE if layer else ID_VALUE
     reg_wr = Signal(bool(0))
     reg_rd = Signal(bool(0))
     reg_wdata = _u(32)
@@ -404,6 +414,10 @@ def sbs_engine(clk, rst,
     quo = _u(qw)
     steps = _u(5)
     busy = Signal(bool(0))
+    busy_d = Signal(bool(0))
+    error_d = _u(5)
+    irq_en = _u(2)  # IRQ_ENABLE, IRQ_STATUS (layer unit)
+    irq_st = _u(2)
     w_ready = Signal(bool(0))
     h_ready = Signal(bool(0))
     w_fire = Signal(bool(0))
@@ -496,6 +510,29 @@ def sbs_engine(clk, rst,
 
     layer_blocks = []
     if layer:
+        @always_seq(clk.posedge, reset=rst)
+        def irq_status():
+            # events: BUSY falls, an ERROR bit is set; writing 1 clears, an event wins
+            st = intbv(0)[2:]
+            st[:] = irq_st
+            busy_d.next = busy
+            error_d.next = error
+            if reg_wr and not reg_err and reg_addr == W_IRQ_ENABLE:
+                irq_en.next = reg_wdata[2:0]
+            if reg_wr and not reg_err and reg_addr == W_IRQ_STATUS:
+                st[:] = st & ~reg_wdata[2:0]
+            if busy_d and not busy:
+                st[0] = 1
+            if (error & ~error_d) != 0:
+                st[1] = 1
+            irq_st.next = st
+
+        @always_comb
+        def irq_out():
+            irq.next = (irq_st & irq_en) != 0
+
+        layer_blocks += [irq_status, irq_out]
+
         @always_comb
         def w_address():
             w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid
@@ -506,7 +543,7 @@ def sbs_engine(clk, rst,
         def w_select():
             w_sel1.next = w_sel0
 
-        layer_blocks = [w_address, w_select]
+        layer_blocks += [w_address, w_select]
 
     @always_comb
     def status():
@@ -546,7 +583,7 @@ def sbs_engine(clk, rst,
         reg_rdata.next = 0
         reg_err.next = False
         if reg_addr == W_ID:
-            reg_rdata.next = ID_VALUE
+            reg_rdata.next = id_value
             reg_err.next = reg_wr
         elif reg_addr == W_CONFIG:
             reg_rdata.next = config_value
@@ -596,6 +633,10 @@ def sbs_engine(clk, rst,
         elif reg_addr == W_CONFIG2 and layer:
             reg_rdata.next = config2_value
             reg_err.next = reg_wr
+        elif reg_addr == W_IRQ_ENABLE and layer:
+            reg_rdata.next = irq_en
+        elif reg_addr == W_IRQ_STATUS and layer:
+            reg_rdata.next = irq_st
         else:
             reg_err.next = True
 
@@ -872,7 +913,7 @@ def sbs_layer(clk, rst,
               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
               s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
               m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
-              s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
+              s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready, irq,
               p, n_max, weights, ip_max, rows_max, div_step=2):
     """The layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on chip; every beat of
     ``s_axis_s`` ({ip[15:0], row[15:0]}) is one update of IP ``ip`` with weight row ``row``."""
@@ -887,14 +928,14 @@ def sbs_layer(clk, rst,
         s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
         m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
         s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
-        p, n_max, weights, div_step, ip_max, rows_max)
+        p, n_max, weights, div_step, ip_max, rows_max, irq)
 
 
 #: the top-level outputs (every other port is an input)
 OUTPUTS = frozenset({
     "s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
     "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid", "s_axis_w_tready", "s_axis_h_tready",
-    "m_axis_h_tdata", "m_axis_h_tvalid", "m_axis_h_tlast", "s_axis_s_tready",
+    "m_axis_h_tdata", "m_axis_h_tvalid", "m_axis_h_tlast", "s_axis_s_tready", "irq",
 })
 
 
@@ -904,7 +945,7 @@ def ports(p: int, n_max: int, weights: str, layer: bool = False) -> dict:
     fmt = check_params(p, n_max, weights)
     wb = fmt.e_bits + fmt.m_bits
     sig = {"clk": Signal(bool(0)), "rst": ResetSignal(0, active=1, isasync=False)}
-    sig.update(axil_signals(6))
+    sig.update(axil_signals((LAYER_REGMAP if layer else REGMAP).addr_bits))
     for name, width in (("s_axis_w", p * wb), ("s_axis_h", p * F), ("m_axis_h", p * F)):
         sig[f"{name}_tdata"] = _u(width)
         for s in ("tvalid", "tready", "tlast"):
@@ -913,6 +954,7 @@ def ports(p: int, n_max: int, weights: str, layer: bool = False) -> dict:
         sig["s_axis_s_tdata"] = _u(32)
         sig["s_axis_s_tvalid"] = Signal(bool(0))
         sig["s_axis_s_tready"] = Signal(bool(0))
+        sig["irq"] = Signal(bool(0))
     return sig
 
 

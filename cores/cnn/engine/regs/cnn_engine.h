@@ -153,6 +153,26 @@ extern "C" {
 #define CNN_ENGINE__ID__TAG_bw 24
 #define CNN_ENGINE__ID__TAG_reset 0x434e4e
 
+// reg - cnn_engine::IRQ_ENABLE
+#define CNN_ENGINE__IRQ_ENABLE__DONE_bm 0x1
+#define CNN_ENGINE__IRQ_ENABLE__DONE_bp 0
+#define CNN_ENGINE__IRQ_ENABLE__DONE_bw 1
+#define CNN_ENGINE__IRQ_ENABLE__DONE_reset 0x0
+#define CNN_ENGINE__IRQ_ENABLE__ERROR_bm 0x2
+#define CNN_ENGINE__IRQ_ENABLE__ERROR_bp 1
+#define CNN_ENGINE__IRQ_ENABLE__ERROR_bw 1
+#define CNN_ENGINE__IRQ_ENABLE__ERROR_reset 0x0
+
+// reg - cnn_engine::IRQ_STATUS
+#define CNN_ENGINE__IRQ_STATUS__DONE_bm 0x1
+#define CNN_ENGINE__IRQ_STATUS__DONE_bp 0
+#define CNN_ENGINE__IRQ_STATUS__DONE_bw 1
+#define CNN_ENGINE__IRQ_STATUS__DONE_reset 0x0
+#define CNN_ENGINE__IRQ_STATUS__ERROR_bm 0x2
+#define CNN_ENGINE__IRQ_STATUS__ERROR_bp 1
+#define CNN_ENGINE__IRQ_STATUS__ERROR_bw 1
+#define CNN_ENGINE__IRQ_STATUS__ERROR_reset 0x0
+
 // reg - cnn_engine::BIAS
 #define CNN_ENGINE__BIAS__VALUE_bm 0xffffffff
 #define CNN_ENGINE__BIAS__VALUE_bp 0
@@ -189,7 +209,10 @@ typedef struct __attribute__ ((__packed__)) {
     uint32_t CYCLES;
     uint32_t MODE;
     uint32_t ID;
-    uint8_t RESERVED_28_ff[0xd8];
+    uint8_t RESERVED_28_2f[0x8];
+    uint32_t IRQ_ENABLE;
+    uint32_t IRQ_STATUS;
+    uint8_t RESERVED_38_ff[0xc8];
     uint32_t BIAS[64];
     uint32_t MULT[64];
     uint32_t SHIFT[64];

@@ -36,7 +36,8 @@ module cnn_engine_p4_hf6_i1024_w512_c16 (
     m_axis_y_tdata,
     m_axis_y_tvalid,
     m_axis_y_tready,
-    m_axis_y_tlast
+    m_axis_y_tlast,
+    irq
 );
 
 
@@ -84,6 +85,8 @@ wire m_axis_y_tvalid;
 input m_axis_y_tready;
 output m_axis_y_tlast;
 wire m_axis_y_tlast;
+output irq;
+wire irq;
 
 reg reg_rd;
 reg [8:0] reg_addr;
@@ -115,11 +118,18 @@ wire [31:0] filt_w;
 wire [31:0] quant_w;
 reg [31:0] cycles;
 wire [31:0] mode_w;
+wire [31:0] irq_en_w;
+wire [31:0] irq_st_w;
 reg start;
 reg [23:0] in_shape;
 reg [23:0] out_shape;
 reg [23:0] filt;
 reg [1:0] quant;
+reg [1:0] irq_en;
+reg [1:0] irq_st;
+reg done_d;
+reg done;
+reg err;
 wire [7:0] H;
 wire [7:0] W;
 wire [7:0] C;
@@ -171,8 +181,6 @@ reg [2:0] gq_wp;
 reg [2:0] since;
 reg mo_last;
 reg [2:0] gq_rp;
-reg done;
-reg err;
 reg [3:0] err_code;
 reg [3:0] ks;
 reg [15:0] HW;
@@ -485,6 +493,10 @@ assign mode_w[32-1:16] = 'b0000000000000000;
 assign mode_w[16-1:8] = dmul;
 assign mode_w[8-1:2] = 'b000000;
 assign mode_w[2-1:0] = mode;
+assign irq_en_w[32-1:2] = 'b000000000000000000000000000000;
+assign irq_en_w[2-1:0] = irq_en;
+assign irq_st_w[32-1:2] = 'b000000000000000000000000000000;
+assign irq_st_w[2-1:0] = irq_st;
 assign w_in[24-1:18] = s_axis_w_tdata[30-1:24];
 assign w_in[18-1:12] = s_axis_w_tdata[22-1:16];
 assign w_in[12-1:6] = s_axis_w_tdata[14-1:8];
@@ -706,7 +718,7 @@ end
 assign q_bad = (reg_wdata[2-1:0] == 3);
 
 
-always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, quant_w, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
+always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, out_shape_w, q_bad, quant_w, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
@@ -744,6 +756,12 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, 
         reg_rdata = 32'h434e4e02;
         reg_err = reg_wr;
     end
+    else if ((reg_addr == 12)) begin
+        reg_rdata = irq_en_w;
+    end
+    else if ((reg_addr == 13)) begin
+        reg_rdata = irq_st_w;
+    end
     else if (ch_ok) begin
         reg_rdata = tab_rd;
     end
@@ -758,6 +776,7 @@ always @(posedge clk) begin: reg_write
         dmul <= 0;
         filt <= 0;
         in_shape <= 0;
+        irq_en <= 0;
         mode <= 0;
         out_shape <= 0;
         quant <= 0;
@@ -786,10 +805,41 @@ always @(posedge clk) begin: reg_write
                     mode <= reg_wdata[2-1:0];
                     dmul <= reg_wdata[16-1:8];
                 end
+                'hc: begin
+                    irq_en <= reg_wdata[2-1:0];
+                end
             endcase
         end
     end
 end
+
+
+always @(posedge clk) begin: irq_status
+    reg [2-1:0] st;
+    if (rst == 1) begin
+        done_d <= 0;
+        irq_st <= 0;
+    end
+    else begin
+        st = 2'h0;
+        st = irq_st;
+        done_d <= done;
+        if ((reg_wr && (!reg_err) && (reg_addr == 13))) begin
+            st = (st & (~reg_wdata[2-1:0]));
+        end
+        if ((done && (!done_d))) begin
+            st[0] = 1;
+            if (err) begin
+                st[1] = 1;
+            end
+        end
+        irq_st <= st;
+    end
+end
+
+
+
+assign irq = ((irq_st & irq_en) != 0);
 
 
 

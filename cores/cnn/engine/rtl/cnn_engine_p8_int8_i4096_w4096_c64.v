@@ -36,7 +36,8 @@ module cnn_engine_p8_int8_i4096_w4096_c64 (
     m_axis_y_tdata,
     m_axis_y_tvalid,
     m_axis_y_tready,
-    m_axis_y_tlast
+    m_axis_y_tlast,
+    irq
 );
 
 
@@ -84,6 +85,8 @@ wire m_axis_y_tvalid;
 input m_axis_y_tready;
 output m_axis_y_tlast;
 wire m_axis_y_tlast;
+output irq;
+wire irq;
 
 reg reg_rd;
 reg [8:0] reg_addr;
@@ -120,10 +123,17 @@ wire [31:0] filt_w;
 wire q_bad;
 reg [31:0] cycles;
 wire [31:0] mode_w;
+wire [31:0] irq_en_w;
+wire [31:0] irq_st_w;
 reg start;
 reg [23:0] in_shape;
 reg [23:0] out_shape;
 reg [23:0] filt;
+reg [1:0] irq_en;
+reg [1:0] irq_st;
+reg done_d;
+reg done;
+reg err;
 wire [7:0] H;
 wire [7:0] W;
 wire [7:0] C;
@@ -194,8 +204,6 @@ reg [2:0] gq_wp;
 reg [3:0] since;
 reg mo_last;
 reg [2:0] gq_rp;
-reg done;
-reg err;
 reg [3:0] err_code;
 reg [3:0] ks;
 reg [15:0] HW;
@@ -477,6 +485,10 @@ assign mode_w[8-1:5] = 'b000;
 assign mode_w[4] = fsc;
 assign mode_w[4-1:2] = 'b00;
 assign mode_w[2-1:0] = mode;
+assign irq_en_w[32-1:2] = 'b000000000000000000000000000000;
+assign irq_en_w[2-1:0] = irq_en;
+assign irq_st_w[32-1:2] = 'b000000000000000000000000000000;
+assign irq_st_w[2-1:0] = irq_st;
 assign chan_conv[6-1:3] = gh[3-1:0];
 assign chan_conv[3-1:0] = mo_lane;
 assign chan8[8-1:6] = 'b00;
@@ -936,7 +948,7 @@ assign act_min = $signed(quant[24-1:16]);
 assign act_max = $signed(quant[32-1:24]);
 
 
-always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, quant, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
+always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, out_shape_w, q_bad, quant, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
@@ -974,6 +986,12 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, mode_w, out_shape_w, q_bad, 
         reg_rdata = 32'h434e4e02;
         reg_err = reg_wr;
     end
+    else if ((reg_addr == 12)) begin
+        reg_rdata = irq_en_w;
+    end
+    else if ((reg_addr == 13)) begin
+        reg_rdata = irq_st_w;
+    end
     else if (ch_ok) begin
         reg_rdata = tab_rd;
     end
@@ -988,6 +1006,7 @@ always @(posedge clk) begin: reg_write
         dmul <= 0;
         filt <= 0;
         in_shape <= 0;
+        irq_en <= 0;
         mode <= 0;
         out_shape <= 0;
         quant <= 0;
@@ -1016,10 +1035,41 @@ always @(posedge clk) begin: reg_write
                     mode <= reg_wdata[2-1:0];
                     dmul <= reg_wdata[16-1:8];
                 end
+                'hc: begin
+                    irq_en <= reg_wdata[2-1:0];
+                end
             endcase
         end
     end
 end
+
+
+always @(posedge clk) begin: irq_status
+    reg [2-1:0] st;
+    if (rst == 1) begin
+        done_d <= 0;
+        irq_st <= 0;
+    end
+    else begin
+        st = 2'h0;
+        st = irq_st;
+        done_d <= done;
+        if ((reg_wr && (!reg_err) && (reg_addr == 13))) begin
+            st = (st & (~reg_wdata[2-1:0]));
+        end
+        if ((done && (!done_d))) begin
+            st[0] = 1;
+            if (err) begin
+                st[1] = 1;
+            end
+        end
+        irq_st <= st;
+    end
+end
+
+
+
+assign irq = ((irq_st & irq_en) != 0);
 
 
 

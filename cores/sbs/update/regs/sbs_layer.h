@@ -10,15 +10,15 @@ extern "C" {
 #include <stdint.h>
 #include <assert.h>
 
-// reg - sbs_id_r
-#define SBS_ID_R__VERSION_bm 0xff
-#define SBS_ID_R__VERSION_bp 0
-#define SBS_ID_R__VERSION_bw 8
-#define SBS_ID_R__VERSION_reset 0x1
-#define SBS_ID_R__TAG_bm 0xffffff00
-#define SBS_ID_R__TAG_bp 8
-#define SBS_ID_R__TAG_bw 24
-#define SBS_ID_R__TAG_reset 0x534253
+// reg - sbs_id_r_VERSION_95c195e9
+#define SBS_ID_R_VERSION_95C195E9__VERSION_bm 0xff
+#define SBS_ID_R_VERSION_95C195E9__VERSION_bp 0
+#define SBS_ID_R_VERSION_95C195E9__VERSION_bw 8
+#define SBS_ID_R_VERSION_95C195E9__VERSION_reset 0x2
+#define SBS_ID_R_VERSION_95C195E9__TAG_bm 0xffffff00
+#define SBS_ID_R_VERSION_95C195E9__TAG_bp 8
+#define SBS_ID_R_VERSION_95C195E9__TAG_bw 24
+#define SBS_ID_R_VERSION_95C195E9__TAG_reset 0x534253
 
 // reg - sbs_config_r
 #define SBS_CONFIG_R__P_bm 0xff
@@ -161,6 +161,26 @@ extern "C" {
 #define SBS_LAYER__CONFIG2__LOG2_ROWS_MAX_bp 8
 #define SBS_LAYER__CONFIG2__LOG2_ROWS_MAX_bw 8
 
+// reg - sbs_layer::IRQ_ENABLE
+#define SBS_LAYER__IRQ_ENABLE__IDLE_bm 0x1
+#define SBS_LAYER__IRQ_ENABLE__IDLE_bp 0
+#define SBS_LAYER__IRQ_ENABLE__IDLE_bw 1
+#define SBS_LAYER__IRQ_ENABLE__IDLE_reset 0x0
+#define SBS_LAYER__IRQ_ENABLE__ERROR_bm 0x2
+#define SBS_LAYER__IRQ_ENABLE__ERROR_bp 1
+#define SBS_LAYER__IRQ_ENABLE__ERROR_bw 1
+#define SBS_LAYER__IRQ_ENABLE__ERROR_reset 0x0
+
+// reg - sbs_layer::IRQ_STATUS
+#define SBS_LAYER__IRQ_STATUS__IDLE_bm 0x1
+#define SBS_LAYER__IRQ_STATUS__IDLE_bp 0
+#define SBS_LAYER__IRQ_STATUS__IDLE_bw 1
+#define SBS_LAYER__IRQ_STATUS__IDLE_reset 0x0
+#define SBS_LAYER__IRQ_STATUS__ERROR_bm 0x2
+#define SBS_LAYER__IRQ_STATUS__ERROR_bp 1
+#define SBS_LAYER__IRQ_STATUS__ERROR_bw 1
+#define SBS_LAYER__IRQ_STATUS__ERROR_reset 0x0
+
 // addrmap - sbs_layer
 typedef struct __attribute__ ((__packed__)) {
     uint32_t ID;
@@ -179,10 +199,12 @@ typedef struct __attribute__ ((__packed__)) {
     uint32_t N_IP;
     uint32_t N_ROWS;
     uint32_t CONFIG2;
+    uint32_t IRQ_ENABLE;
+    uint32_t IRQ_STATUS;
 } sbs_layer_t;
 
 
-static_assert(sizeof(sbs_layer_t) == 0x40, "Packing error");
+static_assert(sizeof(sbs_layer_t) == 0x48, "Packing error");
 
 #ifdef __cplusplus
 }

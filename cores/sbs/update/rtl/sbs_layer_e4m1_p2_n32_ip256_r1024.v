@@ -39,14 +39,15 @@ module sbs_layer_e4m1_p2_n32_ip256_r1024 (
     m_axis_h_tlast,
     s_axis_s_tdata,
     s_axis_s_tvalid,
-    s_axis_s_tready
+    s_axis_s_tready,
+    irq
 );
 // The layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on chip; every beat of
 // ``s_axis_s`` ({ip[15:0], row[15:0]}) is one update of IP ``ip`` with weight row ``row``.
 
 input clk;
 input rst;
-input [5:0] s_axil_awaddr;
+input [6:0] s_axil_awaddr;
 input s_axil_awvalid;
 output s_axil_awready;
 wire s_axil_awready;
@@ -60,7 +61,7 @@ reg [1:0] s_axil_bresp;
 output s_axil_bvalid;
 reg s_axil_bvalid;
 input s_axil_bready;
-input [5:0] s_axil_araddr;
+input [6:0] s_axil_araddr;
 input s_axil_arvalid;
 output s_axil_arready;
 wire s_axil_arready;
@@ -92,9 +93,11 @@ input [31:0] s_axis_s_tdata;
 input s_axis_s_tvalid;
 output s_axis_s_tready;
 wire s_axis_s_tready;
+output irq;
+wire irq;
 
 reg sbs_engine0_reg_rd;
-reg [3:0] sbs_engine0_reg_addr;
+reg [4:0] sbs_engine0_reg_addr;
 reg sbs_engine0_reg_err;
 reg [31:0] sbs_engine0_reg_rdata;
 reg [31:0] sbs_engine0_reg_wdata;
@@ -125,17 +128,21 @@ wire sbs_engine0_h_fire;
 reg sbs_engine0_issue;
 reg sbs_engine0_load_we;
 wire [11:0] sbs_engine0_raddr;
+reg [1:0] sbs_engine0_irq_st;
+reg sbs_engine0_busy_d;
+reg sbs_engine0_busy;
+reg [4:0] sbs_engine0_error_d;
+reg [4:0] sbs_engine0_error;
+reg [1:0] sbs_engine0_irq_en;
 wire sbs_engine0_w_we;
 wire sbs_engine0_w_sel0;
 reg sbs_engine0_flush;
 wire [13:0] sbs_engine0_w_raddr;
 reg [9:0] sbs_engine0_row_sel;
 reg sbs_engine0_w_sel1;
-reg sbs_engine0_busy;
 reg [5:0] sbs_engine0_n_h;
 reg sbs_engine0_last_row;
 reg [3:0] sbs_engine0_state_code;
-reg [4:0] sbs_engine0_error;
 reg [16:0] sbs_engine0_c1;
 reg [63:0] sbs_engine0_theta;
 reg [31:0] sbs_engine0_n_updates;
@@ -245,10 +252,10 @@ assign s_axil_arready = sbs_engine0_axil_bridge0_do_rd;
 
 always @(s_axil_araddr, s_axil_awaddr, s_axil_wdata, sbs_engine0_axil_bridge0_do_rd, sbs_engine0_axil_bridge0_do_wr, sbs_engine0_axil_bridge0_full_strb) begin: sbs_engine0_axil_bridge0_bus
     if (sbs_engine0_axil_bridge0_do_wr) begin
-        sbs_engine0_reg_addr = s_axil_awaddr[6-1:2];
+        sbs_engine0_reg_addr = s_axil_awaddr[7-1:2];
     end
     else begin
-        sbs_engine0_reg_addr = s_axil_araddr[6-1:2];
+        sbs_engine0_reg_addr = s_axil_araddr[7-1:2];
     end
     sbs_engine0_reg_wdata = s_axil_wdata;
     sbs_engine0_reg_wr = (sbs_engine0_axil_bridge0_do_wr && sbs_engine0_axil_bridge0_full_strb);
@@ -624,6 +631,40 @@ end
 assign sbs_engine0_raddr = {sbs_engine0_ip_sel, sbs_engine0_beat};
 
 
+always @(posedge clk) begin: sbs_engine0_irq_status
+    reg [2-1:0] st;
+    if (rst == 1) begin
+        sbs_engine0_busy_d <= 0;
+        sbs_engine0_error_d <= 0;
+        sbs_engine0_irq_en <= 0;
+        sbs_engine0_irq_st <= 0;
+    end
+    else begin
+        st = 2'h0;
+        st = sbs_engine0_irq_st;
+        sbs_engine0_busy_d <= sbs_engine0_busy;
+        sbs_engine0_error_d <= sbs_engine0_error;
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 16))) begin
+            sbs_engine0_irq_en <= sbs_engine0_reg_wdata[2-1:0];
+        end
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 17))) begin
+            st = (st & (~sbs_engine0_reg_wdata[2-1:0]));
+        end
+        if ((sbs_engine0_busy_d && (!sbs_engine0_busy))) begin
+            st[0] = 1;
+        end
+        if (((sbs_engine0_error & (~sbs_engine0_error_d)) != 0)) begin
+            st[1] = 1;
+        end
+        sbs_engine0_irq_st <= st;
+    end
+end
+
+
+
+assign irq = ((sbs_engine0_irq_st & sbs_engine0_irq_en) != 0);
+
+
 
 assign sbs_engine0_w_we = ((sbs_engine0_state == 4'b1011) && s_axis_w_tvalid);
 assign sbs_engine0_w_sel0 = ((sbs_engine0_state == 4'b0011) && (!sbs_engine0_flush));
@@ -684,11 +725,11 @@ always @(sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_
 end
 
 
-always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
+always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_irq_en, sbs_engine0_irq_st, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
     sbs_engine0_reg_rdata = 0;
     sbs_engine0_reg_err = 1'b0;
     if ((sbs_engine0_reg_addr == 0)) begin
-        sbs_engine0_reg_rdata = 32'h53425301;
+        sbs_engine0_reg_rdata = 32'h53425302;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 1)) begin
@@ -756,6 +797,12 @@ always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd
     else if (((sbs_engine0_reg_addr == 15) && 1'b1)) begin
         sbs_engine0_reg_rdata = 2568;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if (((sbs_engine0_reg_addr == 16) && 1'b1)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_irq_en;
+    end
+    else if (((sbs_engine0_reg_addr == 17) && 1'b1)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_irq_st;
     end
     else begin
         sbs_engine0_reg_err = 1'b1;

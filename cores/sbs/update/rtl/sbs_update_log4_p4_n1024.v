@@ -132,6 +132,8 @@ reg [31:0] sbs_engine0_n_updates;
 reg [31:0] sbs_engine0_n_skipped;
 reg [31:0] sbs_engine0_n_dropped;
 reg [31:0] sbs_engine0_row_cycles;
+wire [1:0] sbs_engine0_irq_en;
+wire [1:0] sbs_engine0_irq_st;
 reg [31:0] sbs_engine0_cyc;
 reg sbs_engine0_v0;
 reg sbs_engine0_v1;
@@ -272,6 +274,8 @@ reg [27:0] sbs_engine0_sbs_lane3_mem [0:256-1];
 
 assign s_data = 32'd0;
 assign s_valid = 1'd0;
+assign sbs_engine0_irq_en = 2'd0;
+assign sbs_engine0_irq_st = 2'd0;
 assign sbs_engine0_h_packed[96-1:72] = sbs_engine0_sbs_lane3_h_out;
 assign sbs_engine0_h_packed[72-1:48] = sbs_engine0_sbs_lane2_h_out;
 assign sbs_engine0_h_packed[48-1:24] = sbs_engine0_sbs_lane1_h_out;
@@ -956,7 +960,7 @@ always @(sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_
 end
 
 
-always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
+always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_irq_en, sbs_engine0_irq_st, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
     sbs_engine0_reg_rdata = 0;
     sbs_engine0_reg_err = 1'b0;
     if ((sbs_engine0_reg_addr == 0)) begin
@@ -1028,6 +1032,12 @@ always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd
     else if (((sbs_engine0_reg_addr == 15) && 1'b0)) begin
         sbs_engine0_reg_rdata = 0;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
+    end
+    else if (((sbs_engine0_reg_addr == 16) && 1'b0)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_irq_en;
+    end
+    else if (((sbs_engine0_reg_addr == 17) && 1'b0)) begin
+        sbs_engine0_reg_rdata = sbs_engine0_irq_st;
     end
     else begin
         sbs_engine0_reg_err = 1'b1;

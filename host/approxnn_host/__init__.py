@@ -1,0 +1,1 @@
+"""Host drivers of the accelerator overlays (PYNQ API; the same code in simulation)."""
