@@ -1,5 +1,5 @@
 """LUT levels and clock estimate, Pareto fronts and the depth-limited choice, the structure
-search of the ctrunc family (scripts/approxnn: synth.py, report.py, search.py)."""
+search of the ctrunc family (scripts/approxnn: eda/synth.py, report.py, search.py)."""
 
 import csv
 import shutil
@@ -8,7 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from approxnn import report, search, synth
+from approxnn import report, search
+from approxnn.eda import synth
 
 from refmodels.arith import UnitSpec
 

@@ -10,7 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from approxnn import characterize, importer, report, synth
+from approxnn import characterize, importer, report
+from approxnn.eda import synth
 
 from refmodels import arith
 

@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["cache_dir", "digest", "load_json", "store_json", "load_array", "store_array"]
 
-_CODE_FILES = ("rtlsim.py", "synth.py")
+_CODE_FILES = ("eda/rtlsim.py", "eda/synth.py")  # the tools whose figures are cached
 
 
 def cache_dir() -> Path | None:
