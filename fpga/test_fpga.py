@@ -95,8 +95,9 @@ def test_fusesoc_setup_writes_the_vivado_project(folder, tmp_path):
                           cwd=generate.REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    work = tmp_path / f"approxnn_fpga_{folder.name}_0.1.0" / "vivado"
-    tcl = (work / f"approxnn_fpga_{folder.name}_0.1.0.tcl").read_text()
+    fv, zv = generate.VERSION, zgen.VERSION  # the board and accelerator core versions
+    work = tmp_path / f"approxnn_fpga_{folder.name}_{fv}" / "vivado"
+    tcl = (work / f"approxnn_fpga_{folder.name}_{fv}.tcl").read_text()
     system, board = next((s, b) for s, b in generate.targets()
                          if generate.folder(s, b) == folder.name)
     design = generate.overlay_name(system)
@@ -105,10 +106,10 @@ def test_fusesoc_setup_writes_the_vivado_project(folder, tmp_path):
     for a in system.accels:  # the top and its core, from the accelerator's core
         for f in zgen.files_of(a.top):
             if f.endswith(".v"):
-                assert f"read_verilog {{src/approxnn_zynq_{a.top}_0.1.0/{f[len(a.top) + 1:]}}}" \
+                assert f"read_verilog {{src/approxnn_zynq_{a.top}_{zv}/{f[len(a.top) + 1:]}}}" \
                     in tcl, f
-    assert f"source {{src/approxnn_fpga_{folder.name}_0.1.0/{design}_bd.tcl}}" in tcl
-    assert f"read_xdc {{src/approxnn_fpga_{folder.name}_0.1.0/{design}.xdc}}" in tcl
+    assert f"source {{src/approxnn_fpga_{folder.name}_{fv}/{design}_bd.tcl}}" in tcl
+    assert f"read_xdc {{src/approxnn_fpga_{folder.name}_{fv}/{design}.xdc}}" in tcl
     assert f"set_property top {design}_wrapper [current_fileset]" in tcl
     # the hook the block design names is copied beside it
     assert list(work.glob("src/*/pynq_outputs.tcl"))

@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cores.common.fusesoc import synth_targets
+from cores.common.fusesoc import SIM_FILESET, parameter_decls, sim_targets, synth_targets
 from cores.zynq.wrapper import wrapper_text
 
 ZYNQ_DIR = Path(__file__).resolve().parent
-VERSION = "0.1.0"
+VERSION = "1.0.0"
 GENERATOR = "python -m cores.zynq.generate"
 #: the fabric clock the tops are built for (FCLK_CLK0 of the board targets)
 FREQ_HZ = 100_000_000
@@ -82,10 +82,10 @@ filesets:
     files:
       - rtl/{top}.v
     file_type: verilogSource
-{waiver_fileset}
+{sim_fileset}{waiver_fileset}
 targets:
   default:
-    filesets: [rtl]
+    filesets: [{default_filesets}]
     toplevel: {top}
 
   lint:
@@ -98,24 +98,8 @@ targets:
       verilator_options: [-Wall]
 
 {synth_targets}
-  sim:
-    description: >-
-      cocotb test ({test_module}) through the Vivado-ready ports: one layer bit for bit
-      against the golden model and the interrupt; a failed test fails the run
-    filesets: [rtl]
-    toplevel: {top}
-    parameters: [APPROXNN_FAIL_EXIT=true]
-    flow: sim
-    flow_options:
-      tool: icarus
-      cocotb_module: {test_module}
-
-parameters:
-  APPROXNN_FAIL_EXIT:
-    datatype: bool
-    paramtype: plusarg
-    description: end the simulator with status 1 when a cocotb test failed
-"""
+{sim_targets}
+{parameters}"""
 
 
 def files_of(name: str) -> list[str]:
@@ -159,8 +143,14 @@ def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
         core.write_text(CORE_TEMPLATE.format(
             name=name, version=VERSION, description=t["description"],
             top=t["top"], test_module=t["test_module"], waiver_fileset=waivers,
-            lint_filesets="rtl, waivers" if waivers else "rtl",
-            synth_targets=synth_targets(t["top"])))
+            lint_filesets="rtl, waivers, cocotb" if waivers else "rtl, cocotb",
+            default_filesets="rtl, waivers" if waivers else "rtl",
+            synth_targets=synth_targets(t["top"]), sim_fileset=SIM_FILESET,
+            sim_targets=sim_targets(
+                t["top"], t["test_module"],
+                f"cocotb test ({t['test_module']}) through the Vivado-ready ports: one layer "
+                "bit for bit against the golden model and the interrupt", []),
+            parameters=parameter_decls([]).rstrip("\n")))
         written += [top_v, core]
     return written
 
