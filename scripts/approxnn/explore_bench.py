@@ -13,7 +13,7 @@ the workers inside the timed part; every configuration starts from the same cold
 from __future__ import annotations
 
 import argparse
-import pickle
+import copy
 import sys
 import time
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     jobs = [(u, layer) for u in units for layer in an.layers]
     print(f"{net.name}: {len(jobs)} sensitivity jobs on {n} images")
 
-    cold = pickle.dumps(an)  # every configuration starts from the same cold caches
+    cold = copy.deepcopy(an)  # every configuration starts from the same cold caches
     t = time.perf_counter()
     ref = [_job_sens(an, *j) for j in jobs]
     t_serial = time.perf_counter() - t
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cl, Client(cl) as client:
             t = time.perf_counter()
-            shared = client.scatter(pickle.loads(cold), broadcast=True)
+            shared = client.scatter(copy.deepcopy(cold), broadcast=True)
             futs = [client.submit(_job_sens, shared, *j, pure=False) for j in jobs]
             got = client.gather(futs)
             dt = time.perf_counter() - t
