@@ -12,12 +12,11 @@ stream widths of the DMAs come from the accelerator tops' Verilog (cores/zynq).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
+from cores.common.gencli import generator_main, tree_differences
 from fpga.boards import (
     BOARDS,
     DMA_BASE,
@@ -423,34 +422,12 @@ def generate(out: Path = FPGA_DIR) -> list[Path]:
 
 
 def compare(fresh: Path) -> list[str]:
-    problems = []
-    for s, b in targets():
-        for name in files(s, b):
-            rel = f"{folder(s, b)}/{name}"
-            a, f = FPGA_DIR / rel, Path(fresh) / rel
-            if not a.exists():
-                problems.append(f"missing: fpga/{rel}")
-            elif a.read_text() != f.read_text():
-                problems.append(f"differs: fpga/{rel}")
-    return problems
+    return tree_differences(FPGA_DIR, fresh, [f"{folder(s, b)}/{name}" for s, b in targets()
+                                              for name in files(s, b)], "fpga")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog=GENERATOR, description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
-    ap.add_argument("--out", type=Path, help="write the folders under this folder")
-    args = ap.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            generate(Path(tmp))
-            problems = compare(Path(tmp))
-        for p in problems:
-            print(p)
-        return 1 if problems else 0
-    for p in generate(args.out or FPGA_DIR):
-        print(p)
-    return 0
+    return generator_main(argv, GENERATOR, __doc__, generate, compare, FPGA_DIR)
 
 
 if __name__ == "__main__":

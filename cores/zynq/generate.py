@@ -10,12 +10,12 @@ targets use plus the wrapper written from its port list (:mod:`cores.zynq.wrappe
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 from cores.common.fusesoc import SIM_FILESET, parameter_decls, sim_targets, synth_targets
+from cores.common.gencli import generator_main, tree_differences
 from cores.zynq.wrapper import wrapper_text
 
 ZYNQ_DIR = Path(__file__).resolve().parent
@@ -157,33 +157,13 @@ def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
 
 def compare(fresh: Path, names=None) -> list[str]:
     """Differences between the committed files and a generation in ``fresh``."""
-    problems = []
-    for name in names or TOPS:
-        for rel in files_of(name):
-            a, b = ZYNQ_DIR / rel, Path(fresh) / rel
-            if not a.exists():
-                problems.append(f"missing: cores/zynq/{rel}")
-            elif a.read_text() != b.read_text():
-                problems.append(f"differs: cores/zynq/{rel}")
-    return problems
+    return tree_differences(ZYNQ_DIR, fresh, [rel for name in names or TOPS
+                                              for rel in files_of(name)], "cores/zynq")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cores.zynq.generate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
-    ap.add_argument("--out", type=Path, help="write the tree under this folder")
-    args = ap.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            generate(Path(tmp))
-            problems = compare(Path(tmp))
-        for p in problems:
-            print(p)
-        return 1 if problems else 0
-    for p in generate(args.out or ZYNQ_DIR):
-        print(p)
-    return 0
+    return generator_main(argv, "python -m cores.zynq.generate", __doc__, generate, compare,
+                          ZYNQ_DIR)
 
 
 if __name__ == "__main__":
