@@ -235,8 +235,12 @@ class Network:
                 a = a.reshape(a.shape[0], -1)
         return (a, cache) if keep else a
 
-    def backward(self, dout, cache):
-        """Gradients (dict name -> array) of the loss w.r.t. the parameters."""
+    def backward(self, dout, cache, deltas: dict | None = None, params: bool = True):
+        """Gradients (dict name -> array) of the loss w.r.t. the parameters.
+
+        ``deltas``, when given, receives per compute layer (by name) the gradient w.r.t. its
+        pre-activation output, float64, as ``(N, features)`` for dense and ``(N, pixels,
+        channels)`` for conv layers. ``params=False`` skips the parameter gradients."""
         grads = {}
         d = dout
         for L, c in zip(reversed(self.layers), reversed(cache), strict=True):
@@ -244,8 +248,11 @@ class Network:
             if t == "dense":
                 a, z = c
                 d = d * _act_grad(z, L["activation"])
-                grads[L["name"] + ".w"] = d.T @ a
-                grads[L["name"] + ".b"] = d.sum(axis=0)
+                if deltas is not None:
+                    deltas[L["name"]] = d.reshape(len(d), -1).astype(np.float64)
+                if params:
+                    grads[L["name"] + ".w"] = d.T @ a
+                    grads[L["name"] + ".b"] = d.sum(axis=0)
                 d = d @ self.arrays[L["name"] + ".w"]
             elif t == "flatten":
                 d = d.reshape(c)
@@ -264,9 +271,13 @@ class Network:
                 w = self.arrays[L["name"] + ".w"]
                 co, fh, fw, ci = w.shape
                 d = d * _act_grad(z, L["activation"])
+                if deltas is not None:
+                    deltas[L["name"]] = d.reshape(len(d), -1, co).astype(np.float64)
                 d2 = d.reshape(-1, co)
-                grads[L["name"] + ".w"] = (d2.T @ cols.reshape(d2.shape[0], -1)).reshape(w.shape)
-                grads[L["name"] + ".b"] = d2.sum(axis=0)
+                if params:
+                    grads[L["name"] + ".w"] = (d2.T @ cols.reshape(d2.shape[0], -1)
+                                               ).reshape(w.shape)
+                    grads[L["name"] + ".b"] = d2.sum(axis=0)
                 if L is not self.layers[0]:
                     dcols = (d2 @ w.reshape(co, -1)).reshape(cols.shape)
                     d = _col2im(dcols, xshape, fh, fw, L["stride"], L["padding"])

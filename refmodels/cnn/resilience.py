@@ -55,7 +55,6 @@ import math
 import numpy as np
 
 from . import hetero
-from . import net as netmod
 from . import tflite as tfl
 
 __all__ = [
@@ -415,38 +414,8 @@ class Analysis:
 
     def _backward(self, caches, dout):
         """Gradient of ``sum(dout * logits)`` w.r.t. each compute layer's pre-activation."""
-        net = self.net
         out = {}
-        d = dout
-        for L, c in zip(reversed(net.layers), reversed(caches), strict=True):
-            t = L["type"]
-            if t == "dense":
-                _, z = c
-                d = d * netmod._act_grad(z, L["activation"])
-                out[L["name"]] = d.reshape(len(d), -1).astype(np.float64)
-                d = d @ net.arrays[L["name"] + ".w"]
-            elif t == "flatten":
-                d = d.reshape(c)
-            elif t == "maxpool":
-                shape, v, o = c
-                ph, pw = L["pool"]
-                mask = v == o[:, :, None, :, None, :]
-                mask = mask / mask.sum(axis=(2, 4), keepdims=True)
-                dv = mask * d[:, :, None, :, None, :]
-                dx = np.zeros(shape, d.dtype)
-                n, oh, _, ow, _, ch = v.shape
-                dx[:, : oh * ph, : ow * pw] = dv.reshape(n, oh * ph, ow * pw, ch)
-                d = dx
-            elif t == "conv2d":
-                cols, xshape, z = c
-                w = net.arrays[L["name"] + ".w"]
-                co, fh, fw, ci = w.shape
-                d = d * netmod._act_grad(z, L["activation"])
-                out[L["name"]] = d.reshape(len(d), -1, co).astype(np.float64)
-                if L is not net.layers[0]:
-                    d2 = d.reshape(-1, co)
-                    dcols = (d2 @ w.reshape(co, -1)).reshape(cols.shape)
-                    d = netmod._col2im(dcols, xshape, fh, fw, L["stride"], L["padding"])
+        self.net.backward(dout, caches, deltas=out, params=False)
         return out
 
     def acc_moments(self, unit, layer):
