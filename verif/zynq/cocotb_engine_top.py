@@ -33,7 +33,8 @@ from cocotbext.axi import (
 )
 
 from cores.common import regmap
-from verif.cnn.engine_env import golden, make_layer, weight_words
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.layers import golden, make_layer
 from verif.common.axi import pause_generator
 
 REGMAP = regmap.load("cnn_engine")

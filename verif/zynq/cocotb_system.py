@@ -37,7 +37,8 @@ from cocotbext.axi import (
 
 from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
-from verif.cnn.engine_env import golden, make_layer, weight_words
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.layers import golden, make_layer
 from verif.common.axi import pause_generator
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
