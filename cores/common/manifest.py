@@ -128,6 +128,11 @@ class Manifest:
         module, _, func = self.check_function.partition(":")
         return getattr(importlib.import_module(module), func)(**full)
 
+    def default_settings(self) -> dict[str, str]:
+        """Testbench setting -> the parameter's default, as the text a plusarg carries (what a
+        testbench assumes when the setting is absent)."""
+        return {var: str(self.parameters[name].default) for name, var in self.plusargs.items()}
+
     def testbench_settings(self, params: dict) -> dict:
         """The testbench settings (``APPROXNN_*`` environment variables / plusargs) of a
         configuration, from the block's normalised parameters."""

@@ -167,6 +167,9 @@ def test_plusargs_are_settings_the_testbench_reads(m):
         assert f'"{var}"' in sources, f"no testbench of {m.family} reads {var}"
     settings = m.testbench_settings(m.committed[0])
     assert list(settings) == list(m.plusargs.values())
+    defaults = m.default_settings()
+    assert list(defaults) == list(m.plusargs.values())
+    assert all(str(m.parameters[n].default) == defaults[v] for n, v in m.plusargs.items())
 
 
 def test_latencies_are_the_cores():

@@ -46,7 +46,9 @@ MASK64 = (1 << 64) - 1
 
 
 def config_from_env():
-    return int(setting("APPROXNN_HF6_LANES", "4"))
+    # absent: the manifest's default (cores/cnn/hf6mac/manifest.toml)
+    default = manifest.load("cnn", "hf6mac").default_settings()["APPROXNN_HF6_LANES"]
+    return int(setting("APPROXNN_HF6_LANES", default))
 
 
 def f32_bits(x):

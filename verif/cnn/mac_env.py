@@ -42,9 +42,13 @@ ZP_BINS = ["min", "max", "zero", "neg", "pos"]
 SIGN_BINS = ["neg", "pos"]  # zero results occur too, but not for every unit: not a goal
 
 
+#: the build's settings when absent: the manifest's defaults (cores/cnn/mac/manifest.toml)
+DEFAULTS = manifest.load("cnn", "mac").default_settings()
+
+
 def config_from_env():
-    lanes = int(setting("APPROXNN_MAC_LANES", "8"))
-    mul = setting("APPROXNN_MAC_MUL", "int8")
+    lanes = int(setting("APPROXNN_MAC_LANES", DEFAULTS["APPROXNN_MAC_LANES"]))
+    mul = setting("APPROXNN_MAC_MUL", DEFAULTS["APPROXNN_MAC_MUL"])
     return lanes, mul
 
 

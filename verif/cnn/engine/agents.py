@@ -17,7 +17,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from cores.common import regmap
+from cores.common import manifest, regmap
 from host.approxnn_host.layers import ACT_CODES, weight_words
 from refmodels.cnn import tflite as tfl
 from verif.cnn.engine.layers import FRAME_FAULTS
@@ -35,10 +35,14 @@ REGMAP = regmap.load("cnn_engine")
 FLOAT_SCALE = REGMAP["MODE"].encode(FLOAT_SCALE=1)
 
 
+#: the build's settings when absent: the manifest's defaults (cores/cnn/engine/manifest.toml)
+DEFAULTS = manifest.load("cnn", "engine").default_settings()
+
+
 def config_from_env():
     return {
-        "lanes": int(setting("APPROXNN_ENGINE_LANES", "4")),
-        "mul": setting("APPROXNN_ENGINE_MUL", "int8"),
+        "lanes": int(setting("APPROXNN_ENGINE_LANES", DEFAULTS["APPROXNN_ENGINE_LANES"])),
+        "mul": setting("APPROXNN_ENGINE_MUL", DEFAULTS["APPROXNN_ENGINE_MUL"]),
     }
 
 
