@@ -267,14 +267,16 @@ def write_testpoint_coverage(merged: dict, tier: str, path: Path) -> list[dict]:
     stages = testplan.TIER_STAGES[tier]
     rows = [r for r in testplan.coverage_by_testpoint(merged) if r["stage"] in stages]
     lines = [f"# Coverage per testpoint ({tier}: stages {', '.join(stages)})", "",
-             "| family | testpoint | stage | bins hit | not sampled |", "|---|---|---|---|---|"]
+             "| family | blocks | testpoint | stage | bins hit | not sampled |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         if r["waiver"]:
             hit, missing = "waived", " ".join(str(r["waiver"]).split())
         else:
             hit = f"{r['hit']}/{r['bins']}"
             missing = ", ".join(r["unmeasured"]) or "-"
-        lines.append(f"| {r['family']} | {r['testpoint']} | {r['stage']} | {hit} | {missing} |")
+        lines.append(f"| {r['family']} | {', '.join(r['blocks'])} | {r['testpoint']} | "
+                     f"{r['stage']} | {hit} | {missing} |")
     path.write_text("\n".join(lines) + "\n")
     return rows
 

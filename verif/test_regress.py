@@ -68,9 +68,9 @@ def test_coverage_per_testpoint_of_the_tier(tmp_path):
     rows = write_testpoint_coverage(merged, "smoke", tmp_path / "tp.md")
     assert {r["stage"] for r in rows} == {"V1"}
     md = (tmp_path / "tp.md").read_text()
-    assert "| cnn | pool_bit_exact | V1 | 1/2 | pool.len, " in md
+    assert "| cnn | pool | pool_bit_exact | V1 | 1/2 | pool.len, " in md
     assert "engine_constrained_random" not in md  # V2: nightly only
-    assert "| cnn | requant_pipeline | V1 | waived | Latency" in md
+    assert "| cnn | requant | requant_pipeline | V1 | waived | Latency" in md
     nightly = write_testpoint_coverage(merged, "nightly", tmp_path / "n.md")
     rnd = next(r for r in nightly if r["testpoint"] == "engine_constrained_random")
     assert (rnd["hit"], rnd["bins"]) == (1, 1) and "eng.rnd.zp" in rnd["unmeasured"]

@@ -62,6 +62,18 @@ def test_planted_faults_are_reported(tmp_path):
     assert f"cnn/{name0}: pytest function test_ghost does not exist" in found
     assert f"cnn/{name1}: no cocotb / pyuvm test" in found
 
+    def wrong_block(plan):  # the hf6mac testpoint put on the pooling unit
+        tp = next(t for t in plan["testpoints"] if t["name"] == "hf6mac_bit_exact")
+        tp["blocks"] = ["pool"]
+        plan["testpoints"][0]["blocks"] = ["nosuch"]
+
+    folder = _copy(tmp_path / "e")
+    _edit_plan(folder, wrong_block)
+    found = testplan.problems("cnn", tmp_path / "e")
+    assert "cnn/hf6mac_bit_exact: test Hf6MacTest is not a test of pool" in found
+    assert "cnn: block hf6mac has no testpoint" in found
+    assert any(p.startswith(f"cnn/{name0}: blocks nosuch have no manifest") for p in found)
+
     # a new pytest function of a simulation module that the plan does not name
     folder = _copy(tmp_path / "d")
     with open(folder / "test_pool.py", "a") as f:

@@ -2,7 +2,8 @@
 both ways, and the regression tiers read from their stages.
 
 A testplan lists testpoints; each names its intent (``desc``), its stage (``V1`` first, then
-``V2``, ``V3``), the blocks it concerns, the cocotb / pyuvm tests that exercise it (``tests``:
+``V2``, ``V3``), the blocks it concerns (``blocks``: blocks with a manifest,
+``cores/<family>/*/manifest.toml``), the cocotb / pyuvm tests that exercise it (``tests``:
 a list of names, or module -> names), the pytest functions that run them (``pytest``) and the
 cover items that measure it (``covergroups``). A testpoint measured by a test's own checks and
 by no cover item says why in ``coverage_waiver``. ``other_pytest`` (name -> reason) lists the
@@ -11,7 +12,11 @@ argument check, say).
 
 :func:`problems` checks a plan both ways: every registered test of the family's cocotb modules
 and every pytest function of its simulation modules maps to a testpoint, and every testpoint
-names a registered test, a pytest function and a cover item (or a waiver with its reason).
+names a registered test, a pytest function and a cover item (or a waiver with its reason). In
+a family whose blocks have manifests, every testpoint names its blocks, its tests are
+registered by those blocks' cocotb modules (the manifest's ``testbench.module`` and modules
+named after it, e.g. ``cocotb_engine_cycles``), and every block has testpoints: the plan is
+per block.
 Tiers: ``smoke`` runs the tests of the V1 testpoints, ``nightly`` those of every stage
 (:func:`tier_tests`); :func:`coverage_by_testpoint` reports merged coverage per testpoint.
 No simulator is needed.
@@ -147,6 +152,7 @@ def problems(family: str, root: Path = VERIF) -> list[str]:
             out.append(f"{where}: cover items and a coverage waiver")
         elif not tp.covergroups and not (tp.waiver or "").strip():
             out.append(f"{where}: no cover item (or coverage_waiver with the reason)")
+    out += _block_problems(family, points, registered, root)
     planned = set().union(*(tp.test_names for tp in points))
     for module, tests in registered.items():
         out += [f"{family}: test {t} ({module}.py) maps to no testpoint"
@@ -160,6 +166,32 @@ def problems(family: str, root: Path = VERIF) -> list[str]:
     planned_py = set().union(*(set(tp.pytest) for tp in points)) | set(other)
     out += [f"{family}: pytest function {t} maps to no testpoint"
             for t in sorted(pytests - planned_py)]
+    return out
+
+
+def _block_problems(family, points, registered, root) -> list[str]:
+    """The per-block mapping of a family whose blocks have manifests (none: nothing)."""
+    from cores.common import manifest  # noqa: PLC0415
+
+    blocks = {m.block: m for m in manifest.all_manifests() if m.family == family}
+    if not blocks:
+        return []
+    out = []
+    covered = set()
+    for tp in points:
+        where = f"{family}/{tp.name}"
+        unknown = [b for b in tp.blocks if b not in blocks]
+        if unknown:
+            out.append(f"{where}: blocks {', '.join(unknown)} have no manifest (valid: "
+                       f"{', '.join(sorted(blocks))})")
+            continue
+        covered |= set(tp.blocks)
+        modules = [mod for mod in registered for b in tp.blocks
+                   if mod.startswith(blocks[b].test_module.rsplit(".", 1)[-1])]
+        theirs = set().union(*(registered[mod] for mod in modules)) if modules else set()
+        out += [f"{where}: test {t} is not a test of {', '.join(tp.blocks)}"
+                for t in sorted(tp.test_names - theirs)]
+    out += [f"{family}: block {b} has no testpoint" for b in sorted(set(blocks) - covered)]
     return out
 
 
@@ -187,7 +219,8 @@ def coverage_by_testpoint(merged: dict[str, dict[str, int]],
                     continue
                 total += len(bins)
                 hit += sum(1 for h in bins.values() if h)
-            rows.append({"family": family, "testpoint": tp.name, "stage": tp.stage,
+            rows.append({"family": family, "blocks": tp.blocks, "testpoint": tp.name,
+                         "stage": tp.stage,
                          "items": len(tp.covergroups), "bins": total, "hit": hit,
                          "unmeasured": missing, "waiver": tp.waiver})
     return rows
