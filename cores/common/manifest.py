@@ -25,13 +25,18 @@ against it (one-line errors naming the parameter and its valid values).
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CORES_DIR = Path(__file__).resolve().parent.parent
 TYPES = {"int": int, "str": str, "bool": bool}
+README_MARK = re.compile(r"(<!-- manifest:(?P<block>\w+) -->\n).*?(<!-- /manifest:(?P=block) -->)",
+                         re.S)
 
 
 class ManifestError(ValueError):
@@ -56,6 +61,8 @@ class Parameter:
         """The valid values in words (``params``: the configuration, for ``at_least``)."""
         if self.values:
             return self.values
+        if self.type == "bool":
+            return "true or false"
         if self.choices is not None:
             return f"one of {self.choices}"
         lo = self.min
@@ -63,6 +70,9 @@ class Parameter:
             lo = max(lo if lo is not None else 0, self.at_least_times * params[self.at_least])
         span = f"{lo}..{self.max}" if lo is not None else f"at most {self.max}"
         kind = "a power of two" if self.power_of_two else "an integer"
+        if self.at_least and params is None:
+            times = f"{self.at_least_times} x " if self.at_least_times != 1 else ""
+            return f"{kind} in {span}, at least {times}{self.at_least}"
         return f"{kind} in {span}"
 
     def check(self, value, params: dict) -> None:
@@ -142,6 +152,53 @@ class Manifest:
         return {var: norm[name] for name, var in self.plusargs.items()}
 
 
+def readme_table(m: Manifest) -> str:
+    """The manifest as the Markdown of its block README (between ``<!-- manifest:<block> -->``
+    and ``<!-- /manifest:<block> -->``)."""
+    lines = [f"Generated from [`{m.folder.name}/{_file_name(m)}`]({_file_name(m)}) by "
+             "`python -m cores.common.manifest`; core version " + m.version + ".", ""]
+    if m.parameters:
+        lines += ["| name | meaning | values | default |", "|---|---|---|---|"]
+        for name, par in m.parameters.items():
+            default = str(par.default).lower() if par.type == "bool" else par.default
+            lines.append(f"| `{name}` | {par.doc} | {par.describe()} | `{default}` |")
+        lines.append("")
+    configs = []
+    for i, c in enumerate(m.committed):
+        text = ", ".join(f"{k}={v}" for k, v in c.items()) or "no parameters"
+        tag = m.targets.get(i)
+        role = "default" if i == 0 else f"targets *_{tag[0]}" if tag else "Verilog only"
+        configs.append(f"{text} ({role})")
+    lines.append("Committed configurations: " + "; ".join(configs) + ".")
+    if m.latency:
+        lines.append("Latency (cycles): " + ", ".join(f"{k} {v}" for k, v in m.latency.items())
+                     + ".")
+    tb = f"Testbench: `{m.test_module}`"
+    if m.plusargs:
+        tb += "; settings " + ", ".join(f"`{v}` ({k})" for k, v in m.plusargs.items())
+    lines.append(tb + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _file_name(m: Manifest) -> str:
+    return "manifest.toml" if m.block == m.folder.name else f"{m.block}.manifest.toml"
+
+
+def readme_outputs() -> dict[Path, str]:
+    """Every block README with its manifest table brought up to date."""
+    out: dict[Path, str] = {}
+    for m in all_manifests():
+        readme = m.folder / "README.md"
+        text = out.get(readme, readme.read_text())
+        if f"<!-- manifest:{m.block} -->" not in text:
+            raise ManifestError(f"{readme}: no <!-- manifest:{m.block} --> marker")
+        table = readme_table(m)
+        out[readme] = README_MARK.sub(
+            lambda mm, table=table, block=m.block: mm.group(1) + table + mm.group(3)
+            if mm.group("block") == block else mm.group(0), text)
+    return out
+
+
 def _parameter(name: str, spec: dict, where: str) -> Parameter:
     known = {"type", "default", "doc", "min", "max", "choices", "power_of_two", "at_least",
              "at_least_times", "values"}
@@ -207,3 +264,28 @@ def load(family: str, block: str) -> Manifest:
 
 def all_manifests() -> list[Manifest]:
     return [read(p) for p in paths()]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cores.common.manifest",
+                                 description="Write the manifest tables into the block READMEs.")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 when a README table is stale")
+    args = ap.parse_args(argv)
+    try:
+        outputs = readme_outputs()
+    except ManifestError as exc:
+        print(f"manifest: {exc}", file=sys.stderr)
+        return 2
+    stale = [p for p, text in outputs.items() if p.read_text() != text]
+    for p in stale:
+        if args.check:
+            print(f"stale: {p} (run python -m cores.common.manifest)")
+        else:
+            p.write_text(outputs[p])
+            print(f"wrote {p}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -200,6 +200,20 @@ def test_the_generators_read_the_manifests():
     assert sbs.LAYER_CONFIGS[1] == tuple(manifest.load("sbs", "layer").committed[1].values())
 
 
+def test_readme_tables_are_current():
+    outputs = manifest.readme_outputs()
+    assert len(outputs) == 7  # update and layer share cores/sbs/update/README.md
+    stale = [str(p) for p, text in outputs.items() if p.read_text() != text]
+    assert not stale, f"run python -m cores.common.manifest: {stale}"
+    m = manifest.load("cnn", "engine")
+    table = manifest.readme_table(m)
+    assert "| `cmax` | channel-table entries (OUT_C limit) | a power of two in 2..64, at least " \
+        "lanes | `16` |" in table
+    assert "lanes=8, mul=int8, ibuf=4096, wbuf=4096, cmax=64 (targets *_mnist)" in table
+    assert "| `pack` | int8 only: two lanes per DSP48E1 | true or false | `true` |" in \
+        manifest.readme_table(manifest.load("cnn", "mac"))
+
+
 def test_a_malformed_manifest_is_named(tmp_path):
     bad = tmp_path / "manifest.toml"
     bad.write_text('family = "cnn"\nblock = "x"\nversion = "1.0.0"\ndescription = "d"\n'
