@@ -16,7 +16,8 @@ spike generator): BFM, driver, monitor, environment and tests.
   ``final_phase`` on the problems its parts report.
 * :class:`DirectedSeq` / :class:`DirectedTest` - a directed sequence of register and stream
   steps with checks on the way (a failed check raises ``AssertionError``), run by a test of
-  its own; :func:`register` makes a cocotb test of a pyuvm test under a given name.
+  its own; :func:`register` makes a cocotb test of a pyuvm test under a given name;
+  :class:`OwnSetupBfm` serves sequences that set up their own agents (the Vivado-ready tops).
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ class AxiBlockBfm:
     async def run(self, item) -> dict:
         """Run one sequence item on the DUT; the observation goes to the monitor's port."""
         raise NotImplementedError
+
+
+class OwnSetupBfm(AxiBlockBfm):
+    """The BFM of directed sequences that build their own agents around a top with other clock
+    and reset names (the Vivado-ready tops: ``aclk`` / active-low ``aresetn``): starting it
+    does nothing."""
+
+    async def start(self):
+        pass
 
 
 class BfmDriver(uvm_driver):
@@ -179,6 +189,8 @@ class DirectedTest(AxiBlockTest):
             await self.sequence_class("seq").start()
         except AssertionError as exc:
             self.errors.append(str(exc) or f"a check of {self.sequence_class.__name__} failed")
+        except Exception as exc:  # a timeout or a broken step: reported the same way
+            self.errors.append(f"{type(exc).__name__} in {self.sequence_class.__name__}: {exc}")
         self.drop_objection()
 
 
