@@ -148,17 +148,21 @@ def by_stage(jobs: list[dict], tier: str) -> list[dict]:
     """The jobs whose tests the tier's testplan stages include (:data:`testplan.TIER_STAGES`);
     a CNN job of every test of a module ("all") keeps the tier's share of them."""
     out = []
+    wanted_of = {f: testplan.tier_tests(tier, f) for f in set(FAMILY.values())}
+    registered_of = {}
     for job in jobs:
         family = FAMILY.get(job.get("block", "arith"))
         if family is None:
             out.append(job)
             continue
-        wanted = testplan.tier_tests(tier, family)
+        wanted = wanted_of[family]
         if job["test"] != "all":
             if job["test"] in wanted:
                 out.append(job)
             continue
-        module = testplan.registered_tests(family)[CNN_MODULES[job["config"][0]]]
+        if family not in registered_of:
+            registered_of[family] = testplan.registered_tests(family)
+        module = registered_of[family][CNN_MODULES[job["config"][0]]]
         keep = sorted(module & wanted)
         if keep:
             out.append(dict(job, test="all" if set(keep) == module else ",".join(keep)))
