@@ -7,7 +7,7 @@ import cocotb
 from pyuvm import ConfigDB
 
 from refmodels.cnn import approx as apx
-from verif.cnn.engine.agents import CAPS, EngineBfm, config_from_env
+from verif.cnn.engine.agents import EngineBfm, config_from_env
 from verif.cnn.engine.coverage import EngineCoverage, EngineRandomCoverage
 from verif.cnn.engine.layers import is_hf6
 from verif.cnn.engine.scoreboard import EngineScoreboard
@@ -38,7 +38,7 @@ class EngineBase(AxiBlockTest):
         super().build_phase()
 
     async def read_caps(self):
-        caps = await self.bfm.regs.read_ok(4 * CAPS)
+        caps = await self.bfm.read_reg("CAPS")  # by name, from the register model
         lanes, ibuf, wbuf, cmax = caps & 0xFF, 1 << ((caps >> 8) & 0xFF), \
             1 << ((caps >> 16) & 0xFF), (caps >> 24) & 0x7F
         self.caps_hf6 = bool(caps >> 31)
