@@ -46,7 +46,8 @@ def test_wheel_ships_rtl_cores_registers_and_networks(installed):
     names = zipfile.ZipFile(installed[0]).namelist()
     for wanted in ("cores/cnn/engine/cnn_engine.rdl", "cores/cnn/engine/regs/cnn_engine.json",
                    "cores/cnn/engine/regs/cnn_engine.h", "cores/cnn/engine/engine.core",
-                   "cores/sbs/update/lint.vlt", "refmodels/cnn/networks/digits.npz",
+                   "cores/sbs/update/lint.vlt", "cores/cnn/engine/manifest.toml",
+                   "cores/sbs/update/layer.manifest.toml", "refmodels/cnn/networks/digits.npz",
                    "refmodels/sbs/networks/digits.json"):
         assert wanted in names, wanted
     assert any(n.startswith("cores/cnn/engine/rtl/") and n.endswith(".v") for n in names)
@@ -61,6 +62,8 @@ def test_golden_models_and_registers_load_from_the_wheel(installed):
             "import os\n"
             "cnn('digits'); sbs(os.path.join(NET_DIR, 'digits'))\n"
             "print(regmap.load('cnn_engine').id_value)\n"
+            "from cores.common import manifest\n"
+            "assert len(manifest.all_manifests()) == 8\n"
             "for m in (refmodels, cores, approxnn, verif): print(m.__file__)\n")
     res = run(installed, "-c", code)
     assert res.returncode == 0, res.stderr

@@ -1,9 +1,9 @@
 """Regression: every core x simulator x seed, in parallel.
 
     python -m verif.regress                      # smoke: arithmetic width 8, both signs, 1 seed;
-                                                 #   SbS update unit (2 configurations), layer
-                                                 #   unit end to end; CNN blocks and the layer
-                                                 #   engine (int8 and HF6, digits network)
+                                                 #   SbS update unit (2 configurations); CNN
+                                                 #   blocks and the layer engine (int8, HF6):
+                                                 #   the tests of the V1 testpoints only
     python -m verif.regress --tier nightly       # + arithmetic widths 4/12/16 random, 5 seeds;
                                                  #   SbS update unit P = 1/2/4/8 x E4M1/log4,
                                                  #   MNIST images through the layer unit; CNN
@@ -15,9 +15,12 @@
                                                  #   then every mutant of verif.mutate
     python -m verif.regress --seeds 3 --sims icarus --jobs 2 --out build/regress
 
-Each job runs one pyuvm test on one configuration. The run writes ``junit.xml`` (one testcase
-per job), ``coverage.json`` and ``coverage.md`` (the functional coverage of all jobs merged)
-and ``summary.md`` in the output folder, and exits 1 when any job fails. The nightly tier then
+Each job runs one pyuvm test on one configuration. The tests a tier runs come from the
+testplans' stages (verif/common/testplan.py: smoke the V1 testpoints, nightly every stage); a
+job whose test belongs to no testpoint of the tier is left out. The run writes ``junit.xml``
+(one testcase per job), ``coverage.json`` and ``coverage.md`` (the functional coverage of all
+jobs merged), ``coverage_testpoints.md`` (the merged coverage per testpoint of the tier) and
+``summary.md`` in the output folder, and exits 1 when any job fails. The nightly tier then
 runs the mutation catalogue (:mod:`verif.mutate`, report in ``mutate/mutants.md``, appended to
 ``summary.md``) and also exits 1 when a mutant survives or is only timed out
 (``--no-mutate`` skips it).
@@ -38,6 +41,7 @@ from approxnn.eda.sim import REPO_ROOT, SIMULATORS, simulator_available
 
 from cores.cnn.generate import MNIST_ENGINE
 from cores.sbs.generate import LAYER_CONFIGS
+from verif.common import testplan
 
 #: CNN blocks (verif/cnn harness): (block, parameters, count of random items)
 CNN_SMOKE = [("requant", {}, 5000), ("mac", {"lanes": 8, "mul": "int8"}, 200),
@@ -130,7 +134,39 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
     if cfg.get("fusesoc_project"):  # the generator in a throwaway FuseSoC project
         jobs.append(dict(unit="fusesoc_project:cnn_engine,full", sim="icarus+verilator",
                          test="lint,sim,sim_verilator,synth", seed=1, block="fusesoc"))
-    return jobs
+    return by_stage(jobs, tier)
+
+
+#: job block -> testplan family; blocks not listed are tool flows outside the testplans
+FAMILY = {"arith": "arith", "sbs_update": "sbs", "sbs_layer": "sbs", "cnn": "cnn"}
+#: CNN block -> its cocotb module (the tests a job with test "all" runs)
+CNN_MODULES = {"requant": "cocotb_requant", "mac": "cocotb_mac", "pool": "cocotb_pool",
+               "hf6mac": "cocotb_hf6mac", "engine": "cocotb_engine"}
+
+
+def by_stage(jobs: list[dict], tier: str) -> list[dict]:
+    """The jobs whose tests the tier's testplan stages include (:data:`testplan.TIER_STAGES`);
+    a CNN job of every test of a module ("all") keeps the tier's share of them."""
+    out = []
+    wanted_of = {f: testplan.tier_tests(tier, f) for f in set(FAMILY.values())}
+    registered_of = {}
+    for job in jobs:
+        family = FAMILY.get(job.get("block", "arith"))
+        if family is None:
+            out.append(job)
+            continue
+        wanted = wanted_of[family]
+        if job["test"] != "all":
+            if job["test"] in wanted:
+                out.append(job)
+            continue
+        if family not in registered_of:
+            registered_of[family] = testplan.registered_tests(family)
+        module = registered_of[family][CNN_MODULES[job["config"][0]]]
+        keep = sorted(module & wanted)
+        if keep:
+            out.append(dict(job, test="all" if set(keep) == module else ",".join(keep)))
+    return out
 
 
 def _job_name(job: dict) -> str:
@@ -158,8 +194,9 @@ def run_job(job: dict, out: Path) -> dict:
             name, params, count, images, network = job["config"]
             res = run_block(name, sim=job["sim"], seed=job["seed"], count=count or 1,
                             params=params, build_dir=build_dir,
-                            testcase=None if job["test"] == "all" else job["test"],
+                            testcase=None if job["test"] == "all" else job["test"].split(","),
                             extra_env={"APPROXNN_IMAGES": images,
+                                       "APPROXNN_COVERAGE_FILE": coverage.resolve(),
                                        "APPROXNN_NETWORK": network,
                                        **job.get("env", {})})
         elif block == "fusesoc":
@@ -228,6 +265,26 @@ def merge_coverage_files(files: list[Path], outdir: Path) -> dict:
     return merged
 
 
+def write_testpoint_coverage(merged: dict, tier: str, path: Path) -> list[dict]:
+    """The merged coverage per testpoint of the tier's stages, as a Markdown table: bins hit
+    of its cover items, items no job sampled, or the testpoint's coverage waiver."""
+    stages = testplan.TIER_STAGES[tier]
+    rows = [r for r in testplan.coverage_by_testpoint(merged) if r["stage"] in stages]
+    lines = [f"# Coverage per testpoint ({tier}: stages {', '.join(stages)})", "",
+             "| family | blocks | testpoint | stage | bins hit | not sampled |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["waiver"]:
+            hit, missing = "waived", " ".join(str(r["waiver"]).split())
+        else:
+            hit = f"{r['hit']}/{r['bins']}"
+            missing = ", ".join(r["unmeasured"]) or "-"
+        lines.append(f"| {r['family']} | {', '.join(r['blocks'])} | {r['testpoint']} | "
+                     f"{r['stage']} | {hit} | {missing} |")
+    path.write_text("\n".join(lines) + "\n")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tier", choices=sorted(TIERS), default="smoke")
@@ -263,7 +320,8 @@ def main(argv=None) -> int:
     elapsed = time.time() - start
     results.sort(key=_job_name)
     write_junit(results, out / "junit.xml", elapsed)
-    merge_coverage_files([r["coverage"] for r in results], out)
+    merged = merge_coverage_files([r["coverage"] for r in results], out)
+    write_testpoint_coverage(merged, args.tier, out / "coverage_testpoints.md")
     failed = [r for r in results if not r["ok"]]
     lines = [f"# Regression {args.tier}", "",
              f"{len(results) - len(failed)} passed, {len(failed)} failed in {elapsed:.0f} s", ""]

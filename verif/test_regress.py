@@ -3,7 +3,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from verif.regress import merge_coverage_files, plan, write_junit
+from verif.regress import merge_coverage_files, plan, write_junit, write_testpoint_coverage
 
 
 def test_plan_covers_every_unit_sign_and_simulator():
@@ -15,11 +15,15 @@ def test_plan_covers_every_unit_sign_and_simulator():
     arith = [j for j in smoke if "block" not in j]
     assert len(arith) == n_units * 2 * 2
     assert len([j for j in smoke if j.get("block") == "sbs_update"]) == 2 * 2
-    assert len([j for j in smoke if j.get("block") == "sbs_layer"]) == 2
+    # the layer unit's tests are V2 testpoints (verif/sbs/testplan.yml): nightly only
+    assert len([j for j in smoke if j.get("block") == "sbs_layer"]) == 0
     cnn = [j for j in smoke if j.get("block") == "cnn"]
     assert len(cnn) == 6 and {j["sim"] for j in cnn} == {"icarus"}
     assert {j["config"][1].get("mul") for j in cnn if j["config"][0] == "engine"} == {
         "int8", "hf6"}
+    # smoke runs the engine's V1 tests only; nightly every test of every stage
+    assert {j["test"] for j in cnn if j["config"][0] == "engine"} == {
+        "EngineLayerTest,EngineRegTest"}
     nightly = plan("nightly", ["icarus"], 3)
     assert len([j for j in nightly if "block" not in j]) == n_units * 2 * (1 + 3 * 3)
     # 8 configurations x 3 seeds, plus a reset run and a mixed-stress run each
@@ -57,3 +61,16 @@ def test_junit_counts_failures(tmp_path):
     write_junit(rows, tmp_path / "j.xml", 3.0)
     suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
+
+
+def test_coverage_per_testpoint_of_the_tier(tmp_path):
+    merged = {"pool.mode": {"max": 2, "avg": 0}, "eng.rnd.kind": {"conv": 1}}
+    rows = write_testpoint_coverage(merged, "smoke", tmp_path / "tp.md")
+    assert {r["stage"] for r in rows} == {"V1"}
+    md = (tmp_path / "tp.md").read_text()
+    assert "| cnn | pool | pool_bit_exact | V1 | 1/2 | pool.len, " in md
+    assert "engine_constrained_random" not in md  # V2: nightly only
+    assert "| cnn | requant | requant_pipeline | V1 | waived | Latency" in md
+    nightly = write_testpoint_coverage(merged, "nightly", tmp_path / "n.md")
+    rnd = next(r for r in nightly if r["testpoint"] == "engine_constrained_random")
+    assert (rnd["hit"], rnd["bins"]) == (1, 1) and "eng.rnd.zp" in rnd["unmeasured"]

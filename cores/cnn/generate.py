@@ -6,7 +6,8 @@
 
 Each block commits the Verilog of a few configurations (:data:`COMMITTED`); the first is the
 default configuration named by the ``.core`` targets. All ``.core`` files come from the template
-below.
+below. A block's version, description, parameters, committed configurations, testbench and
+plusargs are in its manifest (``cores/cnn/<block>/manifest.toml``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cores.common import manifest
 from cores.common.fusesoc import (
     SIM_FILESET,
     config_targets,
@@ -52,12 +54,6 @@ def _hf6mac(**params):
     return build(**params)
 
 
-def _hf6mac_env(params):
-    from cores.cnn.hf6mac.hf6mac import normalise  # noqa: PLC0415
-
-    return {"APPROXNN_HF6_LANES": normalise(**params)["lanes"]}
-
-
 def _pool(**params):
     from cores.cnn.pool.pool import build  # noqa: PLC0415
 
@@ -66,95 +62,38 @@ def _pool(**params):
     return build()
 
 
-def _engine_env(params):
-    from cores.cnn.engine.engine import check_params  # noqa: PLC0415
+#: block -> its builder; everything else about a block is in its manifest
+#: (cores/cnn/<block>/manifest.toml, read by cores/common/manifest.py)
+BUILDERS = {"requant": _requant, "mac": _mac, "engine": _engine, "pool": _pool,
+            "hf6mac": _hf6mac}
+MANIFESTS = {block: manifest.load("cnn", block) for block in BUILDERS}
 
-    p = check_params(**params)
-    return {"APPROXNN_ENGINE_LANES": p["lanes"], "APPROXNN_ENGINE_MUL": p["mul"]}
 
-
-def _mac_env(params):
-    from cores.cnn.mac.mac import normalise  # noqa: PLC0415
-
-    p = normalise(**params)
-    return {"APPROXNN_MAC_LANES": p["lanes"], "APPROXNN_MAC_MUL": p["mul"]}
+def _block_info(block: str) -> dict:
+    m = MANIFESTS[block]
+    info = {"build": BUILDERS[block], "test_module": m.test_module, "out_port": m.out_port,
+            "env": m.testbench_settings, "description": m.description}
+    if m.beat:
+        info["beat"] = m.beat
+    return info
 
 
 #: block -> builder, test module, output port the broken variant corrupts, plusargs for sim
-BLOCKS = {
-    "requant": {
-        "build": _requant,
-        "test_module": "verif.cnn.cocotb_requant",
-        "out_port": "y",
-        "env": lambda params: {},
-        "description": "TFLite int8 requantisation: acc + bias, double-rounding "
-        "MultiplyByQuantizedMultiplier, output zero point, clamp; one value per cycle",
-    },
-    "mac": {
-        "build": _mac,
-        "test_module": "verif.cnn.cocotb_mac",
-        "out_port": "out_acc",
-        "env": _mac_env,
-        "description": "MAC array: P lanes of int8 x int8 products (exact, DSP48E1-packed, or an "
-        "approximate unit of cores/arith) accumulated in int32 with TFLite zero-point handling",
-    },
-    "engine": {
-        "build": _engine,
-        "test_module": "verif.cnn.cocotb_engine",
-        "out_port": "m_axis_y_tdata",
-        "beat": "m_axis_y_tvalid && m_axis_y_tready",
-        "env": _engine_env,
-        "description": "CNN layer engine: Conv2D / DepthwiseConv2D / FullyConnected / MaxPool / "
-        "AveragePool streamed over AXI4-Stream, AXI4-Lite register file; int8 (MAC array, "
-        "requantisation unit, pooling unit) or Hybrid-Float6 (HF6 MAC array, float32 "
-        "activations)",
-    },
-    "pool": {
-        "build": _pool,
-        "test_module": "verif.cnn.cocotb_pool",
-        "out_port": "y",
-        "env": lambda params: {},
-        "description": "TFLite int8 MaxPool / AveragePool of one window: in-image values one per "
-        "cycle, max or rounded average (restoring divider), clamp",
-    },
-    "hf6mac": {
-        "build": _hf6mac,
-        "test_module": "verif.cnn.cocotb_hf6mac",
-        "out_port": "out_y",
-        "env": _hf6mac_env,
-        "description": "Hybrid-Float6 MAC array: float32 activations times HF6 (E4M1, bias 7) "
-        "weights, 64-bit Q.23 accumulation, HF6 bias, float32 result (refmodels.cnn.minifloat)",
-    },
-}
+BLOCKS = {block: _block_info(block) for block in BUILDERS}
 
 #: version of each block's core (semantic versioning: docs/architecture.md)
-VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.0.0", "pool": "1.0.0",
-            "hf6mac": "1.0.0"}
-
-#: the engine sized for the stored MNIST LeNet (refmodels/cnn/networks/mnist*): its largest input
-#: map is 3,456 activations (pool1 reads conv1's 24x24x6 output) and its largest weight load
-#: 2,048 words of 8 lanes (fc1: 256 inputs, a run of 64 output channels), so ibuf = wbuf = 4096
-#: (the buffers of the measured MNIST figures in cores/cnn/README.md and of the nightly MNIST
-#: runs); cores/cnn/test_generate.py checks that every layer of the stored networks fits.
-MNIST_ENGINE = {"lanes": 8, "mul": "int8", "ibuf": 4096, "wbuf": 4096, "cmax": 64}
+VERSIONS = {block: m.version for block, m in MANIFESTS.items()}
 
 #: FuseSoC targets of other committed configurations: block -> {index in COMMITTED: (tag, what)}
 #: gives lint_<tag>, sim_<tag> and synth_<tag>
-CONFIG_TARGETS = {"engine": {1: ("hf6", "the Hybrid-Float6 build (P = 4)"),
-                             2: ("mnist", "the MNIST-sized configuration (P = 8, 4,096 "
-                                 "activations and weight words, 64 channels)")}}
+CONFIG_TARGETS = {block: dict(m.targets) for block, m in MANIFESTS.items() if m.targets}
 
 #: configurations whose Verilog is committed, per block (the first is the default)
-COMMITTED = {
-    "requant": [{}],
-    "mac": [
-        {"lanes": 8, "mul": "int8"},
-        {"lanes": 8, "mul": "drum:k=4,signed=1"},
-    ],
-    "engine": [{"lanes": 4, "mul": "int8"}, {"lanes": 4, "mul": "hf6"}, MNIST_ENGINE],
-    "hf6mac": [{"lanes": 4}],
-    "pool": [{}],
-}
+COMMITTED = {block: m.committed for block, m in MANIFESTS.items()}
+
+#: the engine sized for the stored MNIST LeNet (its manifest says why these sizes)
+MNIST_ENGINE = next(COMMITTED["engine"][i] for i, (tag, _) in CONFIG_TARGETS["engine"].items()
+                    if tag == "mnist")
 
 
 def build_block(block: str, **params):
@@ -200,14 +139,10 @@ SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/cnn) of the default configu
 
 
 def block_parameters(block: str) -> list[str]:
-    """Names of the generation parameters of ``block`` (the arguments of its ``build``)."""
-    import importlib  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-
+    """Names of the generation parameters of ``block`` (its manifest's)."""
     if block not in BLOCKS:
         raise ValueError(f"unknown CNN block {block!r}; valid: {', '.join(BLOCKS)}")
-    build = importlib.import_module(f"cores.cnn.{block}.{block}").build
-    return list(inspect.signature(build).parameters)
+    return list(MANIFESTS[block].parameters)
 
 
 def variant(block: str, params: dict, out_dir: Path, vlnv: str, request: str) -> list[Path]:
@@ -217,11 +152,8 @@ def variant(block: str, params: dict, out_dir: Path, vlnv: str, request: str) ->
     checks, as for the committed configurations)."""
     from cores.cnn.common import convert  # noqa: PLC0415
 
-    valid = block_parameters(block)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(f"cnn:{block} has no parameter {', '.join(unknown)}; valid: "
-                         f"{', '.join(valid) or 'none'}")
+    block_parameters(block)  # a known block
+    MANIFESTS[block].validate(params)  # names, types and ranges from the manifest
     factory, name = build_block(block, **params)
     out_dir = Path(out_dir)
     rtl = convert(factory, name, out_dir / "rtl")

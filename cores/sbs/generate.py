@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cores.common import manifest
 from cores.common.fusesoc import (
     LINT,
     SIM_FILESET,
@@ -30,16 +31,25 @@ from cores.common.fusesoc import (
 )
 
 SBS_DIR = Path(__file__).resolve().parent
+#: the FuseSoC cores: name -> folder under cores/sbs
+CORES = {"update": "update", "layer": "update", "spikegen": "spikegen"}
+#: each core's manifest (cores/sbs/update/<core>.manifest.toml, cores/sbs/spikegen/manifest.toml):
+#: version, description, parameters, committed configurations, testbench and plusargs
+MANIFESTS = {core: manifest.load("sbs", core) for core in CORES}
 #: version of each core (semantic versioning: docs/architecture.md)
-VERSIONS = {"update": "1.0.0", "layer": "1.0.0", "spikegen": "1.0.0"}
+VERSIONS = {core: m.version for core, m in MANIFESTS.items()}
+
+
+def _committed(core: str) -> tuple:
+    m = MANIFESTS[core]
+    return tuple(tuple(m.validate(c).values()) for c in m.committed)
+
 
 #: committed configurations of the update unit: (P, N_MAX, weight format)
-CONFIGS = ((4, 1024, "e4m1"), (4, 1024, "log4"))
-#: committed configurations of the layer unit: (P, N_MAX, weight format, IP_MAX, ROWS_MAX)
-#: The second is sized for the stored MNIST networks (refmodels/sbs/networks/mnist*): 196 IPs in
-#: the first pooling layer, 800 weight rows in the output layer (5x5x32), N_H up to 32 and a
-#: layer of N_H = 2 (so P <= 2); cores/sbs/test_generate.py checks that every layer fits.
-LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128), (2, 32, "e4m1", 256, 1024))
+CONFIGS = _committed("update")
+#: committed configurations of the layer unit: (P, N_MAX, weight format, IP_MAX, ROWS_MAX);
+#: the second is sized for the stored MNIST networks (its manifest says why)
+LAYER_CONFIGS = _committed("layer")
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -66,10 +76,7 @@ targets:
 
 
 #: committed configuration of the spike generator: (N_MAX, SRC_MAX)
-SPIKEGEN_CONFIGS = ((64, 1024),)
-
-#: the FuseSoC cores: name -> folder under cores/sbs
-CORES = {"update": "update", "layer": "update", "spikegen": "spikegen"}
+SPIKEGEN_CONFIGS = _committed("spikegen")
 
 
 def _modules(core: str) -> list[tuple[str, object]]:
@@ -92,51 +99,33 @@ def rtl_files(core: str | None = None) -> list[str]:
     return [f"rtl/{name}.v" for c in cores for name, _ in _modules(c)]
 
 
+#: the committed configuration's figures named in a core's description
+SIZE_NAMES = {"lanes": "P", "n_max": "N_MAX", "ip_max": "IP_MAX", "rows_max": "ROWS_MAX",
+              "src_max": "SRC_MAX"}
+
+
+def _plusargs(core: str, params: dict) -> dict:
+    """The sim target's settings of a configuration: its plusargs, then the fixed ones."""
+    m = MANIFESTS[core]
+    return {**m.testbench_settings(params), **m.settings}
+
+
 def _fields(core: str) -> dict:
-    top = _modules(core)[0][0]
-    if core == "update":
-        p, n_max, weights = CONFIGS[0]
-        return {
-            "description": "SbS update unit: P-lane fixed-point h update (E4M1 / log4 "
-            f"weights), weight rows streamed, AXI4-Stream data, AXI4-Lite control; "
-            f"MyHDL-generated Verilog, P={p}, N_MAX={n_max}",
-            "top": top,
-            "sim_description": "pyuvm/cocotb verification (verif/sbs) against the golden model "
-            "refmodels.sbs: constrained-random scenarios, register map, bad frames, cycles",
-            "sim_parameters": {"APPROXNN_SBS_P": p, "APPROXNN_SBS_NMAX": n_max,
-                               "APPROXNN_SBS_WEIGHTS": weights, "APPROXNN_COUNT": 4},
-            "sim_module": "verif.sbs.cocotb_update",
-        }
-    if core == "layer":
-        p, n_max, weights, ip_max, rows_max = LAYER_CONFIGS[0]
-        return {
-            "description": "SbS layer unit: the update datapath with IP_MAX IPs of h and "
-            "ROWS_MAX weight rows on chip, one update per spike beat; AXI4-Stream data, "
-            f"AXI4-Lite control; MyHDL-generated Verilog, P={p}, N_MAX={n_max}, "
-            f"IP_MAX={ip_max}, ROWS_MAX={rows_max}",
-            "top": top,
-            "sim_description": "cocotb test (verif/sbs/cocotb_layer.py): the digits network "
-            "end to end through the layer unit, bit for bit against refmodels.sbs; registers",
-            "sim_parameters": _layer_plusargs(p, n_max, weights, ip_max, rows_max),
-            "sim_module": "verif.sbs.cocotb_layer",
-        }
-    n_max, src_max = SPIKEGEN_CONFIGS[0]
+    m = MANIFESTS[core]
+    config = m.validate(m.committed[0])
+    sizes = ", ".join(f"{SIZE_NAMES[k]}={v}" for k, v in config.items() if k in SIZE_NAMES)
     return {
-        "description": "SbS spike generator: per-source xorshift32 seeded in hardware, "
-        "running-sum spike selection; AXI4-Stream h in, spikes out, AXI4-Lite control; "
-        f"MyHDL-generated Verilog, N_MAX={n_max}, SRC_MAX={src_max}",
-        "top": top,
-        "sim_description": "cocotb tests (verif/sbs/cocotb_spikegen.py): seeding and spikes "
-        "bit for bit against refmodels.sbs.rng; registers and cut frames",
-        "sim_parameters": {"APPROXNN_SBS_NMAX": n_max, "APPROXNN_SBS_SRCMAX": src_max,
-                           "APPROXNN_COUNT": 2},
-        "sim_module": "verif.sbs.cocotb_spikegen",
+        "description": f"{m.description}; MyHDL-generated Verilog, {sizes}",
+        "top": _modules(core)[0][0],
+        "sim_description": m.sim_description,
+        "sim_parameters": _plusargs(core, m.committed[0]),
+        "sim_module": m.test_module,
     }
 
 
 def _layer_plusargs(p, n_max, weights, ip_max, rows_max) -> dict:
-    return {"APPROXNN_SBS_P": p, "APPROXNN_SBS_NMAX": n_max, "APPROXNN_SBS_WEIGHTS": weights,
-            "APPROXNN_SBS_IPMAX": ip_max, "APPROXNN_SBS_ROWSMAX": rows_max, "APPROXNN_SBS_T": 2}
+    return _plusargs("layer", dict(lanes=p, n_max=n_max, weights=weights, ip_max=ip_max,
+                                   rows_max=rows_max))
 
 
 def core_text(core: str = "update") -> str:
@@ -158,25 +147,19 @@ def core_text(core: str = "update") -> str:
 
 
 def _config_targets(core: str) -> str:
-    """lint_mnist, sim_mnist and synth_mnist of the layer unit sized for MNIST."""
-    if core != "layer":
-        return ""
-    cfg = LAYER_CONFIGS[1]
-    return config_targets(
-        "mnist", _modules("layer")[1][0], "the layer unit sized for the stored MNIST networks "
-        "(IP_MAX = 256, ROWS_MAX = 1024; the digits network end to end)",
-        sim_module=SIM_MODULES["layer"], plusargs=_layer_plusargs(*cfg),
-        filesets=("rtl", "waivers"), waived=True) + "\n"
+    """lint_<tag>, sim_<tag> and synth_<tag> of the other committed configurations named in
+    the core's manifest (the layer unit sized for MNIST)."""
+    m = MANIFESTS[core]
+    return "".join(config_targets(
+        tag, _modules(core)[i][0], what, sim_module=m.test_module,
+        plusargs=_plusargs(core, m.committed[i]), filesets=("rtl", "waivers"),
+        waived=True) + "\n" for i, (tag, what) in m.targets.items())
 
 
 #: generation parameters of each core (FuseSoC generator): name -> default
-PARAMETERS = {
-    "update": {"lanes": 4, "n_max": 1024, "weights": "e4m1"},
-    "layer": {"lanes": 2, "n_max": 32, "weights": "e4m1", "ip_max": 1024, "rows_max": 128},
-    "spikegen": {"n_max": 64, "src_max": 1024},
-}
-SIM_MODULES = {"update": "verif.sbs.cocotb_update", "layer": "verif.sbs.cocotb_layer",
-               "spikegen": "verif.sbs.cocotb_spikegen"}
+PARAMETERS = {core: {n: p.default for n, p in m.parameters.items()}
+              for core, m in MANIFESTS.items()}
+SIM_MODULES = {core: m.test_module for core, m in MANIFESTS.items()}
 
 
 def checked_parameters(core: str, params: dict) -> dict:
@@ -187,17 +170,7 @@ def checked_parameters(core: str, params: dict) -> dict:
 
     if core not in PARAMETERS:
         raise ValueError(f"unknown SbS core {core!r}; valid: {', '.join(PARAMETERS)}")
-    unknown = sorted(set(params) - set(PARAMETERS[core]))
-    if unknown:
-        raise ValueError(f"sbs:{core} has no parameter {', '.join(unknown)}; valid: "
-                         f"{', '.join(PARAMETERS[core])}")
-    p = {**PARAMETERS[core], **params}
-    for name, value in p.items():
-        want = str if name == "weights" else int
-        if isinstance(value, bool) or not isinstance(value, want):
-            raise ValueError(f"sbs:{core} parameter {name} must be "
-                             f"{'a weight format name' if want is str else 'an integer'}, "
-                             f"got {value!r}")
+    p = MANIFESTS[core].validate(params)  # names, types and ranges from the manifest
     if core == "spikegen":
         spikegen.check_params(p["n_max"], p["src_max"])
     else:
@@ -221,8 +194,7 @@ def variant(core: str, params: dict, out_dir: Path, vlnv: str, request: str) -> 
     if core == "spikegen":
         args = (p["n_max"], p["src_max"])
         name, factory = spikegen.module_name(*args), lambda: spikegen.top(*args)
-        plusargs = {"APPROXNN_SBS_NMAX": args[0], "APPROXNN_SBS_SRCMAX": args[1],
-                    "APPROXNN_COUNT": 2}
+        plusargs = _plusargs(core, p)
     elif core == "layer":
         args = (p["lanes"], p["n_max"], p["weights"], p["ip_max"], p["rows_max"])
         name, factory = update.module_name(*args), lambda: update.top_layer(*args)
@@ -230,8 +202,7 @@ def variant(core: str, params: dict, out_dir: Path, vlnv: str, request: str) -> 
     else:
         args = (p["lanes"], p["n_max"], p["weights"])
         name, factory = update.module_name(*args), lambda: update.top(*args)
-        plusargs = {"APPROXNN_SBS_P": args[0], "APPROXNN_SBS_NMAX": args[1],
-                    "APPROXNN_SBS_WEIGHTS": args[2], "APPROXNN_COUNT": 4}
+        plusargs = _plusargs(core, p)
     rtl = convert_block(factory, name, out_dir / "rtl")
     shutil.copyfile(SBS_DIR / CORES[core] / "lint.vlt", out_dir / "lint.vlt")
     path = out_dir / f"{core}.core"

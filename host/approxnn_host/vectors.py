@@ -53,7 +53,7 @@ def load(path) -> list[tuple[SimpleNamespace, np.ndarray]]:
 def make(count: int, seed: int):
     """``count`` layers of the kinds in turn and the golden model's outputs (repository only:
     the layer generator and the golden model of the engine's testbench)."""
-    from verif.cnn.engine_env import golden, make_layer  # noqa: PLC0415
+    from verif.cnn.engine.layers import golden, make_layer  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
     kinds = [("conv_same", (8, 8, 3, 6, 3, 3, 1, 1, "SAME"), {}),

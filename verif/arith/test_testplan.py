@@ -1,6 +1,6 @@
-"""The testplan names only tests and cover points that exist."""
+"""The testplan names only cover points that exist (tests and pytest functions are checked
+both ways in verif/common/test_testplan.py)."""
 
-import ast
 from pathlib import Path
 
 import yaml
@@ -8,21 +8,12 @@ import yaml
 HERE = Path(__file__).parent
 
 
-def _names(path: Path, kind) -> set[str]:
-    tree = ast.parse(path.read_text())
-    return {n.name for n in ast.walk(tree) if isinstance(n, kind)}
-
-
 def test_testplan_refers_to_existing_items():
     plan = yaml.safe_load((HERE / "testplan.yml").read_text())
-    uvm_tests = _names(HERE / "cocotb_arith.py", ast.ClassDef)
-    pytests = _names(HERE / "test_arith_rtl.py", ast.FunctionDef)
     env_src = (HERE / "env.py").read_text()
     assert plan["testpoints"], "empty testplan"
     for tp in plan["testpoints"]:
         assert tp["desc"].strip() and tp["stage"] in {"V1", "V2", "V3"}
-        assert set(tp["tests"]) <= uvm_tests, tp["name"]
-        assert set(tp["pytest"]) <= pytests, tp["name"]
-        for cg in tp["covergroups"]:
+        for cg in tp.get("covergroups", []):
             leaf = cg.split(".", 1)[1]
             assert f'{{prefix}}.{leaf}"' in env_src, f"{tp['name']}: no cover point {cg}"

@@ -4,7 +4,7 @@ from APPROXNN_ENGINE_LANES / APPROXNN_ENGINE_MUL."""
 import pyuvm
 
 from verif import fail_exit
-from verif.cnn.engine_env import (
+from verif.cnn.engine.tests import (
     EngineLayerTest,
     EngineNetworkTest,
     EngineRandomTest,

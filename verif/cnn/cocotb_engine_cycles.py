@@ -16,7 +16,7 @@ import pyuvm
 from pyuvm import uvm_subscriber
 
 from verif import fail_exit
-from verif.cnn.engine_env import EngineNetworkTest
+from verif.cnn.engine.tests import EngineNetworkTest
 
 fail_exit.install()
 

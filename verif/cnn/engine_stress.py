@@ -1,7 +1,7 @@
 """Stress, shape extremes and reset during traffic for the CNN layer engine (pyuvm).
 
 :class:`EngineStressTest` runs, on one engine build, against the golden model
-(:func:`verif.cnn.engine_env.golden`, every output beat and the beat count compared):
+(:func:`verif.cnn.engine.layers.golden`, every output beat and the beat count compared):
 
 1. **shape extremes** (:func:`extreme_layers`): layers whose set-up products reach the widths of
    the set-up fields for this build's buffers - output channels up to the channel table, input
@@ -32,17 +32,11 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_subscriber
 
-from verif.cnn.engine_env import (
-    EngineBase,
-    EngineEnv,
-    EngineScoreboard,
-    config_from_env,
-    is_hf6,
-    make_layer,
-    random_layer,
-    to_hf6,
-    weight_words,
-)
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.agents import config_from_env
+from verif.cnn.engine.env import EngineBase, EngineEnv
+from verif.cnn.engine.layers import is_hf6, make_layer, random_layer, to_hf6
+from verif.cnn.engine.scoreboard import EngineScoreboard
 from verif.cnn.pipe import coverage_holes, log_coverage
 from verif.common import protocol
 

@@ -26,6 +26,7 @@ from cocotb.triggers import RisingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
+from cores.common import manifest
 from refmodels.cnn import minifloat as mf
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 from verif.common.settings import setting
@@ -33,9 +34,9 @@ from verif.common.settings import setting
 INPUTS = ("in_first", "in_last", "a", "w", "b")
 OUTPUTS = ("out_acc", "out_y")
 # cycles between the BFM's record of the last tap and its record of the result: the RTL's
-# LATENCY (8, out_valid in the 8th cycle after the accepting edge) + 1, as the BFM samples the
-# outputs after the clock edge that ends the output cycle
-LATENCY = 9
+# LATENCY (8, out_valid in the 8th cycle after the accepting edge: cores/cnn/hf6mac/manifest.toml)
+# + 1, as the BFM samples the outputs after the clock edge that ends the output cycle
+LATENCY = manifest.load("cnn", "hf6mac").latency["result"] + 1
 
 A_BINS = ["zero", "subnormal", "tiny", "normal", "large"]
 SHIFT_BINS = ["right_to_zero", "right", "left", "left_wrap", "left_64"]
@@ -45,7 +46,9 @@ MASK64 = (1 << 64) - 1
 
 
 def config_from_env():
-    return int(setting("APPROXNN_HF6_LANES", "4"))
+    # absent: the manifest's default (cores/cnn/hf6mac/manifest.toml)
+    default = manifest.load("cnn", "hf6mac").default_settings()["APPROXNN_HF6_LANES"]
+    return int(setting("APPROXNN_HF6_LANES", default))
 
 
 def f32_bits(x):

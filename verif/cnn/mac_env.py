@@ -24,6 +24,7 @@ from cocotb.triggers import RisingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
+from cores.common import manifest
 from refmodels.cnn import approx as apx
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
@@ -31,7 +32,9 @@ from verif.common.settings import setting
 
 INPUTS = ("in_first", "in_last", "in_pad", "x", "w", "in_zp")
 OUTPUTS = ("out_lane", "out_last", "out_acc")
-LATENCY_FIRST = 4  # cycles from the accepted last tap to lane 0 at the output (BFM convention)
+# cycles from the accepted last tap to lane 0 at the output as this BFM counts them: one
+# less than the core's figure (cores/cnn/mac/manifest.toml)
+LATENCY_FIRST = manifest.load("cnn", "mac").latency["first_lane"] - 1
 
 LEN_BINS = ["one", "shorter_than_lanes", "medium", "long"]
 VAL_BINS = ["min", "max", "zero", "one", "minus_one", "neg", "pos"]
@@ -39,9 +42,13 @@ ZP_BINS = ["min", "max", "zero", "neg", "pos"]
 SIGN_BINS = ["neg", "pos"]  # zero results occur too, but not for every unit: not a goal
 
 
+#: the build's settings when absent: the manifest's defaults (cores/cnn/mac/manifest.toml)
+DEFAULTS = manifest.load("cnn", "mac").default_settings()
+
+
 def config_from_env():
-    lanes = int(setting("APPROXNN_MAC_LANES", "8"))
-    mul = setting("APPROXNN_MAC_MUL", "int8")
+    lanes = int(setting("APPROXNN_MAC_LANES", DEFAULTS["APPROXNN_MAC_LANES"]))
+    mul = setting("APPROXNN_MAC_MUL", DEFAULTS["APPROXNN_MAC_MUL"])
     return lanes, mul
 
 

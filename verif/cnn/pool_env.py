@@ -24,13 +24,16 @@ from cocotb.triggers import RisingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
+from cores.common import manifest
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 
 INPUTS = ("in_first", "in_last", "in_pad", "x", "mode", "act_min", "act_max")
 OUTPUTS = ("y",)
-# BFM records: the result is seen one edge after the RTL's output cycle begins
-LATENCY_SEEN = {0: 2, 1: 20}
+# BFM records: the result is seen one edge after the RTL's output cycle begins (the RTL's
+# latencies: cores/cnn/pool/manifest.toml)
+_LATENCY = manifest.load("cnn", "pool").latency
+LATENCY_SEEN = {0: _LATENCY["maxpool"] + 1, 1: _LATENCY["avgpool"] + 1}
 MODES = ["max", "avg"]
 LEN_BINS = ["one", "2_4", "5_9", "long", "256"]
 CLAMP_BINS = ["none", "low", "high"]

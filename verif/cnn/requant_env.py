@@ -26,10 +26,12 @@ from cocotb.triggers import RisingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
+from cores.common import manifest
 from refmodels.cnn import tflite as tfl
 from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
 
-LATENCY = 6
+#: cycles from the inputs to the result (cores/cnn/requant/manifest.toml)
+LATENCY = manifest.load("cnn", "requant").latency["result"]
 BATCH = 4096
 INPUTS = ("acc", "bias", "mult", "shift", "fc", "scale_hi", "out_zp", "act_min", "act_max")
 WIDTHS = (32, 32, 32, 6, 1, 32, 8, 8, 8)

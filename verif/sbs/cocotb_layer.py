@@ -1,5 +1,7 @@
-"""cocotb tests of the SbS layer unit (``sbs_layer``): a whole network, layer after layer,
-through the RTL, compared bit for bit with the golden model; and the layer registers.
+"""cocotb tests of the SbS layer unit (``sbs_layer``), directed pyuvm tests on the AXI blocks'
+base (verif/common/axi_env.py): a whole network, layer after layer, through the RTL, compared
+bit for bit with the golden model; the layer registers; the unit at its maxima and reset
+during traffic.
 
 Configuration from the environment: ``APPROXNN_SBS_P``, ``APPROXNN_SBS_NMAX``,
 ``APPROXNN_SBS_IPMAX``, ``APPROXNN_SBS_ROWSMAX``, ``APPROXNN_SBS_WEIGHTS`` (the RTL built),
@@ -27,7 +29,8 @@ from refmodels.sbs.formats import HFixed, parse_format
 from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
-from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.axi import AxiResp, StreamAgents, frame
+from verif.common.axi_env import AxiBlockBfm, DirectedSeq, DirectedTest, register
 from verif.common.regmap import sweep
 from verif.common.regmaps import sbs_update_map
 from verif.sbs.env import pack, setting, unpack
@@ -109,10 +112,27 @@ class Cycles:
             self.n += 1
 
 
-@cocotb.test()
-async def network_end_to_end(dut):
+class LayerBfm(AxiBlockBfm):
+    """Clock, reset and registers (model of sbs_layer.rdl) of the layer unit; its streams are
+    the :class:`LayerDriver`'s."""
+
+    regmap_name = "sbs_layer"
+
+
+class LayerDirectedTest(DirectedTest):
+    def make_bfm(self, seed):
+        return LayerBfm(cocotb.top, seed)
+
+
+class NetworkEndToEndSeq(DirectedSeq):
     """Test images through every layer of the RTL: the final h of every layer equals the golden
     model bit for bit, and so does the class."""
+
+    async def steps(self, bfm):
+        await network_end_to_end_steps(bfm.dut, bfm.regs)
+
+
+async def network_end_to_end_steps(dut, regs):
     p, n_max, ip_max, rows_max, fmt = layer_config()
     net = network()
     T = int(setting("APPROXNN_SBS_T", "8"))
@@ -123,10 +143,8 @@ async def network_end_to_end(dut):
         if lay.n_h > n_max or lay.n_ip > ip_max or lay.n_h % p or \
                 np.prod(lay.weight_shape[:3]) > rows_max:
             raise AssertionError(f"layer {lay.index} ({lay.type}) does not fit the RTL built")
-    start_clock(dut)
-    await reset(dut)
     clock = Cycles(dut)
-    drv = LayerDriver(dut, RegAgent(dut), p, fmt, float(os.environ.get("APPROXNN_IDLE", "0.1")),
+    drv = LayerDriver(dut, regs, p, fmt, float(os.environ.get("APPROXNN_IDLE", "0.1")),
                       float(os.environ.get("APPROXNN_BACKPRESSURE", "0.2")))
     seeds = seed + np.arange(len(images))
     _, want_states = run(net, images, T, seeds=seeds, weights=fmt, h=hf, return_all=True)
@@ -185,14 +203,16 @@ async def network_end_to_end(dut):
             json.dump({"T": T, "weights": fmt.name, "p": p, "results": results, **cycles}, fh)
 
 
-@cocotb.test()
-async def layer_registers(dut):
+class LayerRegistersSeq(DirectedSeq):
     """The layer registers refuse out-of-range values; a spike for a missing IP or row is
     dropped and flagged."""
+
+    async def steps(self, bfm):
+        await layer_registers_steps(bfm.dut, bfm.regs)
+
+
+async def layer_registers_steps(dut, regs):
     p, n_max, ip_max, rows_max, fmt = layer_config()
-    start_clock(dut)
-    await reset(dut)
-    regs = RegAgent(dut)
     problems = await sweep(regs, sbs_update_map(p, n_max, fmt, layer=(ip_max, rows_max)),
                            log=dut._log)
     assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
@@ -214,8 +234,7 @@ async def layer_registers(dut):
     assert await regs.read_ok(REG["UPDATES"]) == 0
 
 
-@cocotb.test()
-async def layer_maxima_and_reset(dut):
+class LayerMaximaAndResetSeq(DirectedSeq):
     """The layer unit at its maxima: N_H = N_MAX, N_IP = IP_MAX, N_ROWS = ROWS_MAX, spikes for
     the first and the last IP and row among random ones, every h read back and compared with
     the golden model (``update_fixed_loop`` per spike whose r passes the threshold). Then
@@ -223,14 +242,17 @@ async def layer_maxima_and_reset(dut):
     and mid-output (h partly read out), under stalls (``APPROXNN_STRESS``, default i.i.d.
     0.2); each time the job run again
     equals the golden model."""
+
+    async def steps(self, bfm):
+        await layer_maxima_and_reset_steps(bfm.dut, bfm.regs)
+
+
+async def layer_maxima_and_reset_steps(dut, regs):
     from refmodels.sbs.model import update_fixed_loop
     from verif.common.reset import POINTS, beats, reset_when
 
     p, n_max, ip_max, rows_max, fmt = layer_config()
-    start_clock(dut)
-    await reset(dut)
     rng = random.Random(int(os.environ.get("APPROXNN_SEED", "0")) + 3)
-    regs = RegAgent(dut)
     drv = LayerDriver(dut, regs, p, fmt, 0.0, 0.0)
     # i.i.d. stalls by default (the weight frame is long); the nightly tier sets "bursty"
     agents = StreamAgents(dut, rng, stress=os.environ.get("APPROXNN_STRESS", "iid:0.2"))
@@ -283,3 +305,21 @@ async def layer_maxima_and_reset(dut):
         assert await regs.read_ok(REG["STATUS"]) == 0, f"STATUS after a reset {point}"
         assert await job() == want, f"h after a reset {point} differs from the golden model"
         dut._log.info(f"reset {point}: landed; the next job matches the golden model")
+
+
+class LayerNetworkTest(LayerDirectedTest):
+    sequence_class = NetworkEndToEndSeq
+
+
+class LayerRegisterTest(LayerDirectedTest):
+    sequence_class = LayerRegistersSeq
+
+
+class LayerMaximaResetTest(LayerDirectedTest):
+    sequence_class = LayerMaximaAndResetSeq
+
+
+# the test names the harness, the regression, the testplan and approxnn sbs hardware select
+network_end_to_end = register("network_end_to_end", LayerNetworkTest)
+layer_registers = register("layer_registers", LayerRegisterTest)
+layer_maxima_and_reset = register("layer_maxima_and_reset", LayerMaximaResetTest)

@@ -1,5 +1,6 @@
 """cocotb tests of the SbS spike generator: the pyuvm random test (verif/sbs/spikegen_env.py)
-and the registers / cut-frame test, against refmodels.sbs.rng (xorshift, ``select_fixed``).
+and the directed pyuvm tests (registers / cut frame, reset during traffic) on the AXI blocks'
+base (verif/common/axi_env.py), against refmodels.sbs.rng (xorshift, ``select_fixed``).
 Configuration: ``APPROXNN_SBS_NMAX``, ``APPROXNN_SBS_SRCMAX``, ``APPROXNN_SEED``,
 ``APPROXNN_COUNT`` (steps per configuration), ``APPROXNN_IDLE``, ``APPROXNN_BACKPRESSURE``."""
 
@@ -13,11 +14,12 @@ from cocotb.triggers import ClockCycles
 from cores.sbs.spikegen.spikegen import ERR_H_SHORT, NO_SPIKE, REG, REGMAP
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
-from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.axi import AxiResp, StreamAgents, frame, reset
+from verif.common.axi_env import DirectedSeq, DirectedTest, register
 from verif.common.regmap import sweep
 from verif.common.regmaps import spikegen_map
 from verif.sbs.env import setting
-from verif.sbs.spikegen_env import SpikegenRandomTest
+from verif.sbs.spikegen_env import SpikegenBfm, SpikegenRandomTest
 
 fail_exit.install()
 
@@ -29,13 +31,20 @@ def config():
 pyuvm.test()(SpikegenRandomTest)
 
 
-@cocotb.test()
-async def registers_and_bad_frames(dut):
+class SpikegenDirectedTest(DirectedTest):
+    def make_bfm(self, seed):
+        return SpikegenBfm(cocotb.top, seed)
+
+
+class RegistersAndBadFramesSeq(DirectedSeq):
     """Bad register accesses get SLVERR; a frame cut short is flagged and the unit recovers."""
+
+    async def steps(self, bfm):
+        await registers_and_bad_frames_steps(bfm.dut, bfm.regs)
+
+
+async def registers_and_bad_frames_steps(dut, regs):
     n_max, src_max = config()
-    start_clock(dut)
-    await reset(dut)
-    regs = RegAgent(dut)
     problems = await sweep(regs, spikegen_map(n_max, src_max), log=dut._log)
     assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
     await reset(dut)
@@ -74,18 +83,20 @@ async def registers_and_bad_frames(dut):
     assert got == want
 
 
-@cocotb.test()
-async def reset_during_traffic(dut):
+class ResetDuringTrafficSeq(DirectedSeq):
     """rst asserted mid-frame (latents partly sent), mid-compute (latents in, no spike out)
     and mid-output (spikes partly out), under bursty stalls and back-pressure; each time a
     full step afterwards equals the golden model and the registers are back at reset."""
+
+    async def steps(self, bfm):
+        await reset_during_traffic_steps(bfm.dut, bfm.regs)
+
+
+async def reset_during_traffic_steps(dut, regs):
     from verif.common.reset import POINTS, beats, reset_when
 
     n_max, src_max = config()
-    start_clock(dut)
-    await reset(dut)
     rng = random.Random(int(setting("APPROXNN_SEED", "5")))
-    regs = RegAgent(dut)
     agents = StreamAgents(dut, rng, stress="bursty")
     src, sink = agents.source("s_axis_h"), agents.sink("m_axis_spk")
     n_h, n_src = min(8, n_max), min(4, src_max)
@@ -122,3 +133,16 @@ async def reset_during_traffic(dut):
         want = select_fixed(h, SpikeRNG("xorshift", [seed]).words(0, n_src)[0]).tolist()
         assert got == want, f"spikes after a reset {point}: {got}, model {want}"
         dut._log.info(f"reset {point}: landed; the next step matches the golden model")
+
+
+class SpikegenRegisterTest(SpikegenDirectedTest):
+    sequence_class = RegistersAndBadFramesSeq
+
+
+class SpikegenResetTest(SpikegenDirectedTest):
+    sequence_class = ResetDuringTrafficSeq
+
+
+# the test names the harness and the testplan select
+registers_and_bad_frames = register("registers_and_bad_frames", SpikegenRegisterTest)
+reset_during_traffic = register("reset_during_traffic", SpikegenResetTest)

@@ -1,5 +1,7 @@
-"""cocotb entry point of the SbS update unit: the pyuvm random test, the register-map test and
-the cycle measurement (configuration from APPROXNN_SBS_* environment variables)."""
+"""cocotb entry point of the SbS update unit: the pyuvm random test and the directed pyuvm
+tests (register map, bad frames, the cycle measurement, reset during traffic) on the AXI
+blocks' base (verif/common/axi_env.py); configuration from APPROXNN_SBS_* environment
+variables."""
 
 import json
 import os
@@ -13,28 +15,33 @@ from cores.sbs.update.update import ERR_W_SHORT, ID_VALUE, REG, REGMAP, F
 from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
 from verif import fail_exit
-from verif.common.axi import AxiResp, RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.axi import AxiResp, StreamAgents, frame, reset
+from verif.common.axi_env import DirectedSeq, DirectedTest, register
 from verif.common.regmap import sweep
 from verif.common.regmaps import sbs_update_map
-from verif.sbs.env import UpdateRandomTest, config_from_env, pack, unpack
+from verif.sbs.env import UpdateBfm, UpdateRandomTest, config_from_env, pack, unpack
 
 fail_exit.install()
 
 pyuvm.test()(UpdateRandomTest)
 
 
-async def _setup(dut, idle=0.0, backpressure=0.0):
-    start_clock(dut)
-    await reset(dut)
-    agents = StreamAgents(dut, random.Random(1), idle=idle, backpressure=backpressure)
-    return RegAgent(dut), agents
+class UpdateDirectedTest(DirectedTest):
+    """A directed test of the update unit: stream agents seeded 1, no idle cycles."""
+
+    def make_bfm(self, seed):
+        return UpdateBfm(cocotb.top, 1)
 
 
-@cocotb.test()
-async def register_map(dut):
+class RegisterMapSeq(DirectedSeq):
     """Every register answers as documented; bad accesses get SLVERR and change nothing."""
+
+    async def steps(self, bfm):
+        await register_map_steps(bfm.dut, bfm.regs)
+
+
+async def register_map_steps(dut, regs):
     p, n_max, fmt = config_from_env()
-    regs, _ = await _setup(dut)
     problems = await sweep(regs, sbs_update_map(p, n_max, fmt), log=dut._log)
     assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
     await reset(dut)
@@ -80,11 +87,15 @@ async def register_map(dut):
     assert await regs.read_ok(REG["C1"]) == 65536
 
 
-@cocotb.test()
-async def bad_frames(dut):
+class BadFramesSeq(DirectedSeq):
     """A short weight row is dropped and flagged; the unit goes on with the next row."""
+
+    async def steps(self, bfm):
+        await bad_frames_steps(bfm.dut, bfm.regs, bfm.agents)
+
+
+async def bad_frames_steps(dut, regs, agents):
     p, n_max, fmt = config_from_env()
-    regs, agents = await _setup(dut)
     w_src, h_src, sink = agents.source("s_axis_w"), agents.source("s_axis_h"), \
         agents.sink("m_axis_h")
     n = 2 * p
@@ -111,12 +122,16 @@ async def bad_frames(dut):
     assert await regs.read_ok(REG["ERROR"]) == 0
 
 
-@cocotb.test()
-async def cycles(dut):
+class CyclesSeq(DirectedSeq):
     """Cycles per update (ROW_CYCLES) for several N_H, rows back to back, no idle cycles;
     also measured from outside: the time between first beats of consecutive rows."""
+
+    async def steps(self, bfm):
+        await cycles_steps(bfm.dut, bfm.regs, bfm.agents)
+
+
+async def cycles_steps(dut, regs, agents):
     p, n_max, fmt = config_from_env()
-    regs, agents = await _setup(dut)
     w_src, h_src = agents.source("s_axis_w"), agents.source("s_axis_h")
     sizes = sorted({max(2, p), 16 * p if 16 * p <= n_max else n_max, n_max})
     starts = []
@@ -186,20 +201,23 @@ def _golden(h0, rows):
     return h
 
 
-@cocotb.test()
-async def reset_during_traffic(dut):
+class ResetDuringTrafficSeq(DirectedSeq):
     """rst asserted mid-frame (h or a row partly sent), mid-compute (rows in, no h out) and
     mid-output (h partly read out), under bursty stalls and back-pressure; each time a full
     job afterwards equals the golden model, and the registers are back at their reset
     values."""
+
+    async def steps(self, bfm):
+        await reset_during_traffic_steps(bfm.dut, bfm.regs)
+
+
+async def reset_during_traffic_steps(dut, regs):
     from verif.common.reset import POINTS, beats, reset_when
 
     p, n_max, fmt = config_from_env()
-    start_clock(dut)
-    await reset(dut)
+    # the stream agents share the data's generator (seeded APPROXNN_SEED) and stall bursts
     rng = random.Random(int(os.environ.get("APPROXNN_SEED", "1")))
     agents = StreamAgents(dut, rng, stress="bursty")
-    regs = RegAgent(dut)
     w_src, h_src, sink = agents.source("s_axis_w"), agents.source("s_axis_h"), \
         agents.sink("m_axis_h")
     n = min(n_max, 8 * p)
@@ -225,3 +243,26 @@ async def reset_during_traffic(dut):
         got = await _job(regs, h_src, w_src, sink, n, h0, rows)
         assert got == _golden(h0, rows), f"h after a reset {point} differs from the model"
         dut._log.info(f"reset {point}: landed; the next job matches the golden model")
+
+
+class UpdateRegisterTest(UpdateDirectedTest):
+    sequence_class = RegisterMapSeq
+
+
+class UpdateBadFramesTest(UpdateDirectedTest):
+    sequence_class = BadFramesSeq
+
+
+class UpdateCyclesTest(UpdateDirectedTest):
+    sequence_class = CyclesSeq
+
+
+class UpdateResetTest(UpdateDirectedTest):
+    sequence_class = ResetDuringTrafficSeq
+
+
+# the test names the harness, the regression and approxnn sbs hardware select
+register_map = register("register_map", UpdateRegisterTest)
+bad_frames = register("bad_frames", UpdateBadFramesTest)
+cycles = register("cycles", UpdateCyclesTest)
+reset_during_traffic = register("reset_during_traffic", UpdateResetTest)

@@ -43,7 +43,6 @@ from pyuvm import (
     uvm_sequence_item,
     uvm_sequencer,
     uvm_subscriber,
-    uvm_test,
 )
 
 from cores.sbs.update.update import (
@@ -56,7 +55,8 @@ from cores.sbs.update.update import (
 )
 from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
-from verif.common.axi import RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.axi import RegAgent, frame
+from verif.common.axi_env import AxiBlockBfm, AxiBlockTest
 
 TOP = (1 << F) - 1
 
@@ -435,27 +435,36 @@ class UpdateEnv(uvm_env):
         self.monitor.ap.connect(self.scoreboard.dumps_export)
 
 
-class UpdateRandomTest(uvm_test):
+class UpdateBfm(AxiBlockBfm):
+    """Clock, reset, registers (model of sbs_update.rdl) and stream agents of the update unit
+    (verif/common/axi_env.py); the driver, the monitor and the directed sequences open the
+    streams they use."""
+
+    regmap_name = "sbs_update"
+
+
+class UpdateRandomTest(AxiBlockTest):
     """Constrained-random scenarios with idle cycles and back-pressure on every stream."""
 
+    env_class = UpdateEnv
+
+    def make_bfm(self, seed):
+        return UpdateBfm(cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
+                         backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
+                         stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+
     def build_phase(self):
-        seed = int(os.environ.get("APPROXNN_SEED", cocotb.RANDOM_SEED))
-        rng = random.Random(seed)
         ConfigDB().set(None, "*", "CONFIG", config_from_env())
-        ConfigDB().set(None, "*", "SEED", seed)
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "12")))
-        ConfigDB().set(None, "*", "AGENTS", StreamAgents(
-            cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-            stress=os.environ.get("APPROXNN_STRESS", "iidb")))
-        ConfigDB().set(None, "*", "REGS", RegAgent(cocotb.top))
-        self.env = UpdateEnv("env", self)
+        super().build_phase()
+        self.bfm.regs = RegAgent(cocotb.top)  # the driver takes it in its connect phase
+        ConfigDB().set(None, "*", "AGENTS", self.bfm.agents)
+        ConfigDB().set(None, "*", "REGS", self.bfm.regs)
 
     async def run_phase(self):
         self.raise_objection()
         dut = cocotb.top
-        start_clock(dut)
-        await reset(dut)
+        await self.bfm.start()
         p, n_max, fmt = ConfigDB().get(None, "", "CONFIG")
         regs = ConfigDB().get(None, "", "REGS")
         want = p | ((n_max - 1).bit_length() << 8) | (fmt.e_bits << 16) | (fmt.m_bits << 20)
@@ -467,7 +476,5 @@ class UpdateRandomTest(uvm_test):
         await ClockCycles(dut.clk, 20)
         self.drop_objection()
 
-    def final_phase(self):
-        problems = self.env.scoreboard.errors + self.env.coverage.holes
-        if problems:
-            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
+    def problems(self):
+        return self.env.scoreboard.errors + self.env.coverage.holes

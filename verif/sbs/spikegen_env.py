@@ -31,12 +31,12 @@ from pyuvm import (
     uvm_sequence_item,
     uvm_sequencer,
     uvm_subscriber,
-    uvm_test,
 )
 
 from cores.sbs.spikegen.spikegen import NO_SPIKE, REG, F
 from refmodels.sbs.rng import SpikeRNG, select_fixed
-from verif.common.axi import RegAgent, StreamAgents, frame, reset, start_clock
+from verif.common.axi import RegAgent, frame
+from verif.common.axi_env import AxiBlockBfm, AxiBlockTest
 from verif.sbs.env import setting
 
 
@@ -215,35 +215,44 @@ class SpikegenEnv(uvm_env):
         self.monitor.ap.connect(self.scoreboard.spikes.analysis_export)
 
 
-class SpikegenRandomTest(uvm_test):
+class SpikegenBfm(AxiBlockBfm):
+    """Clock, reset, registers (model of sbs_spikegen.rdl) and stream agents of the spike
+    generator (verif/common/axi_env.py); the driver, the monitor and the directed sequences
+    open the streams they use."""
+
+    regmap_name = "sbs_spikegen"
+
+
+class SpikegenRandomTest(AxiBlockTest):
     """Constrained-random steps with idle cycles on s_axis_h and back-pressure on spikes."""
 
-    def build_phase(self):
-        seed = int(os.environ.get("APPROXNN_SEED", cocotb.RANDOM_SEED))
-        rng = random.Random(seed)
-        ConfigDB().set(None, "*", "SEED", seed)
-        ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "4")))
-        ConfigDB().set(None, "*", "AGENTS", StreamAgents(
-            cocotb.top, rng, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
+    env_class = SpikegenEnv
+
+    def make_bfm(self, seed):
+        return SpikegenBfm(
+            cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
             backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-            stress=os.environ.get("APPROXNN_STRESS", "iidb")))
-        ConfigDB().set(None, "*", "REGS", RegAgent(cocotb.top))
-        self.env = SpikegenEnv("env", self)
+            stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+
+    def build_phase(self):
+        ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "4")))
+        super().build_phase()
+        self.bfm.regs = RegAgent(cocotb.top)  # the driver takes it in its connect phase
+        ConfigDB().set(None, "*", "AGENTS", self.bfm.agents)
+        ConfigDB().set(None, "*", "REGS", self.bfm.regs)
 
     async def run_phase(self):
         self.raise_objection()
-        start_clock(cocotb.top)
-        await reset(cocotb.top)
+        await self.bfm.start()
         await RandomStepSeq("seq").start(self.env.seqr)
         await ClockCycles(cocotb.top.clk, 200)
         regs = ConfigDB().get(None, "", "REGS")
         self.spikes_counter = await regs.read_ok(REG["SPIKES"])
         self.drop_objection()
 
-    def final_phase(self):
+    def problems(self):
         problems = self.env.scoreboard.errors + self.env.coverage.holes
         if self.spikes_counter != self.env.scoreboard.checked:
             problems.append(f"SPIKES reads {self.spikes_counter}, "
                             f"{self.env.scoreboard.checked} spikes checked")
-        if problems:
-            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
+        return problems

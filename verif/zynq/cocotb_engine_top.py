@@ -1,4 +1,5 @@
-"""cocotb tests of the CNN engine's Vivado-ready top (cores/zynq/engine, ``cnn_engine_axi``).
+"""Directed pyuvm tests (verif/common/axi_env.py) of the CNN engine's Vivado-ready top
+(cores/zynq/engine, ``cnn_engine_axi``).
 
 Everything goes through the wrapper's ports - ``aclk`` / ``aresetn`` (active low), the AXI4-Lite
 slave ``s_axi_*``, the streams ``s_axis_x`` / ``s_axis_w`` / ``m_axis_y`` (with ``tkeep``) and
@@ -33,8 +34,10 @@ from cocotbext.axi import (
 )
 
 from cores.common import regmap
-from verif.cnn.engine_env import golden, make_layer, weight_words
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.layers import golden, make_layer
 from verif.common.axi import pause_generator
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 
 REGMAP = regmap.load("cnn_engine")
 A = REGMAP.offsets  # register name -> byte address
@@ -127,8 +130,18 @@ def _layers(seed):
     ]
 
 
-@cocotb.test()
-async def top_layers_by_interrupt(dut):
+class TopDirectedTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+
+
+class LayersByInterruptSeq(DirectedSeq):
+    """A Conv2D, a DepthwiseConv2D and a FullyConnected layer, each awaited on irq alone."""
+
+    async def steps(self, bfm):
+        await top_layers_by_interrupt_steps(bfm.dut)
+
+
+async def top_layers_by_interrupt_steps(dut):
     top = Top(dut, 1)
     await top.reset()
     await top.write("IRQ_ENABLE", DONE | ERROR)
@@ -145,8 +158,14 @@ async def top_layers_by_interrupt(dut):
         assert not dut.irq.value, "irq still high after the RW1C clear"
 
 
-@cocotb.test()
-async def top_interrupt_registers(dut):
+class InterruptRegistersSeq(DirectedSeq):
+    """IRQ_ENABLE / IRQ_STATUS: masking, RW1C, the ERROR bit, reset values, the ID version."""
+
+    async def steps(self, bfm):
+        await top_interrupt_registers_steps(bfm.dut)
+
+
+async def top_interrupt_registers_steps(dut):
     top = Top(dut, 2)
     await top.reset()
     ident = await top.read("ID")
@@ -199,3 +218,16 @@ async def top_interrupt_registers(dut):
     # the unmapped word between ID and IRQ_ENABLE still answers SLVERR
     resp = await top.regs.write(A["ID"] + 4, b"\x01\x00\x00\x00")
     assert resp.resp == AxiResp.SLVERR
+
+
+class TopLayersTest(TopDirectedTest):
+    sequence_class = LayersByInterruptSeq
+
+
+class TopInterruptTest(TopDirectedTest):
+    sequence_class = InterruptRegistersSeq
+
+
+# the test names verif/zynq/test_zynq_rtl.py selects
+top_layers_by_interrupt = register("top_layers_by_interrupt", TopLayersTest)
+top_interrupt_registers = register("top_interrupt_registers", TopInterruptTest)

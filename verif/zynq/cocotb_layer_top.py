@@ -1,4 +1,5 @@
-"""cocotb test of the SbS layer unit's Vivado-ready top (cores/zynq/layer, ``sbs_layer_axi``).
+"""Directed pyuvm test (verif/common/axi_env.py) of the SbS layer unit's Vivado-ready top
+(cores/zynq/layer, ``sbs_layer_axi``).
 
 Through the wrapper's ports only - ``aclk`` / ``aresetn``, ``s_axi_*``, the padded streams
 ``s_axis_h`` / ``m_axis_h`` (64 bits for 2 x 24), ``s_axis_s`` and ``irq``:
@@ -30,6 +31,7 @@ from cocotbext.axi import (
 )
 
 from cores.common import regmap
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 
 REGMAP = regmap.load("sbs_layer")
 A = REGMAP.offsets
@@ -79,8 +81,14 @@ class Top:
         raise AssertionError("the unit stays busy")
 
 
-@cocotb.test()
-async def top_h_through_padded_streams_and_interrupt(dut):
+class PaddedStreamsAndInterruptSeq(DirectedSeq):
+    """An h load with garbage padding and a DUMP awaited on irq; the interrupt registers."""
+
+    async def steps(self, bfm):
+        await top_h_through_padded_streams_and_interrupt_steps(bfm.dut)
+
+
+async def top_h_through_padded_streams_and_interrupt_steps(dut):
     top = Top(dut)
     await top.reset()
     rng = random.Random(5)
@@ -139,3 +147,12 @@ async def top_h_through_padded_streams_and_interrupt(dut):
     # unmapped words past the interrupt registers answer SLVERR
     resp = await top.regs.write(A["IRQ_STATUS"] + 4, b"\x01\x00\x00\x00")
     assert resp.resp == AxiResp.SLVERR
+
+
+class TopPaddedStreamsTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+    sequence_class = PaddedStreamsAndInterruptSeq
+
+
+top_h_through_padded_streams_and_interrupt = register(
+    "top_h_through_padded_streams_and_interrupt", TopPaddedStreamsTest)

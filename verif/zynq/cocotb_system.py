@@ -37,8 +37,10 @@ from cocotbext.axi import (
 
 from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
-from verif.cnn.engine_env import golden, make_layer, weight_words
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.layers import golden, make_layer
 from verif.common.axi import pause_generator
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
 REGMAP = regmap.load("cnn_engine")
@@ -162,10 +164,15 @@ class System:
         return out[:n_out], cycles
 
 
-@cocotb.test()
-async def system_layers(dut):
+class SystemLayersSeq(DirectedSeq):
     """Conv2D, DepthwiseConv2D and FullyConnected layers through DDR, the DMAs and
     the engine; each output bit for bit against the golden model."""
+
+    async def steps(self, bfm):
+        await system_layers_steps(bfm.dut)
+
+
+async def system_layers_steps(dut):
     sysm = System(dut, 1)
     await sysm.reset()
     rng = np.random.default_rng(11)
@@ -182,11 +189,16 @@ async def system_layers(dut):
         dut._log.info(f"{lay.kind}: {len(out)} outputs bit-exact, {cycles} engine cycles")
 
 
-@cocotb.test()
-async def system_driver(dut):
+class SystemDriverSeq(DirectedSeq):
     """The host driver (host/approxnn_host, PYNQ API) and the board self-test unchanged on the
     PYNQ-API shim: test vectors written by approxnn_host.vectors (golden-model outputs) run
     bit-exact; a wrong expected output is reported."""
+
+    async def steps(self, bfm):
+        await system_driver_steps(bfm.dut)
+
+
+async def system_driver_steps(dut):
     from cocotb.task import bridge
 
     from host.approxnn_host import selftest, vectors
@@ -211,3 +223,20 @@ async def system_driver(dut):
     wrong = want.copy()
     wrong[0] += 1
     assert await bridge(selftest.run)(drv, [(lay, wrong)], lines.append) == 1
+
+
+class SystemDirectedTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+
+
+class SystemLayersTest(SystemDirectedTest):
+    sequence_class = SystemLayersSeq
+
+
+class SystemDriverTest(SystemDirectedTest):
+    sequence_class = SystemDriverSeq
+
+
+# the test names verif/zynq/test_zynq_rtl.py runs
+system_layers = register("system_layers", SystemLayersTest)
+system_driver = register("system_driver", SystemDriverTest)

@@ -33,6 +33,7 @@ from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
 from refmodels.sbs.formats import HFixed, parse_format
 from refmodels.sbs.model import update_fixed_loop
 from verif.common.axi import pause_generator
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.sbs.env import pack
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
@@ -114,8 +115,15 @@ class SbsSystem:
         await self.reg("IRQ_STATUS", status)
 
 
-@cocotb.test()
-async def sbs_system_layer(dut):
+class SbsSystemLayerSeq(DirectedSeq):
+    """Weights, h and spikes of a layer through DDR, the DMAs and the layer unit; h after
+    DUMP bit for bit against the golden model, and UPDATES."""
+
+    async def steps(self, bfm):
+        await sbs_system_layer_steps(bfm.dut)
+
+
+async def sbs_system_layer_steps(dut):
     sysm = SbsSystem(dut, 4)
     await sysm.reset()
     rng = random.Random(9)
@@ -174,10 +182,15 @@ async def sbs_system_layer(dut):
     dut._log.info(f"{len(spikes)} spikes over {n_ip} IPs: h bit-exact after DUMP")
 
 
-@cocotb.test()
-async def sbs_system_driver(dut):
+class SbsSystemDriverSeq(DirectedSeq):
     """The SbS host driver (host/approxnn_host/sbs.py, PYNQ API) unchanged on the PYNQ-API
     shim: a layer's h after its spikes equals the golden model bit for bit."""
+
+    async def steps(self, bfm):
+        await sbs_system_driver_steps(bfm.dut)
+
+
+async def sbs_system_driver_steps(dut):
     from cocotb.task import bridge
 
     from host.approxnn_host.sbs import SbsLayer
@@ -212,3 +225,20 @@ async def sbs_system_driver(dut):
     assert h != h0
     assert got.tolist() == h, "h after the spikes differs from the golden model"
     dut._log.info(f"driver: {len(spikes)} spikes over {n_ip} IPs, h bit-exact")
+
+
+class SystemDirectedTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+
+
+class SbsSystemLayerTest(SystemDirectedTest):
+    sequence_class = SbsSystemLayerSeq
+
+
+class SbsSystemDriverTest(SystemDirectedTest):
+    sequence_class = SbsSystemDriverSeq
+
+
+# the test names verif/zynq/test_zynq_rtl.py runs
+sbs_system_layer = register("sbs_system_layer", SbsSystemLayerTest)
+sbs_system_driver = register("sbs_system_driver", SbsSystemDriverTest)

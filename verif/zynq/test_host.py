@@ -12,7 +12,8 @@ from approxnn.eda.sim import REPO_ROOT
 
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS
 from host.approxnn_host.cnn import pack_weights
-from verif.cnn.engine_env import make_layer, weight_words
+from host.approxnn_host.layers import weight_words
+from verif.cnn.engine.layers import make_layer
 
 C_DIR = REPO_ROOT / "host" / "c"
 
@@ -43,10 +44,26 @@ def test_bare_metal_example_uses_the_block_design_addresses():
     ("fc", (1, 1, 24, 9, 1, 1, 1, 1, "VALID")),
 ])
 @pytest.mark.parametrize("lanes", [1, 4, 8])
-def test_driver_weight_packing_equals_the_testbench(kind, args, lanes):
+def test_weight_packing_follows_the_stream_order(kind, args, lanes):
+    """The driver's packing (which the testbench's ``weight_words`` uses too) against the
+    engine's s_axis_w order written out tap by tap: per channel group, per tap (ky, kx, ci),
+    lane i = channel g * P + i (0 beyond OC); depthwise: per channel, per tap (ky, kx), the
+    weight in lane 0."""
     lay = make_layer(np.random.default_rng(3), kind, *args)
-    words = b"".join(int(v).to_bytes(lanes, "little") for v in weight_words(lay, lanes))
-    assert pack_weights(lay.wt, lay.oc, lanes, lay.depthwise).tobytes() == words
+    if lay.depthwise:
+        want = [int(lay.wt[0, ky, kx, ch]) & 0xFF for ch in range(lay.oc)
+                for ky in range(lay.fh) for kx in range(lay.fw)]
+    else:
+        want = []
+        for g in range(-(-lay.oc // lanes)):
+            for ky in range(lay.fh):
+                for kx in range(lay.fw):
+                    for ci in range(lay.c):
+                        want.append(sum((int(lay.wt[g * lanes + i, ky, kx, ci]) & 0xFF) << (8 * i)
+                                        for i in range(lanes) if g * lanes + i < lay.oc))
+    assert weight_words(lay, lanes) == want
+    packed = b"".join(v.to_bytes(lanes, "little") for v in want)
+    assert pack_weights(lay.wt, lay.oc, lanes, lay.depthwise).tobytes() == packed
 
 
 def test_vectors_round_trip(tmp_path):
@@ -68,7 +85,7 @@ def test_vectors_round_trip(tmp_path):
 
 
 def vectors_golden(lay):
-    from verif.cnn.engine_env import golden  # noqa: PLC0415
+    from verif.cnn.engine.layers import golden  # noqa: PLC0415
 
     return golden(lay, None)
 
