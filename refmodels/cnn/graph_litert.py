@@ -1,0 +1,223 @@
+"""A :class:`refmodels.cnn.graph.Graph` as a ``.tflite`` flatbuffer, LiteRT's reference
+interpreter on it, and a small random int8 graph with every supported op (a model that is not
+in the repository, for tests and examples).
+
+Writing and interpreting need the optional package ``ai-edge-litert`` (its flatbuffer schema
+and interpreter); importing models does not (:mod:`refmodels.cnn.tflite_import`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Graph
+
+__all__ = ["available", "to_tflite", "reference_interpreter", "run_reference", "example_graph"]
+
+#: builtin operator -> (schema name, version of its int8 kernel)
+OPS = {"conv2d": ("CONV_2D", 3), "depthwise_conv2d": ("DEPTHWISE_CONV_2D", 3),
+       "fully_connected": ("FULLY_CONNECTED", 4), "max_pool": ("MAX_POOL_2D", 2),
+       "avg_pool": ("AVERAGE_POOL_2D", 2), "add": ("ADD", 2), "reshape": ("RESHAPE", 1)}
+
+
+def available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+        import ai_edge_litert.schema_py_generated  # noqa: F401
+        import flatbuffers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def to_tflite(g: Graph) -> bytes:
+    """The flatbuffer (bytes) of ``g`` with batch 1: the exact integers of the graph."""
+    import flatbuffers  # noqa: PLC0415
+    from ai_edge_litert import schema_py_generated as S  # noqa: PLC0415
+
+    buffers = [S.BufferT()]
+    tensors, ops, codes, index = [], [], [], {}
+
+    def tensor(name, shape, ttype, scale, zp, data=None, qdim=0):
+        t = S.TensorT()
+        t.name, t.shape, t.type = name, np.asarray(shape, np.int32), ttype
+        t.buffer = 0
+        if data is not None:
+            b = S.BufferT()
+            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+            buffers.append(b)
+            t.buffer = len(buffers) - 1
+        qp = S.QuantizationParametersT()
+        qp.scale = np.atleast_1d(np.asarray(scale, np.float32))
+        qp.zeroPoint = np.atleast_1d(np.asarray(zp, np.int64))
+        qp.quantizedDimension = qdim
+        t.quantization = qp
+        tensors.append(t)
+        return len(tensors) - 1
+
+    def act_tensor(name):
+        if name not in index:
+            d = g.tensors[name]
+            index[name] = tensor(name, [1, *d["shape"]], S.TensorType.INT8, d["scale"],
+                                 d["zero_point"])
+        return index[name]
+
+    def opcode(kind):
+        sname, version = OPS[kind]
+        code = getattr(S.BuiltinOperator, sname)
+        for i, c in enumerate(codes):
+            if c.builtinCode == code:
+                return i
+        c = S.OperatorCodeT()
+        c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), version
+        codes.append(c)
+        return len(codes) - 1
+
+    acts = {"NONE": S.ActivationFunctionType.NONE, "RELU": S.ActivationFunctionType.RELU,
+            "RELU6": S.ActivationFunctionType.RELU6,
+            "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1}
+    pads = {"SAME": S.Padding.SAME, "VALID": S.Padding.VALID}
+    act_tensor(g.inputs[0])
+    for o in g.ops:
+        t, nm = o["type"], o["name"]
+        ins = [act_tensor(x) for x in o["inputs"]]
+        out = act_tensor(o["output"])
+        opt_type, opts = S.BuiltinOptions.NONE, None
+        if t in ("conv2d", "depthwise_conv2d", "fully_connected"):
+            w = g.arrays[nm + ".w"]
+            b = np.asarray(g.arrays[nm + ".b"], np.int32)
+            ws = np.asarray(g.arrays[nm + ".wscale"], np.float32)
+            s_in = np.float32(g.tensors[o["inputs"][0]]["scale"])
+            qdim = 3 if t == "depthwise_conv2d" else 0
+            ins.append(tensor(nm + ".w", w.shape, S.TensorType.INT8, ws, np.zeros(len(ws)), w,
+                              qdim))
+            ins.append(tensor(nm + ".b", b.shape, S.TensorType.INT32, s_in * ws,
+                              np.zeros(len(ws)), b))
+            if t == "conv2d":
+                opts, opt_type = S.Conv2DOptionsT(), S.BuiltinOptions.Conv2DOptions
+            elif t == "depthwise_conv2d":
+                opts = S.DepthwiseConv2DOptionsT()
+                opt_type = S.BuiltinOptions.DepthwiseConv2DOptions
+                opts.depthMultiplier = o["depth_multiplier"]
+            else:
+                opts = S.FullyConnectedOptionsT()
+                opt_type = S.BuiltinOptions.FullyConnectedOptions
+            if t != "fully_connected":
+                opts.padding = pads[o["padding"]]
+                opts.strideH, opts.strideW = o["stride"]
+                opts.dilationHFactor = opts.dilationWFactor = 1
+            opts.fusedActivationFunction = acts[o["activation"]]
+        elif t in ("max_pool", "avg_pool"):
+            opts, opt_type = S.Pool2DOptionsT(), S.BuiltinOptions.Pool2DOptions
+            opts.padding = pads[o["padding"]]
+            opts.strideH, opts.strideW = o["stride"]
+            opts.filterHeight, opts.filterWidth = o["pool"]
+            opts.fusedActivationFunction = acts[o["activation"]]
+        elif t == "add":
+            opts, opt_type = S.AddOptionsT(), S.BuiltinOptions.AddOptions
+            opts.fusedActivationFunction = acts[o["activation"]]
+        else:
+            opts, opt_type = S.ReshapeOptionsT(), S.BuiltinOptions.ReshapeOptions
+            opts.newShape = np.asarray([1, *g.tensors[o["output"]]["shape"]], np.int32)
+        op = S.OperatorT()
+        op.opcodeIndex = opcode(t)
+        op.inputs, op.outputs = np.asarray(ins, np.int32), np.asarray([out], np.int32)
+        op.builtinOptionsType, op.builtinOptions = opt_type, opts
+        ops.append(op)
+    sg = S.SubGraphT()
+    sg.tensors, sg.operators, sg.name = tensors, ops, "main"
+    sg.inputs = np.asarray([index[g.inputs[0]]], np.int32)
+    sg.outputs = np.asarray([index[g.outputs[0]]], np.int32)
+    m = S.ModelT()
+    m.version, m.operatorCodes, m.subgraphs, m.buffers = 3, codes, [sg], buffers
+    m.description = f"approxnn graph {g.name}"
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def reference_interpreter(model: bytes):
+    """LiteRT's interpreter with the BUILTIN_REF op resolver (TFLite's reference kernels)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
+
+    it = Interpreter(model_content=bytes(model),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    return it
+
+
+def run_reference(model: bytes, xq) -> np.ndarray:
+    """The model's int8 outputs for ``xq`` (N, ...) on the reference interpreter, one row per
+    input (the model's batch is 1)."""
+    it = reference_interpreter(model)
+    i = it.get_input_details()[0]
+    o = it.get_output_details()[0]
+    outs = []
+    for x in np.asarray(xq):
+        it.set_tensor(i["index"], x[None].astype(i["dtype"]))
+        it.invoke()
+        outs.append(it.get_tensor(o["index"])[0].copy())
+    return np.stack(outs)
+
+
+def example_graph(seed: int = 0, name: str = "example") -> Graph:
+    """A random-weight int8 graph over a 7 x 6 x 2 input with every supported op: Conv2D
+    (per-channel, RELU), DepthwiseConv2D (per-channel) and a residual Add (RELU6), MaxPool,
+    DepthwiseConv2D with depth multiplier 2 (per-tensor, RELU_N1_TO_1), AveragePool (SAME),
+    a 1 x 1 Conv2D (per-tensor), Reshape, FullyConnected (per-tensor, RELU)."""
+    rng = np.random.default_rng(seed)
+    tensors = {"input": {"shape": [7, 6, 2], "scale": 0.02, "zero_point": int(rng.integers(-20,
+                                                                                         20))}}
+    ops, arrays = [], {}
+
+    def out_scale(s_in, ws, k):
+        real = rng.uniform(0.5, 2.0) / (np.sqrt(k) * 100.0)
+        return float(np.float32(s_in * float(np.max(ws)) / real))
+
+    def weighted(kind, nm, x, shape_out, w_shape, per_channel, act, **opt):
+        s_in = tensors[x]["scale"]
+        oc = w_shape[3] if kind == "depthwise_conv2d" else w_shape[0]
+        w = rng.integers(-127, 128, w_shape).astype(np.int8)
+        ws = (rng.uniform(0.5, 2.0, oc if per_channel else 1) / 127.0).astype(np.float32)
+        k = int(np.prod(w_shape)) // oc if kind != "depthwise_conv2d" else int(
+            np.prod(w_shape[1:3]))
+        s_out = out_scale(s_in, ws, k)
+        if act in ("RELU6", "RELU_N1_TO_1"):  # a clamp 40 to 60 codes from the zero point
+            s_out = float(np.float32({"RELU6": 6.0, "RELU_N1_TO_1": 1.0}[act]
+                                     / rng.uniform(40, 60)))
+            real = rng.uniform(0.5, 2.0) / (np.sqrt(k) * 100.0)
+            ws = (ws * np.float32(real * s_out / s_in / float(np.max(ws)))).astype(np.float32)
+        arrays[nm + ".w"], arrays[nm + ".wscale"] = w, ws
+        arrays[nm + ".b"] = rng.integers(-(1 << 11), 1 << 11, oc).astype(np.int32)
+        tensors[nm] = {"shape": shape_out, "scale": s_out,
+                       "zero_point": int(rng.integers(-30, 30))}
+        ops.append({"type": kind, "name": nm, "inputs": [x], "output": nm, "activation": act,
+                    **opt})
+        return nm
+
+    def passthrough(kind, nm, x, shape_out, **opt):
+        tensors[nm] = {"shape": shape_out, "scale": tensors[x]["scale"],
+                       "zero_point": tensors[x]["zero_point"]}
+        ops.append({"type": kind, "name": nm, "inputs": [x], "output": nm, **opt})
+        return nm
+
+    c1 = weighted("conv2d", "conv1", "input", [7, 6, 4], (4, 3, 3, 2), True, "RELU",
+                  stride=[1, 1], padding="SAME")
+    d1 = weighted("depthwise_conv2d", "dw1", c1, [7, 6, 4], (1, 3, 3, 4), True, "NONE",
+                  stride=[1, 1], padding="SAME", depth_multiplier=1)
+    s = max(tensors[c1]["scale"], tensors[d1]["scale"]) * 2.0
+    tensors["add1"] = {"shape": [7, 6, 4], "scale": float(np.float32(s)),
+                       "zero_point": int(rng.integers(-10, 10))}
+    ops.append({"type": "add", "name": "add1", "inputs": [c1, d1], "output": "add1",
+                "activation": "RELU"})
+    p1 = passthrough("max_pool", "pool1", "add1", [3, 3, 4], pool=[2, 2], stride=[2, 2],
+                     padding="VALID", activation="NONE")
+    d2 = weighted("depthwise_conv2d", "dw2", p1, [2, 2, 8], (1, 2, 2, 8), False,
+                  "RELU_N1_TO_1", stride=[1, 1], padding="VALID", depth_multiplier=2)
+    p2 = passthrough("avg_pool", "pool2", d2, [2, 2, 8], pool=[2, 2], stride=[1, 1],
+                     padding="SAME", activation="NONE")
+    c2 = weighted("conv2d", "conv2", p2, [2, 2, 6], (6, 1, 1, 8), False, "RELU6",
+                  stride=[1, 1], padding="SAME")
+    r = passthrough("reshape", "flatten", c2, [24])
+    fc = weighted("fully_connected", "fc", r, [5], (5, 24), False, "RELU")
+    return Graph(name, tensors, ops, ["input"], [fc], arrays)
