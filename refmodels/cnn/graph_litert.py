@@ -162,35 +162,57 @@ def run_reference(model: bytes, xq) -> np.ndarray:
 
 def example_graph(seed: int = 0, name: str = "example") -> Graph:
     """A random-weight int8 graph over a 7 x 6 x 2 input with every supported op: Conv2D
-    (per-channel, RELU), DepthwiseConv2D (per-channel) and a residual Add (RELU6), MaxPool,
+    (per-channel, RELU), DepthwiseConv2D (per-channel) and a residual Add (RELU), MaxPool,
     DepthwiseConv2D with depth multiplier 2 (per-tensor, RELU_N1_TO_1), AveragePool (SAME),
-    a 1 x 1 Conv2D (per-tensor), Reshape, FullyConnected (per-tensor, RELU)."""
-    rng = np.random.default_rng(seed)
-    tensors = {"input": {"shape": [7, 6, 2], "scale": 0.02, "zero_point": int(rng.integers(-20,
-                                                                                         20))}}
-    ops, arrays = [], {}
+    a 1 x 1 Conv2D (per-tensor, RELU6), Reshape, FullyConnected (per-tensor, RELU).
 
-    def out_scale(s_in, ws, k):
-        real = rng.uniform(0.5, 2.0) / (np.sqrt(k) * 100.0)
-        return float(np.float32(s_in * float(np.max(ws)) / real))
+    Output scales and zero points are calibrated on random inputs, as a converter does (the
+    real range of each op's output, 0 included, over 255 codes); the weights of the RELU6 and
+    RELU_N1_TO_1 layers are scaled so that the clamp cuts."""
+    from . import tflite as tfl  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    tensors = {"input": {"shape": [7, 6, 2], "scale": 0.02,
+                         "zero_point": int(rng.integers(-20, 20))}}
+    ops, arrays = [], {}
+    calib = rng.integers(-128, 128, (32, 7, 6, 2)).astype(np.int8)
+
+    def codes(t):
+        if t == "input":
+            return calib
+        return Graph(name, tensors, ops, ["input"], [t], arrays).run(calib)
+
+    def calibrate(real):
+        lo, hi = min(float(real.min()), 0.0), max(float(real.max()), 0.0)
+        sc = np.float32((hi - lo) / 255.0 if hi > lo else 1.0)
+        zp = int(np.clip(tfl.round_half_away(-128 - lo / float(sc)), -128, 127))
+        return float(sc), zp
+
+    clip = {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": (0.0, 6.0),
+            "RELU_N1_TO_1": (-1.0, 1.0)}
 
     def weighted(kind, nm, x, shape_out, w_shape, per_channel, act, **opt):
-        s_in = tensors[x]["scale"]
+        s_in, zp_in = tensors[x]["scale"], tensors[x]["zero_point"]
         oc = w_shape[3] if kind == "depthwise_conv2d" else w_shape[0]
         w = rng.integers(-127, 128, w_shape).astype(np.int8)
         ws = (rng.uniform(0.5, 2.0, oc if per_channel else 1) / 127.0).astype(np.float32)
-        k = int(np.prod(w_shape)) // oc if kind != "depthwise_conv2d" else int(
-            np.prod(w_shape[1:3]))
-        s_out = out_scale(s_in, ws, k)
-        if act in ("RELU6", "RELU_N1_TO_1"):  # a clamp 40 to 60 codes from the zero point
-            s_out = float(np.float32({"RELU6": 6.0, "RELU_N1_TO_1": 1.0}[act]
-                                     / rng.uniform(40, 60)))
-            real = rng.uniform(0.5, 2.0) / (np.sqrt(k) * 100.0)
-            ws = (ws * np.float32(real * s_out / s_in / float(np.max(ws)))).astype(np.float32)
-        arrays[nm + ".w"], arrays[nm + ".wscale"] = w, ws
-        arrays[nm + ".b"] = rng.integers(-(1 << 11), 1 << 11, oc).astype(np.int32)
-        tensors[nm] = {"shape": shape_out, "scale": s_out,
-                       "zero_point": int(rng.integers(-30, 30))}
+        b = rng.integers(-(1 << 11), 1 << 11, oc).astype(np.int32)
+        xc = codes(x)
+        if kind == "conv2d":
+            acc = tfl.conv2d_acc(xc, w, zp_in, tuple(opt["stride"]), opt["padding"])
+        elif kind == "depthwise_conv2d":
+            acc = tfl.depthwise_conv2d_acc(xc, w, zp_in, opt["depth_multiplier"],
+                                           tuple(opt["stride"]), opt["padding"])
+        else:
+            acc = tfl.fully_connected_acc(xc.reshape(len(xc), -1), w, zp_in)
+        real = (acc + b) * (s_in * np.broadcast_to(ws, (oc,)).astype(np.float64))
+        lo, hi = clip[act]
+        if np.isfinite(hi):  # the clamp cuts the top quarter of the range
+            ws = (ws * np.float32(hi / (0.75 * float(np.abs(real).max())))).astype(np.float32)
+            real = (acc + b) * (s_in * np.broadcast_to(ws, (oc,)).astype(np.float64))
+        arrays[nm + ".w"], arrays[nm + ".wscale"], arrays[nm + ".b"] = w, ws, b
+        sc, zp = calibrate(np.clip(real, lo, hi))
+        tensors[nm] = {"shape": shape_out, "scale": sc, "zero_point": zp}
         ops.append({"type": kind, "name": nm, "inputs": [x], "output": nm, "activation": act,
                     **opt})
         return nm
@@ -205,9 +227,10 @@ def example_graph(seed: int = 0, name: str = "example") -> Graph:
                   stride=[1, 1], padding="SAME")
     d1 = weighted("depthwise_conv2d", "dw1", c1, [7, 6, 4], (1, 3, 3, 4), True, "NONE",
                   stride=[1, 1], padding="SAME", depth_multiplier=1)
-    s = max(tensors[c1]["scale"], tensors[d1]["scale"]) * 2.0
-    tensors["add1"] = {"shape": [7, 6, 4], "scale": float(np.float32(s)),
-                       "zero_point": int(rng.integers(-10, 10))}
+    real = sum((codes(t).astype(np.float64) - tensors[t]["zero_point"]) * tensors[t]["scale"]
+               for t in (c1, d1))
+    sc, zp = calibrate(np.maximum(real, 0.0))
+    tensors["add1"] = {"shape": [7, 6, 4], "scale": sc, "zero_point": zp}
     ops.append({"type": "add", "name": "add1", "inputs": [c1, d1], "output": "add1",
                 "activation": "RELU"})
     p1 = passthrough("max_pool", "pool1", "add1", [3, 3, 4], pool=[2, 2], stride=[2, 2],

@@ -50,6 +50,16 @@ def _op_name(S, code):
     return f"builtin operator {code}"
 
 
+def _builtin_code(c) -> int:
+    """The raw ``builtin_code`` field (vtable slot 10) of an OperatorCode: the ``tflite``
+    package's ``BuiltinCode()`` answers the deprecated field below 127, where TFLite takes the
+    larger of the two."""
+    import flatbuffers  # noqa: PLC0415
+
+    o = c._tab.Offset(10)
+    return int(c._tab.Get(flatbuffers.number_types.Int32Flags, o + c._tab.Pos)) if o else 0
+
+
 def _options(S, op, cls):
     tab = op.BuiltinOptions()
     o = getattr(S, cls)()
@@ -94,7 +104,7 @@ def _read(S, buf, name):
     codes = []
     for i in range(m.OperatorCodesLength()):
         c = m.OperatorCodes(i)
-        codes.append(max(int(c.BuiltinCode()), int(c.DeprecatedBuiltinCode())))
+        codes.append(max(_builtin_code(c), int(c.DeprecatedBuiltinCode())))
     B = S.BuiltinOperator
     kinds = {B.CONV_2D: "conv2d", B.DEPTHWISE_CONV_2D: "depthwise_conv2d",
              B.FULLY_CONNECTED: "fully_connected", B.MAX_POOL_2D: "max_pool",

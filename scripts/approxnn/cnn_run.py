@@ -174,12 +174,18 @@ def run_sim(prog, xq, unit=None, sim="icarus", build_dir="build/cnn_run", seed=1
                 json.loads((tmp / "r.json").read_text()))
 
 
-def run_pynq(prog, xq, overlay):
+def _pynq():
     try:
-        from pynq import Overlay, allocate  # noqa: PLC0415 - on a board only
+        import pynq  # noqa: PLC0415 - on a board only
     except ImportError:
         raise ValueError("--backend pynq needs the 'pynq' package: run on a PYNQ board image "
                          "with the approxnn_cnn overlay (fpga/README.md)") from None
+    return pynq
+
+
+def run_pynq(prog, xq, overlay):
+    pynq = _pynq()
+    Overlay, allocate = pynq.Overlay, pynq.allocate
     from host.approxnn_host import program as P  # noqa: PLC0415
     from host.approxnn_host.cnn import CnnEngine  # noqa: PLC0415
 
@@ -267,6 +273,8 @@ def cmd_run(args) -> int:
         raise ValueError(f"unknown backend {args.backend!r}; valid: {', '.join(BACKENDS)}")
     if (args.inputs is None) != (args.out is None):
         raise ValueError("--inputs and --out go together")
+    if args.backend == "pynq":
+        _pynq()
     mul = None if args.unit in (None, "int8", "exact") else args.unit
     if mul is not None:
         from refmodels.cnn.approx import ApproxMul  # noqa: PLC0415

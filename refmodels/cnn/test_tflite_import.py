@@ -1,0 +1,150 @@
+"""TFLite import (refmodels/cnn/tflite_import.py), the graph golden model and engine programs.
+
+The models are made here (random weights, every supported op, per-channel and per-tensor
+quantisation): none of them is in the repository."""
+
+import numpy as np
+import pytest
+
+from host.approxnn_host import program as P
+from refmodels.cnn import graph_litert
+from refmodels.cnn.graph import from_network, load_graph
+from refmodels.cnn.net import load_dataset, load_network
+from refmodels.cnn.tflite_import import TFLiteImportError, read_tflite
+
+needs_litert = pytest.mark.skipif(not graph_litert.available(),
+                                  reason="needs ai-edge-litert (writer and reference)")
+
+
+def _inputs(g, n, seed):
+    return np.random.default_rng(seed).integers(-128, 128, (n, *g.input_shape)).astype(np.int8)
+
+
+@needs_litert
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_imported_model_equals_litert_reference_kernels(seed):
+    """Write a random model as .tflite, import it, run it: the golden model equals LiteRT's
+    BUILTIN_REF interpreter bit for bit, and the import is the graph that was written."""
+    g = graph_litert.example_graph(seed)
+    model = graph_litert.to_tflite(g)
+    back = read_tflite(model, "m")
+    assert [o["type"] for o in back.ops] == [o["type"] for o in g.ops]
+    assert {o["type"] for o in back.ops} == {"conv2d", "depthwise_conv2d", "add", "max_pool",
+                                             "avg_pool", "reshape", "fully_connected"}
+    assert any(len(back.arrays[o["name"] + ".wscale"]) > 1 for o in back.ops
+               if o["type"] in ("conv2d", "depthwise_conv2d"))  # per channel
+    assert any(len(back.arrays[o["name"] + ".wscale"]) == 1 for o in back.ops
+               if o["type"] in ("conv2d", "depthwise_conv2d"))  # per tensor
+    assert any(o.get("depth_multiplier") == 2 for o in back.ops)
+    x = _inputs(g, 16, seed)
+    want = graph_litert.run_reference(model, x)
+    got, trace = back.run(x, trace=True)
+    assert np.array_equal(got, want)
+    assert np.array_equal(got, g.run(x))
+    # the outputs vary: a wrong kernel would show
+    assert len(np.unique(got)) > 5 and all(len(np.unique(v)) > 3 for v in trace.values())
+
+
+def test_graph_of_a_stored_network_equals_its_int8_path():
+    net = load_network("digits")
+    g = from_network(net)
+    xq = net.quantize_input(load_dataset("digits")[2][:40])
+    assert np.array_equal(g.run(xq), net.forward_int8(xq, rounding="reference", impl="ref"))
+
+
+def test_graph_save_load_round_trip(tmp_path):
+    g = graph_litert.example_graph(4)
+    g.save(tmp_path / "net")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.json", "net.npz"]
+    back = load_graph(tmp_path / "net")
+    x = _inputs(g, 4, 0)
+    assert np.array_equal(back.run(x), g.run(x))
+
+
+# ------------------------------------------------------------------------------ bad models
+
+
+def _mutated(edit):
+    from ai_edge_litert import schema_py_generated as S
+
+    m = S.ModelT.InitFromPackedBuf(bytearray(graph_litert.to_tflite(
+        graph_litert.example_graph(0))), 0)
+    edit(S, m)
+    import flatbuffers
+
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _op(S, m, code):
+    sg = m.subgraphs[0]
+    return next(o for o in sg.operators if m.operatorCodes[o.opcodeIndex].builtinCode == code)
+
+
+@needs_litert
+@pytest.mark.parametrize("edit, message", [
+    (lambda S, m: setattr(next(c for c in m.operatorCodes
+                               if c.builtinCode == S.BuiltinOperator.ADD), "builtinCode",
+                          S.BuiltinOperator.MUL), "MUL unsupported"),
+    (lambda S, m: setattr(_op(S, m, S.BuiltinOperator.CONV_2D).builtinOptions,
+                          "dilationHFactor", 2), "dilation 2x1 unsupported"),
+    (lambda S, m: setattr(_op(S, m, S.BuiltinOperator.FULLY_CONNECTED).builtinOptions,
+                          "fusedActivationFunction", S.ActivationFunctionType.TANH),
+     "fused activation TANH unsupported"),
+    (lambda S, m: [setattr(t, "type", S.TensorType.FLOAT32) for t in m.subgraphs[0].tensors
+                   if t.buffer == 0], "float model"),
+], ids=["op", "dilation", "activation", "float"])
+def test_unsupported_models_are_named_in_one_line(edit, message):
+    with pytest.raises(TFLiteImportError) as e:
+        read_tflite(_mutated(edit))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@needs_litert
+def test_truncated_and_foreign_files():
+    model = graph_litert.to_tflite(graph_litert.example_graph(0))
+    for cut in (len(model) // 2, 40, 12):
+        with pytest.raises(TFLiteImportError, match="truncated or corrupt|not a TFLite"):
+            read_tflite(model[:cut])
+    with pytest.raises(TFLiteImportError, match="no 'TFL3' identifier"):
+        read_tflite(b"PK\x03\x04 not a model at all")
+
+
+# ------------------------------------------------------------------------------ programs
+
+
+@pytest.mark.parametrize("cfg", [{}, {"ibuf": 40, "wbuf": 32, "cmax": 2},
+                                 {"lanes": 1, "ibuf": 40, "wbuf": 64, "cmax": 4}],
+                         ids=["fits", "small", "one_lane"])
+def test_program_on_the_golden_engine_equals_the_graph(cfg, tmp_path):
+    """Channel groups (channel table, weight buffer) and row bands with halos (input buffer)
+    change the runs, not the result; the program survives its file format."""
+    g = graph_litert.example_graph(5)
+    prog = P.compile_graph(g, **cfg)
+    runs = sum(st["kind"] == "engine" for st in prog.steps)
+    assert runs == 7 if not cfg else runs > 20
+    prog.save(tmp_path / "p")
+    prog = P.load(tmp_path / "p")
+    for i, st in enumerate(prog.steps):
+        if st["kind"] == "engine":
+            lay = st["layer"]
+            assert lay["oc"] <= prog.meta["engine"]["cmax"]
+            assert lay["h"] * lay["w"] * lay["c"] <= prog.meta["engine"]["ibuf"]
+            assert len(prog.arrays.get(f"s{i}.words", [])) <= 4 * 4096
+    x = _inputs(g, 6, 1)
+    y, cycles = P.run(prog, P.GoldenEngine(lanes=prog.meta["engine"]["lanes"]), x)
+    assert np.array_equal(y, g.run(x))
+    assert all(c > 0 for st, c in zip(prog.steps, cycles[0], strict=True)
+               if st["kind"] == "engine")
+
+
+def test_program_errors():
+    g = graph_litert.example_graph(0)
+    with pytest.raises(P.ProgramError, match="exceed the weight buffer"):
+        P.compile_graph(g, wbuf=16)
+    with pytest.raises(P.ProgramError, match="input buffer holds 16"):
+        P.compile_graph(g, ibuf=16)
+    prog = P.compile_graph(g)
+    with pytest.raises(P.ProgramError, match="need int8 inputs"):
+        P.run(prog, P.GoldenEngine(), np.zeros((1, 7, 6, 2), np.float32))
