@@ -442,3 +442,48 @@ def _plan(graph, steps, shapes):
         bufs[t] = {"offset": pos, "size": size, "shape": shapes[t]}
         arena = max(arena, pos + size)
     return bufs, arena
+
+
+# ------------------------------------------------------------------------------ on a board
+
+
+def main(argv=None) -> int:
+    """``python3 -m approxnn_host.program OVERLAY.bit PROG.json X.npy Y.npy`` on a PYNQ board:
+    the program's outputs for the int8 inputs in X.npy written to Y.npy, the engine cycles
+    per op printed."""
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 4:
+        print("usage: python3 -m approxnn_host.program OVERLAY.bit PROG.json X.npy Y.npy",
+              file=sys.stderr)
+        return 2
+    try:
+        prog = load(argv[1])
+        x = np.load(argv[2], allow_pickle=False)
+        if x.shape == prog.input_shape:
+            x = x[None]
+        from pynq import Overlay, allocate  # noqa: PLC0415 - on the board only
+
+        from .cnn import CnnEngine  # noqa: PLC0415
+
+        t0 = time.perf_counter()
+        y, cycles = run(prog, CnnEngine(Overlay(argv[0]), allocate), x)
+        wall = time.perf_counter() - t0
+    except (ProgramError, OSError, ValueError, ImportError) as exc:
+        print(f"approxnn_host.program: error: {exc}", file=sys.stderr)
+        return 2
+    tmp = argv[3] + ".part.npy"
+    np.save(tmp, y)
+    Path(tmp).replace(argv[3])
+    for op, c in cycles_per_op(prog, cycles[0]).items():
+        print(f"{op}: {c} engine cycles")
+    print(f"{len(x)} inputs, {wall / len(x) * 1e3:.2f} ms per input (wall); wrote {argv[3]}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
