@@ -35,6 +35,7 @@ def run(drv, net, images, T: int, seeds, fmt, hf, clock=None, log=None):
         layer_states, layer_costs = [], []
         for li, lay in enumerate(net.layers):
             t0, c0 = time.perf_counter(), clock() if clock else None
+            p0 = time.process_time()
             kxn, kyn, c_in, n = codes[li].shape
             ox, oy, _ = lay.out_shape
             sx, sy = lay.stride[0], lay.stride[1]
@@ -63,7 +64,8 @@ def run(drv, net, images, T: int, seeds, fmt, hf, clock=None, log=None):
             layer_states.append(h)
             layer_costs.append({"layer": li, "type": lay.type, "updates": n_up,
                                 "cycles": None if clock is None else clock() - c0,
-                                "wall_s": time.perf_counter() - t0})
+                                "wall_s": time.perf_counter() - t0,
+                                "cpu_s": time.process_time() - p0})
             if log:
                 log(f"image {b} layer {li} ({lay.type}): {n_up} updates")
             source = h

@@ -161,7 +161,8 @@ def run_sim(prog, xq, unit=None, sim="icarus", build_dir="build/cnn_run", seed=1
         np.save(tmp / "x.npy", np.asarray(xq, np.int8))
         env = {"APPROXNN_PROGRAM": str(tmp / "prog.json"), "APPROXNN_INPUTS": str(tmp / "x.npy"),
                "APPROXNN_OUTPUTS": str(tmp / "y.npy"), "APPROXNN_REPORT": str(tmp / "r.json"),
-               "APPROXNN_ENGINE_LANES": prog.meta["engine"]["lanes"], "APPROXNN_SEED": seed}
+               "APPROXNN_ENGINE_LANES": prog.meta["engine"]["lanes"], "APPROXNN_SEED": seed,
+               "PYTHONWARNINGS": "ignore::DeprecationWarning"}
         tag = "int8" if unit in (None, "int8") else srcs[0].parent.name
         res = run_cocotb(sim, [*srcs, sim_top], f"sim_{top}", "verif.zynq.cocotb_program",
                          build / f"sim_{sim}_{tag}", extra_env=env, seed=seed)
@@ -365,7 +366,9 @@ def _print_cycles(prog, report):
         line += f"; {fab:,.0f} simulated fabric cycles with the register and DMA set-up = " \
                 f"{fab / mhz / 1e3:.3f} ms"
     print(line + ")")
-    print(f"simulation wall time: {np.mean([im['wall_s'] for im in imgs]):.1f} s per input")
+    cpu = [im["cpu_s"] for im in imgs if "cpu_s" in im]
+    print(f"simulation wall time: {np.mean([im['wall_s'] for im in imgs]):.1f} s per input"
+          + (f" ({np.mean(cpu):.1f} s CPU of the simulator process)" if cpu else ""))
 
 
 # ------------------------------------------------------------------------------ parsers

@@ -48,7 +48,6 @@ def _fits(net, params):
 def run_sim(name, T, n, seed, sim="icarus", build_dir="build/sbs_run"):
     from approxnn.eda.rtlsim import SimError  # noqa: PLC0415
     from approxnn.eda.sim import run_cocotb  # noqa: PLC0415
-
     from cores.zynq import generate as zg  # noqa: PLC0415
     from verif.zynq.system import write_sim_top  # noqa: PLC0415
 
@@ -61,7 +60,8 @@ def run_sim(name, T, n, seed, sim="icarus", build_dir="build/sbs_run"):
         tmp = Path(tmp)
         sim_top = write_sim_top(t["top"], top_v, tmp / "sim_top.v")
         env = {"APPROXNN_SBS_NETWORK": name, "APPROXNN_SBS_T": T, "APPROXNN_SBS_IMAGES": n,
-               "APPROXNN_SEED": seed, "APPROXNN_REPORT": str(tmp / "r.json")}
+               "APPROXNN_SEED": seed, "APPROXNN_REPORT": str(tmp / "r.json"),
+               "PYTHONWARNINGS": "ignore::DeprecationWarning"}
         res = run_cocotb(sim, [*srcs, sim_top], f"sim_{t['top']}",
                          "verif.zynq.cocotb_sbs_network", build / f"sim_{sim}", extra_env=env,
                          seed=seed)
@@ -157,8 +157,9 @@ def cmd_run(args) -> int:
         print(f"latency at {mhz:.0f} MHz: {tot / mhz / 1e3:.3f} ms per image (T = {args.T}; "
               "fabric cycles of the simulation, register and DMA set-up included, host "
               "spike drawing not)")
-        print(f"wall time: {wall / len(images):.1f} s per image ({args.backend}); golden model "
-              f"{t_golden:.2f} s for all")
+        cpu = sum(c.get("cpu_s", 0.0) for im in costs for c in im) / len(images)
+        print(f"wall time: {wall / len(images):.1f} s per image ({args.backend}; {cpu:.1f} s "
+              f"CPU of the simulator process); golden model {t_golden:.2f} s for all")
     if bad:
         print(f"approxnn: error: {bad[0]}", file=sys.stderr)
         return 1

@@ -50,12 +50,13 @@ async def program_run(dut):
 
     outs = []
     for n, x in enumerate(xq):
-        t0, s0 = time.perf_counter(), get_sim_time("ns")
+        t0, s0, p0 = time.perf_counter(), get_sim_time("ns"), time.process_time()
         y, cyc = await bridge(one)(x)
         wall, sim_ns = time.perf_counter() - t0, get_sim_time("ns") - s0
+        cpu = time.process_time() - p0
         outs.append(y[0])
         images.append({"cycles": cyc[0], "fabric_cycles": int(round(sim_ns / 10)),
-                       "wall_s": wall})
+                       "wall_s": wall, "cpu_s": cpu})
         dut._log.info(f"image {n}: {sum(cyc[0])} engine cycles, {wall:.1f} s")
     out = np.stack(outs) if outs else np.zeros((0, *prog.output_shape), np.int8)
     np.save(os.environ["APPROXNN_OUTPUTS"], out)
