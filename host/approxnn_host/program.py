@@ -136,7 +136,13 @@ def load(path) -> Program:
 class GoldenEngine:
     """The engine as the golden model (repository only): ``run_layer`` gives the layer's
     output from ``refmodels.cnn`` (``verif.cnn.engine_env.golden``: TFLite's reference kernels,
-    or the approximate unit ``mul``), ``cycles`` the engine's cycle formula (no stalls)."""
+    or the approximate unit ``mul``), ``cycles`` the engine's cycle formula (no stalls).
+
+    A run of a row band (``lay.origin``: the op's input height and padding, the band's first
+    input and output rows) is computed as the whole op over an input that holds the band's
+    rows in place, then cut to the band's output rows: the engine skips the taps outside the
+    map, which is what the golden kernels do with TFLite's padding (an explicitly padded map
+    would not be, for an approximate multiplier)."""
 
     def __init__(self, mul=None, lanes=4):
         self.mul, self.lanes, self.cycles = mul, lanes, 0
@@ -144,47 +150,19 @@ class GoldenEngine:
     def run_layer(self, lay):
         from verif.cnn.engine_env import golden  # noqa: PLC0415 - repository only
 
-        lay.kind = ("maxpool" if lay.mode == 2 else "avgpool" if lay.mode == 3 else
-                    "depthwise" if lay.depthwise else "fc" if lay.fscale is not None else "conv")
-        lay.padding = "SAME"  # only the pads PT / PL below matter: see _golden_layer
         self.cycles = cycle_formula(lay, self.lanes)
-        return _golden_layer(lay, self.mul, golden)
-
-
-def _golden_layer(lay, mul, golden):
-    """The golden output of an engine run: the engine pads PT / PL before the map and whatever
-    the window needs after it; the golden kernels take SAME / VALID, so the map is padded
-    explicitly (with the input zero point; pooling: skipped taps) and run VALID."""
-    x = np.asarray(lay.x, np.int64).reshape(1, lay.h, lay.w, lay.c)
-    need_h = (lay.oh - 1) * lay.sy + lay.fh
-    need_w = (lay.ow - 1) * lay.sx + lay.fw
-    pb = max(0, need_h - lay.pt - lay.h)
-    pr = max(0, need_w - lay.pl - lay.w)
-    if lay.pt or lay.pl or pb or pr:
-        if lay.mode in (2, 3):
-            return _pool_padded(lay, x, pb, pr)
-        x = np.pad(x, ((0, 0), (lay.pt, pb), (lay.pl, pr), (0, 0)),
-                   constant_values=lay.zp_in)
-    v = SimpleNamespace(**vars(lay))
-    v.x, v.h, v.w, v.pt, v.pl, v.padding = x, x.shape[1], x.shape[2], 0, 0, "VALID"
-    out = golden(v, mul)
-    return np.asarray(out, np.int64).reshape(-1)[: lay.oh * lay.ow * lay.oc]
-
-
-def _pool_padded(lay, x, pb, pr):
-    """Pooling with leading / trailing pads: windows over the in-image taps only."""
-    tfl = _tfl()
-    n = lay.oh * lay.ow * lay.oc
-    out = np.zeros((lay.oh, lay.ow, lay.oc), np.int64)
-    for oy in range(lay.oh):
-        for ox in range(lay.ow):
-            y0, x0 = oy * lay.sy - lay.pt, ox * lay.sx - lay.pl
-            win = x[0, max(0, y0):max(0, y0 + lay.fh), max(0, x0):max(0, x0 + lay.fw)]
-            win = win.reshape(1, win.shape[0], win.shape[1], lay.c).astype(np.int8)
-            f = tfl.max_pool if lay.mode == 2 else tfl.avg_pool
-            out[oy, ox] = f(win, win.shape[1:3], win.shape[1:3], "VALID", lay.act_min,
-                            lay.act_max)[0, 0, 0]
-    return out.reshape(-1)[:n]
+        o = getattr(lay, "origin", None) or {"h": lay.h, "padding": "SAME" if lay.pt or lay.pl
+                                             else "VALID", "lo": 0, "r0": 0}
+        v = SimpleNamespace(**vars(lay))
+        v.kind = ("maxpool" if lay.mode == 2 else "avgpool" if lay.mode == 3 else
+                  "depthwise" if lay.depthwise else "fc" if lay.fscale is not None else "conv")
+        x = np.full((1, o["h"], lay.w, lay.c), lay.zp_in, np.int64)
+        x[:, o["lo"]: o["lo"] + lay.h] = np.asarray(lay.x, np.int64).reshape(1, lay.h, lay.w,
+                                                                            lay.c)
+        v.x, v.h, v.padding = x, o["h"], o["padding"]
+        y = np.asarray(golden(v, self.mul), np.int64)
+        y = y.reshape(1, -1, lay.ow, lay.oc)[:, o["r0"]: o["r0"] + lay.oh]
+        return y.reshape(-1)
 
 
 def cycle_formula(lay, lanes):
@@ -228,6 +206,7 @@ def run(prog: Program, engine, xq, on_step=None):
                 lay = prog.layer(i)
                 lay.x = np.ascontiguousarray(src[r0:r1, :, c0:c1]).reshape(1, lay.h, lay.w,
                                                                             lay.c)
+                lay.origin = st.get("origin")
                 y = np.asarray(engine.run_layer(lay), np.int64)
                 dst = view(st["output"]).reshape(st["out_shape"])
                 o0, o1 = st["out_rows"]
@@ -298,7 +277,7 @@ def compile_graph(graph, lanes=4, ibuf=4096, wbuf=4096, cmax=64) -> Program:
             lay = dict(base, h=h, w=wd, c=c, fh=h, fw=wd, sy=1, sx=1, pt=0, pl=0, oh=1, ow=1,
                        mode=0, depthwise=0)
             in_shape, out_shape = [h, wd, c], [1, 1, oc]
-            fscale = np.asarray(p["scale"], np.float64)
+            fscale, padding = np.asarray(p["scale"], np.float64), "VALID"
         elif t in ("conv2d", "depthwise_conv2d", "max_pool", "avg_pool"):
             h, wd, c = xs
             if t in POOL_MODE:
@@ -319,7 +298,7 @@ def compile_graph(graph, lanes=4, ibuf=4096, wbuf=4096, cmax=64) -> Program:
                 lay.update(zp_in=0, zp_out=0)
             in_shape = [h, wd, c]
             out_shape = [oh, ow, c * dm if (dw or t in POOL_MODE) else wt.shape[0]]
-            fscale = None
+            fscale, padding = None, o["padding"]
         else:
             raise ProgramError(f"op {nm}: type {t} has no engine mapping")
         bias = np.asarray(graph.arrays.get(nm + ".b", np.zeros(0)), np.int64)
@@ -331,7 +310,9 @@ def compile_graph(graph, lanes=4, ibuf=4096, wbuf=4096, cmax=64) -> Program:
             steps.append({"op": nm, "kind": "engine", "input": x, "output": y,
                           "in_rows": [r0, r1], "in_ch": [c0, c1], "out_rows": [o0, o1],
                           "out_ch": [k0, k1], "layer": {k: int(v) for k, v in L.items()},
-                          "in_shape": in_shape, "out_shape": out_shape})
+                          "in_shape": in_shape, "out_shape": out_shape,
+                          "origin": {"h": in_shape[0], "padding": padding, "lo": r0,
+                                     "r0": o0}})
             if wt is not None:
                 wpart = wt[..., k0:k1] if L["depthwise"] else wt[k0:k1]
                 arrays[f"s{i}.wt"] = np.asarray(wpart, np.int8)

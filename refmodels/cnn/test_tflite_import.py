@@ -139,6 +139,27 @@ def test_program_on_the_golden_engine_equals_the_graph(cfg, tmp_path):
                if st["kind"] == "engine")
 
 
+def test_program_bands_with_an_approximate_unit():
+    """Row bands and channel groups give the whole layer's outputs with an approximate
+    multiplier too (taps outside the map skipped, not multiplied by a padding value)."""
+    from refmodels.cnn.approx import ApproxMul
+
+    g = graph_litert.example_graph(6)
+    mul = ApproxMul.from_unit("drum:k=4,width=8,signed=1")
+    x = _inputs(g, 4, 2)
+    whole = P.run(P.compile_graph(g), P.GoldenEngine(mul), x)[0]
+    split = P.run(P.compile_graph(g, ibuf=40, wbuf=32, cmax=2), P.GoldenEngine(mul), x)[0]
+    assert np.array_equal(split, whole)
+    assert not np.array_equal(whole, g.run(x))  # the unit is approximate on this model
+    # SAME-padded layers in bands against the network's own approximate path
+    net = load_network("digits")
+    xq = net.quantize_input(load_dataset("digits")[2][:8])
+    prog = P.compile_graph(from_network(net), ibuf=128, cmax=4)
+    assert len(prog.steps) > 12
+    assert np.array_equal(P.run(prog, P.GoldenEngine(mul), xq)[0],
+                          net.forward_int8(xq, mul=mul, rounding="reference", impl="ref"))
+
+
 def test_program_errors():
     g = graph_litert.example_graph(0)
     with pytest.raises(P.ProgramError, match="exceed the weight buffer"):
