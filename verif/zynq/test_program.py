@@ -77,3 +77,23 @@ def test_sbs_mnist_through_the_system_simulation(tmp_path, capsys):
                "--build-dir", str(tmp_path / "sim")])
     out = capsys.readouterr().out
     assert rc == 0 and "every layer h bit-exact" in out, out
+
+
+@nightly
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.skipif(not graph_litert.available(), reason="needs ai-edge-litert (the writer)")
+def test_approximate_unit_through_the_system_simulation(tmp_path, capsys):
+    """``approxnn cnn run --unit``: an engine top converted with the approximate multiplier
+    runs a TFLite model bit-exact with the approximate golden model (which differs from the
+    exact one on this model)."""
+    if not simulator_available("icarus"):
+        pytest.skip("no Icarus Verilog")
+    from approxnn.cli import main
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(graph_litert.to_tflite(graph_litert.example_graph(1)))
+    rc = main(["cnn", "run", str(path), "--backend", "sim", "--images", "2", "--unit",
+               "drum:k=4,width=8,signed=1", "--build-dir", str(tmp_path / "sim")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "golden model: bit-exact (2 inputs)" in out, out
