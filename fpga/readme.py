@@ -40,10 +40,11 @@ TFLite's reference kernels (`tflite.py`):
 
 `x.npy` holds int8 inputs (N, H, W, C) as the model's input tensor; `y.npy` gets the int8
 outputs, one row per input, and the engine cycles per op are printed. From a checkout of
-the repository on the board (`export PYTHONPATH=$PWD:$PWD/scripts`), `python3 -m approxnn cnn
-run model.tflite --backend pynq --overlay {design}.bit --images 20` does the same and compares with the golden model (and LiteRT's
-reference interpreter where `ai-edge-litert` is installed). The same program runs in the
-system simulation here: `approxnn cnn run model.tflite --backend sim --images 20`.""",
+the repository on the board (`export PYTHONPATH=$PWD:$PWD/scripts`),
+`python3 -m approxnn cnn run model.tflite --backend pynq --overlay {design}.bit --images 20`
+does the same and compares with the golden model (and LiteRT's reference interpreter where
+`ai-edge-litert` is installed). The same program runs in the system simulation here:
+`approxnn cnn run model.tflite --backend sim --images 20`.""",
     "sbs": """\
 On the host (the repository), bundle the driver and its register model:
 
