@@ -97,3 +97,59 @@ def test_approximate_unit_through_the_system_simulation(tmp_path, capsys):
                "drum:k=4,width=8,signed=1", "--build-dir", str(tmp_path / "sim")])
     out = capsys.readouterr().out
     assert rc == 0 and "golden model: bit-exact (2 inputs)" in out, out
+
+
+def test_program_runs_from_the_board_bundle(tmp_path):
+    """The files the board README copies (the driver package, the register model and
+    refmodels/cnn/tflite.py for the host steps) run a saved program outside the repository
+    (python -I): with an engine that answers the golden outputs of each run, the program's
+    outputs equal the golden model's, the residual Add computed by the bundle's kernels."""
+    import shutil
+    import subprocess
+    import sys
+
+    from approxnn.eda.sim import REPO_ROOT
+
+    pkg = tmp_path / "approxnn_host"
+    pkg.mkdir()
+    for f in (REPO_ROOT / "host" / "approxnn_host").glob("*.py"):
+        shutil.copy(f, pkg)
+    shutil.copy(REPO_ROOT / "refmodels" / "cnn" / "tflite.py", pkg)
+    g = graph_litert.example_graph(2)
+    prog = P.compile_graph(g, ibuf=64, cmax=4)
+    prog.save(tmp_path / "prog")
+    x = np.random.default_rng(5).integers(-128, 128, (3, *g.input_shape)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    # the engine's answers, run by run, recorded from the golden engine in the repository
+    answers = []
+
+    class Recorder(P.GoldenEngine):
+        def run_layer(self, lay):
+            y = super().run_layer(lay)
+            answers.append(y)
+            return y
+
+    want, _ = P.run(prog, Recorder(), x)
+    np.savez(tmp_path / "answers.npz", *answers)
+    code = """if True:
+        import sys; sys.path.insert(0, sys.argv[1])
+        for name in ("refmodels", "cores", "verif"):  # not on a board (an installed
+            sys.modules[name] = None                  # checkout must not be picked up)
+        import numpy as np
+        from approxnn_host import program
+        assert program._tfl().__name__ == "approxnn_host.tflite"
+        ans = np.load(sys.argv[1] + "/answers.npz")
+        class Replay:
+            cycles, i = 1, 0
+            def run_layer(self, lay):
+                self.i += 1
+                return ans[f"arr_{self.i - 1}"]
+        y, _ = program.run(program.load(sys.argv[1] + "/prog"), Replay(),
+                           np.load(sys.argv[1] + "/x.npy"))
+        np.save(sys.argv[1] + "/y.npy", y)
+    """
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), want)
+    assert np.array_equal(want, g.run(x))
