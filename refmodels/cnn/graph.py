@@ -11,7 +11,9 @@ order, each reading named tensors and writing one. Operator types and their fiel
 * ``depthwise_conv2d``: the same and ``depth_multiplier``; ``<op>.w`` (1, fh, fw, in * dm);
 * ``fully_connected``: ``activation``; ``<op>.w`` (out, in), ``<op>.b``, ``<op>.wscale``;
 * ``max_pool`` / ``avg_pool``: ``pool`` [ph, pw], ``stride``, ``padding``, ``activation``;
-* ``add``: two inputs of the same shape, ``activation``;
+* ``add``: two inputs, ``activation``; the shapes broadcast as in TFLite (trailing dimensions
+  aligned, a dimension of 1 repeated: per channel ``[1, 1, C]``, scalar ``[1]``), the output
+  has the broadcast shape;
 * ``reshape``: the output tensor's shape (the NHWC data unchanged).
 
 :meth:`Graph.run` is the golden model: TFLite's reference kernels (``refmodels.cnn.tflite``,
@@ -69,6 +71,15 @@ class Graph:
                 if t not in known:
                     raise GraphError(f"op {o['name']}: input {t!r} is not computed before it")
             known.add(o["output"])
+            if o["type"] == "add":
+                shp = [tuple(self.tensors[t]["shape"]) for t in o["inputs"]]
+                try:
+                    bs = np.broadcast_shapes(*shp)
+                except ValueError:
+                    bs = None
+                if len(shp) != 2 or bs != tuple(self.tensors[o["output"]]["shape"]):
+                    raise GraphError(f"op {o['name']}: Add of shapes {shp} cannot give "
+                                     f"{self.tensors[o['output']]['shape']}")
             if o["type"] in WEIGHTED:
                 for s in (".w", ".b", ".wscale"):
                     if o["name"] + s not in self.arrays:
@@ -144,8 +155,10 @@ class Graph:
         elif t in ("max_pool", "avg_pool"):
             f = tfl.max_pool if t == "max_pool" else tfl.avg_pool
             y = f(a, tuple(o["pool"]), tuple(o["stride"]), o["padding"], lo, hi)
-        elif t == "add":
-            y = tfl.add(a, xs[1], p["add"], lo, hi)
+        elif t == "add":  # trailing dimensions aligned, the batch first
+            r = max(a.ndim, xs[1].ndim)
+            a, b = (v.reshape(n, *(1,) * (r - v.ndim), *v.shape[1:]) for v in xs)
+            y = tfl.add(a, b, p["add"], lo, hi)
         else:  # reshape
             y = a
         return np.asarray(y, np.int8).reshape(n, *self.tensors[o["output"]]["shape"])

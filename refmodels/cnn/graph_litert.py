@@ -164,7 +164,10 @@ def example_graph(seed: int = 0, name: str = "example") -> Graph:
     """A random-weight int8 graph over a 7 x 6 x 2 input with every supported op: Conv2D
     (per-channel, RELU), DepthwiseConv2D (per-channel) and a residual Add (RELU), MaxPool,
     DepthwiseConv2D with depth multiplier 2 (per-tensor, RELU_N1_TO_1), AveragePool (SAME),
-    a 1 x 1 Conv2D (per-tensor, RELU6), Reshape, FullyConnected (per-tensor, RELU).
+    a 1 x 1 Conv2D (per-tensor, RELU6), a global AveragePool added back per channel (Add
+    with broadcasting), Reshape, FullyConnected (per-tensor, RELU), then two FullyConnected
+    (per-channel, as the converter quantises Dense weights) whose 3 and 1 outputs are added
+    (a scalar broadcast).
 
     Output scales and zero points are calibrated on random inputs, as a converter does (the
     real range of each op's output, 0 included, over 255 codes); the weights of the RELU6 and
@@ -223,17 +226,26 @@ def example_graph(seed: int = 0, name: str = "example") -> Graph:
         ops.append({"type": kind, "name": nm, "inputs": [x], "output": nm, **opt})
         return nm
 
+    def added(nm, x1, x2, act):
+        """An Add (broadcasting as TFLite: trailing dimensions aligned) calibrated on its
+        real sum."""
+        v = [(codes(t).astype(np.float64) - tensors[t]["zero_point"]) * tensors[t]["scale"]
+             for t in (x1, x2)]
+        r = max(a.ndim for a in v)
+        v = [a.reshape(len(a), *(1,) * (r - a.ndim), *a.shape[1:]) for a in v]
+        real = v[0] + v[1]
+        sc, zp = calibrate(np.clip(real, *clip[act]))
+        tensors[nm] = {"shape": list(real.shape[1:]), "scale": sc, "zero_point": zp}
+        ops.append({"type": "add", "name": nm, "inputs": [x1, x2], "output": nm,
+                    "activation": act})
+        return nm
+
     c1 = weighted("conv2d", "conv1", "input", [7, 6, 4], (4, 3, 3, 2), True, "RELU",
                   stride=[1, 1], padding="SAME")
     d1 = weighted("depthwise_conv2d", "dw1", c1, [7, 6, 4], (1, 3, 3, 4), True, "NONE",
                   stride=[1, 1], padding="SAME", depth_multiplier=1)
-    real = sum((codes(t).astype(np.float64) - tensors[t]["zero_point"]) * tensors[t]["scale"]
-               for t in (c1, d1))
-    sc, zp = calibrate(np.maximum(real, 0.0))
-    tensors["add1"] = {"shape": [7, 6, 4], "scale": sc, "zero_point": zp}
-    ops.append({"type": "add", "name": "add1", "inputs": [c1, d1], "output": "add1",
-                "activation": "RELU"})
-    p1 = passthrough("max_pool", "pool1", "add1", [3, 3, 4], pool=[2, 2], stride=[2, 2],
+    a1 = added("add1", c1, d1, "RELU")
+    p1 = passthrough("max_pool", "pool1", a1, [3, 3, 4], pool=[2, 2], stride=[2, 2],
                      padding="VALID", activation="NONE")
     d2 = weighted("depthwise_conv2d", "dw2", p1, [2, 2, 8], (1, 2, 2, 8), False,
                   "RELU_N1_TO_1", stride=[1, 1], padding="VALID", depth_multiplier=2)
@@ -241,6 +253,12 @@ def example_graph(seed: int = 0, name: str = "example") -> Graph:
                      padding="SAME", activation="NONE")
     c2 = weighted("conv2d", "conv2", p2, [2, 2, 6], (6, 1, 1, 8), False, "RELU6",
                   stride=[1, 1], padding="SAME")
-    r = passthrough("reshape", "flatten", c2, [24])
+    gp = passthrough("avg_pool", "gpool", c2, [1, 1, 6], pool=[2, 2], stride=[2, 2],
+                     padding="VALID", activation="NONE")
+    a2 = added("add2", c2, gp, "NONE")  # per-channel broadcast
+    r = passthrough("reshape", "flatten", a2, [24])
     fc = weighted("fully_connected", "fc", r, [5], (5, 24), False, "RELU")
-    return Graph(name, tensors, ops, ["input"], [fc], arrays)
+    f2 = weighted("fully_connected", "fc2", fc, [3], (3, 5), True, "NONE")
+    fb = weighted("fully_connected", "fcb", fc, [1], (1, 5), True, "NONE")
+    out = added("add3", f2, fb, "NONE")  # scalar broadcast
+    return Graph(name, tensors, ops, ["input"], [out], arrays)

@@ -4,10 +4,12 @@ The flatbuffer is parsed with the ``tflite`` package (the generated schema acces
 TensorFlow, no interpreter). Supported: CONV_2D, DEPTHWISE_CONV_2D (any depth multiplier),
 FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, RESHAPE; fused activations NONE, RELU,
 RELU6, RELU_N1_TO_1; int8 activations (one scale / zero point per tensor), int8 weights with
-one scale per tensor or per output channel (zero point 0), int32 biases. Anything else - another
-operator, a float or int16 tensor, dilation, a grouped convolution, an Add with broadcasting,
-shuffled FullyConnected weights, several subgraphs - raises :class:`TFLiteImportError` with a
-one-line message naming it.
+one scale per tensor or per output channel (zero point 0; FullyConnected too, as the
+converter quantises Dense weights by default), int32 biases; Add of two computed tensors with
+broadcasting (trailing dimensions aligned: per channel, per pixel, scalar). Anything else -
+another operator, a float or int16 tensor, dilation, a grouped convolution, a constant Add
+operand, shuffled FullyConnected weights, several subgraphs or model inputs - raises
+:class:`TFLiteImportError` with a one-line message naming it.
 """
 
 from __future__ import annotations
@@ -206,8 +208,8 @@ def _read(S, buf, name):
         return ACT[code]
 
     if sg.InputsLength() != 1 or sg.OutputsLength() != 1:
-        raise TFLiteImportError(f"{sg.InputsLength()} inputs and {sg.OutputsLength()} "
-                                "outputs: one each supported")
+        raise TFLiteImportError(f"model with {sg.InputsLength()} inputs and "
+                                f"{sg.OutputsLength()} outputs: one each supported")
     inp = activation(int(sg.Inputs(0)), "model input")
     ops, arrays = [], {}
     for k in range(sg.OperatorsLength()):
@@ -281,9 +283,6 @@ def _read(S, buf, name):
                 raise TFLiteImportError(f"{what}: {int(np.prod(xs))} inputs per image, weights "
                                         f"for {w.shape[1]} (batched FullyConnected "
                                         "unsupported)")
-            if len(sc) > 1:
-                raise TFLiteImportError(f"{what}: per-channel FullyConnected weights "
-                                        "unsupported (per tensor only)")
             o["activation"] = act
             arrays[nm + ".w"], arrays[nm + ".wscale"] = w, sc
             arrays[nm + ".b"] = bias(ins[2] if len(ins) > 2 else -1, oc, what)
@@ -305,9 +304,14 @@ def _read(S, buf, name):
             if len(ins) != 2:
                 raise TFLiteImportError(f"{what}: {len(ins)} inputs")
             x2 = activation(ins[1], f"{what} input 2")
-            if tensors[x2]["shape"] != xs or tensors[y]["shape"] != xs:
-                raise TFLiteImportError(f"{what}: shapes {xs} + {tensors[x2]['shape']}: Add "
-                                        "with broadcasting unsupported")
+            x2s = tensors[x2]["shape"]
+            try:  # broadcasting as TFLite's (and numpy's): trailing dimensions aligned
+                bs = [int(v) for v in np.broadcast_shapes(tuple(xs), tuple(x2s))]
+            except ValueError:
+                bs = None
+            if bs is None or tensors[y]["shape"] != bs:
+                raise TFLiteImportError(f"{what}: shapes {xs} + {x2s} -> "
+                                        f"{tensors[y]['shape']} do not broadcast")
             opt = _options(S, op, "AddOptions")
             o["inputs"].append(x2)
             o["activation"] = fused(opt.FusedActivationFunction(), what) if opt else "NONE"
