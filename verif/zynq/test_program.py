@@ -19,10 +19,12 @@ nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
 @pytest.mark.skipif(not graph_litert.available(), reason="needs ai-edge-litert (the writer)")
 def test_tflite_model_runs_through_the_system_simulation(tmp_path):
     """A .tflite model made here (random weights; Conv2D, DepthwiseConv2D with depth
-    multiplier, residual Add, Max/AveragePool, Reshape, FullyConnected; per-channel and
-    per-tensor) imported from its file, compiled for small buffers (channel groups and row
-    bands with halos) and run through the CNN system simulation by the host driver: bit-exact
-    with the golden model and with LiteRT's reference kernels; every engine run counted."""
+    multiplier, residual Add, Adds with broadcasting, Max/AveragePool, Reshape,
+    FullyConnected; per-channel and per-tensor, FullyConnected too: the engine's channel
+    tables hold one float64 scale per channel) imported from its file, compiled for small
+    buffers (channel groups and row bands with halos) and run through the CNN system
+    simulation by the host driver: bit-exact with the golden model and with LiteRT's
+    reference kernels; every engine run counted."""
     if not simulator_available("icarus"):
         pytest.skip("no Icarus Verilog")
     from approxnn.cnn_run import run_sim
@@ -34,6 +36,8 @@ def test_tflite_model_runs_through_the_system_simulation(tmp_path):
     g = load_tflite(path)
     prog = P.compile_graph(g, ibuf=48, wbuf=64, cmax=4)
     kinds = {(st["op"], st["kind"]) for st in prog.steps}
+    assert {len(g.arrays[o["name"] + ".wscale"]) for o in g.ops
+            if o["type"] == "fully_connected"} == {1, 3}  # per tensor, per channel
     assert len(prog.steps) > len(kinds)  # some ops in several runs
     x = np.random.default_rng(3).integers(-128, 128, (1, *g.input_shape)).astype(np.int8)
     y, report = run_sim(prog, x, build_dir=tmp_path / "sim", seed=2)
