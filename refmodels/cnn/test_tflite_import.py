@@ -225,3 +225,42 @@ def test_program_errors():
     prog = P.compile_graph(g)
     with pytest.raises(P.ProgramError, match="need int8 inputs"):
         P.run(prog, P.GoldenEngine(), np.zeros((1, 7, 6, 2), np.float32))
+
+
+@needs_litert
+def test_add_broadcasts_a_lower_rank_operand():
+    """Add of [4, 4, 3] and a FullyConnected's [3] (trailing dimensions aligned, the operands
+    in both orders): import + golden run equal BUILTIN_REF bit for bit, and so does the engine
+    program (the Add a host step)."""
+    from refmodels.cnn.graph import Graph
+
+    rng = np.random.default_rng(3)
+    q = {"scale": 0.05, "zero_point": 3}
+    tensors = {"input": {"shape": [4, 4, 3], **q}, "conv": {"shape": [4, 4, 3], **q},
+               "flat": {"shape": [48], **q}, "fc": {"shape": [3], "scale": 0.08,
+                                                    "zero_point": -5},
+               "a": {"shape": [4, 4, 3], "scale": 0.1, "zero_point": 1},
+               "b": {"shape": [4, 4, 3], "scale": 0.12, "zero_point": -2}}
+    arrays = {"conv.w": rng.integers(-127, 128, (3, 1, 1, 3)).astype(np.int8),
+              "conv.b": rng.integers(-500, 500, 3).astype(np.int32),
+              "conv.wscale": np.float32([0.004, 0.006, 0.005]),
+              "fc.w": rng.integers(-127, 128, (3, 48)).astype(np.int8),
+              "fc.b": rng.integers(-500, 500, 3).astype(np.int32),
+              "fc.wscale": np.float32([0.0011, 0.0009, 0.0013])}
+    ops = [{"type": "conv2d", "name": "conv", "inputs": ["input"], "output": "conv",
+            "stride": [1, 1], "padding": "SAME", "activation": "NONE"},
+           {"type": "reshape", "name": "flat", "inputs": ["conv"], "output": "flat"},
+           {"type": "fully_connected", "name": "fc", "inputs": ["flat"], "output": "fc",
+            "activation": "NONE"},
+           {"type": "add", "name": "a", "inputs": ["conv", "fc"], "output": "a",
+            "activation": "NONE"},
+           {"type": "add", "name": "b", "inputs": ["fc", "a"], "output": "b",
+            "activation": "RELU"}]
+    g = Graph("bc", tensors, ops, ["input"], ["b"], arrays)
+    model = graph_litert.to_tflite(g)
+    back = read_tflite(model, "bc")
+    x = _inputs(g, 32, 4)
+    got, trace = back.run(x, trace=True)
+    assert np.array_equal(got, graph_litert.run_reference(model, x))
+    assert len(np.unique(trace["a"])) > 20 and len(np.unique(got)) > 20
+    assert np.array_equal(P.run(P.compile_graph(back), P.GoldenEngine(), x[:4])[0], got[:4])
