@@ -23,8 +23,28 @@ On the board (PYNQ 3.0, as root for the overlay):
 It loads the overlay, runs every layer through `approxnn_host.cnn.CnnEngine` (the engine, its
 two DMAs) and prints, per layer, whether the output equals the golden model's bit for bit,
 the engine's cycles and the wall time. In a script: `CnnEngine(Overlay("{design}.bit"),
-allocate).run_layer(layer)`; a network runs as a sequence of such layers (the engine README
-explains the FullyConnected and channel-split cases).""",
+allocate).run_layer(layer)`.
+
+**Run a network.** Compile it on the host into an engine program (layer descriptors, packed
+weights, buffer plan, runs split to the engine's channel table and buffers) and run the
+program on the board with the same driver; Add and Reshape run on the ARM cores, with
+TFLite's reference kernels (`tflite.py`):
+
+    approxnn cnn import model.tflite -o model          # int8 .tflite -> model.json/.npz
+    approxnn cnn compile model -o pynq/prog             # or: approxnn cnn compile mnist -o ...
+    cp refmodels/cnn/tflite.py pynq/approxnn_host/
+    python -c "import numpy as np; np.save('pynq/x.npy', np.zeros((20, 28, 28, 1), np.int8))"
+    scp -r pynq xilinx@<board>:approxnn
+    # on the board:
+    cd ~/approxnn && sudo python3 -m approxnn_host.program {design}.bit prog.json x.npy y.npy
+
+`x.npy` holds int8 inputs (N, H, W, C) as the model's input tensor; `y.npy` gets the int8
+outputs, one row per input, and the engine cycles per op are printed. From a checkout of
+the repository on the board (`export PYTHONPATH=$PWD:$PWD/scripts`),
+`python3 -m approxnn cnn run model.tflite --backend pynq --overlay {design}.bit --images 20`
+does the same and compares with the golden model (and LiteRT's reference interpreter where
+`ai-edge-litert` is installed). The same program runs in the system simulation here:
+`approxnn cnn run model.tflite --backend sim --images 20`.""",
     "sbs": """\
 On the host (the repository), bundle the driver and its register model:
 
@@ -46,8 +66,19 @@ On the board (PYNQ 3.0, as root for the overlay), a layer in Python:
 `codes[row][i]` are the layer's weight codes (`refmodels.sbs.formats`), `h0[ip][i]` the
 integer latents, `pairs` the `(ip, row)` of every spike in order; `dump()` returns the h of
 every IP, equal to `refmodels.sbs.model.update_fixed_loop` applied spike by spike (checked in
-the system simulation, `verif/zynq/cocotb_system_sbs.py`). A network runs layer after layer
-with the spikes drawn as `verif/sbs/cocotb_layer.py` draws them.""",
+the system simulation, `verif/zynq/cocotb_system_sbs.py`).
+
+**Run a network.** `approxnn_host.sbs_network.run` runs a stored SbS network layer after
+layer through this driver, the spikes drawn on the ARM cores exactly as the golden model
+draws them (it needs the repository's `refmodels.sbs`: run it from a checkout of the
+repository on the board, `export PYTHONPATH=$PWD:$PWD/scripts`). On the board, and here in
+the system simulation:
+
+    sudo -E python3 -m approxnn sbs run mnist --backend pynq --overlay {design}.bit --T 8
+    python -m approxnn sbs run mnist --backend sim --T 8 --images 1   # the system simulation
+
+Each layer's final h is compared with the golden model bit for bit, and the cost per layer
+printed.""",
 }
 
 

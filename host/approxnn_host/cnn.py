@@ -12,7 +12,9 @@ A layer is any object with the attributes of the engine's layer description (tho
 filter, ``sy sx`` strides, ``pt pl`` leading pads, ``zp_in zp_out act_min act_max``, ``mode``
 (the MODE register: kind and depth multiplier), ``depthwise``, ``x`` (int8, NHWC), ``wt``
 (int8 ``[OC, FH, FW, C]``, depthwise ``[1, FH, FW, OC]``; None for pooling) and the per-channel
-``bias mult shift``.
+``bias mult shift``; optionally ``fscale`` (per-channel float64 scales: the layer runs with
+MODE.FLOAT_SCALE, TFLite's reference FullyConnected rescale) and ``words`` (the weights already
+packed for this engine's lanes, :func:`pack_weights`).
 """
 
 from __future__ import annotations
@@ -78,12 +80,23 @@ class CnnEngine:
                                                 PAD_T=lay.pt, PAD_L=lay.pl))
         self.write("QUANT", r["QUANT"].encode(IN_ZP=lay.zp_in, OUT_ZP=lay.zp_out,
                                               ACT_MIN=lay.act_min, ACT_MAX=lay.act_max))
-        self.write("MODE", lay.mode)
+        fscale = getattr(lay, "fscale", None)
+        if lay.wt is None:
+            fscale = None
+        flt = r["MODE"].encode(FLOAT_SCALE=1) if fscale is not None else 0
+        self.write("MODE", lay.mode | flt)
         if lay.wt is not None:
+            if fscale is not None:  # the float64 scale's bit pattern: MULT 31:0, SCALE_HI 63:32
+                bits = np.ascontiguousarray(np.broadcast_to(np.asarray(fscale, np.float64),
+                                                            (lay.oc,))).view(np.uint64)
             for ch in range(lay.oc):
                 self.write("BIAS", int(lay.bias[ch]), ch)
-                self.write("MULT", int(lay.mult[ch]), ch)
-                self.write("SHIFT", int(lay.shift[ch]) & 0x3F, ch)
+                if fscale is not None:
+                    self.write("MULT", int(bits[ch]) & 0xFFFFFFFF, ch)
+                    self.write("SCALE_HI", int(bits[ch]) >> 32, ch)
+                else:
+                    self.write("MULT", int(lay.mult[ch]), ch)
+                    self.write("SHIFT", int(lay.shift[ch]) & 0x3F, ch)
 
     def run_layer(self, lay) -> np.ndarray:
         """The layer's int8 output, NHWC order, flattened."""
@@ -96,7 +109,9 @@ class CnnEngine:
         y_buf = self.allocate(shape=(lay.oh * lay.ow * lay.oc,), dtype=np.int8)
         w_buf = None
         if lay.wt is not None:
-            words = pack_weights(lay.wt, lay.oc, self.lanes, lay.depthwise)
+            words = getattr(lay, "words", None)  # packed by a compiled program
+            if words is None or len(words) == 0:
+                words = pack_weights(lay.wt, lay.oc, self.lanes, lay.depthwise)
             w_buf = self.allocate(shape=(len(words),), dtype=np.uint8)
             w_buf[:] = words
         irq = self.regs["IRQ_STATUS"].encode(DONE=1, ERROR=1)

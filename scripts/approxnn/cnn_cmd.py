@@ -7,6 +7,10 @@ Sub-commands::
     approxnn cnn evaluate NETWORK [--units exact,drum:k=6,...|--all-units] [--finetune]
                           [--out reports/cnn] [--images N] [--no-synth]
     approxnn cnn hardware [--configs 4:int8,8:drum:k=4,...] [--no-synth] [--out reports/cnn]
+    approxnn cnn import MODEL.tflite [-o NET]
+    approxnn cnn compile NET|MODEL.tflite|NETWORK -o PROG
+    approxnn cnn run MODEL --backend golden|sim|pynq [--unit UNIT] [--images N]
+                     [--inputs X.npy --out Y.npy]
 
 NETWORK is a stored network (``refmodels/cnn/networks``, or ``--networks DIR``) or a path to its
 ``.json``. UNIT lists are comma separated; a unit's own parameters follow its name
@@ -16,6 +20,8 @@ NETWORK is a stored network (``refmodels/cnn/networks``, or ``--networks DIR``) 
 ``<network>_accuracy.csv``, ``<network>_accuracy.md`` and ``<network>_pareto.png`` (accuracy
 against the multiplier's LUTs, Yosys ``synth_xilinx -family xc7 -nodsp``) into ``--out``; the
 LUT figures are cached in ``<out>/mul_costs.json`` so a re-run does not synthesise again.
+``import`` / ``compile`` / ``run`` (TFLite models, engine programs, end to end on the golden
+model, the system simulation or a board) are in :mod:`approxnn.cnn_run`.
 
 A further sub-command is added by writing ``_add_<name>(sub)`` and ``_cmd_<name>(args)`` and
 listing them in :data:`SUBCOMMANDS`; :func:`run` dispatches on ``args.cnn_command``.
@@ -539,12 +545,30 @@ def _cmd_hardware(args) -> int:
     return run_cli(args)
 
 
-#: Sub-command name -> (parser builder, handler).
+def _add_models(sub):
+    from .cnn_run import add_parsers
+
+    add_parsers(sub)
+
+
+def _cmd_of(name):
+    def cmd(args) -> int:
+        from . import cnn_run
+
+        return getattr(cnn_run, f"cmd_{name}")(args)
+
+    return cmd
+
+
+#: Sub-command name -> (parser builder, handler); import / compile / run: cnn_run.py.
 SUBCOMMANDS = {
     "train": (_add_train, _cmd_train),
     "quantise": (_add_quantise, _cmd_quantise),
     "evaluate": (_add_evaluate, _cmd_evaluate),
     "hardware": (_add_hardware, _cmd_hardware),
+    "import": (_add_models, _cmd_of("import")),
+    "compile": (lambda sub: None, _cmd_of("compile")),
+    "run": (lambda sub: None, _cmd_of("run")),
 }
 _ALIASES = {"quantize": "quantise"}
 _PARSER = []

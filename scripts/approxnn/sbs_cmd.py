@@ -111,6 +111,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from .sbs_hardware import add_parser as add_hardware
 
     add_hardware(sub)
+    from .sbs_run import add_parser as add_run
+
+    add_run(sub)
     return p
 
 
@@ -351,7 +354,14 @@ def _cmd_hardware(args) -> int:
     return run_cli(args)
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "hardware": _cmd_hardware}
+def _cmd_run(args) -> int:
+    from .sbs_run import cmd_run
+
+    return cmd_run(args)
+
+
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "hardware": _cmd_hardware,
+             "run": _cmd_run}
 
 
 def run(args) -> int:

@@ -51,6 +51,7 @@ class SimAllocator:
 
     def __init__(self, ram, base=0x10_0000, size=0x40_0000):
         self.ram, self.next, self.end = ram, base, base + size
+        self.base = base
 
     def __call__(self, shape, dtype=np.uint32, **_):
         arr = np.zeros(shape, dtype)
@@ -60,6 +61,17 @@ class SimAllocator:
         buf.ram, buf.physical_address = self.ram, self.next
         self.next += -(-arr.nbytes // 64) * 64
         return buf
+
+
+class RingAllocator(SimAllocator):
+    """:class:`SimAllocator` that starts again at its base when its space is used up: for a
+    driver that frees every buffer before it allocates the next job's (one layer's buffers at
+    a time), so that a long run does not exhaust the simulated DDR."""
+
+    def __call__(self, shape, dtype=np.uint32, **kw):
+        if self.next + np.zeros(shape, dtype).nbytes > self.end:
+            self.next = self.base
+        return super().__call__(shape, dtype, **kw)
 
 
 class SimChannel:
