@@ -18,16 +18,15 @@ import json
 import os
 import time
 
-import cocotb
 import numpy as np
 from cocotb.task import bridge
 from cocotb.utils import get_sim_time
 
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.zynq.cocotb_system import ENGINE, System
 
 
-@cocotb.test()
-async def program_run(dut):
+async def program_run_steps(dut):
     from host.approxnn_host import program as P
     from host.approxnn_host.cnn import CnnEngine
     from verif.zynq.pynq_shim import RingAllocator, SimOverlay
@@ -62,3 +61,19 @@ async def program_run(dut):
     np.save(os.environ["APPROXNN_OUTPUTS"], out)
     with open(os.environ["APPROXNN_REPORT"], "w") as f:
         json.dump({"images": images, "lanes": drv.lanes, "cmax": drv.cmax}, f)
+
+
+class ProgramRunSeq(DirectedSeq):
+    """The run above as a pyuvm sequence (the system sets up its own clock and reset)."""
+
+    async def steps(self, bfm):
+        await program_run_steps(bfm.dut)
+
+
+class ProgramRunTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+    sequence_class = ProgramRunSeq
+
+
+# the test name the runner selects
+program_run = register("program_run", ProgramRunTest)

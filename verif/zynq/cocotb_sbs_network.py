@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 import os
 
-import cocotb
 import numpy as np
 from cocotb.task import bridge
 from cocotb.utils import get_sim_time
 
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.zynq.cocotb_system_sbs import FMT, LAYER, SbsSystem
 
 
-@cocotb.test()
-async def sbs_network_run(dut):
+async def sbs_network_run_steps(dut):
     from host.approxnn_host import sbs_network
     from host.approxnn_host.sbs import SbsLayer
     from refmodels.sbs.evaluate import load_named
@@ -54,3 +53,19 @@ async def sbs_network_run(dut):
     with open(os.environ["APPROXNN_REPORT"], "w") as f:
         json.dump({"T": T, "labels": [int(v) for v in labels], "costs": costs,
                    "states": [[h.tolist() for h in s] for s in states]}, f)
+
+
+class SbsNetworkRunSeq(DirectedSeq):
+    """The run above as a pyuvm sequence (the system sets up its own clock and reset)."""
+
+    async def steps(self, bfm):
+        await sbs_network_run_steps(bfm.dut)
+
+
+class SbsNetworkRunTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+    sequence_class = SbsNetworkRunSeq
+
+
+# the test name the runner selects
+sbs_network_run = register("sbs_network_run", SbsNetworkRunTest)
