@@ -344,8 +344,12 @@ def run_mutant(m: Mutant, tests: list[str], limit: float, workdir: Path) -> dict
                 by = "checker" if "protocol violation" in output else "scoreboard"
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            output = proc.communicate()[0] or ""
             outcome, detail = classify(1, "", True)
+        # the whole pytest output, for the kill mechanism and for a later look
+        logs = workdir.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{m.name}.log").write_text(output)
     return dict(name=m.name, block=m.block, outcome=outcome, by=by, detail=detail,
                 what=m.what, seconds=time.time() - start)
 
