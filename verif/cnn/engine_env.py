@@ -292,6 +292,10 @@ def weight_words(lay, lanes):
 class EngineBfm:
     """Register agent and stream agents around the DUT (the only DUT access)."""
 
+    #: a channel table was written in this simulation (the tests of one run share the DUT;
+    #: the tables keep their contents through a reset)
+    tables_written = False
+
     def __init__(self, dut, lanes, seed, hf6=False):
         self.dut = dut
         self.lanes = lanes
@@ -323,6 +327,7 @@ class EngineBfm:
         fscale = None if self.hf6 else getattr(lay, "fscale", None)
         await r.write_ok(4 * MODE, lay.mode | (FLOAT_SCALE if fscale is not None else 0))
         if not lay.error and lay.wt is not None:
+            EngineBfm.tables_written = True
             if fscale is not None:  # the float64 scale's bit pattern: MULT bits 31:0
                 lo, hi = tfl.scale_words(np.broadcast_to(fscale, (lay.oc,)))
             for ch in range(lay.oc):
@@ -788,8 +793,10 @@ class EngineRandomTest(EngineBase):
 
 
 class EngineRegTest(EngineBase):
-    """CAPS, read-back of the channel table and MODE, SLVERR for unmapped words, for writes to
-    the read-only registers and for partial writes; in the HF6 build the 6-bit BIAS codes, no
+    """CAPS, the register sweep (in a fresh simulation first the channel tables, unwritten: 0),
+    read-back of the channel table and MODE, the tables kept and MODE cleared by a reset,
+    SLVERR for unmapped words, for writes to the read-only registers and for partial writes;
+    in the HF6 build the 6-bit BIAS codes, no
     MULT / SHIFT / SCALE_HI tables, MODE.FLOAT_SCALE reading 0 and SLVERR for the reserved ACT
     value 3."""
 
@@ -811,9 +818,13 @@ class EngineRegTest(EngineBase):
         if ident != REGMAP.id_value:
             errors.append(f"ID 0x{ident:08x}, expected 0x{REGMAP.id_value:08x}")
         # every word of the window against the register map (reset values, OKAY / SLVERR,
-        # partial strobes refused and not performed, read-only and unmapped words inert)
+        # partial strobes refused and not performed, read-only and unmapped words inert); in a
+        # fresh simulation first every channel-table entry, never written: 0, no X
+        fresh = not EngineBfm.tables_written
+        EngineBfm.tables_written = True
         errors += await sweep(r, engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6),
-                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger)
+                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger,
+                              fresh=fresh)
         rng = random.Random(3)
         vals = {}
         tables = (BIAS,) if hf else (BIAS, MULT, SHIFT, SCALE_HI)
@@ -835,6 +846,13 @@ class EngineRegTest(EngineBase):
             got = await r.read_ok(4 * word)
             if got != v:
                 errors.append(f"word {word}: read 0x{got:x} after writing 0x{v:x}")
+        # a reset sets MODE (and ACT) to 0 but leaves the channel tables as written
+        await reset(self.bfm.dut)
+        for word, v in vals.items():
+            want = v if word >= BIAS else 0
+            got = await r.read_ok(4 * word)
+            if got != want:
+                errors.append(f"word {word}: read 0x{got:x} after a reset, expected 0x{want:x}")
         for word in (STATUS, CAPS, CYCLES, ID):
             if await r.write(4 * word, 1) != AxiResp.SLVERR:
                 errors.append(f"write to read-only word {word} not answered SLVERR")
