@@ -113,3 +113,21 @@ def test_bad_arguments_are_refused(capsys):
         main(["--only", "nosuchmutant"])
     assert main(["--list", "--block", "axil_bridge"]) == 0
     assert "axil_partial_strobe_writes" in capsys.readouterr().out
+
+
+def test_committed_report_is_consistent():
+    # the committed report of a full run (verif/mutation/report.json): its mutants are
+    # catalogue mutants of the same block, its totals and verdict follow from its rows
+    import json  # noqa: PLC0415
+
+    from verif.mutate import _tally  # noqa: PLC0415
+
+    data = json.loads((REPO_ROOT / "verif" / "mutation" / "report.json").read_text())
+    blocks = {m.name: m.block for m in CATALOGUE}
+    for r in data["results"]:
+        assert blocks.get(r["name"]) == r["block"], r["name"]
+    assert data["total"] == _tally(data["results"])
+    assert data["blocks"] == score(data["results"])
+    assert data["verdict"] == (verdict(data["results"], data["min_score"]) or "pass")
+    md = (REPO_ROOT / "verif" / "mutation" / "report.md").read_text()
+    assert f"**Score by comparison: {data['total']['score']} %**" in md
