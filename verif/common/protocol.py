@@ -319,19 +319,20 @@ def drive_idle(dut) -> None:
 
 
 def attach(dut, watchdog: int | None = None, clk=None, rst=None,
-           rst_active_low: bool = False) -> Checkers | None:
+           rst_active_low: bool = False, exclude: tuple = ()) -> Checkers | None:
     """Start the protocol checkers and the watchdog on every AXI port of ``dut`` (once per
     test: a second call while they run returns the running ones). None when the DUT has no
     AXI port or ``APPROXNN_CHECKERS=0``. ``clk`` / ``rst``: default ``dut.clk`` and
     ``dut.rst`` (active high); a Vivado-style top passes ``dut.aclk``, ``dut.aresetn`` and
-    ``rst_active_low=True``."""
+    ``rst_active_low=True``. ``exclude``: port prefixes left unchecked (a bus between two
+    testbench models, e.g. the system simulations' ``ddr`` AXI4 bus)."""
     global _current
     if os.environ.get("APPROXNN_CHECKERS", "1") == "0":
         return None
     if _current is not None and _current.dut is dut and _current.task is not None \
             and not _current.task.done():
         return _current
-    rules = discover(dut)
+    rules = [r for r in discover(dut) if not r.prefix.startswith(tuple(exclude))]
     if not rules:
         return None
     if watchdog is None:

@@ -38,6 +38,7 @@ from cocotbext.axi import (
 from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
 from verif.cnn.engine_env import golden, make_layer, weight_words
+from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
@@ -58,6 +59,10 @@ class System:
         self.dut = dut
         rng = random.Random(seed)
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        # protocol checkers and watchdog on the accelerator's ports (the ddr bus joins two
+        # testbench models: the DMA models' master and the AxiRam)
+        protocol.attach(dut, clk=dut.aclk, rst=dut.aresetn, rst_active_low=True,
+                        exclude=("ddr",))
         kw = {"reset_active_level": False}
         self.ddr = AxiRam(AxiBus.from_prefix(dut, "ddr"), dut.aclk, dut.aresetn, size=DDR_SIZE,
                           **kw)
