@@ -17,9 +17,21 @@ failure. The outcome of a mutant is
 * ``invalid``: the mutant does not convert or build (a test error before any simulation);
 * ``equivalent``: not run; the catalogue says why no test can tell it from the original.
 
-The run writes ``mutants.json`` and ``mutants.md`` (the outcome of every mutant with the first
-failure message, and the mutation score per block: killed / (run - invalid)) into ``--out``
-(default ``build/mutate``) and exits 1 when a mutant survived or was only timed out.
+Each outcome names its mechanism: a kill by the ``scoreboard`` (a comparison with the golden
+model or the register map) or by a protocol ``checker``; a timeout by the ``watchdog`` (no
+handshake for its cycle count) or the ``time limit`` of the run; an invalid mutant by
+``lint/build``. The *score by comparison* is the share of the non-equivalent mutants killed by
+the scoreboard or a checker (a timeout, a survivor or an invalid mutant counts against it).
+
+The run writes ``mutants.json`` and ``mutants.md`` (per block and in total the score by
+comparison; per mutant its outcome, mechanism and first failure message; the equivalents with
+their reasons) and every mutant's pytest output (``logs/``) into ``--out`` (default
+``build/mutate``). It exits 1 when the score by comparison is below ``--min-score`` (95 %) or
+a mutant was only timed out. ``--render RUN.json`` rewrites the report of an earlier run
+(mechanisms from its ``logs/`` where present), e.g. into the committed
+``verif/mutation/report.{md,json}``::
+
+    python -m verif.mutate --render build/mutate/mutants.json --out verif/mutation --stem report
 """
 
 from __future__ import annotations
@@ -314,6 +326,18 @@ def classify(returncode: int, output: str, timed_out: bool) -> tuple[str, str]:
     return "invalid", first or f"pytest exit code {returncode}"
 
 
+def mechanism(outcome: str, output: str) -> str:
+    """What decided the outcome: scoreboard / checker (killed), watchdog / time limit
+    (timeout), lint/build (invalid); "" for a survivor or an equivalent mutant."""
+    if outcome == "killed":
+        return "checker" if "protocol violation" in output else "scoreboard"
+    if outcome == "timeout":
+        return "watchdog" if "watchdog" in output.lower() else "time limit"
+    if outcome == "invalid":
+        return "lint/build"
+    return ""
+
+
 def run_mutant(m: Mutant, tests: list[str], limit: float, workdir: Path) -> dict:
     start = time.time()
     if m.equivalent:
@@ -340,51 +364,135 @@ def run_mutant(m: Mutant, tests: list[str], limit: float, workdir: Path) -> dict
         try:
             output, _ = proc.communicate(timeout=limit)
             outcome, detail = classify(proc.returncode, output, False)
-            if outcome == "killed":
-                by = "checker" if "protocol violation" in output else "scoreboard"
+            by = mechanism(outcome, output)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            output = proc.communicate()[0] or ""
             outcome, detail = classify(1, "", True)
+            by = "time limit"
+        # the whole pytest output, for the kill mechanism and for a later look
+        logs = workdir.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{m.name}.log").write_text(output)
     return dict(name=m.name, block=m.block, outcome=outcome, by=by, detail=detail,
                 what=m.what, seconds=time.time() - start)
 
 
+OUTCOMES = ("killed", "timeout", "survived", "invalid", "equivalent")
+MIN_SCORE = 95.0  # per cent of the non-equivalent mutants killed by comparison
+
+
+def _tally(rows: list[dict]) -> dict:
+    t = {"mutants": len(rows), **{k: 0 for k in OUTCOMES}, "checker": 0}
+    for r in rows:
+        t[r["outcome"]] += 1
+        t["checker"] += r["outcome"] == "killed" and r.get("by") == "checker"
+    n = t["mutants"] - t["equivalent"]
+    t["score"] = round(100.0 * t["killed"] / n, 1) if n else None
+    return t
+
+
 def score(results: list[dict]) -> dict:
-    """Per block: mutants, killed, timeout, survived, invalid, equivalent and the score
-    killed / (mutants - invalid - equivalent)."""
+    """Per block: mutants, killed (``checker``: of them by a protocol checker), timeout,
+    survived, invalid, equivalent and the score by comparison, killed / (mutants -
+    equivalent)."""
     blocks: dict = {}
     for r in results:
-        b = blocks.setdefault(r["block"], {k: 0 for k in (
-            "mutants", "killed", "timeout", "survived", "invalid", "equivalent")})
-        b["mutants"] += 1
-        b[r["outcome"]] += 1
-    for b in blocks.values():
-        n = b["mutants"] - b["invalid"] - b["equivalent"]
-        b["score"] = round(100.0 * b["killed"] / n, 1) if n else None
-    return blocks
+        blocks.setdefault(r["block"], []).append(r)
+    return {b: _tally(rows) for b, rows in blocks.items()}
 
 
-def write_report(results: list[dict], out: Path) -> None:
+def verdict(results: list[dict], min_score: float = MIN_SCORE) -> list[str]:
+    """Why the run fails (empty: it passes): total score by comparison below ``min_score``,
+    mutants killed only by a timeout."""
+    total = _tally(results)
+    bad = []
+    if total["score"] is not None and total["score"] < min_score:
+        bad.append(f"score by comparison {total['score']} % < {min_score} %")
+    timeouts = [r["name"] for r in results if r["outcome"] == "timeout"]
+    if timeouts:
+        bad.append(f"killed only by a timeout: {', '.join(timeouts)}")
+    return bad
+
+
+def _cell(text: str, n: int = 160) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")[:n]
+
+
+def write_report(results: list[dict], out: Path, meta: dict | None = None,
+                 stem: str = "mutants", min_score: float = MIN_SCORE) -> tuple[Path, Path]:
+    """``<stem>.json`` and ``<stem>.md`` in ``out``; returns both paths."""
     out.mkdir(parents=True, exist_ok=True)
     blocks = score(results)
-    (out / "mutants.json").write_text(json.dumps({"results": results, "blocks": blocks},
-                                                 indent=1))
-    lines = ["# Mutation report", "", "| block | mutants | killed | timeout | survived | "
-             "invalid | equivalent | score |", "|---|---|---|---|---|---|---|---|"]
-    for name, b in sorted(blocks.items()):
-        sc = "-" if b["score"] is None else f"{b['score']} %"
-        lines.append(f"| {name} | {b['mutants']} | {b['killed']} | {b['timeout']} | "
-                     f"{b['survived']} | {b['invalid']} | {b['equivalent']} | {sc} |")
-    lines += ["", "killed: by the scoreboard (a comparison with the golden model or the "
-              "register map) or by a protocol checker; timeout: only the watchdog or the time "
-              "limit noticed.", "",
-              "| mutant | block | outcome | what | detail |", "|---|---|---|---|---|"]
+    total = _tally(results)
+    bad = verdict(results, min_score)
+    meta = dict(meta or {})
+    js = out / f"{stem}.json"
+    js.write_text(json.dumps({"meta": meta, "total": total, "min_score": min_score,
+                              "verdict": bad or "pass", "blocks": blocks,
+                              "results": results}, indent=1) + "\n")
+    lines = ["# Mutation report", ""]
+    if meta:
+        lines += [f"- {k}: {v}" for k, v in meta.items()] + [""]
+    sc = "-" if total["score"] is None else f"{total['score']} %"
+    lines += [f"**Score by comparison: {sc}** ({total['killed']} of "
+              f"{total['mutants'] - total['equivalent']} non-equivalent mutants killed by the "
+              f"scoreboard or a protocol checker, {total['checker']} of them by a checker; "
+              f"{total['timeout']} timeout, {total['survived']} survived, {total['invalid']} "
+              f"invalid, {total['equivalent']} equivalent). Required: at least {min_score} % "
+              "and no mutant killed only by a timeout: "
+              + ("**pass**." if not bad else "**FAIL** (" + "; ".join(bad) + ")."), "",
+              "| block | mutants | killed | of them by a checker | timeout | survived | "
+              "invalid | equivalent | score |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def row(name, b):
+        s_ = "-" if b["score"] is None else f"{b['score']} %"
+        return (f"| {name} | {b['mutants']} | {b['killed']} | {b['checker']} | {b['timeout']} "
+                f"| {b['survived']} | {b['invalid']} | {b['equivalent']} | {s_} |")
+
+    lines += [row(name, b) for name, b in sorted(blocks.items())]
+    lines += [row("**total**", total), "",
+              "Mechanisms: *scoreboard*, a comparison with the golden model or the register "
+              "map failed; *checker*, a passive protocol checker (verif/common/protocol.py) "
+              "failed; *watchdog*, only the watchdog (no handshake for its cycle count) "
+              "noticed; *time limit*, the tests ran past the run's limit; *lint/build*, the "
+              "mutant did not convert or build.", "",
+              "| mutant | block | outcome | mechanism | seconds | what | first failure |",
+              "|---|---|---|---|---|---|---|"]
     for r in results:
-        detail = r.get("detail", "").replace("|", "/")[:160]
-        outcome = r["outcome"] + (f" ({r['by']})" if r.get("by") else "")
-        lines.append(f"| {r['name']} | {r['block']} | {outcome} | {r['what']} | {detail} |")
-    (out / "mutants.md").write_text("\n".join(lines) + "\n")
+        if r["outcome"] == "equivalent":
+            continue
+        lines.append(f"| {r['name']} | {r['block']} | {r['outcome']} | {r.get('by') or '-'} | "
+                     f"{r.get('seconds', 0):.0f} | {_cell(r['what'])} | "
+                     f"{_cell(r.get('detail', ''))} |")
+    eq = [r for r in results if r["outcome"] == "equivalent"]
+    if eq:
+        lines += ["", "## Equivalent mutants (not run)", "",
+                  "| mutant | block | what | why no test can tell it from the original |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['block']} | {_cell(r['what'])} | "
+                  f"{_cell(r.get('detail', ''), 300)} |" for r in eq]
+    md = out / f"{stem}.md"
+    md.write_text("\n".join(lines) + "\n")
+    return md, js
+
+
+def render(run_json: Path, out: Path, stem: str, min_score: float) -> tuple[Path, Path]:
+    """Rewrite the report of an earlier run (its ``mutants.json``); the mechanism of each
+    mutant is taken again from ``logs/<name>.log`` beside it where present."""
+    try:
+        data = json.loads(Path(run_json).read_text())
+        results = data["results"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"error: {run_json}: not a mutation run report ({exc})") from None
+    logs = Path(run_json).parent / "logs"
+    for r in results:
+        log = logs / f"{r['name']}.log"
+        if log.is_file() and r["outcome"] != "equivalent":
+            by = mechanism(r["outcome"], log.read_text())
+            if r["outcome"] != "timeout" or not r.get("by"):
+                r["by"] = by
+    return write_report(results, out, data.get("meta"), stem, min_score)
 
 
 def main(argv=None) -> int:
@@ -396,7 +504,20 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=1200.0,
                     help="seconds a mutant's tests may take (then: timeout)")
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "mutate")
+    ap.add_argument("--min-score", type=float, default=MIN_SCORE,
+                    help="per cent killed by comparison below which the run fails (95)")
+    ap.add_argument("--render", type=Path, metavar="RUN.json",
+                    help="rewrite the report of an earlier run into --out, run nothing")
+    ap.add_argument("--stem", default="mutants", help="report file names (<stem>.md/.json)")
     args = ap.parse_args(argv)
+    if not 0 <= args.min_score <= 100:
+        ap.error("--min-score must be in 0..100")
+    if args.render is not None:
+        if not args.render.is_file():
+            ap.error(f"{args.render}: no such report")
+        md, _ = render(args.render, args.out.resolve(), args.stem, args.min_score)
+        print(f"report: {md}")
+        return 0
     known = sorted(BLOCK_TESTS)
     for b in args.block:
         if b not in known:
@@ -423,6 +544,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"mutation run: {len(mutants)} mutants, {args.jobs} at a time -> {out}", flush=True)
     results = []
+    t0, started = time.time(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futs = [pool.submit(run_mutant, m, BLOCK_TESTS[m.block], args.limit, work)
                 for m in mutants]
@@ -431,14 +553,28 @@ def main(argv=None) -> int:
             results.append(r)
             print(f"[{i}/{len(mutants)}] {r['outcome']:10s} {r['block']}/{r['name']} "
                   f"({r['seconds']:.0f} s) {r.get('detail', '')[:120]}", flush=True)
-    write_report(results, out)
-    blocks = score(results)
-    for name, b in sorted(blocks.items()):
+    words = sys.argv[1:] if argv is None else list(argv)
+    meta = {"command": " ".join(["python -m verif.mutate", *words]),
+            "commit": _commit(), "started": started,
+            "wall time": f"{(time.time() - t0) / 60:.1f} min, {args.jobs} at a time",
+            "mutants": f"{len(mutants)} of the catalogue's {len(CATALOGUE)}"}
+    md, _ = write_report(results, out, meta, args.stem, args.min_score)
+    for name, b in sorted(score(results).items()):
         print(f"{name:16s} score {b['score']} % ({b['killed']} killed, {b['timeout']} timeout, "
               f"{b['survived']} survived, {b['equivalent']} equivalent, {b['invalid']} invalid)")
-    print(f"report: {out / 'mutants.md'}")
-    bad = [r for r in results if r["outcome"] in ("survived", "timeout", "invalid")]
+    print(f"report: {md}")
+    bad = verdict(results, args.min_score)
+    for why in bad:
+        print(f"FAIL: {why}")
     return 1 if bad else 0
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ job whose test belongs to no testpoint of the tier is left out. The run writes `
 jobs merged), ``coverage_testpoints.md`` (the merged coverage per testpoint of the tier) and
 ``summary.md`` in the output folder, and exits 1 when any job fails. The nightly tier then
 runs the mutation catalogue (:mod:`verif.mutate`, report in ``mutate/mutants.md``, appended to
-``summary.md``) and also exits 1 when a mutant survives or is only timed out
-(``--no-mutate`` skips it).
+``summary.md``) and also exits 1 when its score by comparison is below 95 % or a mutant is
+only timed out (``--no-mutate`` skips it; the committed report of a full run:
+``verif/mutation/report.md``).
 """
 
 from __future__ import annotations
@@ -329,7 +330,8 @@ def main(argv=None) -> int:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     status = 1 if failed else 0
     if TIERS[args.tier].get("mutate") and not args.no_mutate:
-        # the mutation catalogue (verif.mutate): every mutant must be killed by comparison
+        # the mutation catalogue (verif.mutate): at least 95 % of the mutants killed by
+        # comparison (scoreboard or checker), none only by a timeout
         from verif import mutate  # noqa: PLC0415
 
         print("mutation run (python -m verif.mutate)", flush=True)

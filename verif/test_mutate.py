@@ -13,7 +13,9 @@ from verif.mutate import (
     check_catalogue,
     classify,
     main,
+    mechanism,
     score,
+    verdict,
     write_report,
 )
 
@@ -63,7 +65,43 @@ def test_score_and_report(tmp_path: Path):
     assert s["b1"]["score"] == 50.0 and s["b2"]["score"] == 0.0
     write_report(rows, tmp_path)
     md = (tmp_path / "mutants.md").read_text()
-    assert "| b1 | 3 | 1 | 0 | 1 | 0 | 1 | 50.0 % |" in md
+    assert "| b1 | 3 | 1 | 0 | 0 | 1 | 0 | 1 | 50.0 % |" in md
+    assert "| **total** | 4 | 1 | 0 | 1 | 1 | 0 | 1 | 33.3 % |" in md
+    assert "| c | b1 | w | why |" in md  # the equivalent with its reason
+    assert "**FAIL**" in md
+
+
+def test_verdict_needs_the_score_and_no_timeout(tmp_path: Path):
+    def rows(outcomes):
+        return [dict(name=f"m{i}", block="b", outcome=o, what="w", detail="", seconds=1,
+                     by=mechanism(o, "")) for i, o in enumerate(outcomes)]
+
+    assert verdict(rows(["killed"] * 19 + ["equivalent"])) == []
+    assert verdict(rows(["killed"] * 19 + ["survived"])) == []  # 95.0 %
+    assert "score by comparison 94.4 %" in verdict(rows(["killed"] * 17 + ["survived"]))[0]
+    assert "killed only by a timeout: m19" in verdict(rows(["killed"] * 19 + ["timeout"]))[0]
+    assert "invalid" not in verdict(rows(["killed"] * 19 + ["invalid"]))  # 95 %, no timeout
+    assert mechanism("killed", "E   ProtocolError: protocol violation on s_axil") == "checker"
+    assert mechanism("killed", "E   AssertionError: 2 outputs differ") == "scoreboard"
+    assert mechanism("timeout", "E   WatchdogError: watchdog: no handshake") == "watchdog"
+    assert mechanism("timeout", "") == "time limit"
+    assert mechanism("invalid", "myhdl.ConversionError") == "lint/build"
+
+
+def test_render_rewrites_a_run_with_mechanisms_from_its_logs(tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    rows = [dict(name="a", block="b", outcome="killed", by="scoreboard", what="w", detail="d",
+                 seconds=3)]
+    write_report(rows, run)
+    (run / "logs" / "a.log").write_text("E   ProtocolError: protocol violation on m_axis_y")
+    assert main(["--render", str(run / "mutants.json"), "--out", str(tmp_path / "pub"),
+                 "--stem", "report"]) == 0
+    md = (tmp_path / "pub" / "report.md").read_text()
+    assert "| a | b | killed | checker | 3 |" in md and "**pass**" in md
+    with pytest.raises(SystemExit) as e:
+        main(["--render", str(tmp_path / "missing.json")])
+    assert e.value.code == 2
 
 
 def test_bad_arguments_are_refused(capsys):
@@ -75,3 +113,21 @@ def test_bad_arguments_are_refused(capsys):
         main(["--only", "nosuchmutant"])
     assert main(["--list", "--block", "axil_bridge"]) == 0
     assert "axil_partial_strobe_writes" in capsys.readouterr().out
+
+
+def test_committed_report_is_consistent():
+    # the committed report of a full run (verif/mutation/report.json): its mutants are
+    # catalogue mutants of the same block, its totals and verdict follow from its rows
+    import json  # noqa: PLC0415
+
+    from verif.mutate import _tally  # noqa: PLC0415
+
+    data = json.loads((REPO_ROOT / "verif" / "mutation" / "report.json").read_text())
+    blocks = {m.name: m.block for m in CATALOGUE}
+    for r in data["results"]:
+        assert blocks.get(r["name"]) == r["block"], r["name"]
+    assert data["total"] == _tally(data["results"])
+    assert data["blocks"] == score(data["results"])
+    assert data["verdict"] == (verdict(data["results"], data["min_score"]) or "pass")
+    md = (REPO_ROOT / "verif" / "mutation" / "report.md").read_text()
+    assert f"**Score by comparison: {data['total']['score']} %**" in md

@@ -152,3 +152,35 @@ def test_the_committed_mnist_engine_holds_the_stored_mnist_networks(network):
     # the default configuration cannot hold it: fc1 needs 16 runs of 1,024 words
     default = generate.COMMITTED["engine"][0]
     assert engine_needs(network, 4, 16)["wbuf"] > default.get("wbuf", 512)
+
+
+def test_engine_tables_start_at_zero_and_nothing_else_is_initialised():
+    # the channel tables (no reset) get a memory initial value of 0 in every build; the
+    # buffers and registers stay uninitialised (Verilator's random start state checks resets)
+    import re  # noqa: PLC0415
+
+    rtl = generate.CNN_DIR / "engine" / "rtl"
+    for path, tables in ((rtl / "cnn_engine_p4_int8_i1024_w512_c16.v",
+                          {"bias_t", "mult_t", "shift_t", "scale_t"}),
+                         (rtl / "cnn_engine_p8_int8_i4096_w4096_c64.v",
+                          {"bias_t", "mult_t", "shift_t", "scale_t"}),
+                         (rtl / "cnn_engine_p4_hf6_i1024_w512_c16.v", {"bias_t"})):
+        text = path.read_text()
+        assert set(re.findall(r"initial begin: INITIALIZE_(\w+)", text)) == \
+            {t.upper() for t in tables}, path.name
+        for t in tables:
+            assert re.search(rf"^        {t}\[i\] = 0;$", text, re.M), (path.name, t)
+        assert text.count("initial begin") == len(tables), path.name
+
+
+def test_zero_init_memories_refuses_a_missing_memory_and_writes_vhdl():
+    from approxnn.eda.myhdl import ConvertError, zero_init_memories  # noqa: PLC0415
+
+    v = "reg [5:0] shift_t [0:16-1];\nreg [7:0] other;\n"
+    out = zero_init_memories(v, ["shift_t"])
+    assert "for(i=0; i<16; i=i+1) begin\n        shift_t[i] = 0;" in out
+    with pytest.raises(ConvertError, match="'other' not found"):
+        zero_init_memories(v, ["other"])
+    vhd = "signal bias_t: t_array_bias_t;\n"
+    assert zero_init_memories(vhd, ["bias_t"], "VHDL") == \
+        "signal bias_t: t_array_bias_t := (others => (others => '0'));\n"

@@ -181,7 +181,10 @@ class RegisterMap:
             else:
                 addr = f"0x{r.offset:02X}"
                 name = f"`{r.name}`"
-            reset = "build" if r.reset is None else f"0x{r.reset:X}"
+            if r.reset is None:  # a table without reset (a memory) or a build parameter
+                reset = "none" if r.count > 1 else "build"
+            else:
+                reset = f"0x{r.reset:X}"
             text = r.desc.rstrip(".") + "." if r.desc else ""
             if len(r.fields) == 1 and r.fields[0].name == "VALUE":
                 f = r.fields[0]

@@ -242,8 +242,9 @@ class LiteRules:
 class Checkers:
     """All checkers of one DUT, run by one coroutine (one sample per rising edge)."""
 
-    def __init__(self, dut, clk, rst, rules, watchdog: int):
+    def __init__(self, dut, clk, rst, rules, watchdog: int, rst_active_low: bool = False):
         self.dut, self.clk, self.rst, self.rules = dut, clk, rst, rules
+        self.rst_active_low = rst_active_low
         self.watchdog = watchdog
         self.cycle = 0
         self.task = None
@@ -266,6 +267,8 @@ class Checkers:
             await RisingEdge(self.clk)
             self.cycle += 1
             rst = _bit(self.rst) if self.rst is not None else 0
+            if rst is not None and self.rst_active_low and self.rst is not None:
+                rst = 1 - rst
             if rst is None or rst:
                 seen_reset = seen_reset or rst == 1
                 checking_x = False
@@ -315,22 +318,28 @@ def drive_idle(dut) -> None:
                 sig.value = 0
 
 
-def attach(dut, watchdog: int | None = None) -> Checkers | None:
+def attach(dut, watchdog: int | None = None, clk=None, rst=None,
+           rst_active_low: bool = False, exclude: tuple = ()) -> Checkers | None:
     """Start the protocol checkers and the watchdog on every AXI port of ``dut`` (once per
     test: a second call while they run returns the running ones). None when the DUT has no
-    AXI port or ``APPROXNN_CHECKERS=0``."""
+    AXI port or ``APPROXNN_CHECKERS=0``. ``clk`` / ``rst``: default ``dut.clk`` and
+    ``dut.rst`` (active high); a Vivado-style top passes ``dut.aclk``, ``dut.aresetn`` and
+    ``rst_active_low=True``. ``exclude``: port prefixes left unchecked (a bus between two
+    testbench models, e.g. the system simulations' ``ddr`` AXI4 bus)."""
     global _current
     if os.environ.get("APPROXNN_CHECKERS", "1") == "0":
         return None
     if _current is not None and _current.dut is dut and _current.task is not None \
             and not _current.task.done():
         return _current
-    rules = discover(dut)
+    rules = [r for r in discover(dut) if not r.prefix.startswith(tuple(exclude))]
     if not rules:
         return None
     if watchdog is None:
         watchdog = int(os.environ.get("APPROXNN_WATCHDOG", "200000"))
-    chk = Checkers(dut, dut.clk, getattr(dut, "rst", None), rules, watchdog)
+    chk = Checkers(dut, clk if clk is not None else dut.clk,
+                   rst if rst is not None else getattr(dut, "rst", None), rules, watchdog,
+                   rst_active_low)
     chk.task = cocotb.start_soon(chk.run())
     _current = chk
     dut._log.info(f"protocol checkers on {', '.join(chk.names())}; watchdog {watchdog} cycles")

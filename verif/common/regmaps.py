@@ -26,7 +26,7 @@ def _from_model(block, name, facts, skip=()):
             continue
         for i in range(r.count):
             label = r.name if r.count == 1 else f"{r.name}[{i}]"
-            kw = {"reset": r.reset if r.count == 1 else None,  # tables: RAM, no reset
+            kw = {"reset": r.reset if r.count == 1 else None,  # tables: memories
                   "mask": r.writable_mask or 0xFFFFFFFF, "volatile": r.name in _VOLATILE,
                   "command": r.name in _COMMAND}
             kw.update(facts.get(label, facts.get(r.name, {})))
@@ -75,7 +75,8 @@ def spikegen_map(n_max, src_max):
 
 def engine_map(lanes, ibuf, wbuf, cmax, hf6):
     """The CNN layer engine; channel tables of ``cmax`` entries (BIAS only in the HF6 build,
-    where QUANT is the 2-bit ACT field)."""
+    where QUANT is the 2-bit ACT field). The tables have no reset; they are 0 at power-up (their
+    memories' initial value) until written."""
     caps = lanes | ((ibuf.bit_length() - 1) << 8) | ((wbuf.bit_length() - 1) << 16) \
         | (cmax << 24) | (int(hf6) << 31)
     model = rdl.load("cnn_engine")
@@ -92,5 +93,7 @@ def engine_map(lanes, ibuf, wbuf, cmax, hf6):
             if c >= cmax or (hf6 and int8_only):
                 facts[f"{r.name}[{c}]"] = {"unmapped": True}
             elif r.name == "BIAS" and hf6:
-                facts[f"{r.name}[{c}]"] = {"mask": 0x3F}
+                facts[f"{r.name}[{c}]"] = {"mask": 0x3F, "initial": 0}
+            else:
+                facts[f"{r.name}[{c}]"] = {"initial": 0}
     return _from_model("cnn_engine", "cnn_engine_hf6" if hf6 else "cnn_engine", facts)

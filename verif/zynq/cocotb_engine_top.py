@@ -36,6 +36,7 @@ from cocotbext.axi import (
 from cores.common import regmap
 from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.layers import golden, make_layer
+from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 
@@ -51,6 +52,8 @@ class Top:
         self.dut = dut
         rng = random.Random(seed)
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        # the passive protocol checkers and the watchdog on the top's AXI ports
+        protocol.attach(dut, clk=dut.aclk, rst=dut.aresetn, rst_active_low=True)
         self.regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi"), dut.aclk, dut.aresetn,
                                   reset_active_level=False)
         self.src_x = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_x"), dut.aclk,

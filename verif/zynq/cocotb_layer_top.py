@@ -31,6 +31,7 @@ from cocotbext.axi import (
 )
 
 from cores.common import regmap
+from verif.common import protocol
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 
 REGMAP = regmap.load("sbs_layer")
@@ -45,6 +46,8 @@ class Top:
     def __init__(self, dut):
         self.dut = dut
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        # the passive protocol checkers and the watchdog on the top's AXI ports
+        protocol.attach(dut, clk=dut.aclk, rst=dut.aresetn, rst_active_low=True)
         self.regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi"), dut.aclk, dut.aresetn,
                                   reset_active_level=False)
         kw = {"reset_active_level": False}

@@ -39,6 +39,7 @@ from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
 from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.layers import golden, make_layer
+from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
@@ -60,6 +61,10 @@ class System:
         self.dut = dut
         rng = random.Random(seed)
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        # protocol checkers and watchdog on the accelerator's ports (the ddr bus joins two
+        # testbench models: the DMA models' master and the AxiRam)
+        protocol.attach(dut, clk=dut.aclk, rst=dut.aresetn, rst_active_low=True,
+                        exclude=("ddr",))
         kw = {"reset_active_level": False}
         self.ddr = AxiRam(AxiBus.from_prefix(dut, "ddr"), dut.aclk, dut.aresetn, size=DDR_SIZE,
                           **kw)

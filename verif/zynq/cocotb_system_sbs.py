@@ -32,6 +32,7 @@ from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
 from refmodels.sbs.formats import HFixed, parse_format
 from refmodels.sbs.model import update_fixed_loop
+from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.sbs.env import pack
@@ -49,6 +50,10 @@ class SbsSystem:
         self.dut = dut
         rng = random.Random(seed)
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        # protocol checkers and watchdog on the accelerator's ports (the ddr bus joins two
+        # testbench models: the DMA models' master and the AxiRam)
+        protocol.attach(dut, clk=dut.aclk, rst=dut.aresetn, rst_active_low=True,
+                        exclude=("ddr",))
         kw = {"reset_active_level": False}
         self.ddr = AxiRam(AxiBus.from_prefix(dut, "ddr"), dut.aclk, dut.aresetn, size=1 << 20,
                           **kw)

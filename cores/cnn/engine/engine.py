@@ -60,6 +60,8 @@ ID_VALUE = REGMAP.id_value
  W_ID) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
                                    "QUANT", "CYCLES", "MODE", "ID"))
 TABLES = ("BIAS", "MULT", "SHIFT", "SCALE_HI")
+#: their memories in the converted Verilog (the HF6 build has BIAS only)
+TABLE_MEMORIES = ("bias_t", "mult_t", "shift_t", "scale_t")
 BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE = (REGMAP.word(n) for n in TABLES)
 W_IRQ_ENABLE, W_IRQ_STATUS = REGMAP.word("IRQ_ENABLE"), REGMAP.word("IRQ_STATUS")
 #: IRQ_ENABLE / IRQ_STATUS bits
@@ -1189,7 +1191,11 @@ def build(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):
     p = check_params(lanes, mul, ibuf, wbuf, cmax)
 
     def factory():
-        return cnn_engine(**ports(p), lanes=p["lanes"], mul=p["mul"], spec=p["spec"],
+        inst = cnn_engine(**ports(p), lanes=p["lanes"], mul=p["mul"], spec=p["spec"],
                           ibuf=p["ibuf"], wbuf=p["wbuf"], cmax=p["cmax"])
+        # the channel tables have no reset: they start at 0 (a memory initial value, the
+        # INIT of their LUTRAM) and keep what was written through a reset (README)
+        inst.zero_init_memories = TABLE_MEMORIES[:1] if p["mul"] == "hf6" else TABLE_MEMORIES
+        return inst
 
     return factory, module_name(p)

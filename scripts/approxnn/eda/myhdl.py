@@ -52,6 +52,33 @@ def normalise_output(text: str, filename: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def zero_init_memories(text: str, names, hdl: str = "Verilog") -> str:
+    """Give the memories ``names`` of a converted file the initial value 0 (a Verilog
+    ``initial`` block in MyHDL's own form, a VHDL signal default), as their MyHDL signals have.
+
+    MyHDL writes memory initial values only under its global ``initial_values`` switch, which
+    would also initialise every other register of the design (and hide from Verilator's random
+    start state what a reset must set). Xilinx tools and Yosys turn such a value into the INIT
+    of the LUTRAM / block RAM. A name that is not a memory of the file raises
+    :class:`ConvertError`."""
+    for name in names:
+        if hdl == "Verilog":
+            decl = re.compile(rf"^reg (?:signed )?(?:\[[^\]]+\])?\s*{re.escape(name)} "
+                              r"\[0:(\d+)-1\];\n", re.MULTILINE)
+            block = (f"initial begin: INITIALIZE_{name.upper()}\n    integer i;\n"
+                     "    for(i=0; i<{depth}; i=i+1) begin\n"
+                     f"        {name}[i] = 0;\n    end\nend\n")
+            text, n = decl.subn(lambda m, b=block: m.group(0) + b.format(depth=m.group(1)), text)
+        else:
+            decl = re.compile(rf"^(signal {re.escape(name)}: t_array_{re.escape(name)});$",
+                              re.MULTILINE)
+            text, n = decl.subn(r"\1 := (others => (others => '0'));", text)
+        if n != 1:
+            raise ConvertError(f"memory {name!r} not found once in the converted {hdl} "
+                               f"(found {n} times)")
+    return text
+
+
 def _reset_myhdl_names() -> None:
     """Restart MyHDL's instance numbering so that generated names do not depend on what was
     elaborated before in the same process (MyHDL keeps process-wide counters and name sets)."""
@@ -86,7 +113,9 @@ def convert(factory, name: str, outdir, hdl: str = "Verilog", ignore_warnings=No
     """Convert the block instance returned by ``factory()`` to ``outdir/<name>.v`` (or
     ``.vhd``; MyHDL then also writes its package ``pck_myhdl_*.vhd``, normalised too) and return
     the path. ``factory`` is called after :func:`reset_names`. ``ignore_warnings``: converter
-    warnings that are expected by design, as a message regex or a warning category."""
+    warnings that are expected by design, as a message regex or a warning category. An instance
+    with a ``zero_init_memories`` attribute (memory names) gets those memories initialised to 0
+    (:func:`zero_init_memories`)."""
     if hdl not in HDLS:
         raise ConvertError(f"hdl must be 'Verilog' or 'VHDL', not {hdl!r}")
     outdir = Path(outdir)
@@ -103,7 +132,11 @@ def convert(factory, name: str, outdir, hdl: str = "Verilog", ignore_warnings=No
     path = outdir / (name + HDLS[hdl])
     if not path.exists():
         raise ConvertError(f"MyHDL did not write {path}")
-    path.write_text(normalise_output(path.read_text(), path.name))
+    text = normalise_output(path.read_text(), path.name)
+    memories = tuple(getattr(inst, "zero_init_memories", ()))
+    if memories:
+        text = zero_init_memories(text, memories, hdl)
+    path.write_text(text)
     if hdl == "VHDL":
         for pck in outdir.glob("pck_myhdl_*.vhd"):
             pck.write_text(normalise_output(pck.read_text(), pck.name))

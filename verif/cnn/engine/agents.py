@@ -52,6 +52,10 @@ class EngineBfm(AxiBlockBfm):
     regmap_name = "cnn_engine"
     period_ns = 10.0
 
+    #: a channel table was written in this simulation (the tests of one run share the DUT;
+    #: the tables keep their contents through a reset)
+    tables_written = False
+
     def __init__(self, dut, lanes, seed, hf6=False):
         idle = float(os.environ.get("APPROXNN_IDLE", "0.2"))
         super().__init__(dut, seed, idle=idle, backpressure=1.5 * idle)
@@ -81,6 +85,7 @@ class EngineBfm(AxiBlockBfm):
         fscale = None if self.hf6 else getattr(lay, "fscale", None)
         await r.write_ok(4 * MODE, lay.mode | (FLOAT_SCALE if fscale is not None else 0))
         if not lay.error and lay.wt is not None:
+            EngineBfm.tables_written = True
             if fscale is not None:  # the float64 scale's bit pattern: MULT bits 31:0
                 lo, hi = tfl.scale_words(np.broadcast_to(fscale, (lay.oc,)))
             for ch in range(lay.oc):

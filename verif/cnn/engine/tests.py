@@ -31,12 +31,13 @@ from verif.cnn.engine.agents import (
     SCALE_HI,
     SHIFT,
     STATUS,
+    EngineBfm,
     config_from_env,
 )
 from verif.cnn.engine.env import EngineBase, EngineRandomEnv
 from verif.cnn.engine.layers import ENGINE_ROUNDING, is_hf6
 from verif.cnn.engine.sequences import LayerSeq, RandomLayerSeq
-from verif.common.axi import AxiResp
+from verif.common.axi import AxiResp, reset
 from verif.common.regmap import sweep
 from verif.common.regmaps import engine_map
 
@@ -84,8 +85,10 @@ class EngineRandomTest(EngineBase):
 
 
 class EngineRegTest(EngineBase):
-    """CAPS, read-back of the channel table and MODE, SLVERR for unmapped words, for writes to
-    the read-only registers and for partial writes; in the HF6 build the 6-bit BIAS codes, no
+    """CAPS, the register sweep (in a fresh simulation first the channel tables, unwritten: 0),
+    read-back of the channel table and MODE, the tables kept and MODE cleared by a reset,
+    SLVERR for unmapped words, for writes to the read-only registers and for partial writes;
+    in the HF6 build the 6-bit BIAS codes, no
     MULT / SHIFT / SCALE_HI tables, MODE.FLOAT_SCALE reading 0 and SLVERR for the reserved ACT
     value 3."""
 
@@ -107,9 +110,13 @@ class EngineRegTest(EngineBase):
         if ident != REGMAP.id_value:
             errors.append(f"ID 0x{ident:08x}, expected 0x{REGMAP.id_value:08x}")
         # every word of the window against the register map (reset values, OKAY / SLVERR,
-        # partial strobes refused and not performed, read-only and unmapped words inert)
+        # partial strobes refused and not performed, read-only and unmapped words inert); in a
+        # fresh simulation first every channel-table entry, never written: 0, no X
+        fresh = not EngineBfm.tables_written
+        EngineBfm.tables_written = True
         errors += await sweep(r, engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6),
-                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger)
+                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger,
+                              fresh=fresh)
         rng = random.Random(3)
         vals = {}
         tables = (BIAS,) if hf else (BIAS, MULT, SHIFT, SCALE_HI)
@@ -131,6 +138,13 @@ class EngineRegTest(EngineBase):
             got = await r.read_ok(4 * word)
             if got != v:
                 errors.append(f"word {word}: read 0x{got:x} after writing 0x{v:x}")
+        # a reset sets MODE (and ACT) to 0 but leaves the channel tables as written
+        await reset(self.bfm.dut)
+        for word, v in vals.items():
+            want = v if word >= BIAS else 0
+            got = await r.read_ok(4 * word)
+            if got != want:
+                errors.append(f"word {word}: read 0x{got:x} after a reset, expected 0x{want:x}")
         for word in (STATUS, CAPS, CYCLES, ID):
             if await r.write(4 * word, 1) != AxiResp.SLVERR:
                 errors.append(f"write to read-only word {word} not answered SLVERR")

@@ -177,25 +177,21 @@ extern "C" {
 #define CNN_ENGINE__BIAS__VALUE_bm 0xffffffff
 #define CNN_ENGINE__BIAS__VALUE_bp 0
 #define CNN_ENGINE__BIAS__VALUE_bw 32
-#define CNN_ENGINE__BIAS__VALUE_reset 0x0
 
 // reg - cnn_engine::MULT
 #define CNN_ENGINE__MULT__VALUE_bm 0xffffffff
 #define CNN_ENGINE__MULT__VALUE_bp 0
 #define CNN_ENGINE__MULT__VALUE_bw 32
-#define CNN_ENGINE__MULT__VALUE_reset 0x0
 
 // reg - cnn_engine::SHIFT
 #define CNN_ENGINE__SHIFT__VALUE_bm 0x3f
 #define CNN_ENGINE__SHIFT__VALUE_bp 0
 #define CNN_ENGINE__SHIFT__VALUE_bw 6
-#define CNN_ENGINE__SHIFT__VALUE_reset 0x0
 
 // reg - cnn_engine::SCALE_HI
 #define CNN_ENGINE__SCALE_HI__VALUE_bm 0xffffffff
 #define CNN_ENGINE__SCALE_HI__VALUE_bp 0
 #define CNN_ENGINE__SCALE_HI__VALUE_bw 32
-#define CNN_ENGINE__SCALE_HI__VALUE_reset 0x0
 
 // addrmap - cnn_engine
 typedef struct __attribute__ ((__packed__)) {

@@ -459,6 +459,12 @@ wire [5:0] _hf6_datapath0__bias_lane3_code;
 wire [3:0] _hf6_datapath0__bias_lane3_gi;
 reg [3:0] _hf6_datapath0__bias_lane3_idx;
 reg [5:0] bias_t [0:16-1];
+initial begin: INITIALIZE_BIAS_T
+    integer i;
+    for(i=0; i<16; i=i+1) begin
+        bias_t[i] = 0;
+    end
+end
 reg [31:0] ibuf_m [0:1024-1];
 reg [23:0] wbuf_m [0:512-1];
 reg [31:0] fifo [0:16-1];

@@ -413,9 +413,33 @@ reg [8:0] cnn_pool0_res;
 reg [4:0] cnn_pool0_steps;
 reg [15:0] cnn_pool0_usum;
 reg [5:0] shift_t [0:16-1];
+initial begin: INITIALIZE_SHIFT_T
+    integer i;
+    for(i=0; i<16; i=i+1) begin
+        shift_t[i] = 0;
+    end
+end
 reg [31:0] bias_t [0:16-1];
+initial begin: INITIALIZE_BIAS_T
+    integer i;
+    for(i=0; i<16; i=i+1) begin
+        bias_t[i] = 0;
+    end
+end
 reg [31:0] mult_t [0:16-1];
+initial begin: INITIALIZE_MULT_T
+    integer i;
+    for(i=0; i<16; i=i+1) begin
+        mult_t[i] = 0;
+    end
+end
 reg [31:0] scale_t [0:16-1];
+initial begin: INITIALIZE_SCALE_T
+    integer i;
+    for(i=0; i<16; i=i+1) begin
+        scale_t[i] = 0;
+    end
+end
 reg signed [7:0] ibuf_m [0:1024-1];
 reg [31:0] wbuf_m [0:512-1];
 reg [7:0] fifo [0:16-1];
