@@ -128,7 +128,7 @@ BLOCKS = {
 }
 
 #: version of each block's core (semantic versioning: docs/architecture.md)
-VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.0.0", "pool": "1.0.0",
+VERSIONS = {"requant": "1.0.0", "mac": "1.0.0", "engine": "1.1.0", "pool": "1.0.0",
             "hf6mac": "1.0.0"}
 
 #: the engine sized for the stored MNIST LeNet (refmodels/cnn/networks/mnist*): its largest input
