@@ -601,6 +601,25 @@ def _markdown(s, sens, faults, stats, rows, front):
                                   for h in s["holdout"]) + ".", ""]
     else:
         lines += ["No assignment within the budget.", ""]
+    eng = s.get("engine")
+    if eng:
+        req = eng["params"]
+        mul = req["mul"] if isinstance(req["mul"], list) else [req["mul"]]
+        lines += ["## Hardware of the chosen assignment", "",
+                  f"`{s['network']}_engine.core`: a FuseSoC core whose generator request "
+                  "(`approxnn:gen:myhdl`) builds the layer engine "
+                  f"(P = {req['lanes']}, buffers {req['ibuf']} / {req['wbuf']}, {req['cmax']} "
+                  "channels) with "
+                  + (f"the {len(mul)} units below in every MAC lane; the host writes each "
+                     "layer's unit index into MODE.MUL" if len(mul) > 1 else
+                     f"one multiplier, `{mul[0]}`")
+                  + ". `fusesoc run --target=sim approxnn:explore:"
+                  f"{s['network']}_engine` runs the network on the RTL against the golden "
+                  "model (sim), `--target=synth` gives its Yosys cost.", "",
+                  "| layer | MODE.MUL | unit |", "|---|---|---|"]
+        for layer, k in zip(eng["layers"], eng["sel"], strict=True):
+            lines.append(f"| {layer} | {k} | `{mul[k]}` |")
+        lines += [""]
     lines += ["## Pareto front (lut_mac vs loss)", "",
               "| assignment (" + " / ".join(L) + ") | lut_mac | engine LUT | energy proxy | "
               "accuracy % | loss pp |", "|---|---|---|---|---|---|"]
