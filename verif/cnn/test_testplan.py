@@ -16,10 +16,11 @@ def _names(path: Path, kind) -> set[str]:
 def test_testplan_refers_to_existing_items():
     plan = yaml.safe_load((HERE / "testplan.yml").read_text())
     envs = ("requant_env.py", "mac_env.py", "engine_env.py", "hf6mac_env.py", "pool_env.py",
-            "engine_stress.py")
+            "engine_stress.py", "hetero_env.py")
     uvm_tests = set().union(*(_names(HERE / e, ast.ClassDef) for e in envs))
     pytests = set().union(*(_names(HERE / f, ast.FunctionDef)
-                            for f in ("test_cnn_rtl.py", "test_hf6mac.py", "test_pool.py")))
+                            for f in ("test_cnn_rtl.py", "test_hf6mac.py", "test_pool.py",
+                                      "test_engine_hetero.py")))
     env_src = "".join((HERE / e).read_text() for e in envs)
     assert plan["testpoints"], "empty testplan"
     for tp in plan["testpoints"]:
