@@ -7,7 +7,8 @@ against the per-layer golden model (refmodels.cnn.hetero), on Icarus:
   on one held-out image with a different unit in each conv / dense layer;
 * nightly tier (``APPROXNN_NIGHTLY=1``): the LeNet / MNIST per-layer choice of ``approxnn
   explore mnist --budget 0.5`` (truncated t=10 / t=8 / t=6 / t=4 / t=8 in conv1 / conv2 / fc1 /
-  fc2 / fc3) on the MNIST-sized engine (P = 8), three held-out images end to end.
+  fc2 / fc3) on the MNIST-sized engine (P = 8), three held-out images end to end; two mutants
+  of the MAC array's unit selection (:data:`HETERO_MUTANTS`), each caught by both tests.
 """
 
 import os
@@ -27,14 +28,23 @@ MNIST_UNITS = ["trunc:t=10", "trunc:t=8", "trunc:t=6", "trunc:t=4"]
 MNIST_LAYERS = "0,1,2,3,1"
 
 
-def run_hetero(params, layers, network="digits", images=1, testcase=None, seed=7):
+def run_hetero(params, layers, network="digits", images=1, testcase=None, seed=7,
+               mutate=None):
+    """Generate the engine ``params`` and run the heterogeneous tests on Icarus. ``mutate =
+    (old, new, n)``: the n-th occurrence (from 1) of ``old`` in the Verilog becomes ``new``."""
     from cores.cnn.common import convert  # noqa: PLC0415 - MyHDL import is slow
     from cores.cnn.engine.engine import check_params  # noqa: PLC0415
     from cores.cnn.generate import build_block  # noqa: PLC0415
 
     factory, module = build_block("engine", **params)
-    build_dir = BUILD_ROOT / f"{module}_icarus"
+    build_dir = BUILD_ROOT / (f"{module}_icarus" + ("_mutant" if mutate else ""))
     src = convert(factory, module, build_dir / "rtl")
+    if mutate:
+        old, new, n = mutate
+        parts = src.read_text().split(old)
+        if len(parts) <= n:
+            raise ValueError(f"mutation target {old!r} occurs fewer than {n} times")
+        src.write_text(old.join(parts[:n]) + new + old.join(parts[n:]))
     p = check_params(**params)
     env = {"APPROXNN_SEED": seed, "APPROXNN_ENGINE_LANES": p["lanes"],
            "APPROXNN_ENGINE_MUL": p["mul"], "APPROXNN_HETERO_LAYERS": layers,
@@ -59,3 +69,23 @@ def test_hetero_engine_mnist_choice():
 
     _check(run_hetero(MNIST_ENGINE | {"mul": MNIST_UNITS}, MNIST_LAYERS, network="mnist",
                       images=3, testcase="HeteroNetworkTest"))
+
+
+#: plausible design errors of the heterogeneous MAC array, in the default-suite build
+HETERO_MUTANTS = {
+    # lane 1 never takes unit 1's product (the select compared with a wrong constant)
+    "lane_ignores_a_unit": ("    if ((cnn_mac0_sel == 1)) begin",
+                            "    if ((cnn_mac0_sel == 9)) begin", 2),
+    # the unsigned unit's +128 input offset left out of the zero-point term
+    "unsigned_offset_missing": ("        2: cnn_mac0_offset = 1;",
+                                "        2: cnn_mac0_offset = 0;", 1),
+}
+
+
+@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
+                    reason="nightly tier: set APPROXNN_NIGHTLY=1")
+@pytest.mark.parametrize("mutant", sorted(HETERO_MUTANTS))
+def test_hetero_mutants_are_caught(mutant):
+    result = run_hetero({"lanes": 4, "mul": DIGITS_UNITS}, DIGITS_LAYERS,
+                        mutate=HETERO_MUTANTS[mutant])
+    assert result.tests == 2 and result.failures == 2, f"mutant {mutant} survived"
