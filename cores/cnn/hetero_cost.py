@@ -1,7 +1,7 @@
 """Yosys cost of heterogeneous multiplier configurations of the CNN MAC array and engine.
 
     python -m cores.cnn.hetero_cost [--units trunc:t=10+trunc:t=8+trunc:t=6+trunc:t=4]
-                                    [--lanes 8] [--engine-params ibuf=4096,wbuf=4096,cmax=64]
+                                    [--lanes 8] [--engine-params ibuf=1024,wbuf=512,cmax=16]
                                     [--no-engine] [--nodsp] [--json FILE]
 
 Two ways to give a layer engine a choice of multiplier per layer are measured side by side
@@ -33,7 +33,6 @@ from cores.cnn.mac.mac import SEL_BITS, cnn_mac, module_name, normalise, ports
 
 #: the unit list of the LeNet / MNIST per-layer choice of `approxnn explore mnist --budget 0.5`
 MNIST_UNITS = "trunc:t=10+trunc:t=8+trunc:t=6+trunc:t=4"
-MNIST_ENGINE_PARAMS = {"ibuf": 4096, "wbuf": 4096, "cmax": 64}
 
 
 @block
@@ -186,8 +185,9 @@ def main(argv=None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--units", default=MNIST_UNITS, help=f"units joined by + ({MNIST_UNITS})")
     ap.add_argument("--lanes", type=int, default=8, help="P (8)")
-    ap.add_argument("--engine-params", default="ibuf=4096,wbuf=4096,cmax=64",
-                    help="engine buffers (ibuf=4096,wbuf=4096,cmax=64: the MNIST engine)")
+    ap.add_argument("--engine-params", default="",
+                    help="engine buffers, e.g. ibuf=4096,wbuf=4096,cmax=64 (default: the "
+                    "engine's defaults, 1024 / 512 / 16)")
     ap.add_argument("--no-engine", action="store_true", help="MAC arrays only")
     ap.add_argument("--nodsp", action="store_true", help="also the -nodsp flow")
     ap.add_argument("--json", type=Path, help="keep the figures in FILE (re-used by later runs)")
