@@ -454,8 +454,8 @@ def approx_acc_lane(clk, vb, fb, pb, prod32, w32, load, shift_en, sh_in_acc, sh_
 @block
 def cnn_mac(clk, rst, in_valid, in_ready, in_first, in_last, in_pad, x, w, in_zp, out_valid,
             out_lane, out_last, out_acc, lanes, mul, pack, spec, sel=None):
-    """``spec``: None (exact int8), a unit's spec, or a tuple of specs (heterogeneous: ``sel``
-    picks the unit)."""
+    # spec: None (exact int8), a unit's spec, or a tuple of specs (heterogeneous: sel picks
+    # the unit). (No docstring: the converter would copy it into the committed Verilog.)
     P = lanes
     approx = spec is not None
     specs = spec if isinstance(spec, tuple) else (spec,)
