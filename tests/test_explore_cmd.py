@@ -81,6 +81,8 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
         units = r["units"].split(";")
         acc = float((hetero.forward_int8_layers(net, xq, units).argmax(axis=1) == y[:60]).mean())
         assert float(r["acc"]) == pytest.approx(acc, abs=1e-12)
+    # the engine of the chosen per-layer assignment as a FuseSoC core (generator request)
+    _check_engine_core(tmp_path / "digits_engine.core", md)
     # a re-run takes every sensitivity, campaign and accuracy from the cache
     from refmodels.cnn import resilience
 
@@ -105,6 +107,32 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
         if line.startswith(("| best uniform", "| best per layer")):
             hi = float(line.rstrip(" |").split("..")[-1])
             assert hi <= 0.5
+
+
+def _check_engine_core(path, md):
+    import yaml
+    from approxnn.report import short_label
+
+    from cores.cnn.engine.engine import build
+
+    core = yaml.safe_load(path.read_text())
+    req = core["generate"]["engine"]["parameters"]
+    assert req["core"] == "cnn:engine" and req["lanes"] == 8
+    params = {k: v for k, v in req.items() if k != "core"}
+    assert core["targets"]["default"]["toplevel"] == build(**params)[1]
+    sim = core["targets"]["sim"]
+    plus = dict(p.split("=", 1) for p in sim["parameters"])
+    assert plus["APPROXNN_NETWORK"] == "digits" and plus["APPROXNN_FAIL_EXIT"] == "true"
+    if isinstance(req["mul"], list):  # several units: each layer's MODE.MUL
+        assert sim["flow_options"]["cocotb_module"] == "verif.cnn.cocotb_engine_hetero"
+        units = [req["mul"][int(s)] for s in plus["APPROXNN_HETERO_LAYERS"].split(",")]
+        assert sorted(set(units)) == sorted(req["mul"])
+    else:
+        units = [req["mul"]] * 3
+    line = next(ln for ln in md.splitlines() if ln.startswith("| best per layer"))
+    names = ["exact" if u == "int8" else short_label(u) for u in units]
+    assert f"| {' / '.join(names)} |" in line, line
+    assert "## Hardware of the chosen assignment" in md and path.name in md
 
 
 @pytest.mark.slow

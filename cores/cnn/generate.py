@@ -81,6 +81,9 @@ def _block_info(block: str) -> dict:
 #: block -> builder, test module, output port the broken variant corrupts, plusargs for sim
 BLOCKS = {block: _block_info(block) for block in BUILDERS}
 
+#: the cocotb tests of an engine with several multiplier units (``mul`` a list)
+HETERO_TEST_MODULE = "verif.cnn.cocotb_engine_hetero"
+
 #: version of each block's core (semantic versioning: docs/architecture.md)
 VERSIONS = {block: m.version for block, m in MANIFESTS.items()}
 
@@ -158,11 +161,15 @@ def variant(block: str, params: dict, out_dir: Path, vlnv: str, request: str) ->
     out_dir = Path(out_dir)
     rtl = convert(factory, name, out_dir / "rtl")
     info = BLOCKS[block]
+    plusargs = info["env"](params)
+    sim_module = info["test_module"]
+    if "+" in str(plusargs.get("APPROXNN_ENGINE_MUL", "")):  # several units, MODE.MUL
+        sim_module = HETERO_TEST_MODULE
     core = out_dir / f"{block}.core"
     core.write_text(variant_core(
         vlnv=vlnv, request=request, description=f"{info['description']}; {name}",
-        files=[f"rtl/{rtl.name}"], top=name, sim_top=name, sim_module=info["test_module"],
-        plusargs=info["env"](params)))
+        files=[f"rtl/{rtl.name}"], top=name, sim_top=name, sim_module=sim_module,
+        plusargs=plusargs))
     return [rtl, core]
 
 

@@ -14,6 +14,7 @@ OTHERS = [
     {"lanes": 3, "mul": "int8", "pack": False},
     {"lanes": 1, "mul": "mitchell:signed=1"},
     {"lanes": 3, "mul": "etm:signed=0"},
+    {"lanes": 3, "mul": "trunc:t=6+exact+mitchell:signed=0"},  # heterogeneous, mixed signedness
 ]
 ENGINES = [
     {"lanes": 1, "mul": "int8"},
@@ -21,6 +22,7 @@ ENGINES = [
     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 2, "ibuf": 4096, "wbuf": 64},
     {"lanes": 1, "mul": "hf6", "cmax": 64},
     {"lanes": 16, "mul": "hf6", "cmax": 16},
+    {"lanes": 2, "mul": ["trunc:t=8", "drum:k=4"], "cmax": 2, "ibuf": 16, "wbuf": 4},
 ]
 pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")
 

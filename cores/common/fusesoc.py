@@ -100,8 +100,12 @@ def sim_targets(top: str, module: str, description: str, parameters, filesets=("
 PLUSARGS = {
     "APPROXNN_UNIT": ("str", "registry name of the unit under test (verif/arith reads it)"),
     "APPROXNN_ENGINE_LANES": ("int", "lanes of the CNN engine under test"),
-    "APPROXNN_ENGINE_MUL": ("str", "multiplier of the CNN engine under test (int8, hf6 or a "
-                            "unit name)"),
+    "APPROXNN_ENGINE_MUL": ("str", "multiplier of the CNN engine under test (int8, hf6, a "
+                            "unit name, or unit names joined by + in MODE.MUL order)"),
+    "APPROXNN_HETERO_LAYERS": ("str", "MODE.MUL of each conv / dense layer of the heterogeneous "
+                               "CNN engine network test, comma-separated"),
+    "APPROXNN_NETWORK": ("str", "stored network of the end-to-end CNN engine test"),
+    "APPROXNN_IMAGES": ("int", "held-out images of the end-to-end network test"),
     "APPROXNN_MAC_LANES": ("int", "lanes of the MAC array under test"),
     "APPROXNN_MAC_MUL": ("str", "multiplier of the MAC array under test (int8 or a unit name)"),
     "APPROXNN_HF6_LANES": ("int", "lanes of the HF6 MAC array under test"),

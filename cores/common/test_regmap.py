@@ -70,7 +70,7 @@ def test_field_encode_and_decode():
     assert rm.at(rm["BIAS"].address(5)) == (rm["BIAS"], 5)
     assert rm.at(0x3FC) == (rm["SHIFT"], 63)
     assert rm.at(0x4FC) == (rm["SCALE_HI"], 63) and rm.at(0x500) is None
-    assert rm.addr_bits == 11 and rm.version == 2
+    assert rm.addr_bits == 11 and rm.version == 3
     assert rm.at(rm.offset("ID") + 4) is None
     with pytest.raises(RegMapError, match="out of range"):
         rm["BIAS"].address(64)

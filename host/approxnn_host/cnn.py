@@ -10,7 +10,8 @@ through the register model generated from cnn_engine.rdl (:mod:`approxnn_host.re
 A layer is any object with the attributes of the engine's layer description (those of
 ``approxnn_host.layers.Layer``): ``h w c`` input shape, ``oh ow oc`` output shape, ``fh fw``
 filter, ``sy sx`` strides, ``pt pl`` leading pads, ``zp_in zp_out act_min act_max``, ``mode``
-(the MODE register: kind and depth multiplier), ``depthwise``, ``x`` (int8, NHWC), ``wt``
+(the MODE register: kind, depth multiplier and, on a heterogeneous build, the unit in MODE.MUL),
+``depthwise``, ``x`` (int8, NHWC), ``wt``
 (int8 ``[OC, FH, FW, C]``, depthwise ``[1, FH, FW, OC]``; None for pooling) and the per-channel
 ``bias mult shift``; optionally ``fscale`` (per-channel float64 scales: the layer runs with
 MODE.FLOAT_SCALE, TFLite's reference FullyConnected rescale) and ``words`` (the weights already

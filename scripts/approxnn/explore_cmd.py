@@ -6,7 +6,7 @@ under an accuracy budget.
     approxnn explore NETWORK [--budget 0.5] [--units exact,trunc:t=8,...]
                      [--images N] [--generations G] [--pop P] [--seed S]
                      [--fault-trials T] [--fault-models flip,sa0,sa1] [--stat-trials T]
-                     [--out reports/explore] [--networks DIR] [--no-synth]
+                     [--out reports/explore] [--networks DIR] [--no-synth] [--lanes P]
                      [--dask [--workers N] | --scheduler ADDRESS]
 
 Steps (progress on stderr): unit LUTs (Yosys, cached in ``<out>/mul_costs.json``); the
@@ -14,9 +14,14 @@ measured and predicted accuracy drop of every unit in every layer and the predic
 correlation; fault campaigns per layer and site; statistical error injection per layer and
 unit; NSGA-II over one unit per layer seeded by the predictors. Writes ``<network>_explore.md``,
 ``<network>_assignments.csv`` (every evaluated assignment), ``<network>_sensitivity.csv``,
-``<network>_faults.csv``, ``<network>_pareto.png`` and ``<network>_sensitivity.png`` into
-``--out``. Results are cached in ``<out>/<network>_cache.json`` by network contents, image
-count, unit, layer and seed, so a re-run or an extended unit list only computes what is new.
+``<network>_faults.csv``, ``<network>_pareto.png``, ``<network>_sensitivity.png`` and
+``<network>_engine.core`` into ``--out``. The ``.core`` is the hardware of the chosen per-layer
+assignment: a FuseSoC core whose generator request (``approxnn:gen:myhdl``) builds the layer
+engine with every unit the assignment uses in its MAC array (``mul`` = the unit list, P =
+``--lanes``, buffers of the MNIST-sized engine), with lint, sim (the network on the RTL, each
+layer's MODE.MUL from the assignment) and synth targets. Results are cached in
+``<out>/<network>_cache.json`` by network contents, image count, unit, layer and seed, so a
+re-run or an extended unit list only computes what is new.
 With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
 run on Dask workers; their results are the same as in one process (seeded per job).
 """
@@ -67,6 +72,8 @@ def add_parser(subparsers):
     p.add_argument("--strict", action="store_true",
                    help="the budget must hold for the upper end of the paired 95 %% interval "
                    "of the loss, not only for the measured loss")
+    p.add_argument("--lanes", type=int, default=8,
+                   help="MAC lanes P of the engine in <network>_engine.core (8)")
     p.add_argument("--no-synth", action="store_true",
                    help="no Yosys: unit LUTs only from the cache (<out>/mul_costs.json)")
     g = p.add_argument_group("Dask (sensitivity and campaign jobs; the search stays here)")
@@ -120,6 +127,11 @@ def _check(args):
         raise ValueError("give --dask (a local cluster) or --scheduler ADDRESS, not both")
     if args.workers is not None and not args.dask:
         raise ValueError("--workers is only valid with --dask")
+    from cores.cnn.engine.engine import LANES  # noqa: PLC0415
+
+    if args.lanes not in LANES:
+        raise ValueError(f"--lanes must be one of {', '.join(map(str, LANES))}, got "
+                         f"{args.lanes}")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     args.workers = args.workers or 2
@@ -148,7 +160,8 @@ def run(args) -> int:
                         generations=args.generations, pop=args.pop, seed=args.seed,
                         fault_trials=args.fault_trials, fault_models=models,
                         stat_trials=args.stat_trials, out=Path(args.out),
-                        synth=not args.no_synth, client=client, strict=args.strict)
+                        synth=not args.no_synth, client=client, strict=args.strict,
+                        lanes=args.lanes)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -195,7 +208,7 @@ def _log(stream, msg):
 
 def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed=0,
             fault_trials=5, fault_models=("flip",), stat_trials=1, out=Path(DEFAULT_OUT),
-            synth=True, stream=None, client=None, strict=False):
+            synth=True, stream=None, client=None, strict=False, lanes=8):
     """The whole flow of the command; returns the written paths. ``client``: a Dask client
     that runs the sensitivity and campaign jobs (None: in this process). ``strict``: the
     budget must hold for the upper end of the paired 95 % loss interval, not only the
@@ -334,7 +347,100 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
         _log(stream, f"budget {budget} pp: best uniform {best_uni['units'][0]} "
              f"({best_uni['lut_mac']:.1f} LUT), best per-layer {best_het['lut_mac']:.1f} LUT: "
              f"saving {100 * saving:.1f} %")
-    return _write(out, net.name, summary, sens, faults, stats, rows, front)
+    if best_het is not None:
+        req, sel = engine_request(best_het["units"], lanes)
+        summary["engine"] = {"params": req, "sel": sel, "layers": list(costs.layers)}
+    paths = _write(out, net.name, summary, sens, faults, stats, rows, front)
+    if best_het is not None:
+        text = engine_core(net.name, costs.layers, best_het["units"], lanes, budget)
+        paths.append(_atomic(out / f"{net.name}_engine.core", text))
+    return paths
+
+
+def _atomic(path, text):
+    from .report import atomic_write
+
+    return atomic_write(path, text)
+
+
+def engine_request(units, lanes=8):
+    """Generator parameters (``approxnn:gen:myhdl``) of the layer engine for a per-layer
+    assignment ``units`` (one unit per conv / dense layer), and the MODE.MUL of each layer.
+
+    The MAC array holds every distinct unit once, in order of first use; exact int8 alone is
+    the DSP-packed ``int8`` build, another single unit a uniform build. The buffers are those
+    of the MNIST-sized engine (``cores.cnn.generate.MNIST_ENGINE``), which every layer of the
+    stored networks fits."""
+    from cores.cnn.generate import MNIST_ENGINE
+
+    distinct = list(dict.fromkeys(units))
+    sel = [distinct.index(u) for u in units]
+    if len(distinct) == 1:
+        mul = "int8" if distinct[0] == EXACT else distinct[0]
+    else:
+        mul = distinct
+    params = {"core": "cnn:engine", "lanes": lanes, "mul": mul}
+    params |= {k: MNIST_ENGINE[k] for k in ("ibuf", "wbuf", "cmax")}
+    return params, sel
+
+
+def engine_core(network, layers, units, lanes=8, budget=None):
+    """Text of a FuseSoC core that generates the engine of ``units`` (see
+    :func:`engine_request`) and runs ``network`` on it with each layer's MODE.MUL."""
+    from cores.cnn.engine.engine import build
+    from cores.common.fusesoc import parameter_decls, yaml_item
+
+    params, sel = engine_request(units, lanes)
+    _, top = build(**{k: v for k, v in params.items() if k != "core"})
+    hetero = isinstance(params["mul"], list)
+    plus = {"APPROXNN_NETWORK": network, "APPROXNN_IMAGES": 1}
+    if hetero:
+        plus["APPROXNN_HETERO_LAYERS"] = ",".join(map(str, sel))
+    module = "verif.cnn.cocotb_engine_hetero" if hetero else "verif.cnn.cocotb_engine"
+    chosen = "\n".join(f"#   {name}: MODE.MUL {s} = {u}"
+                       for name, s, u in zip(layers, sel, units, strict=True))
+    budget_txt = "" if budget is None else f" at the {budget} pp budget"
+    return f"""CAPI=2:
+# Written by `approxnn explore {network}`: the layer engine of the per-layer multipliers chosen
+# {budget_txt.strip() or 'by the search'}, one MAC array holding every unit the layers use:
+{chosen}
+# `fusesoc run --target=sim approxnn:explore:{network}_engine` (with the approxnn repository as
+# a FuseSoC library) runs the network on it, each layer with its MODE.MUL, against the golden
+# model (refmodels.cnn.hetero); lint and synth (Yosys, xc7) as for the project's cores.
+name: approxnn:explore:{network}_engine:1.0.0
+description: "{network}: layer engine with the per-layer multipliers of approxnn explore"
+
+filesets:
+  gen:
+    depend: ["^approxnn:gen:myhdl:1.0.0"]
+
+generate:
+  engine:
+    generator: approxnn_myhdl
+    parameters: {json.dumps(params)}
+
+targets:
+  default: &default
+    filesets: [gen]
+    generate: [engine]
+    toplevel: {top}
+  lint:
+    <<: *default
+    flow: lint
+    flow_options: {{tool: verilator, verilator_options: [-Wall]}}
+  sim:
+    <<: *default
+    flow: sim
+    parameters: [{", ".join(yaml_item(f"{k}={v}") for k, v in plus.items())},
+                 APPROXNN_FAIL_EXIT=true]
+    flow_options: {{tool: icarus, cocotb_module: {module}}}
+  synth:
+    <<: *default
+    flow: generic
+    flow_options: {{tool: yosys, arch: xilinx, output_format: json,
+                   yosys_synth_options: [-family, xc7]}}
+
+{parameter_decls(list(plus))}"""
 
 
 def _paired_loss_ci(an, units):
@@ -495,6 +601,25 @@ def _markdown(s, sens, faults, stats, rows, front):
                                   for h in s["holdout"]) + ".", ""]
     else:
         lines += ["No assignment within the budget.", ""]
+    eng = s.get("engine")
+    if eng:
+        req = eng["params"]
+        mul = req["mul"] if isinstance(req["mul"], list) else [req["mul"]]
+        lines += ["## Hardware of the chosen assignment", "",
+                  f"`{s['network']}_engine.core`: a FuseSoC core whose generator request "
+                  "(`approxnn:gen:myhdl`) builds the layer engine "
+                  f"(P = {req['lanes']}, buffers {req['ibuf']} / {req['wbuf']}, {req['cmax']} "
+                  "channels) with "
+                  + (f"the {len(mul)} units below in every MAC lane; the host writes each "
+                     "layer's unit index into MODE.MUL" if len(mul) > 1 else
+                     f"one multiplier, `{mul[0]}`")
+                  + ". `fusesoc run --target=sim approxnn:explore:"
+                  f"{s['network']}_engine` runs the network on the RTL against the golden "
+                  "model (sim), `--target=synth` gives its Yosys cost.", "",
+                  "| layer | MODE.MUL | unit |", "|---|---|---|"]
+        for layer, k in zip(eng["layers"], eng["sel"], strict=True):
+            lines.append(f"| {layer} | {k} | `{mul[k]}` |")
+        lines += [""]
     lines += ["## Pareto front (lut_mac vs loss)", "",
               "| assignment (" + " / ".join(L) + ") | lut_mac | engine LUT | energy proxy | "
               "accuracy % | loss pp |", "|---|---|---|---|---|---|"]

@@ -73,19 +73,25 @@ def spikegen_map(n_max, src_max):
     return _from_model("sbs_spikegen", "sbs_spikegen", facts)
 
 
-def engine_map(lanes, ibuf, wbuf, cmax, hf6):
+def engine_map(lanes, ibuf, wbuf, cmax, hf6, hetero=False):
     """The CNN layer engine; channel tables of ``cmax`` entries (BIAS only in the HF6 build,
     where QUANT is the 2-bit ACT field). The tables have no reset; they are 0 at power-up (their
-    memories' initial value) until written."""
+    memories' initial value) until written. MODE.MUL is kept only by a heterogeneous build
+    (``hetero``), the others read it 0."""
     caps = lanes | ((ibuf.bit_length() - 1) << 8) | ((wbuf.bit_length() - 1) << 16) \
         | (cmax << 24) | (int(hf6) << 31)
     model = rdl.load("cnn_engine")
     facts = {"CAPS": {"reset": caps}}
+    names = {f.name for f in model["MODE"].fields}
+    mode_mask = model["MODE"].writable_mask
+    if "MUL" in names and not hetero:
+        mode_mask &= ~model["MODE"].field("MUL").mask
     if hf6:  # ACT: bits 1:0, the reserved value 3 refused; MODE keeps no int8-only bits
         facts["QUANT"] = {"mask": 0x3, "legal": (0, 1, 2, 0xFFFFFFF1, 0x7FFFFFF2)}
-        if "FLOAT_SCALE" in {f.name for f in model["MODE"].fields}:
-            facts["MODE"] = {"mask": model["MODE"].writable_mask
-                             & ~model["MODE"].field("FLOAT_SCALE").mask}
+        if "FLOAT_SCALE" in names:
+            mode_mask &= ~model["MODE"].field("FLOAT_SCALE").mask
+    if mode_mask != model["MODE"].writable_mask:
+        facts["MODE"] = {"mask": mode_mask}
     tables = [r for r in model if r.count > 1]
     for r in tables:
         int8_only = r.name != "BIAS"

@@ -45,7 +45,13 @@ from myhdl import (
 )
 
 from cores.cnn.hf6mac.hf6mac import cnn_hf6mac
-from cores.cnn.mac.mac import MacConfigError, cnn_mac, normalise
+from cores.cnn.mac.mac import (
+    SEL_BITS,
+    MacConfigError,
+    cnn_mac,
+    normalise,
+    select_register,
+)
 from cores.cnn.pool.pool import cnn_pool
 from cores.cnn.requant.requant import cnn_requant
 from cores.common import regmap
@@ -323,6 +329,7 @@ def cnn_engine(clk, rst,
     HF = mul == "hf6"  # Hybrid-Float6: float32 activations, HF6 weights and biases
     XW = 32 if HF else 8  # bits of one activation (streams, buffers)
     QW = 2 if HF else 32  # bits of the QUANT / ACT register
+    NU = len(spec) if isinstance(spec, tuple) else 1  # units of a heterogeneous MAC array
 
     bits = _bits
 
@@ -351,6 +358,10 @@ def cnn_engine(clk, rst,
     fsc = Signal(bool(0))  # MODE.FLOAT_SCALE (int8 build): the reference FC rescale
     if HF:
         mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[6:], mode)
+    elif NU > 1:  # MODE.MUL: the unit of the heterogeneous MAC array
+        mul_sel = _u(SEL_BITS)
+        mode_w = ConcatSignal(intbv(0)[12:], mul_sel, dmul, intbv(0)[3:], fsc, intbv(0)[2:],
+                              mode)
     else:
         mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[3:], fsc, intbv(0)[2:], mode)
     mode_dw = Signal(bool(0))  # DepthwiseConv2D
@@ -774,7 +785,7 @@ def cnn_engine(clk, rst,
         mo_acc = _s(32)
         mac = cnn_mac(clk, rst, m_valid, m_ready, m_first, m_last, m_pad, x_q, w_q, in_zp,
                       mo_valid, mo_lane, mo_last, mo_acc, lanes=P, mul=mul, pack=True,
-                      spec=spec)
+                      spec=spec, **({"sel": mul_sel} if NU > 1 else {}))
         rq_valid = Signal(bool(0))
         rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
         rq_shift = _s(6)
@@ -817,6 +828,10 @@ def cnn_engine(clk, rst,
             pl_max.next = quant[32:24]
 
         datapath = (mac, requant, pooler, requant_feed, side_pipe, int8_out)
+        if NU > 1:  # a MODE.MUL naming no unit of the build: error code 6 at START
+            datapath += (select_register(clk, rst, reg_wr, reg_err, reg_addr, reg_wdata,
+                                         mul_sel, bad_mode, W_MODE,
+                                         REGMAP["MODE"].field("MUL").lsb, NU),)
         spare_dp = [m_ready, pl_ready]
 
     # ------------------------------------------------------------------ output FIFO

@@ -24,6 +24,14 @@ the golden model defines for the multiplier in use:
   zero-point term is subtracted once per result at the output by one shared shift-and-add
   multiplier (no DSP48E1).
 
+* ``mul=[unit, unit, ...]`` (or the names joined by ``+``, e.g. ``"trunc:t=10+trunc:t=6"``):
+  a *heterogeneous* array. Every lane holds one instance of each unit; the ``sel`` input (the
+  engine's MODE.MUL, static during a layer) picks whose product the lane accumulates, with that
+  unit's zero-point handling as above (``"int8"`` / ``"exact"`` in the list is the exact signed
+  unit). The golden model is :func:`refmodels.cnn.hetero.forward_int8_layers` with unit
+  ``sel`` in the layer. A ``sel`` at or beyond the number of units must not be used (the engine
+  refuses such a layer).
+
 A tap with ``in_pad = 1`` is a padded tap: it contributes neither a product nor a zero-point
 term (TFLite skips padded taps). ``in_first`` marks the first tap of a sum, ``in_last`` the last;
 ``in_zp`` must be the same for all taps of a sum. After the last tap the P sums are moved to an
@@ -52,6 +60,8 @@ MAX_LANES = 64
 PROD_BITS = 18
 ACC_BITS = 32
 LATENCY_FIRST = 5  # cycles from the accepted last tap to out_valid of lane 0
+MAX_UNITS = 8  # units of a heterogeneous array
+SEL_BITS = 4  # width of the unit select (the engine's MODE.MUL field)
 
 
 class MacConfigError(ValueError):
@@ -66,32 +76,76 @@ def _u(bits):
     return Signal(intbv(0)[bits:])
 
 
-def normalise(lanes=8, mul="int8", pack=True):
-    """Validated parameters: ``{"lanes", "mul", "pack", "spec"}``; bad values raise
-    :class:`MacConfigError` with the valid choices."""
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= MAX_LANES:
-        raise MacConfigError(f"lanes must be an integer in 1..{MAX_LANES}, got {lanes!r}")
-    if not isinstance(mul, str) or not mul.strip():
-        raise MacConfigError(f"mul must be 'int8' or a multiplier unit name, got {mul!r}")
-    mul = mul.strip()
-    if mul == "int8":
-        return {"lanes": lanes, "mul": "int8", "pack": bool(pack), "spec": None}
+def unit_list(mul):
+    """The unit names of a heterogeneous ``mul`` (a list / tuple, or names joined by ``+``);
+    None for a single multiplier."""
+    if isinstance(mul, (list, tuple)):
+        return [str(m) for m in mul]
+    if isinstance(mul, str) and "+" in mul:
+        return mul.split("+")
+    return None
+
+
+def _one_unit(mul, what="mul"):
     from cores.arith.common import MUL_UNITS  # noqa: PLC0415
     from refmodels.arith import UnitError, parse_mul8  # noqa: PLC0415
 
     try:
         spec = parse_mul8(mul)
     except UnitError as exc:
-        raise MacConfigError(f"mul: {exc} (or 'int8' for the exact DSP path)") from None
+        raise MacConfigError(f"{what}: {exc} (or 'int8' for the exact DSP path)") from None
     if spec.name not in MUL_UNITS:
         raise MacConfigError(
-            f"mul {mul!r} is not a multiplier with a MyHDL core; valid: int8, "
+            f"{what} {mul!r} is not a multiplier with a MyHDL core; valid: int8, "
             + ", ".join(MUL_UNITS)
         )
+    return spec
+
+
+def normalise(lanes=8, mul="int8", pack=True):
+    """Validated parameters: ``{"lanes", "mul", "pack", "spec"}``; bad values raise
+    :class:`MacConfigError` with the valid choices. A heterogeneous ``mul`` (a list of units)
+    gives ``spec`` = the tuple of their specs and ``mul`` = their names joined by ``+``."""
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= MAX_LANES:
+        raise MacConfigError(f"lanes must be an integer in 1..{MAX_LANES}, got {lanes!r}")
+    names = unit_list(mul)
+    if names is not None:
+        names = [n.strip() for n in names]
+        if len(names) == 1:
+            return normalise(lanes, names[0], pack)
+        if not 2 <= len(names) <= MAX_UNITS:
+            raise MacConfigError(f"mul: a heterogeneous array takes 2..{MAX_UNITS} units, got "
+                                 f"{len(names)}")
+        specs = []
+        for n in names:
+            if n in ("int8", "exact"):
+                n = "exact:signed=1"
+            if not n or n == "hf6":
+                raise MacConfigError(f"mul: {n!r} cannot be a unit of a heterogeneous array "
+                                     "(8-bit multiplier units or int8)")
+            specs.append(_one_unit(n, "mul unit"))
+        canon = [str(s) for s in specs]
+        dup = sorted({c for c in canon if canon.count(c) > 1})
+        if dup:
+            raise MacConfigError(f"mul: unit {dup[0]} is listed twice")
+        return {"lanes": lanes, "mul": "+".join(canon), "pack": False, "spec": tuple(specs)}
+    if not isinstance(mul, str) or not mul.strip():
+        raise MacConfigError(f"mul must be 'int8' or a multiplier unit name, got {mul!r}")
+    mul = mul.strip()
+    if mul == "int8":
+        return {"lanes": lanes, "mul": "int8", "pack": bool(pack), "spec": None}
+    spec = _one_unit(mul)
     return {"lanes": lanes, "mul": str(spec), "pack": False, "spec": spec}
 
 
+def units_of(p) -> int:
+    """Number of units of an array (1 unless heterogeneous)."""
+    return len(p["spec"]) if isinstance(p["spec"], tuple) else 1
+
+
 def module_name(p) -> str:
+    if isinstance(p["spec"], tuple):
+        return f"cnn_mac_p{p['lanes']}_het_" + "_".join(s.module_name for s in p["spec"])
     if p["spec"] is None:
         return f"cnn_mac_p{p['lanes']}_int8" + ("" if p["pack"] else "_nopack")
     return f"cnn_mac_p{p['lanes']}_{p['spec'].module_name}"
@@ -225,6 +279,106 @@ def approx_lane(clk, w, wsign, x, prod, spec):
     return unit, operands, product
 
 
+@block
+def _unit_product(w, wsign, x, a, b, y, p, signed):
+    """Operands of one unit of a heterogeneous lane and its product (17 bits, not registered),
+    with the golden model's operand mapping as in :func:`approx_lane`."""
+    if signed:  # mul(w, x)
+        y17 = _sext(y, 17)
+
+        @always_comb
+        def operands():
+            a.next = w.signed()
+            b.next = x
+
+        @always_comb
+        def product():
+            p.next = y17.signed()
+
+        return operands, product
+
+    y17 = ConcatSignal(intbv(0)[1:], y)
+
+    @always_comb
+    def operands():
+        if wsign:
+            a.next = ~w + 1
+        else:
+            a.next = w
+        b.next = x[8:] ^ 0x80
+
+    @always_comb
+    def product():
+        if w == 0:  # sign(w) = 0: the golden model drops the unit's product
+            p.next = 0
+        elif wsign:
+            p.next = -y17.signed()
+        else:
+            p.next = y17.signed()
+
+    return operands, product
+
+
+@block
+def _pick(sel, k, a, b, out):
+    """out = b when sel == k, else a (one step of a lane's product selection)."""
+
+    @always_comb
+    def pick():
+        if sel == k:
+            out.next = b
+        else:
+            out.next = a
+
+    return pick
+
+
+@block
+def multi_lane(clk, w, wsign, x, sel, prod, specs):
+    """prod (17 bits) = the product of unit ``sel`` of ``specs`` (one instance of each unit in
+    the lane, operands as :func:`approx_lane`), registered."""
+    from cores.arith.common import core_module, operand_signal, result_signal  # noqa: PLC0415
+    from cores.arith.common import unit as unit_inst  # noqa: PLC0415
+
+    insts = []
+    cur = None
+    for k, spec in enumerate(specs):
+        a, b, y = operand_signal(spec), operand_signal(spec), result_signal(spec)
+        p = _s(17)
+        insts += [unit_inst(spec, core_module(spec.name), a, b, y),
+                  _unit_product(w, wsign, x, a, b, y, p, bool(spec.signed))]
+        if cur is None:
+            cur = p
+        else:
+            nxt = _s(17)
+            insts.append(_pick(sel, k, cur, p, nxt))
+            cur = nxt
+
+    @always(clk.posedge)
+    def product():
+        prod.next = cur
+
+    return insts, product
+
+
+@block
+def select_register(clk, rst, reg_wr, reg_err, reg_addr, reg_wdata, sel, bad, word, lsb,
+                    units):
+    """The unit select of a heterogeneous engine (MODE.MUL, bits lsb+3..lsb of register word
+    ``word``): stored on a write, ``bad`` while it names no unit of the build (``units``)."""
+
+    @always_seq(clk.posedge, reset=rst)
+    def store():
+        if reg_wr and not reg_err and reg_addr == word:
+            sel.next = reg_wdata[lsb + SEL_BITS:lsb]
+
+    @always_comb
+    def check():
+        bad.next = sel >= units
+
+    return store, check
+
+
 # accumulator lanes and the output bank
 
 
@@ -299,9 +453,16 @@ def approx_acc_lane(clk, vb, fb, pb, prod32, w32, load, shift_en, sh_in_acc, sh_
 
 @block
 def cnn_mac(clk, rst, in_valid, in_ready, in_first, in_last, in_pad, x, w, in_zp, out_valid,
-            out_lane, out_last, out_acc, lanes, mul, pack, spec):
+            out_lane, out_last, out_acc, lanes, mul, pack, spec, sel=None):
+    # spec: None (exact int8), a unit's spec, or a tuple of specs (heterogeneous: sel picks
+    # the unit). (No docstring: the converter would copy it into the committed Verilog.)
     P = lanes
     approx = spec is not None
+    specs = spec if isinstance(spec, tuple) else (spec,)
+    multi = len(specs) > 1
+    if multi and sel is None:
+        raise MacConfigError("a heterogeneous MAC array needs its unit select signal")
+    uns = [not s.signed for s in specs] if approx else []
     insts = []
 
     # ---- input stage (A) and acceptance rule
@@ -354,7 +515,26 @@ def cnn_mac(clk, rst, in_valid, in_ready, in_first, in_last, in_pad, x, w, in_zp
         zpa, zpb = _m(9), _m(9)
         wb = _u(8 * P)
         zp9 = _sext(in_zp, 9)
-        if spec.signed:
+        if any(uns) and not all(uns):  # mixed: the selected unit's input offset
+            UNS = tuple(int(u) for u in uns) + (0,) * ((1 << SEL_BITS) - len(uns))
+            offset = Signal(bool(0))
+
+            @always_comb
+            def unit_offset():
+                offset.next = UNS[int(sel)]
+
+            @always(clk.posedge)
+            def stage_a_path():
+                pa.next = in_pad
+                x_a.next = x
+                if offset:
+                    zpa.next = zp9 + 128
+                else:
+                    zpa.next = zp9
+
+            insts.append(unit_offset)
+
+        elif not uns[0]:
 
             @always(clk.posedge)
             def stage_a_path():
@@ -377,10 +557,13 @@ def cnn_mac(clk, rst, in_valid, in_ready, in_first, in_last, in_pad, x, w, in_zp
             wb.next = wa
 
         insts += [stage_a_path, stage_b_path]
-        pbits = 16 if spec.signed else 17
+        pbits = 17 if multi or uns[0] else 16
         for i in range(P):
             prod = _s(pbits)
-            insts.append(approx_lane(clk, wsl[i], wsg[i], x_a, prod, spec))
+            if multi:
+                insts.append(multi_lane(clk, wsl[i], wsg[i], x_a, sel, prod, specs))
+            else:
+                insts.append(approx_lane(clk, wsl[i], wsg[i], x_a, prod, spec))
             prod32.append(_sext(prod, ACC_BITS))
     else:
         da = _s(9)
@@ -487,11 +670,13 @@ def cnn_mac(clk, rst, in_valid, in_ready, in_first, in_last, in_pad, x, w, in_zp
 
 
 def build(lanes=8, mul="int8", pack=True):
-    """(factory, module name) of the MAC array; bad parameters raise MacConfigError."""
+    """(factory, module name) of the MAC array; bad parameters raise MacConfigError. A
+    heterogeneous array has one more port, ``sel`` (SEL_BITS bits), after ``out_acc``."""
     p = normalise(lanes, mul, pack)
+    extra = {"sel": _u(SEL_BITS)} if units_of(p) > 1 else {}
 
     def factory():
         return cnn_mac(*ports(p["lanes"]), lanes=p["lanes"], mul=p["mul"], pack=p["pack"],
-                       spec=p["spec"])
+                       spec=p["spec"], **extra)
 
     return factory, module_name(p)

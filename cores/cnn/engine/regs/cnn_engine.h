@@ -142,12 +142,16 @@ extern "C" {
 #define CNN_ENGINE__MODE__DM_bp 8
 #define CNN_ENGINE__MODE__DM_bw 8
 #define CNN_ENGINE__MODE__DM_reset 0x0
+#define CNN_ENGINE__MODE__MUL_bm 0xf0000
+#define CNN_ENGINE__MODE__MUL_bp 16
+#define CNN_ENGINE__MODE__MUL_bw 4
+#define CNN_ENGINE__MODE__MUL_reset 0x0
 
 // reg - cnn_engine::ID
 #define CNN_ENGINE__ID__VERSION_bm 0xff
 #define CNN_ENGINE__ID__VERSION_bp 0
 #define CNN_ENGINE__ID__VERSION_bw 8
-#define CNN_ENGINE__ID__VERSION_reset 0x2
+#define CNN_ENGINE__ID__VERSION_reset 0x3
 #define CNN_ENGINE__ID__TAG_bm 0xffffff00
 #define CNN_ENGINE__ID__TAG_bp 8
 #define CNN_ENGINE__ID__TAG_bw 24

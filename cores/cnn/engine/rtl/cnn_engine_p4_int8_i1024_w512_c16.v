@@ -876,7 +876,7 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, 
         reg_rdata = mode_w;
     end
     else if ((reg_addr == 9)) begin
-        reg_rdata = 32'h434e4e02;
+        reg_rdata = 32'h434e4e03;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 12)) begin
