@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CORES_DIR = Path(__file__).resolve().parent.parent
-TYPES = {"int": int, "str": str, "bool": bool}
+#: manifest type -> Python type(s); "units": a unit name or a list of unit names
+TYPES = {"int": int, "str": str, "bool": bool, "units": (str, list)}
 README_MARK = re.compile(r"(<!-- manifest:(?P<block>\w+) -->\n).*?(<!-- /manifest:(?P=block) -->)",
                          re.S)
 
@@ -77,6 +78,9 @@ class Parameter:
 
     def check(self, value, params: dict) -> None:
         want = TYPES[self.type]
+        if self.type == "units" and isinstance(value, list) \
+                and not all(isinstance(v, str) for v in value):
+            raise ManifestError(f"{self.name} must be {self.describe(params)}, got {value!r}")
         if isinstance(value, bool) != (want is bool) or not isinstance(value, want):
             raise ManifestError(f"{self.name} must be {self.describe(params)}, got {value!r}")
         if self.values:
