@@ -140,3 +140,28 @@ def test_cli_search_small_space(tmp_path):
     assert again.returncode == 0
     with open(out) as fh:
         assert [r["luts"] for r in csv.DictReader(fh)] == [r["luts"] for r in rows]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_bam_candidates_drop_rows_with_their_best_constant(signed):
+    from refmodels.arith.multipliers import bam
+
+    units = search.candidates(4, signed, [3, 5], [1], [2], "mae", family="bam", hs=[0, 2, 4])
+    # h=4 would drop every row of a 4-bit array: not offered
+    assert len(units) == 4 and all(u.startswith("bam:") for u in units)
+    assert sorted({u.split(",")[1] for u in units}) == ["h=0", "h=2"]
+    a, b = search._pairs(4, signed)
+    exact = a * b
+    for u in units:
+        from refmodels.arith import parse_unit
+
+        spec = parse_unit(u)
+        p = spec.params
+        errs = [np.mean(np.abs(bam(a, b, 4, p["t"], p["h"], p["k"], c, 1, signed) - exact))
+                for c in range(1 << (p["t"] - p["k"]))]
+        assert errs[p["c"]] == pytest.approx(min(errs), rel=1e-12)
+    # the ctrunc family ignores h; an unknown family is refused
+    plain = search.candidates(4, signed, [3], [1], [2], hs=[0, 2])
+    assert len(plain) == 1 and plain[0].startswith("ctrunc:t=3,k=1,")
+    with pytest.raises(ValueError, match="unknown family"):
+        search.candidates(4, signed, [3], [1], [2], family="wallace")
