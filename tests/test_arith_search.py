@@ -165,3 +165,24 @@ def test_bam_candidates_drop_rows_with_their_best_constant(signed):
     assert len(plain) == 1 and plain[0].startswith("ctrunc:t=3,k=1,")
     with pytest.raises(ValueError, match="unknown family"):
         search.candidates(4, signed, [3], [1], [2], family="wallace")
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
+def test_bam_meets_the_lut_and_depth_target(tmp_path):
+    """The 60 % unit: MRED <= 2 % (exhaustive, golden model), at most 60 % of the LUTs of the
+    exact ``a*b`` and no deeper, both synthesised side by side in the same Yosys flow."""
+    from cores.arith.common import convert
+    from refmodels.arith import error_metrics, parse_unit
+
+    exact_v = tmp_path / "exact_mul.v"
+    exact_v.write_text("module exact_mul(input [7:0] a, input [7:0] b, output [15:0] y);\n"
+                       "assign y = a * b;\nendmodule\n")
+    exact = synth.synthesize([exact_v], "exact_mul", workdir=tmp_path / "ex")
+    spec = parse_unit("bam:t=7,k=2,c=20,g=4")
+    unit = synth.synthesize([convert(spec, tmp_path / "rtl")], spec.module_name,
+                            workdir=tmp_path / "bam")
+    assert error_metrics(spec)["mre_pct"] <= 2.0
+    assert unit.luts <= 0.6 * exact.luts, (unit.luts, exact.luts)
+    assert unit.depth <= exact.depth, (unit.depth, exact.depth)
