@@ -140,3 +140,49 @@ def test_cli_search_small_space(tmp_path):
     assert again.returncode == 0
     with open(out) as fh:
         assert [r["luts"] for r in csv.DictReader(fh)] == [r["luts"] for r in rows]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_bam_candidates_drop_rows_with_their_best_constant(signed):
+    from refmodels.arith.multipliers import bam
+
+    units = search.candidates(4, signed, [3, 5], [1], [2], "mae", family="bam", hs=[0, 2, 4])
+    # h=4 would drop every row of a 4-bit array: not offered
+    assert len(units) == 4 and all(u.startswith("bam:") for u in units)
+    assert sorted({u.split(",")[1] for u in units}) == ["h=0", "h=2"]
+    a, b = search._pairs(4, signed)
+    exact = a * b
+    for u in units:
+        from refmodels.arith import parse_unit
+
+        spec = parse_unit(u)
+        p = spec.params
+        errs = [np.mean(np.abs(bam(a, b, 4, p["t"], p["h"], p["k"], c, 1, signed) - exact))
+                for c in range(1 << (p["t"] - p["k"]))]
+        assert errs[p["c"]] == pytest.approx(min(errs), rel=1e-12)
+    # the ctrunc family ignores h; an unknown family is refused
+    plain = search.candidates(4, signed, [3], [1], [2], hs=[0, 2])
+    assert len(plain) == 1 and plain[0].startswith("ctrunc:t=3,k=1,")
+    with pytest.raises(ValueError, match="unknown family"):
+        search.candidates(4, signed, [3], [1], [2], family="wallace")
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
+def test_bam_meets_the_lut_and_depth_target(tmp_path):
+    """The 60 % unit: MRED <= 2 % (exhaustive, golden model), at most 60 % of the LUTs of the
+    exact ``a*b`` and no deeper, both synthesised side by side in the same Yosys flow."""
+    from cores.arith.common import convert
+    from refmodels.arith import error_metrics, parse_unit
+
+    exact_v = tmp_path / "exact_mul.v"
+    exact_v.write_text("module exact_mul(input [7:0] a, input [7:0] b, output [15:0] y);\n"
+                       "assign y = a * b;\nendmodule\n")
+    exact = synth.synthesize([exact_v], "exact_mul", workdir=tmp_path / "ex")
+    spec = parse_unit("bam:t=7,k=2,c=20,g=4")
+    unit = synth.synthesize([convert(spec, tmp_path / "rtl")], spec.module_name,
+                            workdir=tmp_path / "bam")
+    assert error_metrics(spec)["mre_pct"] <= 2.0
+    assert unit.luts <= 0.6 * exact.luts, (unit.luts, exact.luts)
+    assert unit.depth <= exact.depth, (unit.depth, exact.depth)

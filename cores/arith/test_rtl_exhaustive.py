@@ -8,6 +8,7 @@ Every model value must also fit the ``out_width``-bit output port (the registry 
 configurations where it would not, e.g. signed DRUM with k = 2).
 """
 
+import os
 import shutil
 
 import numpy as np
@@ -20,6 +21,17 @@ from refmodels.arith import UnitError, from_code, parse_unit, to_code
 pytestmark = pytest.mark.sim
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs iverilog")
+
+NIGHTLY = bool(os.environ.get("APPROXNN_NIGHTLY"))
+#: units whose exhaustive and sampled-width runs belong to the nightly tier
+#: (``APPROXNN_NIGHTLY=1``); the default suite keeps one constrained-random check of each
+#: (:func:`test_quick_random`)
+NIGHTLY_UNITS = ("bam",)
+
+
+def _nightly(unit):
+    if unit in NIGHTLY_UNITS and not NIGHTLY:
+        pytest.skip("nightly tier (APPROXNN_NIGHTLY=1); test_quick_random runs by default")
 
 
 def _compare(spec, a_codes, b_codes, got):
@@ -43,6 +55,7 @@ def _compare(spec, a_codes, b_codes, got):
 @pytest.mark.parametrize("signed", [0, 1])
 @pytest.mark.parametrize("unit", UNITS)
 def test_exhaustive_width8(unit, signed, tmp_path):
+    _nightly(unit)
     spec = parse_unit(unit, width=8, signed=signed)
     got = icarus_outputs(spec, tmp_path)
     codes = np.arange(256)
@@ -61,6 +74,8 @@ SAMPLED_PARAMS = {
     "roba": [{}],
     "ctrunc": [{}, {"t": 0, "k": 0}, {"t": "w", "k": 3, "c": 1, "g": 1},
                {"t": "2w-2", "k": 2, "g": "w"}],
+    "bam": [{}, {"t": 0, "k": 0, "h": 2}, {"t": "w", "h": "w-1", "k": 3, "c": 1, "g": 3},
+            {"t": "2w-2", "k": 2, "g": "w"}],
     "add": [{}],
     "loa": [{}, {"l": 1, "c": 0}, {"l": "w"}, {"c": 0}],
     "gear": [{}, {"r": 1, "p": 0}, {"r": "w", "p": 0}],
@@ -91,6 +106,7 @@ def _sampled_cases():
 @needs_iverilog
 @pytest.mark.parametrize("unit,params,width", list(_sampled_cases()))
 def test_sampled_widths(unit, params, width, tmp_path):
+    _nightly(unit)
     rng = np.random.default_rng(width * 7919 + len(unit))
     for signed in (0, 1):
         if signed and unit == "drum" and params.get("k") == 2:
@@ -99,6 +115,24 @@ def test_sampled_widths(unit, params, width, tmp_path):
             continue
         spec = parse_unit(unit, width=width, signed=signed, **_resolve(params, width))
         a, b = _sample_codes(width, 400, rng)
+        got = icarus_outputs(spec, tmp_path / str(signed), a, b)
+        _compare(spec, a, b, got)
+
+
+#: the configuration of each nightly unit checked in the default suite (rows and columns
+#: dropped, OR columns, a constant, interleaved groups)
+QUICK_PARAMS = {"bam": {"t": 6, "h": 1, "k": 2, "c": 5, "g": 3}}
+
+
+@needs_iverilog
+@pytest.mark.parametrize("unit", NIGHTLY_UNITS)
+def test_quick_random(unit, tmp_path):
+    """Default-suite check of a nightly unit: a non-default configuration at width 8, signed
+    and unsigned, corner pairs plus 600 random pairs."""
+    rng = np.random.default_rng(len(unit))
+    for signed in (0, 1):
+        spec = parse_unit(unit, width=8, signed=signed, **QUICK_PARAMS[unit])
+        a, b = _sample_codes(8, 600, rng)
         got = icarus_outputs(spec, tmp_path / str(signed), a, b)
         _compare(spec, a, b, got)
 

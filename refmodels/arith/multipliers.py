@@ -73,6 +73,18 @@ ctrunc [t, k, c, g]
     subtracted instead of inverted), ``a_{n-1} b_{n-1}`` carries ``+2**(2n-2)``, truncation
     drops signed bits by column in the same way, the OR columns and ``c`` are added
     positively, and the sum is taken modulo ``2**(2n)`` as a two's complement value.
+bam [t, h, k, c, g]
+    Broken-array multiplier in interleaved carry-chain groups, the row-dropping member of the
+    ``ctrunc`` family. A partial-product bit ``a_i & b_j`` is kept iff ``i >= h`` (the ``h``
+    low rows are dropped, Mahdiani's horizontal break level) and ``i + j >= t`` (the vertical
+    break level); the top ``k`` columns below ``t`` are each replaced by the OR of their bits from
+    the kept rows ``i >= h``, and the constant ``c < 2**(t-k)`` fills the free low bits, as in
+    ``ctrunc``. ``g`` only shapes the hardware: the kept rows are dealt to ``g`` carry-chain
+    groups in turn (row ``r`` of the list to group ``r mod g``), which keeps every group's rows
+    spread over the whole array; the groups are summed at the end. Signed ``bam`` is the same
+    native two's complement array as signed ``ctrunc`` (row ``h`` dropping removes the bits
+    ``a_i b_j``, ``i < h``, of the sign row ``b_{n-1}`` too); ``bam:h=0`` computes the same
+    function as ``ctrunc`` with the same ``t, k, c``.
 """
 
 from __future__ import annotations
@@ -83,6 +95,7 @@ import numpy as np
 
 __all__ = [
     "bit_length",
+    "bam",
     "ctrunc",
     "ctrunc_default_c",
     "drum_u",
@@ -192,15 +205,16 @@ def sign_magnitude(core: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]
     return signed_model
 
 
-def _ctrunc_sum(a_bits, b_bits, width: int, t: int, k: int, c: int, signed: bool) -> np.ndarray:
+def _ctrunc_sum(a_bits, b_bits, width: int, t: int, k: int, c: int, signed: bool,
+                h: int = 0) -> np.ndarray:
     n = width
     out = np.zeros(np.broadcast(a_bits[0], b_bits[0]).shape, dtype=np.int64) + c
     for col in range(max(0, t - k), min(t, 2 * n - 1)):
         ored = np.zeros_like(out)
-        for i in range(max(0, col - n + 1), min(n, col + 1)):
+        for i in range(max(h, col - n + 1), min(n, col + 1)):
             ored |= a_bits[i] & b_bits[col - i]
         out += ored << col
-    for i in range(n):
+    for i in range(h, n):
         for j in range(max(0, t - i), n):
             pp = (a_bits[i] & b_bits[j]) << (i + j)
             negative = signed and ((i == n - 1) != (j == n - 1))
@@ -221,6 +235,17 @@ def ctrunc(a: np.ndarray, b: np.ndarray, width: int, t: int, k: int, c: int, g: 
     a_bits = [(ac >> i) & 1 for i in range(width)]
     b_bits = [(bc >> j) & 1 for j in range(width)]
     return _ctrunc_sum(a_bits, b_bits, width, t, k, c, signed)
+
+
+def bam(a: np.ndarray, b: np.ndarray, width: int, t: int, h: int, k: int, c: int, g: int,
+        signed: bool = False) -> np.ndarray:
+    """Broken array in interleaved groups (see the module docstring); ``h`` low rows dropped,
+    otherwise :func:`ctrunc`. Works natively on signed operands."""
+    mask = (1 << width) - 1
+    ac, bc = np.asarray(a) & mask, np.asarray(b) & mask
+    a_bits = [(ac >> i) & 1 for i in range(width)]
+    b_bits = [(bc >> j) & 1 for j in range(width)]
+    return _ctrunc_sum(a_bits, b_bits, width, t, k, c, signed, h)
 
 
 def ctrunc_default_c(width: int, t: int, k: int) -> int:

@@ -162,6 +162,15 @@ def _ctrunc_check(width: int, signed: int, params: Mapping[str, int]) -> str | N
     return None
 
 
+def _bam_check(width: int, signed: int, params: Mapping[str, int]) -> str | None:
+    msg = _ctrunc_check(width, signed, params)
+    if msg:
+        return msg
+    if params["h"] > width - 1:
+        return f"h={params['h']} must be below width={width} (at least one row is kept)"
+    return None
+
+
 _BUILTINS: tuple[UnitDef, ...] = (
     UnitDef(
         "exact",
@@ -298,6 +307,65 @@ _BUILTINS: tuple[UnitDef, ...] = (
         "this project; truncation with constant/variable correction after Schulte and "
         "Swartzlander (1993) and King and Swartzlander (1997)",
         check=_ctrunc_check,
+        native_signed=True,
+    ),
+    UnitDef(
+        "bam",
+        "mul",
+        "broken array in interleaved carry-chain groups: rows below h and columns below t "
+        "dropped, the top k dropped columns replaced by the OR of their bits, constant c in the "
+        "free low bits; rows dealt to g groups in turn; native signed",
+        (
+            Param(
+                "t",
+                "partial-product columns dropped (vertical break level)",
+                lambda w, g: w - 1,
+                _const(0),
+                lambda w: 2 * w - 2,
+                "width-1",
+                "0..2*width-2",
+            ),
+            Param(
+                "h",
+                "low partial-product rows dropped (horizontal break level)",
+                lambda w, g: 0,
+                _const(0),
+                lambda w: w - 1,
+                "0",
+                "0..width-1",
+            ),
+            Param(
+                "k",
+                "top dropped columns replaced by the OR of their bits",
+                lambda w, g: min(2, g["t"]),
+                _const(0),
+                lambda w: 2 * w - 2,
+                "min(2, t)",
+                "0..t",
+            ),
+            Param(
+                "c",
+                "constant correction in the low t-k result bits",
+                lambda w, g: multipliers.ctrunc_default_c(w, g["t"], g["k"]),
+                _const(0),
+                lambda w: (1 << (2 * w - 2)) - 1,
+                "2**(t-k-1), 0 when t=k",
+                "0..2**(t-k)-1",
+            ),
+            Param(
+                "g",
+                "interleaved carry-chain row groups (hardware shape only)",
+                lambda w, g: 4,
+                _const(1),
+                lambda w: w,
+                "4",
+                "1..width",
+            ),
+        ),
+        multipliers.bam,
+        "this project; broken array after Mahdiani et al. (IEEE TCAS-I 2010) with the "
+        "compensation of ctrunc",
+        check=_bam_check,
         native_signed=True,
     ),
     UnitDef(

@@ -71,6 +71,26 @@ def ref_ctrunc(a, b, n, t, k, c, g, signed=False):
     return total
 
 
+def ref_bam(a, b, n, t, h, k, c, g, signed=False):
+    """Bit by bit: a partial product a_i b_j counts iff i >= h and i + j >= t (sign rows
+    negative when signed); OR columns over the kept rows; the constant; modulo 2**(2n)."""
+    mask = (1 << n) - 1
+    ca, cb = a & mask, b & mask
+    total = c
+    for col in range(max(0, t - k), t):
+        if any(bit(ca, i) and bit(cb, col - i) for i in range(h, n) if 0 <= col - i < n):
+            total += 1 << col
+    for i in range(h, n):
+        for j in range(n):
+            if i + j >= t and bit(ca, i) and bit(cb, j):
+                negative = signed and ((i == n - 1) != (j == n - 1))
+                total += -(1 << (i + j)) if negative else 1 << (i + j)
+    total %= 1 << (2 * n)
+    if signed and total >= 1 << (2 * n - 1):
+        total -= 1 << (2 * n)
+    return total
+
+
 def ref_trunc(a, b, n, t):
     total = 0
     for i in range(n):
@@ -199,6 +219,7 @@ REFS = {
     "etm": ref_etm,
     "roba": ref_roba,
     "ctrunc": ref_ctrunc,
+    "bam": ref_bam,
     "add": ref_add,
     "loa": ref_loa,
     "gear": ref_gear,
@@ -279,6 +300,12 @@ def param_grid(name: str, width: int, signed: int):
         return [{"t": t, "k": k, "c": c, "g": 1 + (t % width)}
                 for t in ts for k in range(0, t + 1)
                 for c in sorted({0, (1 << (t - k)) // 2, (1 << (t - k)) - 1})]
+    if name == "bam":  # as ctrunc, with every row-drop level and k at its ends and middle
+        ts = range(0, 2 * width - 1) if width <= 4 else (0, width // 2, width - 1, 2 * width - 2)
+        hs = range(width) if width <= 4 else (0, 1, width // 2, width - 1)
+        return [{"t": t, "h": h, "k": k, "c": c, "g": 1 + ((t + h) % width)}
+                for t in ts for h in hs for k in sorted({0, t // 2, t})
+                for c in sorted({0, (1 << (t - k)) // 2, (1 << (t - k)) - 1})]
     grid = [{}]
     for p in udef.params:
         grid = [dict(g, **{p.name: v}) for g in grid for v in range(p.lo(width), p.hi(width) + 1)]
@@ -315,7 +342,27 @@ def test_ctrunc_special_cases():
         parse_unit("ctrunc:t=3,k=4")
 
 
-@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear", "ctrunc"])
+def test_bam_special_cases():
+    a, b = (x.ravel() for x in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    sa, sb = a - 128, b - 128
+    # h = 0: the same function as ctrunc (the groups only shape the hardware)
+    for t, k, c in ((0, 0, 0), (7, 2, 20), (9, 3, 40)):
+        for signed, (x, y) in ((0, (a, b)), (1, (sa, sb))):
+            want = parse_unit(f"ctrunc:t={t},k={k},c={c},signed={signed}")(x, y)
+            for g in (1, 3, 8):
+                got = parse_unit(f"bam:t={t},h=0,k={k},c={c},g={g},signed={signed}")(x, y)
+                assert np.array_equal(got, want)
+    # dropping rows: the low h bits of a are ignored (no columns, no correction)
+    for h in (1, 3, 7):
+        got = parse_unit(f"bam:t=0,h={h},k=0,c=0")(a, b)
+        assert np.array_equal(got, ((a >> h) << h) * b)
+    with pytest.raises(UnitError, match="out of range"):
+        parse_unit("bam:h=8")
+    with pytest.raises(UnitError, match="must be below 2"):
+        parse_unit("bam:t=7,k=2,c=32")
+
+
+@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear", "ctrunc", "bam"])
 def test_all_parameters_width8(name):
     for params in param_grid(name, 8, 0):
         check_against_reference(UnitSpec(name, width=8, params=params), 200, seed=3)
@@ -487,8 +534,8 @@ def test_make_lut_width_limit():
 
 def test_registry_round_trip_defaults():
     assert set(BUILTIN) == {
-        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "add",
-        "loa", "gear"
+        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam",
+        "add", "loa", "gear"
     }  # fmt: skip
     for name in BUILTIN:
         for width in range(4, 17):
@@ -590,7 +637,7 @@ def test_operand_validation():
 
 def test_unit_listing():
     assert unit_names("mul") == [
-        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc"]
+        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam"]
     assert unit_names("add") == ["add", "loa", "gear"]
     with pytest.raises(UnitError):
         unit_names("div")

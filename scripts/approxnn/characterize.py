@@ -338,6 +338,17 @@ def library_units(widths=(8,)) -> list[str]:
                 {"t": 5, "k": 3, "c": 3, "g": 3}, {"t": 6, "k": 3, "c": 7},
                 {"t": 7, "k": 3, "c": 15}],
         },
+        # rows dealt to interleaved groups (and low rows dropped): the depth-limited points of
+        # `approxnn search --family bam`; t=7,k=2,c=20,g=4 is the 60 % unit at exact's depth
+        "bam": {
+            0: [{"t": 6, "k": 2, "c": 10, "g": 4}, {"t": 6, "k": 3, "c": 4, "g": 4},
+                {"t": 7, "k": 2, "c": 20, "g": 4}, {"t": 7, "k": 2, "c": 20, "g": 3},
+                {"t": 7, "k": 3, "c": 10, "g": 4}, {"t": 8, "k": 3, "c": 21, "g": 4},
+                {"t": 8, "h": 1, "k": 3, "c": 24, "g": 4}, {"t": 8, "k": 2, "c": 40, "g": 4}],
+            1: [{"t": 4, "k": 2, "c": 2, "g": 4}, {"t": 5, "k": 3, "c": 3, "g": 4},
+                {"t": 6, "k": 3, "c": 7, "g": 4}, {"t": 7, "k": 2, "c": 31, "g": 4},
+                {"t": 7, "k": 3, "c": 15, "g": 4}],
+        },
         "add": [{}],
         "loa": [{}, {"l": 2}, {"l": 4}, {"l": 4, "c": 0}],
         "gear": [{}, {"r": 2, "p": 2}, {"r": 2, "p": 4}, {"r": 1, "p": 3}, {"r": 4, "p": 0}],

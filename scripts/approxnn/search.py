@@ -9,6 +9,10 @@ exhaustively (8-bit: all 65,536 pairs) and the cost is a real Yosys run of the g
 (``synth_xilinx -nodsp``: LUTs, ``ltp`` depth, LUT levels, clock estimate), cached by the digest
 of the netlist (:mod:`approxnn.cache`), so a repeated search only runs Yosys for new netlists.
 
+The ``bam`` family (``family="bam"``) adds the rows to drop (``h``, the low rows of the array)
+to the same space and deals the rows to its ``g`` groups in turn (see ``cores/arith/bam``); its
+constant is chosen on the golden model with the rows dropped.
+
 The result is every candidate with its figures and the Pareto front (fewest LUTs for a given
 error), as a CSV file and a Markdown table.
 """
@@ -23,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["best_constant", "candidates", "evaluate", "search"]
+__all__ = ["FAMILIES", "best_constant", "candidates", "evaluate", "search"]
 
 METRICS = {"mred": "mre_pct", "mae": "mae_pct"}
+FAMILIES = ("ctrunc", "bam")
 
 
 def _pairs(width: int, signed: bool):
@@ -36,15 +41,17 @@ def _pairs(width: int, signed: bool):
     return a, b
 
 
-def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred") -> int:
-    """The constant ``c`` in ``0..2**(t-k)-1`` that minimises the metric (ties: smallest c)."""
-    from refmodels.arith.multipliers import ctrunc
+def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred",
+                  h: int = 0) -> int:
+    """The constant ``c`` in ``0..2**(t-k)-1`` that minimises the metric (ties: smallest c),
+    with the ``h`` low rows dropped (``bam``; 0 is ``ctrunc``)."""
+    from refmodels.arith.multipliers import bam
 
     if t - k <= 0:
         return 0
     a, b = _pairs(width, signed)
     exact = a * b
-    base = ctrunc(a, b, width, t, k, 0, 1, signed)
+    base = bam(a, b, width, t, h, k, 0, 1, signed)
     nz = exact != 0
     d0 = base - exact
     w = 1.0 / np.abs(exact[nz]) if metric == "mred" else None
@@ -62,16 +69,24 @@ def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred"
     return int(min(window, key=lambda c: (err(c), c)))
 
 
-def candidates(width: int, signed: bool, ts, ks, gs, metric: str = "mred") -> list[str]:
-    """Unit strings of the space, each with its best constant."""
+def candidates(width: int, signed: bool, ts, ks, gs, metric: str = "mred",
+               family: str = "ctrunc", hs=(0,)) -> list[str]:
+    """Unit strings of the space, each with its best constant (``hs``: ``bam`` only)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
     out = []
-    for t in ts:
-        for k in ks:
-            if k > t:
-                continue
-            c = best_constant(width, signed, t, k, metric)
-            for g in gs:
-                out.append(f"ctrunc:t={t},k={k},c={c},g={g},width={width},signed={int(signed)}")
+    for h in (hs if family == "bam" else (0,)):
+        if h >= width:
+            continue
+        for t in ts:
+            for k in ks:
+                if k > t:
+                    continue
+                c = best_constant(width, signed, t, k, metric, h)
+                for g in gs:
+                    rows = f"h={h}," if family == "bam" else ""
+                    out.append(f"{family}:t={t},{rows}k={k},c={c},g={g},width={width},"
+                               f"signed={int(signed)}")
     return out
 
 
@@ -96,10 +111,11 @@ def evaluate(unit: str) -> dict:
 
 
 def search(width=8, signed=False, ts=range(4, 11), ks=range(0, 4), gs=(2, 4), metric="mred",
-           jobs=2, stream=None) -> tuple[list[dict], list[tuple[str, str]]]:
+           jobs=2, stream=None, family="ctrunc",
+           hs=(0,)) -> tuple[list[dict], list[tuple[str, str]]]:
     """Evaluate the space; returns ``(rows, failures)``."""
     stream = stream or sys.stderr
-    units = candidates(width, signed, ts, ks, gs, metric)
+    units = candidates(width, signed, ts, ks, gs, metric, family, hs)
     rows, failures = [], []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:

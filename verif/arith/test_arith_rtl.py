@@ -26,6 +26,9 @@ BUILTIN = [u.name for u in list_units() if u.builtin]
 #: Icarus; a plain array and a carry-chain design)
 VERILATOR_UNITS = ("exact", "ctrunc")
 NIGHTLY = bool(os.environ.get("APPROXNN_NIGHTLY"))
+#: units run here only in the nightly tier (their quick golden-vs-RTL check in the default
+#: suite is cores/arith/test_rtl_exhaustive.py::test_quick_random)
+NIGHTLY_UNITS = ("bam",)
 SIMS = [
     pytest.param(s, marks=pytest.mark.skipif(not simulator_available(s), reason=f"no {s}"))
     for s in ("icarus", "verilator")
@@ -43,12 +46,16 @@ def test_exhaustive_w8(unit, signed, sim):
     if sim == "verilator" and unit not in VERILATOR_UNITS and not NIGHTLY:
         pytest.skip("nightly tier (APPROXNN_NIGHTLY=1): Verilator here for "
                     + ", ".join(VERILATOR_UNITS))
+    if unit in NIGHTLY_UNITS and not NIGHTLY:
+        pytest.skip("nightly tier (APPROXNN_NIGHTLY=1)")
     _check(run_unit(f"{unit}:width=8,signed={signed}", sim=sim, test="ArithExhaustiveTest"))
 
 
 @pytest.mark.parametrize("width", [4, 12, 16])
 @pytest.mark.parametrize("unit", BUILTIN)
 def test_random_wide(unit, width):
+    if unit in NIGHTLY_UNITS and not NIGHTLY:
+        pytest.skip("nightly tier (APPROXNN_NIGHTLY=1)")
     signed = (width // 4 + len(unit)) % 2  # both signednesses over the grid, one run each
     _check(
         run_unit(
