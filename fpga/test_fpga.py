@@ -14,6 +14,7 @@ import pytest
 from cores.zynq import generate as zgen
 from fpga import bdcheck, generate
 from fpga.boards import BOARDS, SYSTEMS
+from verif.common.tiers import nightly
 
 FOLDERS = [generate.FPGA_DIR / generate.folder(s, b) for s, b in generate.targets()]
 needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="needs tclsh (tcl)")
@@ -136,8 +137,7 @@ def test_committed_utilisation_fits_and_matches_its_table():
 
 @pytest.mark.slow
 @pytest.mark.synth
-@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                    reason="nightly tier (minutes of Yosys): set APPROXNN_NIGHTLY=1")
+@nightly  # minutes of Yosys
 def test_yosys_utilisation_fits(tmp_path):
     """A fresh Yosys run of every system gives the committed figures, and they fit."""
     import json  # noqa: PLC0415

@@ -8,7 +8,6 @@ Every model value must also fit the ``out_width``-bit output port (the registry 
 configurations where it would not, e.g. signed DRUM with k = 2).
 """
 
-import os
 import shutil
 
 import numpy as np
@@ -17,12 +16,12 @@ import pytest
 from cores.arith.common import UNITS
 from cores.arith.rtlcheck import ghdl_mismatches, icarus_outputs
 from refmodels.arith import UnitError, from_code, parse_unit, to_code
+from verif.common.tiers import NIGHTLY
 
 pytestmark = pytest.mark.sim
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs iverilog")
 
-NIGHTLY = bool(os.environ.get("APPROXNN_NIGHTLY"))
 #: units whose exhaustive and sampled-width runs belong to the nightly tier
 #: (``APPROXNN_NIGHTLY=1``); the default suite keeps one constrained-random check of each
 #: (:func:`test_quick_random`)

@@ -10,14 +10,13 @@ environment, on Icarus and on Verilator.
 * a deliberately broken unit (one output bit flipped for a single operand pair) must fail.
 """
 
-import os
-
 import numpy as np
 import pytest
 from approxnn.eda.sim import simulator_available
 
 from refmodels.arith import list_units, parse_unit
 from verif.arith.harness import run_unit
+from verif.common.tiers import NIGHTLY
 
 pytestmark = pytest.mark.sim
 
@@ -25,7 +24,6 @@ BUILTIN = [u.name for u in list_units() if u.builtin]
 #: units checked exhaustively on Verilator in the default suite (the same testbench as on
 #: Icarus; a plain array and a carry-chain design)
 VERILATOR_UNITS = ("exact", "ctrunc")
-NIGHTLY = bool(os.environ.get("APPROXNN_NIGHTLY"))
 #: units run here only in the nightly tier (their quick golden-vs-RTL check in the default
 #: suite is cores/arith/test_rtl_exhaustive.py::test_quick_random)
 NIGHTLY_UNITS = ("bam",)

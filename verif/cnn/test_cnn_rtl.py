@@ -28,6 +28,7 @@ import pytest
 from approxnn.eda.sim import simulator_available
 
 from verif.cnn.harness import run_block
+from verif.common.tiers import nightly
 
 pytestmark = pytest.mark.sim
 
@@ -108,9 +109,13 @@ def test_engine_hf6():
 
 @pytest.mark.parametrize(
     "params",
-    [{"lanes": 8, "mul": "drum:k=4,signed=1"}, {"lanes": 1, "mul": "int8"},
-     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, {"lanes": 1, "mul": "hf6", "cmax": 8}],
-    ids=["drum4s_p8", "int8_p1", "mitchell_u_p2", "hf6_p1"],
+    [pytest.param({"lanes": 8, "mul": "drum:k=4,signed=1"}, id="drum4s_p8"),
+     # the default suite runs the other lane counts and units through test_engine_int8 /
+     # test_engine_hf6 (P = 4) and the heterogeneous engine (P = 4, three units)
+     pytest.param({"lanes": 1, "mul": "int8"}, id="int8_p1", marks=nightly),
+     pytest.param({"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, id="mitchell_u_p2",
+                  marks=nightly),
+     pytest.param({"lanes": 1, "mul": "hf6", "cmax": 8}, id="hf6_p1", marks=nightly)],
 )
 def test_engine_configurations(params):
     _check(run_block("engine", sim="icarus", params=params, seed=11,

@@ -11,12 +11,12 @@ against the per-layer golden model (refmodels.cnn.hetero), on Icarus:
   of the MAC array's unit selection (:data:`HETERO_MUTANTS`), each caught by both tests.
 """
 
-import os
 
 import pytest
 from approxnn.eda.sim import run_cocotb
 
 from verif.cnn.harness import BUILD_ROOT
+from verif.common.tiers import nightly
 
 pytestmark = pytest.mark.sim
 
@@ -65,8 +65,7 @@ def test_hetero_engine_digits():
                       extra_env={"APPROXNN_SWEEP": 0, "APPROXNN_IDLE": 0}))
 
 
-@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                    reason="nightly tier: set APPROXNN_NIGHTLY=1")
+@nightly
 def test_hetero_engine_mnist_choice():
     from cores.cnn.generate import MNIST_ENGINE  # noqa: PLC0415
 
@@ -85,8 +84,7 @@ HETERO_MUTANTS = {
 }
 
 
-@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                    reason="nightly tier: set APPROXNN_NIGHTLY=1")
+@nightly
 @pytest.mark.parametrize("mutant", sorted(HETERO_MUTANTS))
 def test_hetero_mutants_are_caught(mutant):
     result = run_hetero({"lanes": 4, "mul": DIGITS_UNITS}, DIGITS_LAYERS,

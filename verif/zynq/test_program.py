@@ -2,7 +2,6 @@
 TFLite models on the CNN system (host driver on the PYNQ-API shim), the stored networks on
 the CNN and SbS systems (nightly tier: minutes)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -10,9 +9,7 @@ from approxnn.eda.sim import simulator_available
 
 from host.approxnn_host import program as P
 from refmodels.cnn import graph_litert
-
-nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                             reason="nightly tier: set APPROXNN_NIGHTLY=1")
+from verif.common.tiers import nightly
 
 
 @pytest.mark.sim

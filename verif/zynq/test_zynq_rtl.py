@@ -4,19 +4,17 @@ and the board targets' programmable logic in system simulations (CNN and SbS).
 The cores' own test suites run through the tops as well (minutes: only with
 ``APPROXNN_NIGHTLY=1``, the nightly tier)."""
 
-import os
 
 import pytest
 from approxnn.eda.sim import REPO_ROOT, run_cocotb, simulator_available
 
 from cores.zynq import generate
 from cores.zynq.wrapper import shim_text, wrapper_text
+from verif.common.tiers import nightly
 
 BUILD = REPO_ROOT / "build" / "verif" / "zynq"
 
 
-nightly = pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                             reason="nightly tier: set APPROXNN_NIGHTLY=1")
 
 
 def _sources(name):
