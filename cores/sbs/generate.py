@@ -20,6 +20,7 @@ from pathlib import Path
 from cores.common.fusesoc import (
     LINT,
     SIM_FILESET,
+    SYNTH,
     WAIVERS_FILESET,
     config_targets,
     parameter_decls,
@@ -39,7 +40,14 @@ CONFIGS = ((4, 1024, "e4m1"), (4, 1024, "log4"))
 #: The second is sized for the stored MNIST networks (refmodels/sbs/networks/mnist*): 196 IPs in
 #: the first pooling layer, 800 weight rows in the output layer (5x5x32), N_H up to 32 and a
 #: layer of N_H = 2 (so P <= 2); cores/sbs/test_generate.py checks that every layer fits.
-LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128), (2, 32, "e4m1", 256, 1024))
+#: The third and fourth run the published MNIST network (Nevarez 2021; refmodels/sbs/networks/
+#: mnist_published) layer after layer: the conv unit takes conv 5x5x32 (576 IPs, 50 rows),
+#: pool (144 IPs, 128 rows), conv 5x5x64 (64 IPs, 800 rows) and pool (16 IPs, 256 rows); the
+#: fc unit takes fc 1024 (1 IP, 1,024 rows) and the output layer (1 IP of 10, 1,024 rows).
+LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128), (2, 32, "e4m1", 256, 1024),
+                 (2, 64, "e4m1", 1024, 1024), (2, 1024, "e4m1", 2, 1024))
+#: layers of the published MNIST network on each of the two units above: (config, first, last)
+PUBLISHED_SPLIT = ((LAYER_CONFIGS[2], 0, 3), (LAYER_CONFIGS[3], 4, 5))
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -158,15 +166,27 @@ def core_text(core: str = "update") -> str:
 
 
 def _config_targets(core: str) -> str:
-    """lint_mnist, sim_mnist and synth_mnist of the layer unit sized for MNIST."""
+    """lint_mnist, sim_mnist and synth_mnist of the layer unit sized for MNIST; the same for
+    the two units sized for the published MNIST network (``pub_conv``, ``pub_fc``)."""
     if core != "layer":
         return ""
-    cfg = LAYER_CONFIGS[1]
-    return config_targets(
-        "mnist", _modules("layer")[1][0], "the layer unit sized for the stored MNIST networks "
+    mods = _modules("layer")
+    out = [config_targets(
+        "mnist", mods[1][0], "the layer unit sized for the stored MNIST networks "
         "(IP_MAX = 256, ROWS_MAX = 1024; the digits network end to end)",
-        sim_module=SIM_MODULES["layer"], plusargs=_layer_plusargs(*cfg),
-        filesets=("rtl", "waivers"), waived=True) + "\n"
+        sim_module=SIM_MODULES["layer"], plusargs=_layer_plusargs(*LAYER_CONFIGS[1]),
+        filesets=("rtl", "waivers"), waived=True)]
+    for tag, idx, what in (
+            ("pub_conv", 2, "the conv / pool unit of the published MNIST network (N_MAX = 64, "
+             "IP_MAX = 1024, ROWS_MAX = 1024)"),
+            ("pub_fc", 3, "the fc / output unit of the published MNIST network (N_MAX = 1024, "
+             "IP_MAX = 2, ROWS_MAX = 1024)")):
+        # simulated by verif/sbs (harness.run_published, nightly tier): the network test
+        # needs the trained network and both units in turn
+        out.append(target(f"lint_{tag}", LINT, what=what, filesets="rtl, waivers",
+                          top=mods[idx][0], waived=", with the waivers of lint.vlt") + "\n"
+                   + target(f"synth_{tag}", SYNTH, top=mods[idx][0]))
+    return "\n".join(out) + "\n"
 
 
 #: generation parameters of each core (FuseSoC generator): name -> default
