@@ -56,7 +56,8 @@ def run_layer(p: int = 2, n_max: int = 32, weights: str = "e4m1", ip_max: int = 
 def run_published(T: int = 2, images: int = 1, sim: str = "verilator", seed: int = 0,
                   idle: float = 0.0, backpressure: float = 0.0,
                   build_dir: Path | None = None) -> tuple[bool, list[str], dict]:
-    """The published MNIST network (``refmodels/sbs/networks/mnist_published``) through the
+    """The published MNIST network (``refmodels/sbs/networks/mnist_published``, else
+    ``mnist_published_init``) through the
     two layer units sized for it (``cores.sbs.generate.PUBLISHED_SPLIT``): layers 0-3 on the
     conv unit, 4-5 on the fc unit; every layer's h compared with the golden model bit for bit.
     Returns (passed, messages, figures: updates and cycles per unit and layer)."""
@@ -66,8 +67,12 @@ def run_published(T: int = 2, images: int = 1, sim: str = "verilator", seed: int
     from cores.sbs.generate import PUBLISHED_SPLIT  # noqa: PLC0415
     from refmodels.sbs.train import NET_DIR  # noqa: PLC0415
 
-    network = str(Path(NET_DIR) / "mnist_published.json")
-    figures: dict = {"T": T, "images": images, "units": []}
+    # the trained network where it is stored, else the published topology with the weights of
+    # a short run (the bit-exactness does not depend on how well the weights classify)
+    network = next(str(Path(NET_DIR) / f"{n}.json") for n in ("mnist_published",
+                                                            "mnist_published_init")
+                   if (Path(NET_DIR) / f"{n}.json").exists() or n.endswith("_init"))
+    figures: dict = {"T": T, "images": images, "units": [], "network": Path(network).stem}
     messages: list[str] = []
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
