@@ -40,14 +40,17 @@ CONFIGS = ((4, 1024, "e4m1"), (4, 1024, "log4"))
 #: The second is sized for the stored MNIST networks (refmodels/sbs/networks/mnist*): 196 IPs in
 #: the first pooling layer, 800 weight rows in the output layer (5x5x32), N_H up to 32 and a
 #: layer of N_H = 2 (so P <= 2); cores/sbs/test_generate.py checks that every layer fits.
-#: The third and fourth run the published MNIST network (Nevarez 2021; refmodels/sbs/networks/
-#: mnist_published) layer after layer: the conv unit takes conv 5x5x32 (576 IPs, 50 rows),
-#: pool (144 IPs, 128 rows), conv 5x5x64 (64 IPs, 800 rows) and pool (16 IPs, 256 rows); the
-#: fc unit takes fc 1024 (1 IP, 1,024 rows) and the output layer (1 IP of 10, 1,024 rows).
+#: The third runs the conv and pool layers of the published MNIST network (Nevarez 2021;
+#: refmodels/sbs/networks/mnist_published*): conv 5x5x32 (576 IPs, 50 rows), pool (144 IPs,
+#: 128 rows), conv 5x5x64 (64 IPs, 800 rows) and pool (16 IPs, 256 rows).
 LAYER_CONFIGS = ((2, 32, "e4m1", 1024, 128), (2, 32, "e4m1", 256, 1024),
-                 (2, 64, "e4m1", 1024, 1024), (2, 1024, "e4m1", 2, 1024))
-#: layers of the published MNIST network on each of the two units above: (config, first, last)
-PUBLISHED_SPLIT = ((LAYER_CONFIGS[2], 0, 3), (LAYER_CONFIGS[3], 4, 5))
+                 (2, 64, "e4m1", 1024, 1024))
+#: the fc 1024 (1 IP, 1,024 rows) and output (1 IP of 10, 1,024 rows) layers of the published
+#: network: a generated configuration, not committed (its conversion takes about 45 CPU-seconds
+#: for the 1,024 x 1,024 weight store, too long for the regeneration test)
+PUBLISHED_FC = (2, 1024, "e4m1", 2, 1024)
+#: layers of the published MNIST network per layer unit: (config, first, last)
+PUBLISHED_SPLIT = ((LAYER_CONFIGS[2], 0, 3), (PUBLISHED_FC, 4, 5))
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -178,9 +181,7 @@ def _config_targets(core: str) -> str:
         filesets=("rtl", "waivers"), waived=True)]
     for tag, idx, what in (
             ("pub_conv", 2, "the conv / pool unit of the published MNIST network (N_MAX = 64, "
-             "IP_MAX = 1024, ROWS_MAX = 1024)"),
-            ("pub_fc", 3, "the fc / output unit of the published MNIST network (N_MAX = 1024, "
-             "IP_MAX = 2, ROWS_MAX = 1024)")):
+             "IP_MAX = 1024, ROWS_MAX = 1024)"),):
         # simulated by verif/sbs (harness.run_published, nightly tier): the network test
         # needs the trained network and both units in turn
         out.append(target(f"lint_{tag}", LINT, what=what, filesets="rtl, waivers",

@@ -92,8 +92,15 @@ def _split(name):
 
 
 def new_class_demo(name: str = "mnist", cls: int = 9, n_learn: int = 200, T: int = 250,
-                   epochs: int = 1, gamma: float = 0.05, n_test: int = 1000, log=print) -> dict:
-    """Forget class ``cls`` in the output weights, learn it back on device; accuracies."""
+                   epochs: int = 1, gamma: float = 0.05, n_test: int = 1000, log=print,
+                   stream: str = "class") -> dict:
+    """Forget class ``cls`` in the output weights, learn it back on device; accuracies.
+
+    ``stream``: ``"class"``, the device sees ``n_learn`` patterns of the new class only;
+    ``"all"``, it sees the first ``n_learn`` training patterns of every class (the new one
+    among them), so every column moves towards its class mean."""
+    if stream not in ("class", "all"):
+        raise ValueError("stream must be 'class' or 'all'")
     net, xtr, ytr, xte, yte = _split(name)
     xte, yte = xte[:n_test], yte[:n_test]
     lay = net.layers[-1]
@@ -102,15 +109,19 @@ def new_class_demo(name: str = "mnist", cls: int = 9, n_learn: int = 200, T: int
     w = net.weights[-1].reshape(-1, lay.n_h).astype(np.float64)
     w_forgot = w.copy()
     w_forgot[:, cls] = 1.0 / w.shape[0]
-    learn_x = xtr[ytr == cls][:n_learn]
+    if stream == "class":
+        learn_x, learn_y = xtr[ytr == cls][:n_learn], np.full(min(n_learn, int(
+            np.sum(ytr == cls))), cls)
+    else:
+        learn_x, learn_y = xtr[:n_learn], ytr[:n_learn]
     t0 = time.time()
     hp = output_inputs(net, learn_x, T, seed=10_000)
-    w_new = learn_output(w_forgot, hp, np.full(len(learn_x), cls), lay.n_h, epochs=epochs,
-                         gamma=gamma)
+    w_new = learn_output(w_forgot, hp, learn_y, lay.n_h, epochs=epochs, gamma=gamma)
     log(f"on-device learning of class {cls}: {len(learn_x)} patterns x {epochs} epochs, "
         f"{time.time() - t0:.1f} s")
     mask = yte == cls
-    out = {"scenario": "new-class", "class": cls, "n_learn": int(len(learn_x)), "T": T,
+    out = {"scenario": "new-class", "stream": stream, "class": cls,
+           "n_learn": int(len(learn_x)), "T": T,
            "epochs": epochs, "gamma": gamma, "n_test": int(len(yte)),
            "n_test_class": int(mask.sum())}
     for tag, wx in (("stored", w), ("before", w_forgot), ("after", w_new)):
@@ -149,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--network", default="mnist", help="stored network name or file")
     ap.add_argument("--scenario", default="new-class", choices=["new-class", "noise"])
     ap.add_argument("--cls", type=int, default=9, help="new-class: the class learnt on device")
+    ap.add_argument("--stream", default="class", choices=["class", "all"],
+                    help="new-class: learn from patterns of the new class only, or from a "
+                    "stream of every class")
     ap.add_argument("--noise", type=float, default=50.0, help="noise: level in percent")
     ap.add_argument("--n-learn", type=int, default=None,
                     help="patterns learnt on device (default 200 new-class, 1000 noise)")
@@ -167,8 +181,10 @@ def main(argv=None) -> int:
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         if args.scenario == "new-class":
             r = new_class_demo(args.network, args.cls, args.n_learn or 200, args.T,
-                               args.epochs, args.gamma, args.n_test, log=log)
-            print(f"new class {r['class']}: learnt on device from {r['n_learn']} patterns, "
+                               args.epochs, args.gamma, args.n_test, log=log,
+                               stream=args.stream)
+            src = "" if args.stream == "class" else " of every class"
+            print(f"new class {r['class']}: learnt on device from {r['n_learn']} patterns{src}, "
                   f"T = {r['T']}, {r['n_test']} held-out patterns ({r['n_test_class']} of "
                   f"class {r['class']})")
             print("| output weights | all | class | other classes |\n|---|---|---|---|")

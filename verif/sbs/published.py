@@ -2,12 +2,13 @@
 
     python -m verif.sbs.published [--T 2] [--images 3] [--sim verilator] [--out FILE.json]
 
-Runs ``verif.sbs.harness.run_published``: the first held-out MNIST test images through the two
-layer units sized for the published network (conv / pool unit ``sbs_layer_e4m1_p2_n64_ip1024_
-r1024``: layers 0-3; fc / output unit ``sbs_layer_e4m1_p2_n1024_ip2_r1024``: layers 4-5), every
-layer's h compared with the golden model (``refmodels.sbs.model.run``, E4M1 weights, fixed-point
-h) bit for bit. Prints the updates and cycles per layer, the cycles per spike step and image and
-the time at 200 MHz beside the published 1.67 ms per spike step (E4M1, Zynq-7020, Nevarez 2021).
+Runs ``verif.sbs.harness.run_published``: the first held-out MNIST test images through the
+two layer units sized for the published network (conv / pool unit
+``sbs_layer_e4m1_p2_n64_ip1024_r1024``: layers 0-3; fc / output unit
+``sbs_layer_e4m1_p2_n1024_ip2_r1024``, generated: layers 4-5), every layer's h compared with
+the golden model (``refmodels.sbs.model.run``, E4M1 weights, fixed-point h) bit for bit.
+Prints the updates and cycles per layer, the cycles per spike step and image and the time at
+200 MHz beside the published 1.67 ms per spike step (E4M1, Zynq-7020, Nevarez 2021).
 No idle cycles or back-pressure on the streams, so the cycles are those of the units.
 """
 
