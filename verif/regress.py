@@ -65,7 +65,7 @@ TIERS = {
               "cnn": CNN_SMOKE, "cnn_sims": 1, "cnn_images": 1, "cnn_mnist": []},
     "nightly": {"widths": [8], "random_widths": [4, 12, 16], "seeds": 5,
                 "sbs_update": [(p, 64, w) for p in (1, 2, 4, 8) for w in ("e4m1", "log4")],
-                "sbs_layer_T": 16, "sbs_mnist_T": 20,
+                "sbs_layer_T": 16, "sbs_mnist_T": 20, "sbs_published_T": 1,
                 "cnn": CNN_NIGHTLY, "cnn_sims": None, "cnn_images": 20,
                 "cnn_mnist": CNN_MNIST, "mutate": True, "fusesoc_project": True,
                 # long stress / reset campaigns: resets per engine test run, and per SbS
@@ -119,6 +119,10 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"sbs_layer:e4m1,mnist,T={cfg['sbs_mnist_T']}", sim=sims[-1],
                          test="network_end_to_end", seed=1, block="sbs_layer",
                          config=("e4m1", cfg["sbs_mnist_T"], "mnist")))
+    if cfg.get("sbs_published_T"):  # the published MNIST network on its two layer units
+        jobs.append(dict(unit=f"sbs_layer:e4m1,mnist_published,T={cfg['sbs_published_T']}",
+                         sim=sims[-1], test="network_end_to_end", seed=1,
+                         block="sbs_published", config=(cfg["sbs_published_T"],)))
     # CNN blocks: the first simulator (smoke) or all, the engine's seeds like the units'
     for block, params, count in cfg["cnn"]:
         for sim in sims[: cfg["cnn_sims"]]:
@@ -208,6 +212,12 @@ def run_job(job: dict, out: Path) -> dict:
             bad = [s for s in steps if s.returncode]
             res = SimpleNamespace(passed=not bad, messages=[
                 f"{s.target}: exit {s.returncode}: {s.log[-400:]}" for s in bad])
+        elif block == "sbs_published":
+            from verif.sbs.harness import run_published  # noqa: PLC0415
+
+            ok_pub, msgs, _ = run_published(T=job["config"][0], images=1, sim=job["sim"],
+                                            seed=job["seed"], build_dir=build_dir)
+            res = SimpleNamespace(passed=ok_pub, messages=msgs)
         elif block == "sbs_layer":
             from verif.sbs.harness import run_layer  # noqa: PLC0415
 

@@ -208,9 +208,9 @@ def variant_core(*, vlnv: str, request: str, description: str, files, top: str, 
 
 
 def config_targets(tag: str, top: str, what: str, *, sim_module: str, plusargs: dict,
-                   filesets=("rtl",), waived: bool = False) -> str:
-    """``lint_<tag>``, ``sim_<tag>`` (Icarus) and ``synth_<tag>`` of another committed
-    configuration ``top`` of a core (``what`` describes it)."""
+                   filesets=("rtl",), waived: bool = False, sim: bool = True) -> str:
+    """``lint_<tag>``, ``sim_<tag>`` (Icarus; not with ``sim=False``) and ``synth_<tag>`` of
+    another committed configuration ``top`` of a core (``what`` describes it)."""
     params = ", ".join(yaml_item(p) for p in [*(f"{k}={v}" for k, v in plusargs.items()),
                                               "APPROXNN_FAIL_EXIT=true"])
     desc = textwrap.fill(f"the cocotb tests on {what}; Icarus Verilog; a failed test or a run "
@@ -219,7 +219,7 @@ def config_targets(tag: str, top: str, what: str, *, sim_module: str, plusargs: 
     return "\n".join([
         target(f"lint_{tag}", LINT, what=what, filesets=", ".join(filesets), top=top,
                waived=", with the waivers of lint.vlt" if waived else ""),
-        target(f"sim_{tag}", SIM, description=desc, filesets=", ".join([*filesets, "cocotb"]),
-               top=top, parameters=params, tool="icarus", module=sim_module),
+        *([target(f"sim_{tag}", SIM, description=desc, filesets=", ".join([*filesets, "cocotb"]),
+                  top=top, parameters=params, tool="icarus", module=sim_module)] if sim else []),
         target(f"synth_{tag}", SYNTH, top=top),
     ])

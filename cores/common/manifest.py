@@ -10,7 +10,8 @@ the README figures and the testplan share:
   parameter whose valid values come from elsewhere (a multiplier unit of the registry) says
   so in ``values`` and is checked by the block's own ``check`` function;
 * ``committed``: the configurations whose Verilog is committed (the first is the default);
-  an entry with ``target`` / ``what`` also gets FuseSoC lint / sim / synth targets;
+  an entry with ``target`` / ``what`` also gets FuseSoC lint / sim / synth targets (lint and
+  synth only with ``sim = false``, for a build the core's own test cannot run alone);
 * ``latency``: cycles from the accepted input to the result, where the block has a fixed one;
 * ``registers``: the SystemRDL description (a path relative to the block's folder);
 * ``testbench``: the cocotb module, the output port a broken copy corrupts (and the beat
@@ -107,6 +108,7 @@ class Manifest:
     parameters: dict[str, Parameter]
     committed: list[dict]
     targets: dict[int, tuple[str, str]]  # index in committed -> (target tag, what it is)
+    unsimulated: frozenset = frozenset()  # indices in committed with no sim target
     latency: dict = field(default_factory=dict)
     registers: Path | None = None
     test_module: str | None = None
@@ -232,12 +234,14 @@ def read(path: Path) -> Manifest:
         if key not in data:
             raise ManifestError(f"{where}: no {key}")
     params = {n: _parameter(n, s, where) for n, s in (data.get("parameters") or {}).items()}
-    committed, targets = [], {}
+    committed, targets, unsimulated = [], {}, set()
     for i, entry in enumerate(data.get("committed") or [{}]):
         entry = dict(entry)
         tag, what = entry.pop("target", None), entry.pop("what", None)
         if tag:
             targets[i] = (tag, what or tag)
+        if not entry.pop("sim", True):
+            unsimulated.add(i)
         committed.append(entry)
     tb = data.get("testbench") or {}
     regs = data.get("registers")
@@ -245,6 +249,7 @@ def read(path: Path) -> Manifest:
         family=data["family"], block=data["block"], folder=path.parent,
         version=data["version"], description=" ".join(data["description"].split()),
         parameters=params, committed=committed, targets=targets,
+        unsimulated=frozenset(unsimulated),
         latency=dict(data.get("latency") or {}),
         registers=path.parent / regs if regs else None, test_module=tb.get("module"),
         out_port=tb.get("out_port"), beat=tb.get("beat"),

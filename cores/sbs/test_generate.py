@@ -117,3 +117,24 @@ def test_the_committed_mnist_layer_unit_holds_the_stored_mnist_networks(network)
     for lay, r in zip(net.layers, rows, strict=True):
         assert lay.n_h <= n_max and lay.n_h % p == 0 and lay.n_ip <= ip_max and r <= rows_max
     assert max(rows) > generate.LAYER_CONFIGS[0][4]
+
+
+def test_the_published_split_holds_the_published_network():
+    """The two layer units of PUBLISHED_SPLIT (the committed conv unit and the generated fc
+    unit) take every layer of the published MNIST topology, in order, as the cocotb network
+    test requires; the conv unit alone could not take the fc layer."""
+    import numpy as np
+
+    from refmodels.sbs.model import build_layers, mnist_published_topology
+
+    layers = build_layers(mnist_published_topology())
+    covered = []
+    for (p, n_max, _, ip_max, rows_max), first, last in generate.PUBLISHED_SPLIT:
+        for lay in layers[first:last + 1]:
+            rows = int(np.prod(lay.weight_shape[:3]))
+            assert lay.n_h <= n_max and lay.n_h % p == 0 and lay.n_ip <= ip_max
+            assert rows <= rows_max
+            covered.append(lay.index)
+    assert covered == [lay.index for lay in layers]
+    assert generate.PUBLISHED_SPLIT[0][0] in generate.LAYER_CONFIGS
+    assert layers[4].n_h > generate.PUBLISHED_SPLIT[0][0][1]  # fc 1024

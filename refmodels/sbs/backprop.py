@@ -179,7 +179,7 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
                    lr: float = 0.02, iters: int = 30, bptt: int = 10, seed: int = 0,
                    floor: float = W_FLOOR, em_epochs: int = 2, max_patches: int = 20000,
                    lr_decay: float = 0.8, val=None, log=print, start: Network | None = None,
-                   quantise: str | None = None) -> Network:
+                   quantise: str | None = None, on_epoch=None) -> Network:
     """Train every weight of ``topology`` by back-propagation (see module docstring).
 
     ``val``: optional (images, labels) whose mean-field accuracy is logged after each epoch.
@@ -187,6 +187,8 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
     format (``e4m1``, ``log4``): quantisation-aware training, the forward pass and the gradients
     use the weights rounded to that format, the update is applied to the float weights
     (straight-through); the stored float32 weights are meant to be run in that format.
+    ``on_epoch(epoch, network)``: called after every epoch (1-based) with the network so far
+    (checkpoints).
     """
     if not 0 <= bptt <= iters or iters < 1:
         raise ValueError("need 0 <= bptt <= iters and iters >= 1")
@@ -250,6 +252,12 @@ def train_backprop(topology, images, labels, *, epochs: int = 10, batch: int = 5
             hv = predict_meanfield(layers, fwd_weights(ws), val[0], topology, iters)
             msg += f", mean-field val accuracy {np.mean(np.argmax(hv, 1) == val[1]):.4f}"
         log(msg)
+        if on_epoch is not None:
+            on_epoch(ep + 1, _to_network(topology, layers, ws))
+    return _to_network(topology, layers, ws)
+
+
+def _to_network(topology, layers, ws) -> Network:
     out = [None if w is None else w.reshape(lay.weight_shape).astype(np.float32)
            for lay, w in zip(layers, ws, strict=True)]
     # float32 cast: renormalise once more in float64 so every latent sums to 1 within 1e-6

@@ -94,6 +94,10 @@ def load_named(name: str):
         net = load_network(os.path.join(NET_DIR, name))
         return net, name
     stem = name[:-5] if name.endswith(".json") else name
+    stored = os.path.join(NET_DIR, stem)
+    if os.sep not in stem and not os.path.isfile(stem + ".json") and \
+            os.path.isfile(stored + ".json"):
+        stem = stored  # another stored network by name (mnist_published, mnist_e4m1, ...)
     if not os.path.isfile(stem + ".json"):
         raise ValueError(
             f"unknown network {name!r}: give one of {', '.join(NETWORKS)} or a network file "

@@ -115,14 +115,21 @@ def test_train_backprop_tiny_subset_gives_valid_improving_network():
 
 def test_train_named_writes_network(tmp_path):
     stem = tmp_path / "digits"
-    net, meta = train_named("digits", str(stem), epochs=1, n_train=120, log=lambda m: None)
+    logs = []
+    net, meta = train_named("digits", str(stem), epochs=1, n_train=120, log=logs.append,
+                            checkpoint_dir=str(tmp_path / "ck"), val_n=20)
+    ck = load_network(str(tmp_path / "ck" / "digits_ep01.json"))  # the checkpoint of epoch 1
+    assert ck.meta["checkpoint_epoch"] == 1
+    for a, b in zip(ck.weights, net.weights, strict=True):
+        assert np.array_equal(a, b)  # one epoch: the checkpoint is the final network
+    assert any("mean-field val accuracy" in m for m in logs)
     back = load_network(str(stem) + ".json")
     assert back.topology == DIGITS_TOPOLOGY
     assert back.meta["n_train"] == 120 and back.meta["dataset"] == "digits"
     assert 0.5 < back.meta["meanfield_test_accuracy"] <= 1
     for w in back.weights:
         assert np.allclose(w.sum(axis=(0, 1, 2), dtype=np.float64), 1.0, atol=1e-5)
-    with pytest.raises(ValueError, match="unknown network"):
+    with pytest.raises(ValueError, match="unknown network.*mnist_published"):
         train_named("cifar", None)
     with pytest.raises(ValueError, match="method"):
         train_named("digits", None, method="sgd")
@@ -201,3 +208,42 @@ def test_resolve_config_and_sweep():
         sweep(net, x[:2], y[:2], Ts=[0], configs=["float32"])
     with pytest.raises(ValueError):
         sweep(net, x[:2], y[:2], Ts=[1], configs=["float32"], rngs=["lcg"])
+
+
+def test_published_topology_is_trainable_by_name():
+    from refmodels.sbs.model import mnist_published_topology
+    from refmodels.sbs.train import NETWORKS
+
+    assert NETWORKS["mnist_published"] == ("mnist", mnist_published_topology())
+    assert [lay["type"] for lay in mnist_published_topology()] == [
+        "input", "conv", "pool", "conv", "pool", "fc", "output"]
+
+
+def test_on_device_rule_learns_a_forgotten_class():
+    """refmodels.sbs.learn: only the clamped class's column moves, towards the class mean of
+    the inputs; on spikes, a class whose output weights were made uniform is learnt back."""
+    from refmodels.sbs.learn import accuracy, learn_output, output_inputs
+
+    rs = np.random.default_rng(3)
+    w = rs.random((12, 3)) + 0.1
+    w /= w.sum(axis=0)
+    hp = rs.dirichlet(np.ones(12), size=40)
+    w2 = learn_output(w, hp, np.full(40, 1), 3, epochs=20, gamma=0.2)
+    assert np.array_equal(w2[:, [0, 2]], w[:, [0, 2]])
+    assert np.abs(w2[:, 1] - hp.mean(axis=0)).max() < 0.2 * np.abs(w[:, 1] - hp.mean(0)).max()
+
+    net = load_network(os.path.join(NET_DIR, "digits"))
+    xtr, ytr, _, _ = load_digits_split()
+    x, y = heldout_split("digits")
+    x, y = x[:80], y[:80]
+    lay = net.layers[-1]
+    wf = net.weights[-1].reshape(-1, lay.n_h).astype(np.float64)
+    forgot = wf.copy()
+    forgot[:, 3] = 1.0 / len(wf)
+    learnt = learn_output(forgot, output_inputs(net, xtr[ytr == 3][:40], 60, seed=500),
+                          np.full(40, 3), lay.n_h, epochs=3, gamma=0.2)
+    from refmodels.sbs.learn import _with_output
+
+    before = accuracy(_with_output(net, forgot), x, y, 60)[y == 3].mean()
+    after = accuracy(_with_output(net, learnt), x, y, 60)[y == 3].mean()
+    assert after >= before + 0.3, (before, after)

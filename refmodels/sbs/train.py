@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 from .em import meanfield_network, train_network
-from .model import Network, save_network
+from .model import Network, mnist_published_topology, save_network
 
 __all__ = [
     "train_named",
@@ -52,6 +52,7 @@ __all__ = [
     "load_mnist_split",
     "DIGITS_TOPOLOGY",
     "MNIST_TOPOLOGY",
+    "NETWORKS",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,10 +85,22 @@ MNIST_TOPOLOGY_V1 = [
     {"type": "output", "n_h": 10, "eps": 0.1 / 36},
 ]
 
+#: The published MNIST network (Nevarez et al. 2021): 28x28x2 -> conv 5x5x32 -> pool 2 ->
+#: conv 5x5x64 -> pool 2 -> fc 1024 -> 10; 1.84 M operations per spike step.
+MNIST_PUBLISHED_TOPOLOGY = mnist_published_topology()
+
+#: Trainable networks: name -> (data set, topology).
+NETWORKS = {
+    "digits": ("digits", DIGITS_TOPOLOGY),
+    "mnist": ("mnist", MNIST_TOPOLOGY),
+    "mnist_published": ("mnist", MNIST_PUBLISHED_TOPOLOGY),
+}
+
 #: Back-propagation settings of the stored networks.
 BACKPROP_SETTINGS = {
     "digits": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
     "mnist": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
+    "mnist_published": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
 }
 
 
@@ -128,8 +141,9 @@ def network_name(which: str, quantise: str | None = None, noise_pct: float | Non
 
 def train_named(which: str, out=None, *, method: str = "backprop", epochs: int | None = None,
                 n_train: int | None = None, quantise: str | None = None, start=None,
-                noise_augment: float | None = None, log=print) -> tuple[Network, dict]:
-    """Train the ``digits`` or ``mnist`` network; write it when ``out`` (a stem) is given.
+                noise_augment: float | None = None, checkpoint_dir=None, val_n: int = 0,
+                log=print) -> tuple[Network, dict]:
+    """Train a network of ``NETWORKS``; write it when ``out`` (a stem) is given.
 
     ``n_train``: use only the first n training patterns (quick runs). ``quantise``: a coded
     weight format: quantisation-aware fine-tuning (``QAT_SETTINGS``) of ``start`` (a network
@@ -137,21 +151,34 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
     ``noise_augment``: fine-tune ``start`` likewise (``QAT_SETTINGS``) on the training images
     plus one noisy copy of each (``x' = (1 - a) x + a u``, ``a`` uniform in
     ``[0, noise_augment]`` per image, u uniform per pixel, seed 5). Returns the network and its
-    metadata (also stored in the JSON file).
+    metadata (also stored in the JSON file). ``checkpoint_dir``: write the network after every
+    back-propagation epoch there (``<name>_ep<NN>.json/.npz``, metadata with the epoch and the
+    mean training loss). ``val_n``: log the mean-field accuracy on the first ``val_n``
+    held-out patterns after every epoch (monitoring only).
     """
-    if which not in ("digits", "mnist"):
-        raise ValueError(f"unknown network {which!r}; valid: digits, mnist")
+    if which not in NETWORKS:
+        raise ValueError(f"unknown network {which!r}; valid: {', '.join(NETWORKS)}")
     if method not in ("backprop", "em"):
         raise ValueError(f"unknown method {method!r}; valid: backprop, em")
     if n_train is not None and n_train < 10:
         raise ValueError("n_train must be at least 10")
     if epochs is not None and epochs < 0:
         raise ValueError("epochs must be >= 0")
-    xtr, ytr, xte, yte = load_digits_split() if which == "digits" else load_mnist_split()
+    data, top = NETWORKS[which]
+    xtr, ytr, xte, yte = load_digits_split() if data == "digits" else load_mnist_split()
     if n_train is not None:
         xtr, ytr = xtr[:n_train], ytr[:n_train]
-    top = DIGITS_TOPOLOGY if which == "digits" else MNIST_TOPOLOGY
     t0 = time.time()
+    val = (xte[:val_n], yte[:val_n]) if val_n > 0 else None
+    on_epoch = None
+    if checkpoint_dir is not None:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+
+        def on_epoch(ep, net_ep):
+            net_ep.meta = {"dataset": data, "checkpoint_epoch": ep,
+                           "train_seconds": round(time.time() - t0, 1)}
+            save_network(net_ep, os.path.join(checkpoint_dir, f"{which}_ep{ep:02d}"))
+
     if noise_augment is not None:
         if not 0 < noise_augment <= 1:
             raise ValueError("noise_augment must lie in (0, 1]")
@@ -172,7 +199,8 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
         cfg = dict(QAT_SETTINGS)
         if epochs is not None:
             cfg["epochs"] = epochs
-        net = train_backprop(top, xtr, ytr, log=log, start=start, quantise=quantise, **cfg)
+        net = train_backprop(top, xtr, ytr, log=log, start=start, quantise=quantise,
+                             val=val, on_epoch=on_epoch, **cfg)
         what = []
         if quantise is not None:
             what.append(f"quantisation-aware ({quantise}, straight-through)")
@@ -186,7 +214,7 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
         cfg = dict(BACKPROP_SETTINGS[which])
         if epochs is not None:
             cfg["epochs"] = epochs
-        net = train_backprop(top, xtr, ytr, log=log, **cfg)
+        net = train_backprop(top, xtr, ytr, log=log, val=val, on_epoch=on_epoch, **cfg)
         desc = ("back-propagation through the mean-field converged state (EM start), "
                 "Adam in log W, renormalise + clip at 2^-13 after every step; "
                 + ", ".join(f"{k}={v}" for k, v in cfg.items()))
@@ -206,7 +234,7 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
         hs = meanfield_network(net, xte)
         acc = float(np.mean(np.argmax(hs[-1].reshape(len(xte), -1), axis=1) == yte))
     net.meta = {
-        "dataset": which,
+        "dataset": data,
         "split": "test_fraction=0.2, seed=0",
         "n_train": int(len(xtr)),
         "n_test": int(len(xte)),
@@ -225,7 +253,7 @@ def train_named(which: str, out=None, *, method: str = "backprop", epochs: int |
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="train an SbS network")
-    ap.add_argument("which", choices=["digits", "mnist"])
+    ap.add_argument("which", choices=list(NETWORKS))
     ap.add_argument("--out", default=None, help="output stem (default networks/<which>)")
     ap.add_argument("--method", default="backprop", choices=["backprop", "em"])
     ap.add_argument("--epochs", type=int, default=None)
@@ -234,13 +262,18 @@ def main(argv=None) -> int:
                     help="quantisation-aware fine-tuning of the stored network for a format")
     ap.add_argument("--noise-augment", type=float, default=None, metavar="PCT",
                     help="fine-tune the stored network on noisy copies (levels up to PCT %%)")
+    ap.add_argument("--checkpoint-dir", default=None,
+                    help="write the network after every epoch to this folder")
+    ap.add_argument("--val-n", type=int, default=0,
+                    help="log the mean-field accuracy on the first N held-out patterns")
     args = ap.parse_args(argv)
     name = network_name(args.which, args.quantise, args.noise_augment)
     stem = args.out or os.path.join(NET_DIR, name)
     _, meta = train_named(args.which, stem, method=args.method, epochs=args.epochs,
                           n_train=args.n_train, quantise=args.quantise,
                           noise_augment=None if args.noise_augment is None
-                          else args.noise_augment / 100)
+                          else args.noise_augment / 100,
+                          checkpoint_dir=args.checkpoint_dir, val_n=args.val_n)
     print(f"{args.which}: mean-field test accuracy {meta['meanfield_test_accuracy']:.4f}, "
           f"trained in {meta['train_seconds']} s; written {stem}.json/.npz")
     return 0

@@ -2,8 +2,9 @@
 
 Sub-commands::
 
-    approxnn sbs train digits|mnist [--out DIR] [--method backprop|em] [--epochs E]
-                                    [--n-train N] [--quantise e4m1|log4] [--noise-augment PCT]
+    approxnn sbs train digits|mnist|mnist_published [--out DIR] [--method backprop|em]
+                                    [--epochs E] [--n-train N] [--quantise e4m1|log4]
+                                    [--noise-augment PCT] [--checkpoint-dir DIR] [--val-n N]
     approxnn sbs evaluate NETWORK [--T 10,100,1000] [--formats float32,e4m1,log4]
                                   [--noise 0,10,20,30,40,50] [--noise-T T] [--noise-formats F]
                                   [--rng xorshift]
@@ -74,7 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="sbs_command", metavar="SUBCOMMAND")
 
     t = sub.add_parser("train", help="train the digits or MNIST network (back-propagation)")
-    t.add_argument("network", help="digits or mnist")
+    t.add_argument("network", help="digits, mnist or mnist_published (the published topology)")
     t.add_argument("--out", default=None,
                    help="folder for <network>.json/.npz (default refmodels/sbs/networks)")
     t.add_argument("--method", default="backprop", help="backprop (default) or em")
@@ -86,6 +87,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--noise-augment", type=float, default=None, metavar="PCT",
                    help="fine-tune the stored network on the training images plus noisy "
                    "copies (levels up to PCT %%); writes <network>_noise<PCT>.json/.npz")
+    t.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="write the network after every epoch to DIR (<network>_epNN.json/.npz)")
+    t.add_argument("--val-n", type=int, default=0, metavar="N",
+                   help="log the mean-field accuracy on the first N held-out patterns per epoch")
 
     e = sub.add_parser("evaluate", help="accuracy per weight format against T and noise")
     e.add_argument("network", help="digits, mnist or a network .json file")
@@ -248,11 +253,13 @@ def _log(msg: str) -> None:
 
 
 def _cmd_train(args) -> int:
-    from refmodels.sbs.train import NET_DIR, network_name, train_named
+    from refmodels.sbs.train import NET_DIR, NETWORKS, network_name, train_named
 
     # every argument is checked before the output folder is made or training starts
-    if args.network not in ("digits", "mnist"):
-        raise ValueError(f"unknown network {args.network!r}; valid: digits, mnist")
+    if args.network not in NETWORKS:
+        raise ValueError(f"unknown network {args.network!r}; valid: {', '.join(NETWORKS)}")
+    if args.val_n < 0:
+        raise ValueError(f"--val-n must be >= 0, got {args.val_n}")
     if args.method not in ("backprop", "em"):
         raise ValueError(f"unknown method {args.method!r}; valid: backprop, em")
     if args.epochs is not None and args.epochs < 1:
@@ -279,7 +286,8 @@ def _cmd_train(args) -> int:
         _, meta = train_named(args.network, str(stem), method=args.method, epochs=args.epochs,
                               n_train=args.n_train, quantise=args.quantise,
                               noise_augment=None if args.noise_augment is None
-                              else args.noise_augment / 100, log=_log)
+                              else args.noise_augment / 100,
+                              checkpoint_dir=args.checkpoint_dir, val_n=args.val_n, log=_log)
     except BaseException:
         if created and not any(outdir.iterdir()):  # leave no empty folder behind
             outdir.rmdir()

@@ -7,6 +7,9 @@ Configuration from the environment: ``APPROXNN_SBS_P``, ``APPROXNN_SBS_NMAX``,
 ``APPROXNN_SBS_IPMAX``, ``APPROXNN_SBS_ROWSMAX``, ``APPROXNN_SBS_WEIGHTS`` (the RTL built),
 ``APPROXNN_SBS_NETWORK`` (a stored network name or path, default ``digits``),
 ``APPROXNN_SBS_T`` (spike steps), ``APPROXNN_SBS_IMAGES`` (held-out test images),
+``APPROXNN_SBS_LAYERS`` (``first-last``: run only these layers on this unit, the input of the
+first being the golden model's h of the layer below, which an earlier run on another unit
+matched bit for bit; default all),
 ``APPROXNN_SEED``, ``APPROXNN_IDLE`` / ``APPROXNN_BACKPRESSURE``, ``APPROXNN_SBS_RESULT``
 (JSON file for the measured figures).
 
@@ -48,6 +51,18 @@ def network():
     from refmodels.sbs.evaluate import load_named
 
     return load_named(setting("APPROXNN_SBS_NETWORK", "digits"))[0]
+
+
+def layer_range(net):
+    """(first, last) layer indices of ``APPROXNN_SBS_LAYERS`` (default every layer)."""
+    spec = setting("APPROXNN_SBS_LAYERS", "")
+    if not spec:
+        return 0, len(net.layers) - 1
+    first, _, last = spec.partition("-")
+    first, last = int(first), int(last or first)
+    if not 0 <= first <= last < len(net.layers):
+        raise ValueError(f"APPROXNN_SBS_LAYERS={spec}: the network has {len(net.layers)} layers")
+    return first, last
 
 
 def test_images(net, count):
@@ -139,7 +154,8 @@ async def network_end_to_end_steps(dut, regs):
     images, labels = test_images(net, int(setting("APPROXNN_SBS_IMAGES", "1")))
     seed = int(os.environ.get("APPROXNN_SEED", "0"))
     hf = HFixed()
-    for lay in net.layers:
+    first, last = layer_range(net)
+    for lay in net.layers[first:last + 1]:
         if lay.n_h > n_max or lay.n_ip > ip_max or lay.n_h % p or \
                 np.prod(lay.weight_shape[:3]) > rows_max:
             raise AssertionError(f"layer {lay.index} ({lay.type}) does not fit the RTL built")
@@ -150,12 +166,14 @@ async def network_end_to_end_steps(dut, regs):
     _, want_states = run(net, images, T, seeds=seeds, weights=fmt, h=hf, return_all=True)
     source0 = hf.quantise_h(encode_input(images, net.input_shape, net.encoding))
     codes = [fmt.quantise(w) for w in net.weights]
-    cycles = {"updates": 0, "cycles": 0}
+    cycles = {"updates": 0, "cycles": 0, "layers": [first, last], "per_layer": []}
     results = []
     for b in range(len(images)):
+        # the xorshift streams of a source layer do not depend on the other layers
         gen = SpikeRNG("xorshift", seeds[b:b + 1])
-        source = source0[b]
-        for li, lay in enumerate(net.layers):
+        source = source0[b] if first == 0 else want_states[first - 1][b]
+        for li in range(first, last + 1):
+            lay = net.layers[li]
             await drv.configure(lay, codes[li], hf)
             ox, oy, n = lay.out_shape
             await drv.load_h(np.full((ox, oy, n), hf.init_h(n)))
@@ -183,6 +201,8 @@ async def network_end_to_end_steps(dut, regs):
             await drv.idle()
             cycles["updates"] += n_up
             cycles["cycles"] += clock.n - t0
+            cycles["per_layer"].append({"image": b, "layer": li, "type": lay.type,
+                                        "updates": n_up, "cycles": clock.n - t0})
             got = np.array(await drv.dump_h(), dtype=np.int64).reshape(ox, oy, n)
             want = want_states[li][b]
             if not np.array_equal(got, want):
@@ -193,10 +213,12 @@ async def network_end_to_end_steps(dut, regs):
                     f"golden model, first at {i}: RTL {got[i]}, model {want[i]}")
             source = got
         cls = int(np.argmax(source.reshape(-1)))
-        want_cls = int(np.argmax(want_states[-1][b].reshape(-1)))
+        want_cls = int(np.argmax(want_states[last][b].reshape(-1)))
         assert cls == want_cls
         results.append({"image": b, "label": int(labels[b]), "class": cls})
-        dut._log.info(f"image {b}: label {labels[b]}, RTL class {cls} (golden model {want_cls})")
+        what = "class" if last == len(net.layers) - 1 else f"argmax of layer {last}"
+        dut._log.info(f"image {b}: label {labels[b]}, RTL {what} {cls} (golden model "
+                      f"{want_cls})")
     out = os.environ.get("APPROXNN_SBS_RESULT")
     if out:
         with open(out, "w") as fh:

@@ -1,6 +1,7 @@
 """pytest front-end of the SbS layer unit: the digits network end to end through the RTL."""
 
 import json
+import os
 
 import pytest
 from approxnn.eda.sim import simulator_available
@@ -42,3 +43,17 @@ def test_digits_network_end_to_end(sim, weights, T, tmp_path):
     data = json.loads(out.read_text())
     assert data["T"] == T and len(data["results"]) == 1
     assert data["updates"] > 0 and data["cycles"] > data["updates"]
+
+
+@pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
+                    reason="nightly tier (minutes of Verilator): set APPROXNN_NIGHTLY=1")
+def test_published_network_through_its_two_units():
+    """The published MNIST network, layers 0-3 on the conv unit and 4-5 on the fc unit: every
+    layer's h equals the golden model bit for bit (the cocotb test compares them)."""
+    _need("verilator")
+    from verif.sbs.harness import run_published
+
+    ok, messages, fig = run_published(T=1, images=1)
+    assert ok, messages
+    assert [u["layers"] for u in fig["units"]] == [[0, 3], [4, 5]]
+    assert all(row["updates"] > 0 for u in fig["units"] for row in u["per_layer"])
