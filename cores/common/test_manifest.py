@@ -92,8 +92,9 @@ def test_every_committed_configuration_is_generated(m):
     assert _modules(m) == modules
     core = (m.folder / f"{m.block}.core").read_text()
     assert f"name: approxnn:{m.family}:{m.block}:{m.version}\n" in core
-    for tag, _ in m.targets.values():
-        assert f"  sim_{tag}:" in core
+    for i, (tag, _) in m.targets.items():
+        assert f"  lint_{tag}:" in core and f"  synth_{tag}:" in core
+        assert (f"  sim_{tag}:" in core) == (i not in m.unsimulated), tag
 
 
 @pytest.mark.parametrize("m", [m for m in MANIFESTS if m.family == "cnn"],
