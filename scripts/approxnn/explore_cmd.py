@@ -51,7 +51,10 @@ def add_parser(subparsers):
         "error-injection campaigns, and a multi-objective search of one approximate multiplier "
         "per conv/dense layer (MAC-weighted LUTs vs accuracy loss), compared with uniform "
         "assignments and exact int8.")
-    p.add_argument("network", help="stored network (digits, mnist) or path to its .json")
+    p.add_argument("network", help="stored network (digits, mnist) or path to its .json; "
+                   "'sbs' for the Spike-by-Spike flow (approxnn explore sbs NETWORK)")
+    p.add_argument("sbs_network", nargs="?", metavar="SBS_NETWORK",
+                   help="after 'sbs': the SbS network (digits, mnist or a .json)")
     p.add_argument("--budget", type=float, default=0.5,
                    help="accuracy budget: loss in percentage points against exact int8 (0.5)")
     p.add_argument("--units", help="comma-separated units (default: the library of 'approxnn "
@@ -80,6 +83,11 @@ def add_parser(subparsers):
                    "objective), 'lut' = MACs x unit LUTs (toggle)")
     p.add_argument("--energy-products", type=int, default=2048,
                    help="operand pairs per layer simulated for --energy toggle (2048)")
+    from . import sbs_explore
+
+    sbs_explore.add_arguments(p.add_argument_group(
+        "SbS (approxnn explore sbs NETWORK; --budget, --images, --seed, --out, --no-synth "
+        "apply too)"))
     g = p.add_argument_group("Dask (sensitivity and campaign jobs; the search stays here)")
     g.add_argument("--dask", action="store_true", help="run the jobs on a local Dask cluster")
     g.add_argument("--workers", type=int, help="worker processes of --dask (2)")
@@ -145,6 +153,13 @@ def _check(args):
 
 
 def run(args) -> int:
+    if args.network == "sbs":
+        from . import sbs_explore
+
+        return sbs_explore.run(args)
+    if args.sbs_network is not None:
+        raise ValueError(f"unexpected argument {args.sbs_network!r} (the SbS flow is "
+                         "'approxnn explore sbs NETWORK')")
     from .cnn_cmd import _check_folder, library_units, parse_units, resolve_network
 
     models = _check(args)
