@@ -130,7 +130,7 @@ def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):
     # switching-activity figures (fanout-weighted toggles per product, per unit and layer) as
     # the explore cache holds them: the energy proxy of an assignment is sum MACs x E over
     # the all-exact sum, a third NSGA-II objective, reported with its own front and saving
-    from approxnn.explore_cmd import _net_id
+    from approxnn.explore_cmd import _code_id, _net_id
 
     from refmodels.cnn import hetero
     from refmodels.cnn.net import load_network
@@ -149,7 +149,7 @@ def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no energy figure for exact:width=8,signed=1, trunc:t=8" in err and "--energy lut" in err
     assert not (tmp_path / "digits_explore.md").exists()
-    pre = f"{_net_id(net)}|n60|energy"
+    pre = f"{_net_id(net)}|n60|c{_code_id()}|energy"
     (tmp_path / "digits_cache.json").write_text(json.dumps(
         {f"{pre}|{u}|{k}|0|2048": v[i] for u, v in e.items() for i, k in enumerate(layers)}))
     assert cli.main(args) == 0, capsys.readouterr().err
@@ -163,3 +163,35 @@ def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):
     md = (tmp_path / "digits_explore.md").read_text()
     assert "## Pareto front (energy proxy vs loss)" in md
     assert "not a power figure" in md and "## Switching activity per unit and layer" in md
+
+
+def test_interrupted_run_keeps_its_results_and_resumes(tmp_path, capsys, monkeypatch):
+    # the cache is written as jobs finish: a run interrupted in the sensitivity stage keeps
+    # the jobs done, and the next run computes only the others (and gives the same table)
+    from refmodels.cnn import resilience
+
+    _costs(tmp_path)
+    args = ["explore", "digits", "--units", "trunc:t=8,trunc:t=6", "--images", "40",
+            "--generations", "1", "--pop", "4", "--fault-trials", "0", "--stat-trials", "0",
+            "--no-synth", "--energy", "lut"]
+    real = resilience.Analysis.measured_drop
+    calls = []
+
+    def flaky(self, unit, layer):
+        calls.append((unit, layer))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, unit, layer)
+
+    monkeypatch.setattr(resilience.Analysis, "measured_drop", flaky)
+    assert cli.main([*args, "--out", str(tmp_path)]) == 130
+    cache = json.loads((tmp_path / "digits_cache.json").read_text())
+    assert sum("|sens|" in k for k in cache) == 3
+    calls.clear()
+    assert cli.main([*args, "--out", str(tmp_path)]) == 0
+    assert len(calls) == 3  # 6 unit-layer pairs, 3 from the cache
+    _costs(tmp_path / "fresh")
+    monkeypatch.setattr(resilience.Analysis, "measured_drop", real)
+    assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
+    assert (tmp_path / "fresh" / "digits_sensitivity.csv").read_text() == \
+        (tmp_path / "digits_sensitivity.csv").read_text()

@@ -20,7 +20,10 @@ unit; NSGA-II over one unit per layer seeded by the predictors. Writes ``<networ
 ``<network>_assignments.csv`` (every evaluated assignment), ``<network>_sensitivity.csv``,
 ``<network>_faults.csv``, ``<network>_pareto.png`` and ``<network>_sensitivity.png`` into
 ``--out``. Results are cached in ``<out>/<network>_cache.json`` by network contents, image
-count, unit, layer and seed, so a re-run or an extended unit list only computes what is new.
+count, the golden-model code (a digest of the modules that compute them), unit (with a digest
+of its table for imported units), layer and seed, so a re-run or an extended unit list only
+computes what is new; the cache is written as jobs finish (at most every few seconds), so an
+interrupted run keeps what it computed.
 With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
 run on Dask workers; their results are the same as in one process (seeded per job).
 """
@@ -105,10 +108,36 @@ def _net_id(net) -> str:
     return f"{net.name}-{h.hexdigest()[:12]}"
 
 
+#: golden-model modules whose results the explore cache holds
+_CODE = ("resilience.py", "hetero.py", "approx.py", "tflite.py", "net.py", "fast.py")
+
+
+def _code_id() -> str:
+    import refmodels.cnn
+
+    h = hashlib.sha1()
+    root = Path(refmodels.cnn.__file__).parent
+    for f in _CODE:
+        h.update((root / f).read_bytes())
+    return h.hexdigest()[:8]
+
+
+def _unit_id(u) -> str:
+    """The cache name of a unit: its canonical name, plus a digest of its table when it is
+    not a built-in unit (an imported table can change under the same name)."""
+    from refmodels.arith import make_lut, parse_unit
+
+    spec = parse_unit(u)
+    if spec.builtin:
+        return u
+    return f"{u}@{hashlib.sha1(make_lut(spec).tobytes()).hexdigest()[:10]}"
+
+
 class _Cache:
     def __init__(self, path, prefix):
         self.path, self.prefix = Path(path), prefix
         self.data = {}
+        self.saved = time.perf_counter()
         if self.path.is_file():
             try:
                 self.data = json.loads(self.path.read_text())
@@ -125,6 +154,11 @@ class _Cache:
         from .report import atomic_write
 
         atomic_write(self.path, json.dumps(self.data, indent=0, sort_keys=True) + "\n")
+        self.saved = time.perf_counter()
+
+    def save_every(self, seconds=5.0):
+        if time.perf_counter() - self.saved >= seconds:
+            self.save()
 
 
 def _check(args):
@@ -247,10 +281,12 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     _, _, xte, yte = load_dataset(net.topology["dataset"])
     n = min(len(yte), images or DEFAULT_IMAGES.get(net.topology["dataset"], len(yte)))
     x, y = xte[:n], yte[:n]
-    cache = _Cache(out / f"{net.name}_cache.json", f"{_net_id(net)}|n{n}")
+    cache = _Cache(out / f"{net.name}_cache.json", f"{_net_id(net)}|n{n}|c{_code_id()}")
+    uid = {u: _unit_id(u) for u in units}
     etab = None
     if energy == "toggle":
-        etab = _energy_figures(net, units, x, cache, seed, energy_products, synth, stream)
+        etab = _energy_figures(net, units, x, cache, seed, energy_products, synth, stream,
+                               uid)
     costs = search.Costs(net, units, luts, EXACT, energy=etab)
     an = rs.Analysis(net, x, y)
     float_acc = float((net.forward(x).argmax(axis=1) == y).mean())
@@ -262,7 +298,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     an._gradients()  # once, before the analysis is shipped to any worker
     run = _runner(client, an, stream, t0)
     items = [(u, layer) for u in approx for layer in an.layers]
-    sens = run("sensitivity", items, cache, lambda it: f"sens|{it[0]}|{it[1]}", _job_sens,
+    sens = run("sensitivity", items, cache, lambda it: f"sens|{uid[it[0]]}|{it[1]}", _job_sens,
                lambda it: it,
                lambda it, r: f"{it[1]} {it[0]}: measured {100 * r['measured_drop']:+.2f} pp, "
                f"predicted {100 * r['linear']:+.2f} / {100 * r['pred_drop']:+.2f} pp")
@@ -285,7 +321,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     # 3. statistical error injection
     items = [(layer, u) for layer in an.layers for u in approx]
     stats = run("statistical", items if stat_trials else [], cache,
-                lambda it: f"stat|{it[0]}|{it[1]}|{seed}|{stat_trials}", _job_stat,
+                lambda it: f"stat|{it[0]}|{uid[it[1]]}|{seed}|{stat_trials}", _job_stat,
                 lambda it: (*it, stat_trials, seed),
                 lambda it, r: f"{it[0]} {it[1]}: drop {100 * r['drop']:+.2f} pp")
     if stats:
@@ -294,10 +330,12 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                                                    [r["drop"] for r in stats])
 
     # 4. search
+    rev = {v: k for k, v in uid.items()}
     for k, v in cache.data.items():
         if k.startswith(cache.prefix + "|acc|"):
-            names = k.split("|acc|", 1)[1].split(";")
-            an._acc[an._key(names)[0]] = v
+            names = [rev.get(t) for t in k.split("|acc|", 1)[1].split(";")]
+            if None not in names:
+                an._acc[an._key(names)[0]] = v
     pred = {(r["unit"], r["layer"]): 100 * r["linear"] for r in sens}
     for layer in an.layers:
         pred[(EXACT, layer)] = 0.0
@@ -317,7 +355,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                          "energy_proxy": costs.energy_proxy(idx), "acc": acc,
                          "loss_pp": 100 * (an.base_acc - acc)})
     for r in rows:
-        cache.put("acc|" + ";".join(r["units"]), r["acc"])
+        cache.put("acc|" + ";".join(uid[u] for u in r["units"]), r["acc"])
     cache.save()
     for r in rows:
         r["uniform"] = len(set(r["units"])) == 1
@@ -385,13 +423,13 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     return _write(out, net.name, summary, sens, faults, stats, rows, front)
 
 
-def _energy_figures(net, units, x, cache, seed, products, synth, stream):
+def _energy_figures(net, units, x, cache, seed, products, synth, stream, uid):
     """``{unit: {layer: E}}``: fanout-weighted toggles per product (``approxnn.energy``),
     from the explore cache where there (key: network, images, unit, layer, seed, products)."""
     from . import energy as en
 
     def key(u, k):
-        return f"energy|{u}|{k}|{seed}|{products}"
+        return f"energy|{uid[u]}|{k}|{seed}|{products}"
 
     def get(u, k):
         return cache.get(key(u, k))
@@ -461,12 +499,15 @@ def _runner(client, an, stream, t0):
                 shared.append(client.scatter(an, broadcast=True))
             futs = {client.submit(job, shared[0], *args(it), pure=False): it for it in todo}
             results = ((futs[f], f.result()) for f in as_completed(futs))
-        for i, (it, r) in enumerate(results, 1):
-            done[it] = r
-            cache.put(key(it), r)
-            _progress(stream, stage, i, len(todo), t0, msg(it, r))
-        if todo:
-            cache.save()
+        try:
+            for i, (it, r) in enumerate(results, 1):
+                done[it] = r
+                cache.put(key(it), r)
+                cache.save_every()
+                _progress(stream, stage, i, len(todo), t0, msg(it, r))
+        finally:
+            if todo:
+                cache.save()  # also when interrupted: what finished is kept
         return [done[it] for it in items]
 
     return run
