@@ -285,6 +285,7 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
             r = {"layer": li, "type": net.layers[li].type, "format": f,
                  "measured_drop": an.format_drop(li, f)} | an.predict(li, f)
             sens.append(r)
+            save()
             _log(stream, f"[formats {k}/{len(items)}] layer {li} ({r['type']}) {f}: measured "
                  f"{r['measured_drop']:+.2f} pp, mean-field {r['mf_drop']:+.2f} pp, "
                  f"ce {r['mf_ce']:+.4f}  elapsed {time.perf_counter() - t0:5.0f}s")
@@ -301,6 +302,7 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
             drop = an.spike_drop(li, u, d)
             spikes.append({"layer": li, "type": net.layers[li].type, "u_bits": u,
                            "h_shift": d, "measured_drop": drop})
+            save()
             _log(stream, f"[spikes {i}/{len(items)}] layer {li} input spikes, u_bits {u}, "
                  f"h_shift {d}: {drop:+.2f} pp")
         save()
@@ -309,12 +311,16 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
         for i, fb in enumerate(frac_bits, 1):
             drop = an.h_drop(fb)
             hprec.append({"frac_bits": fb, "measured_drop": drop})
+            save()
             _log(stream, f"[h {i}/{len(frac_bits)}] F = {fb}: {drop:+.2f} pp")
         save()
         # 4. one format per layer
         drops = {(r["layer"], r["format"]): r["measured_drop"] for r in sens}
-        best, rows = rs.choose(an, luts, budget, drops, formats=formats,
-                               log=lambda m: _log(stream, m))
+        def logsave(m):
+            _log(stream, m)
+            save()
+
+        best, rows = rs.choose(an, luts, budget, drops, formats=formats, log=logsave)
         save()
     finally:
         save()
