@@ -44,6 +44,8 @@ import numpy as np
 __all__ = ["layer_operands", "unit_energy", "energy_table", "main", "DEFAULT_PRODUCTS"]
 
 DEFAULT_PRODUCTS = 2048
+#: images the layer streams are drawn from (the first ones given)
+STREAM_IMAGES = 100
 EXACT = "exact:width=8,signed=1"
 
 
@@ -155,9 +157,12 @@ def unit_energy(unit, streams, *, workdir=None) -> dict:
 
 def energy_table(net, units, x, *, products=DEFAULT_PRODUCTS, seed=0, stream=None,
                  get=None, put=None) -> dict:
-    """``{unit: {layer: E}}`` for ``units`` on the layer streams of ``net`` (images ``x``).
-    ``get(unit, layer)`` / ``put(unit, layer, E)``: an outer cache (e.g. ``approxnn
-    explore``'s), consulted first."""
+    """``{unit: {layer: E}}`` for ``units`` on the layer streams of ``net`` (drawn from the
+    first :data:`STREAM_IMAGES` images of ``x``). The simulated stream also holds a random
+    segment (uniform int8 operands, the figure ``python -m approxnn.energy`` prints beside),
+    so this and the command share their cached simulations. ``get(unit, layer)`` /
+    ``put(unit, layer, E)``: an outer cache (e.g. ``approxnn explore``'s), consulted
+    first."""
     stream = stream or sys.stderr
     streams = None
     out = {}
@@ -174,7 +179,8 @@ def energy_table(net, units, x, *, products=DEFAULT_PRODUCTS, seed=0, stream=Non
             todo.append(u)
     for i, u in enumerate(todo, 1):
         if streams is None:
-            streams = layer_operands(net, x, products, seed)
+            streams = layer_operands(net, x[:STREAM_IMAGES], products, seed) | \
+                _random_streams(products, seed)
         r = unit_energy(u, streams)
         out[u] = {k: r["layers"][k]["energy"] for k in layers}
         if put:
@@ -204,7 +210,9 @@ def main(argv=None) -> int:
     ap.add_argument("--units", help="units (default: the 15-unit library and exact)")
     ap.add_argument("--products", type=int, default=DEFAULT_PRODUCTS,
                     help=f"products per layer ({DEFAULT_PRODUCTS})")
-    ap.add_argument("--images", type=int, default=100, help="images the streams come from")
+    ap.add_argument("--images", type=int, default=STREAM_IMAGES,
+                    help=f"images the streams come from ({STREAM_IMAGES}; explore uses "
+                    f"{STREAM_IMAGES})")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     try:
