@@ -8,7 +8,7 @@ configuration.
     approxnn explore sbs NETWORK [--budget 0.5] [--images N] [--T T] [--seed S]
                          [--formats e4m1,log4,...] [--u-bits 16,8] [--h-shift 8]
                          [--frac-bits 20,16] [--out reports/explore] [--no-synth]
-                         [--verify-rtl N]
+                         [--verify-rtl N] [--rtl-T 4] [--rtl-jobs 1]
 
 Steps (progress on stderr): the layer unit's LUTs per weight format (Yosys ``synth_xilinx``
 of ``cores.sbs.update.top_layer`` sized for the network, cached in ``<out>/sbs_costs.json``);
@@ -58,7 +58,9 @@ def add_arguments(p):
                    help="run N images of the chosen configuration on the layer unit RTL "
                    "(Icarus; one build per layer format), bit for bit against the golden "
                    "model (0: skip)")
-    p.add_argument("--rtl-T", type=int, default=8, help="spike steps of the RTL check (8)")
+    p.add_argument("--rtl-T", type=int, default=4, help="spike steps of the RTL check (4)")
+    p.add_argument("--rtl-jobs", type=int, default=1,
+                   help="layers simulated at a time in the RTL check (1)")
 
 
 def _ints(text, what, lo, hi):
@@ -131,47 +133,63 @@ def layer_unit_costs(formats, cfg, cache_path, *, synth=True, stream=None) -> di
     return {f: data["units"][names[f]] for f in formats}
 
 
-def verify_rtl(network, net, formats, cfg, *, images=2, T=8, seed=0, sim="icarus",
-               build_root=None, stream=None) -> list[dict]:
-    """Run ``images`` test images of the per-layer configuration ``formats`` on the layer unit
-    RTL (``cfg`` = (P, N_MAX, IP_MAX, ROWS_MAX)), each layer on a build of its own format
-    (``verif/sbs/cocotb_layer_mixed.py``); every layer's final h is compared with the golden
-    model bit for bit. Returns one dict per layer (``passed``, ``updates``, ``cycles``,
-    ``seconds``, ``messages``)."""
+def _verify_layer(network, formats, li, cfg, images, T, seed, sim, root):
+    """One layer of ``verify_rtl`` (a process of its own when run in parallel)."""
     import tempfile
 
     from approxnn.eda.sim import run_cocotb
-    from verif.sbs.harness import BUILD_ROOT, generate_layer_rtl
+    from verif.sbs.harness import generate_layer_rtl
+
+    f = formats[li]
+    t0 = time.perf_counter()
+    bdir = Path(root) / f"{f}_p{cfg[0]}_n{cfg[1]}_ip{cfg[2]}_r{cfg[3]}_{sim}_layer{li}"
+    path, top = generate_layer_rtl(cfg[0], cfg[1], f, cfg[2], cfg[3], bdir / "rtl")
+    with tempfile.TemporaryDirectory() as td:
+        res_file = Path(td) / "result.json"
+        env = {"APPROXNN_SBS_P": cfg[0], "APPROXNN_SBS_NMAX": cfg[1],
+               "APPROXNN_SBS_IPMAX": cfg[2], "APPROXNN_SBS_ROWSMAX": cfg[3],
+               "APPROXNN_SBS_WEIGHTS": f, "APPROXNN_SBS_NETWORK": network,
+               "APPROXNN_SBS_T": T, "APPROXNN_SBS_IMAGES": images, "APPROXNN_SEED": seed,
+               "APPROXNN_SBS_FORMATS": ",".join(formats), "APPROXNN_SBS_LAYER": li,
+               "APPROXNN_SBS_RESULT": res_file}
+        res = run_cocotb(sim, [path], top, "verif.sbs.cocotb_layer_mixed", bdir / "sim",
+                         testcase="mixed_layer", extra_env=env, seed=seed)
+        data = json.loads(res_file.read_text()) if res_file.is_file() else {}
+    return {"layer": li, "format": f, "passed": res.passed, "equal": bool(data.get("equal")),
+            "updates": data.get("updates"), "cycles": data.get("cycles"),
+            "results": data.get("results"), "seconds": round(time.perf_counter() - t0, 1),
+            "messages": res.messages}
+
+
+def verify_rtl(network, net, formats, cfg, *, images=1, T=8, seed=0, sim="icarus",
+               build_root=None, jobs=1, stream=None) -> list[dict]:
+    """Run ``images`` test images of the per-layer configuration ``formats`` on the layer unit
+    RTL (``cfg`` = (P, N_MAX, IP_MAX, ROWS_MAX)), each layer on a build of its own format
+    (``verif/sbs/cocotb_layer_mixed.py``; ``jobs`` layers at a time, in separate processes);
+    every layer's final h is compared with the golden model bit for bit. Returns one dict
+    per layer (``passed``, ``equal``, ``updates``, ``cycles``, ``seconds``, ``messages``)."""
+    from verif.sbs.harness import BUILD_ROOT
 
     stream = stream or sys.stderr
     root = Path(build_root or BUILD_ROOT / "mixed")
-    out = []
-    for li, f in enumerate(formats):
-        t0 = time.perf_counter()
-        bdir = root / f"{f}_p{cfg[0]}_n{cfg[1]}_ip{cfg[2]}_r{cfg[3]}_{sim}"
-        path, top = generate_layer_rtl(cfg[0], cfg[1], f, cfg[2], cfg[3], bdir / "rtl")
-        with tempfile.TemporaryDirectory() as td:
-            res_file = Path(td) / "result.json"
-            env = {"APPROXNN_SBS_P": cfg[0], "APPROXNN_SBS_NMAX": cfg[1],
-                   "APPROXNN_SBS_IPMAX": cfg[2], "APPROXNN_SBS_ROWSMAX": cfg[3],
-                   "APPROXNN_SBS_WEIGHTS": f, "APPROXNN_SBS_NETWORK": network,
-                   "APPROXNN_SBS_T": T, "APPROXNN_SBS_IMAGES": images, "APPROXNN_SEED": seed,
-                   "APPROXNN_SBS_FORMATS": ",".join(formats), "APPROXNN_SBS_LAYER": li,
-                   "APPROXNN_SBS_RESULT": res_file}
-            res = run_cocotb(sim, [path], top, "verif.sbs.cocotb_layer_mixed",
-                             bdir / f"sim_layer{li}", testcase="mixed_layer", extra_env=env,
-                             seed=seed)
-            data = json.loads(res_file.read_text()) if res_file.is_file() else {}
-        row = {"layer": li, "type": net.layers[li].type, "format": f, "passed": res.passed,
-               "equal": bool(data.get("equal")), "updates": data.get("updates"),
-               "cycles": data.get("cycles"), "results": data.get("results"),
-               "seconds": round(time.perf_counter() - t0, 1), "messages": res.messages}
-        out.append(row)
-        stream.write(f"[rtl {li + 1}/{len(formats)}] layer {li} ({row['type']}) on the {f} "
-                     f"build: {'bit-exact' if res.passed and row['equal'] else 'FAILED'}, "
-                     f"{row['updates']} updates, {row['cycles']} cycles, {row['seconds']} s\n")
-        stream.flush()
-    return out
+    formats = list(formats)
+    args = [(network, formats, li, cfg, images, T, seed, sim, str(root))
+            for li in range(len(formats))]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as ex:
+            rows = list(ex.map(_verify_layer, *zip(*args, strict=True)))
+    else:
+        rows = [_verify_layer(*a) for a in args]
+    for r in rows:
+        r["type"] = net.layers[r["layer"]].type
+        stream.write(f"[rtl {r['layer'] + 1}/{len(formats)}] layer {r['layer']} ({r['type']}) "
+                     f"on the {r['format']} build: "
+                     f"{'bit-exact' if r['passed'] and r['equal'] else 'FAILED'}, "
+                     f"{r['updates']} updates, {r['cycles']} cycles, {r['seconds']} s\n")
+    stream.flush()
+    return rows
 
 
 def _net_id(net) -> str:
@@ -198,7 +216,7 @@ def run(args) -> int:
                          "or a .json file)")
     if not (math.isfinite(args.budget) and args.budget >= 0):
         raise ValueError(f"--budget must be a non-negative number of pp, got {args.budget}")
-    for opt, lo in (("images", 1), ("T", 1), ("verify_rtl", 0), ("rtl_T", 1)):
+    for opt, lo in (("images", 1), ("T", 1), ("verify_rtl", 0), ("rtl_T", 1), ("rtl_jobs", 1)):
         v = getattr(args, opt)
         if v is not None and v < lo:
             raise ValueError(f"--{opt.replace('_', '-')} must be at least {lo}, got {v}")
@@ -230,7 +248,8 @@ def run(args) -> int:
     paths = explore_sbs(args.sbs_network, net, xte[:n], yte[:n], T=args.T or T0,
                         seed=args.seed, budget=args.budget, formats=formats, u_bits=u_bits,
                         h_shift=h_shift, frac_bits=frac_bits, out=Path(args.out),
-                        synth=not args.no_synth, verify=args.verify_rtl, rtl_T=args.rtl_T)
+                        synth=not args.no_synth, verify=args.verify_rtl, rtl_T=args.rtl_T,
+                        rtl_jobs=args.rtl_jobs)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -238,7 +257,7 @@ def run(args) -> int:
 
 def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bits=(16, 8, 4),
                 h_shift=(8, 12), frac_bits=(20, 18, 16), out=Path(DEFAULT_OUT), synth=True,
-                verify=0, rtl_T=8, stream=None):
+                verify=0, rtl_T=4, rtl_jobs=1, stream=None):
     """The whole SbS flow (module docstring); returns the written paths."""
     from refmodels.sbs import resilience as rs
 
@@ -335,7 +354,7 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
     rtl = []
     if verify and best:
         rtl = verify_rtl(network, net, best["formats"], cfg, images=verify, T=rtl_T, seed=seed,
-                         stream=stream)
+                         jobs=rtl_jobs, stream=stream)
     summary = {"network": name, "images": len(y), "T": T, "seed": seed, "base": base,
                "base_acc": an.base_acc, "budget": budget, "cfg": cfg, "costs": costs,
                "luts": luts, "rho": rho, "best": best, "best_uniform": best_uni,
