@@ -105,7 +105,7 @@ def main(argv=None) -> int:
                 best, t_send = float("inf"), 0.0
                 for _ in range(a.repeat):
                     t = time.perf_counter()
-                    shared = client.scatter(copy.deepcopy(cold), broadcast=True)
+                    shared = client.scatter(copy.deepcopy(cold), broadcast=True, hash=False)
                     t1 = time.perf_counter()
                     futs = [client.submit(_job_sens, shared, *j, pure=False) for j in jobs]
                     got = client.gather(futs)

@@ -192,6 +192,15 @@ def verify_rtl(network, net, formats, cfg, *, images=1, T=8, seed=0, sim="icarus
     return rows
 
 
+def _rtl_code() -> str:
+    import importlib.util
+
+    h = hashlib.sha1()
+    for mod in ("cores.sbs.update.update", "verif.sbs.cocotb_layer_mixed"):
+        h.update(Path(importlib.util.find_spec(mod).origin).read_bytes())
+    return h.hexdigest()[:10]
+
+
 def _net_id(net) -> str:
     h = hashlib.sha1(json.dumps(net.topology, sort_keys=True).encode())
     for w in net.weights:
@@ -353,8 +362,19 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
              f"({best['cost']} LUT): saving {100 * saving:.1f} %")
     rtl = []
     if verify and best:
-        rtl = verify_rtl(network, net, best["formats"], cfg, images=verify, T=rtl_T, seed=seed,
-                         jobs=rtl_jobs, stream=stream)
+        # a passing check is cached by configuration, images, T, seed and a digest of the
+        # RTL's MyHDL source and of the testbench
+        rkey = f"{'/'.join(best['formats'])}|{verify}|{rtl_T}|{_rtl_code()}"
+        rcache = data.setdefault(prefix + "|rtl", {})
+        rtl = rcache.get(rkey) or []
+        if rtl:
+            _log(stream, f"RTL check of {'/'.join(best['formats'])}: from the cache")
+        else:
+            rtl = verify_rtl(network, net, best["formats"], cfg, images=verify, T=rtl_T,
+                             seed=seed, jobs=rtl_jobs, stream=stream)
+            if all(r["passed"] and r["equal"] for r in rtl):
+                rcache[rkey] = rtl
+                save()
     summary = {"network": name, "images": len(y), "T": T, "seed": seed, "base": base,
                "base_acc": an.base_acc, "budget": budget, "cfg": cfg, "costs": costs,
                "luts": luts, "rho": rho, "best": best, "best_uniform": best_uni,
