@@ -184,7 +184,7 @@ def _changes(var) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ts, np.int64), np.asarray(vs, np.int64)
 
 
-def toggles(nl: Netlist, a_codes, b_codes, segments=None, timeout: float = 600) -> dict:
+def toggles(nl: Netlist, a_codes, b_codes, segments=None, timeout: float = 3600) -> dict:
     """Simulate the netlist on the operand codes and count toggles per net bit.
 
     ``segments``: lengths that split the stream (default: one segment); a toggle belongs to
