@@ -86,9 +86,12 @@ def unit_config(net):
     return 2, max(32, p2(n_max)), p2(ips), p2(rows)
 
 
-def layer_unit_costs(formats, cfg, cache_path, *, synth=True, stream=None) -> dict:
+def layer_unit_costs(formats, cfg, cache_path, *, synth=True, stream=None,
+                     require=None) -> dict:
     """LUT / FF / DSP48E1 / BRAM of the layer unit ``cfg`` = (P, N_MAX, IP_MAX, ROWS_MAX) built
-    with each weight format (Yosys, DSPs allowed), from the JSON cache where there."""
+    with each weight format (Yosys, DSPs allowed), from the JSON cache where there.
+    ``require``: the formats that must have a figure (default: all); the others are left
+    out of the result when missing (``synth`` false)."""
     import shutil
     import tempfile
 
@@ -117,7 +120,7 @@ def layer_unit_costs(formats, cfg, cache_path, *, synth=True, stream=None) -> di
             tmp = Path(tempfile.mkdtemp(prefix=f"approxnn_sbscost_{f}_"))
             try:
                 path, top = generate_layer_rtl(cfg[0], cfg[1], f, cfg[2], cfg[3], tmp / "rtl")
-                r = synthesize([path], top, nodsp=False, workdir=tmp / "synth")
+                r = synthesize([path], top, nodsp=False, workdir=tmp / "synth", timeout=3600)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             data["units"][names[f]] = {"luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
@@ -126,11 +129,13 @@ def layer_unit_costs(formats, cfg, cache_path, *, synth=True, stream=None) -> di
             stream.write(f"[synth {i}/{len(todo)}] {names[f]}: {r.luts} LUT, {r.dsps} DSP, "
                          f"{r.brams} BRAM  elapsed {time.perf_counter() - t0:5.0f}s\n")
             stream.flush()
+    need = formats if require is None else require
     missing = [f for f in formats if names[f] not in data["units"]]
-    if missing:
-        raise ValueError(f"no layer-unit cost for {', '.join(missing)} in {cache_path} "
+    if [f for f in missing if f in need]:
+        raise ValueError(f"no layer-unit cost for "
+                         f"{', '.join(f for f in missing if f in need)} in {cache_path} "
                          "(run without --no-synth)")
-    return {f: data["units"][names[f]] for f in formats}
+    return {f: data["units"][names[f]] for f in formats if f not in missing}
 
 
 def _verify_layer(network, formats, li, cfg, images, T, seed, sim, root):
@@ -280,8 +285,13 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
     out = Path(out)
     t0 = time.perf_counter()
     cfg = unit_config(net)
-    costs = layer_unit_costs(formats, cfg, out / "sbs_costs.json", synth=synth, stream=stream)
-    luts = {f: costs[f]["luts"] for f in formats}
+    costs = layer_unit_costs(formats, cfg, out / "sbs_costs.json", synth=synth, stream=stream,
+                             require=None if synth else (base,))
+    luts = {f: costs[f]["luts"] for f in formats if f in costs}
+    uncosted = [f for f in formats if f not in costs]
+    if uncosted:
+        _log(stream, f"no layer-unit cost cached for {', '.join(uncosted)} (--no-synth): "
+             "analysed, left out of the choice")
     name = Path(str(network)).stem
     cache_path = out / f"{name}_sbs_cache.json"
     prefix = f"{_net_id(net)}|n{len(y)}|T{T}|s{seed}"
@@ -348,7 +358,7 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
             _log(stream, m)
             save()
 
-        best, rows = rs.choose(an, luts, budget, drops, formats=formats, log=logsave)
+        best, rows = rs.choose(an, luts, budget, drops, formats=tuple(luts), log=logsave)
         save()
     finally:
         save()
@@ -380,7 +390,7 @@ def explore_sbs(network, net, x, y, *, T, seed=0, budget=0.5, formats=None, u_bi
                "luts": luts, "rho": rho, "best": best, "best_uniform": best_uni,
                "saving": saving, "rtl": rtl, "rtl_T": rtl_T, "rtl_images": verify,
                "seconds": time.perf_counter() - t0, "layers": [lay.type for lay in net.layers],
-               "weighted": weighted}
+               "weighted": weighted, "uncosted": uncosted}
     return _write(out, name, summary, sens, spikes, hprec, rows)
 
 
@@ -427,7 +437,9 @@ def _markdown(s, sens, spikes, hprec, rows):
              "`synth_xilinx -family xc7` with DSP48E1 allowed; a configuration costs one unit "
              "per layer (the sum). Layer-unit cost per format: "
              + ", ".join(f"{f} {c['luts']} LUT / {c['ffs']} FF / {c['dsps']} DSP / "
-                         f"{c['brams']} BRAM" for f, c in s["costs"].items()) + ".", "",
+                         f"{c['brams']} BRAM" for f, c in s["costs"].items()) + "."
+             + (f" No cost figure for {', '.join(s['uncosted'])} (not synthesised): analysed "
+                "below, left out of the choice." if s["uncosted"] else ""), "",
              "## Result at the budget", ""]
     bu, bh = s["best_uniform"], s["best"]
     if bh:
