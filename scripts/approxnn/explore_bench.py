@@ -9,7 +9,8 @@ Every configuration computes the same jobs from the same cold analysis (a deep c
 before any job ran) and its results are checked to be equal to the in-process ones. Each
 process (this one and every worker) runs numba kernels on ``--threads`` threads (1: the
 workers are the only parallelism, so 1 worker against this process measures the Dask
-overhead and N workers the scaling). Not timed: cluster start-up and a warm-up job on every
+overhead and N workers the scaling; the BLAS thread pools are limited the same way, as Dask
+does in its workers). Not timed: cluster start-up and a warm-up job on every
 worker (imports, numba's compiled-kernel cache, on a separate small analysis), which a long
 campaign pays once. Timed: sending the analysis to the workers (reported apart) and the jobs.
 The machine's load average is printed before and after: on a shared machine the speed-up
@@ -26,6 +27,14 @@ import time
 
 
 def _set_threads(n):
+    """numba's and the BLAS / OpenMP pools' thread counts of this process (Dask's workers
+    start with one BLAS thread; the in-process run gets the same)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
     try:
         import numba
     except ImportError:
