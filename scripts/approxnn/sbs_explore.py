@@ -459,7 +459,8 @@ def _markdown(s, sens, spikes, hprec, rows):
     if s["rtl"]:
         ok = all(r["passed"] and r["equal"] for r in s["rtl"])
         lines += ["## RTL check of the chosen configuration", "",
-                  f"{s['rtl_images']} images, T = {s['rtl_T']}: each layer on a layer unit built "
+                  f"{s['rtl_images']} image{'s' if s['rtl_images'] != 1 else ''}, T = "
+                  f"{s['rtl_T']}: each layer on a layer unit built "
                   "with its own format (Icarus, `verif/sbs/cocotb_layer_mixed.py`), its input "
                   "the golden model's h of the layer below, its final h compared with the "
                   "golden model run with the per-layer formats: "
