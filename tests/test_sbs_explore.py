@@ -124,7 +124,7 @@ def test_explore_sbs_argument_errors(tmp_path, capsys, args, msg):
 
 
 @pytest.mark.skipif(not os.environ.get("APPROXNN_NIGHTLY"),
-                    reason="nightly tier (a layer unit build per format, ~1 min): "
+                    reason="nightly tier (a layer unit build and run per layer, minutes): "
                            "set APPROXNN_NIGHTLY=1")
 def test_mixed_formats_on_the_rtl_bit_exact(tmp_path):
     # a per-layer configuration through the layer unit RTL, each layer on the build of its
