@@ -20,7 +20,7 @@ def _costs(folder):
 
 
 TINY = ["--units", "trunc:t=8,trunc:t=6", "--images", "60", "--generations", "2", "--pop",
-        "6", "--fault-trials", "1", "--stat-trials", "1", "--no-synth"]
+        "6", "--fault-trials", "1", "--stat-trials", "1", "--no-synth", "--energy", "lut"]
 
 
 @pytest.mark.parametrize("args, msg", [
@@ -33,6 +33,7 @@ TINY = ["--units", "trunc:t=8,trunc:t=6", "--images", "60", "--generations", "2"
     (["--fault-models", "flip,stuck"], "unknown model 'stuck'; valid: flip, sa0, sa1"),
     (["--units", "exact,nosuchmul"], "unknown multiplier 'nosuchmul'"),
     (["--units", "drum:k=4", "--no-synth"], "no LUT figure for"),
+    (["--energy-products", "1"], "--energy-products must be at least 2"),
 ])
 def test_argument_errors_exit_2(tmp_path, capsys, args, msg):
     out = tmp_path / "out"
@@ -141,7 +142,8 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
     # those computed in this process (every job is seeded on its own)
     pytest.importorskip("distributed")
     args = ["explore", "digits", "--units", "trunc:t=8", "--images", "60", "--generations",
-            "1", "--pop", "4", "--fault-trials", "1", "--stat-trials", "0", "--no-synth"]
+            "1", "--pop", "4", "--fault-trials", "1", "--stat-trials", "0", "--no-synth",
+            "--energy", "lut"]
     for name, extra in (("serial", []), ("dask", ["--dask", "--workers", "1"])):
         _costs(tmp_path / name)
         assert cli.main([*args, "--out", str(tmp_path / name), *extra]) == 0
@@ -150,3 +152,74 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
         assert (tmp_path / "serial" / f).read_text() == (tmp_path / "dask" / f).read_text()
     assert cli.main([*args, "--workers", "2", "--out", str(tmp_path)]) == 2
     assert "--workers is only valid with --dask" in capsys.readouterr().err
+
+
+def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):
+    # switching-activity figures (fanout-weighted toggles per product, per unit and layer) as
+    # the explore cache holds them: the energy proxy of an assignment is sum MACs x E over
+    # the all-exact sum, a third NSGA-II objective, reported with its own front and saving
+    from approxnn.explore_cmd import _code_id, _net_id
+
+    from refmodels.cnn import hetero
+    from refmodels.cnn.net import load_network
+
+    _costs(tmp_path)
+    net = load_network("digits")
+    layers = hetero.compute_layers(net)
+    macs = hetero.layer_macs(net)
+    e = {"exact:width=8,signed=1": [100.0, 120.0, 90.0],
+         "trunc:t=6,width=8,signed=1": [70.0, 60.0, 80.0],
+         "trunc:t=8,width=8,signed=1": [30.0, 50.0, 20.0]}
+    args = ["explore", "digits", "--units", "trunc:t=8,trunc:t=6", "--images", "60",
+            "--generations", "1", "--pop", "4", "--fault-trials", "0", "--stat-trials", "0",
+            "--no-synth", "--out", str(tmp_path)]
+    assert cli.main(args) == 2  # no figures cached and no simulation allowed
+    err = capsys.readouterr().err
+    assert "no energy figure for exact:width=8,signed=1, trunc:t=8" in err and "--energy lut" in err
+    assert not (tmp_path / "digits_explore.md").exists()
+    pre = f"{_net_id(net)}|n60|c{_code_id()}|energy"
+    (tmp_path / "digits_cache.json").write_text(json.dumps(
+        {f"{pre}|{u}|{k}|0|2048": v[i] for u, v in e.items() for i, k in enumerate(layers)}))
+    assert cli.main(args) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "digits_assignments.csv").open()))
+    ex = sum(macs[k] * e["exact:width=8,signed=1"][i] for i, k in enumerate(layers))
+    for r in rows:
+        units = r["units"].split(";")
+        pairs = enumerate(zip(units, layers, strict=True))
+        want = sum(macs[k] * e[u][i] for i, (u, k) in pairs) / ex
+        assert float(r["energy_proxy"]) == pytest.approx(want, rel=1e-9)
+    md = (tmp_path / "digits_explore.md").read_text()
+    assert "## Pareto front (energy proxy vs loss)" in md
+    assert "not a power figure" in md and "## Switching activity per unit and layer" in md
+
+
+def test_interrupted_run_keeps_its_results_and_resumes(tmp_path, capsys, monkeypatch):
+    # the cache is written as jobs finish: a run interrupted in the sensitivity stage keeps
+    # the jobs done, and the next run computes only the others (and gives the same table)
+    from refmodels.cnn import resilience
+
+    _costs(tmp_path)
+    args = ["explore", "digits", "--units", "trunc:t=8,trunc:t=6", "--images", "40",
+            "--generations", "1", "--pop", "4", "--fault-trials", "0", "--stat-trials", "0",
+            "--no-synth", "--energy", "lut"]
+    real = resilience.Analysis.measured_drop
+    calls = []
+
+    def flaky(self, unit, layer):
+        calls.append((unit, layer))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, unit, layer)
+
+    monkeypatch.setattr(resilience.Analysis, "measured_drop", flaky)
+    assert cli.main([*args, "--out", str(tmp_path)]) == 130
+    cache = json.loads((tmp_path / "digits_cache.json").read_text())
+    assert sum("|sens|" in k for k in cache) == 3
+    calls.clear()
+    assert cli.main([*args, "--out", str(tmp_path)]) == 0
+    assert len(calls) == 3  # 6 unit-layer pairs, 3 from the cache
+    _costs(tmp_path / "fresh")
+    monkeypatch.setattr(resilience.Analysis, "measured_drop", real)
+    assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
+    assert (tmp_path / "fresh" / "digits_sensitivity.csv").read_text() == \
+        (tmp_path / "digits_sensitivity.csv").read_text()

@@ -8,10 +8,12 @@ Costs of an assignment (``luts``: LUTs of each unit, e.g. from Yosys):
   weighted by how long each layer keeps it busy); the search objective;
 * ``engine_luts``: LUTs of one multiplier of each distinct unit the assignment uses (an engine
   whose MAC lane holds every unit needed, selected per layer), per lane;
-* ``energy_proxy``: **a relative proxy, not a power figure**: ``sum_L MACs_L * LUT(U_L)``
-  divided by the same sum with the exact multiplier in every layer (MAC count times the unit's
-  LUTs relative to exact; no switching activity). It is ``lut_mac / LUT(exact)``, so it orders
-  assignments as ``lut_mac`` does.
+* ``energy_proxy``: **a relative proxy, not a power figure**: ``sum_L MACs_L * E(U_L, L)``
+  divided by the same sum with the exact multiplier in every layer. With ``energy`` given
+  (``{unit: {layer: E}}``, e.g. fanout-weighted toggles per product of the unit's netlist on
+  the layer's operands, :mod:`approxnn.energy`), ``E`` is that switching-activity figure and
+  the search minimises it as a third objective; without it ``E(U, L) = LUT(U)`` (no switching
+  activity), so the proxy is ``lut_mac / LUT(exact)`` and orders assignments as ``lut_mac``.
 
 The accuracy objective is the loss in percentage points against exact int8 on the analysis
 images (:class:`refmodels.cnn.resilience.Analysis`, memoised). The initial population is seeded
@@ -34,7 +36,7 @@ __all__ = ["Costs", "predictor_seeds", "nsga_search", "pareto_indices", "best_un
 class Costs:
     """Cost model of assignments over ``units`` (canonical names) for ``net``."""
 
-    def __init__(self, net, units, luts, exact_unit="exact:width=8,signed=1"):
+    def __init__(self, net, units, luts, exact_unit="exact:width=8,signed=1", energy=None):
         self.units = list(units)
         missing = [u for u in self.units + [exact_unit] if u not in luts]
         if missing:
@@ -45,6 +47,16 @@ class Costs:
         self.layers = hetero.compute_layers(net)
         self.macs = np.array([macs[n] for n in self.layers], np.float64)
         self.share = self.macs / self.macs.sum()
+        self.has_energy = energy is not None
+        if energy is not None:
+            missing = [u for u in self.units + [exact_unit] if u not in energy
+                       or any(k not in energy[u] for k in self.layers)]
+            if missing:
+                raise ValueError(f"no energy figure for {', '.join(missing)}")
+            # (units, layers): MACs x E(U, L), normalised by the all-exact sum
+            e = np.array([[energy[u][k] for k in self.layers] for u in self.units], np.float64)
+            ex = np.array([energy[exact_unit][k] for k in self.layers], np.float64)
+            self._emac = e * self.macs[None] / float((ex * self.macs).sum())
 
     def lut_mac(self, idx):
         return float((self.share * self.luts[np.asarray(idx)]).sum())
@@ -53,7 +65,10 @@ class Costs:
         return float(self.luts[np.unique(np.asarray(idx))].sum())
 
     def energy_proxy(self, idx):
-        return self.lut_mac(idx) / self.exact_luts
+        if not self.has_energy:
+            return self.lut_mac(idx) / self.exact_luts
+        idx = np.asarray(idx)
+        return float(self._emac[idx, np.arange(len(self.layers))].sum())
 
     def names(self, idx):
         return [self.units[int(i)] for i in idx]
@@ -102,7 +117,8 @@ def predictor_seeds(costs, pred, budget_pp, n_layers):
 
 
 def nsga_search(analysis, costs, *, pop=24, generations=10, seed=0, initial=(), stream=None):
-    """NSGA-II over one unit index per layer; objectives ``lut_mac`` and the accuracy loss in pp.
+    """NSGA-II over one unit index per layer; objectives ``lut_mac`` and the accuracy loss in pp
+    (and ``energy_proxy`` when ``costs`` has switching-activity figures).
 
     Returns every evaluated assignment as rows (dicts with ``units``, ``lut_mac``,
     ``engine_luts``, ``energy_proxy``, ``acc``, ``loss_pp``), in evaluation order.
@@ -129,11 +145,14 @@ def nsga_search(analysis, costs, *, pop=24, generations=10, seed=0, initial=(), 
                          "energy_proxy": costs.energy_proxy(key), "acc": acc,
                          "loss_pp": 100.0 * (analysis.base_acc - acc)})
         r = rows[seen[key]]
+        if costs.has_energy:
+            return r["lut_mac"], r["loss_pp"], r["energy_proxy"]
         return r["lut_mac"], r["loss_pp"]
 
     class Problem(ElementwiseProblem):
         def __init__(self):
-            super().__init__(n_var=n_var, n_obj=2, xl=0, xu=n_units - 1, vtype=int)
+            super().__init__(n_var=n_var, n_obj=3 if costs.has_energy else 2, xl=0,
+                             xu=n_units - 1, vtype=int)
 
         def _evaluate(self, x, out, *args, **kwargs):
             out["F"] = list(evaluate(np.rint(x).astype(int)))

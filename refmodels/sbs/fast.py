@@ -28,6 +28,8 @@ import contextlib
 
 import numpy as np
 
+from .rng import u_mask
+
 try:  # numba is a project dependency; the vectorised numpy path remains without it
     import numba
     from numba import njit, prange
@@ -119,8 +121,9 @@ if HAVE_NUMBA:
                 state[b, j] = np.uint32(x)
 
     @njit(cache=True, parallel=True)
-    def _select_fixed(src, state, u, use_u, out, err):
-        """Spikes from integer sources (running sum, ``t = (u S) >> 32``; see ``rng``)."""
+    def _select_fixed(src, state, u, use_u, out, err, umask):
+        """Spikes from integer sources (running sum, ``t = ((u & umask) S) >> 32``; see
+        ``rng``)."""
         nb, nt, npos = out.shape
         n = src.shape[2]
         for idx in prange(nb * npos):
@@ -143,7 +146,7 @@ if HAVE_NUMBA:
                 if s == 0:
                     out[b, t, j] = -1
                     continue
-                k = _search(c, (w * s) >> 32, n)
+                k = _search(c, ((w & umask) * s) >> 32, n)
                 out[b, t, j] = k
             if not use_u:
                 state[b, j] = np.uint32(x)
@@ -287,6 +290,10 @@ def run_layer_block(runner, gen, li: int, state: np.ndarray, source: np.ndarray,
     block = max(1, min(steps, _BLOCK_WORDS // per_step))
     use_u = gen.kind != "xorshift"
     sx, sy = lay.stride
+    u_bits, h_shift = runner.spike_approx[li]
+    umask = np.int64(u_mask(u_bits))
+    if h_shift:  # the approximate generator's narrower running sum (see ``rng``)
+        src = np.ascontiguousarray(src >> h_shift)
     done = 0
     while done < steps:
         nt = min(block, steps - done)
@@ -299,7 +306,7 @@ def run_layer_block(runner, gen, li: int, state: np.ndarray, source: np.ndarray,
             st = gen.xorshift_state(li, npos)
         if runner.fixed:
             err = np.zeros(batch * npos, dtype=np.uint8)
-            _select_fixed(src, st, u, use_u, spikes, err)
+            _select_fixed(src, st, u, use_u, spikes, err, umask)
             if err.any():
                 raise ValueError("running sum too large for the 32x31-bit selection multiply")
         else:

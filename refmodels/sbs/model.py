@@ -461,7 +461,7 @@ def _update_float_loop(h: np.ndarray, w: np.ndarray, eps: float, theta: float) -
 class _Runner:
     """Holds the per-layer state and weight tables for one run."""
 
-    def __init__(self, net: Network, wfmt: WeightFormat, hrep, theta: float, impl: str):
+    def __init__(self, net: Network, wfmts, hrep, theta: float, impl: str, spike_approx=None):
         self.net = net
         self.fixed = isinstance(hrep, HFixed)
         self.hf = hrep
@@ -471,7 +471,11 @@ class _Runner:
         self.consts = []
         self.fast_tables = []  # impl "fast": no "no spike" row; float32 padded to LANES
         self.bcoef = [rate(lay.eps) for lay in net.layers]
-        for lay, w in zip(net.layers, net.weights, strict=True):
+        self.wfmts = list(wfmts)
+        #: per layer, the spike generator of its source: (u_bits, h_shift); (32, 0) is exact
+        self.spike_approx = [(32, 0)] * len(net.layers) if spike_approx is None \
+            else [tuple(a) for a in spike_approx]
+        for lay, w, wfmt in zip(net.layers, net.weights, self.wfmts, strict=True):
             kx, ky, c, n = w.shape
             if self.fixed:
                 if wfmt.is_float:
@@ -496,8 +500,10 @@ class _Runner:
             return np.full(shape, self.hf.init_h(lay.n_h), dtype=np.int64)
         return np.full(shape, np.float32(1.0 / lay.n_h), dtype=np.float32)
 
-    def select(self, src: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return select_fixed(src, u) if self.fixed else select_float(src, u)
+    def select(self, src: np.ndarray, u: np.ndarray, li: int = 0) -> np.ndarray:
+        if self.fixed:
+            return select_fixed(src, u, *self.spike_approx[li])
+        return select_float(src, u)
 
     def step(self, li: int, h: np.ndarray, spikes: np.ndarray) -> np.ndarray:
         lay = self.net.layers[li]
@@ -563,12 +569,16 @@ def run(
     impl: str = "auto",
     threads: int | None = None,
     return_all: bool = False,
+    spike_approx=None,
 ):
     """Run SbS inference; returns the output h (batch, n_classes) as float64 values.
 
     ``seeds``: one integer (pattern b uses ``seeds + b``) or one per pattern. ``weights``: a
     weight format (``float32``, ``e4m1``, ``log4``, ...); weights are quantised from the
-    float32 network weights. ``h``: ``"float32"`` or an ``HFixed``. ``impl``: ``"fast"``
+    float32 network weights; a list gives one format per layer (pool layers included).
+    ``h``: ``"float32"`` or an ``HFixed``. ``spike_approx``: per layer, ``(u_bits, h_shift)``
+    of the approximate spike generator that draws the layer's input spikes (fixed-point h
+    only; ``refmodels.sbs.rng``); None is the exact generator everywhere. ``impl``: ``"fast"``
     (the compiled multi-threaded engine of ``refmodels.sbs.fast``, needs numba), ``"vec"``
     (numpy, vectorised over IPs and patterns), ``"loop"`` (per-IP Python loop) or ``"auto"``
     (``"fast"`` where numba is importable, else ``"vec"``); all give the same bits.
@@ -576,7 +586,8 @@ def run(
     ``return_all``: also return the list of final h of every layer (model representation).
     """
     prep = prepare(net, images, T, seeds=seeds, weights=weights, h=h, rng=rng,
-                   schedule=schedule, theta=theta, impl=impl, threads=threads)
+                   schedule=schedule, theta=theta, impl=impl, threads=threads,
+                   spike_approx=spike_approx)
     batch = prep.src.shape[0]
     states = prep.simulate()
     runner = prep.runner
@@ -587,8 +598,9 @@ def run(
 class _Prepared:
     """A run set up (tables, generators, initial states) but not simulated yet."""
 
-    def __init__(self, net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads):
-        self.runner = _Runner(net, wfmt, h, theta, impl)
+    def __init__(self, net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads,
+                 spike_approx=None):
+        self.runner = _Runner(net, wfmt, h, theta, impl, spike_approx)
         self.gen = SpikeRNG(rng, seeds)
         self.src = self.runner.hf.quantise_h(x) if self.runner.fixed else x.astype(np.float32)
         self.states = [self.runner.init_state(lay, x.shape[0]) for lay in net.layers]
@@ -609,7 +621,7 @@ class _Prepared:
         def draw(li: int, source: np.ndarray) -> np.ndarray:
             b, px, py = source.shape[:3]
             u = gen.words(li, px * py).reshape(b, px, py)
-            return runner.select(source, u)
+            return runner.select(source, u, li)
 
         if self.schedule == "layer":
             for li in range(len(layers)):
@@ -626,7 +638,7 @@ class _Prepared:
 
 def prepare(net: Network, images, T: int, *, seeds=0, weights="float32", h="float32",
             rng: str = "xorshift", schedule: str = "layer", theta: float = DEFAULT_THETA,
-            impl: str = "auto", threads: int | None = None) -> _Prepared:
+            impl: str = "auto", threads: int | None = None, spike_approx=None) -> _Prepared:
     """``run`` up to the simulation: returns an object whose ``simulate()`` runs the T steps
     (once; a second call needs a new ``prepare``). For timing the simulation alone."""
     if not isinstance(T, int) or T < 1:
@@ -643,14 +655,31 @@ def prepare(net: Network, images, T: int, *, seeds=0, weights="float32", h="floa
         if h not in ("float32", "fixed"):
             raise ValueError("h must be 'float32', 'fixed' or an HFixed")
         h = HFixed() if h == "fixed" else "float32"
-    wfmt = parse_format(weights)
+    if isinstance(weights, (list, tuple)):
+        if len(weights) != len(net.layers):
+            raise ValueError(f"give one weight format per layer ({len(net.layers)}), got "
+                             f"{len(weights)}")
+        wfmt = [parse_format(w) for w in weights]
+    else:
+        wfmt = [parse_format(weights)] * len(net.layers)
+    if spike_approx is not None:
+        spike_approx = [tuple(int(v) for v in a) for a in spike_approx]
+        if len(spike_approx) != len(net.layers):
+            raise ValueError(f"give one (u_bits, h_shift) per layer ({len(net.layers)})")
+        if not isinstance(h, HFixed):
+            raise ValueError("the approximate spike generator needs the fixed-point h")
+        for ub, sh in spike_approx:
+            if not (1 <= ub <= 32 and 0 <= sh < h.frac_bits):
+                raise ValueError(f"spike generator (u_bits={ub}, h_shift={sh}): u_bits must "
+                                 f"be 1..32 and h_shift 0..{h.frac_bits - 1}")
     x = encode_input(images, net.input_shape, net.encoding)
     batch = x.shape[0]
     seeds = np.asarray(seeds, dtype=np.int64)
     seeds = seeds + np.arange(batch) if seeds.ndim == 0 else seeds
     if seeds.shape != (batch,):
         raise ValueError("give one seed, or one seed per pattern")
-    return _Prepared(net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads)
+    return _Prepared(net, x, T, seeds, wfmt, h, rng, schedule, theta, impl, threads,
+                     spike_approx)
 
 
 def _run_fast(runner: _Runner, gen: SpikeRNG, src: np.ndarray, states: list, T: int,

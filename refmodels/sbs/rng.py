@@ -32,6 +32,11 @@ non-negative numbers in the representation of the model; not necessarily normali
 * fixed point (integers ``H``): ``S = sum(H)``; if ``S == 0`` there is no spike (index -1);
   otherwise ``t = (u * S) >> 32`` and the spike is the first ``i`` whose running sum
   ``H[0] + ... + H[i]`` is greater than ``t`` (always exists because ``t < S``).
+  Approximate generators (``select_fixed(..., u_bits=k, h_shift=d)``, the resilience analysis
+  of ``refmodels.sbs.resilience``): only the top ``k`` bits of ``u`` are used (``u`` is
+  replaced by ``u & ~(2**(32-k) - 1)``, a ``k x 31``-bit multiply) and the running sum is taken
+  over ``H[i] >> d`` (an adder ``d`` bits narrower), everything else as above. ``k = 32``,
+  ``d = 0`` is the exact generator.
 * float32 (``h``): running sums ``c[i]`` in float32, added sequentially from ``i = 0``;
   ``S = c[N-1]``; if ``S == 0`` no spike; otherwise ``t = float32(u >> 8) * 2**-24 * S``
   (float32 multiplications, round to nearest even) and the spike is
@@ -50,6 +55,7 @@ __all__ = [
     "SpikeRNG",
     "select_fixed",
     "select_float",
+    "u_mask",
 ]
 
 RNG_KINDS = ("xorshift", "mt19937")
@@ -144,9 +150,21 @@ class SpikeRNG:
         self._states[layer] = np.asarray(state, dtype=np.uint32)
 
 
-def select_fixed(h: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Spike indices from integer latents ``h[..., N]`` and words ``u[...]`` (-1: no spike)."""
+def u_mask(u_bits: int) -> int:
+    """The mask that keeps the top ``u_bits`` of a 32-bit word."""
+    if not 1 <= u_bits <= 32:
+        raise ValueError(f"u_bits must be 1..32, got {u_bits}")
+    return 0xFFFFFFFF ^ ((1 << (32 - u_bits)) - 1)
+
+
+def select_fixed(h: np.ndarray, u: np.ndarray, u_bits: int = 32, h_shift: int = 0) -> np.ndarray:
+    """Spike indices from integer latents ``h[..., N]`` and words ``u[...]`` (-1: no spike);
+    ``u_bits`` / ``h_shift``: the approximate generator (module docstring)."""
     h = np.asarray(h, dtype=np.int64)
+    if h_shift:
+        h = h >> h_shift
+    if u_bits != 32:
+        u = np.asarray(u, dtype=np.int64) & u_mask(u_bits)
     c = np.cumsum(h, axis=-1)
     s = c[..., -1]
     # (u * S) >> 32 without overflow: S < 2**31 is guaranteed by the model (checked)

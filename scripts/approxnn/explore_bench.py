@@ -3,19 +3,51 @@ every layer, measured and predicted) in this process and on local clusters of 1.
 processes, timed side by side in one run.
 
 ``python -m approxnn.explore_bench [--network digits] [--workers 1,2] [--images 360]
-[--units ...]``
+[--units ...] [--threads 1] [--repeat 1]``
 
-Prints seconds per configuration and the speed-up over this process; the results of every
-configuration are checked to be equal. Cluster start-up is not timed (the analysis is sent to
-the workers inside the timed part; every configuration starts from the same cold caches).
+Every configuration computes the same jobs from the same cold analysis (a deep copy taken
+before any job ran) and its results are checked to be equal to the in-process ones. Each
+process (this one and every worker) runs numba kernels on ``--threads`` threads (1: the
+workers are the only parallelism, so 1 worker against this process measures the Dask
+overhead and N workers the scaling; the BLAS thread pools are limited the same way, as Dask
+does in its workers). Not timed: cluster start-up and a warm-up job on every
+worker (imports, numba's compiled-kernel cache, on a separate small analysis), which a long
+campaign pays once. Timed: sending the analysis to the workers (reported apart) and the jobs.
+The machine's load average is printed before and after: on a shared machine the speed-up
+measures what the other jobs leave free.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
+
+
+def _set_threads(n):
+    """numba's and the BLAS / OpenMP pools' thread counts of this process (Dask's workers
+    start with one BLAS thread; the in-process run gets the same)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def _warm(an, unit, layer, threads):
+    from approxnn.explore_cmd import _job_sens
+
+    _set_threads(threads)
+    _job_sens(an, unit, layer)
+    return os.getpid()
 
 
 def main(argv=None) -> int:
@@ -25,11 +57,16 @@ def main(argv=None) -> int:
     from .cnn_cmd import library_units, parse_units, resolve_network
     from .explore_cmd import EXACT, _job_sens
 
-    ap = argparse.ArgumentParser(prog="python -m approxnn.explore_bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m approxnn.explore_bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--network", default="digits")
     ap.add_argument("--workers", default="1,2", help="worker counts (1,2)")
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--units", default=None, help="units (default: the 15-unit library)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="numba threads per process, here and in every worker (1)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="timed runs per configuration; the fastest is reported (1)")
     a = ap.parse_args(argv)
     try:
         workers = [int(w) for w in a.workers.split(",")]
@@ -37,6 +74,8 @@ def main(argv=None) -> int:
         ap.error(f"--workers must be integers, got {a.workers!r}")
     if not workers or min(workers) < 1:
         ap.error("--workers must be at least 1")
+    if a.threads < 1 or a.repeat < 1:
+        ap.error("--threads and --repeat must be at least 1")
     from distributed import Client, LocalCluster
 
     net = resolve_network(a.network)
@@ -46,25 +85,54 @@ def main(argv=None) -> int:
     an = rs.Analysis(net, x[:n], y[:n])
     an._gradients()
     jobs = [(u, layer) for u in units for layer in an.layers]
-    print(f"{net.name}: {len(jobs)} sensitivity jobs on {n} images")
+    small = rs.Analysis(net, x[:8], y[:8])  # warm-up only
+    small._gradients()
+    cores = os.cpu_count()
+    print(f"{net.name}: {len(jobs)} sensitivity jobs on {n} images; {cores} CPU cores, "
+          f"numba threads per process {a.threads}; load average "
+          f"{os.getloadavg()[0]:.1f} at start (a shared machine: other jobs take CPU too)")
 
     cold = copy.deepcopy(an)  # every configuration starts from the same cold caches
-    t = time.perf_counter()
-    ref = [_job_sens(an, *j) for j in jobs]
-    t_serial = time.perf_counter() - t
+    _set_threads(a.threads)
+    _warm(copy.deepcopy(small), *jobs[0], a.threads)
+    t_serial, ref = float("inf"), None
+    for _ in range(a.repeat):
+        work = copy.deepcopy(cold)
+        t = time.perf_counter()
+        got = [_job_sens(work, *j) for j in jobs]
+        t_serial = min(t_serial, time.perf_counter() - t)
+        ref = got if ref is None else ref
     print(f"{'in this process':>18}: {t_serial:7.2f} s  speed-up 1.00")
-    for w in workers:
-        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cl, Client(cl) as client:
-            t = time.perf_counter()
-            shared = client.scatter(copy.deepcopy(cold), broadcast=True)
-            futs = [client.submit(_job_sens, shared, *j, pure=False) for j in jobs]
-            got = client.gather(futs)
-            dt = time.perf_counter() - t
-        if got != ref:
-            print("results differ from the in-process ones", file=sys.stderr)
-            return 1
-        print(f"{f'{w} Dask workers':>18}: {dt:7.2f} s  speed-up {t_serial / dt:.2f}")
+    old_env = os.environ.get("NUMBA_NUM_THREADS")
+    os.environ["NUMBA_NUM_THREADS"] = str(a.threads)  # for the worker processes
+    try:
+        for w in workers:
+            with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cl, Client(cl) as client:
+                client.wait_for_workers(w)
+                pids = client.run(_warm, copy.deepcopy(small), *jobs[0], a.threads)
+                best, t_send = float("inf"), 0.0
+                for _ in range(a.repeat):
+                    t = time.perf_counter()
+                    shared = client.scatter(copy.deepcopy(cold), broadcast=True, hash=False)
+                    t1 = time.perf_counter()
+                    futs = [client.submit(_job_sens, shared, *j, pure=False) for j in jobs]
+                    got = client.gather(futs)
+                    dt = time.perf_counter() - t
+                    if dt < best:
+                        best, t_send = dt, t1 - t
+                    del shared, futs
+            if got != ref:
+                print("results differ from the in-process ones", file=sys.stderr)
+                return 1
+            print(f"{f'{w} Dask workers':>18}: {best:7.2f} s  speed-up {t_serial / best:.2f}"
+                  f"  (sending the analysis {t_send:.2f} s; {len(pids)} worker processes)")
+    finally:
+        if old_env is None:
+            os.environ.pop("NUMBA_NUM_THREADS", None)
+        else:
+            os.environ["NUMBA_NUM_THREADS"] = old_env
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

