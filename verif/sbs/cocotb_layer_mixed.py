@@ -18,7 +18,6 @@ Configuration from the environment: as ``cocotb_layer`` (``APPROXNN_SBS_P``, ``_
 import json
 import os
 
-import cocotb
 import numpy as np
 
 from refmodels.sbs.formats import HFixed, parse_format
@@ -26,14 +25,14 @@ from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
 from verif.common.axi import RegAgent, frame, reset, start_clock
+from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.sbs.cocotb_layer import Cycles, LayerDriver, layer_config, network, test_images
 from verif.sbs.env import setting
 
 fail_exit.install()
 
 
-@cocotb.test()
-async def mixed_layer(dut):
+async def mixed_layer_steps(dut):
     """One layer of a per-layer-format network on the build of its format, a few images."""
     p, n_max, ip_max, rows_max, fmt = layer_config()
     net = network()
@@ -100,3 +99,18 @@ async def mixed_layer(dut):
             json.dump({"layer": li, "weights": fmt.name, "T": T, "images": len(images),
                        "updates": updates, "cycles": clock.n, "results": results,
                        "equal": True}, fh)
+
+
+class MixedLayerSeq(DirectedSeq):
+    """The layer run above as a pyuvm sequence (it starts its own clock and reset)."""
+
+    async def steps(self, bfm):
+        await mixed_layer_steps(bfm.dut)
+
+
+class MixedLayerTest(DirectedTest):
+    bfm_class = OwnSetupBfm
+    sequence_class = MixedLayerSeq
+
+
+mixed_layer = register("mixed_layer", MixedLayerTest)
