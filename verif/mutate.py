@@ -224,7 +224,7 @@ CATALOGUE = [
            "c1.next = reg_wdata[17:0]", "c1.next = reg_wdata[16:0]",
            "C1 stored in 16 bits"),
     Mutant("update_threshold_inclusive", "sbs_update", UPD,
-           "if flush or drop or r <= theta:", "if flush or drop or r < theta:",
+           "skip.next = flush or drop or r <= theta", "skip.next = flush or drop or r < theta",
            "r == theta takes the update"),
     # ---- SbS layer unit (same source, layer build)
     Mutant("layer_row_bound", "sbs_layer", UPD,
