@@ -780,20 +780,19 @@ def sbs_divider(clk, rst, t_state, state, skip, v5, r_beat, r, c1, sh_r, sh_l, r
             r.next = 0
         elif v5:
             r.next = r + r_beat
-        if state == t_state.NORM:
-            # leading-one detection
-            if not skip:
-                n = 0
-                for k in range(rw):
-                    if r[k]:
-                        n = k + 1
-                if n >= PB + 1:
-                    sh_r.next = n - (PB + 1)
-                    sh_l.next = 0
-                else:
-                    sh_r.next = 0
-                    sh_l.next = (PB + 1) - n
-        elif state == t_state.SCALE:
+        if state == t_state.NORM and not skip:
+            # leading-one detection (the update is taken)
+            n = 0
+            for k in range(rw):
+                if r[k]:
+                    n = k + 1
+            if n >= PB + 1:
+                sh_r.next = n - (PB + 1)
+                sh_l.next = 0
+            else:
+                sh_r.next = 0
+                sh_l.next = (PB + 1) - n
+        if state == t_state.SCALE:
             rn = intbv(0)[PB + 1:]
             ce = intbv(0)[S + 1:]
             nm = intbv(0)[F + S + 2:]
@@ -806,7 +805,7 @@ def sbs_divider(clk, rst, t_state, state, skip, v5, r_beat, r, c1, sh_r, sh_l, r
             rem.next = nm[F + S + 2:qw]
             quo.next = 0
             steps.next = 0
-        elif state == t_state.DIV:
+        if state == t_state.DIV:
             # restoring division of num by rs, div_step quotient bits per cycle, from bit qw-1
             rr = intbv(0)[PB + 3:]
             qq = modbv(0)[qw:]

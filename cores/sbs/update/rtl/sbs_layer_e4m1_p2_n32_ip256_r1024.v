@@ -1184,60 +1184,56 @@ always @(posedge clk) begin: sbs_engine0_sbs_divider0_divider
         else if (sbs_engine0_sbs_addrgen0_v5) begin
             sbs_engine0_sbs_handshake0_r <= (sbs_engine0_sbs_handshake0_r + sbs_engine0_sbs_lanes0_r_beat);
         end
-        case (sbs_engine0_sbs_control0_state)
-            4'b0110: begin
-                if ((!sbs_engine0_sbs_control0_skip)) begin
-                    n = 0;
-                    for (k=0; k<45; k=k+1) begin
-                        if (sbs_engine0_sbs_handshake0_r[k]) begin
-                            n = (k + 1);
-                        end
-                    end
-                    if ((n >= (17 + 1))) begin
-                        sbs_engine0_sbs_lanes0_sh_r <= (n - (17 + 1));
-                        sbs_engine0_sbs_lanes0_sh_l <= 0;
-                    end
-                    else begin
-                        sbs_engine0_sbs_lanes0_sh_r <= 0;
-                        sbs_engine0_sbs_lanes0_sh_l <= ((17 + 1) - n);
-                    end
+        if (((sbs_engine0_sbs_control0_state == 4'b0110) && (!sbs_engine0_sbs_control0_skip))) begin
+            n = 0;
+            for (k=0; k<45; k=k+1) begin
+                if (sbs_engine0_sbs_handshake0_r[k]) begin
+                    n = (k + 1);
                 end
             end
-            4'b0111: begin
-                rn = 18'h0;
-                ce = 18'h0;
-                nm = 43'h0;
-                rn = (((((sbs_engine0_sbs_handshake0_r >>> sbs_engine0_sbs_lanes0_sh_r) << sbs_engine0_sbs_lanes0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-                ce = ((1 << 17) - sbs_engine0_sbs_regfile0_c1);
-                nm = ((ce << 24) + (rn >>> 1));
-                sbs_engine0_sbs_divider0_rs <= rn;
-                sbs_engine0_sbs_divider0_nlow <= nm[26-1:0];
-                sbs_engine0_sbs_divider0_rem <= nm[((24 + 17) + 2)-1:26];
-                sbs_engine0_sbs_divider0_quo <= 0;
-                sbs_engine0_sbs_divider0_steps <= 0;
+            if ((n >= (17 + 1))) begin
+                sbs_engine0_sbs_lanes0_sh_r <= (n - (17 + 1));
+                sbs_engine0_sbs_lanes0_sh_l <= 0;
             end
-            4'b1000: begin
-                rr = 20'h0;
-                qq = 26'h0;
-                nn = 26'h0;
-                rr = sbs_engine0_sbs_divider0_rem;
-                qq = sbs_engine0_sbs_divider0_quo;
-                nn = sbs_engine0_sbs_divider0_nlow;
-                for (_j=0; _j<2; _j=_j+1) begin
-                    rr = ((rr << 1) | nn[(26 - 1)]);
-                    nn = (nn << 1);
-                    qq = (qq << 1);
-                    if ((rr >= sbs_engine0_sbs_divider0_rs)) begin
-                        rr = (rr - sbs_engine0_sbs_divider0_rs);
-                        qq[0] = 1;
-                    end
+            else begin
+                sbs_engine0_sbs_lanes0_sh_r <= 0;
+                sbs_engine0_sbs_lanes0_sh_l <= ((17 + 1) - n);
+            end
+        end
+        if ((sbs_engine0_sbs_control0_state == 4'b0111)) begin
+            rn = 18'h0;
+            ce = 18'h0;
+            nm = 43'h0;
+            rn = (((((sbs_engine0_sbs_handshake0_r >>> sbs_engine0_sbs_lanes0_sh_r) << sbs_engine0_sbs_lanes0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+            ce = ((1 << 17) - sbs_engine0_sbs_regfile0_c1);
+            nm = ((ce << 24) + (rn >>> 1));
+            sbs_engine0_sbs_divider0_rs <= rn;
+            sbs_engine0_sbs_divider0_nlow <= nm[26-1:0];
+            sbs_engine0_sbs_divider0_rem <= nm[((24 + 17) + 2)-1:26];
+            sbs_engine0_sbs_divider0_quo <= 0;
+            sbs_engine0_sbs_divider0_steps <= 0;
+        end
+        if ((sbs_engine0_sbs_control0_state == 4'b1000)) begin
+            rr = 20'h0;
+            qq = 26'h0;
+            nn = 26'h0;
+            rr = sbs_engine0_sbs_divider0_rem;
+            qq = sbs_engine0_sbs_divider0_quo;
+            nn = sbs_engine0_sbs_divider0_nlow;
+            for (_j=0; _j<2; _j=_j+1) begin
+                rr = ((rr << 1) | nn[(26 - 1)]);
+                nn = (nn << 1);
+                qq = (qq << 1);
+                if ((rr >= sbs_engine0_sbs_divider0_rs)) begin
+                    rr = (rr - sbs_engine0_sbs_divider0_rs);
+                    qq[0] = 1;
                 end
-                sbs_engine0_sbs_divider0_rem <= rr[(17 + 2)-1:0];
-                sbs_engine0_sbs_divider0_quo <= qq;
-                sbs_engine0_sbs_divider0_nlow <= nn;
-                sbs_engine0_sbs_divider0_steps <= (sbs_engine0_sbs_divider0_steps + 1);
             end
-        endcase
+            sbs_engine0_sbs_divider0_rem <= rr[(17 + 2)-1:0];
+            sbs_engine0_sbs_divider0_quo <= qq;
+            sbs_engine0_sbs_divider0_nlow <= nn;
+            sbs_engine0_sbs_divider0_steps <= (sbs_engine0_sbs_divider0_steps + 1);
+        end
     end
 end
 
