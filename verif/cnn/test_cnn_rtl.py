@@ -151,7 +151,8 @@ HF6_ENGINE_MUTANTS = {
                           "(_hf6_datapath0_mo_y > 32'h40c00000)))", "else if (1'b0)"),
     "max_pool_negatives_unordered": ("key_x = (~engine_buffers0_x_q);",
                                      "key_x = engine_buffers0_x_q;"),
-    "padded_taps_not_zero": ("_hf6_datapath0_a_in = 0;", "_hf6_datapath0_a_in = x_q;"),
+    "padded_taps_not_zero": ("_hf6_datapath0_a_in = 0;",
+                             "_hf6_datapath0_a_in = engine_buffers0_x_q;"),
 }
 
 
