@@ -161,6 +161,8 @@ def test_setup_products_and_check_codes():
         (dict(H=2, W=2, C=1, OH=1, OW=1, OC=17, FH=1, FW=1, SY=1, SX=1, PT=0, PL=0), 0, 0),
         (dict(H=2, W=2, C=1, OH=1, OW=0, OC=1, FH=1, FW=1, SY=1, SX=1, PT=0, PL=0), 0, 0),
         (dict(H=8, W=8, C=3, OH=4, OW=4, OC=3, FH=2, FW=2, SY=2, SX=2, PT=0, PL=0), 2, 0),
+        # H*W*C beyond 16 bits (its low 16 bits would fit the buffer)
+        (dict(H=255, W=255, C=255, OH=1, OW=1, OC=1, FH=1, FW=1, SY=1, SX=1, PT=0, PL=0), 0, 0),
     ]
     got = []
 
@@ -226,7 +228,7 @@ def test_setup_products_and_check_codes():
         assert code == want_code, (L, mode)
         if want_code == 0:
             assert figs == want, (L, mode)
-    assert [r[1] for r in got] == [0, 0, 5, 1, 2, 3, 4, 0]  # every CHECK outcome covered
+    assert [r[1] for r in got] == [0, 0, 5, 1, 2, 3, 4, 0, 1]  # every CHECK outcome covered
 
 
 def test_output_stage_fifo_counts_and_room():
