@@ -188,7 +188,7 @@ CATALOGUE = [
            "HWC.next = prod[24:]", "HWC.next = prod[16:]",
            "H * W * C truncated to 16 bits: a huge map passes the input-buffer check"),
     Mutant("engine_room_ignores_in_flight", "cnn_engine", ENG,
-           "if f9 + pending + P <= FD and", "if f9 + P <= FD and",
+           "room.next = f9 + pending + P <= FD and", "room.next = f9 + P <= FD and",
            "output-FIFO room check ignores the sums in flight"),
     Mutant("engine_pop_ignores_tready", "cnn_engine", ENG,
            "pop.next = f_cnt != 0 and m_axis_y_tready", "pop.next = f_cnt != 0",
@@ -202,7 +202,7 @@ CATALOGUE = [
            "idx_ok.next = reg_addr[6:] < cmax", "idx_ok.next = reg_addr[6:] < 64",
            "channel-table decode: unmapped words alias onto the table"),
     Mutant("engine_input_frame_length", "cnn_engine", ENG,
-           "                if cnt + 1 == hwc25:", "                if cnt + 2 == hwc25:",
+           "x_last.next = cnt + 1 == hwc25", "x_last.next = cnt + 2 == hwc25",
            "input-map frame one beat short accepted"),
     # ---- AXI4-Lite bridge (cores/common/axil.py)
     Mutant("axil_partial_strobe_writes", "axil_bridge", AXIL,
@@ -236,7 +236,7 @@ CATALOGUE = [
            "c1.next = reg_wdata[17:0]", "c1.next = reg_wdata[16:0]",
            "C1 stored in 16 bits"),
     Mutant("update_threshold_inclusive", "sbs_update", UPD,
-           "if flush or drop or r <= theta:", "if flush or drop or r < theta:",
+           "skip.next = flush or drop or r <= theta", "skip.next = flush or drop or r < theta",
            "r == theta takes the update"),
     # ---- SbS layer unit (same source, layer build)
     Mutant("layer_row_bound", "sbs_layer", UPD,

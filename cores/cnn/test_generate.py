@@ -159,12 +159,13 @@ def test_engine_tables_start_at_zero_and_nothing_else_is_initialised():
     # buffers and registers stay uninitialised (Verilator's random start state checks resets)
     import re  # noqa: PLC0415
 
+    from cores.cnn.engine.engine import TABLE_MEMORIES  # noqa: PLC0415
+
     rtl = generate.CNN_DIR / "engine" / "rtl"
-    for path, tables in ((rtl / "cnn_engine_p4_int8_i1024_w512_c16.v",
-                          {"bias_t", "mult_t", "shift_t", "scale_t"}),
-                         (rtl / "cnn_engine_p8_int8_i4096_w4096_c64.v",
-                          {"bias_t", "mult_t", "shift_t", "scale_t"}),
-                         (rtl / "cnn_engine_p4_hf6_i1024_w512_c16.v", {"bias_t"})):
+    assert all(m.startswith("channel_tables0_") for m in TABLE_MEMORIES)
+    for path, tables in ((rtl / "cnn_engine_p4_int8_i1024_w512_c16.v", set(TABLE_MEMORIES)),
+                         (rtl / "cnn_engine_p8_int8_i4096_w4096_c64.v", set(TABLE_MEMORIES)),
+                         (rtl / "cnn_engine_p4_hf6_i1024_w512_c16.v", {TABLE_MEMORIES[0]})):
         text = path.read_text()
         assert set(re.findall(r"initial begin: INITIALIZE_(\w+)", text)) == \
             {t.upper() for t in tables}, path.name

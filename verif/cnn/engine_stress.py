@@ -156,10 +156,12 @@ class StressEnv(EngineEnv):
 
 
 class FifoLevel:
-    """Samples the engine's output-FIFO level (``f_cnt``) at every clock edge."""
+    """Samples the engine's output-FIFO level (``f_cnt`` of its output stage) at every clock
+    edge."""
 
     def __init__(self, dut, depth):
-        self.sig = getattr(dut, "f_cnt", None)
+        # the output stage's counter (a sub-block signal: its name carries the block)
+        self.sig = getattr(dut, "output_stage0_f_cnt", None)
         self.depth = depth
         self.hit = set()
         self.peak = 0

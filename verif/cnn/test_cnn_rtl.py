@@ -152,10 +152,12 @@ REQUANT_MUTANTS = {
 
 #: plausible design errors of the HF6 engine's float32 stages
 HF6_ENGINE_MUTANTS = {
-    "relu6_not_clamped": ("else if (((quant == 2) && (_hf6_datapath0_mo_y > 32'h40c00000)))",
-                          "else if (1'b0)"),
-    "max_pool_negatives_unordered": ("key_x = (~x_q);", "key_x = x_q;"),
-    "padded_taps_not_zero": ("_hf6_datapath0_a_in = 0;", "_hf6_datapath0_a_in = x_q;"),
+    "relu6_not_clamped": ("else if (((engine_regfile0_quant == 2) && "
+                          "(_hf6_datapath0_mo_y > 32'h40c00000)))", "else if (1'b0)"),
+    "max_pool_negatives_unordered": ("key_x = (~engine_buffers0_x_q);",
+                                     "key_x = engine_buffers0_x_q;"),
+    "padded_taps_not_zero": ("_hf6_datapath0_a_in = 0;",
+                             "_hf6_datapath0_a_in = engine_buffers0_x_q;"),
 }
 
 

@@ -77,7 +77,8 @@ def test_engine_top():
 
 #: plausible errors of the interrupt logic: (name, Verilog in the core, replacement)
 IRQ_MUTANTS = [
-    ("unmasked", "assign irq = ((irq_st & irq_en) != 0);", "assign irq = (irq_st != 0);"),
+    ("unmasked", "assign irq = ((engine_regfile0_irq_st & engine_regfile0_irq_en) != 0);",
+     "assign irq = (engine_regfile0_irq_st != 0);"),
     pytest.param("no_clear", "st = (st & (~reg_wdata[2-1:0]));", "st = st;",
                  marks=[nightly, pytest.mark.slow], id="no_clear"),
 ]

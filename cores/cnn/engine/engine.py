@@ -56,6 +56,7 @@ from cores.cnn.pool.pool import cnn_pool
 from cores.cnn.requant.requant import cnn_requant
 from cores.common import regmap
 from cores.common.axil import axil_bridge, axil_signals
+from cores.common.stream import frame_check
 
 LANES = (1, 2, 4, 8, 16)
 #: the register map, generated from cnn_engine.rdl (cores/common/regmap.py)
@@ -66,8 +67,10 @@ ID_VALUE = REGMAP.id_value
  W_ID) = (REGMAP.word(n) for n in ("CTRL", "STATUS", "CAPS", "IN_SHAPE", "OUT_SHAPE", "FILTER",
                                    "QUANT", "CYCLES", "MODE", "ID"))
 TABLES = ("BIAS", "MULT", "SHIFT", "SCALE_HI")
-#: their memories in the converted Verilog (the HF6 build has BIAS only)
-TABLE_MEMORIES = ("bias_t", "mult_t", "shift_t", "scale_t")
+#: their memories in the converted Verilog, in the channel_tables sub-block (the HF6 build has
+#: BIAS only)
+TABLE_MEMORIES = tuple(f"channel_tables0_{t}" for t in ("bias_t", "mult_t", "shift_t",
+                                                         "scale_t"))
 BIAS_BASE, MULT_BASE, SHIFT_BASE, SCALE_HI_BASE = (REGMAP.word(n) for n in TABLES)
 W_IRQ_ENABLE, W_IRQ_STATUS = REGMAP.word("IRQ_ENABLE"), REGMAP.word("IRQ_STATUS")
 #: IRQ_ENABLE / IRQ_STATUS bits
@@ -305,188 +308,38 @@ def ports(p) -> dict:
 
 
 @block
-def cnn_engine(clk, rst,
-               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
-               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
-               s_axil_bresp, s_axil_bvalid, s_axil_bready,
-               s_axil_araddr, s_axil_arvalid, s_axil_arready,
-               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
-               s_axis_x_tdata, s_axis_x_tvalid, s_axis_x_tready, s_axis_x_tlast,
-               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
-               m_axis_y_tdata, m_axis_y_tvalid, m_axis_y_tready, m_axis_y_tlast,
-               irq,
-               lanes, mul, spec, ibuf, wbuf, cmax):
-    P = lanes
-    LP = _log2(P)
-    IB = _log2(ibuf)
-    WB = _log2(wbuf)
-    CB = _log2(cmax)
-    GB = max(1, CB)  # bits of the group counter (cmax groups at most, depthwise)
-    FD = max(8, 4 * P)  # output FIFO depth (a power of two)
-    QD = 8  # sums in flight at most: last taps come >= P cycles apart, a sum takes P + 6
-    FB = _log2(FD)
-    AW = 24  # width of the buffer address arithmetic (modulo 2^24)
-    HF = mul == "hf6"  # Hybrid-Float6: float32 activations, HF6 weights and biases
-    XW = 32 if HF else 8  # bits of one activation (streams, buffers)
-    QW = 2 if HF else 32  # bits of the QUANT / ACT register
-    NU = len(spec) if isinstance(spec, tuple) else 1  # units of a heterogeneous MAC array
+def engine_regfile(clk, rst, reg_addr, reg_wr, reg_wdata, reg_rdata, reg_err, in_shape,
+                   out_shape, filt, quant, mode, dmul, fsc, start, busy, done, err, err_code,
+                   cycles, ch_ok, tab_rd, irq, H, W, C, OH, OW, OC, FH, FW, SY, SX, PT, PL,
+                   in_zp, out_zp, act_min, act_max, mode_dw, pool, chanwise, P, IB, WB, cmax,
+                   HF, mul_sel=None):
+    """Register file: the decode of :data:`REGMAP` (read data, SLVERR; the channel tables
+    answer through ``ch_ok`` / ``tab_rd``, :func:`channel_tables`), the configuration
+    registers and their fields, CTRL.START, and IRQ_ENABLE / IRQ_STATUS with ``irq``.
+    ``mul_sel``: MODE.MUL of a heterogeneous build (stored by
+    :func:`~cores.cnn.mac.mac.select_register`), read back here."""
+    QW = len(quant)
 
-    bits = _bits
+    def zext(sig, n):
+        return sig if len(sig) == n else ConcatSignal(intbv(0)[n - len(sig):], sig)
 
-    def zext(sig, bits):
-        """``sig`` zero-extended to ``bits`` (a width-exact concatenation)."""
-        n = len(sig)
-        return sig if n == bits else ConcatSignal(intbv(0)[bits - n:], sig)
-
-    # ------------------------------------------------------------------ register file
-    reg_addr = _u(len(s_axil_awaddr) - 2)
-    reg_wr, reg_rd, reg_err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    reg_wdata, reg_rdata = _u(32), _u(32)
-    bridge = axil_bridge(
-        clk, rst,
-        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
-        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
-        s_axil_bresp, s_axil_bvalid, s_axil_bready,
-        s_axil_araddr, s_axil_arvalid, s_axil_arready,
-        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
-        reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
-    )
-    # QUANT (int8) or ACT (HF6: bits 1:0, the only bits kept)
-    in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(2 if HF else 32)
-    mode = _u(2)
-    dmul = _u(8)  # depth multiplier of a DepthwiseConv2D (0 counts as 1)
-    fsc = Signal(bool(0))  # MODE.FLOAT_SCALE (int8 build): the reference FC rescale
     if HF:
         mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[6:], mode)
-    elif NU > 1:  # MODE.MUL: the unit of the heterogeneous MAC array
-        mul_sel = _u(SEL_BITS)
+    elif mul_sel is not None:  # MODE.MUL: the unit of the heterogeneous MAC array
         mode_w = ConcatSignal(intbv(0)[12:], mul_sel, dmul, intbv(0)[3:], fsc, intbv(0)[2:],
                               mode)
     else:
         mode_w = ConcatSignal(intbv(0)[16:], dmul, intbv(0)[3:], fsc, intbv(0)[2:], mode)
-    mode_dw = Signal(bool(0))  # DepthwiseConv2D
-    pool = Signal(bool(0))  # MaxPool / AveragePool: taps go to the pooling unit
-    chanwise = Signal(bool(0))  # one channel per sum (depthwise, pooling)
-
-    @always_comb
-    def mode_decode():
-        mode_dw.next = mode == 1
-        pool.next = mode[1]
-        chanwise.next = mode != 0
-
-    # channel table: BIAS (int32, or the HF6 bias code), MULT, SHIFT and SCALE_HI (int8 only)
-    bias_t = [_u(6 if HF else 32) for _ in range(cmax)]
-    mult_t = [_u(32) for _ in range(cmax)]
-    shift_t = [_u(6) for _ in range(cmax)]
-    scale_t = [_u(32) for _ in range(cmax)]
-    busy, done, err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    err_code = _u(4)
-    cycles = _u(32)
-    start = Signal(bool(0))
     irq_en, irq_st = _u(2), _u(2)  # IRQ_ENABLE, IRQ_STATUS
     irq_en_w = ConcatSignal(intbv(0)[30:], irq_en)
     irq_st_w = ConcatSignal(intbv(0)[30:], irq_st)
     done_d = Signal(bool(0))
-    ch_idx = _u(CB)
-    ch_sel = _u(3)
-    ch_ok = Signal(bool(0))
     status_w = ConcatSignal(intbv(0)[20:], err_code, intbv(0)[5:], err, done, busy)
     caps_w = ConcatSignal(intbv(int(HF))[1:], intbv(cmax)[7:], intbv(WB)[8:], intbv(IB)[8:],
                           intbv(P)[8:])
     in_shape_w, out_shape_w, filt_w = zext(in_shape, 32), zext(out_shape, 32), zext(filt, 32)
     quant_w = zext(quant, 32)
-    tab_rd = _u(32)  # the addressed channel-table entry
     q_bad = Signal(bool(0))  # a write of a reserved value to QUANT / ACT
-
-    sel_ok = Signal(bool(0))  # a table select this build has
-    idx_ok = Signal(bool(0))  # a channel below cmax
-
-    if HF:
-
-        @always_comb
-        def decode_sel():
-            sel_ok.next = reg_addr[9:6] == 1
-
-    else:
-
-        @always_comb
-        def decode_sel():
-            sel_ok.next = reg_addr[9:6] != 0 and reg_addr[9:6] <= 4
-
-    if cmax < 64:
-
-        @always_comb
-        def decode_idx():
-            idx_ok.next = reg_addr[6:] < cmax
-
-    else:
-        idx_ok = Signal(bool(1))  # constant: every channel index is in the table
-
-    @always_comb
-    def decode():
-        ch_sel.next = reg_addr[9:6]
-        ch_idx.next = reg_addr[CB:]
-        ch_ok.next = sel_ok and idx_ok
-
-    if HF:
-        bias_rd = _u(6)
-        bias_rd_w = zext(bias_rd, 32)
-
-        @always_comb
-        def table_read():
-            bias_rd.next = bias_t[ch_idx]
-
-        @always_comb
-        def table_mux():
-            tab_rd.next = bias_rd_w
-
-        @always(clk.posedge)
-        def table_write():
-            if reg_wr and ch_ok:
-                bias_t[ch_idx].next = reg_wdata[6:]
-
-        @always_comb
-        def quant_check():
-            q_bad.next = reg_wdata[2:] == 3  # ACT 3 is reserved
-
-        reg_extra = (table_read, table_mux, table_write, quant_check)
-    else:
-        shift_rd = _u(6)
-        shift_rd_w = zext(shift_rd, 32)
-
-        @always_comb
-        def table_read():
-            shift_rd.next = shift_t[ch_idx]
-
-        @always_comb
-        def table_mux():
-            if ch_sel == 1:
-                tab_rd.next = bias_t[ch_idx]
-            elif ch_sel == 2:
-                tab_rd.next = mult_t[ch_idx]
-            elif ch_sel == 3:
-                tab_rd.next = shift_rd_w
-            else:
-                tab_rd.next = scale_t[ch_idx]
-
-        @always(clk.posedge)
-        def table_write():
-            if reg_wr and ch_ok:
-                if ch_sel == 1:
-                    bias_t[ch_idx].next = reg_wdata
-                elif ch_sel == 2:
-                    mult_t[ch_idx].next = reg_wdata
-                elif ch_sel == 3:
-                    shift_t[ch_idx].next = reg_wdata[6:]
-                else:
-                    scale_t[ch_idx].next = reg_wdata
-
-        @always_seq(clk.posedge, reset=rst)
-        def float_scale_write():
-            if reg_wr and not reg_err and reg_addr == W_MODE:
-                fsc.next = reg_wdata[4]
-
-        reg_extra = (table_read, table_mux, table_write, float_scale_write)
 
     @always_comb
     def read_mux():
@@ -564,11 +417,37 @@ def cnn_engine(clk, rst,
     def irq_out():
         irq.next = (irq_st & irq_en) != 0
 
-    # ------------------------------------------------------------------ layer parameters
-    H, W, C = _u(8), _u(8), _u(8)
-    OH, OW, OC = _u(8), _u(8), _u(8)
-    FH, FW, SY, SX, PT, PL = (_u(4) for _ in range(6))
-    in_zp, out_zp, act_min, act_max = _s(8), _s(8), _s(8), _s(8)
+    fields = _layer_fields(in_shape, out_shape, filt, quant, mode, H, W, C, OH, OW, OC, FH, FW,
+                           SY, SX, PT, PL, in_zp, out_zp, act_min, act_max, mode_dw, pool,
+                           chanwise, HF)
+    if HF:
+
+        @always_comb
+        def quant_check():
+            q_bad.next = reg_wdata[2:] == 3  # ACT 3 is reserved
+
+        extra = quant_check
+    else:
+
+        @always_seq(clk.posedge, reset=rst)
+        def float_scale_write():
+            if reg_wr and not reg_err and reg_addr == W_MODE:
+                fsc.next = reg_wdata[4]
+
+        extra = float_scale_write
+    return read_mux, reg_write, irq_status, irq_out, fields, extra
+
+
+@block
+def _layer_fields(in_shape, out_shape, filt, quant, mode, H, W, C, OH, OW, OC, FH, FW, SY, SX,
+                  PT, PL, in_zp, out_zp, act_min, act_max, mode_dw, pool, chanwise, HF):
+    """The fields of IN_SHAPE, OUT_SHAPE, FILTER, QUANT (int8) and MODE."""
+
+    @always_comb
+    def mode_decode():
+        mode_dw.next = mode == 1
+        pool.next = mode[1]
+        chanwise.next = mode != 0
 
     @always_comb
     def fields():
@@ -585,54 +464,219 @@ def cnn_engine(clk, rst,
         PT.next = filt[20:16]
         PL.next = filt[24:20]
 
-    if not HF:
+    if HF:
+        return mode_decode, fields
+
+    @always_comb
+    def quant_fields():
+        in_zp.next = quant[8:].signed()
+        out_zp.next = quant[16:8].signed()
+        act_min.next = quant[24:16].signed()
+        act_max.next = quant[32:24].signed()
+
+    return mode_decode, fields, quant_fields
+
+
+@block
+def channel_tables(clk, reg_addr, reg_wr, reg_wdata, bias_t, mult_t, shift_t, scale_t, ch_sel,
+                   ch_ok, tab_rd, CB, cmax, HF):
+    """The channel tables' side of the register file: the table select (word-index bits 8:6)
+    and channel (bits 5:0) of an address, the addressed entry (``tab_rd``) and the writes."""
+    ch_idx = _u(CB)
+    sel_ok = Signal(bool(0))  # a table select this build has
+    idx_ok = Signal(bool(0))  # a channel below cmax
+
+    if HF:
 
         @always_comb
-        def quant_fields():
-            in_zp.next = quant[8:].signed()
-            out_zp.next = quant[16:8].signed()
-            act_min.next = quant[24:16].signed()
-            act_max.next = quant[32:24].signed()
+        def decode_sel():
+            sel_ok.next = reg_addr[9:6] == 1
 
-        reg_extra += (quant_fields,)
+    else:
 
-    # derived sizes (SETUP state)
-    HW, WC, OHW, T = _u(16), _u(16), _u(16), _u(16)
-    SXC, PLC = _u(12), _u(12)
-    SYWC, PTWC = _u(20), _u(20)
+        @always_comb
+        def decode_sel():
+            sel_ok.next = reg_addr[9:6] != 0 and reg_addr[9:6] <= 4
+
+    if cmax < 64:
+
+        @always_comb
+        def decode_idx():
+            idx_ok.next = reg_addr[6:] < cmax
+
+        decoders = (decode_sel, decode_idx)
+    else:
+        idx_ok = Signal(bool(1))  # constant: every channel index is in the table
+        decoders = (decode_sel,)
+
+    @always_comb
+    def decode():
+        ch_sel.next = reg_addr[9:6]
+        ch_idx.next = reg_addr[CB:]
+        ch_ok.next = sel_ok and idx_ok
+
+    if HF:
+        bias_rd = _u(6)
+        bias_rd_w = ConcatSignal(intbv(0)[26:], bias_rd)
+
+        @always_comb
+        def table_read():
+            bias_rd.next = bias_t[ch_idx]
+
+        @always_comb
+        def table_mux():
+            tab_rd.next = bias_rd_w
+
+        @always(clk.posedge)
+        def table_write():
+            if reg_wr and ch_ok:
+                bias_t[ch_idx].next = reg_wdata[6:]
+
+        return decoders, decode, table_read, table_mux, table_write
+
+    shift_rd = _u(6)
+    shift_rd_w = ConcatSignal(intbv(0)[26:], shift_rd)
+
+    @always_comb
+    def table_read():
+        shift_rd.next = shift_t[ch_idx]
+
+    @always_comb
+    def table_mux():
+        if ch_sel == 1:
+            tab_rd.next = bias_t[ch_idx]
+        elif ch_sel == 2:
+            tab_rd.next = mult_t[ch_idx]
+        elif ch_sel == 3:
+            tab_rd.next = shift_rd_w
+        else:
+            tab_rd.next = scale_t[ch_idx]
+
+    @always(clk.posedge)
+    def table_write():
+        if reg_wr and ch_ok:
+            if ch_sel == 1:
+                bias_t[ch_idx].next = reg_wdata
+            elif ch_sel == 2:
+                mult_t[ch_idx].next = reg_wdata
+            elif ch_sel == 3:
+                shift_t[ch_idx].next = reg_wdata[6:]
+            else:
+                scale_t[ch_idx].next = reg_wdata
+
+    return decoders, decode, table_read, table_mux, table_write
+
+
+@block
+def engine_setup(clk, rst, t_state, state, start, H, W, C, OH, OW, OC, FH, FW, SY, SX, PT, PL,
+                 dmul, mode_dw, chanwise, pool, bad_mode, WC, T, SXC, PLC, SYWC, PTWC, HWC,
+                 NOUT, GT, glast, klast, dm16, prod, gsum, gm, setup_done, cfg_err, P, ibuf,
+                 wbuf, cmax):
+    """The run's set-up: twelve products of the layer's sizes through one shared multiplier,
+    one per cycle in SETUP (``setup_done`` in the last), and the CHECK of the shapes against
+    the buffers and the channel tables (``cfg_err``: the error code, 0 when the run can go)."""
+    LP = _log2(P)
+    GB = len(glast)
+    HW, OHW = _u(16), _u(16)
     FHW = _u(8)
-    HWC, NOUT = _u(24), _u(24)
     G = _u(9)  # groups: ceil(OUT_C / P), or OUT_C (depthwise)
-    GT = _u(25)
-    glast = _u(GB)  # G - 1 in the group counter's width
+
+    def zext(sig, n):
+        return sig if len(sig) == n else ConcatSignal(intbv(0)[n - len(sig):], sig)
+
     oc9 = zext(OC, 9)
     pm1 = _u(9, P - 1)  # constant
-    gsum = _m(9)  # OUT_C + P - 1
-    gm = _m(9)  # G - 1
-    gconv = zext(bits(gsum, 9, LP), 9) if LP > 0 else gsum
+    gconv = zext(_bits(gsum, 9, LP), 9) if LP > 0 else gsum
+    ks = _u(4)  # set-up step
+    opa, opb = _u(16), _u(16)
+    h16, w16, c16, sx16, pl16 = (zext(v, 16) for v in (H, W, C, SX, PL))
+    fh16, fw16, oh16, ow16, sy16 = (zext(v, 16) for v in (FH, FW, OH, OW, SY))
+    pt16, oc16, g16, fhw16 = (zext(v, 16) for v in (PT, OC, G, FHW))
+    one16 = _u(16, 1)  # constant
+    dmul16 = zext(dmul, 16)
 
     @always_comb
     def group_count():
         gsum.next = oc9 + pm1
         gm.next = G - 1
-    cnt = _u(25)
-    hwc25, gt25 = zext(HWC, 25), GT
-    # one multiplier, shared by the twelve set-up products (one per cycle in SETUP)
-    ks = _u(4)  # set-up step
-    opa, opb = _u(16), _u(16)
-    prod = _u(32)
-    h16, w16, c16, sx16, pl16 = (zext(v, 16) for v in (H, W, C, SX, PL))
-    fh16, fw16, oh16, ow16, sy16 = (zext(v, 16) for v in (FH, FW, OH, OW, SY))
-    pt16, oc16, g16, fhw16 = (zext(v, 16) for v in (PT, OC, G, FHW))
-    one16 = _u(16, 1)  # constant
-    dm16 = _u(16)  # the depth multiplier in use: MODE's, at least 1; 1 but for depthwise
-    dmul16 = zext(dmul, 16)
 
     @always_comb
     def depth_mult():
         dm16.next = 1
         if mode_dw and dmul > 1:
             dm16.next = dmul16
+
+    operands = _setup_operands(ks, chanwise, opa, opb, h16, w16, c16, sx16, pl16, fh16, fw16,
+                               oh16, ow16, HW, fhw16, sy16, WC, pt16, OHW, oc16, g16, T, dm16,
+                               one16)
+
+    @always_comb
+    def setup_product():
+        prod.next = opa * opb
+        setup_done.next = ks >= 11
+
+    @always_comb
+    def check():
+        cfg_err.next = 0
+        if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
+                or FW == 0 or SY == 0 or SX == 0:
+            cfg_err.next = 4
+        elif HWC > ibuf:
+            cfg_err.next = 1
+        elif GT > wbuf and not pool:
+            cfg_err.next = 2
+        elif OC > cmax:
+            cfg_err.next = 3
+        elif chanwise and oc16 != prod[16:]:
+            cfg_err.next = 5
+        elif bad_mode:
+            cfg_err.next = 6
+
+    @always_seq(clk.posedge, reset=rst)
+    def setup():
+        if start and state == t_state.IDLE:
+            ks.next = 0
+        if state == t_state.SETUP:
+            ks.next = ks + 1
+            if ks == 0:
+                HW.next = prod[16:]
+                if chanwise:
+                    G.next = oc9
+                else:
+                    G.next = gconv
+            elif ks == 1:
+                WC.next = prod[16:]
+            elif ks == 2:
+                SXC.next = prod[12:]
+            elif ks == 3:
+                PLC.next = prod[12:]
+            elif ks == 4:
+                FHW.next = prod[8:]
+            elif ks == 5:
+                OHW.next = prod[16:]
+            elif ks == 6:
+                HWC.next = prod[24:]
+            elif ks == 7:
+                T.next = prod[16:]
+            elif ks == 8:
+                SYWC.next = prod[20:]
+            elif ks == 9:
+                PTWC.next = prod[20:]
+            elif ks == 10:
+                NOUT.next = prod[24:]
+            else:
+                GT.next = prod[25:]
+                glast.next = gm[GB:]
+        if state == t_state.CHECK:
+            klast.next = oc9 - (gm << LP)
+
+    return group_count, depth_mult, operands, setup_product, check, setup
+
+
+@block
+def _setup_operands(ks, chanwise, opa, opb, h16, w16, c16, sx16, pl16, fh16, fw16, oh16, ow16,
+                    HW, fhw16, sy16, WC, pt16, OHW, oc16, g16, T, dm16, one16):
+    """The operands of set-up step ``ks`` (12 in CHECK: C * depth multiplier)."""
 
     @always_comb
     def setup_operands():
@@ -681,186 +725,24 @@ def cnn_engine(clk, rst,
             opa.next = c16
             opb.next = dm16
 
-    @always_comb
-    def setup_product():
-        prod.next = opa * opb
+    return setup_operands
 
-    # ------------------------------------------------------------------ buffers
-    ibuf_m = [_u(32) if HF else _s(8) for _ in range(ibuf)]
-    wbuf_m = [_u((6 if HF else 8) * P) for _ in range(wbuf)]
-    i_we, w_we = Signal(bool(0)), Signal(bool(0))
-    i_wa, i_ra = _u(IB), _u(IB)
-    w_wa, w_ra = _u(WB), _u(WB)
-    x_q = _u(32) if HF else _s(8)
-    w_q = _u((6 if HF else 8) * P)
-    if HF:
-        # the HF6 code of lane i is bits 8i+5..8i of a weight beat
-        w_in = ConcatSignal(*[bits(s_axis_w_tdata, 8 * i + 6, 8 * i) for i in reversed(range(P))]) \
-            if P > 1 else bits(s_axis_w_tdata, 6, 0)
 
-        @always(clk.posedge)
-        def ibuf_ram():
-            if i_we:
-                ibuf_m[i_wa].next = s_axis_x_tdata
-            x_q.next = ibuf_m[i_ra]
+@block
+def tap_addrgen(clk, rst, ag_init, ag_sum, ag_step, H, W, C, OH, OW, FW, SY, SX, PT, PL, WC,
+                SXC, PLC, SYWC, PTWC, T, glast, dm16, chanwise, pool, g, tap_last, pos_end,
+                xa_c, i_ra, w_ra, m_valid, pl_valid, m_first, m_last, m_pad, IB, WB):
+    """Address generator: the loops over output positions (oy, ox), channel groups g and the
+    FH*FW*C taps of a sum, the input-buffer address of a tap (padded taps outside the image)
+    and the weight address g*T + tap; ``ag_init`` starts a layer, ``ag_sum`` a sum, ``ag_step``
+    issues a tap. Two tap stages (address registered, buffers answer) lead to the MAC array
+    (``m_*``) or the pooling unit (``pl_valid``)."""
+    AW = len(xa_c)
+    GB = len(g)
 
-        @always(clk.posedge)
-        def wbuf_ram():
-            if w_we:
-                wbuf_m[w_wa].next = w_in
-            w_q.next = wbuf_m[w_ra]
+    def zext(sig, n):
+        return sig if len(sig) == n else ConcatSignal(intbv(0)[n - len(sig):], sig)
 
-    else:
-
-        @always(clk.posedge)
-        def ibuf_ram():
-            if i_we:
-                ibuf_m[i_wa].next = s_axis_x_tdata.signed()
-            x_q.next = ibuf_m[i_ra]
-
-        @always(clk.posedge)
-        def wbuf_ram():
-            if w_we:
-                wbuf_m[w_wa].next = s_axis_w_tdata
-            w_q.next = wbuf_m[w_ra]
-
-    # ------------------------------------------------------------------ MAC, output stage
-    # taps from the tap pipeline (stage 2): MAC array, or pooling when `pool`
-    m_valid, m_first, m_last, m_pad = (Signal(bool(0)) for _ in range(4))
-    pl_valid = Signal(bool(0))
-    # the MAC array's results, one lane per cycle
-    mo_valid, mo_last = Signal(bool(0)), Signal(bool(0))
-    mo_lane = _u(max(1, LP))
-    # results for the output FIFO: a (MAC path: requantised / activated) and b (pooling)
-    out_a, out_b = Signal(bool(0)), Signal(bool(0))
-    out_ya, out_yb = _u(XW), _u(XW)
-    bad_mode = Signal(bool(0))  # a layer kind this build does not have (error code 6)
-    g = _m(GB)
-    # channel of the MAC output: g * P + lane (< cmax: OUT_C <= cmax is checked at START), or
-    # g in depthwise mode (lane 0 only)
-    # the group of every sum travels in a small FIFO from its last tap to its last lane
-    gq = [_u(GB) for _ in range(QD)]
-    gq_wp, gq_rp = _m(3), _m(3)
-    gh = _u(GB)  # group of the sum leaving the MAC array
-    gq_push = Signal(bool(0))
-
-    @always(clk.posedge)
-    def group_fifo():
-        if gq_push:
-            gq[gq_wp].next = g
-
-    @always_comb
-    def group_head():
-        gh.next = gq[gq_rp]
-
-    if P == 1:
-        chan_conv = bits(gh, CB, 0)
-    elif CB == LP:
-        chan_conv = mo_lane
-    else:
-        chan_conv = ConcatSignal(bits(gh, CB - LP, 0), mo_lane)
-    chan_dw = bits(gh, CB, 0)
-    chan = _u(CB)
-    chan8 = zext(chan, 8)
-    keep_in = Signal(bool(0))  # a MAC result of a channel < OUT_C
-
-    @always_comb
-    def channel():
-        if mode_dw:
-            chan.next = chan_dw
-            keep_in.next = mo_valid and mo_lane == 0
-        else:
-            chan.next = chan_conv
-            keep_in.next = mo_valid and chan8 < OC
-
-    if HF:
-        datapath = _hf6_datapath(clk, rst, P, LP, CB, bias_t, quant, mode, chanwise, g,
-                                 x_q, w_q, m_valid, m_first, m_last, m_pad, pl_valid,
-                                 mo_valid, mo_lane, mo_last, keep_in, out_a, out_ya,
-                                 out_b, out_yb, bad_mode)
-        spare_dp = [bits(s_axis_w_tdata, 8 * i + 8, 8 * i + 6) for i in range(P)]
-        spare_dp += [bits(reg_wdata, 32, 24), ch_sel]
-    else:
-        m_ready, pl_ready = Signal(bool(0)), Signal(bool(0))
-        mo_acc = _s(32)
-        mac = cnn_mac(clk, rst, m_valid, m_ready, m_first, m_last, m_pad, x_q, w_q, in_zp,
-                      mo_valid, mo_lane, mo_last, mo_acc, lanes=P, mul=mul, pack=True,
-                      spec=spec, **({"sel": mul_sel} if NU > 1 else {}))
-        rq_valid = Signal(bool(0))
-        rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
-        rq_shift = _s(6)
-        rq_scale = _u(32)
-        rq_out_valid = Signal(bool(0))
-        rq_y = _s(8)
-        requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, fsc,
-                              rq_scale, out_zp, act_min, act_max, rq_out_valid, rq_y)
-        keep_pipe = _u(7)
-        # pooling unit: the taps of one window (padded taps skipped), one result per window
-        pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
-        pl_x, pl_min, pl_max = _u(8), _u(8), _u(8)
-        pooler = cnn_pool(clk, rst, pl_valid, pl_ready, pl_first, pl_last, pl_pad, pl_x,
-                          pl_avg, pl_min, pl_max, out_b, out_yb)
-
-        @always(clk.posedge)
-        def requant_feed():
-            rq_valid.next = mo_valid
-            rq_acc.next = mo_acc
-            rq_bias.next = bias_t[chan].signed()
-            rq_mult.next = mult_t[chan].signed()
-            rq_shift.next = shift_t[chan].signed()
-            rq_scale.next = scale_t[chan]
-
-        @always_seq(clk.posedge, reset=rst)
-        def side_pipe():
-            # keep (channel < OUT_C) travels beside the requant pipeline
-            keep_pipe.next = concat(keep_pipe[6:], keep_in)
-
-        @always_comb
-        def int8_out():
-            out_a.next = rq_out_valid and keep_pipe[6]
-            out_ya.next = rq_y[8:]
-            pl_first.next = m_first
-            pl_last.next = m_last
-            pl_pad.next = m_pad
-            pl_x.next = x_q[8:]
-            pl_avg.next = mode[0]
-            pl_min.next = quant[24:16]
-            pl_max.next = quant[32:24]
-
-        datapath = (mac, requant, pooler, requant_feed, side_pipe, int8_out)
-        if NU > 1:  # a MODE.MUL naming no unit of the build: error code 6 at START
-            datapath += (select_register(clk, rst, reg_wr, reg_err, reg_addr, reg_wdata,
-                                         mul_sel, bad_mode, W_MODE,
-                                         REGMAP["MODE"].field("MUL").lsb, NU),)
-        spare_dp = [m_ready, pl_ready]
-
-    # ------------------------------------------------------------------ output FIFO
-    fifo = [_u(XW) for _ in range(FD)]
-    f_wp, f_rp = _m(FB), _m(FB)
-    f_cnt = _u(FB + 1)
-    sent = _u(24)
-    push, pop = Signal(bool(0)), Signal(bool(0))
-
-    @always_comb
-    def fifo_flags():
-        push.next = out_a or out_b
-        pop.next = f_cnt != 0 and m_axis_y_tready
-        m_axis_y_tvalid.next = f_cnt != 0
-        m_axis_y_tdata.next = fifo[f_rp]
-        m_axis_y_tlast.next = sent + 1 == NOUT
-
-    @always(clk.posedge)
-    def fifo_ram():
-        if out_b:
-            fifo[f_wp].next = out_yb
-        elif out_a:
-            fifo[f_wp].next = out_ya
-
-    # ------------------------------------------------------------------ control
-    t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
-                   "SUM_START", "TAPS", "FLUSH", "DRAIN")
-    drain_w = Signal(bool(0))  # DRAIN reads the weight stream (else the input map stream)
-    state = Signal(t_state.IDLE)
     oy, ox, ci = _u(8), _u(8), _u(8)
     ky, kx = _u(4), _u(4)
     tap = _u(16)
@@ -878,262 +760,80 @@ def cnn_engine(clk, rst,
     # tap pipeline: stage 1 (addresses registered), stage 2 (buffers answer) -> MAC
     v1, f1, l1, p1 = (Signal(bool(0)) for _ in range(4))
     v2, f2, l2, p2 = (Signal(bool(0)) for _ in range(4))
-    pending = _u(9)  # results of issued sums not yet in the output FIFO
-    since = Signal(intbv(P, min=0, max=P + 1))  # cycles since the last last tap
-    klast = _u(9)  # results of the last group of a position (OUT_C - (G-1)*P, or 1)
-    kept = _u(9)  # results of the sum being issued
-    issue_last = Signal(bool(0))  # the last tap of a sum is issued this cycle
-    f9 = zext(f_cnt, 9)
+    pad_c = Signal(bool(0))
 
     @always_comb
-    def issue():
-        issue_last.next = state == t_state.TAPS and tap + 1 == T and (since >= P or pool)
-        gq_push.next = state == t_state.TAPS and tap + 1 == T and since >= P and not pool
-        if chanwise:
-            kept.next = 1
-        elif g == glast:
-            kept.next = klast
-        else:
-            kept.next = P
-
-    @always_comb
-    def stream_ready():
-        s_axis_x_tready.next = state == t_state.LOAD_X or (state == t_state.DRAIN and
-                                                           not drain_w)
-        s_axis_w_tready.next = (state == t_state.LOAD_W and not pool) or (
-            state == t_state.DRAIN and drain_w)
-        i_we.next = state == t_state.LOAD_X and s_axis_x_tvalid
-        w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid and not pool
-        i_wa.next = cnt[IB:]
-        w_wa.next = cnt[WB:]
+    def loop_ends():
+        tap_last.next = tap + 1 == T
+        pos_end.next = g == glast and ox + 1 == OW and oy + 1 == OH
 
     @always_seq(clk.posedge, reset=rst)
-    def control():
+    def loops():
         v1.next = 0
-        if busy:
-            cycles.next = cycles + 1
-        if pop:
-            f_rp.next = f_rp + 1
-            sent.next = sent + 1
-        if push:
-            f_wp.next = f_wp + 1
-        if push and not pop:
-            f_cnt.next = f_cnt + 1
-        elif pop and not push:
-            f_cnt.next = f_cnt - 1
-        if issue_last and push:
-            pending.next = pending + kept - 1
-        elif issue_last:
-            pending.next = pending + kept
-        elif push:
-            pending.next = pending - 1
-        if gq_push:
-            gq_wp.next = gq_wp + 1
-        if issue_last:
-            since.next = 1
-        elif since < P:
-            since.next = since + 1
-        if mo_valid and mo_last:
-            gq_rp.next = gq_rp + 1
-
-        if state == t_state.IDLE:
-            if start:
-                busy.next = 1
-                done.next = 0
-                err.next = 0
-                err_code.next = 0
-                cycles.next = 0
-                ks.next = 0
-                state.next = t_state.SETUP
-        elif state == t_state.SETUP:
-            ks.next = ks + 1
-            if ks == 0:
-                HW.next = prod[16:]
-                if chanwise:
-                    G.next = oc9
-                else:
-                    G.next = gconv
-            elif ks == 1:
-                WC.next = prod[16:]
-            elif ks == 2:
-                SXC.next = prod[12:]
-            elif ks == 3:
-                PLC.next = prod[12:]
-            elif ks == 4:
-                FHW.next = prod[8:]
-            elif ks == 5:
-                OHW.next = prod[16:]
-            elif ks == 6:
-                HWC.next = prod[24:]
-            elif ks == 7:
-                T.next = prod[16:]
-            elif ks == 8:
-                SYWC.next = prod[20:]
-            elif ks == 9:
-                PTWC.next = prod[20:]
-            elif ks == 10:
-                NOUT.next = prod[24:]
-            else:
-                GT.next = prod[25:]
-                glast.next = gm[GB:]
-                state.next = t_state.CHECK
-        elif state == t_state.CHECK:
-            cnt.next = 0
-            sent.next = 0
-            klast.next = oc9 - (gm << LP)
-            if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
-                    or FW == 0 or SY == 0 or SX == 0:
-                err_code.next = 4
-                err.next = 1
-            elif HWC > ibuf:
-                err_code.next = 1
-                err.next = 1
-            elif GT > wbuf and not pool:
-                err_code.next = 2
-                err.next = 1
-            elif OC > cmax:
-                err_code.next = 3
-                err.next = 1
-            elif chanwise and oc16 != prod[16:]:
-                err_code.next = 5
-                err.next = 1
-            elif bad_mode:
-                err_code.next = 6
-                err.next = 1
-            if H == 0 or W == 0 or C == 0 or OH == 0 or OW == 0 or OC == 0 or FH == 0 \
-                    or FW == 0 or SY == 0 or SX == 0 or HWC > ibuf or (GT > wbuf and not pool) \
-                    or OC > cmax or (chanwise and oc16 != prod[16:]) or bad_mode:
-                done.next = 1
-                busy.next = 0
-                state.next = t_state.IDLE
-            else:
-                state.next = t_state.LOAD_X
-        elif state == t_state.LOAD_X:
-            # a frame of H*W*C beats with tlast on the last one; a shorter frame ends the run
-            # with error 7, a longer one is read to its tlast and dropped (error 7)
-            if s_axis_x_tvalid:
-                if cnt + 1 == hwc25:
-                    cnt.next = 0
-                    if s_axis_x_tlast:
-                        state.next = t_state.LOAD_W
-                    else:
-                        err_code.next = 7
-                        err.next = 1
-                        drain_w.next = 0
-                        state.next = t_state.DRAIN
-                elif s_axis_x_tlast:
-                    err_code.next = 7
-                    err.next = 1
-                    done.next = 1
-                    busy.next = 0
-                    state.next = t_state.IDLE
-                else:
-                    cnt.next = cnt + 1
-        elif state == t_state.LOAD_W:
-            # pooling has no weights; the weights as one frame, checked like the input map
-            if pool or (s_axis_w_tvalid and cnt + 1 == gt25 and s_axis_w_tlast):
-                state.next = t_state.SUM_START
-                oy.next = 0
-                ox.next = 0
-                g.next = 0
-                gin.next = 0
-                gdm.next = 0
-                wrd.next = 0
-                iyb.next = 0 - pt14.signed()
-                ixb.next = 0 - pl14.signed()
-                rowb.next = 0 - ptwc24
-                colb.next = 0 - plc24
-            elif s_axis_w_tvalid:
-                if cnt + 1 == gt25:
-                    err_code.next = 8
-                    err.next = 1
-                    drain_w.next = 1
-                    state.next = t_state.DRAIN
-                elif s_axis_w_tlast:
-                    err_code.next = 8
-                    err.next = 1
-                    done.next = 1
-                    busy.next = 0
-                    state.next = t_state.IDLE
-                else:
-                    cnt.next = cnt + 1
-        elif state == t_state.DRAIN:
-            # the rest of a frame that was too long, up to its tlast
-            if (drain_w and s_axis_w_tvalid and s_axis_w_tlast) or \
-                    (not drain_w and s_axis_x_tvalid and s_axis_x_tlast):
-                done.next = 1
-                busy.next = 0
-                state.next = t_state.IDLE
-        elif state == t_state.SUM_START:
-            # room in the output FIFO for the results in flight and those of this sum; the
-            # pooling unit takes one AveragePool window at a time (MaxPool back to back)
-            if f9 + pending + P <= FD and (pending == 0 or mode != 3):
-                ky.next = 0
-                kx.next = 0
+        if ag_init:
+            oy.next = 0
+            ox.next = 0
+            g.next = 0
+            gin.next = 0
+            gdm.next = 0
+            wrd.next = 0
+            iyb.next = 0 - pt14.signed()
+            ixb.next = 0 - pl14.signed()
+            rowb.next = 0 - ptwc24
+            colb.next = 0 - plc24
+        elif ag_sum:
+            ky.next = 0
+            kx.next = 0
+            ci.next = 0
+            tap.next = 0
+            kywc.next = 0
+            kxc.next = 0
+        elif ag_step:
+            v1.next = 1
+            f1.next = tap == 0
+            l1.next = tap + 1 == T
+            tap.next = tap + 1
+            wrd.next = wrd + 1
+            if chanwise or ci + 1 == C:
                 ci.next = 0
-                tap.next = 0
-                kywc.next = 0
-                kxc.next = 0
-                state.next = t_state.TAPS
-        elif state == t_state.TAPS:
-            # a last tap waits until P cycles after the previous one (the MAC output bank)
-            if tap + 1 != T or since >= P or pool:
-                v1.next = 1
-                f1.next = tap == 0
-                l1.next = tap + 1 == T
-                tap.next = tap + 1
-                wrd.next = wrd + 1
-                if chanwise or ci + 1 == C:
-                    ci.next = 0
-                    if kx + 1 == FW:
-                        kx.next = 0
-                        kxc.next = 0
-                        ky.next = ky + 1
-                        kywc.next = kywc + wc24
-                    else:
-                        kx.next = kx + 1
-                        kxc.next = kxc + c24
+                if kx + 1 == FW:
+                    kx.next = 0
+                    kxc.next = 0
+                    ky.next = ky + 1
+                    kywc.next = kywc + wc24
                 else:
-                    ci.next = ci + 1
-                if tap + 1 == T:
-                    # next sum: next group, position, row
-                    state.next = t_state.SUM_START
-                    if g == glast:
-                        g.next = 0
-                        gin.next = 0
-                        gdm.next = 0
-                        wrd.next = 0
-                        if ox + 1 == OW:
-                            ox.next = 0
-                            ixb.next = 0 - pl14.signed()
-                            colb.next = 0 - plc24
-                            if oy + 1 == OH:
-                                state.next = t_state.FLUSH
-                            else:
-                                oy.next = oy + 1
-                                iyb.next = iyb + sy14.signed()
-                                rowb.next = rowb + sywc24
-                        else:
-                            ox.next = ox + 1
-                            ixb.next = ixb + sx14.signed()
-                            colb.next = colb + sxc24
+                    kx.next = kx + 1
+                    kxc.next = kxc + c24
+            else:
+                ci.next = ci + 1
+            if tap + 1 == T:
+                # next sum: next group, position, row
+                if g == glast:
+                    g.next = 0
+                    gin.next = 0
+                    gdm.next = 0
+                    wrd.next = 0
+                    if ox + 1 == OW:
+                        ox.next = 0
+                        ixb.next = 0 - pl14.signed()
+                        colb.next = 0 - plc24
+                        if oy + 1 != OH:
+                            oy.next = oy + 1
+                            iyb.next = iyb + sy14.signed()
+                            rowb.next = rowb + sywc24
                     else:
-                        g.next = g + 1
-                        if gdm + 1 == dm16:
-                            gdm.next = 0
-                            gin.next = gin + 1
-                        else:
-                            gdm.next = gdm + 1
-        else:  # FLUSH: the last results leave the FIFO
-            if sent == NOUT:
-                busy.next = 0
-                done.next = 1
-                state.next = t_state.IDLE
+                        ox.next = ox + 1
+                        ixb.next = ixb + sx14.signed()
+                        colb.next = colb + sxc24
+                else:
+                    g.next = g + 1
+                    if gdm + 1 == dm16:
+                        gdm.next = 0
+                        gin.next = gin + 1
+                    else:
+                        gdm.next = gdm + 1
 
     # tap address (combinational from the counters) -> registered (stage 1)
-    pad_c = Signal(bool(0))
-    xa_c = _m(AW)
-
     @always_comb
     def tap_address():
         iy = intbv(0, min=-(1 << 13), max=1 << 13)
@@ -1176,6 +876,534 @@ def cnn_engine(clk, rst,
         m_last.next = l2
         m_pad.next = p2
 
+    return loop_ends, loops, tap_address, tap_stage, tap_stage2, mac_in
+
+
+@block
+def engine_control(clk, rst, t_state, state, start, busy, done, err, err_code, cycles, cnt,
+                   setup_done, cfg_err, pool, HWC, GT, x_ok, x_short, x_long, x_last, w_ok,
+                   w_short, w_long, w_last, s_axis_x_tvalid, s_axis_x_tready, s_axis_x_tlast,
+                   s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast, i_we, w_we, i_wa, w_wa,
+                   room, since, tap_last, pos_end, ag_init, ag_sum, ag_step, issue_last, sent,
+                   NOUT, P):
+    """The control FSM of a run: START, SETUP and CHECK, the input-map and weight frames
+    (checked by :func:`cores.common.stream.frame_check`; a long frame is drained to its
+    ``tlast``), the sums (SUM_START waits for room in the output FIFO, TAPS issues the taps
+    through :func:`tap_addrgen`) and FLUSH (the last results leave)."""
+    IB, WB = len(i_wa), len(w_wa)
+    drain_w = Signal(bool(0))  # DRAIN reads the weight stream (else the input map stream)
+    hwc25 = ConcatSignal(intbv(0)[25 - len(HWC):], HWC)
+
+    @always_comb
+    def strobes():
+        x_last.next = cnt + 1 == hwc25
+        w_last.next = cnt + 1 == GT
+        ag_init.next = state == t_state.LOAD_W and (pool or w_ok)
+        ag_sum.next = state == t_state.SUM_START and room
+        ag_step.next = state == t_state.TAPS and (not tap_last or since >= P or pool)
+        issue_last.next = state == t_state.TAPS and tap_last and (since >= P or pool)
+
+    @always_comb
+    def stream_ready():
+        s_axis_x_tready.next = state == t_state.LOAD_X or (state == t_state.DRAIN and
+                                                           not drain_w)
+        s_axis_w_tready.next = (state == t_state.LOAD_W and not pool) or (
+            state == t_state.DRAIN and drain_w)
+        i_we.next = state == t_state.LOAD_X and s_axis_x_tvalid
+        w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid and not pool
+        i_wa.next = cnt[IB:]
+        w_wa.next = cnt[WB:]
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        if busy:
+            cycles.next = cycles + 1
+        if state == t_state.IDLE:
+            if start:
+                busy.next = 1
+                done.next = 0
+                err.next = 0
+                err_code.next = 0
+                cycles.next = 0
+                state.next = t_state.SETUP
+        elif state == t_state.SETUP:
+            if setup_done:
+                state.next = t_state.CHECK
+        elif state == t_state.CHECK:
+            cnt.next = 0
+            if cfg_err != 0:
+                err_code.next = cfg_err
+                err.next = 1
+                done.next = 1
+                busy.next = 0
+                state.next = t_state.IDLE
+            else:
+                state.next = t_state.LOAD_X
+        elif state == t_state.LOAD_X:
+            # a frame of H*W*C beats with tlast on the last one; a shorter frame ends the run
+            # with error 7, a longer one is read to its tlast and dropped (error 7)
+            if x_ok:
+                cnt.next = 0
+                state.next = t_state.LOAD_W
+            elif x_long:
+                cnt.next = 0
+                err_code.next = 7
+                err.next = 1
+                drain_w.next = 0
+                state.next = t_state.DRAIN
+            elif x_short:
+                err_code.next = 7
+                err.next = 1
+                done.next = 1
+                busy.next = 0
+                state.next = t_state.IDLE
+            elif s_axis_x_tvalid:
+                cnt.next = cnt + 1
+        elif state == t_state.LOAD_W:
+            # pooling has no weights; the weights as one frame, checked like the input map
+            if ag_init:
+                state.next = t_state.SUM_START
+            elif w_long:
+                err_code.next = 8
+                err.next = 1
+                drain_w.next = 1
+                state.next = t_state.DRAIN
+            elif w_short:
+                err_code.next = 8
+                err.next = 1
+                done.next = 1
+                busy.next = 0
+                state.next = t_state.IDLE
+            elif s_axis_w_tvalid:
+                cnt.next = cnt + 1
+        elif state == t_state.DRAIN:
+            # the rest of a frame that was too long, up to its tlast
+            if (drain_w and s_axis_w_tvalid and s_axis_w_tlast) or \
+                    (not drain_w and s_axis_x_tvalid and s_axis_x_tlast):
+                done.next = 1
+                busy.next = 0
+                state.next = t_state.IDLE
+        elif state == t_state.SUM_START:
+            if ag_sum:
+                state.next = t_state.TAPS
+        elif state == t_state.TAPS:
+            # a last tap waits until P cycles after the previous one (the MAC output bank)
+            if issue_last:
+                # next sum: next group, position, row (FLUSH after the last)
+                if pos_end:
+                    state.next = t_state.FLUSH
+                else:
+                    state.next = t_state.SUM_START
+        else:  # FLUSH: the last results leave the FIFO
+            if sent == NOUT:
+                busy.next = 0
+                done.next = 1
+                state.next = t_state.IDLE
+
+    return strobes, stream_ready, control
+
+
+@block
+def output_stage(clk, rst, t_state, state, out_a, out_ya, out_b, out_yb, m_axis_y_tdata,
+                 m_axis_y_tvalid, m_axis_y_tready, m_axis_y_tlast, NOUT, issue_last, tap_last,
+                 pool, chanwise, mode, g, glast, klast, mo_valid, mo_last, gh, since, sent, room,
+                 P, FD):
+    """The output FIFO (results of the MAC path, ``a``, and of the pooling unit, ``b``), the
+    count of results in flight and of cycles since the last last tap, the room check of a new
+    sum, and the small FIFO that carries the group of every sum from its last tap to its
+    results."""
+    FB = _log2(FD)
+    QD = 8  # sums in flight at most: last taps come >= P cycles apart, a sum takes P + 6
+    XW = len(out_ya)
+    fifo = [_u(XW) for _ in range(FD)]
+    f_wp, f_rp = _m(FB), _m(FB)
+    f_cnt = _u(FB + 1)
+    f9 = ConcatSignal(intbv(0)[8 - FB:], f_cnt)
+    push, pop = Signal(bool(0)), Signal(bool(0))
+    pending = _u(9)  # results of issued sums not yet in the output FIFO
+    kept = _u(9)  # results of the sum being issued
+    gq = [_u(len(g)) for _ in range(QD)]
+    gq_wp, gq_rp = _m(3), _m(3)
+    gq_push = Signal(bool(0))
+
+    @always_comb
+    def fifo_flags():
+        push.next = out_a or out_b
+        pop.next = f_cnt != 0 and m_axis_y_tready
+        m_axis_y_tvalid.next = f_cnt != 0
+        m_axis_y_tdata.next = fifo[f_rp]
+        m_axis_y_tlast.next = sent + 1 == NOUT
+
+    @always(clk.posedge)
+    def fifo_ram():
+        if out_b:
+            fifo[f_wp].next = out_yb
+        elif out_a:
+            fifo[f_wp].next = out_ya
+
+    @always_comb
+    def issue():
+        gq_push.next = state == t_state.TAPS and tap_last and since >= P and not pool
+        if chanwise:
+            kept.next = 1
+        elif g == glast:
+            kept.next = klast
+        else:
+            kept.next = P
+        # room in the output FIFO for the results in flight and those of this sum; the
+        # pooling unit takes one AveragePool window at a time (MaxPool back to back)
+        room.next = f9 + pending + P <= FD and (pending == 0 or mode != 3)
+
+    @always_seq(clk.posedge, reset=rst)
+    def counts():
+        if pop:
+            f_rp.next = f_rp + 1
+            sent.next = sent + 1
+        if state == t_state.CHECK:
+            sent.next = 0
+        if push:
+            f_wp.next = f_wp + 1
+        if push and not pop:
+            f_cnt.next = f_cnt + 1
+        elif pop and not push:
+            f_cnt.next = f_cnt - 1
+        if issue_last and push:
+            pending.next = pending + kept - 1
+        elif issue_last:
+            pending.next = pending + kept
+        elif push:
+            pending.next = pending - 1
+        if gq_push:
+            gq_wp.next = gq_wp + 1
+        if issue_last:
+            since.next = 1
+        elif since < P:
+            since.next = since + 1
+        if mo_valid and mo_last:
+            gq_rp.next = gq_rp + 1
+
+    @always(clk.posedge)
+    def group_fifo():
+        if gq_push:
+            gq[gq_wp].next = g
+
+    @always_comb
+    def group_head():
+        gh.next = gq[gq_rp]
+
+    return fifo_flags, fifo_ram, issue, counts, group_fifo, group_head
+
+
+@block
+def engine_buffers(clk, s_axis_x_tdata, s_axis_w_tdata, i_we, i_wa, i_ra, w_we, w_wa, w_ra, x_q,
+                   w_q, P, ibuf, wbuf, HF):
+    """The input buffer (one activation per word) and the weight buffer (P weights per word:
+    int8 codes, or the HF6 codes, bits 8i+5..8i of a weight beat), one read port each."""
+    ibuf_m = [_u(32) if HF else _s(8) for _ in range(ibuf)]
+    wbuf_m = [_u((6 if HF else 8) * P) for _ in range(wbuf)]
+    if HF:
+        # the HF6 code of lane i is bits 8i+5..8i of a weight beat
+        w_in = ConcatSignal(*[_bits(s_axis_w_tdata, 8 * i + 6, 8 * i)
+                              for i in reversed(range(P))]) \
+            if P > 1 else _bits(s_axis_w_tdata, 6, 0)
+
+        @always(clk.posedge)
+        def ibuf_ram():
+            if i_we:
+                ibuf_m[i_wa].next = s_axis_x_tdata
+            x_q.next = ibuf_m[i_ra]
+
+        @always(clk.posedge)
+        def wbuf_ram():
+            if w_we:
+                wbuf_m[w_wa].next = w_in
+            w_q.next = wbuf_m[w_ra]
+
+    else:
+
+        @always(clk.posedge)
+        def ibuf_ram():
+            if i_we:
+                ibuf_m[i_wa].next = s_axis_x_tdata.signed()
+            x_q.next = ibuf_m[i_ra]
+
+        @always(clk.posedge)
+        def wbuf_ram():
+            if w_we:
+                wbuf_m[w_wa].next = s_axis_w_tdata
+            w_q.next = wbuf_m[w_ra]
+
+    return ibuf_ram, wbuf_ram
+
+
+@block
+def _result_channel(mode_dw, gh, mo_valid, mo_lane, OC, chan, keep_in, P, CB):
+    """The channel of the MAC array's result on ``mo_lane``: g * P + lane (< cmax: OUT_C <=
+    cmax is checked at START), or g in depthwise mode (lane 0 only); ``keep_in``: a result of
+    a channel < OUT_C."""
+    LP = _log2(P)
+    if P == 1:
+        chan_conv = _bits(gh, CB, 0)
+    elif CB == LP:
+        chan_conv = mo_lane
+    else:
+        chan_conv = ConcatSignal(_bits(gh, CB - LP, 0), mo_lane)
+    chan_dw = _bits(gh, CB, 0)
+    chan8 = ConcatSignal(intbv(0)[8 - CB:], chan)
+
+    @always_comb
+    def channel():
+        if mode_dw:
+            chan.next = chan_dw
+            keep_in.next = mo_valid and mo_lane == 0
+        else:
+            chan.next = chan_conv
+            keep_in.next = mo_valid and chan8 < OC
+
+    return channel
+
+
+@block
+def _int8_datapath(clk, rst, P, mul, spec, bias_t, mult_t, shift_t, scale_t, fsc, mode, quant,
+                   in_zp, out_zp, act_min, act_max, chan, keep_in, x_q, w_q, m_valid, m_first,
+                   m_last, m_pad, pl_valid, mo_valid, mo_lane, mo_last, out_a, out_ya, out_b,
+                   out_yb, m_ready, pl_ready, mul_sel=None):
+    """The int8 engine's arithmetic: the MAC array (:mod:`cores.cnn.mac`; ``mul_sel`` picks the
+    unit of a heterogeneous one), the requantisation
+    of each result with its channel's bias, M and shift (or bias and float64 scale with
+    MODE.FLOAT_SCALE), and the pooling unit (:mod:`cores.cnn.pool`; one result per window)."""
+    mo_acc = _s(32)
+    mac = cnn_mac(clk, rst, m_valid, m_ready, m_first, m_last, m_pad, x_q, w_q, in_zp,
+                  mo_valid, mo_lane, mo_last, mo_acc, lanes=P, mul=mul, pack=True,
+                  spec=spec, **({} if mul_sel is None else {"sel": mul_sel}))
+    rq_valid = Signal(bool(0))
+    rq_acc, rq_bias, rq_mult = _s(32), _s(32), _s(32)
+    rq_shift = _s(6)
+    rq_scale = _u(32)
+    rq_out_valid = Signal(bool(0))
+    rq_y = _s(8)
+    requant = cnn_requant(clk, rst, rq_valid, rq_acc, rq_bias, rq_mult, rq_shift, fsc,
+                          rq_scale, out_zp, act_min, act_max, rq_out_valid, rq_y)
+    keep_pipe = _u(7)
+    # pooling unit: the taps of one window (padded taps skipped), one result per window
+    pl_first, pl_last, pl_pad, pl_avg = (Signal(bool(0)) for _ in range(4))
+    pl_x, pl_min, pl_max = _u(8), _u(8), _u(8)
+    pooler = cnn_pool(clk, rst, pl_valid, pl_ready, pl_first, pl_last, pl_pad, pl_x,
+                      pl_avg, pl_min, pl_max, out_b, out_yb)
+
+    @always(clk.posedge)
+    def requant_feed():
+        rq_valid.next = mo_valid
+        rq_acc.next = mo_acc
+        rq_bias.next = bias_t[chan].signed()
+        rq_mult.next = mult_t[chan].signed()
+        rq_shift.next = shift_t[chan].signed()
+        rq_scale.next = scale_t[chan]
+
+    @always_seq(clk.posedge, reset=rst)
+    def side_pipe():
+        # keep (channel < OUT_C) travels beside the requant pipeline
+        keep_pipe.next = concat(keep_pipe[6:], keep_in)
+
+    @always_comb
+    def int8_out():
+        out_a.next = rq_out_valid and keep_pipe[6]
+        out_ya.next = rq_y[8:]
+        pl_first.next = m_first
+        pl_last.next = m_last
+        pl_pad.next = m_pad
+        pl_x.next = x_q[8:]
+        pl_avg.next = mode[0]
+        pl_min.next = quant[24:16]
+        pl_max.next = quant[32:24]
+
+    return mac, requant, pooler, requant_feed, side_pipe, int8_out
+
+
+@block
+def _lint_sink(spare):
+    """Reads the signals (or bits) in ``spare`` that the engine does not need, so that lint
+    sees them read."""
+    unused_cat = ConcatSignal(*spare)
+    unused_bits = Signal(bool(0))
+
+    @always_comb
+    def unused():
+        unused_bits.next = unused_cat != 0
+
+    return unused
+
+
+@block
+def cnn_engine(clk, rst,
+               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+               s_axil_bresp, s_axil_bvalid, s_axil_bready,
+               s_axil_araddr, s_axil_arvalid, s_axil_arready,
+               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+               s_axis_x_tdata, s_axis_x_tvalid, s_axis_x_tready, s_axis_x_tlast,
+               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+               m_axis_y_tdata, m_axis_y_tvalid, m_axis_y_tready, m_axis_y_tlast,
+               irq,
+               lanes, mul, spec, ibuf, wbuf, cmax):
+    """The engine's sub-blocks and their wiring: the AXI4-Lite bridge, :func:`engine_regfile`
+    and :func:`channel_tables` (registers), :func:`engine_setup` (set-up products, CHECK),
+    :func:`engine_control` (FSM) with two :func:`~cores.common.stream.frame_check` (input map,
+    weights), :func:`tap_addrgen` (address generator), :func:`engine_buffers`, the datapath
+    (:func:`_int8_datapath` or :func:`_hf6_datapath`) and :func:`output_stage`."""
+    P = lanes
+    LP = _log2(P)
+    IB = _log2(ibuf)
+    WB = _log2(wbuf)
+    CB = _log2(cmax)
+    GB = max(1, CB)  # bits of the group counter (cmax groups at most, depthwise)
+    FD = max(8, 4 * P)  # output FIFO depth (a power of two)
+    AW = 24  # width of the buffer address arithmetic (modulo 2^24)
+    HF = mul == "hf6"  # Hybrid-Float6: float32 activations, HF6 weights and biases
+    XW = 32 if HF else 8  # bits of one activation (streams, buffers)
+    NU = len(spec) if isinstance(spec, tuple) else 1  # units of a heterogeneous MAC array
+    mul_sel = _u(SEL_BITS) if NU > 1 else None  # MODE.MUL
+    bits = _bits
+
+    # ------------------------------------------------------------------ register file
+    reg_addr = _u(len(s_axil_awaddr) - 2)
+    reg_wr, reg_rd, reg_err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    reg_wdata, reg_rdata = _u(32), _u(32)
+    bridge = axil_bridge(
+        clk, rst,
+        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+        s_axil_bresp, s_axil_bvalid, s_axil_bready,
+        s_axil_araddr, s_axil_arvalid, s_axil_arready,
+        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+        reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
+    )
+    # QUANT (int8) or ACT (HF6: bits 1:0, the only bits kept)
+    in_shape, out_shape, filt, quant = _u(24), _u(24), _u(24), _u(2 if HF else 32)
+    mode = _u(2)
+    dmul = _u(8)  # depth multiplier of a DepthwiseConv2D (0 counts as 1)
+    fsc = Signal(bool(0))  # MODE.FLOAT_SCALE (int8 build): the reference FC rescale
+    mode_dw = Signal(bool(0))  # DepthwiseConv2D
+    pool = Signal(bool(0))  # MaxPool / AveragePool: taps go to the pooling unit
+    chanwise = Signal(bool(0))  # one channel per sum (depthwise, pooling)
+    # channel table: BIAS (int32, or the HF6 bias code), MULT, SHIFT and SCALE_HI (int8 only)
+    bias_t = [_u(6 if HF else 32) for _ in range(cmax)]
+    mult_t = [_u(32) for _ in range(cmax)]
+    shift_t = [_u(6) for _ in range(cmax)]
+    scale_t = [_u(32) for _ in range(cmax)]
+    busy, done, err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    err_code = _u(4)
+    cycles = _u(32)
+    start = Signal(bool(0))
+    ch_sel = _u(3)
+    ch_ok = Signal(bool(0))
+    tab_rd = _u(32)  # the addressed channel-table entry
+    # layer parameters (register fields)
+    H, W, C = _u(8), _u(8), _u(8)
+    OH, OW, OC = _u(8), _u(8), _u(8)
+    FH, FW, SY, SX, PT, PL = (_u(4) for _ in range(6))
+    in_zp, out_zp, act_min, act_max = _s(8), _s(8), _s(8), _s(8)
+    regs = engine_regfile(clk, rst, reg_addr, reg_wr, reg_wdata, reg_rdata, reg_err, in_shape,
+                          out_shape, filt, quant, mode, dmul, fsc, start, busy, done, err,
+                          err_code, cycles, ch_ok, tab_rd, irq, H, W, C, OH, OW, OC, FH, FW, SY,
+                          SX, PT, PL, in_zp, out_zp, act_min, act_max, mode_dw, pool, chanwise,
+                          P, IB, WB, cmax, HF, mul_sel)
+    tables = channel_tables(clk, reg_addr, reg_wr, reg_wdata, bias_t, mult_t, shift_t, scale_t,
+                            ch_sel, ch_ok, tab_rd, CB, cmax, HF)
+
+    # ------------------------------------------------------------------ set-up (SETUP, CHECK)
+    WC, T = _u(16), _u(16)
+    SXC, PLC = _u(12), _u(12)
+    SYWC, PTWC = _u(20), _u(20)
+    HWC, NOUT = _u(24), _u(24)
+    GT = _u(25)
+    glast = _u(GB)  # G - 1 in the group counter's width
+    klast = _m(9)  # results of the last group of a position: OUT_C - (G-1)*P (conv)
+    dm16 = _u(16)  # the depth multiplier in use: MODE's, at least 1; 1 but for depthwise
+    prod = _u(32)  # the shared set-up multiplier
+    gsum, gm = _m(9), _m(9)  # OUT_C + P - 1, G - 1
+    setup_done = Signal(bool(0))
+    cfg_err = _u(4)
+    bad_mode = Signal(bool(0))  # a layer kind this build does not have (error code 6)
+    # ------------------------------------------------------------------ control
+    t_state = enum("IDLE", "SETUP", "CHECK", "LOAD_X", "LOAD_W",
+                   "SUM_START", "TAPS", "FLUSH", "DRAIN")
+    state = Signal(t_state.IDLE)
+    cnt = _u(25)  # beat of the input-map / weight frame
+    x_ok, x_short, x_long, x_last = (Signal(bool(0)) for _ in range(4))
+    w_ok, w_short, w_long, w_last = (Signal(bool(0)) for _ in range(4))
+    i_we, w_we = Signal(bool(0)), Signal(bool(0))
+    i_wa, i_ra = _u(IB), _u(IB)
+    w_wa, w_ra = _u(WB), _u(WB)
+    room = Signal(bool(0))  # the output FIFO has room for a new sum
+    since = Signal(intbv(P, min=0, max=P + 1))  # cycles since the last last tap
+    tap_last, pos_end = Signal(bool(0)), Signal(bool(0))
+    ag_init, ag_sum, ag_step = (Signal(bool(0)) for _ in range(3))
+    issue_last = Signal(bool(0))  # the last tap of a sum is issued this cycle
+    sent = _u(24)
+    setup = engine_setup(clk, rst, t_state, state, start, H, W, C, OH, OW, OC, FH, FW, SY, SX,
+                         PT, PL, dmul, mode_dw, chanwise, pool, bad_mode, WC, T, SXC, PLC, SYWC,
+                         PTWC, HWC, NOUT, GT, glast, klast, dm16, prod, gsum, gm, setup_done,
+                         cfg_err, P, ibuf, wbuf, cmax)
+    fsm = engine_control(clk, rst, t_state, state, start, busy, done, err, err_code, cycles, cnt,
+                         setup_done, cfg_err, pool, HWC, GT, x_ok, x_short, x_long, x_last, w_ok,
+                         w_short, w_long, w_last, s_axis_x_tvalid, s_axis_x_tready,
+                         s_axis_x_tlast, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+                         i_we, w_we, i_wa, w_wa, room, since, tap_last, pos_end, ag_init, ag_sum,
+                         ag_step, issue_last, sent, NOUT, P)
+    checks = (frame_check(s_axis_x_tvalid, s_axis_x_tlast, x_last, x_ok, x_short, x_long),
+              frame_check(s_axis_w_tvalid, s_axis_w_tlast, w_last, w_ok, w_short, w_long))
+
+    # ------------------------------------------------------------------ addresses, buffers
+    g = _m(GB)  # channel group of the sum being issued
+    xa_c = _m(AW)  # input-buffer address of the tap (modulo 2^AW)
+    x_q = _u(32) if HF else _s(8)
+    w_q = _u((6 if HF else 8) * P)
+    # taps from the tap pipeline (stage 2): MAC array, or pooling when `pool`
+    m_valid, m_first, m_last, m_pad = (Signal(bool(0)) for _ in range(4))
+    pl_valid = Signal(bool(0))
+    addresses = tap_addrgen(clk, rst, ag_init, ag_sum, ag_step, H, W, C, OH, OW, FW, SY, SX, PT,
+                            PL, WC, SXC, PLC, SYWC, PTWC, T, glast, dm16, chanwise, pool, g,
+                            tap_last, pos_end, xa_c, i_ra, w_ra, m_valid, pl_valid, m_first,
+                            m_last, m_pad, IB, WB)
+    buffers = engine_buffers(clk, s_axis_x_tdata, s_axis_w_tdata, i_we, i_wa, i_ra, w_we, w_wa,
+                             w_ra, x_q, w_q, P, ibuf, wbuf, HF)
+
+    # ------------------------------------------------------------------ MAC, output stage
+    # the MAC array's results, one lane per cycle
+    mo_valid, mo_last = Signal(bool(0)), Signal(bool(0))
+    mo_lane = _u(max(1, LP))
+    # results for the output FIFO: a (MAC path: requantised / activated) and b (pooling)
+    out_a, out_b = Signal(bool(0)), Signal(bool(0))
+    out_ya, out_yb = _u(XW), _u(XW)
+    gh = _u(GB)  # group of the sum leaving the MAC array
+    chan = _u(CB)
+    keep_in = Signal(bool(0))  # a MAC result of a channel < OUT_C
+    channel = _result_channel(mode_dw, gh, mo_valid, mo_lane, OC, chan, keep_in, P, CB)
+    if HF:
+        datapath = _hf6_datapath(clk, rst, P, LP, CB, bias_t, quant, mode, chanwise, g,
+                                 x_q, w_q, m_valid, m_first, m_last, m_pad, pl_valid,
+                                 mo_valid, mo_lane, mo_last, keep_in, out_a, out_ya,
+                                 out_b, out_yb, bad_mode)
+        spare_dp = [bits(s_axis_w_tdata, 8 * i + 8, 8 * i + 6) for i in range(P)]
+        spare_dp += [bits(reg_wdata, 32, 24), ch_sel]
+    else:
+        m_ready, pl_ready = Signal(bool(0)), Signal(bool(0))
+        datapath = _int8_datapath(clk, rst, P, mul, spec, bias_t, mult_t, shift_t, scale_t, fsc,
+                                  mode, quant, in_zp, out_zp, act_min, act_max, chan, keep_in,
+                                  x_q, w_q, m_valid, m_first, m_last, m_pad, pl_valid, mo_valid,
+                                  mo_lane, mo_last, out_a, out_ya, out_b, out_yb, m_ready,
+                                  pl_ready, mul_sel)
+        if NU > 1:  # a MODE.MUL naming no unit of the build: error code 6 at START
+            datapath = (datapath, select_register(clk, rst, reg_wr, reg_err, reg_addr,
+                                                  reg_wdata, mul_sel, bad_mode, W_MODE,
+                                                  REGMAP["MODE"].field("MUL").lsb, NU))
+        spare_dp = [m_ready, pl_ready]
+    output = output_stage(clk, rst, t_state, state, out_a, out_ya, out_b, out_yb, m_axis_y_tdata,
+                          m_axis_y_tvalid, m_axis_y_tready, m_axis_y_tlast, NOUT, issue_last,
+                          tap_last, pool, chanwise, mode, g, glast, klast, mo_valid, mo_last, gh,
+                          since, sent, room, P, FD)
+
     # signals (or bits) the engine does not need, gathered so that lint sees them read
     spare = [reg_rd, *spare_dp, bits(xa_c, AW, IB),
              bits(cnt, 25, IB), bits(prod, 32, 25)]
@@ -1185,20 +1413,8 @@ def cnn_engine(clk, rst,
         spare.append(bits(gm, 9, GB))
     if P == 1:
         spare.append(mo_lane)  # always lane 0
-    unused_cat = ConcatSignal(*spare)
-    unused_bits = Signal(bool(0))
-
-    @always_comb
-    def unused():
-        unused_bits.next = unused_cat != 0
-
-    decoders = (decode_sel, decode_idx) if cmax < 64 else (decode_sel,)
-    return (bridge, mode_decode, depth_mult, decode, decoders, reg_extra, read_mux, reg_write,
-            irq_status, irq_out,
-            fields, ibuf_ram,
-            wbuf_ram, datapath, channel, fifo_flags, fifo_ram, stream_ready, control,
-            tap_address, tap_stage, tap_stage2, mac_in, unused, group_count, setup_operands,
-            setup_product, group_fifo, group_head, issue)
+    return (bridge, regs, tables, setup, fsm, checks, addresses, buffers, channel, datapath,
+            output, _lint_sink(spare))
 
 
 def build(lanes=4, mul="int8", ibuf=1024, wbuf=512, cmax=16):

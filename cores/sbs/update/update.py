@@ -57,10 +57,12 @@ from myhdl import (
     concat,
     enum,
     intbv,
+    modbv,
 )
 
 from cores.common import regmap
 from cores.common.axil import axil_bridge, axil_signals
+from cores.common.stream import frame_check
 from refmodels.sbs.formats import FormatError, parse_format
 
 F = 24
@@ -309,274 +311,20 @@ def adder_tree(ins, out):
 
 
 @block
-def sbs_engine(clk, rst,
-               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
-               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
-               s_axil_bresp, s_axil_bvalid, s_axil_bready,
-               s_axil_araddr, s_axil_arvalid, s_axil_arready,
-               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
-               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
-               s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
-               m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
-               s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
-               p, n_max, weights, div_step, ip_max, rows_max, irq=None):
-    """The update datapath and its sequencing; ``rows_max == 0``: stream mode (the update
-    unit), else layer mode (the layer unit: ``ip_max`` IPs and ``rows_max`` weight rows on
-    chip, one update per beat of ``s_axis_s``, the interrupt registers and ``irq``)."""
-    fmt = check_params(p, n_max, weights, div_step)
+def sbs_regfile(clk, rst, reg_addr, reg_wr, reg_wdata, reg_rdata, reg_err, wr_ctrl, wr_error,
+                cmd_load, cmd_dump, cmd_loadw, state_code, busy, pending, error, n_updates,
+                n_skipped, n_dropped, row_cycles, n_h, c1, theta, n_ip, n_rows, irq,
+                p, n_max, ip_max, rows_max, id_value, config_value, config2_value):
+    """Register file: the address decode of :data:`REGMAP` (:data:`LAYER_REGMAP` when
+    ``rows_max > 0``): read data and SLVERR, the configuration registers (N_H, C1, THETA,
+    N_IP, N_ROWS), the write strobes of CTRL and ERROR (their bits belong to the control FSM)
+    and, in the layer unit, IRQ_ENABLE / IRQ_STATUS and ``irq``."""
     layer = rows_max > 0
-    ib = _clog2(ip_max)
-    hb = ib if ip_max > 1 else 0  # IP bits of an h bank address
-    rb = _clog2(rows_max) if layer else 1
-    e_bits, m_bits = fmt.e_bits, fmt.m_bits
-    wb = e_bits + m_bits
-    zero_code = (1 << wb) - 1
-    pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
-    rw = pw + _clog2(n_max)
-    depth = n_max // p
-    ab = _clog2(depth)
-    nb = _clog2(n_max + 1)
-    qw = 26  # quotient bits: Rq < 2**25 for CE <= 2**16
-    lp = _clog2(p) if p > 1 else 0
-    c1_default = REGMAP["C1"].reset  # eps = 0.1 (test_regmap checks it against HFixed)
-    config_value = p | (_clog2(n_max) << 8) | (e_bits << 16) | (m_bits << 20) | (F << 24)
-    config2_value = ((_clog2(ip_max) if ip_max > 1 else 0) | ((_clog2(rows_max) << 8)
-                     if layer else 0))
-    n_steps = -(-qw // div_step)
-
-    # ---------------------------------------------------------------- register bus
-    reg_addr = _u((LAYER_REGMAP if layer else REGMAP).addr_bits - 2)
-    id_value = LAYER_ID_VALUE if layer else ID_VALUE
-    reg_wr = Signal(bool(0))
-    reg_rd = Signal(bool(0))
-    reg_wdata = _u(32)
-    reg_rdata = _u(32)
-    reg_err = Signal(bool(0))
-    bridge = axil_bridge(
-        clk, rst,
-        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
-        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
-        s_axil_bresp, s_axil_bvalid, s_axil_bready,
-        s_axil_araddr, s_axil_arvalid, s_axil_arready,
-        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
-        reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
-    )
-
-    t_state = enum("IDLE", "LOAD", "DISCARD_H", "PASS", "DRAIN", "DISCARD_W", "NORM",
-                   "SCALE", "DIV", "DUMP_RD", "DUMP_OUT", "LOAD_W", "DISCARD_LW")
-    state = Signal(t_state.IDLE)
-    state_code = _u(4)
-    n_h = _u(nb, n_max)
-    c1 = _u(17, c1_default)
-    theta = _u(64)
-    n_updates = _u(32)
-    n_skipped = _u(32)
-    n_dropped = _u(32)
-    row_cycles = _u(32)
-    cyc = _u(32)
-    error = _u(5)
-    cmd_load = Signal(bool(0))
-    cmd_dump = Signal(bool(0))
-    cmd_loadw = Signal(bool(0))
-    n_ip = _u(ib + 1, 1)
-    n_rows = _u(rb + 1, rows_max if layer else 1)
-    ip_sel = _u(ib)  # IP of the pass (and of the pending update), or of the h frame beat
-    row_sel = _u(rb)  # weight row of the pass, or of the weight frame beat
-    last_ip = Signal(bool(0))
-    last_row = Signal(bool(0))
-    internal = Signal(bool(0))  # the pass issues its beats itself (flush, layer mode)
-    w_sel0 = Signal(bool(0))
-    w_sel1 = Signal(bool(0))
-    w_we = Signal(bool(0))
-    s_ip = _u(ib)
-    s_row = _u(rb)
-    s_take = Signal(bool(0))
-    s_bad = Signal(bool(0))
-    pending = Signal(bool(0))
-    last_beat = _u(ab)
-    beat = _u(ab)  # beat issued / loaded / dumped next
-    flush = Signal(bool(0))  # the pass runs on internal zero rows
-    drop = Signal(bool(0))  # the row of this pass is dropped
-    short_fill = Signal(bool(0))  # an early tlast: the rest of the pass is zero-filled
-    issue = Signal(bool(0))
-    issue_done = Signal(bool(0))
-    # valid bits and bank addresses of the pipeline stages S1..S6 (separate signals: MyHDL
-    # would turn a list indexed in a generator into a memory)
-    v0, v1, v2, v3, v4, v5 = (Signal(bool(0)) for _ in range(6))
-    a0, a1, a2, a3, a4 = (_u(hb + ab) for _ in range(5))
-    r = _u(rw)
-    rs = _u(PB + 1)  # r' (normalised r)
-    sh_r = _u(_clog2(rw + 1))
-    sh_l = _u(5)
-    rq = _u(RQ)
-    nlow = _u(qw)  # the low qw bits of the numerator, shifted out MSB first
-    rem = _u(PB + 2)
-    quo = _u(qw)
-    steps = _u(5)
-    busy = Signal(bool(0))
-    busy_d = Signal(bool(0))
-    error_d = _u(5)
+    nb, ib, rb = len(n_h), len(n_ip) - 1, len(n_rows) - 1
     irq_en = _u(2)  # IRQ_ENABLE, IRQ_STATUS (layer unit)
     irq_st = _u(2)
-    w_ready = Signal(bool(0))
-    h_ready = Signal(bool(0))
-    w_fire = Signal(bool(0))
-    h_fire = Signal(bool(0))
-    raddr = _u(hb + ab)
-    w_raddr = _u(rb + ab)
-    load_we = Signal(bool(0))
-
-    # ---------------------------------------------------------------- lanes
-    codes_in = [_u(wb) for _ in range(p)]
-    h_in = [_u(F) for _ in range(p)]
-    h_out = [_u(F) for _ in range(p)]
-    pnew = [_u(pw) for _ in range(p)]
-    pnew_wide = [_u(rw) for _ in range(p)]
-    w_lane = [s_axis_w_tdata((k + 1) * wb, k * wb) for k in range(p)]
-    hin_lane = [s_axis_h_tdata((k + 1) * F, k * F) for k in range(p)]
-    lanes = []
-    for k in range(p):
-        lanes.append(sbs_lane(clk, codes_in[k], h_in[k], raddr, load_we, raddr, v4, a4,
-                              sh_r, sh_l, c1, rq, pending, pnew[k], h_out[k],
-                              w_lane[k], w_we, w_raddr, w_raddr, w_sel1,
-                              e_bits, m_bits, depth * ip_max, depth * rows_max))
-    r_beat = _u(rw)
-    tree = adder_tree(pnew_wide, r_beat)
-    h_packed = ConcatSignal(*reversed(h_out)) if p > 1 else h_out[0]
-
-    @block
-    def lane_io(k):
-        wl, hl, ci, hi_, pn, pnw = w_lane[k], hin_lane[k], codes_in[k], h_in[k], pnew[k], \
-            pnew_wide[k]
-
-        @always_comb
-        def io():
-            if issue and not internal and not short_fill:
-                ci.next = wl
-            else:
-                ci.next = zero_code
-            hi_.next = hl
-            pnw.next = pn
-
-        return io
-
-    lane_ios = [lane_io(k) for k in range(p)]
-
-    @always_comb
-    def out_stream():
-        m_axis_h_tdata.next = h_packed
-        m_axis_h_tvalid.next = state == t_state.DUMP_OUT
-        m_axis_h_tlast.next = beat == last_beat and last_ip
-
-    @always_comb
-    def spikes():
-        s_row.next = s_axis_s_tdata[rb:0]
-        s_ip.next = s_axis_s_tdata[16 + ib:16]
-        s_take.next = (state == t_state.IDLE and not cmd_load and not cmd_dump
-                       and not cmd_loadw and s_axis_s_tvalid
-                       and not (pending and s_axis_s_tdata[32:16] != ip_sel))
-        s_axis_s_tready.next = s_take
-        s_bad.next = s_axis_s_tdata[16:0] >= n_rows or s_axis_s_tdata[32:16] >= n_ip
-
-    @always_comb
-    def handshake():
-        w_ready.next = (state == t_state.PASS and not internal and not short_fill
-                        and not issue_done) or state == t_state.DISCARD_W or \
-            state == t_state.LOAD_W or state == t_state.DISCARD_LW
-        h_ready.next = state == t_state.LOAD or state == t_state.DISCARD_H
-        s_axis_w_tready.next = w_ready
-        s_axis_h_tready.next = h_ready
-        w_fire.next = w_ready and s_axis_w_tvalid
-        h_fire.next = h_ready and s_axis_h_tvalid
-
-    @always_comb
-    def issue_logic():
-        issue.next = False
-        if state == t_state.PASS and not issue_done:
-            if internal or short_fill:
-                issue.next = True
-            else:
-                issue.next = s_axis_w_tvalid
-        load_we.next = state == t_state.LOAD and s_axis_h_tvalid
-
-    if ip_max > 1:
-        @always_comb
-        def h_address():
-            raddr.next = concat(ip_sel, beat)
-    else:
-        @always_comb
-        def h_address():
-            raddr.next = beat
-
-    layer_blocks = []
-    if layer:
-        @always_seq(clk.posedge, reset=rst)
-        def irq_status():
-            # events: BUSY falls, an ERROR bit is set; writing 1 clears, an event wins
-            st = intbv(0)[2:]
-            st[:] = irq_st
-            busy_d.next = busy
-            error_d.next = error
-            if reg_wr and not reg_err and reg_addr == W_IRQ_ENABLE:
-                irq_en.next = reg_wdata[2:0]
-            if reg_wr and not reg_err and reg_addr == W_IRQ_STATUS:
-                st[:] = st & ~reg_wdata[2:0]
-            if busy_d and not busy:
-                st[0] = 1
-            if (error & ~error_d) != 0:
-                st[1] = 1
-            irq_st.next = st
-
-        @always_comb
-        def irq_out():
-            irq.next = (irq_st & irq_en) != 0
-
-        layer_blocks += [irq_status, irq_out]
-
-        @always_comb
-        def w_address():
-            w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid
-            w_sel0.next = state == t_state.PASS and not flush
-            w_raddr.next = concat(row_sel, beat)
-
-        @always(clk.posedge)
-        def w_select():
-            w_sel1.next = w_sel0
-
-        layer_blocks += [w_address, w_select]
-
-    @always_comb
-    def status():
-        busy.next = state != t_state.IDLE or cmd_load or cmd_dump or cmd_loadw
-        last_beat.next = (n_h >> lp) - 1
-        last_ip.next = ip_sel == n_ip - 1
-        last_row.next = row_sel == n_rows - 1
-        if state == t_state.IDLE:
-            state_code.next = 0
-        elif state == t_state.LOAD:
-            state_code.next = 1
-        elif state == t_state.DISCARD_H:
-            state_code.next = 2
-        elif state == t_state.PASS:
-            state_code.next = 3
-        elif state == t_state.DRAIN:
-            state_code.next = 4
-        elif state == t_state.DISCARD_W:
-            state_code.next = 5
-        elif state == t_state.NORM:
-            state_code.next = 6
-        elif state == t_state.SCALE:
-            state_code.next = 7
-        elif state == t_state.DIV:
-            state_code.next = 8
-        elif state == t_state.DUMP_RD:
-            state_code.next = 9
-        elif state == t_state.DUMP_OUT:
-            state_code.next = 10
-        elif state == t_state.LOAD_W:
-            state_code.next = 11
-        else:
-            state_code.next = 12
+    busy_d = Signal(bool(0))
+    error_d = _u(len(error))
 
     @always_comb
     def decode():
@@ -640,25 +388,16 @@ def sbs_engine(clk, rst,
         else:
             reg_err.next = True
 
+    @always_comb
+    def strobes():
+        wr_ctrl.next = reg_wr and not reg_err and reg_addr == W_CTRL
+        wr_error.next = reg_wr and not reg_err and reg_addr == W_ERROR
+
     @always_seq(clk.posedge, reset=rst)
-    def control():
-        # -------- register writes (reg_err already excludes bad ones)
+    def config_write():
+        # reg_err already excludes bad values and writes while busy
         if reg_wr and not reg_err:
-            if reg_addr == W_CTRL:
-                if reg_wdata[0]:
-                    cmd_load.next = True
-                if reg_wdata[1]:
-                    cmd_dump.next = True
-                if reg_wdata[3] and layer:
-                    cmd_loadw.next = True
-                if reg_wdata[2]:
-                    error.next = 0
-                    n_updates.next = 0
-                    n_skipped.next = 0
-                    n_dropped.next = 0
-            elif reg_addr == W_ERROR:
-                error.next = error & ~reg_wdata[5:0]
-            elif reg_addr == W_N_H:
+            if reg_addr == W_N_H:
                 n_h.next = reg_wdata[nb:0]
             elif reg_addr == W_C1:
                 c1.next = reg_wdata[17:0]
@@ -670,9 +409,73 @@ def sbs_engine(clk, rst,
                 n_ip.next = reg_wdata[ib + 1:0]
             elif reg_addr == W_N_ROWS:
                 n_rows.next = reg_wdata[rb + 1:0]
-        cyc.next = cyc + 1
 
-        # -------- the update pipeline: valid and address shift register
+    if not layer:
+        return decode, strobes, config_write
+
+    @always_seq(clk.posedge, reset=rst)
+    def irq_status():
+        # events: BUSY falls, an ERROR bit is set; writing 1 clears, an event wins
+        st = intbv(0)[2:]
+        st[:] = irq_st
+        busy_d.next = busy
+        error_d.next = error
+        if reg_wr and not reg_err and reg_addr == W_IRQ_ENABLE:
+            irq_en.next = reg_wdata[2:0]
+        if reg_wr and not reg_err and reg_addr == W_IRQ_STATUS:
+            st[:] = st & ~reg_wdata[2:0]
+        if busy_d and not busy:
+            st[0] = 1
+        if (error & ~error_d) != 0:
+            st[1] = 1
+        irq_st.next = st
+
+    @always_comb
+    def irq_out():
+        irq.next = (irq_st & irq_en) != 0
+
+    return decode, strobes, config_write, irq_status, irq_out
+
+
+@block
+def sbs_addrgen(clk, rst, t_state, state, flush, beat, n_h, ip_sel, n_ip, row_sel, n_rows,
+                s_axis_w_tvalid, issue, raddr, at_last, h_last, lw_last, last_ip, w_we, w_sel1,
+                w_raddr, v4, v5, v_any, a4, p, ip_max, layer):
+    """Addresses: the h bank address ``{ip, beat}`` of the beat issued, loaded or dumped, the
+    weight bank address ``{row, beat}`` (layer unit), the frame ends (last beat of a row, of
+    the last IP, of the last row) and the valid bits and bank addresses of the update pipeline
+    S1..S6 (the write-back address is ``a4`` when ``v4``)."""
+    lp = _clog2(p) if p > 1 else 0
+    last_beat = _u(len(beat))
+    last_row = Signal(bool(0))
+    w_sel0 = Signal(bool(0))
+    # separate signals: MyHDL would turn a list indexed in a generator into a memory
+    v0, v1, v2, v3 = (Signal(bool(0)) for _ in range(4))
+    a0, a1, a2, a3 = (_u(len(raddr)) for _ in range(4))
+
+    @always_comb
+    def frame_ends():
+        last_beat.next = (n_h >> lp) - 1
+        last_ip.next = ip_sel == n_ip - 1
+        last_row.next = row_sel == n_rows - 1
+
+    @always_comb
+    def frame_flags():
+        at_last.next = beat == last_beat
+        h_last.next = beat == last_beat and last_ip
+        lw_last.next = beat == last_beat and last_row
+
+    if ip_max > 1:
+        @always_comb
+        def h_address():
+            raddr.next = concat(ip_sel, beat)
+    else:
+        @always_comb
+        def h_address():
+            raddr.next = beat
+
+    @always_seq(clk.posedge, reset=rst)
+    def pipeline():
         v0.next = issue
         v1.next = v0
         v2.next = v1
@@ -684,8 +487,139 @@ def sbs_engine(clk, rst,
         a2.next = a1
         a3.next = a2
         a4.next = a3
-        if v5:
-            r.next = r + r_beat
+
+    @always_comb
+    def in_flight():
+        v_any.next = v0 or v1 or v2 or v3 or v4 or v5
+
+    blocks = [frame_ends, frame_flags, h_address, pipeline, in_flight]
+    if layer:
+        @always_comb
+        def w_address():
+            w_we.next = state == t_state.LOAD_W and s_axis_w_tvalid
+            w_sel0.next = state == t_state.PASS and not flush
+            w_raddr.next = concat(row_sel, beat)
+
+        @always(clk.posedge)
+        def w_select():
+            w_sel1.next = w_sel0
+
+        blocks += [w_address, w_select]
+    return blocks
+
+
+@block
+def sbs_handshake(t_state, state, state_code, busy, cmd_load, cmd_dump, cmd_loadw, pending,
+                  flush, drop, internal, short_fill, issue_done, issue, ip_sel, n_ip, n_rows,
+                  h_last, r, theta, skip,
+                  s_axis_w_tvalid, s_axis_w_tready, s_axis_h_tvalid, s_axis_h_tready,
+                  m_axis_h_tvalid, m_axis_h_tlast, s_axis_s_tdata, s_axis_s_tvalid,
+                  s_axis_s_tready, s_ip, s_row, s_take, s_bad, w_fire, h_fire, load_we):
+    """The stream handshakes of the control FSM's state (ready, valid, the beat issued into
+    the update pipeline, the spike taken), its STATUS view (BUSY, STATE) and the threshold
+    check ``skip`` (no update from this pass)."""
+    ib, rb = len(s_ip), len(s_row)
+    w_ready = Signal(bool(0))
+    h_ready = Signal(bool(0))
+
+    @always_comb
+    def spikes():
+        s_row.next = s_axis_s_tdata[rb:0]
+        s_ip.next = s_axis_s_tdata[16 + ib:16]
+        s_take.next = (state == t_state.IDLE and not cmd_load and not cmd_dump
+                       and not cmd_loadw and s_axis_s_tvalid
+                       and not (pending and s_axis_s_tdata[32:16] != ip_sel))
+        s_axis_s_tready.next = s_take
+        s_bad.next = s_axis_s_tdata[16:0] >= n_rows or s_axis_s_tdata[32:16] >= n_ip
+
+    @always_comb
+    def handshake():
+        w_ready.next = (state == t_state.PASS and not internal and not short_fill
+                        and not issue_done) or state == t_state.DISCARD_W or \
+            state == t_state.LOAD_W or state == t_state.DISCARD_LW
+        h_ready.next = state == t_state.LOAD or state == t_state.DISCARD_H
+        s_axis_w_tready.next = w_ready
+        s_axis_h_tready.next = h_ready
+        w_fire.next = w_ready and s_axis_w_tvalid
+        h_fire.next = h_ready and s_axis_h_tvalid
+        m_axis_h_tvalid.next = state == t_state.DUMP_OUT
+        m_axis_h_tlast.next = h_last
+
+    @always_comb
+    def issue_logic():
+        issue.next = False
+        if state == t_state.PASS and not issue_done:
+            if internal or short_fill:
+                issue.next = True
+            else:
+                issue.next = s_axis_w_tvalid
+        load_we.next = state == t_state.LOAD and s_axis_h_tvalid
+        skip.next = flush or drop or r <= theta
+
+    @always_comb
+    def status():
+        busy.next = state != t_state.IDLE or cmd_load or cmd_dump or cmd_loadw
+        if state == t_state.IDLE:
+            state_code.next = 0
+        elif state == t_state.LOAD:
+            state_code.next = 1
+        elif state == t_state.DISCARD_H:
+            state_code.next = 2
+        elif state == t_state.PASS:
+            state_code.next = 3
+        elif state == t_state.DRAIN:
+            state_code.next = 4
+        elif state == t_state.DISCARD_W:
+            state_code.next = 5
+        elif state == t_state.NORM:
+            state_code.next = 6
+        elif state == t_state.SCALE:
+            state_code.next = 7
+        elif state == t_state.DIV:
+            state_code.next = 8
+        elif state == t_state.DUMP_RD:
+            state_code.next = 9
+        elif state == t_state.DUMP_OUT:
+            state_code.next = 10
+        elif state == t_state.LOAD_W:
+            state_code.next = 11
+        else:
+            state_code.next = 12
+
+    return spikes, handshake, issue_logic, status
+
+
+@block
+def sbs_control(clk, rst, t_state, state, wr_ctrl, wr_error, reg_wdata, cmd_load, cmd_dump,
+                cmd_loadw, error, n_updates, n_skipped, n_dropped, row_cycles, cyc, beat,
+                ip_sel, row_sel, pending, flush, internal, drop, short_fill, issue_done, issue,
+                at_last, last_ip, h_fire, w_fire, h_ok, h_short, h_long, lw_ok, lw_short,
+                lw_long, row_short, row_long, s_axis_h_tlast, s_axis_w_tlast, s_axis_w_tvalid,
+                s_axis_s_tvalid, s_take, s_bad, s_ip, s_row, m_axis_h_tready, v_any, skip,
+                div_last, layer):
+    """The control FSM: commands (CTRL), errors and counters, the h load, the weight-row load
+    (layer unit), the update passes (a row, a spike or a flush), the normalisation and
+    division steps (:func:`sbs_divider` does their arithmetic) and the h read-out. The frame
+    checks come from :func:`cores.common.stream.frame_check`."""
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        # -------- commands and register writes (the register file decodes them)
+        if wr_ctrl:
+            if reg_wdata[0]:
+                cmd_load.next = True
+            if reg_wdata[1]:
+                cmd_dump.next = True
+            if reg_wdata[3] and layer:
+                cmd_loadw.next = True
+            if reg_wdata[2]:
+                error.next = 0
+                n_updates.next = 0
+                n_skipped.next = 0
+                n_dropped.next = 0
+        elif wr_error:
+            error.next = error & ~reg_wdata[5:0]
+        cyc.next = cyc + 1
 
         # -------- sequencing
         if state == t_state.IDLE:
@@ -693,7 +627,6 @@ def sbs_engine(clk, rst,
             drop.next = False
             short_fill.next = False
             issue_done.next = False
-            r.next = 0
             if cmd_load:
                 cmd_load.next = False
                 pending.next = False
@@ -732,33 +665,31 @@ def sbs_engine(clk, rst,
         elif state == t_state.LOAD:
             if h_fire:
                 beat.next = beat + 1
-                if beat == last_beat:
+                if at_last:
                     beat.next = 0
                     ip_sel.next = ip_sel + 1
-                if beat == last_beat and last_ip:
-                    if s_axis_h_tlast:
-                        state.next = t_state.IDLE
-                    else:
-                        error.next = error | ERR_H_LONG
-                        state.next = t_state.DISCARD_H
-                elif s_axis_h_tlast:
-                    error.next = error | ERR_H_SHORT
-                    state.next = t_state.IDLE
+            if h_ok:
+                state.next = t_state.IDLE
+            elif h_long:
+                error.next = error | ERR_H_LONG
+                state.next = t_state.DISCARD_H
+            elif h_short:
+                error.next = error | ERR_H_SHORT
+                state.next = t_state.IDLE
         elif state == t_state.LOAD_W:
             if w_fire:
                 beat.next = beat + 1
-                if beat == last_beat:
+                if at_last:
                     beat.next = 0
                     row_sel.next = row_sel + 1
-                if beat == last_beat and last_row:
-                    if s_axis_w_tlast:
-                        state.next = t_state.IDLE
-                    else:
-                        error.next = error | ERR_W_LONG
-                        state.next = t_state.DISCARD_LW
-                elif s_axis_w_tlast:
-                    error.next = error | ERR_W_SHORT
-                    state.next = t_state.IDLE
+            if lw_ok:
+                state.next = t_state.IDLE
+            elif lw_long:
+                error.next = error | ERR_W_LONG
+                state.next = t_state.DISCARD_LW
+            elif lw_short:
+                error.next = error | ERR_W_SHORT
+                state.next = t_state.IDLE
         elif state == t_state.DISCARD_LW:
             if w_fire and s_axis_w_tlast:
                 state.next = t_state.IDLE
@@ -768,20 +699,19 @@ def sbs_engine(clk, rst,
         elif state == t_state.PASS:
             if issue:
                 beat.next = beat + 1
-                if beat == last_beat:
+                if at_last:
                     issue_done.next = True
                     state.next = t_state.DRAIN
-                if w_fire:
-                    if beat == last_beat and not s_axis_w_tlast:
-                        error.next = error | ERR_W_LONG
-                        drop.next = True
-                    elif beat != last_beat and s_axis_w_tlast:
-                        error.next = error | ERR_W_SHORT
-                        drop.next = True
-                        short_fill.next = True
+                if row_long:
+                    error.next = error | ERR_W_LONG
+                    drop.next = True
+                elif row_short:
+                    error.next = error | ERR_W_SHORT
+                    drop.next = True
+                    short_fill.next = True
         elif state == t_state.DRAIN:
             # wait until the last beat has left the pipeline and r is complete
-            if not (v0 or v1 or v2 or v3 or v4 or v5):
+            if not v_any:
                 if drop and not short_fill:
                     state.next = t_state.DISCARD_W
                 else:
@@ -790,8 +720,8 @@ def sbs_engine(clk, rst,
             if w_fire and s_axis_w_tlast:
                 state.next = t_state.NORM
         elif state == t_state.NORM:
-            # threshold check and leading-one detection
-            if flush or drop or r <= theta:
+            # threshold check (the divider detects the leading one meanwhile)
+            if skip:
                 pending.next = False
                 if drop:
                     n_dropped.next = n_dropped + 1
@@ -801,18 +731,68 @@ def sbs_engine(clk, rst,
                     row_cycles.next = cyc
                 state.next = t_state.IDLE
             else:
-                n = 0
-                for k in range(rw):
-                    if r[k]:
-                        n = k + 1
-                if n >= PB + 1:
-                    sh_r.next = n - (PB + 1)
-                    sh_l.next = 0
-                else:
-                    sh_r.next = 0
-                    sh_l.next = (PB + 1) - n
                 state.next = t_state.SCALE
         elif state == t_state.SCALE:
+            state.next = t_state.DIV
+        elif state == t_state.DIV:
+            if div_last:
+                state.next = t_state.IDLE
+                pending.next = True
+                n_updates.next = n_updates + 1
+                row_cycles.next = cyc
+        elif state == t_state.DUMP_RD:
+            state.next = t_state.DUMP_OUT
+        elif state == t_state.DUMP_OUT:
+            if m_axis_h_tready:
+                beat.next = beat + 1
+                state.next = t_state.DUMP_RD
+                if at_last:
+                    beat.next = 0
+                    ip_sel.next = ip_sel + 1
+                    if last_ip:
+                        state.next = t_state.IDLE
+        else:
+            state.next = t_state.IDLE
+
+    return control
+
+
+@block
+def sbs_divider(clk, rst, t_state, state, skip, v5, r_beat, r, c1, sh_r, sh_l, rq, div_last,
+                div_step):
+    """The pass's sum ``r`` (accumulated from the pipeline's S6 beats, cleared in IDLE) and,
+    after the pass, its normalisation and reciprocal: the leading-one detection (NORM, when
+    the update is taken), the rounded ``r' = r`` normalised to PB + 1 bits and the numerator
+    ``(CE << F) + (r' >> 1)`` (SCALE), and the restoring division, ``div_step`` quotient bits
+    per cycle (DIV; ``div_last`` in its last cycle). ``rq`` is the quotient."""
+    rw = len(r)
+    qw = 26  # quotient bits: Rq < 2**25 for CE <= 2**16
+    n_steps = -(-qw // div_step)
+    rs = _u(PB + 1)  # r' (normalised r)
+    nlow = _u(qw)  # the low qw bits of the numerator, shifted out MSB first
+    rem = _u(PB + 2)
+    quo = _u(qw)
+    steps = _u(5)
+
+    @always_seq(clk.posedge, reset=rst)
+    def divider():
+        if state == t_state.IDLE:
+            r.next = 0
+        elif v5:
+            r.next = r + r_beat
+        if state == t_state.NORM and not skip:
+            # leading-one detection (the update is taken)
+            n = 0
+            for k in range(rw):
+                if r[k]:
+                    n = k + 1
+            if n >= PB + 1:
+                sh_r.next = n - (PB + 1)
+                sh_l.next = 0
+            else:
+                sh_r.next = 0
+                sh_l.next = (PB + 1) - n
+        if state == t_state.SCALE:
             rn = intbv(0)[PB + 1:]
             ce = intbv(0)[S + 1:]
             nm = intbv(0)[F + S + 2:]
@@ -825,12 +805,11 @@ def sbs_engine(clk, rst,
             rem.next = nm[F + S + 2:qw]
             quo.next = 0
             steps.next = 0
-            state.next = t_state.DIV
-        elif state == t_state.DIV:
+        if state == t_state.DIV:
             # restoring division of num by rs, div_step quotient bits per cycle, from bit qw-1
             rr = intbv(0)[PB + 3:]
-            qq = intbv(0)[qw:]
-            nn = intbv(0)[qw:]
+            qq = modbv(0)[qw:]
+            nn = modbv(0)[qw:]  # shifted out MSB first (modbv: the MyHDL simulation wraps too)
             rr[:] = rem
             qq[:] = quo
             nn[:] = nlow
@@ -845,31 +824,200 @@ def sbs_engine(clk, rst,
             quo.next = qq
             nlow.next = nn
             steps.next = steps + 1
-            if steps == n_steps - 1:
-                state.next = t_state.IDLE
-                pending.next = True
-                n_updates.next = n_updates + 1
-                row_cycles.next = cyc
-        elif state == t_state.DUMP_RD:
-            state.next = t_state.DUMP_OUT
-        elif state == t_state.DUMP_OUT:
-            if m_axis_h_tready:
-                beat.next = beat + 1
-                state.next = t_state.DUMP_RD
-                if beat == last_beat:
-                    beat.next = 0
-                    ip_sel.next = ip_sel + 1
-                    if last_ip:
-                        state.next = t_state.IDLE
-        else:
-            state.next = t_state.IDLE
 
     @always_comb
     def quotient():
         rq.next = quo[RQ:]  # the top quotient bit is 0: Rq < 2**25 when C1 >= 2**16
+        div_last.next = steps == n_steps - 1
 
-    return (bridge, lanes, tree, lane_ios, out_stream, spikes, handshake, issue_logic, h_address,
-            layer_blocks, status, decode, control, quotient)
+    return divider, quotient
+
+
+@block
+def sbs_lanes(clk, issue, internal, short_fill, raddr, load_we, v4, a4, sh_r, sh_l, c1, rq,
+              pending, s_axis_w_tdata, s_axis_h_tdata, m_axis_h_tdata, w_we, w_raddr, w_sel1,
+              r_beat, p, e_bits, m_bits, depth, wdepth):
+    """The datapath: P lanes (:func:`sbs_lane`), the adder tree of their new products (the
+    sum of a beat, ``r_beat``), the new codes of a beat (the weight stream, or zero codes in
+    a flush, a layer pass or after an early ``tlast``) and the h read-out word."""
+    wb = e_bits + m_bits
+    zero_code = (1 << wb) - 1
+    pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
+    rw = len(r_beat)
+    codes_in = [_u(wb) for _ in range(p)]
+    h_in = [_u(F) for _ in range(p)]
+    h_out = [_u(F) for _ in range(p)]
+    pnew = [_u(pw) for _ in range(p)]
+    pnew_wide = [_u(rw) for _ in range(p)]
+    w_lane = [s_axis_w_tdata((k + 1) * wb, k * wb) for k in range(p)]
+    hin_lane = [s_axis_h_tdata((k + 1) * F, k * F) for k in range(p)]
+    lanes = []
+    for k in range(p):
+        lanes.append(sbs_lane(clk, codes_in[k], h_in[k], raddr, load_we, raddr, v4, a4,
+                              sh_r, sh_l, c1, rq, pending, pnew[k], h_out[k],
+                              w_lane[k], w_we, w_raddr, w_raddr, w_sel1,
+                              e_bits, m_bits, depth, wdepth))
+    tree = adder_tree(pnew_wide, r_beat)
+    h_packed = ConcatSignal(*reversed(h_out)) if p > 1 else h_out[0]
+
+    @block
+    def lane_io(k):
+        wl, hl, ci, hi_, pn, pnw = w_lane[k], hin_lane[k], codes_in[k], h_in[k], pnew[k], \
+            pnew_wide[k]
+
+        @always_comb
+        def io():
+            if issue and not internal and not short_fill:
+                ci.next = wl
+            else:
+                ci.next = zero_code
+            hi_.next = hl
+            pnw.next = pn
+
+        return io
+
+    lane_ios = [lane_io(k) for k in range(p)]
+
+    @always_comb
+    def out_word():
+        m_axis_h_tdata.next = h_packed
+
+    return lanes, tree, lane_ios, out_word
+
+
+@block
+def sbs_engine(clk, rst,
+               s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+               s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+               s_axil_bresp, s_axil_bvalid, s_axil_bready,
+               s_axil_araddr, s_axil_arvalid, s_axil_arready,
+               s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+               s_axis_w_tdata, s_axis_w_tvalid, s_axis_w_tready, s_axis_w_tlast,
+               s_axis_h_tdata, s_axis_h_tvalid, s_axis_h_tready, s_axis_h_tlast,
+               m_axis_h_tdata, m_axis_h_tvalid, m_axis_h_tready, m_axis_h_tlast,
+               s_axis_s_tdata, s_axis_s_tvalid, s_axis_s_tready,
+               p, n_max, weights, div_step, ip_max, rows_max, irq=None):
+    """The update unit's sub-blocks and their wiring; ``rows_max == 0``: stream mode (the
+    update unit), else layer mode (the layer unit: ``ip_max`` IPs and ``rows_max`` weight rows
+    on chip, one update per beat of ``s_axis_s``, the interrupt registers and ``irq``).
+
+    Sub-blocks: the AXI4-Lite bridge and :func:`sbs_regfile` (registers), :func:`sbs_control`
+    (FSM) with :func:`sbs_handshake` (stream handshakes, STATUS), three
+    :func:`~cores.common.stream.frame_check` (h frame, weight row, weight-row frame),
+    :func:`sbs_addrgen` (addresses, pipeline valids) and the datapath :func:`sbs_lanes` and
+    :func:`sbs_divider`."""
+    fmt = check_params(p, n_max, weights, div_step)
+    layer = rows_max > 0
+    ib = _clog2(ip_max)
+    hb = ib if ip_max > 1 else 0  # IP bits of an h bank address
+    rb = _clog2(rows_max) if layer else 1
+    e_bits, m_bits = fmt.e_bits, fmt.m_bits
+    pw = F + (2 if m_bits else 0) + (1 << e_bits) - 2
+    rw = pw + _clog2(n_max)
+    depth = n_max // p
+    ab = _clog2(depth)
+    nb = _clog2(n_max + 1)
+    c1_default = REGMAP["C1"].reset  # eps = 0.1 (test_regmap checks it against HFixed)
+    config_value = p | (_clog2(n_max) << 8) | (e_bits << 16) | (m_bits << 20) | (F << 24)
+    config2_value = ((_clog2(ip_max) if ip_max > 1 else 0) | ((_clog2(rows_max) << 8)
+                     if layer else 0))
+
+    # ---------------------------------------------------------------- register bus
+    reg_addr = _u((LAYER_REGMAP if layer else REGMAP).addr_bits - 2)
+    id_value = LAYER_ID_VALUE if layer else ID_VALUE
+    reg_wr, reg_rd, reg_err = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    reg_wdata, reg_rdata = _u(32), _u(32)
+    bridge = axil_bridge(
+        clk, rst,
+        s_axil_awaddr, s_axil_awvalid, s_axil_awready,
+        s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready,
+        s_axil_bresp, s_axil_bvalid, s_axil_bready,
+        s_axil_araddr, s_axil_arvalid, s_axil_arready,
+        s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready,
+        reg_addr, reg_wr, reg_rd, reg_wdata, reg_rdata, reg_err,
+    )
+
+    t_state = enum("IDLE", "LOAD", "DISCARD_H", "PASS", "DRAIN", "DISCARD_W", "NORM",
+                   "SCALE", "DIV", "DUMP_RD", "DUMP_OUT", "LOAD_W", "DISCARD_LW")
+    state = Signal(t_state.IDLE)
+    state_code = _u(4)
+    # registers (register file) and the FSM's commands, errors and counters
+    n_h = _u(nb, n_max)
+    c1 = _u(17, c1_default)
+    theta = _u(64)
+    n_ip = _u(ib + 1, 1)
+    n_rows = _u(rb + 1, rows_max if layer else 1)
+    wr_ctrl, wr_error = Signal(bool(0)), Signal(bool(0))
+    n_updates, n_skipped, n_dropped, row_cycles, cyc = (_u(32) for _ in range(5))
+    error = _u(5)
+    cmd_load, cmd_dump, cmd_loadw = (Signal(bool(0)) for _ in range(3))
+    busy = Signal(bool(0))
+    # FSM state beside `state`
+    ip_sel = _u(ib)  # IP of the pass (and of the pending update), or of the h frame beat
+    row_sel = _u(rb)  # weight row of the pass, or of the weight frame beat
+    beat = _u(ab)  # beat issued / loaded / dumped next
+    pending = Signal(bool(0))
+    internal = Signal(bool(0))  # the pass issues its beats itself (flush, layer mode)
+    flush = Signal(bool(0))  # the pass runs on internal zero rows
+    drop = Signal(bool(0))  # the row of this pass is dropped
+    short_fill = Signal(bool(0))  # an early tlast: the rest of the pass is zero-filled
+    issue_done = Signal(bool(0))
+    # handshakes, spikes, frame checks
+    issue, skip, load_we = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    w_fire, h_fire = Signal(bool(0)), Signal(bool(0))
+    s_ip, s_row = _u(ib), _u(rb)
+    s_take, s_bad = Signal(bool(0)), Signal(bool(0))
+    at_last, h_last, lw_last, last_ip = (Signal(bool(0)) for _ in range(4))
+    h_ok, h_short, h_long = (Signal(bool(0)) for _ in range(3))
+    lw_ok, lw_short, lw_long = (Signal(bool(0)) for _ in range(3))
+    row_short, row_long = Signal(bool(0)), Signal(bool(0))
+    # addresses and the update pipeline
+    raddr = _u(hb + ab)
+    w_raddr = _u(rb + ab)
+    w_we, w_sel1 = Signal(bool(0)), Signal(bool(0))
+    v4, v5, v_any = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    a4 = _u(hb + ab)
+    # datapath
+    r = _u(rw)
+    r_beat = _u(rw)
+    sh_r = _u(_clog2(rw + 1))
+    sh_l = _u(5)
+    rq = _u(RQ)
+    div_last = Signal(bool(0))
+
+    regs = sbs_regfile(clk, rst, reg_addr, reg_wr, reg_wdata, reg_rdata, reg_err, wr_ctrl,
+                       wr_error, cmd_load, cmd_dump, cmd_loadw, state_code, busy, pending,
+                       error, n_updates, n_skipped, n_dropped, row_cycles, n_h, c1, theta,
+                       n_ip, n_rows, irq, p, n_max, ip_max, rows_max, id_value, config_value,
+                       config2_value)
+    fsm = sbs_control(clk, rst, t_state, state, wr_ctrl, wr_error, reg_wdata, cmd_load,
+                      cmd_dump, cmd_loadw, error, n_updates, n_skipped, n_dropped, row_cycles,
+                      cyc, beat, ip_sel, row_sel, pending, flush, internal, drop, short_fill,
+                      issue_done, issue, at_last, last_ip, h_fire, w_fire, h_ok, h_short,
+                      h_long, lw_ok, lw_short, lw_long, row_short, row_long, s_axis_h_tlast,
+                      s_axis_w_tlast, s_axis_w_tvalid, s_axis_s_tvalid, s_take, s_bad, s_ip,
+                      s_row, m_axis_h_tready, v_any, skip, div_last, layer)
+    handshakes = sbs_handshake(t_state, state, state_code, busy, cmd_load, cmd_dump, cmd_loadw,
+                               pending, flush, drop, internal, short_fill, issue_done, issue,
+                               ip_sel, n_ip, n_rows, h_last, r, theta, skip,
+                               s_axis_w_tvalid, s_axis_w_tready, s_axis_h_tvalid,
+                               s_axis_h_tready, m_axis_h_tvalid, m_axis_h_tlast, s_axis_s_tdata,
+                               s_axis_s_tvalid, s_axis_s_tready, s_ip, s_row, s_take, s_bad,
+                               w_fire, h_fire, load_we)
+    checks = [frame_check(h_fire, s_axis_h_tlast, h_last, h_ok, h_short, h_long),
+              frame_check(w_fire, s_axis_w_tlast, at_last, None, row_short, row_long),
+              frame_check(w_fire, s_axis_w_tlast, lw_last, lw_ok, lw_short, lw_long)]
+    addresses = sbs_addrgen(clk, rst, t_state, state, flush, beat, n_h, ip_sel, n_ip, row_sel,
+                            n_rows, s_axis_w_tvalid, issue, raddr, at_last, h_last, lw_last,
+                            last_ip, w_we, w_sel1, w_raddr, v4, v5, v_any, a4, p, ip_max,
+                            layer)
+    lanes = sbs_lanes(clk, issue, internal, short_fill, raddr, load_we, v4, a4, sh_r, sh_l,
+                      c1, rq, pending, s_axis_w_tdata, s_axis_h_tdata, m_axis_h_tdata, w_we,
+                      w_raddr, w_sel1, r_beat, p, e_bits, m_bits, depth * ip_max,
+                      depth * rows_max)
+    divider = sbs_divider(clk, rst, t_state, state, skip, v5, r_beat, r, c1, sh_r, sh_l, rq,
+                          div_last, div_step)
+    return (bridge, regs, fsm, handshakes, checks, addresses, lanes, divider)
 
 
 @block

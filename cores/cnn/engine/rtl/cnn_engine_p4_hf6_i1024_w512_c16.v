@@ -39,7 +39,11 @@ module cnn_engine_p4_hf6_i1024_w512_c16 (
     m_axis_y_tlast,
     irq
 );
-
+// The engine's sub-blocks and their wiring: the AXI4-Lite bridge, :func:`engine_regfile`
+// and :func:`channel_tables` (registers), :func:`engine_setup` (set-up products, CHECK),
+// :func:`engine_control` (FSM) with two :func:`~cores.common.stream.frame_check` (input map,
+// weights), :func:`tap_addrgen` (address generator), :func:`engine_buffers`, the datapath
+// (:func:`_int8_datapath` or :func:`_hf6_datapath`) and :func:`output_stage`.
 
 input clk;
 input rst;
@@ -88,193 +92,196 @@ wire m_axis_y_tlast;
 output irq;
 wire irq;
 
-reg reg_rd;
 reg [8:0] reg_addr;
-reg reg_err;
-reg [31:0] reg_rdata;
-reg [31:0] reg_wdata;
 reg reg_wr;
-wire mode_dw;
-reg [1:0] mode;
-wire pool;
-wire chanwise;
-reg [15:0] dm16;
-reg [7:0] dmul;
-wire [15:0] dmul16;
-wire [2:0] ch_sel;
-wire [3:0] ch_idx;
-wire ch_ok;
-wire sel_ok;
-wire idx_ok;
-wire [5:0] bias_rd;
-wire [31:0] tab_rd;
-wire [31:0] bias_rd_w;
-wire q_bad;
-wire [31:0] status_w;
-wire [31:0] caps_w;
-wire [31:0] in_shape_w;
-wire [31:0] out_shape_w;
-wire [31:0] filt_w;
-wire [31:0] quant_w;
-reg [31:0] cycles;
-wire [31:0] mode_w;
-wire [31:0] irq_en_w;
-wire [31:0] irq_st_w;
-reg start;
-reg [23:0] in_shape;
-reg [23:0] out_shape;
-reg [23:0] filt;
-reg [1:0] quant;
-reg [1:0] irq_en;
-reg [1:0] irq_st;
-reg done_d;
-reg done;
-reg err;
-wire [7:0] H;
-wire [7:0] W;
-wire [7:0] C;
-wire [7:0] OH;
-wire [7:0] OW;
-wire [7:0] OC;
-wire [3:0] FH;
-wire [3:0] FW;
-wire [3:0] SY;
-wire [3:0] SX;
-wire [3:0] PT;
-wire [3:0] PL;
-wire i_we;
-wire [9:0] i_wa;
-reg [31:0] x_q;
-reg [9:0] i_ra;
-wire w_we;
-wire [8:0] w_wa;
-wire [23:0] w_in;
-reg [23:0] w_q;
-reg [8:0] w_ra;
-reg [3:0] chan;
-reg keep_in;
-reg mo_valid;
-reg [1:0] mo_lane;
-wire [3:0] chan_conv;
-wire [7:0] chan8;
-wire push;
-reg out_a;
-reg out_b;
-wire pop;
-reg [4:0] f_cnt;
-reg [3:0] f_rp;
-reg [23:0] sent;
-reg [23:0] NOUT;
-reg [3:0] f_wp;
-reg [31:0] out_yb;
-reg [31:0] out_ya;
-reg [3:0] state;
-reg drain_w;
-reg [24:0] cnt;
-reg v1;
-reg busy;
-reg issue_last;
-reg [8:0] pending;
-reg [8:0] kept;
-reg gq_push;
-reg [2:0] gq_wp;
-reg [2:0] since;
-reg mo_last;
-reg [2:0] gq_rp;
-reg [3:0] err_code;
-reg [3:0] ks;
-reg [15:0] HW;
-wire [31:0] prod;
-reg [8:0] G;
-wire [8:0] oc9;
-wire [8:0] gconv;
-reg [15:0] WC;
-reg [11:0] SXC;
-reg [11:0] PLC;
-reg [7:0] FHW;
-reg [15:0] OHW;
-reg [23:0] HWC;
-reg [15:0] T;
-reg [19:0] SYWC;
-reg [19:0] PTWC;
-reg [24:0] GT;
-reg [3:0] glast;
-wire [8:0] gm;
-reg [8:0] klast;
-wire [15:0] oc16;
-reg bad_mode;
-wire [24:0] hwc25;
-reg [7:0] oy;
-reg [7:0] ox;
-reg [3:0] g;
-reg [3:0] gin;
-reg [15:0] gdm;
-reg [8:0] wrd;
-reg signed [13:0] iyb;
-wire [13:0] pt14;
-reg signed [13:0] ixb;
-wire [13:0] pl14;
-reg [23:0] rowb;
-wire [23:0] ptwc24;
-reg [23:0] colb;
-wire [23:0] plc24;
-wire [8:0] f9;
-reg [3:0] ky;
-reg [3:0] kx;
-reg [7:0] ci;
-reg [15:0] tap;
-reg [23:0] kywc;
-reg [23:0] kxc;
-reg f1;
-reg l1;
-wire [23:0] wc24;
-wire [23:0] c24;
-wire [13:0] sy14;
-wire [23:0] sywc24;
-wire [13:0] sx14;
-wire [23:0] sxc24;
-wire [13:0] ky14;
-wire [13:0] kx14;
-reg pad_c;
-wire [13:0] h14;
-wire [13:0] w14;
-wire [23:0] g24;
-wire [23:0] ci24;
-reg [23:0] xa_c;
-reg p1;
-reg v2;
-reg f2;
-reg l2;
-reg p2;
-wire m_valid;
-wire pl_valid;
-wire m_first;
-wire m_last;
-wire m_pad;
-wire unused_bits;
-wire [62:0] unused_cat;
-wire [8:0] gsum;
-wire [8:0] pm1;
-reg [15:0] opa;
-reg [15:0] opb;
-wire [15:0] h16;
-wire [15:0] w16;
-wire [15:0] c16;
-wire [15:0] sx16;
-wire [15:0] pl16;
-wire [15:0] fh16;
-wire [15:0] fw16;
-wire [15:0] oh16;
-wire [15:0] ow16;
-wire [15:0] fhw16;
-wire [15:0] one16;
-wire [15:0] sy16;
-wire [15:0] pt16;
-wire [15:0] g16;
-wire [3:0] gh;
+reg reg_rd;
+reg reg_err;
+reg [31:0] reg_wdata;
+reg [31:0] reg_rdata;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
+reg [23:0] engine_regfile0_in_shape;
+reg [23:0] engine_regfile0_out_shape;
+reg [23:0] engine_regfile0_filt;
+reg [1:0] engine_regfile0_quant;
+reg [1:0] engine_regfile0_mode;
+reg [7:0] engine_regfile0_dmul;
+reg engine_regfile0_start;
+reg engine_regfile0_busy;
+reg engine_regfile0_done;
+reg engine_regfile0_err;
+reg [3:0] engine_regfile0_err_code;
+reg [31:0] engine_regfile0_cycles;
+wire engine_regfile0_ch_ok;
+wire [31:0] engine_regfile0_tab_rd;
+wire [7:0] engine_regfile0_H;
+wire [7:0] engine_regfile0_W;
+wire [7:0] engine_regfile0_C;
+wire [7:0] engine_regfile0_OH;
+wire [7:0] engine_regfile0_OW;
+wire [7:0] engine_regfile0_OC;
+wire [3:0] engine_regfile0_FH;
+wire [3:0] engine_regfile0_FW;
+wire [3:0] engine_regfile0_SY;
+wire [3:0] engine_regfile0_SX;
+wire [3:0] engine_regfile0_PT;
+wire [3:0] engine_regfile0_PL;
+wire engine_regfile0_mode_dw;
+wire engine_regfile0_pool;
+wire engine_regfile0_chanwise;
+wire [31:0] engine_regfile0_caps_w;
+reg engine_regfile0_done_d;
+wire [31:0] engine_regfile0_filt_w;
+wire [31:0] engine_regfile0_in_shape_w;
+reg [1:0] engine_regfile0_irq_en;
+wire [31:0] engine_regfile0_irq_en_w;
+reg [1:0] engine_regfile0_irq_st;
+wire [31:0] engine_regfile0_irq_st_w;
+wire [31:0] engine_regfile0_mode_w;
+wire [31:0] engine_regfile0_out_shape_w;
+wire engine_regfile0_q_bad;
+wire [31:0] engine_regfile0_quant_w;
+wire [31:0] engine_regfile0_status_w;
+wire [2:0] channel_tables0_ch_sel;
+wire [3:0] channel_tables0_ch_idx;
+wire channel_tables0_idx_ok;
+wire channel_tables0_sel_ok;
+wire [5:0] channel_tables0_bias_rd;
+wire [31:0] channel_tables0_bias_rd_w;
+reg [3:0] engine_setup0_state;
+reg engine_setup0_bad_mode;
+reg [15:0] engine_setup0_WC;
+reg [15:0] engine_setup0_T;
+reg [11:0] engine_setup0_SXC;
+reg [11:0] engine_setup0_PLC;
+reg [19:0] engine_setup0_SYWC;
+reg [19:0] engine_setup0_PTWC;
+reg [23:0] engine_setup0_HWC;
+reg [23:0] engine_setup0_NOUT;
+reg [24:0] engine_setup0_GT;
+reg [3:0] engine_setup0_glast;
+reg [8:0] engine_setup0_klast;
+reg [15:0] engine_setup0_dm16;
+wire [31:0] engine_setup0_prod;
+wire [8:0] engine_setup0_gsum;
+wire [8:0] engine_setup0_gm;
+wire engine_setup0_setup_done;
+reg [3:0] engine_setup0_cfg_err;
+wire [15:0] engine_setup0_h16;
+wire [15:0] engine_setup0_w16;
+wire [15:0] engine_setup0_c16;
+wire [15:0] engine_setup0_sx16;
+wire [15:0] engine_setup0_pl16;
+wire [15:0] engine_setup0_fh16;
+wire [15:0] engine_setup0_fw16;
+wire [15:0] engine_setup0_oh16;
+wire [15:0] engine_setup0_ow16;
+wire [15:0] engine_setup0_sy16;
+wire [15:0] engine_setup0_pt16;
+wire [15:0] engine_setup0_g16;
+wire [15:0] engine_setup0_fhw16;
+wire [15:0] engine_setup0_one16;
+reg [7:0] engine_setup0_FHW;
+reg [8:0] engine_setup0_G;
+reg [15:0] engine_setup0_HW;
+reg [15:0] engine_setup0_OHW;
+wire [15:0] engine_setup0_dmul16;
+wire [8:0] engine_setup0_gconv;
+reg [3:0] engine_setup0_ks;
+wire [15:0] engine_setup0_oc16;
+wire [8:0] engine_setup0_oc9;
+reg [15:0] engine_setup0_opa;
+reg [15:0] engine_setup0_opb;
+wire [8:0] engine_setup0_pm1;
+reg [24:0] engine_control0_cnt;
+wire engine_control0_x_ok;
+wire engine_control0_x_short;
+wire engine_control0_x_long;
+wire engine_control0_x_last;
+wire engine_control0_w_ok;
+wire engine_control0_w_short;
+wire engine_control0_w_long;
+wire engine_control0_w_last;
+wire engine_control0_i_we;
+wire engine_control0_w_we;
+wire [9:0] engine_control0_i_wa;
+wire [8:0] engine_control0_w_wa;
+reg engine_control0_room;
+reg [2:0] engine_control0_since;
+wire engine_control0_tap_last;
+wire engine_control0_pos_end;
+wire engine_control0_ag_init;
+wire engine_control0_ag_sum;
+wire engine_control0_ag_step;
+wire engine_control0_issue_last;
+reg [23:0] engine_control0_sent;
+reg engine_control0_drain_w;
+wire [24:0] engine_control0_hwc25;
+reg [3:0] tap_addrgen0_g;
+reg [23:0] tap_addrgen0_xa_c;
+reg [9:0] tap_addrgen0_i_ra;
+reg [8:0] tap_addrgen0_w_ra;
+wire tap_addrgen0_m_valid;
+wire tap_addrgen0_pl_valid;
+wire tap_addrgen0_m_first;
+wire tap_addrgen0_m_last;
+wire tap_addrgen0_m_pad;
+wire [23:0] tap_addrgen0_c24;
+reg [7:0] tap_addrgen0_ci;
+wire [23:0] tap_addrgen0_ci24;
+reg [23:0] tap_addrgen0_colb;
+reg tap_addrgen0_f1;
+reg tap_addrgen0_f2;
+wire [23:0] tap_addrgen0_g24;
+reg [15:0] tap_addrgen0_gdm;
+reg [3:0] tap_addrgen0_gin;
+wire [13:0] tap_addrgen0_h14;
+reg signed [13:0] tap_addrgen0_ixb;
+reg signed [13:0] tap_addrgen0_iyb;
+reg [3:0] tap_addrgen0_kx;
+wire [13:0] tap_addrgen0_kx14;
+reg [23:0] tap_addrgen0_kxc;
+reg [3:0] tap_addrgen0_ky;
+wire [13:0] tap_addrgen0_ky14;
+reg [23:0] tap_addrgen0_kywc;
+reg tap_addrgen0_l1;
+reg tap_addrgen0_l2;
+reg [7:0] tap_addrgen0_ox;
+reg [7:0] tap_addrgen0_oy;
+reg tap_addrgen0_p1;
+reg tap_addrgen0_p2;
+reg tap_addrgen0_pad_c;
+wire [13:0] tap_addrgen0_pl14;
+wire [23:0] tap_addrgen0_plc24;
+wire [13:0] tap_addrgen0_pt14;
+wire [23:0] tap_addrgen0_ptwc24;
+reg [23:0] tap_addrgen0_rowb;
+wire [13:0] tap_addrgen0_sx14;
+wire [23:0] tap_addrgen0_sxc24;
+wire [13:0] tap_addrgen0_sy14;
+wire [23:0] tap_addrgen0_sywc24;
+reg [15:0] tap_addrgen0_tap;
+reg tap_addrgen0_v1;
+reg tap_addrgen0_v2;
+wire [13:0] tap_addrgen0_w14;
+wire [23:0] tap_addrgen0_wc24;
+reg [8:0] tap_addrgen0_wrd;
+reg [31:0] engine_buffers0_x_q;
+reg [23:0] engine_buffers0_w_q;
+wire [23:0] engine_buffers0_w_in;
+wire [3:0] _result_channel0_gh;
+reg _result_channel0_mo_valid;
+reg [1:0] _result_channel0_mo_lane;
+reg [3:0] _result_channel0_chan;
+reg _result_channel0_keep_in;
+wire [7:0] _result_channel0_chan8;
+wire [3:0] _result_channel0_chan_conv;
+reg _hf6_datapath0_mo_last;
+reg _hf6_datapath0_out_a;
+reg [31:0] _hf6_datapath0_out_ya;
+reg _hf6_datapath0_out_b;
+reg [31:0] _hf6_datapath0_out_yb;
 wire [23:0] _hf6_datapath0_b_cat;
 reg [31:0] _hf6_datapath0_a_in;
 reg [3:0] _hf6_datapath0_g1;
@@ -458,139 +465,138 @@ reg [3:0] _hf6_datapath0__bias_lane2_idx;
 wire [5:0] _hf6_datapath0__bias_lane3_code;
 wire [3:0] _hf6_datapath0__bias_lane3_gi;
 reg [3:0] _hf6_datapath0__bias_lane3_idx;
-reg [5:0] bias_t [0:16-1];
-initial begin: INITIALIZE_BIAS_T
+wire [8:0] output_stage0_f9;
+reg [4:0] output_stage0_f_cnt;
+reg [3:0] output_stage0_f_rp;
+reg [3:0] output_stage0_f_wp;
+reg output_stage0_gq_push;
+reg [2:0] output_stage0_gq_rp;
+reg [2:0] output_stage0_gq_wp;
+reg [8:0] output_stage0_kept;
+reg [8:0] output_stage0_pending;
+wire output_stage0_pop;
+wire output_stage0_push;
+wire _lint_sink0_unused_bits;
+wire [62:0] _lint_sink0_unused_cat;
+reg [5:0] channel_tables0_bias_t [0:16-1];
+initial begin: INITIALIZE_CHANNEL_TABLES0_BIAS_T
     integer i;
     for(i=0; i<16; i=i+1) begin
-        bias_t[i] = 0;
+        channel_tables0_bias_t[i] = 0;
     end
 end
-reg [31:0] ibuf_m [0:1024-1];
-reg [23:0] wbuf_m [0:512-1];
-reg [31:0] fifo [0:16-1];
-reg [3:0] gq [0:8-1];
+reg [31:0] engine_buffers0_ibuf_m [0:1024-1];
+reg [23:0] engine_buffers0_wbuf_m [0:512-1];
+reg [31:0] output_stage0_fifo [0:16-1];
+reg [3:0] output_stage0_gq [0:8-1];
 
-assign pm1 = 9'd3;
-assign one16 = 16'd1;
-assign dmul16[16-1:8] = 'b00000000;
-assign dmul16[8-1:0] = dmul;
-assign bias_rd_w[32-1:6] = 'b00000000000000000000000000;
-assign bias_rd_w[6-1:0] = bias_rd;
-assign status_w[32-1:12] = 'b00000000000000000000;
-assign status_w[12-1:8] = err_code;
-assign status_w[8-1:3] = 'b00000;
-assign status_w[2] = err;
-assign status_w[1] = done;
-assign status_w[0] = busy;
-assign caps_w[31] = 'b1;
-assign caps_w[31-1:24] = 'b0010000;
-assign caps_w[24-1:16] = 'b00001001;
-assign caps_w[16-1:8] = 'b00001010;
-assign caps_w[8-1:0] = 'b00000100;
-assign in_shape_w[32-1:24] = 'b00000000;
-assign in_shape_w[24-1:0] = in_shape;
-assign out_shape_w[32-1:24] = 'b00000000;
-assign out_shape_w[24-1:0] = out_shape;
-assign filt_w[32-1:24] = 'b00000000;
-assign filt_w[24-1:0] = filt;
-assign quant_w[32-1:2] = 'b000000000000000000000000000000;
-assign quant_w[2-1:0] = quant;
-assign mode_w[32-1:16] = 'b0000000000000000;
-assign mode_w[16-1:8] = dmul;
-assign mode_w[8-1:2] = 'b000000;
-assign mode_w[2-1:0] = mode;
-assign irq_en_w[32-1:2] = 'b000000000000000000000000000000;
-assign irq_en_w[2-1:0] = irq_en;
-assign irq_st_w[32-1:2] = 'b000000000000000000000000000000;
-assign irq_st_w[2-1:0] = irq_st;
-assign w_in[24-1:18] = s_axis_w_tdata[30-1:24];
-assign w_in[18-1:12] = s_axis_w_tdata[22-1:16];
-assign w_in[12-1:6] = s_axis_w_tdata[14-1:8];
-assign w_in[6-1:0] = s_axis_w_tdata[6-1:0];
-assign chan_conv[4-1:2] = gh[2-1:0];
-assign chan_conv[2-1:0] = mo_lane;
-assign chan8[8-1:4] = 'b0000;
-assign chan8[4-1:0] = chan;
-assign oc9[8] = 'b0;
-assign oc9[8-1:0] = OC;
-assign gconv[9-1:7] = 'b00;
-assign gconv[7-1:0] = gsum[9-1:2];
-assign oc16[16-1:8] = 'b00000000;
-assign oc16[8-1:0] = OC;
-assign hwc25[24] = 'b0;
-assign hwc25[24-1:0] = HWC;
-assign pt14[14-1:4] = 'b0000000000;
-assign pt14[4-1:0] = PT;
-assign pl14[14-1:4] = 'b0000000000;
-assign pl14[4-1:0] = PL;
-assign ptwc24[24-1:20] = 'b0000;
-assign ptwc24[20-1:0] = PTWC;
-assign plc24[24-1:12] = 'b000000000000;
-assign plc24[12-1:0] = PLC;
-assign f9[9-1:5] = 'b0000;
-assign f9[5-1:0] = f_cnt;
-assign wc24[24-1:16] = 'b00000000;
-assign wc24[16-1:0] = WC;
-assign c24[24-1:8] = 'b0000000000000000;
-assign c24[8-1:0] = C;
-assign sy14[14-1:4] = 'b0000000000;
-assign sy14[4-1:0] = SY;
-assign sywc24[24-1:20] = 'b0000;
-assign sywc24[20-1:0] = SYWC;
-assign sx14[14-1:4] = 'b0000000000;
-assign sx14[4-1:0] = SX;
-assign sxc24[24-1:12] = 'b000000000000;
-assign sxc24[12-1:0] = SXC;
-assign ky14[14-1:4] = 'b0000000000;
-assign ky14[4-1:0] = ky;
-assign kx14[14-1:4] = 'b0000000000;
-assign kx14[4-1:0] = kx;
-assign h14[14-1:8] = 'b000000;
-assign h14[8-1:0] = H;
-assign w14[14-1:8] = 'b000000;
-assign w14[8-1:0] = W;
-assign g24[24-1:4] = 'b00000000000000000000;
-assign g24[4-1:0] = gin;
-assign ci24[24-1:8] = 'b0000000000000000;
-assign ci24[8-1:0] = ci;
-assign unused_cat[62] = reg_rd;
-assign unused_cat[62-1:60] = s_axis_w_tdata[8-1:6];
-assign unused_cat[60-1:58] = s_axis_w_tdata[16-1:14];
-assign unused_cat[58-1:56] = s_axis_w_tdata[24-1:22];
-assign unused_cat[56-1:54] = s_axis_w_tdata[32-1:30];
-assign unused_cat[54-1:46] = reg_wdata[32-1:24];
-assign unused_cat[46-1:43] = ch_sel;
-assign unused_cat[43-1:29] = xa_c[24-1:10];
-assign unused_cat[29-1:14] = cnt[25-1:10];
-assign unused_cat[14-1:7] = prod[32-1:25];
-assign unused_cat[7-1:5] = gsum[2-1:0];
-assign unused_cat[5-1:0] = gm[9-1:4];
-assign h16[16-1:8] = 'b00000000;
-assign h16[8-1:0] = H;
-assign w16[16-1:8] = 'b00000000;
-assign w16[8-1:0] = W;
-assign c16[16-1:8] = 'b00000000;
-assign c16[8-1:0] = C;
-assign sx16[16-1:4] = 'b000000000000;
-assign sx16[4-1:0] = SX;
-assign pl16[16-1:4] = 'b000000000000;
-assign pl16[4-1:0] = PL;
-assign fh16[16-1:4] = 'b000000000000;
-assign fh16[4-1:0] = FH;
-assign fw16[16-1:4] = 'b000000000000;
-assign fw16[4-1:0] = FW;
-assign oh16[16-1:8] = 'b00000000;
-assign oh16[8-1:0] = OH;
-assign ow16[16-1:8] = 'b00000000;
-assign ow16[8-1:0] = OW;
-assign fhw16[16-1:8] = 'b00000000;
-assign fhw16[8-1:0] = FHW;
-assign sy16[16-1:4] = 'b000000000000;
-assign sy16[4-1:0] = SY;
-assign pt16[16-1:4] = 'b000000000000;
-assign pt16[4-1:0] = PT;
-assign g16[16-1:9] = 'b0000000;
-assign g16[9-1:0] = G;
+assign engine_setup0_one16 = 16'd1;
+assign engine_setup0_pm1 = 9'd3;
+assign engine_regfile0_caps_w[31] = 'b1;
+assign engine_regfile0_caps_w[31-1:24] = 'b0010000;
+assign engine_regfile0_caps_w[24-1:16] = 'b00001001;
+assign engine_regfile0_caps_w[16-1:8] = 'b00001010;
+assign engine_regfile0_caps_w[8-1:0] = 'b00000100;
+assign engine_regfile0_filt_w[32-1:24] = 'b00000000;
+assign engine_regfile0_filt_w[24-1:0] = engine_regfile0_filt;
+assign engine_regfile0_in_shape_w[32-1:24] = 'b00000000;
+assign engine_regfile0_in_shape_w[24-1:0] = engine_regfile0_in_shape;
+assign engine_regfile0_irq_en_w[32-1:2] = 'b000000000000000000000000000000;
+assign engine_regfile0_irq_en_w[2-1:0] = engine_regfile0_irq_en;
+assign engine_regfile0_irq_st_w[32-1:2] = 'b000000000000000000000000000000;
+assign engine_regfile0_irq_st_w[2-1:0] = engine_regfile0_irq_st;
+assign engine_regfile0_mode_w[32-1:16] = 'b0000000000000000;
+assign engine_regfile0_mode_w[16-1:8] = engine_regfile0_dmul;
+assign engine_regfile0_mode_w[8-1:2] = 'b000000;
+assign engine_regfile0_mode_w[2-1:0] = engine_regfile0_mode;
+assign engine_regfile0_out_shape_w[32-1:24] = 'b00000000;
+assign engine_regfile0_out_shape_w[24-1:0] = engine_regfile0_out_shape;
+assign engine_regfile0_quant_w[32-1:2] = 'b000000000000000000000000000000;
+assign engine_regfile0_quant_w[2-1:0] = engine_regfile0_quant;
+assign engine_regfile0_status_w[32-1:12] = 'b00000000000000000000;
+assign engine_regfile0_status_w[12-1:8] = engine_regfile0_err_code;
+assign engine_regfile0_status_w[8-1:3] = 'b00000;
+assign engine_regfile0_status_w[2] = engine_regfile0_err;
+assign engine_regfile0_status_w[1] = engine_regfile0_done;
+assign engine_regfile0_status_w[0] = engine_regfile0_busy;
+assign channel_tables0_bias_rd_w[32-1:6] = 'b00000000000000000000000000;
+assign channel_tables0_bias_rd_w[6-1:0] = channel_tables0_bias_rd;
+assign engine_setup0_h16[16-1:8] = 'b00000000;
+assign engine_setup0_h16[8-1:0] = engine_regfile0_H;
+assign engine_setup0_w16[16-1:8] = 'b00000000;
+assign engine_setup0_w16[8-1:0] = engine_regfile0_W;
+assign engine_setup0_c16[16-1:8] = 'b00000000;
+assign engine_setup0_c16[8-1:0] = engine_regfile0_C;
+assign engine_setup0_sx16[16-1:4] = 'b000000000000;
+assign engine_setup0_sx16[4-1:0] = engine_regfile0_SX;
+assign engine_setup0_pl16[16-1:4] = 'b000000000000;
+assign engine_setup0_pl16[4-1:0] = engine_regfile0_PL;
+assign engine_setup0_fh16[16-1:4] = 'b000000000000;
+assign engine_setup0_fh16[4-1:0] = engine_regfile0_FH;
+assign engine_setup0_fw16[16-1:4] = 'b000000000000;
+assign engine_setup0_fw16[4-1:0] = engine_regfile0_FW;
+assign engine_setup0_oh16[16-1:8] = 'b00000000;
+assign engine_setup0_oh16[8-1:0] = engine_regfile0_OH;
+assign engine_setup0_ow16[16-1:8] = 'b00000000;
+assign engine_setup0_ow16[8-1:0] = engine_regfile0_OW;
+assign engine_setup0_sy16[16-1:4] = 'b000000000000;
+assign engine_setup0_sy16[4-1:0] = engine_regfile0_SY;
+assign engine_setup0_pt16[16-1:4] = 'b000000000000;
+assign engine_setup0_pt16[4-1:0] = engine_regfile0_PT;
+assign engine_setup0_g16[16-1:9] = 'b0000000;
+assign engine_setup0_g16[9-1:0] = engine_setup0_G;
+assign engine_setup0_fhw16[16-1:8] = 'b00000000;
+assign engine_setup0_fhw16[8-1:0] = engine_setup0_FHW;
+assign engine_setup0_dmul16[16-1:8] = 'b00000000;
+assign engine_setup0_dmul16[8-1:0] = engine_regfile0_dmul;
+assign engine_setup0_gconv[9-1:7] = 'b00;
+assign engine_setup0_gconv[7-1:0] = engine_setup0_gsum[9-1:2];
+assign engine_setup0_oc16[16-1:8] = 'b00000000;
+assign engine_setup0_oc16[8-1:0] = engine_regfile0_OC;
+assign engine_setup0_oc9[8] = 'b0;
+assign engine_setup0_oc9[8-1:0] = engine_regfile0_OC;
+assign engine_control0_hwc25[24] = 'b0;
+assign engine_control0_hwc25[24-1:0] = engine_setup0_HWC;
+assign tap_addrgen0_c24[24-1:8] = 'b0000000000000000;
+assign tap_addrgen0_c24[8-1:0] = engine_regfile0_C;
+assign tap_addrgen0_ci24[24-1:8] = 'b0000000000000000;
+assign tap_addrgen0_ci24[8-1:0] = tap_addrgen0_ci;
+assign tap_addrgen0_g24[24-1:4] = 'b00000000000000000000;
+assign tap_addrgen0_g24[4-1:0] = tap_addrgen0_gin;
+assign tap_addrgen0_h14[14-1:8] = 'b000000;
+assign tap_addrgen0_h14[8-1:0] = engine_regfile0_H;
+assign tap_addrgen0_kx14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_kx14[4-1:0] = tap_addrgen0_kx;
+assign tap_addrgen0_ky14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_ky14[4-1:0] = tap_addrgen0_ky;
+assign tap_addrgen0_pl14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_pl14[4-1:0] = engine_regfile0_PL;
+assign tap_addrgen0_plc24[24-1:12] = 'b000000000000;
+assign tap_addrgen0_plc24[12-1:0] = engine_setup0_PLC;
+assign tap_addrgen0_pt14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_pt14[4-1:0] = engine_regfile0_PT;
+assign tap_addrgen0_ptwc24[24-1:20] = 'b0000;
+assign tap_addrgen0_ptwc24[20-1:0] = engine_setup0_PTWC;
+assign tap_addrgen0_sx14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_sx14[4-1:0] = engine_regfile0_SX;
+assign tap_addrgen0_sxc24[24-1:12] = 'b000000000000;
+assign tap_addrgen0_sxc24[12-1:0] = engine_setup0_SXC;
+assign tap_addrgen0_sy14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_sy14[4-1:0] = engine_regfile0_SY;
+assign tap_addrgen0_sywc24[24-1:20] = 'b0000;
+assign tap_addrgen0_sywc24[20-1:0] = engine_setup0_SYWC;
+assign tap_addrgen0_w14[14-1:8] = 'b000000;
+assign tap_addrgen0_w14[8-1:0] = engine_regfile0_W;
+assign tap_addrgen0_wc24[24-1:16] = 'b00000000;
+assign tap_addrgen0_wc24[16-1:0] = engine_setup0_WC;
+assign engine_buffers0_w_in[24-1:18] = s_axis_w_tdata[30-1:24];
+assign engine_buffers0_w_in[18-1:12] = s_axis_w_tdata[22-1:16];
+assign engine_buffers0_w_in[12-1:6] = s_axis_w_tdata[14-1:8];
+assign engine_buffers0_w_in[6-1:0] = s_axis_w_tdata[6-1:0];
+assign _result_channel0_chan8[8-1:4] = 'b0000;
+assign _result_channel0_chan8[4-1:0] = _result_channel0_chan;
+assign _result_channel0_chan_conv[4-1:2] = _result_channel0_gh[2-1:0];
+assign _result_channel0_chan_conv[2-1:0] = _result_channel0_mo_lane;
 assign _hf6_datapath0_b_cat[24-1:18] = _hf6_datapath0__bias_lane3_code;
 assign _hf6_datapath0_b_cat[18-1:12] = _hf6_datapath0__bias_lane2_code;
 assign _hf6_datapath0_b_cat[12-1:6] = _hf6_datapath0__bias_lane1_code;
@@ -611,6 +617,20 @@ assign _hf6_datapath0__bias_lane2_gi[4-1:2] = _hf6_datapath0_g2[2-1:0];
 assign _hf6_datapath0__bias_lane2_gi[2-1:0] = 'b10;
 assign _hf6_datapath0__bias_lane3_gi[4-1:2] = _hf6_datapath0_g2[2-1:0];
 assign _hf6_datapath0__bias_lane3_gi[2-1:0] = 'b11;
+assign output_stage0_f9[9-1:5] = 'b0000;
+assign output_stage0_f9[5-1:0] = output_stage0_f_cnt;
+assign _lint_sink0_unused_cat[62] = reg_rd;
+assign _lint_sink0_unused_cat[62-1:60] = s_axis_w_tdata[8-1:6];
+assign _lint_sink0_unused_cat[60-1:58] = s_axis_w_tdata[16-1:14];
+assign _lint_sink0_unused_cat[58-1:56] = s_axis_w_tdata[24-1:22];
+assign _lint_sink0_unused_cat[56-1:54] = s_axis_w_tdata[32-1:30];
+assign _lint_sink0_unused_cat[54-1:46] = reg_wdata[32-1:24];
+assign _lint_sink0_unused_cat[46-1:43] = channel_tables0_ch_sel;
+assign _lint_sink0_unused_cat[43-1:29] = tap_addrgen0_xa_c[24-1:10];
+assign _lint_sink0_unused_cat[29-1:14] = engine_control0_cnt[25-1:10];
+assign _lint_sink0_unused_cat[14-1:7] = engine_setup0_prod[32-1:25];
+assign _lint_sink0_unused_cat[7-1:5] = engine_setup0_gsum[2-1:0];
+assign _lint_sink0_unused_cat[5-1:0] = engine_setup0_gm[9-1:4];
 
 
 
@@ -677,99 +697,52 @@ always @(posedge clk) begin: axil_bridge0_responses
 end
 
 
-
-assign mode_dw = (mode == 1);
-assign pool = mode[1];
-assign chanwise = (mode != 0);
-
-
-always @(dmul, dmul16, mode_dw) begin: depth_mult
-    dm16 = 1;
-    if ((mode_dw && (dmul > 1))) begin
-        dm16 = dmul16;
-    end
-end
-
-
-
-assign ch_sel = reg_addr[9-1:6];
-assign ch_idx = reg_addr[4-1:0];
-assign ch_ok = (sel_ok && idx_ok);
-
-
-
-assign sel_ok = (reg_addr[9-1:6] == 1);
-
-
-
-assign idx_ok = (reg_addr[6-1:0] < 16);
-
-
-
-assign bias_rd = bias_t[ch_idx];
-
-
-
-assign tab_rd = bias_rd_w;
-
-
-always @(posedge clk) begin: table_write
-    if ((reg_wr && ch_ok)) begin
-        bias_t[ch_idx] <= reg_wdata[6-1:0];
-    end
-end
-
-
-
-assign q_bad = (reg_wdata[2-1:0] == 3);
-
-
-always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, out_shape_w, q_bad, quant_w, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
+always @(engine_regfile0_caps_w, engine_regfile0_ch_ok, engine_regfile0_cycles, engine_regfile0_filt_w, engine_regfile0_in_shape_w, engine_regfile0_irq_en_w, engine_regfile0_irq_st_w, engine_regfile0_mode_w, engine_regfile0_out_shape_w, engine_regfile0_q_bad, engine_regfile0_quant_w, engine_regfile0_status_w, engine_regfile0_tab_rd, reg_addr, reg_wr) begin: engine_regfile0_read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
         reg_rdata = 0;
     end
     else if ((reg_addr == 1)) begin
-        reg_rdata = status_w;
+        reg_rdata = engine_regfile0_status_w;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 2)) begin
-        reg_rdata = caps_w;
+        reg_rdata = engine_regfile0_caps_w;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 3)) begin
-        reg_rdata = in_shape_w;
+        reg_rdata = engine_regfile0_in_shape_w;
     end
     else if ((reg_addr == 4)) begin
-        reg_rdata = out_shape_w;
+        reg_rdata = engine_regfile0_out_shape_w;
     end
     else if ((reg_addr == 5)) begin
-        reg_rdata = filt_w;
+        reg_rdata = engine_regfile0_filt_w;
     end
     else if ((reg_addr == 6)) begin
-        reg_rdata = quant_w;
-        reg_err = (reg_wr && q_bad);
+        reg_rdata = engine_regfile0_quant_w;
+        reg_err = (reg_wr && engine_regfile0_q_bad);
     end
     else if ((reg_addr == 7)) begin
-        reg_rdata = cycles;
+        reg_rdata = engine_regfile0_cycles;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 8)) begin
-        reg_rdata = mode_w;
+        reg_rdata = engine_regfile0_mode_w;
     end
     else if ((reg_addr == 9)) begin
         reg_rdata = 32'h434e4e03;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 12)) begin
-        reg_rdata = irq_en_w;
+        reg_rdata = engine_regfile0_irq_en_w;
     end
     else if ((reg_addr == 13)) begin
-        reg_rdata = irq_st_w;
+        reg_rdata = engine_regfile0_irq_st_w;
     end
-    else if (ch_ok) begin
-        reg_rdata = tab_rd;
+    else if (engine_regfile0_ch_ok) begin
+        reg_rdata = engine_regfile0_tab_rd;
     end
     else begin
         reg_err = 1;
@@ -777,42 +750,42 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, 
 end
 
 
-always @(posedge clk) begin: reg_write
+always @(posedge clk) begin: engine_regfile0_reg_write
     if (rst == 1) begin
-        dmul <= 0;
-        filt <= 0;
-        in_shape <= 0;
-        irq_en <= 0;
-        mode <= 0;
-        out_shape <= 0;
-        quant <= 0;
-        start <= 0;
+        engine_regfile0_dmul <= 0;
+        engine_regfile0_filt <= 0;
+        engine_regfile0_in_shape <= 0;
+        engine_regfile0_irq_en <= 0;
+        engine_regfile0_mode <= 0;
+        engine_regfile0_out_shape <= 0;
+        engine_regfile0_quant <= 0;
+        engine_regfile0_start <= 0;
     end
     else begin
-        start <= 0;
+        engine_regfile0_start <= 0;
         if ((reg_wr && (!reg_err))) begin
             case (reg_addr)
                 'h0: begin
-                    start <= reg_wdata[0];
+                    engine_regfile0_start <= reg_wdata[0];
                 end
                 'h3: begin
-                    in_shape <= reg_wdata[24-1:0];
+                    engine_regfile0_in_shape <= reg_wdata[24-1:0];
                 end
                 'h4: begin
-                    out_shape <= reg_wdata[24-1:0];
+                    engine_regfile0_out_shape <= reg_wdata[24-1:0];
                 end
                 'h5: begin
-                    filt <= reg_wdata[24-1:0];
+                    engine_regfile0_filt <= reg_wdata[24-1:0];
                 end
                 'h6: begin
-                    quant <= reg_wdata[2-1:0];
+                    engine_regfile0_quant <= reg_wdata[2-1:0];
                 end
                 'h8: begin
-                    mode <= reg_wdata[2-1:0];
-                    dmul <= reg_wdata[16-1:8];
+                    engine_regfile0_mode <= reg_wdata[2-1:0];
+                    engine_regfile0_dmul <= reg_wdata[16-1:8];
                 end
                 'hc: begin
-                    irq_en <= reg_wdata[2-1:0];
+                    engine_regfile0_irq_en <= reg_wdata[2-1:0];
                 end
             endcase
         end
@@ -820,62 +793,617 @@ always @(posedge clk) begin: reg_write
 end
 
 
-always @(posedge clk) begin: irq_status
+always @(posedge clk) begin: engine_regfile0_irq_status
     reg [2-1:0] st;
     if (rst == 1) begin
-        done_d <= 0;
-        irq_st <= 0;
+        engine_regfile0_done_d <= 0;
+        engine_regfile0_irq_st <= 0;
     end
     else begin
         st = 2'h0;
-        st = irq_st;
-        done_d <= done;
+        st = engine_regfile0_irq_st;
+        engine_regfile0_done_d <= engine_regfile0_done;
         if ((reg_wr && (!reg_err) && (reg_addr == 13))) begin
             st = (st & (~reg_wdata[2-1:0]));
         end
-        if ((done && (!done_d))) begin
+        if ((engine_regfile0_done && (!engine_regfile0_done_d))) begin
             st[0] = 1;
-            if (err) begin
+            if (engine_regfile0_err) begin
                 st[1] = 1;
             end
         end
-        irq_st <= st;
+        engine_regfile0_irq_st <= st;
     end
 end
 
 
 
-assign irq = ((irq_st & irq_en) != 0);
+assign irq = ((engine_regfile0_irq_st & engine_regfile0_irq_en) != 0);
 
 
 
-assign H = in_shape[8-1:0];
-assign W = in_shape[16-1:8];
-assign C = in_shape[24-1:16];
-assign OH = out_shape[8-1:0];
-assign OW = out_shape[16-1:8];
-assign OC = out_shape[24-1:16];
-assign FH = filt[4-1:0];
-assign FW = filt[8-1:4];
-assign SY = filt[12-1:8];
-assign SX = filt[16-1:12];
-assign PT = filt[20-1:16];
-assign PL = filt[24-1:20];
+assign engine_regfile0_mode_dw = (engine_regfile0_mode == 1);
+assign engine_regfile0_pool = engine_regfile0_mode[1];
+assign engine_regfile0_chanwise = (engine_regfile0_mode != 0);
 
 
-always @(posedge clk) begin: ibuf_ram
-    if (i_we) begin
-        ibuf_m[i_wa] <= s_axis_x_tdata;
+
+assign engine_regfile0_H = engine_regfile0_in_shape[8-1:0];
+assign engine_regfile0_W = engine_regfile0_in_shape[16-1:8];
+assign engine_regfile0_C = engine_regfile0_in_shape[24-1:16];
+assign engine_regfile0_OH = engine_regfile0_out_shape[8-1:0];
+assign engine_regfile0_OW = engine_regfile0_out_shape[16-1:8];
+assign engine_regfile0_OC = engine_regfile0_out_shape[24-1:16];
+assign engine_regfile0_FH = engine_regfile0_filt[4-1:0];
+assign engine_regfile0_FW = engine_regfile0_filt[8-1:4];
+assign engine_regfile0_SY = engine_regfile0_filt[12-1:8];
+assign engine_regfile0_SX = engine_regfile0_filt[16-1:12];
+assign engine_regfile0_PT = engine_regfile0_filt[20-1:16];
+assign engine_regfile0_PL = engine_regfile0_filt[24-1:20];
+
+
+
+assign engine_regfile0_q_bad = (reg_wdata[2-1:0] == 3);
+
+
+
+assign channel_tables0_sel_ok = (reg_addr[9-1:6] == 1);
+
+
+
+assign channel_tables0_idx_ok = (reg_addr[6-1:0] < 16);
+
+
+
+assign channel_tables0_ch_sel = reg_addr[9-1:6];
+assign channel_tables0_ch_idx = reg_addr[4-1:0];
+assign engine_regfile0_ch_ok = (channel_tables0_sel_ok && channel_tables0_idx_ok);
+
+
+
+assign channel_tables0_bias_rd = channel_tables0_bias_t[channel_tables0_ch_idx];
+
+
+
+assign engine_regfile0_tab_rd = channel_tables0_bias_rd_w;
+
+
+always @(posedge clk) begin: channel_tables0_table_write
+    if ((reg_wr && engine_regfile0_ch_ok)) begin
+        channel_tables0_bias_t[channel_tables0_ch_idx] <= reg_wdata[6-1:0];
     end
-    x_q <= ibuf_m[i_ra];
 end
 
 
-always @(posedge clk) begin: wbuf_ram
-    if (w_we) begin
-        wbuf_m[w_wa] <= w_in;
+
+assign engine_setup0_gsum = (engine_setup0_oc9 + engine_setup0_pm1);
+assign engine_setup0_gm = (engine_setup0_G - 1);
+
+
+always @(engine_regfile0_dmul, engine_regfile0_mode_dw, engine_setup0_dmul16) begin: engine_setup0_depth_mult
+    engine_setup0_dm16 = 1;
+    if ((engine_regfile0_mode_dw && (engine_regfile0_dmul > 1))) begin
+        engine_setup0_dm16 = engine_setup0_dmul16;
     end
-    w_q <= wbuf_m[w_ra];
+end
+
+
+always @(engine_regfile0_chanwise, engine_setup0_HW, engine_setup0_OHW, engine_setup0_T, engine_setup0_WC, engine_setup0_c16, engine_setup0_dm16, engine_setup0_fh16, engine_setup0_fhw16, engine_setup0_fw16, engine_setup0_g16, engine_setup0_h16, engine_setup0_ks, engine_setup0_oc16, engine_setup0_oh16, engine_setup0_one16, engine_setup0_ow16, engine_setup0_pl16, engine_setup0_pt16, engine_setup0_sx16, engine_setup0_sy16, engine_setup0_w16) begin: engine_setup0__setup_operands0_setup_operands
+    engine_setup0_opa = 0;
+    engine_setup0_opb = 0;
+    case (engine_setup0_ks)
+        'h0: begin
+            engine_setup0_opa = engine_setup0_h16;
+            engine_setup0_opb = engine_setup0_w16;
+        end
+        'h1: begin
+            engine_setup0_opa = engine_setup0_w16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h2: begin
+            engine_setup0_opa = engine_setup0_sx16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h3: begin
+            engine_setup0_opa = engine_setup0_pl16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h4: begin
+            engine_setup0_opa = engine_setup0_fh16;
+            engine_setup0_opb = engine_setup0_fw16;
+        end
+        'h5: begin
+            engine_setup0_opa = engine_setup0_oh16;
+            engine_setup0_opb = engine_setup0_ow16;
+        end
+        'h6: begin
+            engine_setup0_opa = engine_setup0_HW;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h7: begin
+            engine_setup0_opa = engine_setup0_fhw16;
+            if (engine_regfile0_chanwise) begin
+                engine_setup0_opb = engine_setup0_one16;
+            end
+            else begin
+                engine_setup0_opb = engine_setup0_c16;
+            end
+        end
+        'h8: begin
+            engine_setup0_opa = engine_setup0_sy16;
+            engine_setup0_opb = engine_setup0_WC;
+        end
+        'h9: begin
+            engine_setup0_opa = engine_setup0_pt16;
+            engine_setup0_opb = engine_setup0_WC;
+        end
+        'ha: begin
+            engine_setup0_opa = engine_setup0_OHW;
+            engine_setup0_opb = engine_setup0_oc16;
+        end
+        'hb: begin
+            engine_setup0_opa = engine_setup0_g16;
+            engine_setup0_opb = engine_setup0_T;
+        end
+        default: begin
+            engine_setup0_opa = engine_setup0_c16;
+            engine_setup0_opb = engine_setup0_dm16;
+        end
+    endcase
+end
+
+
+
+assign engine_setup0_prod = (engine_setup0_opa * engine_setup0_opb);
+assign engine_setup0_setup_done = (engine_setup0_ks >= 11);
+
+
+always @(engine_regfile0_C, engine_regfile0_FH, engine_regfile0_FW, engine_regfile0_H, engine_regfile0_OC, engine_regfile0_OH, engine_regfile0_OW, engine_regfile0_SX, engine_regfile0_SY, engine_regfile0_W, engine_regfile0_chanwise, engine_regfile0_pool, engine_setup0_GT, engine_setup0_HWC, engine_setup0_bad_mode, engine_setup0_oc16, engine_setup0_prod) begin: engine_setup0_check
+    engine_setup0_cfg_err = 0;
+    if (((engine_regfile0_H == 0) || (engine_regfile0_W == 0) || (engine_regfile0_C == 0) || (engine_regfile0_OH == 0) || (engine_regfile0_OW == 0) || (engine_regfile0_OC == 0) || (engine_regfile0_FH == 0) || (engine_regfile0_FW == 0) || (engine_regfile0_SY == 0) || (engine_regfile0_SX == 0))) begin
+        engine_setup0_cfg_err = 4;
+    end
+    else if ((engine_setup0_HWC > 1024)) begin
+        engine_setup0_cfg_err = 1;
+    end
+    else if (((engine_setup0_GT > 512) && (!engine_regfile0_pool))) begin
+        engine_setup0_cfg_err = 2;
+    end
+    else if ((engine_regfile0_OC > 16)) begin
+        engine_setup0_cfg_err = 3;
+    end
+    else if ((engine_regfile0_chanwise && (engine_setup0_oc16 != engine_setup0_prod[16-1:0]))) begin
+        engine_setup0_cfg_err = 5;
+    end
+    else if (engine_setup0_bad_mode) begin
+        engine_setup0_cfg_err = 6;
+    end
+end
+
+
+always @(posedge clk) begin: engine_setup0_setup
+    if (rst == 1) begin
+        engine_setup0_FHW <= 0;
+        engine_setup0_G <= 0;
+        engine_setup0_GT <= 0;
+        engine_setup0_HW <= 0;
+        engine_setup0_HWC <= 0;
+        engine_setup0_NOUT <= 0;
+        engine_setup0_OHW <= 0;
+        engine_setup0_PLC <= 0;
+        engine_setup0_PTWC <= 0;
+        engine_setup0_SXC <= 0;
+        engine_setup0_SYWC <= 0;
+        engine_setup0_T <= 0;
+        engine_setup0_WC <= 0;
+        engine_setup0_glast <= 0;
+        engine_setup0_klast <= 0;
+        engine_setup0_ks <= 0;
+    end
+    else begin
+        if ((engine_regfile0_start && (engine_setup0_state == 4'b0000))) begin
+            engine_setup0_ks <= 0;
+        end
+        if ((engine_setup0_state == 4'b0001)) begin
+            engine_setup0_ks <= (engine_setup0_ks + 1);
+            case (engine_setup0_ks)
+                'h0: begin
+                    engine_setup0_HW <= engine_setup0_prod[16-1:0];
+                    if (engine_regfile0_chanwise) begin
+                        engine_setup0_G <= engine_setup0_oc9;
+                    end
+                    else begin
+                        engine_setup0_G <= engine_setup0_gconv;
+                    end
+                end
+                'h1: begin
+                    engine_setup0_WC <= engine_setup0_prod[16-1:0];
+                end
+                'h2: begin
+                    engine_setup0_SXC <= engine_setup0_prod[12-1:0];
+                end
+                'h3: begin
+                    engine_setup0_PLC <= engine_setup0_prod[12-1:0];
+                end
+                'h4: begin
+                    engine_setup0_FHW <= engine_setup0_prod[8-1:0];
+                end
+                'h5: begin
+                    engine_setup0_OHW <= engine_setup0_prod[16-1:0];
+                end
+                'h6: begin
+                    engine_setup0_HWC <= engine_setup0_prod[24-1:0];
+                end
+                'h7: begin
+                    engine_setup0_T <= engine_setup0_prod[16-1:0];
+                end
+                'h8: begin
+                    engine_setup0_SYWC <= engine_setup0_prod[20-1:0];
+                end
+                'h9: begin
+                    engine_setup0_PTWC <= engine_setup0_prod[20-1:0];
+                end
+                'ha: begin
+                    engine_setup0_NOUT <= engine_setup0_prod[24-1:0];
+                end
+                default: begin
+                    engine_setup0_GT <= engine_setup0_prod[25-1:0];
+                    engine_setup0_glast <= engine_setup0_gm[4-1:0];
+                end
+            endcase
+        end
+        if ((engine_setup0_state == 4'b0010)) begin
+            engine_setup0_klast <= (engine_setup0_oc9 - (engine_setup0_gm << 2));
+        end
+    end
+end
+
+
+
+assign engine_control0_x_last = ((engine_control0_cnt + 1) == engine_control0_hwc25);
+assign engine_control0_w_last = ((engine_control0_cnt + 1) == engine_setup0_GT);
+assign engine_control0_ag_init = ((engine_setup0_state == 4'b0100) && (engine_regfile0_pool || engine_control0_w_ok));
+assign engine_control0_ag_sum = ((engine_setup0_state == 4'b0101) && engine_control0_room);
+assign engine_control0_ag_step = ((engine_setup0_state == 4'b0110) && ((!engine_control0_tap_last) || (engine_control0_since >= 4) || engine_regfile0_pool));
+assign engine_control0_issue_last = ((engine_setup0_state == 4'b0110) && engine_control0_tap_last && ((engine_control0_since >= 4) || engine_regfile0_pool));
+
+
+
+assign s_axis_x_tready = ((engine_setup0_state == 4'b0011) || ((engine_setup0_state == 4'b1000) && (!engine_control0_drain_w)));
+assign s_axis_w_tready = (((engine_setup0_state == 4'b0100) && (!engine_regfile0_pool)) || ((engine_setup0_state == 4'b1000) && engine_control0_drain_w));
+assign engine_control0_i_we = ((engine_setup0_state == 4'b0011) && s_axis_x_tvalid);
+assign engine_control0_w_we = ((engine_setup0_state == 4'b0100) && s_axis_w_tvalid && (!engine_regfile0_pool));
+assign engine_control0_i_wa = engine_control0_cnt[10-1:0];
+assign engine_control0_w_wa = engine_control0_cnt[9-1:0];
+
+
+always @(posedge clk) begin: engine_control0_control
+    if (rst == 1) begin
+        engine_control0_cnt <= 0;
+        engine_control0_drain_w <= 0;
+        engine_regfile0_busy <= 0;
+        engine_regfile0_cycles <= 0;
+        engine_regfile0_done <= 0;
+        engine_regfile0_err <= 0;
+        engine_regfile0_err_code <= 0;
+        engine_setup0_state <= 4'b0000;
+    end
+    else begin
+        if (engine_regfile0_busy) begin
+            engine_regfile0_cycles <= (engine_regfile0_cycles + 1);
+        end
+        case (engine_setup0_state)
+            4'b0000: begin
+                if (engine_regfile0_start) begin
+                    engine_regfile0_busy <= 1;
+                    engine_regfile0_done <= 0;
+                    engine_regfile0_err <= 0;
+                    engine_regfile0_err_code <= 0;
+                    engine_regfile0_cycles <= 0;
+                    engine_setup0_state <= 4'b0001;
+                end
+            end
+            4'b0001: begin
+                if (engine_setup0_setup_done) begin
+                    engine_setup0_state <= 4'b0010;
+                end
+            end
+            4'b0010: begin
+                engine_control0_cnt <= 0;
+                if ((engine_setup0_cfg_err != 0)) begin
+                    engine_regfile0_err_code <= engine_setup0_cfg_err;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else begin
+                    engine_setup0_state <= 4'b0011;
+                end
+            end
+            4'b0011: begin
+                if (engine_control0_x_ok) begin
+                    engine_control0_cnt <= 0;
+                    engine_setup0_state <= 4'b0100;
+                end
+                else if (engine_control0_x_long) begin
+                    engine_control0_cnt <= 0;
+                    engine_regfile0_err_code <= 7;
+                    engine_regfile0_err <= 1;
+                    engine_control0_drain_w <= 0;
+                    engine_setup0_state <= 4'b1000;
+                end
+                else if (engine_control0_x_short) begin
+                    engine_regfile0_err_code <= 7;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else if (s_axis_x_tvalid) begin
+                    engine_control0_cnt <= (engine_control0_cnt + 1);
+                end
+            end
+            4'b0100: begin
+                if (engine_control0_ag_init) begin
+                    engine_setup0_state <= 4'b0101;
+                end
+                else if (engine_control0_w_long) begin
+                    engine_regfile0_err_code <= 8;
+                    engine_regfile0_err <= 1;
+                    engine_control0_drain_w <= 1;
+                    engine_setup0_state <= 4'b1000;
+                end
+                else if (engine_control0_w_short) begin
+                    engine_regfile0_err_code <= 8;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else if (s_axis_w_tvalid) begin
+                    engine_control0_cnt <= (engine_control0_cnt + 1);
+                end
+            end
+            4'b1000: begin
+                if (((engine_control0_drain_w && s_axis_w_tvalid && s_axis_w_tlast) || ((!engine_control0_drain_w) && s_axis_x_tvalid && s_axis_x_tlast))) begin
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+            end
+            4'b0101: begin
+                if (engine_control0_ag_sum) begin
+                    engine_setup0_state <= 4'b0110;
+                end
+            end
+            4'b0110: begin
+                if (engine_control0_issue_last) begin
+                    if (engine_control0_pos_end) begin
+                        engine_setup0_state <= 4'b0111;
+                    end
+                    else begin
+                        engine_setup0_state <= 4'b0101;
+                    end
+                end
+            end
+            default: begin
+                if ((engine_control0_sent == engine_setup0_NOUT)) begin
+                    engine_regfile0_busy <= 0;
+                    engine_regfile0_done <= 1;
+                    engine_setup0_state <= 4'b0000;
+                end
+            end
+        endcase
+    end
+end
+
+
+
+assign engine_control0_x_ok = (s_axis_x_tvalid && engine_control0_x_last && s_axis_x_tlast);
+assign engine_control0_x_short = (s_axis_x_tvalid && s_axis_x_tlast && (!engine_control0_x_last));
+assign engine_control0_x_long = (s_axis_x_tvalid && engine_control0_x_last && (!s_axis_x_tlast));
+
+
+
+assign engine_control0_w_ok = (s_axis_w_tvalid && engine_control0_w_last && s_axis_w_tlast);
+assign engine_control0_w_short = (s_axis_w_tvalid && s_axis_w_tlast && (!engine_control0_w_last));
+assign engine_control0_w_long = (s_axis_w_tvalid && engine_control0_w_last && (!s_axis_w_tlast));
+
+
+
+assign engine_control0_tap_last = ((tap_addrgen0_tap + 1) == engine_setup0_T);
+assign engine_control0_pos_end = ((tap_addrgen0_g == engine_setup0_glast) && ((tap_addrgen0_ox + 1) == engine_regfile0_OW) && ((tap_addrgen0_oy + 1) == engine_regfile0_OH));
+
+
+always @(posedge clk) begin: tap_addrgen0_loops
+    if (rst == 1) begin
+        tap_addrgen0_ci <= 0;
+        tap_addrgen0_colb <= 0;
+        tap_addrgen0_f1 <= 0;
+        tap_addrgen0_g <= 0;
+        tap_addrgen0_gdm <= 0;
+        tap_addrgen0_gin <= 0;
+        tap_addrgen0_ixb <= 0;
+        tap_addrgen0_iyb <= 0;
+        tap_addrgen0_kx <= 0;
+        tap_addrgen0_kxc <= 0;
+        tap_addrgen0_ky <= 0;
+        tap_addrgen0_kywc <= 0;
+        tap_addrgen0_l1 <= 0;
+        tap_addrgen0_ox <= 0;
+        tap_addrgen0_oy <= 0;
+        tap_addrgen0_rowb <= 0;
+        tap_addrgen0_tap <= 0;
+        tap_addrgen0_v1 <= 0;
+        tap_addrgen0_wrd <= 0;
+    end
+    else begin
+        tap_addrgen0_v1 <= 0;
+        if (engine_control0_ag_init) begin
+            tap_addrgen0_oy <= 0;
+            tap_addrgen0_ox <= 0;
+            tap_addrgen0_g <= 0;
+            tap_addrgen0_gin <= 0;
+            tap_addrgen0_gdm <= 0;
+            tap_addrgen0_wrd <= 0;
+            tap_addrgen0_iyb <= (0 - $signed(tap_addrgen0_pt14));
+            tap_addrgen0_ixb <= (0 - $signed(tap_addrgen0_pl14));
+            tap_addrgen0_rowb <= (0 - tap_addrgen0_ptwc24);
+            tap_addrgen0_colb <= (0 - tap_addrgen0_plc24);
+        end
+        else if (engine_control0_ag_sum) begin
+            tap_addrgen0_ky <= 0;
+            tap_addrgen0_kx <= 0;
+            tap_addrgen0_ci <= 0;
+            tap_addrgen0_tap <= 0;
+            tap_addrgen0_kywc <= 0;
+            tap_addrgen0_kxc <= 0;
+        end
+        else if (engine_control0_ag_step) begin
+            tap_addrgen0_v1 <= 1;
+            tap_addrgen0_f1 <= (tap_addrgen0_tap == 0);
+            tap_addrgen0_l1 <= ((tap_addrgen0_tap + 1) == engine_setup0_T);
+            tap_addrgen0_tap <= (tap_addrgen0_tap + 1);
+            tap_addrgen0_wrd <= (tap_addrgen0_wrd + 1);
+            if ((engine_regfile0_chanwise || ((tap_addrgen0_ci + 1) == engine_regfile0_C))) begin
+                tap_addrgen0_ci <= 0;
+                if (((tap_addrgen0_kx + 1) == engine_regfile0_FW)) begin
+                    tap_addrgen0_kx <= 0;
+                    tap_addrgen0_kxc <= 0;
+                    tap_addrgen0_ky <= (tap_addrgen0_ky + 1);
+                    tap_addrgen0_kywc <= (tap_addrgen0_kywc + tap_addrgen0_wc24);
+                end
+                else begin
+                    tap_addrgen0_kx <= (tap_addrgen0_kx + 1);
+                    tap_addrgen0_kxc <= (tap_addrgen0_kxc + tap_addrgen0_c24);
+                end
+            end
+            else begin
+                tap_addrgen0_ci <= (tap_addrgen0_ci + 1);
+            end
+            if (((tap_addrgen0_tap + 1) == engine_setup0_T)) begin
+                if ((tap_addrgen0_g == engine_setup0_glast)) begin
+                    tap_addrgen0_g <= 0;
+                    tap_addrgen0_gin <= 0;
+                    tap_addrgen0_gdm <= 0;
+                    tap_addrgen0_wrd <= 0;
+                    if (((tap_addrgen0_ox + 1) == engine_regfile0_OW)) begin
+                        tap_addrgen0_ox <= 0;
+                        tap_addrgen0_ixb <= (0 - $signed(tap_addrgen0_pl14));
+                        tap_addrgen0_colb <= (0 - tap_addrgen0_plc24);
+                        if (((tap_addrgen0_oy + 1) != engine_regfile0_OH)) begin
+                            tap_addrgen0_oy <= (tap_addrgen0_oy + 1);
+                            tap_addrgen0_iyb <= (tap_addrgen0_iyb + $signed(tap_addrgen0_sy14));
+                            tap_addrgen0_rowb <= (tap_addrgen0_rowb + tap_addrgen0_sywc24);
+                        end
+                    end
+                    else begin
+                        tap_addrgen0_ox <= (tap_addrgen0_ox + 1);
+                        tap_addrgen0_ixb <= (tap_addrgen0_ixb + $signed(tap_addrgen0_sx14));
+                        tap_addrgen0_colb <= (tap_addrgen0_colb + tap_addrgen0_sxc24);
+                    end
+                end
+                else begin
+                    tap_addrgen0_g <= (tap_addrgen0_g + 1);
+                    if (((tap_addrgen0_gdm + 1) == engine_setup0_dm16)) begin
+                        tap_addrgen0_gdm <= 0;
+                        tap_addrgen0_gin <= (tap_addrgen0_gin + 1);
+                    end
+                    else begin
+                        tap_addrgen0_gdm <= (tap_addrgen0_gdm + 1);
+                    end
+                end
+            end
+        end
+    end
+end
+
+
+always @(engine_regfile0_chanwise, tap_addrgen0_ci24, tap_addrgen0_colb, tap_addrgen0_g24, tap_addrgen0_h14, tap_addrgen0_ixb, tap_addrgen0_iyb, tap_addrgen0_kx14, tap_addrgen0_kxc, tap_addrgen0_ky14, tap_addrgen0_kywc, tap_addrgen0_rowb, tap_addrgen0_w14) begin: tap_addrgen0_tap_address
+    reg signed [14-1:0] iy;
+    reg signed [14-1:0] ix;
+    reg [24-1:0] a;
+    iy = 0;
+    ix = 0;
+    a = 24'h0;
+    iy = (tap_addrgen0_iyb + $signed(tap_addrgen0_ky14));
+    ix = (tap_addrgen0_ixb + $signed(tap_addrgen0_kx14));
+    tap_addrgen0_pad_c = ((iy < 0) || (iy >= $signed(tap_addrgen0_h14)) || (ix < 0) || (ix >= $signed(tap_addrgen0_w14)));
+    a = (tap_addrgen0_rowb + tap_addrgen0_kywc);
+    a = (a + tap_addrgen0_colb);
+    a = (a + tap_addrgen0_kxc);
+    if (engine_regfile0_chanwise) begin
+        a = (a + tap_addrgen0_g24);
+    end
+    else begin
+        a = (a + tap_addrgen0_ci24);
+    end
+    tap_addrgen0_xa_c = a;
+end
+
+
+always @(posedge clk) begin: tap_addrgen0_tap_stage
+    tap_addrgen0_p1 <= tap_addrgen0_pad_c;
+    if (tap_addrgen0_pad_c) begin
+        tap_addrgen0_i_ra <= 0;
+    end
+    else begin
+        tap_addrgen0_i_ra <= tap_addrgen0_xa_c[10-1:0];
+    end
+    tap_addrgen0_w_ra <= tap_addrgen0_wrd;
+end
+
+
+always @(posedge clk) begin: tap_addrgen0_tap_stage2
+    if (rst == 1) begin
+        tap_addrgen0_f2 <= 0;
+        tap_addrgen0_l2 <= 0;
+        tap_addrgen0_p2 <= 0;
+        tap_addrgen0_v2 <= 0;
+    end
+    else begin
+        tap_addrgen0_v2 <= tap_addrgen0_v1;
+        tap_addrgen0_f2 <= tap_addrgen0_f1;
+        tap_addrgen0_l2 <= tap_addrgen0_l1;
+        tap_addrgen0_p2 <= tap_addrgen0_p1;
+    end
+end
+
+
+
+assign tap_addrgen0_m_valid = (tap_addrgen0_v2 && (!engine_regfile0_pool));
+assign tap_addrgen0_pl_valid = (tap_addrgen0_v2 && engine_regfile0_pool);
+assign tap_addrgen0_m_first = tap_addrgen0_f2;
+assign tap_addrgen0_m_last = tap_addrgen0_l2;
+assign tap_addrgen0_m_pad = tap_addrgen0_p2;
+
+
+always @(posedge clk) begin: engine_buffers0_ibuf_ram
+    if (engine_control0_i_we) begin
+        engine_buffers0_ibuf_m[engine_control0_i_wa] <= s_axis_x_tdata;
+    end
+    engine_buffers0_x_q <= engine_buffers0_ibuf_m[tap_addrgen0_i_ra];
+end
+
+
+always @(posedge clk) begin: engine_buffers0_wbuf_ram
+    if (engine_control0_w_we) begin
+        engine_buffers0_wbuf_m[engine_control0_w_wa] <= engine_buffers0_w_in;
+    end
+    engine_buffers0_w_q <= engine_buffers0_wbuf_m[tap_addrgen0_w_ra];
+end
+
+
+always @(_result_channel0_chan8, _result_channel0_chan_conv, _result_channel0_gh[4-1:0], _result_channel0_mo_lane, _result_channel0_mo_valid, engine_regfile0_OC, engine_regfile0_mode_dw) begin: _result_channel0_channel
+    if (engine_regfile0_mode_dw) begin
+        _result_channel0_chan = _result_channel0_gh[4-1:0];
+        _result_channel0_keep_in = (_result_channel0_mo_valid && (_result_channel0_mo_lane == 0));
+    end
+    else begin
+        _result_channel0_chan = _result_channel0_chan_conv;
+        _result_channel0_keep_in = (_result_channel0_mo_valid && (_result_channel0_chan8 < engine_regfile0_OC));
+    end
 end
 
 
@@ -889,11 +1417,11 @@ always @(posedge clk) begin: _hf6_datapath0_cnn_hf6mac0_stage1
         _hf6_datapath0_cnn_hf6mac0_w1 <= 0;
     end
     else begin
-        _hf6_datapath0_cnn_hf6mac0_v1 <= m_valid;
-        _hf6_datapath0_cnn_hf6mac0_f1 <= (m_first && m_valid);
-        _hf6_datapath0_cnn_hf6mac0_l1 <= (m_last && m_valid);
+        _hf6_datapath0_cnn_hf6mac0_v1 <= tap_addrgen0_m_valid;
+        _hf6_datapath0_cnn_hf6mac0_f1 <= (tap_addrgen0_m_first && tap_addrgen0_m_valid);
+        _hf6_datapath0_cnn_hf6mac0_l1 <= (tap_addrgen0_m_last && tap_addrgen0_m_valid);
         _hf6_datapath0_cnn_hf6mac0_a1 <= _hf6_datapath0_a_in;
-        _hf6_datapath0_cnn_hf6mac0_w1 <= w_q;
+        _hf6_datapath0_cnn_hf6mac0_w1 <= engine_buffers0_w_q;
         _hf6_datapath0_cnn_hf6mac0_b1 <= _hf6_datapath0_b_cat;
     end
 end
@@ -2025,13 +2553,13 @@ assign _hf6_datapath0_ho_y = _hf6_datapath0_cnn_hf6mac0_y_cat;
 
 
 always @(posedge clk) begin: _hf6_datapath0_group_taps
-    _hf6_datapath0_g1 <= g;
+    _hf6_datapath0_g1 <= tap_addrgen0_g;
     _hf6_datapath0_g2 <= _hf6_datapath0_g1;
 end
 
 
-always @(_hf6_datapath0__bias_lane0_gi, _hf6_datapath0_g2[4-1:0], chanwise) begin: _hf6_datapath0__bias_lane0_lane_index
-    if (chanwise) begin
+always @(_hf6_datapath0__bias_lane0_gi, _hf6_datapath0_g2[4-1:0], engine_regfile0_chanwise) begin: _hf6_datapath0__bias_lane0_lane_index
+    if (engine_regfile0_chanwise) begin
         _hf6_datapath0__bias_lane0_idx = _hf6_datapath0_g2[4-1:0];
     end
     else begin
@@ -2041,11 +2569,11 @@ end
 
 
 
-assign _hf6_datapath0__bias_lane0_code = bias_t[_hf6_datapath0__bias_lane0_idx];
+assign _hf6_datapath0__bias_lane0_code = channel_tables0_bias_t[_hf6_datapath0__bias_lane0_idx];
 
 
-always @(_hf6_datapath0__bias_lane1_gi, _hf6_datapath0_g2[4-1:0], chanwise) begin: _hf6_datapath0__bias_lane1_lane_index
-    if (chanwise) begin
+always @(_hf6_datapath0__bias_lane1_gi, _hf6_datapath0_g2[4-1:0], engine_regfile0_chanwise) begin: _hf6_datapath0__bias_lane1_lane_index
+    if (engine_regfile0_chanwise) begin
         _hf6_datapath0__bias_lane1_idx = _hf6_datapath0_g2[4-1:0];
     end
     else begin
@@ -2055,11 +2583,11 @@ end
 
 
 
-assign _hf6_datapath0__bias_lane1_code = bias_t[_hf6_datapath0__bias_lane1_idx];
+assign _hf6_datapath0__bias_lane1_code = channel_tables0_bias_t[_hf6_datapath0__bias_lane1_idx];
 
 
-always @(_hf6_datapath0__bias_lane2_gi, _hf6_datapath0_g2[4-1:0], chanwise) begin: _hf6_datapath0__bias_lane2_lane_index
-    if (chanwise) begin
+always @(_hf6_datapath0__bias_lane2_gi, _hf6_datapath0_g2[4-1:0], engine_regfile0_chanwise) begin: _hf6_datapath0__bias_lane2_lane_index
+    if (engine_regfile0_chanwise) begin
         _hf6_datapath0__bias_lane2_idx = _hf6_datapath0_g2[4-1:0];
     end
     else begin
@@ -2069,11 +2597,11 @@ end
 
 
 
-assign _hf6_datapath0__bias_lane2_code = bias_t[_hf6_datapath0__bias_lane2_idx];
+assign _hf6_datapath0__bias_lane2_code = channel_tables0_bias_t[_hf6_datapath0__bias_lane2_idx];
 
 
-always @(_hf6_datapath0__bias_lane3_gi, _hf6_datapath0_g2[4-1:0], chanwise) begin: _hf6_datapath0__bias_lane3_lane_index
-    if (chanwise) begin
+always @(_hf6_datapath0__bias_lane3_gi, _hf6_datapath0_g2[4-1:0], engine_regfile0_chanwise) begin: _hf6_datapath0__bias_lane3_lane_index
+    if (engine_regfile0_chanwise) begin
         _hf6_datapath0__bias_lane3_idx = _hf6_datapath0_g2[4-1:0];
     end
     else begin
@@ -2083,41 +2611,41 @@ end
 
 
 
-assign _hf6_datapath0__bias_lane3_code = bias_t[_hf6_datapath0__bias_lane3_idx];
+assign _hf6_datapath0__bias_lane3_code = channel_tables0_bias_t[_hf6_datapath0__bias_lane3_idx];
 
 
-always @(_hf6_datapath0_bank, m_pad, mo_lane, mo_valid, mode, x_q) begin: _hf6_datapath0_mac_feed
-    if (m_pad) begin
+always @(_hf6_datapath0_bank, _result_channel0_mo_lane, _result_channel0_mo_valid, engine_buffers0_x_q, engine_regfile0_mode, tap_addrgen0_m_pad) begin: _hf6_datapath0_mac_feed
+    if (tap_addrgen0_m_pad) begin
         _hf6_datapath0_a_in = 0;
     end
     else begin
-        _hf6_datapath0_a_in = x_q;
+        _hf6_datapath0_a_in = engine_buffers0_x_q;
     end
     _hf6_datapath0_mo_y = _hf6_datapath0_bank[32-1:0];
-    mo_last = (mo_valid && ($signed({1'b0, mo_lane}) == (4 - 1)));
-    bad_mode = (mode == 3);
+    _hf6_datapath0_mo_last = (_result_channel0_mo_valid && ($signed({1'b0, _result_channel0_mo_lane}) == (4 - 1)));
+    engine_setup0_bad_mode = (engine_regfile0_mode == 3);
 end
 
 
 always @(posedge clk) begin: _hf6_datapath0_serialise
     if (rst == 1) begin
         _hf6_datapath0_bank <= 0;
-        mo_lane <= 0;
-        mo_valid <= 0;
+        _result_channel0_mo_lane <= 0;
+        _result_channel0_mo_valid <= 0;
     end
     else begin
         if (_hf6_datapath0_ho_valid) begin
             _hf6_datapath0_bank <= _hf6_datapath0_ho_y;
-            mo_valid <= 1;
-            mo_lane <= 0;
+            _result_channel0_mo_valid <= 1;
+            _result_channel0_mo_lane <= 0;
         end
-        else if (mo_valid) begin
+        else if (_result_channel0_mo_valid) begin
             _hf6_datapath0_bank <= (_hf6_datapath0_bank >>> 32);
-            if (($signed({1'b0, mo_lane}) == (4 - 1))) begin
-                mo_valid <= 0;
+            if (($signed({1'b0, _result_channel0_mo_lane}) == (4 - 1))) begin
+                _result_channel0_mo_valid <= 0;
             end
             else begin
-                mo_lane <= (mo_lane + 1);
+                _result_channel0_mo_lane <= (_result_channel0_mo_lane + 1);
             end
         end
     end
@@ -2127,20 +2655,20 @@ end
 always @(posedge clk) begin: _hf6_datapath0_activation
     reg [32-1:0] y;
     if (rst == 1) begin
-        out_a <= 0;
-        out_ya <= 0;
+        _hf6_datapath0_out_a <= 0;
+        _hf6_datapath0_out_ya <= 0;
     end
     else begin
         y = 32'h0;
         y = _hf6_datapath0_mo_y;
-        if (((quant != 0) && _hf6_datapath0_mo_y[31])) begin
+        if (((engine_regfile0_quant != 0) && _hf6_datapath0_mo_y[31])) begin
             y = 0;
         end
-        else if (((quant == 2) && (_hf6_datapath0_mo_y > 32'h40c00000))) begin
+        else if (((engine_regfile0_quant == 2) && (_hf6_datapath0_mo_y > 32'h40c00000))) begin
             y = 32'h40c00000;
         end
-        out_a <= keep_in;
-        out_ya <= y;
+        _hf6_datapath0_out_a <= _result_channel0_keep_in;
+        _hf6_datapath0_out_ya <= y;
     end
 end
 
@@ -2153,21 +2681,21 @@ always @(posedge clk) begin: _hf6_datapath0_max_pool
     if (rst == 1) begin
         _hf6_datapath0_fp_has <= 0;
         _hf6_datapath0_fp_max <= 0;
-        out_b <= 0;
-        out_yb <= 0;
+        _hf6_datapath0_out_b <= 0;
+        _hf6_datapath0_out_yb <= 0;
     end
     else begin
-        out_b <= 0;
+        _hf6_datapath0_out_b <= 0;
         mx = 32'h0;
         key_x = 32'h0;
         key_m = 32'h0;
-        has = (_hf6_datapath0_fp_has && (!m_first));
+        has = (_hf6_datapath0_fp_has && (!tap_addrgen0_m_first));
         mx = _hf6_datapath0_fp_max;
-        if (pl_valid) begin
-            if ((!m_pad)) begin
-                key_x = x_q;
-                if (x_q[31]) begin
-                    key_x = (~x_q);
+        if (tap_addrgen0_pl_valid) begin
+            if ((!tap_addrgen0_m_pad)) begin
+                key_x = engine_buffers0_x_q;
+                if (engine_buffers0_x_q[31]) begin
+                    key_x = (~engine_buffers0_x_q);
                 end
                 else begin
                     key_x[31] = 1;
@@ -2180,15 +2708,15 @@ always @(posedge clk) begin: _hf6_datapath0_max_pool
                     key_m[31] = 1;
                 end
                 if (((!has) || (key_x > key_m))) begin
-                    mx = x_q;
+                    mx = engine_buffers0_x_q;
                 end
                 has = 1'b1;
             end
             _hf6_datapath0_fp_max <= mx;
             _hf6_datapath0_fp_has <= has;
-            if (m_last) begin
-                out_yb <= mx;
-                out_b <= 1;
+            if (tap_addrgen0_m_last) begin
+                _hf6_datapath0_out_yb <= mx;
+                _hf6_datapath0_out_b <= 1;
             end
         end
     end
@@ -2199,547 +2727,104 @@ end
 assign _hf6_datapath0_unused_acc = (_hf6_datapath0_ho_acc != 0);
 
 
-always @(OC, chan8, chan_conv, gh[4-1:0], mo_lane, mo_valid, mode_dw) begin: channel
-    if (mode_dw) begin
-        chan = gh[4-1:0];
-        keep_in = (mo_valid && (mo_lane == 0));
+
+assign output_stage0_push = (_hf6_datapath0_out_a || _hf6_datapath0_out_b);
+assign output_stage0_pop = ((output_stage0_f_cnt != 0) && m_axis_y_tready);
+assign m_axis_y_tvalid = (output_stage0_f_cnt != 0);
+assign m_axis_y_tdata = output_stage0_fifo[output_stage0_f_rp];
+assign m_axis_y_tlast = ((engine_control0_sent + 1) == engine_setup0_NOUT);
+
+
+always @(posedge clk) begin: output_stage0_fifo_ram
+    if (_hf6_datapath0_out_b) begin
+        output_stage0_fifo[output_stage0_f_wp] <= _hf6_datapath0_out_yb;
+    end
+    else if (_hf6_datapath0_out_a) begin
+        output_stage0_fifo[output_stage0_f_wp] <= _hf6_datapath0_out_ya;
+    end
+end
+
+
+always @(engine_control0_since, engine_control0_tap_last, engine_regfile0_chanwise, engine_regfile0_mode, engine_regfile0_pool, engine_setup0_glast, engine_setup0_klast, engine_setup0_state, output_stage0_f9, output_stage0_pending, tap_addrgen0_g) begin: output_stage0_issue
+    output_stage0_gq_push = ((engine_setup0_state == 4'b0110) && engine_control0_tap_last && (engine_control0_since >= 4) && (!engine_regfile0_pool));
+    if (engine_regfile0_chanwise) begin
+        output_stage0_kept = 1;
+    end
+    else if ((tap_addrgen0_g == engine_setup0_glast)) begin
+        output_stage0_kept = engine_setup0_klast;
     end
     else begin
-        chan = chan_conv;
-        keep_in = (mo_valid && (chan8 < OC));
+        output_stage0_kept = 4;
     end
+    engine_control0_room = ((((output_stage0_f9 + output_stage0_pending) + 4) <= 16) && ((output_stage0_pending == 0) || (engine_regfile0_mode != 3)));
 end
 
 
-
-assign push = (out_a || out_b);
-assign pop = ((f_cnt != 0) && m_axis_y_tready);
-assign m_axis_y_tvalid = (f_cnt != 0);
-assign m_axis_y_tdata = fifo[f_rp];
-assign m_axis_y_tlast = ((sent + 1) == NOUT);
-
-
-always @(posedge clk) begin: fifo_ram
-    if (out_b) begin
-        fifo[f_wp] <= out_yb;
-    end
-    else if (out_a) begin
-        fifo[f_wp] <= out_ya;
-    end
-end
-
-
-
-assign s_axis_x_tready = ((state == 4'b0011) || ((state == 4'b1000) && (!drain_w)));
-assign s_axis_w_tready = (((state == 4'b0100) && (!pool)) || ((state == 4'b1000) && drain_w));
-assign i_we = ((state == 4'b0011) && s_axis_x_tvalid);
-assign w_we = ((state == 4'b0100) && s_axis_w_tvalid && (!pool));
-assign i_wa = cnt[10-1:0];
-assign w_wa = cnt[9-1:0];
-
-
-always @(posedge clk) begin: control
+always @(posedge clk) begin: output_stage0_counts
     if (rst == 1) begin
-        FHW <= 0;
-        G <= 0;
-        GT <= 0;
-        HW <= 0;
-        HWC <= 0;
-        NOUT <= 0;
-        OHW <= 0;
-        PLC <= 0;
-        PTWC <= 0;
-        SXC <= 0;
-        SYWC <= 0;
-        T <= 0;
-        WC <= 0;
-        busy <= 0;
-        ci <= 0;
-        cnt <= 0;
-        colb <= 0;
-        cycles <= 0;
-        done <= 0;
-        drain_w <= 0;
-        err <= 0;
-        err_code <= 0;
-        f1 <= 0;
-        f_cnt <= 0;
-        f_rp <= 0;
-        f_wp <= 0;
-        g <= 0;
-        gdm <= 0;
-        gin <= 0;
-        glast <= 0;
-        gq_rp <= 0;
-        gq_wp <= 0;
-        ixb <= 0;
-        iyb <= 0;
-        klast <= 0;
-        ks <= 0;
-        kx <= 0;
-        kxc <= 0;
-        ky <= 0;
-        kywc <= 0;
-        l1 <= 0;
-        ox <= 0;
-        oy <= 0;
-        pending <= 0;
-        rowb <= 0;
-        sent <= 0;
-        since <= 4;
-        state <= 4'b0000;
-        tap <= 0;
-        v1 <= 0;
-        wrd <= 0;
+        engine_control0_sent <= 0;
+        engine_control0_since <= 4;
+        output_stage0_f_cnt <= 0;
+        output_stage0_f_rp <= 0;
+        output_stage0_f_wp <= 0;
+        output_stage0_gq_rp <= 0;
+        output_stage0_gq_wp <= 0;
+        output_stage0_pending <= 0;
     end
     else begin
-        v1 <= 0;
-        if (busy) begin
-            cycles <= (cycles + 1);
+        if (output_stage0_pop) begin
+            output_stage0_f_rp <= (output_stage0_f_rp + 1);
+            engine_control0_sent <= (engine_control0_sent + 1);
         end
-        if (pop) begin
-            f_rp <= (f_rp + 1);
-            sent <= (sent + 1);
+        if ((engine_setup0_state == 4'b0010)) begin
+            engine_control0_sent <= 0;
         end
-        if (push) begin
-            f_wp <= (f_wp + 1);
+        if (output_stage0_push) begin
+            output_stage0_f_wp <= (output_stage0_f_wp + 1);
         end
-        if ((push && (!pop))) begin
-            f_cnt <= (f_cnt + 1);
+        if ((output_stage0_push && (!output_stage0_pop))) begin
+            output_stage0_f_cnt <= (output_stage0_f_cnt + 1);
         end
-        else if ((pop && (!push))) begin
-            f_cnt <= (f_cnt - 1);
+        else if ((output_stage0_pop && (!output_stage0_push))) begin
+            output_stage0_f_cnt <= (output_stage0_f_cnt - 1);
         end
-        if ((issue_last && push)) begin
-            pending <= ((pending + kept) - 1);
+        if ((engine_control0_issue_last && output_stage0_push)) begin
+            output_stage0_pending <= ((output_stage0_pending + output_stage0_kept) - 1);
         end
-        else if (issue_last) begin
-            pending <= (pending + kept);
+        else if (engine_control0_issue_last) begin
+            output_stage0_pending <= (output_stage0_pending + output_stage0_kept);
         end
-        else if (push) begin
-            pending <= (pending - 1);
+        else if (output_stage0_push) begin
+            output_stage0_pending <= (output_stage0_pending - 1);
         end
-        if (gq_push) begin
-            gq_wp <= (gq_wp + 1);
+        if (output_stage0_gq_push) begin
+            output_stage0_gq_wp <= (output_stage0_gq_wp + 1);
         end
-        if (issue_last) begin
-            since <= 1;
+        if (engine_control0_issue_last) begin
+            engine_control0_since <= 1;
         end
-        else if ((since < 4)) begin
-            since <= (since + 1);
+        else if ((engine_control0_since < 4)) begin
+            engine_control0_since <= (engine_control0_since + 1);
         end
-        if ((mo_valid && mo_last)) begin
-            gq_rp <= (gq_rp + 1);
+        if ((_result_channel0_mo_valid && _hf6_datapath0_mo_last)) begin
+            output_stage0_gq_rp <= (output_stage0_gq_rp + 1);
         end
-        case (state)
-            4'b0000: begin
-                if (start) begin
-                    busy <= 1;
-                    done <= 0;
-                    err <= 0;
-                    err_code <= 0;
-                    cycles <= 0;
-                    ks <= 0;
-                    state <= 4'b0001;
-                end
-            end
-            4'b0001: begin
-                ks <= (ks + 1);
-                case (ks)
-                    'h0: begin
-                        HW <= prod[16-1:0];
-                        if (chanwise) begin
-                            G <= oc9;
-                        end
-                        else begin
-                            G <= gconv;
-                        end
-                    end
-                    'h1: begin
-                        WC <= prod[16-1:0];
-                    end
-                    'h2: begin
-                        SXC <= prod[12-1:0];
-                    end
-                    'h3: begin
-                        PLC <= prod[12-1:0];
-                    end
-                    'h4: begin
-                        FHW <= prod[8-1:0];
-                    end
-                    'h5: begin
-                        OHW <= prod[16-1:0];
-                    end
-                    'h6: begin
-                        HWC <= prod[24-1:0];
-                    end
-                    'h7: begin
-                        T <= prod[16-1:0];
-                    end
-                    'h8: begin
-                        SYWC <= prod[20-1:0];
-                    end
-                    'h9: begin
-                        PTWC <= prod[20-1:0];
-                    end
-                    'ha: begin
-                        NOUT <= prod[24-1:0];
-                    end
-                    default: begin
-                        GT <= prod[25-1:0];
-                        glast <= gm[4-1:0];
-                        state <= 4'b0010;
-                    end
-                endcase
-            end
-            4'b0010: begin
-                cnt <= 0;
-                sent <= 0;
-                klast <= (oc9 - (gm << 2));
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0))) begin
-                    err_code <= 4;
-                    err <= 1;
-                end
-                else if ((HWC > 1024)) begin
-                    err_code <= 1;
-                    err <= 1;
-                end
-                else if (((GT > 512) && (!pool))) begin
-                    err_code <= 2;
-                    err <= 1;
-                end
-                else if ((OC > 16)) begin
-                    err_code <= 3;
-                    err <= 1;
-                end
-                else if ((chanwise && (oc16 != prod[16-1:0]))) begin
-                    err_code <= 5;
-                    err <= 1;
-                end
-                else if (bad_mode) begin
-                    err_code <= 6;
-                    err <= 1;
-                end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (oc16 != prod[16-1:0])) || bad_mode)) begin
-                    done <= 1;
-                    busy <= 0;
-                    state <= 4'b0000;
-                end
-                else begin
-                    state <= 4'b0011;
-                end
-            end
-            4'b0011: begin
-                if (s_axis_x_tvalid) begin
-                    if (((cnt + 1) == hwc25)) begin
-                        cnt <= 0;
-                        if (s_axis_x_tlast) begin
-                            state <= 4'b0100;
-                        end
-                        else begin
-                            err_code <= 7;
-                            err <= 1;
-                            drain_w <= 0;
-                            state <= 4'b1000;
-                        end
-                    end
-                    else if (s_axis_x_tlast) begin
-                        err_code <= 7;
-                        err <= 1;
-                        done <= 1;
-                        busy <= 0;
-                        state <= 4'b0000;
-                    end
-                    else begin
-                        cnt <= (cnt + 1);
-                    end
-                end
-            end
-            4'b0100: begin
-                if ((pool || (s_axis_w_tvalid && ((cnt + 1) == GT) && s_axis_w_tlast))) begin
-                    state <= 4'b0101;
-                    oy <= 0;
-                    ox <= 0;
-                    g <= 0;
-                    gin <= 0;
-                    gdm <= 0;
-                    wrd <= 0;
-                    iyb <= (0 - $signed(pt14));
-                    ixb <= (0 - $signed(pl14));
-                    rowb <= (0 - ptwc24);
-                    colb <= (0 - plc24);
-                end
-                else if (s_axis_w_tvalid) begin
-                    if (((cnt + 1) == GT)) begin
-                        err_code <= 8;
-                        err <= 1;
-                        drain_w <= 1;
-                        state <= 4'b1000;
-                    end
-                    else if (s_axis_w_tlast) begin
-                        err_code <= 8;
-                        err <= 1;
-                        done <= 1;
-                        busy <= 0;
-                        state <= 4'b0000;
-                    end
-                    else begin
-                        cnt <= (cnt + 1);
-                    end
-                end
-            end
-            4'b1000: begin
-                if (((drain_w && s_axis_w_tvalid && s_axis_w_tlast) || ((!drain_w) && s_axis_x_tvalid && s_axis_x_tlast))) begin
-                    done <= 1;
-                    busy <= 0;
-                    state <= 4'b0000;
-                end
-            end
-            4'b0101: begin
-                if (((((f9 + pending) + 4) <= 16) && ((pending == 0) || (mode != 3)))) begin
-                    ky <= 0;
-                    kx <= 0;
-                    ci <= 0;
-                    tap <= 0;
-                    kywc <= 0;
-                    kxc <= 0;
-                    state <= 4'b0110;
-                end
-            end
-            4'b0110: begin
-                if ((((tap + 1) != T) || (since >= 4) || pool)) begin
-                    v1 <= 1;
-                    f1 <= (tap == 0);
-                    l1 <= ((tap + 1) == T);
-                    tap <= (tap + 1);
-                    wrd <= (wrd + 1);
-                    if ((chanwise || ((ci + 1) == C))) begin
-                        ci <= 0;
-                        if (((kx + 1) == FW)) begin
-                            kx <= 0;
-                            kxc <= 0;
-                            ky <= (ky + 1);
-                            kywc <= (kywc + wc24);
-                        end
-                        else begin
-                            kx <= (kx + 1);
-                            kxc <= (kxc + c24);
-                        end
-                    end
-                    else begin
-                        ci <= (ci + 1);
-                    end
-                    if (((tap + 1) == T)) begin
-                        state <= 4'b0101;
-                        if ((g == glast)) begin
-                            g <= 0;
-                            gin <= 0;
-                            gdm <= 0;
-                            wrd <= 0;
-                            if (((ox + 1) == OW)) begin
-                                ox <= 0;
-                                ixb <= (0 - $signed(pl14));
-                                colb <= (0 - plc24);
-                                if (((oy + 1) == OH)) begin
-                                    state <= 4'b0111;
-                                end
-                                else begin
-                                    oy <= (oy + 1);
-                                    iyb <= (iyb + $signed(sy14));
-                                    rowb <= (rowb + sywc24);
-                                end
-                            end
-                            else begin
-                                ox <= (ox + 1);
-                                ixb <= (ixb + $signed(sx14));
-                                colb <= (colb + sxc24);
-                            end
-                        end
-                        else begin
-                            g <= (g + 1);
-                            if (((gdm + 1) == dm16)) begin
-                                gdm <= 0;
-                                gin <= (gin + 1);
-                            end
-                            else begin
-                                gdm <= (gdm + 1);
-                            end
-                        end
-                    end
-                end
-            end
-            default: begin
-                if ((sent == NOUT)) begin
-                    busy <= 0;
-                    done <= 1;
-                    state <= 4'b0000;
-                end
-            end
-        endcase
     end
 end
 
 
-always @(chanwise, ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, rowb, w14) begin: tap_address
-    reg signed [14-1:0] iy;
-    reg signed [14-1:0] ix;
-    reg [24-1:0] a;
-    iy = 0;
-    ix = 0;
-    a = 24'h0;
-    iy = (iyb + $signed(ky14));
-    ix = (ixb + $signed(kx14));
-    pad_c = ((iy < 0) || (iy >= $signed(h14)) || (ix < 0) || (ix >= $signed(w14)));
-    a = (rowb + kywc);
-    a = (a + colb);
-    a = (a + kxc);
-    if (chanwise) begin
-        a = (a + g24);
-    end
-    else begin
-        a = (a + ci24);
-    end
-    xa_c = a;
-end
-
-
-always @(posedge clk) begin: tap_stage
-    p1 <= pad_c;
-    if (pad_c) begin
-        i_ra <= 0;
-    end
-    else begin
-        i_ra <= xa_c[10-1:0];
-    end
-    w_ra <= wrd;
-end
-
-
-always @(posedge clk) begin: tap_stage2
-    if (rst == 1) begin
-        f2 <= 0;
-        l2 <= 0;
-        p2 <= 0;
-        v2 <= 0;
-    end
-    else begin
-        v2 <= v1;
-        f2 <= f1;
-        l2 <= l1;
-        p2 <= p1;
+always @(posedge clk) begin: output_stage0_group_fifo
+    if (output_stage0_gq_push) begin
+        output_stage0_gq[output_stage0_gq_wp] <= tap_addrgen0_g;
     end
 end
 
 
 
-assign m_valid = (v2 && (!pool));
-assign pl_valid = (v2 && pool);
-assign m_first = f2;
-assign m_last = l2;
-assign m_pad = p2;
+assign _result_channel0_gh = output_stage0_gq[output_stage0_gq_rp];
 
 
 
-assign unused_bits = (unused_cat != 0);
-
-
-
-assign gsum = (oc9 + pm1);
-assign gm = (G - 1);
-
-
-always @(HW, OHW, T, WC, c16, chanwise, dm16, fh16, fhw16, fw16, g16, h16, ks, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
-    opa = 0;
-    opb = 0;
-    case (ks)
-        'h0: begin
-            opa = h16;
-            opb = w16;
-        end
-        'h1: begin
-            opa = w16;
-            opb = c16;
-        end
-        'h2: begin
-            opa = sx16;
-            opb = c16;
-        end
-        'h3: begin
-            opa = pl16;
-            opb = c16;
-        end
-        'h4: begin
-            opa = fh16;
-            opb = fw16;
-        end
-        'h5: begin
-            opa = oh16;
-            opb = ow16;
-        end
-        'h6: begin
-            opa = HW;
-            opb = c16;
-        end
-        'h7: begin
-            opa = fhw16;
-            if (chanwise) begin
-                opb = one16;
-            end
-            else begin
-                opb = c16;
-            end
-        end
-        'h8: begin
-            opa = sy16;
-            opb = WC;
-        end
-        'h9: begin
-            opa = pt16;
-            opb = WC;
-        end
-        'ha: begin
-            opa = OHW;
-            opb = oc16;
-        end
-        'hb: begin
-            opa = g16;
-            opb = T;
-        end
-        default: begin
-            opa = c16;
-            opb = dm16;
-        end
-    endcase
-end
-
-
-
-assign prod = (opa * opb);
-
-
-always @(posedge clk) begin: group_fifo
-    if (gq_push) begin
-        gq[gq_wp] <= g;
-    end
-end
-
-
-
-assign gh = gq[gq_rp];
-
-
-always @(T, chanwise, g, glast, klast, pool, since, state, tap) begin: issue
-    issue_last = ((state == 4'b0110) && ((tap + 1) == T) && ((since >= 4) || pool));
-    gq_push = ((state == 4'b0110) && ((tap + 1) == T) && (since >= 4) && (!pool));
-    if (chanwise) begin
-        kept = 1;
-    end
-    else if ((g == glast)) begin
-        kept = klast;
-    end
-    else begin
-        kept = 4;
-    end
-end
+assign _lint_sink0_unused_bits = (_lint_sink0_unused_cat != 0);
 
 endmodule

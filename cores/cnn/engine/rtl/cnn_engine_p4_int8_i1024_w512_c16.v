@@ -39,7 +39,11 @@ module cnn_engine_p4_int8_i1024_w512_c16 (
     m_axis_y_tlast,
     irq
 );
-
+// The engine's sub-blocks and their wiring: the AXI4-Lite bridge, :func:`engine_regfile`
+// and :func:`channel_tables` (registers), :func:`engine_setup` (set-up products, CHECK),
+// :func:`engine_control` (FSM) with two :func:`~cores.common.stream.frame_check` (input map,
+// weights), :func:`tap_addrgen` (address generator), :func:`engine_buffers`, the datapath
+// (:func:`_int8_datapath` or :func:`_hf6_datapath`) and :func:`output_stage`.
 
 input clk;
 input rst;
@@ -88,604 +92,620 @@ wire m_axis_y_tlast;
 output irq;
 wire irq;
 
-reg reg_rd;
 reg [8:0] reg_addr;
-reg reg_err;
-reg [31:0] reg_rdata;
-reg [31:0] reg_wdata;
 reg reg_wr;
-wire mode_dw;
-reg [1:0] mode;
-wire pool;
-wire chanwise;
-reg [15:0] dm16;
-reg [7:0] dmul;
-wire [15:0] dmul16;
-wire [2:0] ch_sel;
-wire [3:0] ch_idx;
-wire ch_ok;
-wire sel_ok;
-wire idx_ok;
-wire [5:0] shift_rd;
-reg [31:0] tab_rd;
-wire [31:0] shift_rd_w;
-reg fsc;
-wire signed [7:0] in_zp;
-reg [31:0] quant;
-wire signed [7:0] out_zp;
-wire signed [7:0] act_min;
-wire signed [7:0] act_max;
-wire [31:0] status_w;
-wire [31:0] caps_w;
-wire [31:0] in_shape_w;
-wire [31:0] out_shape_w;
-wire [31:0] filt_w;
-wire q_bad;
-reg [31:0] cycles;
-wire [31:0] mode_w;
-wire [31:0] irq_en_w;
-wire [31:0] irq_st_w;
-reg start;
-reg [23:0] in_shape;
-reg [23:0] out_shape;
-reg [23:0] filt;
-reg [1:0] irq_en;
-reg [1:0] irq_st;
-reg done_d;
-reg done;
-reg err;
-wire [7:0] H;
-wire [7:0] W;
-wire [7:0] C;
-wire [7:0] OH;
-wire [7:0] OW;
-wire [7:0] OC;
-wire [3:0] FH;
-wire [3:0] FW;
-wire [3:0] SY;
-wire [3:0] SX;
-wire [3:0] PT;
-wire [3:0] PL;
-wire i_we;
-wire [9:0] i_wa;
-reg signed [7:0] x_q;
-reg [9:0] i_ra;
-wire w_we;
-wire [8:0] w_wa;
-reg [31:0] w_q;
-reg [8:0] w_ra;
-reg rq_valid;
-reg mo_valid;
-reg signed [31:0] rq_acc;
-reg signed [31:0] mo_acc;
-reg signed [31:0] rq_bias;
-reg [3:0] chan;
-reg signed [31:0] rq_mult;
-reg signed [5:0] rq_shift;
-reg [31:0] rq_scale;
-reg [6:0] keep_pipe;
-reg keep_in;
-wire out_a;
-reg rq_out_valid;
-wire [7:0] out_ya;
-reg signed [7:0] rq_y;
-wire pl_first;
-wire m_first;
-wire pl_last;
-wire m_last;
-wire pl_pad;
-wire m_pad;
-wire [7:0] pl_x;
-wire pl_avg;
-wire [7:0] pl_min;
-wire [7:0] pl_max;
-reg [1:0] mo_lane;
-wire [3:0] chan_conv;
-wire [7:0] chan8;
-wire push;
-reg out_b;
-wire pop;
-reg [4:0] f_cnt;
-reg [3:0] f_rp;
-reg [23:0] sent;
-reg [23:0] NOUT;
-reg [3:0] f_wp;
-reg [7:0] out_yb;
-reg [3:0] state;
-reg drain_w;
-reg [24:0] cnt;
-reg v1;
-reg busy;
-reg issue_last;
-reg [8:0] pending;
-reg [8:0] kept;
-reg gq_push;
-reg [2:0] gq_wp;
-reg [2:0] since;
-reg mo_last;
-reg [2:0] gq_rp;
-reg [3:0] err_code;
-reg [3:0] ks;
-reg [15:0] HW;
-wire [31:0] prod;
-reg [8:0] G;
-wire [8:0] oc9;
-wire [8:0] gconv;
-reg [15:0] WC;
-reg [11:0] SXC;
-reg [11:0] PLC;
-reg [7:0] FHW;
-reg [15:0] OHW;
-reg [23:0] HWC;
-reg [15:0] T;
-reg [19:0] SYWC;
-reg [19:0] PTWC;
-reg [24:0] GT;
-reg [3:0] glast;
-wire [8:0] gm;
-reg [8:0] klast;
-wire [15:0] oc16;
-wire bad_mode;
-wire [24:0] hwc25;
-reg [7:0] oy;
-reg [7:0] ox;
-reg [3:0] g;
-reg [3:0] gin;
-reg [15:0] gdm;
-reg [8:0] wrd;
-reg signed [13:0] iyb;
-wire [13:0] pt14;
-reg signed [13:0] ixb;
-wire [13:0] pl14;
-reg [23:0] rowb;
-wire [23:0] ptwc24;
-reg [23:0] colb;
-wire [23:0] plc24;
-wire [8:0] f9;
-reg [3:0] ky;
-reg [3:0] kx;
-reg [7:0] ci;
-reg [15:0] tap;
-reg [23:0] kywc;
-reg [23:0] kxc;
-reg f1;
-reg l1;
-wire [23:0] wc24;
-wire [23:0] c24;
-wire [13:0] sy14;
-wire [23:0] sywc24;
-wire [13:0] sx14;
-wire [23:0] sxc24;
-wire [13:0] ky14;
-wire [13:0] kx14;
-reg pad_c;
-wire [13:0] h14;
-wire [13:0] w14;
-wire [23:0] g24;
-wire [23:0] ci24;
-reg [23:0] xa_c;
-reg p1;
-reg v2;
-reg f2;
-reg l2;
-reg p2;
-wire m_valid;
-wire pl_valid;
-wire unused_bits;
-wire [45:0] unused_cat;
-wire [8:0] gsum;
-wire [8:0] pm1;
-reg [15:0] opa;
-reg [15:0] opb;
-wire [15:0] h16;
-wire [15:0] w16;
-wire [15:0] c16;
-wire [15:0] sx16;
-wire [15:0] pl16;
-wire [15:0] fh16;
-wire [15:0] fw16;
-wire [15:0] oh16;
-wire [15:0] ow16;
-wire [15:0] fhw16;
-wire [15:0] one16;
-wire [15:0] sy16;
-wire [15:0] pt16;
-wire [15:0] g16;
-wire [3:0] gh;
+reg reg_rd;
+reg reg_err;
+reg [31:0] reg_wdata;
+reg [31:0] reg_rdata;
 wire axil_bridge0_do_rd;
 wire axil_bridge0_do_wr;
 wire axil_bridge0_full_strb;
-wire cnn_mac0_in_ready;
-reg cnn_mac0_fa;
-reg cnn_mac0_la;
-reg [2:0] cnn_mac0_since;
-wire cnn_mac0_take;
-reg cnn_mac0_va;
-reg [31:0] cnn_mac0_wa;
-reg cnn_mac0_vb;
-reg cnn_mac0_fb;
-reg cnn_mac0_lb;
-reg signed [8:0] cnn_mac0_da;
-wire [8:0] cnn_mac0_x9;
-wire [8:0] cnn_mac0_zp9;
-wire cnn_mac0_load;
-wire cnn_mac0_shift_en;
-reg [2:0] cnn_mac0_cnt;
-reg [1:0] cnn_mac0_idx;
-reg [31:0] cnn_mac0_head_acc;
-wire [24:0] cnn_mac0_exact_pair0_hi25;
-wire [24:0] cnn_mac0_exact_pair0_lo25;
-reg signed [15:0] cnn_mac0_exact_pair0_prod_lo;
-reg signed [17:0] cnn_mac0_exact_pair0_prod_hi;
-reg signed [33:0] cnn_mac0_exact_pair0_p;
-wire signed [24:0] cnn_mac0_exact_pair0_packed;
-wire [24:0] cnn_mac0_exact_pair1_hi25;
-wire [24:0] cnn_mac0_exact_pair1_lo25;
-reg signed [15:0] cnn_mac0_exact_pair1_prod_lo;
-reg signed [17:0] cnn_mac0_exact_pair1_prod_hi;
-reg signed [33:0] cnn_mac0_exact_pair1_p;
-wire signed [24:0] cnn_mac0_exact_pair1_packed;
-wire [31:0] cnn_mac0_exact_acc_lane0_prod32;
-reg [31:0] cnn_mac0_exact_acc_lane0_sh_in_acc;
-reg [31:0] cnn_mac0_exact_acc_lane0_acc;
-reg [31:0] cnn_mac0_exact_acc_lane0_acc_n;
-wire [31:0] cnn_mac0_exact_acc_lane1_prod32;
-reg [31:0] cnn_mac0_exact_acc_lane1_sh_in_acc;
-reg [31:0] cnn_mac0_exact_acc_lane1_acc;
-reg [31:0] cnn_mac0_exact_acc_lane1_acc_n;
-wire [31:0] cnn_mac0_exact_acc_lane2_prod32;
-reg [31:0] cnn_mac0_exact_acc_lane2_sh_in_acc;
-reg [31:0] cnn_mac0_exact_acc_lane2_acc;
-reg [31:0] cnn_mac0_exact_acc_lane2_acc_n;
-wire [31:0] cnn_mac0_exact_acc_lane3_prod32;
-reg [31:0] cnn_mac0_exact_acc_lane3_acc;
-reg [31:0] cnn_mac0_exact_acc_lane3_acc_n;
-reg signed [32:0] cnn_requant0_a2;
-reg signed [86:0] cnn_requant0_ab3;
-reg signed [53:0] cnn_requant0_b2;
-wire [11:0] cnn_requant0_c1044;
-reg cnn_requant0_fc1;
-reg cnn_requant0_fc2;
-reg cnn_requant0_fc3;
-reg cnn_requant0_fc4;
-reg signed [7:0] cnn_requant0_hi1;
-reg signed [7:0] cnn_requant0_hi2;
-reg signed [7:0] cnn_requant0_hi3;
-reg signed [7:0] cnn_requant0_hi4;
-reg signed [7:0] cnn_requant0_hi5;
-wire [10:0] cnn_requant0_hi5x;
-reg [4:0] cnn_requant0_left1;
-reg signed [7:0] cnn_requant0_lo1;
-reg signed [7:0] cnn_requant0_lo2;
-reg signed [7:0] cnn_requant0_lo3;
-reg signed [7:0] cnn_requant0_lo4;
-reg signed [7:0] cnn_requant0_lo5;
-wire [10:0] cnn_requant0_lo5x;
-reg signed [31:0] cnn_requant0_m1;
-reg signed [11:0] cnn_requant0_n4;
-reg signed [11:0] cnn_requant0_nb2;
-reg signed [11:0] cnn_requant0_nb3;
-reg cnn_requant0_neg2;
-reg cnn_requant0_neg3;
-reg cnn_requant0_neg4;
-wire [19:0] cnn_requant0_ones20;
-wire [21:0] cnn_requant0_ones22;
-wire [41:0] cnn_requant0_ones42;
-reg signed [31:0] cnn_requant0_q4;
-reg signed [31:0] cnn_requant0_r5;
-reg signed [10:0] cnn_requant0_r5c;
-reg [5:0] cnn_requant0_right1;
-reg [5:0] cnn_requant0_right2;
-reg [5:0] cnn_requant0_right3;
-reg [5:0] cnn_requant0_right4;
-reg cnn_requant0_sat3;
-reg [31:0] cnn_requant0_sh1;
-reg [11:0] cnn_requant0_t4;
-wire cnn_requant0_unused_ab3;
-reg cnn_requant0_v1;
-reg cnn_requant0_v2;
-reg cnn_requant0_v3;
-reg cnn_requant0_v4;
-reg cnn_requant0_v5;
-reg signed [31:0] cnn_requant0_x1;
-reg cnn_requant0_zero2;
-reg cnn_requant0_zero3;
-reg cnn_requant0_zero4;
-reg signed [7:0] cnn_requant0_zp1;
-reg signed [7:0] cnn_requant0_zp2;
-reg signed [7:0] cnn_requant0_zp3;
-reg signed [7:0] cnn_requant0_zp4;
-reg signed [7:0] cnn_requant0_zp5;
-wire [10:0] cnn_requant0_zp5x;
-wire cnn_pool0_in_ready;
-reg cnn_pool0_busy;
-reg cnn_pool0_clamp;
-reg cnn_pool0_div;
-reg [16:0] cnn_pool0_dvd;
-reg cnn_pool0_fin;
-reg [7:0] cnn_pool0_hi;
-reg [7:0] cnn_pool0_lo;
-reg [7:0] cnn_pool0_mx;
-reg [8:0] cnn_pool0_n;
-reg cnn_pool0_neg;
-reg [8:0] cnn_pool0_rem;
-reg [8:0] cnn_pool0_res;
-reg [4:0] cnn_pool0_steps;
-reg [15:0] cnn_pool0_usum;
-reg [5:0] shift_t [0:16-1];
-initial begin: INITIALIZE_SHIFT_T
+reg [23:0] engine_regfile0_in_shape;
+reg [23:0] engine_regfile0_out_shape;
+reg [23:0] engine_regfile0_filt;
+reg [31:0] engine_regfile0_quant;
+reg [1:0] engine_regfile0_mode;
+reg [7:0] engine_regfile0_dmul;
+reg engine_regfile0_fsc;
+reg engine_regfile0_start;
+reg engine_regfile0_busy;
+reg engine_regfile0_done;
+reg engine_regfile0_err;
+reg [3:0] engine_regfile0_err_code;
+reg [31:0] engine_regfile0_cycles;
+wire engine_regfile0_ch_ok;
+reg [31:0] engine_regfile0_tab_rd;
+wire [7:0] engine_regfile0_H;
+wire [7:0] engine_regfile0_W;
+wire [7:0] engine_regfile0_C;
+wire [7:0] engine_regfile0_OH;
+wire [7:0] engine_regfile0_OW;
+wire [7:0] engine_regfile0_OC;
+wire [3:0] engine_regfile0_FH;
+wire [3:0] engine_regfile0_FW;
+wire [3:0] engine_regfile0_SY;
+wire [3:0] engine_regfile0_SX;
+wire [3:0] engine_regfile0_PT;
+wire [3:0] engine_regfile0_PL;
+wire signed [7:0] engine_regfile0_in_zp;
+wire signed [7:0] engine_regfile0_out_zp;
+wire signed [7:0] engine_regfile0_act_min;
+wire signed [7:0] engine_regfile0_act_max;
+wire engine_regfile0_mode_dw;
+wire engine_regfile0_pool;
+wire engine_regfile0_chanwise;
+wire [31:0] engine_regfile0_caps_w;
+reg engine_regfile0_done_d;
+wire [31:0] engine_regfile0_filt_w;
+wire [31:0] engine_regfile0_in_shape_w;
+reg [1:0] engine_regfile0_irq_en;
+wire [31:0] engine_regfile0_irq_en_w;
+reg [1:0] engine_regfile0_irq_st;
+wire [31:0] engine_regfile0_irq_st_w;
+wire [31:0] engine_regfile0_mode_w;
+wire [31:0] engine_regfile0_out_shape_w;
+wire engine_regfile0_q_bad;
+wire [31:0] engine_regfile0_status_w;
+wire [2:0] channel_tables0_ch_sel;
+wire [3:0] channel_tables0_ch_idx;
+wire channel_tables0_idx_ok;
+wire channel_tables0_sel_ok;
+wire [5:0] channel_tables0_shift_rd;
+wire [31:0] channel_tables0_shift_rd_w;
+reg [3:0] engine_setup0_state;
+wire engine_setup0_bad_mode;
+reg [15:0] engine_setup0_WC;
+reg [15:0] engine_setup0_T;
+reg [11:0] engine_setup0_SXC;
+reg [11:0] engine_setup0_PLC;
+reg [19:0] engine_setup0_SYWC;
+reg [19:0] engine_setup0_PTWC;
+reg [23:0] engine_setup0_HWC;
+reg [23:0] engine_setup0_NOUT;
+reg [24:0] engine_setup0_GT;
+reg [3:0] engine_setup0_glast;
+reg [8:0] engine_setup0_klast;
+reg [15:0] engine_setup0_dm16;
+wire [31:0] engine_setup0_prod;
+wire [8:0] engine_setup0_gsum;
+wire [8:0] engine_setup0_gm;
+wire engine_setup0_setup_done;
+reg [3:0] engine_setup0_cfg_err;
+wire [15:0] engine_setup0_h16;
+wire [15:0] engine_setup0_w16;
+wire [15:0] engine_setup0_c16;
+wire [15:0] engine_setup0_sx16;
+wire [15:0] engine_setup0_pl16;
+wire [15:0] engine_setup0_fh16;
+wire [15:0] engine_setup0_fw16;
+wire [15:0] engine_setup0_oh16;
+wire [15:0] engine_setup0_ow16;
+wire [15:0] engine_setup0_sy16;
+wire [15:0] engine_setup0_pt16;
+wire [15:0] engine_setup0_g16;
+wire [15:0] engine_setup0_fhw16;
+wire [15:0] engine_setup0_one16;
+reg [7:0] engine_setup0_FHW;
+reg [8:0] engine_setup0_G;
+reg [15:0] engine_setup0_HW;
+reg [15:0] engine_setup0_OHW;
+wire [15:0] engine_setup0_dmul16;
+wire [8:0] engine_setup0_gconv;
+reg [3:0] engine_setup0_ks;
+wire [15:0] engine_setup0_oc16;
+wire [8:0] engine_setup0_oc9;
+reg [15:0] engine_setup0_opa;
+reg [15:0] engine_setup0_opb;
+wire [8:0] engine_setup0_pm1;
+reg [24:0] engine_control0_cnt;
+wire engine_control0_x_ok;
+wire engine_control0_x_short;
+wire engine_control0_x_long;
+wire engine_control0_x_last;
+wire engine_control0_w_ok;
+wire engine_control0_w_short;
+wire engine_control0_w_long;
+wire engine_control0_w_last;
+wire engine_control0_i_we;
+wire engine_control0_w_we;
+wire [9:0] engine_control0_i_wa;
+wire [8:0] engine_control0_w_wa;
+reg engine_control0_room;
+reg [2:0] engine_control0_since;
+wire engine_control0_tap_last;
+wire engine_control0_pos_end;
+wire engine_control0_ag_init;
+wire engine_control0_ag_sum;
+wire engine_control0_ag_step;
+wire engine_control0_issue_last;
+reg [23:0] engine_control0_sent;
+reg engine_control0_drain_w;
+wire [24:0] engine_control0_hwc25;
+reg [3:0] tap_addrgen0_g;
+reg [23:0] tap_addrgen0_xa_c;
+reg [9:0] tap_addrgen0_i_ra;
+reg [8:0] tap_addrgen0_w_ra;
+wire tap_addrgen0_m_valid;
+wire tap_addrgen0_pl_valid;
+wire tap_addrgen0_m_first;
+wire tap_addrgen0_m_last;
+wire tap_addrgen0_m_pad;
+wire [23:0] tap_addrgen0_c24;
+reg [7:0] tap_addrgen0_ci;
+wire [23:0] tap_addrgen0_ci24;
+reg [23:0] tap_addrgen0_colb;
+reg tap_addrgen0_f1;
+reg tap_addrgen0_f2;
+wire [23:0] tap_addrgen0_g24;
+reg [15:0] tap_addrgen0_gdm;
+reg [3:0] tap_addrgen0_gin;
+wire [13:0] tap_addrgen0_h14;
+reg signed [13:0] tap_addrgen0_ixb;
+reg signed [13:0] tap_addrgen0_iyb;
+reg [3:0] tap_addrgen0_kx;
+wire [13:0] tap_addrgen0_kx14;
+reg [23:0] tap_addrgen0_kxc;
+reg [3:0] tap_addrgen0_ky;
+wire [13:0] tap_addrgen0_ky14;
+reg [23:0] tap_addrgen0_kywc;
+reg tap_addrgen0_l1;
+reg tap_addrgen0_l2;
+reg [7:0] tap_addrgen0_ox;
+reg [7:0] tap_addrgen0_oy;
+reg tap_addrgen0_p1;
+reg tap_addrgen0_p2;
+reg tap_addrgen0_pad_c;
+wire [13:0] tap_addrgen0_pl14;
+wire [23:0] tap_addrgen0_plc24;
+wire [13:0] tap_addrgen0_pt14;
+wire [23:0] tap_addrgen0_ptwc24;
+reg [23:0] tap_addrgen0_rowb;
+wire [13:0] tap_addrgen0_sx14;
+wire [23:0] tap_addrgen0_sxc24;
+wire [13:0] tap_addrgen0_sy14;
+wire [23:0] tap_addrgen0_sywc24;
+reg [15:0] tap_addrgen0_tap;
+reg tap_addrgen0_v1;
+reg tap_addrgen0_v2;
+wire [13:0] tap_addrgen0_w14;
+wire [23:0] tap_addrgen0_wc24;
+reg [8:0] tap_addrgen0_wrd;
+reg signed [7:0] engine_buffers0_x_q;
+reg [31:0] engine_buffers0_w_q;
+wire [3:0] _result_channel0_gh;
+reg _result_channel0_mo_valid;
+reg [1:0] _result_channel0_mo_lane;
+reg [3:0] _result_channel0_chan;
+reg _result_channel0_keep_in;
+wire [7:0] _result_channel0_chan8;
+wire [3:0] _result_channel0_chan_conv;
+reg _int8_datapath0_mo_last;
+wire _int8_datapath0_out_a;
+wire [7:0] _int8_datapath0_out_ya;
+reg _int8_datapath0_out_b;
+reg [7:0] _int8_datapath0_out_yb;
+wire _int8_datapath0_m_ready;
+wire _int8_datapath0_pl_ready;
+reg signed [31:0] _int8_datapath0_mo_acc;
+reg _int8_datapath0_rq_valid;
+reg signed [31:0] _int8_datapath0_rq_acc;
+reg signed [31:0] _int8_datapath0_rq_bias;
+reg signed [31:0] _int8_datapath0_rq_mult;
+reg signed [5:0] _int8_datapath0_rq_shift;
+reg [31:0] _int8_datapath0_rq_scale;
+reg [6:0] _int8_datapath0_keep_pipe;
+reg _int8_datapath0_rq_out_valid;
+reg signed [7:0] _int8_datapath0_rq_y;
+wire _int8_datapath0_pl_first;
+wire _int8_datapath0_pl_last;
+wire _int8_datapath0_pl_pad;
+wire [7:0] _int8_datapath0_pl_x;
+wire _int8_datapath0_pl_avg;
+wire [7:0] _int8_datapath0_pl_min;
+wire [7:0] _int8_datapath0_pl_max;
+reg _int8_datapath0_cnn_mac0_fa;
+reg _int8_datapath0_cnn_mac0_la;
+reg [2:0] _int8_datapath0_cnn_mac0_since;
+wire _int8_datapath0_cnn_mac0_take;
+reg _int8_datapath0_cnn_mac0_va;
+reg [31:0] _int8_datapath0_cnn_mac0_wa;
+reg _int8_datapath0_cnn_mac0_vb;
+reg _int8_datapath0_cnn_mac0_fb;
+reg _int8_datapath0_cnn_mac0_lb;
+reg signed [8:0] _int8_datapath0_cnn_mac0_da;
+wire [8:0] _int8_datapath0_cnn_mac0_x9;
+wire [8:0] _int8_datapath0_cnn_mac0_zp9;
+wire _int8_datapath0_cnn_mac0_load;
+wire _int8_datapath0_cnn_mac0_shift_en;
+reg [2:0] _int8_datapath0_cnn_mac0_cnt;
+reg [1:0] _int8_datapath0_cnn_mac0_idx;
+reg [31:0] _int8_datapath0_cnn_mac0_head_acc;
+wire [24:0] _int8_datapath0_cnn_mac0_exact_pair0_hi25;
+wire [24:0] _int8_datapath0_cnn_mac0_exact_pair0_lo25;
+reg signed [15:0] _int8_datapath0_cnn_mac0_exact_pair0_prod_lo;
+reg signed [17:0] _int8_datapath0_cnn_mac0_exact_pair0_prod_hi;
+reg signed [33:0] _int8_datapath0_cnn_mac0_exact_pair0_p;
+wire signed [24:0] _int8_datapath0_cnn_mac0_exact_pair0_packed;
+wire [24:0] _int8_datapath0_cnn_mac0_exact_pair1_hi25;
+wire [24:0] _int8_datapath0_cnn_mac0_exact_pair1_lo25;
+reg signed [15:0] _int8_datapath0_cnn_mac0_exact_pair1_prod_lo;
+reg signed [17:0] _int8_datapath0_cnn_mac0_exact_pair1_prod_hi;
+reg signed [33:0] _int8_datapath0_cnn_mac0_exact_pair1_p;
+wire signed [24:0] _int8_datapath0_cnn_mac0_exact_pair1_packed;
+wire [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane0_sh_in_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane0_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane0_acc_n;
+wire [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane1_sh_in_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane1_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane1_acc_n;
+wire [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane2_sh_in_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane2_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane2_acc_n;
+wire [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane3_acc;
+reg [31:0] _int8_datapath0_cnn_mac0_exact_acc_lane3_acc_n;
+reg signed [32:0] _int8_datapath0_cnn_requant0_a2;
+reg signed [86:0] _int8_datapath0_cnn_requant0_ab3;
+reg signed [53:0] _int8_datapath0_cnn_requant0_b2;
+wire [11:0] _int8_datapath0_cnn_requant0_c1044;
+reg _int8_datapath0_cnn_requant0_fc1;
+reg _int8_datapath0_cnn_requant0_fc2;
+reg _int8_datapath0_cnn_requant0_fc3;
+reg _int8_datapath0_cnn_requant0_fc4;
+reg signed [7:0] _int8_datapath0_cnn_requant0_hi1;
+reg signed [7:0] _int8_datapath0_cnn_requant0_hi2;
+reg signed [7:0] _int8_datapath0_cnn_requant0_hi3;
+reg signed [7:0] _int8_datapath0_cnn_requant0_hi4;
+reg signed [7:0] _int8_datapath0_cnn_requant0_hi5;
+wire [10:0] _int8_datapath0_cnn_requant0_hi5x;
+reg [4:0] _int8_datapath0_cnn_requant0_left1;
+reg signed [7:0] _int8_datapath0_cnn_requant0_lo1;
+reg signed [7:0] _int8_datapath0_cnn_requant0_lo2;
+reg signed [7:0] _int8_datapath0_cnn_requant0_lo3;
+reg signed [7:0] _int8_datapath0_cnn_requant0_lo4;
+reg signed [7:0] _int8_datapath0_cnn_requant0_lo5;
+wire [10:0] _int8_datapath0_cnn_requant0_lo5x;
+reg signed [31:0] _int8_datapath0_cnn_requant0_m1;
+reg signed [11:0] _int8_datapath0_cnn_requant0_n4;
+reg signed [11:0] _int8_datapath0_cnn_requant0_nb2;
+reg signed [11:0] _int8_datapath0_cnn_requant0_nb3;
+reg _int8_datapath0_cnn_requant0_neg2;
+reg _int8_datapath0_cnn_requant0_neg3;
+reg _int8_datapath0_cnn_requant0_neg4;
+wire [19:0] _int8_datapath0_cnn_requant0_ones20;
+wire [21:0] _int8_datapath0_cnn_requant0_ones22;
+wire [41:0] _int8_datapath0_cnn_requant0_ones42;
+reg signed [31:0] _int8_datapath0_cnn_requant0_q4;
+reg signed [31:0] _int8_datapath0_cnn_requant0_r5;
+reg signed [10:0] _int8_datapath0_cnn_requant0_r5c;
+reg [5:0] _int8_datapath0_cnn_requant0_right1;
+reg [5:0] _int8_datapath0_cnn_requant0_right2;
+reg [5:0] _int8_datapath0_cnn_requant0_right3;
+reg [5:0] _int8_datapath0_cnn_requant0_right4;
+reg _int8_datapath0_cnn_requant0_sat3;
+reg [31:0] _int8_datapath0_cnn_requant0_sh1;
+reg [11:0] _int8_datapath0_cnn_requant0_t4;
+wire _int8_datapath0_cnn_requant0_unused_ab3;
+reg _int8_datapath0_cnn_requant0_v1;
+reg _int8_datapath0_cnn_requant0_v2;
+reg _int8_datapath0_cnn_requant0_v3;
+reg _int8_datapath0_cnn_requant0_v4;
+reg _int8_datapath0_cnn_requant0_v5;
+reg signed [31:0] _int8_datapath0_cnn_requant0_x1;
+reg _int8_datapath0_cnn_requant0_zero2;
+reg _int8_datapath0_cnn_requant0_zero3;
+reg _int8_datapath0_cnn_requant0_zero4;
+reg signed [7:0] _int8_datapath0_cnn_requant0_zp1;
+reg signed [7:0] _int8_datapath0_cnn_requant0_zp2;
+reg signed [7:0] _int8_datapath0_cnn_requant0_zp3;
+reg signed [7:0] _int8_datapath0_cnn_requant0_zp4;
+reg signed [7:0] _int8_datapath0_cnn_requant0_zp5;
+wire [10:0] _int8_datapath0_cnn_requant0_zp5x;
+reg _int8_datapath0_cnn_pool0_busy;
+reg _int8_datapath0_cnn_pool0_clamp;
+reg _int8_datapath0_cnn_pool0_div;
+reg [16:0] _int8_datapath0_cnn_pool0_dvd;
+reg _int8_datapath0_cnn_pool0_fin;
+reg [7:0] _int8_datapath0_cnn_pool0_hi;
+reg [7:0] _int8_datapath0_cnn_pool0_lo;
+reg [7:0] _int8_datapath0_cnn_pool0_mx;
+reg [8:0] _int8_datapath0_cnn_pool0_n;
+reg _int8_datapath0_cnn_pool0_neg;
+reg [8:0] _int8_datapath0_cnn_pool0_rem;
+reg [8:0] _int8_datapath0_cnn_pool0_res;
+reg [4:0] _int8_datapath0_cnn_pool0_steps;
+reg [15:0] _int8_datapath0_cnn_pool0_usum;
+wire [8:0] output_stage0_f9;
+reg [4:0] output_stage0_f_cnt;
+reg [3:0] output_stage0_f_rp;
+reg [3:0] output_stage0_f_wp;
+reg output_stage0_gq_push;
+reg [2:0] output_stage0_gq_rp;
+reg [2:0] output_stage0_gq_wp;
+reg [8:0] output_stage0_kept;
+reg [8:0] output_stage0_pending;
+wire output_stage0_pop;
+wire output_stage0_push;
+wire _lint_sink0_unused_bits;
+wire [45:0] _lint_sink0_unused_cat;
+reg [31:0] channel_tables0_bias_t [0:16-1];
+initial begin: INITIALIZE_CHANNEL_TABLES0_BIAS_T
     integer i;
     for(i=0; i<16; i=i+1) begin
-        shift_t[i] = 0;
+        channel_tables0_bias_t[i] = 0;
     end
 end
-reg [31:0] bias_t [0:16-1];
-initial begin: INITIALIZE_BIAS_T
+reg [31:0] channel_tables0_mult_t [0:16-1];
+initial begin: INITIALIZE_CHANNEL_TABLES0_MULT_T
     integer i;
     for(i=0; i<16; i=i+1) begin
-        bias_t[i] = 0;
+        channel_tables0_mult_t[i] = 0;
     end
 end
-reg [31:0] mult_t [0:16-1];
-initial begin: INITIALIZE_MULT_T
+reg [5:0] channel_tables0_shift_t [0:16-1];
+initial begin: INITIALIZE_CHANNEL_TABLES0_SHIFT_T
     integer i;
     for(i=0; i<16; i=i+1) begin
-        mult_t[i] = 0;
+        channel_tables0_shift_t[i] = 0;
     end
 end
-reg [31:0] scale_t [0:16-1];
-initial begin: INITIALIZE_SCALE_T
+reg [31:0] channel_tables0_scale_t [0:16-1];
+initial begin: INITIALIZE_CHANNEL_TABLES0_SCALE_T
     integer i;
     for(i=0; i<16; i=i+1) begin
-        scale_t[i] = 0;
+        channel_tables0_scale_t[i] = 0;
     end
 end
-reg signed [7:0] ibuf_m [0:1024-1];
-reg [31:0] wbuf_m [0:512-1];
-reg [7:0] fifo [0:16-1];
-reg [3:0] gq [0:8-1];
+reg signed [7:0] engine_buffers0_ibuf_m [0:1024-1];
+reg [31:0] engine_buffers0_wbuf_m [0:512-1];
+reg [7:0] output_stage0_fifo [0:16-1];
+reg [3:0] output_stage0_gq [0:8-1];
 
-assign q_bad = 1'd0;
-assign bad_mode = 1'd0;
-assign pm1 = 9'd3;
-assign one16 = 16'd1;
-assign cnn_requant0_c1044 = 12'd1044;
-assign cnn_requant0_ones20 = 20'd1048575;
-assign cnn_requant0_ones22 = 22'd4194303;
-assign cnn_requant0_ones42 = 42'd4398046511103;
-assign dmul16[16-1:8] = 'b00000000;
-assign dmul16[8-1:0] = dmul;
-assign shift_rd_w[32-1:6] = 'b00000000000000000000000000;
-assign shift_rd_w[6-1:0] = shift_rd;
-assign status_w[32-1:12] = 'b00000000000000000000;
-assign status_w[12-1:8] = err_code;
-assign status_w[8-1:3] = 'b00000;
-assign status_w[2] = err;
-assign status_w[1] = done;
-assign status_w[0] = busy;
-assign caps_w[31] = 'b0;
-assign caps_w[31-1:24] = 'b0010000;
-assign caps_w[24-1:16] = 'b00001001;
-assign caps_w[16-1:8] = 'b00001010;
-assign caps_w[8-1:0] = 'b00000100;
-assign in_shape_w[32-1:24] = 'b00000000;
-assign in_shape_w[24-1:0] = in_shape;
-assign out_shape_w[32-1:24] = 'b00000000;
-assign out_shape_w[24-1:0] = out_shape;
-assign filt_w[32-1:24] = 'b00000000;
-assign filt_w[24-1:0] = filt;
-assign mode_w[32-1:16] = 'b0000000000000000;
-assign mode_w[16-1:8] = dmul;
-assign mode_w[8-1:5] = 'b000;
-assign mode_w[4] = fsc;
-assign mode_w[4-1:2] = 'b00;
-assign mode_w[2-1:0] = mode;
-assign irq_en_w[32-1:2] = 'b000000000000000000000000000000;
-assign irq_en_w[2-1:0] = irq_en;
-assign irq_st_w[32-1:2] = 'b000000000000000000000000000000;
-assign irq_st_w[2-1:0] = irq_st;
-assign chan_conv[4-1:2] = gh[2-1:0];
-assign chan_conv[2-1:0] = mo_lane;
-assign chan8[8-1:4] = 'b0000;
-assign chan8[4-1:0] = chan;
-assign oc9[8] = 'b0;
-assign oc9[8-1:0] = OC;
-assign gconv[9-1:7] = 'b00;
-assign gconv[7-1:0] = gsum[9-1:2];
-assign oc16[16-1:8] = 'b00000000;
-assign oc16[8-1:0] = OC;
-assign hwc25[24] = 'b0;
-assign hwc25[24-1:0] = HWC;
-assign pt14[14-1:4] = 'b0000000000;
-assign pt14[4-1:0] = PT;
-assign pl14[14-1:4] = 'b0000000000;
-assign pl14[4-1:0] = PL;
-assign ptwc24[24-1:20] = 'b0000;
-assign ptwc24[20-1:0] = PTWC;
-assign plc24[24-1:12] = 'b000000000000;
-assign plc24[12-1:0] = PLC;
-assign f9[9-1:5] = 'b0000;
-assign f9[5-1:0] = f_cnt;
-assign wc24[24-1:16] = 'b00000000;
-assign wc24[16-1:0] = WC;
-assign c24[24-1:8] = 'b0000000000000000;
-assign c24[8-1:0] = C;
-assign sy14[14-1:4] = 'b0000000000;
-assign sy14[4-1:0] = SY;
-assign sywc24[24-1:20] = 'b0000;
-assign sywc24[20-1:0] = SYWC;
-assign sx14[14-1:4] = 'b0000000000;
-assign sx14[4-1:0] = SX;
-assign sxc24[24-1:12] = 'b000000000000;
-assign sxc24[12-1:0] = SXC;
-assign ky14[14-1:4] = 'b0000000000;
-assign ky14[4-1:0] = ky;
-assign kx14[14-1:4] = 'b0000000000;
-assign kx14[4-1:0] = kx;
-assign h14[14-1:8] = 'b000000;
-assign h14[8-1:0] = H;
-assign w14[14-1:8] = 'b000000;
-assign w14[8-1:0] = W;
-assign g24[24-1:4] = 'b00000000000000000000;
-assign g24[4-1:0] = gin;
-assign ci24[24-1:8] = 'b0000000000000000;
-assign ci24[8-1:0] = ci;
-assign unused_cat[45] = reg_rd;
-assign unused_cat[44] = cnn_mac0_in_ready;
-assign unused_cat[43] = cnn_pool0_in_ready;
-assign unused_cat[43-1:29] = xa_c[24-1:10];
-assign unused_cat[29-1:14] = cnt[25-1:10];
-assign unused_cat[14-1:7] = prod[32-1:25];
-assign unused_cat[7-1:5] = gsum[2-1:0];
-assign unused_cat[5-1:0] = gm[9-1:4];
-assign h16[16-1:8] = 'b00000000;
-assign h16[8-1:0] = H;
-assign w16[16-1:8] = 'b00000000;
-assign w16[8-1:0] = W;
-assign c16[16-1:8] = 'b00000000;
-assign c16[8-1:0] = C;
-assign sx16[16-1:4] = 'b000000000000;
-assign sx16[4-1:0] = SX;
-assign pl16[16-1:4] = 'b000000000000;
-assign pl16[4-1:0] = PL;
-assign fh16[16-1:4] = 'b000000000000;
-assign fh16[4-1:0] = FH;
-assign fw16[16-1:4] = 'b000000000000;
-assign fw16[4-1:0] = FW;
-assign oh16[16-1:8] = 'b00000000;
-assign oh16[8-1:0] = OH;
-assign ow16[16-1:8] = 'b00000000;
-assign ow16[8-1:0] = OW;
-assign fhw16[16-1:8] = 'b00000000;
-assign fhw16[8-1:0] = FHW;
-assign sy16[16-1:4] = 'b000000000000;
-assign sy16[4-1:0] = SY;
-assign pt16[16-1:4] = 'b000000000000;
-assign pt16[4-1:0] = PT;
-assign g16[16-1:9] = 'b0000000;
-assign g16[9-1:0] = G;
-assign cnn_mac0_x9[8] = x_q[7];
-assign cnn_mac0_x9[8-1:0] = x_q;
-assign cnn_mac0_zp9[8] = in_zp[7];
-assign cnn_mac0_zp9[8-1:0] = in_zp;
-assign cnn_mac0_exact_pair0_hi25[24] = cnn_mac0_wa[15];
-assign cnn_mac0_exact_pair0_hi25[24-1:16] = cnn_mac0_wa[16-1:8];
-assign cnn_mac0_exact_pair0_hi25[16-1:0] = 'b0000000000000000;
-assign cnn_mac0_exact_pair0_lo25[24] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[23] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[22] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[21] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[20] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[19] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[18] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[17] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[16] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[15] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[14] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[13] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[12] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[11] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[10] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[9] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[8] = cnn_mac0_wa[7];
-assign cnn_mac0_exact_pair0_lo25[8-1:0] = cnn_mac0_wa[8-1:0];
-assign cnn_mac0_exact_pair1_hi25[24] = cnn_mac0_wa[31];
-assign cnn_mac0_exact_pair1_hi25[24-1:16] = cnn_mac0_wa[32-1:24];
-assign cnn_mac0_exact_pair1_hi25[16-1:0] = 'b0000000000000000;
-assign cnn_mac0_exact_pair1_lo25[24] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[23] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[22] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[21] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[20] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[19] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[18] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[17] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[16] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[15] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[14] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[13] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[12] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[11] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[10] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[9] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[8] = cnn_mac0_wa[23];
-assign cnn_mac0_exact_pair1_lo25[8-1:0] = cnn_mac0_wa[24-1:16];
-assign cnn_mac0_exact_acc_lane0_prod32[31] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[30] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[29] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[28] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[27] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[26] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[25] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[24] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[23] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[22] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[21] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[20] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[19] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[18] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[17] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[16] = cnn_mac0_exact_pair0_prod_lo[15];
-assign cnn_mac0_exact_acc_lane0_prod32[16-1:0] = cnn_mac0_exact_pair0_prod_lo;
-assign cnn_mac0_exact_acc_lane1_prod32[31] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[30] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[29] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[28] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[27] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[26] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[25] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[24] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[23] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[22] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[21] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[20] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[19] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[18] = cnn_mac0_exact_pair0_prod_hi[17];
-assign cnn_mac0_exact_acc_lane1_prod32[18-1:0] = cnn_mac0_exact_pair0_prod_hi;
-assign cnn_mac0_exact_acc_lane2_prod32[31] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[30] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[29] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[28] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[27] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[26] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[25] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[24] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[23] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[22] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[21] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[20] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[19] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[18] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[17] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[16] = cnn_mac0_exact_pair1_prod_lo[15];
-assign cnn_mac0_exact_acc_lane2_prod32[16-1:0] = cnn_mac0_exact_pair1_prod_lo;
-assign cnn_mac0_exact_acc_lane3_prod32[31] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[30] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[29] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[28] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[27] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[26] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[25] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[24] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[23] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[22] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[21] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[20] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[19] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[18] = cnn_mac0_exact_pair1_prod_hi[17];
-assign cnn_mac0_exact_acc_lane3_prod32[18-1:0] = cnn_mac0_exact_pair1_prod_hi;
-assign cnn_requant0_hi5x[10] = cnn_requant0_hi5[7];
-assign cnn_requant0_hi5x[9] = cnn_requant0_hi5[7];
-assign cnn_requant0_hi5x[8] = cnn_requant0_hi5[7];
-assign cnn_requant0_hi5x[8-1:0] = cnn_requant0_hi5;
-assign cnn_requant0_lo5x[10] = cnn_requant0_lo5[7];
-assign cnn_requant0_lo5x[9] = cnn_requant0_lo5[7];
-assign cnn_requant0_lo5x[8] = cnn_requant0_lo5[7];
-assign cnn_requant0_lo5x[8-1:0] = cnn_requant0_lo5;
-assign cnn_requant0_zp5x[10] = cnn_requant0_zp5[7];
-assign cnn_requant0_zp5x[9] = cnn_requant0_zp5[7];
-assign cnn_requant0_zp5x[8] = cnn_requant0_zp5[7];
-assign cnn_requant0_zp5x[8-1:0] = cnn_requant0_zp5;
+assign engine_regfile0_q_bad = 1'd0;
+assign engine_setup0_bad_mode = 1'd0;
+assign engine_setup0_one16 = 16'd1;
+assign engine_setup0_pm1 = 9'd3;
+assign _int8_datapath0_cnn_requant0_c1044 = 12'd1044;
+assign _int8_datapath0_cnn_requant0_ones20 = 20'd1048575;
+assign _int8_datapath0_cnn_requant0_ones22 = 22'd4194303;
+assign _int8_datapath0_cnn_requant0_ones42 = 42'd4398046511103;
+assign engine_regfile0_caps_w[31] = 'b0;
+assign engine_regfile0_caps_w[31-1:24] = 'b0010000;
+assign engine_regfile0_caps_w[24-1:16] = 'b00001001;
+assign engine_regfile0_caps_w[16-1:8] = 'b00001010;
+assign engine_regfile0_caps_w[8-1:0] = 'b00000100;
+assign engine_regfile0_filt_w[32-1:24] = 'b00000000;
+assign engine_regfile0_filt_w[24-1:0] = engine_regfile0_filt;
+assign engine_regfile0_in_shape_w[32-1:24] = 'b00000000;
+assign engine_regfile0_in_shape_w[24-1:0] = engine_regfile0_in_shape;
+assign engine_regfile0_irq_en_w[32-1:2] = 'b000000000000000000000000000000;
+assign engine_regfile0_irq_en_w[2-1:0] = engine_regfile0_irq_en;
+assign engine_regfile0_irq_st_w[32-1:2] = 'b000000000000000000000000000000;
+assign engine_regfile0_irq_st_w[2-1:0] = engine_regfile0_irq_st;
+assign engine_regfile0_mode_w[32-1:16] = 'b0000000000000000;
+assign engine_regfile0_mode_w[16-1:8] = engine_regfile0_dmul;
+assign engine_regfile0_mode_w[8-1:5] = 'b000;
+assign engine_regfile0_mode_w[4] = engine_regfile0_fsc;
+assign engine_regfile0_mode_w[4-1:2] = 'b00;
+assign engine_regfile0_mode_w[2-1:0] = engine_regfile0_mode;
+assign engine_regfile0_out_shape_w[32-1:24] = 'b00000000;
+assign engine_regfile0_out_shape_w[24-1:0] = engine_regfile0_out_shape;
+assign engine_regfile0_status_w[32-1:12] = 'b00000000000000000000;
+assign engine_regfile0_status_w[12-1:8] = engine_regfile0_err_code;
+assign engine_regfile0_status_w[8-1:3] = 'b00000;
+assign engine_regfile0_status_w[2] = engine_regfile0_err;
+assign engine_regfile0_status_w[1] = engine_regfile0_done;
+assign engine_regfile0_status_w[0] = engine_regfile0_busy;
+assign channel_tables0_shift_rd_w[32-1:6] = 'b00000000000000000000000000;
+assign channel_tables0_shift_rd_w[6-1:0] = channel_tables0_shift_rd;
+assign engine_setup0_h16[16-1:8] = 'b00000000;
+assign engine_setup0_h16[8-1:0] = engine_regfile0_H;
+assign engine_setup0_w16[16-1:8] = 'b00000000;
+assign engine_setup0_w16[8-1:0] = engine_regfile0_W;
+assign engine_setup0_c16[16-1:8] = 'b00000000;
+assign engine_setup0_c16[8-1:0] = engine_regfile0_C;
+assign engine_setup0_sx16[16-1:4] = 'b000000000000;
+assign engine_setup0_sx16[4-1:0] = engine_regfile0_SX;
+assign engine_setup0_pl16[16-1:4] = 'b000000000000;
+assign engine_setup0_pl16[4-1:0] = engine_regfile0_PL;
+assign engine_setup0_fh16[16-1:4] = 'b000000000000;
+assign engine_setup0_fh16[4-1:0] = engine_regfile0_FH;
+assign engine_setup0_fw16[16-1:4] = 'b000000000000;
+assign engine_setup0_fw16[4-1:0] = engine_regfile0_FW;
+assign engine_setup0_oh16[16-1:8] = 'b00000000;
+assign engine_setup0_oh16[8-1:0] = engine_regfile0_OH;
+assign engine_setup0_ow16[16-1:8] = 'b00000000;
+assign engine_setup0_ow16[8-1:0] = engine_regfile0_OW;
+assign engine_setup0_sy16[16-1:4] = 'b000000000000;
+assign engine_setup0_sy16[4-1:0] = engine_regfile0_SY;
+assign engine_setup0_pt16[16-1:4] = 'b000000000000;
+assign engine_setup0_pt16[4-1:0] = engine_regfile0_PT;
+assign engine_setup0_g16[16-1:9] = 'b0000000;
+assign engine_setup0_g16[9-1:0] = engine_setup0_G;
+assign engine_setup0_fhw16[16-1:8] = 'b00000000;
+assign engine_setup0_fhw16[8-1:0] = engine_setup0_FHW;
+assign engine_setup0_dmul16[16-1:8] = 'b00000000;
+assign engine_setup0_dmul16[8-1:0] = engine_regfile0_dmul;
+assign engine_setup0_gconv[9-1:7] = 'b00;
+assign engine_setup0_gconv[7-1:0] = engine_setup0_gsum[9-1:2];
+assign engine_setup0_oc16[16-1:8] = 'b00000000;
+assign engine_setup0_oc16[8-1:0] = engine_regfile0_OC;
+assign engine_setup0_oc9[8] = 'b0;
+assign engine_setup0_oc9[8-1:0] = engine_regfile0_OC;
+assign engine_control0_hwc25[24] = 'b0;
+assign engine_control0_hwc25[24-1:0] = engine_setup0_HWC;
+assign tap_addrgen0_c24[24-1:8] = 'b0000000000000000;
+assign tap_addrgen0_c24[8-1:0] = engine_regfile0_C;
+assign tap_addrgen0_ci24[24-1:8] = 'b0000000000000000;
+assign tap_addrgen0_ci24[8-1:0] = tap_addrgen0_ci;
+assign tap_addrgen0_g24[24-1:4] = 'b00000000000000000000;
+assign tap_addrgen0_g24[4-1:0] = tap_addrgen0_gin;
+assign tap_addrgen0_h14[14-1:8] = 'b000000;
+assign tap_addrgen0_h14[8-1:0] = engine_regfile0_H;
+assign tap_addrgen0_kx14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_kx14[4-1:0] = tap_addrgen0_kx;
+assign tap_addrgen0_ky14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_ky14[4-1:0] = tap_addrgen0_ky;
+assign tap_addrgen0_pl14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_pl14[4-1:0] = engine_regfile0_PL;
+assign tap_addrgen0_plc24[24-1:12] = 'b000000000000;
+assign tap_addrgen0_plc24[12-1:0] = engine_setup0_PLC;
+assign tap_addrgen0_pt14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_pt14[4-1:0] = engine_regfile0_PT;
+assign tap_addrgen0_ptwc24[24-1:20] = 'b0000;
+assign tap_addrgen0_ptwc24[20-1:0] = engine_setup0_PTWC;
+assign tap_addrgen0_sx14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_sx14[4-1:0] = engine_regfile0_SX;
+assign tap_addrgen0_sxc24[24-1:12] = 'b000000000000;
+assign tap_addrgen0_sxc24[12-1:0] = engine_setup0_SXC;
+assign tap_addrgen0_sy14[14-1:4] = 'b0000000000;
+assign tap_addrgen0_sy14[4-1:0] = engine_regfile0_SY;
+assign tap_addrgen0_sywc24[24-1:20] = 'b0000;
+assign tap_addrgen0_sywc24[20-1:0] = engine_setup0_SYWC;
+assign tap_addrgen0_w14[14-1:8] = 'b000000;
+assign tap_addrgen0_w14[8-1:0] = engine_regfile0_W;
+assign tap_addrgen0_wc24[24-1:16] = 'b00000000;
+assign tap_addrgen0_wc24[16-1:0] = engine_setup0_WC;
+assign _result_channel0_chan8[8-1:4] = 'b0000;
+assign _result_channel0_chan8[4-1:0] = _result_channel0_chan;
+assign _result_channel0_chan_conv[4-1:2] = _result_channel0_gh[2-1:0];
+assign _result_channel0_chan_conv[2-1:0] = _result_channel0_mo_lane;
+assign _int8_datapath0_cnn_mac0_x9[8] = engine_buffers0_x_q[7];
+assign _int8_datapath0_cnn_mac0_x9[8-1:0] = engine_buffers0_x_q;
+assign _int8_datapath0_cnn_mac0_zp9[8] = engine_regfile0_in_zp[7];
+assign _int8_datapath0_cnn_mac0_zp9[8-1:0] = engine_regfile0_in_zp;
+assign _int8_datapath0_cnn_mac0_exact_pair0_hi25[24] = _int8_datapath0_cnn_mac0_wa[15];
+assign _int8_datapath0_cnn_mac0_exact_pair0_hi25[24-1:16] = _int8_datapath0_cnn_mac0_wa[16-1:8];
+assign _int8_datapath0_cnn_mac0_exact_pair0_hi25[16-1:0] = 'b0000000000000000;
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[24] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[23] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[22] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[21] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[20] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[19] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[18] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[17] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[16] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[15] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[14] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[13] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[12] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[11] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[10] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[9] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[8] = _int8_datapath0_cnn_mac0_wa[7];
+assign _int8_datapath0_cnn_mac0_exact_pair0_lo25[8-1:0] = _int8_datapath0_cnn_mac0_wa[8-1:0];
+assign _int8_datapath0_cnn_mac0_exact_pair1_hi25[24] = _int8_datapath0_cnn_mac0_wa[31];
+assign _int8_datapath0_cnn_mac0_exact_pair1_hi25[24-1:16] = _int8_datapath0_cnn_mac0_wa[32-1:24];
+assign _int8_datapath0_cnn_mac0_exact_pair1_hi25[16-1:0] = 'b0000000000000000;
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[24] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[23] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[22] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[21] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[20] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[19] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[18] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[17] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[16] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[15] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[14] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[13] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[12] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[11] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[10] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[9] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[8] = _int8_datapath0_cnn_mac0_wa[23];
+assign _int8_datapath0_cnn_mac0_exact_pair1_lo25[8-1:0] = _int8_datapath0_cnn_mac0_wa[24-1:16];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[31] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[30] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[29] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[28] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[27] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[26] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[25] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[24] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[23] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[22] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[21] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[20] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[19] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[18] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[17] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[16] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32[16-1:0] = _int8_datapath0_cnn_mac0_exact_pair0_prod_lo;
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[31] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[30] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[29] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[28] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[27] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[26] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[25] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[24] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[23] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[22] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[21] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[20] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[19] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[18] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32[18-1:0] = _int8_datapath0_cnn_mac0_exact_pair0_prod_hi;
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[31] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[30] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[29] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[28] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[27] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[26] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[25] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[24] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[23] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[22] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[21] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[20] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[19] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[18] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[17] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[16] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo[15];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32[16-1:0] = _int8_datapath0_cnn_mac0_exact_pair1_prod_lo;
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[31] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[30] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[29] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[28] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[27] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[26] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[25] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[24] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[23] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[22] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[21] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[20] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[19] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[18] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi[17];
+assign _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32[18-1:0] = _int8_datapath0_cnn_mac0_exact_pair1_prod_hi;
+assign _int8_datapath0_cnn_requant0_hi5x[10] = _int8_datapath0_cnn_requant0_hi5[7];
+assign _int8_datapath0_cnn_requant0_hi5x[9] = _int8_datapath0_cnn_requant0_hi5[7];
+assign _int8_datapath0_cnn_requant0_hi5x[8] = _int8_datapath0_cnn_requant0_hi5[7];
+assign _int8_datapath0_cnn_requant0_hi5x[8-1:0] = _int8_datapath0_cnn_requant0_hi5;
+assign _int8_datapath0_cnn_requant0_lo5x[10] = _int8_datapath0_cnn_requant0_lo5[7];
+assign _int8_datapath0_cnn_requant0_lo5x[9] = _int8_datapath0_cnn_requant0_lo5[7];
+assign _int8_datapath0_cnn_requant0_lo5x[8] = _int8_datapath0_cnn_requant0_lo5[7];
+assign _int8_datapath0_cnn_requant0_lo5x[8-1:0] = _int8_datapath0_cnn_requant0_lo5;
+assign _int8_datapath0_cnn_requant0_zp5x[10] = _int8_datapath0_cnn_requant0_zp5[7];
+assign _int8_datapath0_cnn_requant0_zp5x[9] = _int8_datapath0_cnn_requant0_zp5[7];
+assign _int8_datapath0_cnn_requant0_zp5x[8] = _int8_datapath0_cnn_requant0_zp5[7];
+assign _int8_datapath0_cnn_requant0_zp5x[8-1:0] = _int8_datapath0_cnn_requant0_zp5;
+assign output_stage0_f9[9-1:5] = 'b0000;
+assign output_stage0_f9[5-1:0] = output_stage0_f_cnt;
+assign _lint_sink0_unused_cat[45] = reg_rd;
+assign _lint_sink0_unused_cat[44] = _int8_datapath0_m_ready;
+assign _lint_sink0_unused_cat[43] = _int8_datapath0_pl_ready;
+assign _lint_sink0_unused_cat[43-1:29] = tap_addrgen0_xa_c[24-1:10];
+assign _lint_sink0_unused_cat[29-1:14] = engine_control0_cnt[25-1:10];
+assign _lint_sink0_unused_cat[14-1:7] = engine_setup0_prod[32-1:25];
+assign _lint_sink0_unused_cat[7-1:5] = engine_setup0_gsum[2-1:0];
+assign _lint_sink0_unused_cat[5-1:0] = engine_setup0_gm[9-1:4];
 
 
 
@@ -752,141 +772,52 @@ always @(posedge clk) begin: axil_bridge0_responses
 end
 
 
-
-assign mode_dw = (mode == 1);
-assign pool = mode[1];
-assign chanwise = (mode != 0);
-
-
-always @(dmul, dmul16, mode_dw) begin: depth_mult
-    dm16 = 1;
-    if ((mode_dw && (dmul > 1))) begin
-        dm16 = dmul16;
-    end
-end
-
-
-
-assign ch_sel = reg_addr[9-1:6];
-assign ch_idx = reg_addr[4-1:0];
-assign ch_ok = (sel_ok && idx_ok);
-
-
-
-assign sel_ok = ((reg_addr[9-1:6] != 0) && (reg_addr[9-1:6] <= 4));
-
-
-
-assign idx_ok = (reg_addr[6-1:0] < 16);
-
-
-
-assign shift_rd = shift_t[ch_idx];
-
-
-always @(bias_t[0], bias_t[10], bias_t[11], bias_t[12], bias_t[13], bias_t[14], bias_t[15], bias_t[1], bias_t[2], bias_t[3], bias_t[4], bias_t[5], bias_t[6], bias_t[7], bias_t[8], bias_t[9], ch_idx, ch_sel, mult_t[0], mult_t[10], mult_t[11], mult_t[12], mult_t[13], mult_t[14], mult_t[15], mult_t[1], mult_t[2], mult_t[3], mult_t[4], mult_t[5], mult_t[6], mult_t[7], mult_t[8], mult_t[9], scale_t[0], scale_t[10], scale_t[11], scale_t[12], scale_t[13], scale_t[14], scale_t[15], scale_t[1], scale_t[2], scale_t[3], scale_t[4], scale_t[5], scale_t[6], scale_t[7], scale_t[8], scale_t[9], shift_rd_w) begin: table_mux
-    case (ch_sel)
-        'h1: begin
-            tab_rd = bias_t[ch_idx];
-        end
-        'h2: begin
-            tab_rd = mult_t[ch_idx];
-        end
-        'h3: begin
-            tab_rd = shift_rd_w;
-        end
-        default: begin
-            tab_rd = scale_t[ch_idx];
-        end
-    endcase
-end
-
-
-always @(posedge clk) begin: table_write
-    if ((reg_wr && ch_ok)) begin
-        case (ch_sel)
-            'h1: begin
-                bias_t[ch_idx] <= reg_wdata;
-            end
-            'h2: begin
-                mult_t[ch_idx] <= reg_wdata;
-            end
-            'h3: begin
-                shift_t[ch_idx] <= reg_wdata[6-1:0];
-            end
-            default: begin
-                scale_t[ch_idx] <= reg_wdata;
-            end
-        endcase
-    end
-end
-
-
-always @(posedge clk) begin: float_scale_write
-    if (rst == 1) begin
-        fsc <= 0;
-    end
-    else begin
-        if ((reg_wr && (!reg_err) && (reg_addr == 8))) begin
-            fsc <= reg_wdata[4];
-        end
-    end
-end
-
-
-
-assign in_zp = $signed(quant[8-1:0]);
-assign out_zp = $signed(quant[16-1:8]);
-assign act_min = $signed(quant[24-1:16]);
-assign act_max = $signed(quant[32-1:24]);
-
-
-always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, out_shape_w, q_bad, quant, reg_addr, reg_wr, status_w, tab_rd) begin: read_mux
+always @(engine_regfile0_caps_w, engine_regfile0_ch_ok, engine_regfile0_cycles, engine_regfile0_filt_w, engine_regfile0_in_shape_w, engine_regfile0_irq_en_w, engine_regfile0_irq_st_w, engine_regfile0_mode_w, engine_regfile0_out_shape_w, engine_regfile0_q_bad, engine_regfile0_quant, engine_regfile0_status_w, engine_regfile0_tab_rd, reg_addr, reg_wr) begin: engine_regfile0_read_mux
     reg_rdata = 0;
     reg_err = 0;
     if ((reg_addr == 0)) begin
         reg_rdata = 0;
     end
     else if ((reg_addr == 1)) begin
-        reg_rdata = status_w;
+        reg_rdata = engine_regfile0_status_w;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 2)) begin
-        reg_rdata = caps_w;
+        reg_rdata = engine_regfile0_caps_w;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 3)) begin
-        reg_rdata = in_shape_w;
+        reg_rdata = engine_regfile0_in_shape_w;
     end
     else if ((reg_addr == 4)) begin
-        reg_rdata = out_shape_w;
+        reg_rdata = engine_regfile0_out_shape_w;
     end
     else if ((reg_addr == 5)) begin
-        reg_rdata = filt_w;
+        reg_rdata = engine_regfile0_filt_w;
     end
     else if ((reg_addr == 6)) begin
-        reg_rdata = quant;
-        reg_err = (reg_wr && q_bad);
+        reg_rdata = engine_regfile0_quant;
+        reg_err = (reg_wr && engine_regfile0_q_bad);
     end
     else if ((reg_addr == 7)) begin
-        reg_rdata = cycles;
+        reg_rdata = engine_regfile0_cycles;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 8)) begin
-        reg_rdata = mode_w;
+        reg_rdata = engine_regfile0_mode_w;
     end
     else if ((reg_addr == 9)) begin
         reg_rdata = 32'h434e4e03;
         reg_err = reg_wr;
     end
     else if ((reg_addr == 12)) begin
-        reg_rdata = irq_en_w;
+        reg_rdata = engine_regfile0_irq_en_w;
     end
     else if ((reg_addr == 13)) begin
-        reg_rdata = irq_st_w;
+        reg_rdata = engine_regfile0_irq_st_w;
     end
-    else if (ch_ok) begin
-        reg_rdata = tab_rd;
+    else if (engine_regfile0_ch_ok) begin
+        reg_rdata = engine_regfile0_tab_rd;
     end
     else begin
         reg_err = 1;
@@ -894,42 +825,42 @@ always @(caps_w, ch_ok, cycles, filt_w, in_shape_w, irq_en_w, irq_st_w, mode_w, 
 end
 
 
-always @(posedge clk) begin: reg_write
+always @(posedge clk) begin: engine_regfile0_reg_write
     if (rst == 1) begin
-        dmul <= 0;
-        filt <= 0;
-        in_shape <= 0;
-        irq_en <= 0;
-        mode <= 0;
-        out_shape <= 0;
-        quant <= 0;
-        start <= 0;
+        engine_regfile0_dmul <= 0;
+        engine_regfile0_filt <= 0;
+        engine_regfile0_in_shape <= 0;
+        engine_regfile0_irq_en <= 0;
+        engine_regfile0_mode <= 0;
+        engine_regfile0_out_shape <= 0;
+        engine_regfile0_quant <= 0;
+        engine_regfile0_start <= 0;
     end
     else begin
-        start <= 0;
+        engine_regfile0_start <= 0;
         if ((reg_wr && (!reg_err))) begin
             case (reg_addr)
                 'h0: begin
-                    start <= reg_wdata[0];
+                    engine_regfile0_start <= reg_wdata[0];
                 end
                 'h3: begin
-                    in_shape <= reg_wdata[24-1:0];
+                    engine_regfile0_in_shape <= reg_wdata[24-1:0];
                 end
                 'h4: begin
-                    out_shape <= reg_wdata[24-1:0];
+                    engine_regfile0_out_shape <= reg_wdata[24-1:0];
                 end
                 'h5: begin
-                    filt <= reg_wdata[24-1:0];
+                    engine_regfile0_filt <= reg_wdata[24-1:0];
                 end
                 'h6: begin
-                    quant <= reg_wdata[32-1:0];
+                    engine_regfile0_quant <= reg_wdata[32-1:0];
                 end
                 'h8: begin
-                    mode <= reg_wdata[2-1:0];
-                    dmul <= reg_wdata[16-1:8];
+                    engine_regfile0_mode <= reg_wdata[2-1:0];
+                    engine_regfile0_dmul <= reg_wdata[16-1:8];
                 end
                 'hc: begin
-                    irq_en <= reg_wdata[2-1:0];
+                    engine_regfile0_irq_en <= reg_wdata[2-1:0];
                 end
             endcase
         end
@@ -937,344 +868,941 @@ always @(posedge clk) begin: reg_write
 end
 
 
-always @(posedge clk) begin: irq_status
+always @(posedge clk) begin: engine_regfile0_irq_status
     reg [2-1:0] st;
     if (rst == 1) begin
-        done_d <= 0;
-        irq_st <= 0;
+        engine_regfile0_done_d <= 0;
+        engine_regfile0_irq_st <= 0;
     end
     else begin
         st = 2'h0;
-        st = irq_st;
-        done_d <= done;
+        st = engine_regfile0_irq_st;
+        engine_regfile0_done_d <= engine_regfile0_done;
         if ((reg_wr && (!reg_err) && (reg_addr == 13))) begin
             st = (st & (~reg_wdata[2-1:0]));
         end
-        if ((done && (!done_d))) begin
+        if ((engine_regfile0_done && (!engine_regfile0_done_d))) begin
             st[0] = 1;
-            if (err) begin
+            if (engine_regfile0_err) begin
                 st[1] = 1;
             end
         end
-        irq_st <= st;
+        engine_regfile0_irq_st <= st;
     end
 end
 
 
 
-assign irq = ((irq_st & irq_en) != 0);
+assign irq = ((engine_regfile0_irq_st & engine_regfile0_irq_en) != 0);
 
 
 
-assign H = in_shape[8-1:0];
-assign W = in_shape[16-1:8];
-assign C = in_shape[24-1:16];
-assign OH = out_shape[8-1:0];
-assign OW = out_shape[16-1:8];
-assign OC = out_shape[24-1:16];
-assign FH = filt[4-1:0];
-assign FW = filt[8-1:4];
-assign SY = filt[12-1:8];
-assign SX = filt[16-1:12];
-assign PT = filt[20-1:16];
-assign PL = filt[24-1:20];
-
-
-always @(posedge clk) begin: ibuf_ram
-    if (i_we) begin
-        ibuf_m[i_wa] <= $signed(s_axis_x_tdata);
-    end
-    x_q <= ibuf_m[i_ra];
-end
-
-
-always @(posedge clk) begin: wbuf_ram
-    if (w_we) begin
-        wbuf_m[w_wa] <= s_axis_w_tdata;
-    end
-    w_q <= wbuf_m[w_ra];
-end
+assign engine_regfile0_mode_dw = (engine_regfile0_mode == 1);
+assign engine_regfile0_pool = engine_regfile0_mode[1];
+assign engine_regfile0_chanwise = (engine_regfile0_mode != 0);
 
 
 
-assign cnn_mac0_in_ready = ((!m_last) || (cnn_mac0_since >= 4));
-assign cnn_mac0_take = (m_valid && ((!m_last) || (cnn_mac0_since >= 4)));
+assign engine_regfile0_H = engine_regfile0_in_shape[8-1:0];
+assign engine_regfile0_W = engine_regfile0_in_shape[16-1:8];
+assign engine_regfile0_C = engine_regfile0_in_shape[24-1:16];
+assign engine_regfile0_OH = engine_regfile0_out_shape[8-1:0];
+assign engine_regfile0_OW = engine_regfile0_out_shape[16-1:8];
+assign engine_regfile0_OC = engine_regfile0_out_shape[24-1:16];
+assign engine_regfile0_FH = engine_regfile0_filt[4-1:0];
+assign engine_regfile0_FW = engine_regfile0_filt[8-1:4];
+assign engine_regfile0_SY = engine_regfile0_filt[12-1:8];
+assign engine_regfile0_SX = engine_regfile0_filt[16-1:12];
+assign engine_regfile0_PT = engine_regfile0_filt[20-1:16];
+assign engine_regfile0_PL = engine_regfile0_filt[24-1:20];
 
 
-always @(posedge clk) begin: cnn_mac0_control_a
+
+assign engine_regfile0_in_zp = $signed(engine_regfile0_quant[8-1:0]);
+assign engine_regfile0_out_zp = $signed(engine_regfile0_quant[16-1:8]);
+assign engine_regfile0_act_min = $signed(engine_regfile0_quant[24-1:16]);
+assign engine_regfile0_act_max = $signed(engine_regfile0_quant[32-1:24]);
+
+
+always @(posedge clk) begin: engine_regfile0_float_scale_write
     if (rst == 1) begin
-        cnn_mac0_since <= 4;
-        cnn_mac0_va <= 0;
+        engine_regfile0_fsc <= 0;
     end
     else begin
-        cnn_mac0_va <= cnn_mac0_take;
-        if ((cnn_mac0_take && m_last)) begin
-            cnn_mac0_since <= 1;
-        end
-        else if ((cnn_mac0_since < 4)) begin
-            cnn_mac0_since <= (cnn_mac0_since + 1);
+        if ((reg_wr && (!reg_err) && (reg_addr == 8))) begin
+            engine_regfile0_fsc <= reg_wdata[4];
         end
     end
 end
 
 
-always @(posedge clk) begin: cnn_mac0_stage_a
-    cnn_mac0_fa <= m_first;
-    cnn_mac0_la <= m_last;
-    cnn_mac0_wa <= w_q;
+
+assign channel_tables0_sel_ok = ((reg_addr[9-1:6] != 0) && (reg_addr[9-1:6] <= 4));
+
+
+
+assign channel_tables0_idx_ok = (reg_addr[6-1:0] < 16);
+
+
+
+assign channel_tables0_ch_sel = reg_addr[9-1:6];
+assign channel_tables0_ch_idx = reg_addr[4-1:0];
+assign engine_regfile0_ch_ok = (channel_tables0_sel_ok && channel_tables0_idx_ok);
+
+
+
+assign channel_tables0_shift_rd = channel_tables0_shift_t[channel_tables0_ch_idx];
+
+
+always @(channel_tables0_bias_t[0], channel_tables0_bias_t[10], channel_tables0_bias_t[11], channel_tables0_bias_t[12], channel_tables0_bias_t[13], channel_tables0_bias_t[14], channel_tables0_bias_t[15], channel_tables0_bias_t[1], channel_tables0_bias_t[2], channel_tables0_bias_t[3], channel_tables0_bias_t[4], channel_tables0_bias_t[5], channel_tables0_bias_t[6], channel_tables0_bias_t[7], channel_tables0_bias_t[8], channel_tables0_bias_t[9], channel_tables0_ch_idx, channel_tables0_ch_sel, channel_tables0_mult_t[0], channel_tables0_mult_t[10], channel_tables0_mult_t[11], channel_tables0_mult_t[12], channel_tables0_mult_t[13], channel_tables0_mult_t[14], channel_tables0_mult_t[15], channel_tables0_mult_t[1], channel_tables0_mult_t[2], channel_tables0_mult_t[3], channel_tables0_mult_t[4], channel_tables0_mult_t[5], channel_tables0_mult_t[6], channel_tables0_mult_t[7], channel_tables0_mult_t[8], channel_tables0_mult_t[9], channel_tables0_scale_t[0], channel_tables0_scale_t[10], channel_tables0_scale_t[11], channel_tables0_scale_t[12], channel_tables0_scale_t[13], channel_tables0_scale_t[14], channel_tables0_scale_t[15], channel_tables0_scale_t[1], channel_tables0_scale_t[2], channel_tables0_scale_t[3], channel_tables0_scale_t[4], channel_tables0_scale_t[5], channel_tables0_scale_t[6], channel_tables0_scale_t[7], channel_tables0_scale_t[8], channel_tables0_scale_t[9], channel_tables0_shift_rd_w) begin: channel_tables0_table_mux
+    case (channel_tables0_ch_sel)
+        'h1: begin
+            engine_regfile0_tab_rd = channel_tables0_bias_t[channel_tables0_ch_idx];
+        end
+        'h2: begin
+            engine_regfile0_tab_rd = channel_tables0_mult_t[channel_tables0_ch_idx];
+        end
+        'h3: begin
+            engine_regfile0_tab_rd = channel_tables0_shift_rd_w;
+        end
+        default: begin
+            engine_regfile0_tab_rd = channel_tables0_scale_t[channel_tables0_ch_idx];
+        end
+    endcase
 end
 
 
-always @(posedge clk) begin: cnn_mac0_control_b
+always @(posedge clk) begin: channel_tables0_table_write
+    if ((reg_wr && engine_regfile0_ch_ok)) begin
+        case (channel_tables0_ch_sel)
+            'h1: begin
+                channel_tables0_bias_t[channel_tables0_ch_idx] <= reg_wdata;
+            end
+            'h2: begin
+                channel_tables0_mult_t[channel_tables0_ch_idx] <= reg_wdata;
+            end
+            'h3: begin
+                channel_tables0_shift_t[channel_tables0_ch_idx] <= reg_wdata[6-1:0];
+            end
+            default: begin
+                channel_tables0_scale_t[channel_tables0_ch_idx] <= reg_wdata;
+            end
+        endcase
+    end
+end
+
+
+
+assign engine_setup0_gsum = (engine_setup0_oc9 + engine_setup0_pm1);
+assign engine_setup0_gm = (engine_setup0_G - 1);
+
+
+always @(engine_regfile0_dmul, engine_regfile0_mode_dw, engine_setup0_dmul16) begin: engine_setup0_depth_mult
+    engine_setup0_dm16 = 1;
+    if ((engine_regfile0_mode_dw && (engine_regfile0_dmul > 1))) begin
+        engine_setup0_dm16 = engine_setup0_dmul16;
+    end
+end
+
+
+always @(engine_regfile0_chanwise, engine_setup0_HW, engine_setup0_OHW, engine_setup0_T, engine_setup0_WC, engine_setup0_c16, engine_setup0_dm16, engine_setup0_fh16, engine_setup0_fhw16, engine_setup0_fw16, engine_setup0_g16, engine_setup0_h16, engine_setup0_ks, engine_setup0_oc16, engine_setup0_oh16, engine_setup0_one16, engine_setup0_ow16, engine_setup0_pl16, engine_setup0_pt16, engine_setup0_sx16, engine_setup0_sy16, engine_setup0_w16) begin: engine_setup0__setup_operands0_setup_operands
+    engine_setup0_opa = 0;
+    engine_setup0_opb = 0;
+    case (engine_setup0_ks)
+        'h0: begin
+            engine_setup0_opa = engine_setup0_h16;
+            engine_setup0_opb = engine_setup0_w16;
+        end
+        'h1: begin
+            engine_setup0_opa = engine_setup0_w16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h2: begin
+            engine_setup0_opa = engine_setup0_sx16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h3: begin
+            engine_setup0_opa = engine_setup0_pl16;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h4: begin
+            engine_setup0_opa = engine_setup0_fh16;
+            engine_setup0_opb = engine_setup0_fw16;
+        end
+        'h5: begin
+            engine_setup0_opa = engine_setup0_oh16;
+            engine_setup0_opb = engine_setup0_ow16;
+        end
+        'h6: begin
+            engine_setup0_opa = engine_setup0_HW;
+            engine_setup0_opb = engine_setup0_c16;
+        end
+        'h7: begin
+            engine_setup0_opa = engine_setup0_fhw16;
+            if (engine_regfile0_chanwise) begin
+                engine_setup0_opb = engine_setup0_one16;
+            end
+            else begin
+                engine_setup0_opb = engine_setup0_c16;
+            end
+        end
+        'h8: begin
+            engine_setup0_opa = engine_setup0_sy16;
+            engine_setup0_opb = engine_setup0_WC;
+        end
+        'h9: begin
+            engine_setup0_opa = engine_setup0_pt16;
+            engine_setup0_opb = engine_setup0_WC;
+        end
+        'ha: begin
+            engine_setup0_opa = engine_setup0_OHW;
+            engine_setup0_opb = engine_setup0_oc16;
+        end
+        'hb: begin
+            engine_setup0_opa = engine_setup0_g16;
+            engine_setup0_opb = engine_setup0_T;
+        end
+        default: begin
+            engine_setup0_opa = engine_setup0_c16;
+            engine_setup0_opb = engine_setup0_dm16;
+        end
+    endcase
+end
+
+
+
+assign engine_setup0_prod = (engine_setup0_opa * engine_setup0_opb);
+assign engine_setup0_setup_done = (engine_setup0_ks >= 11);
+
+
+always @(engine_regfile0_C, engine_regfile0_FH, engine_regfile0_FW, engine_regfile0_H, engine_regfile0_OC, engine_regfile0_OH, engine_regfile0_OW, engine_regfile0_SX, engine_regfile0_SY, engine_regfile0_W, engine_regfile0_chanwise, engine_regfile0_pool, engine_setup0_GT, engine_setup0_HWC, engine_setup0_bad_mode, engine_setup0_oc16, engine_setup0_prod) begin: engine_setup0_check
+    engine_setup0_cfg_err = 0;
+    if (((engine_regfile0_H == 0) || (engine_regfile0_W == 0) || (engine_regfile0_C == 0) || (engine_regfile0_OH == 0) || (engine_regfile0_OW == 0) || (engine_regfile0_OC == 0) || (engine_regfile0_FH == 0) || (engine_regfile0_FW == 0) || (engine_regfile0_SY == 0) || (engine_regfile0_SX == 0))) begin
+        engine_setup0_cfg_err = 4;
+    end
+    else if ((engine_setup0_HWC > 1024)) begin
+        engine_setup0_cfg_err = 1;
+    end
+    else if (((engine_setup0_GT > 512) && (!engine_regfile0_pool))) begin
+        engine_setup0_cfg_err = 2;
+    end
+    else if ((engine_regfile0_OC > 16)) begin
+        engine_setup0_cfg_err = 3;
+    end
+    else if ((engine_regfile0_chanwise && (engine_setup0_oc16 != engine_setup0_prod[16-1:0]))) begin
+        engine_setup0_cfg_err = 5;
+    end
+    else if (engine_setup0_bad_mode) begin
+        engine_setup0_cfg_err = 6;
+    end
+end
+
+
+always @(posedge clk) begin: engine_setup0_setup
     if (rst == 1) begin
-        cnn_mac0_vb <= 0;
+        engine_setup0_FHW <= 0;
+        engine_setup0_G <= 0;
+        engine_setup0_GT <= 0;
+        engine_setup0_HW <= 0;
+        engine_setup0_HWC <= 0;
+        engine_setup0_NOUT <= 0;
+        engine_setup0_OHW <= 0;
+        engine_setup0_PLC <= 0;
+        engine_setup0_PTWC <= 0;
+        engine_setup0_SXC <= 0;
+        engine_setup0_SYWC <= 0;
+        engine_setup0_T <= 0;
+        engine_setup0_WC <= 0;
+        engine_setup0_glast <= 0;
+        engine_setup0_klast <= 0;
+        engine_setup0_ks <= 0;
     end
     else begin
-        cnn_mac0_vb <= cnn_mac0_va;
+        if ((engine_regfile0_start && (engine_setup0_state == 4'b0000))) begin
+            engine_setup0_ks <= 0;
+        end
+        if ((engine_setup0_state == 4'b0001)) begin
+            engine_setup0_ks <= (engine_setup0_ks + 1);
+            case (engine_setup0_ks)
+                'h0: begin
+                    engine_setup0_HW <= engine_setup0_prod[16-1:0];
+                    if (engine_regfile0_chanwise) begin
+                        engine_setup0_G <= engine_setup0_oc9;
+                    end
+                    else begin
+                        engine_setup0_G <= engine_setup0_gconv;
+                    end
+                end
+                'h1: begin
+                    engine_setup0_WC <= engine_setup0_prod[16-1:0];
+                end
+                'h2: begin
+                    engine_setup0_SXC <= engine_setup0_prod[12-1:0];
+                end
+                'h3: begin
+                    engine_setup0_PLC <= engine_setup0_prod[12-1:0];
+                end
+                'h4: begin
+                    engine_setup0_FHW <= engine_setup0_prod[8-1:0];
+                end
+                'h5: begin
+                    engine_setup0_OHW <= engine_setup0_prod[16-1:0];
+                end
+                'h6: begin
+                    engine_setup0_HWC <= engine_setup0_prod[24-1:0];
+                end
+                'h7: begin
+                    engine_setup0_T <= engine_setup0_prod[16-1:0];
+                end
+                'h8: begin
+                    engine_setup0_SYWC <= engine_setup0_prod[20-1:0];
+                end
+                'h9: begin
+                    engine_setup0_PTWC <= engine_setup0_prod[20-1:0];
+                end
+                'ha: begin
+                    engine_setup0_NOUT <= engine_setup0_prod[24-1:0];
+                end
+                default: begin
+                    engine_setup0_GT <= engine_setup0_prod[25-1:0];
+                    engine_setup0_glast <= engine_setup0_gm[4-1:0];
+                end
+            endcase
+        end
+        if ((engine_setup0_state == 4'b0010)) begin
+            engine_setup0_klast <= (engine_setup0_oc9 - (engine_setup0_gm << 2));
+        end
     end
 end
 
 
-always @(posedge clk) begin: cnn_mac0_stage_b
-    cnn_mac0_fb <= cnn_mac0_fa;
-    cnn_mac0_lb <= cnn_mac0_la;
-end
+
+assign engine_control0_x_last = ((engine_control0_cnt + 1) == engine_control0_hwc25);
+assign engine_control0_w_last = ((engine_control0_cnt + 1) == engine_setup0_GT);
+assign engine_control0_ag_init = ((engine_setup0_state == 4'b0100) && (engine_regfile0_pool || engine_control0_w_ok));
+assign engine_control0_ag_sum = ((engine_setup0_state == 4'b0101) && engine_control0_room);
+assign engine_control0_ag_step = ((engine_setup0_state == 4'b0110) && ((!engine_control0_tap_last) || (engine_control0_since >= 4) || engine_regfile0_pool));
+assign engine_control0_issue_last = ((engine_setup0_state == 4'b0110) && engine_control0_tap_last && ((engine_control0_since >= 4) || engine_regfile0_pool));
 
 
-always @(posedge clk) begin: cnn_mac0_stage_a_path
-    if (m_pad) begin
-        cnn_mac0_da <= 0;
+
+assign s_axis_x_tready = ((engine_setup0_state == 4'b0011) || ((engine_setup0_state == 4'b1000) && (!engine_control0_drain_w)));
+assign s_axis_w_tready = (((engine_setup0_state == 4'b0100) && (!engine_regfile0_pool)) || ((engine_setup0_state == 4'b1000) && engine_control0_drain_w));
+assign engine_control0_i_we = ((engine_setup0_state == 4'b0011) && s_axis_x_tvalid);
+assign engine_control0_w_we = ((engine_setup0_state == 4'b0100) && s_axis_w_tvalid && (!engine_regfile0_pool));
+assign engine_control0_i_wa = engine_control0_cnt[10-1:0];
+assign engine_control0_w_wa = engine_control0_cnt[9-1:0];
+
+
+always @(posedge clk) begin: engine_control0_control
+    if (rst == 1) begin
+        engine_control0_cnt <= 0;
+        engine_control0_drain_w <= 0;
+        engine_regfile0_busy <= 0;
+        engine_regfile0_cycles <= 0;
+        engine_regfile0_done <= 0;
+        engine_regfile0_err <= 0;
+        engine_regfile0_err_code <= 0;
+        engine_setup0_state <= 4'b0000;
     end
     else begin
-        cnn_mac0_da <= ($signed(cnn_mac0_x9) - $signed(cnn_mac0_zp9));
+        if (engine_regfile0_busy) begin
+            engine_regfile0_cycles <= (engine_regfile0_cycles + 1);
+        end
+        case (engine_setup0_state)
+            4'b0000: begin
+                if (engine_regfile0_start) begin
+                    engine_regfile0_busy <= 1;
+                    engine_regfile0_done <= 0;
+                    engine_regfile0_err <= 0;
+                    engine_regfile0_err_code <= 0;
+                    engine_regfile0_cycles <= 0;
+                    engine_setup0_state <= 4'b0001;
+                end
+            end
+            4'b0001: begin
+                if (engine_setup0_setup_done) begin
+                    engine_setup0_state <= 4'b0010;
+                end
+            end
+            4'b0010: begin
+                engine_control0_cnt <= 0;
+                if ((engine_setup0_cfg_err != 0)) begin
+                    engine_regfile0_err_code <= engine_setup0_cfg_err;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else begin
+                    engine_setup0_state <= 4'b0011;
+                end
+            end
+            4'b0011: begin
+                if (engine_control0_x_ok) begin
+                    engine_control0_cnt <= 0;
+                    engine_setup0_state <= 4'b0100;
+                end
+                else if (engine_control0_x_long) begin
+                    engine_control0_cnt <= 0;
+                    engine_regfile0_err_code <= 7;
+                    engine_regfile0_err <= 1;
+                    engine_control0_drain_w <= 0;
+                    engine_setup0_state <= 4'b1000;
+                end
+                else if (engine_control0_x_short) begin
+                    engine_regfile0_err_code <= 7;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else if (s_axis_x_tvalid) begin
+                    engine_control0_cnt <= (engine_control0_cnt + 1);
+                end
+            end
+            4'b0100: begin
+                if (engine_control0_ag_init) begin
+                    engine_setup0_state <= 4'b0101;
+                end
+                else if (engine_control0_w_long) begin
+                    engine_regfile0_err_code <= 8;
+                    engine_regfile0_err <= 1;
+                    engine_control0_drain_w <= 1;
+                    engine_setup0_state <= 4'b1000;
+                end
+                else if (engine_control0_w_short) begin
+                    engine_regfile0_err_code <= 8;
+                    engine_regfile0_err <= 1;
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+                else if (s_axis_w_tvalid) begin
+                    engine_control0_cnt <= (engine_control0_cnt + 1);
+                end
+            end
+            4'b1000: begin
+                if (((engine_control0_drain_w && s_axis_w_tvalid && s_axis_w_tlast) || ((!engine_control0_drain_w) && s_axis_x_tvalid && s_axis_x_tlast))) begin
+                    engine_regfile0_done <= 1;
+                    engine_regfile0_busy <= 0;
+                    engine_setup0_state <= 4'b0000;
+                end
+            end
+            4'b0101: begin
+                if (engine_control0_ag_sum) begin
+                    engine_setup0_state <= 4'b0110;
+                end
+            end
+            4'b0110: begin
+                if (engine_control0_issue_last) begin
+                    if (engine_control0_pos_end) begin
+                        engine_setup0_state <= 4'b0111;
+                    end
+                    else begin
+                        engine_setup0_state <= 4'b0101;
+                    end
+                end
+            end
+            default: begin
+                if ((engine_control0_sent == engine_setup0_NOUT)) begin
+                    engine_regfile0_busy <= 0;
+                    engine_regfile0_done <= 1;
+                    engine_setup0_state <= 4'b0000;
+                end
+            end
+        endcase
     end
 end
 
 
 
-assign cnn_mac0_exact_pair0_packed = ($signed(cnn_mac0_exact_pair0_hi25) + $signed(cnn_mac0_exact_pair0_lo25));
+assign engine_control0_x_ok = (s_axis_x_tvalid && engine_control0_x_last && s_axis_x_tlast);
+assign engine_control0_x_short = (s_axis_x_tvalid && s_axis_x_tlast && (!engine_control0_x_last));
+assign engine_control0_x_long = (s_axis_x_tvalid && engine_control0_x_last && (!s_axis_x_tlast));
 
 
-always @(posedge clk) begin: cnn_mac0_exact_pair0_mul
-    cnn_mac0_exact_pair0_p <= (cnn_mac0_exact_pair0_packed * cnn_mac0_da);
+
+assign engine_control0_w_ok = (s_axis_w_tvalid && engine_control0_w_last && s_axis_w_tlast);
+assign engine_control0_w_short = (s_axis_w_tvalid && s_axis_w_tlast && (!engine_control0_w_last));
+assign engine_control0_w_long = (s_axis_w_tvalid && engine_control0_w_last && (!s_axis_w_tlast));
+
+
+
+assign engine_control0_tap_last = ((tap_addrgen0_tap + 1) == engine_setup0_T);
+assign engine_control0_pos_end = ((tap_addrgen0_g == engine_setup0_glast) && ((tap_addrgen0_ox + 1) == engine_regfile0_OW) && ((tap_addrgen0_oy + 1) == engine_regfile0_OH));
+
+
+always @(posedge clk) begin: tap_addrgen0_loops
+    if (rst == 1) begin
+        tap_addrgen0_ci <= 0;
+        tap_addrgen0_colb <= 0;
+        tap_addrgen0_f1 <= 0;
+        tap_addrgen0_g <= 0;
+        tap_addrgen0_gdm <= 0;
+        tap_addrgen0_gin <= 0;
+        tap_addrgen0_ixb <= 0;
+        tap_addrgen0_iyb <= 0;
+        tap_addrgen0_kx <= 0;
+        tap_addrgen0_kxc <= 0;
+        tap_addrgen0_ky <= 0;
+        tap_addrgen0_kywc <= 0;
+        tap_addrgen0_l1 <= 0;
+        tap_addrgen0_ox <= 0;
+        tap_addrgen0_oy <= 0;
+        tap_addrgen0_rowb <= 0;
+        tap_addrgen0_tap <= 0;
+        tap_addrgen0_v1 <= 0;
+        tap_addrgen0_wrd <= 0;
+    end
+    else begin
+        tap_addrgen0_v1 <= 0;
+        if (engine_control0_ag_init) begin
+            tap_addrgen0_oy <= 0;
+            tap_addrgen0_ox <= 0;
+            tap_addrgen0_g <= 0;
+            tap_addrgen0_gin <= 0;
+            tap_addrgen0_gdm <= 0;
+            tap_addrgen0_wrd <= 0;
+            tap_addrgen0_iyb <= (0 - $signed(tap_addrgen0_pt14));
+            tap_addrgen0_ixb <= (0 - $signed(tap_addrgen0_pl14));
+            tap_addrgen0_rowb <= (0 - tap_addrgen0_ptwc24);
+            tap_addrgen0_colb <= (0 - tap_addrgen0_plc24);
+        end
+        else if (engine_control0_ag_sum) begin
+            tap_addrgen0_ky <= 0;
+            tap_addrgen0_kx <= 0;
+            tap_addrgen0_ci <= 0;
+            tap_addrgen0_tap <= 0;
+            tap_addrgen0_kywc <= 0;
+            tap_addrgen0_kxc <= 0;
+        end
+        else if (engine_control0_ag_step) begin
+            tap_addrgen0_v1 <= 1;
+            tap_addrgen0_f1 <= (tap_addrgen0_tap == 0);
+            tap_addrgen0_l1 <= ((tap_addrgen0_tap + 1) == engine_setup0_T);
+            tap_addrgen0_tap <= (tap_addrgen0_tap + 1);
+            tap_addrgen0_wrd <= (tap_addrgen0_wrd + 1);
+            if ((engine_regfile0_chanwise || ((tap_addrgen0_ci + 1) == engine_regfile0_C))) begin
+                tap_addrgen0_ci <= 0;
+                if (((tap_addrgen0_kx + 1) == engine_regfile0_FW)) begin
+                    tap_addrgen0_kx <= 0;
+                    tap_addrgen0_kxc <= 0;
+                    tap_addrgen0_ky <= (tap_addrgen0_ky + 1);
+                    tap_addrgen0_kywc <= (tap_addrgen0_kywc + tap_addrgen0_wc24);
+                end
+                else begin
+                    tap_addrgen0_kx <= (tap_addrgen0_kx + 1);
+                    tap_addrgen0_kxc <= (tap_addrgen0_kxc + tap_addrgen0_c24);
+                end
+            end
+            else begin
+                tap_addrgen0_ci <= (tap_addrgen0_ci + 1);
+            end
+            if (((tap_addrgen0_tap + 1) == engine_setup0_T)) begin
+                if ((tap_addrgen0_g == engine_setup0_glast)) begin
+                    tap_addrgen0_g <= 0;
+                    tap_addrgen0_gin <= 0;
+                    tap_addrgen0_gdm <= 0;
+                    tap_addrgen0_wrd <= 0;
+                    if (((tap_addrgen0_ox + 1) == engine_regfile0_OW)) begin
+                        tap_addrgen0_ox <= 0;
+                        tap_addrgen0_ixb <= (0 - $signed(tap_addrgen0_pl14));
+                        tap_addrgen0_colb <= (0 - tap_addrgen0_plc24);
+                        if (((tap_addrgen0_oy + 1) != engine_regfile0_OH)) begin
+                            tap_addrgen0_oy <= (tap_addrgen0_oy + 1);
+                            tap_addrgen0_iyb <= (tap_addrgen0_iyb + $signed(tap_addrgen0_sy14));
+                            tap_addrgen0_rowb <= (tap_addrgen0_rowb + tap_addrgen0_sywc24);
+                        end
+                    end
+                    else begin
+                        tap_addrgen0_ox <= (tap_addrgen0_ox + 1);
+                        tap_addrgen0_ixb <= (tap_addrgen0_ixb + $signed(tap_addrgen0_sx14));
+                        tap_addrgen0_colb <= (tap_addrgen0_colb + tap_addrgen0_sxc24);
+                    end
+                end
+                else begin
+                    tap_addrgen0_g <= (tap_addrgen0_g + 1);
+                    if (((tap_addrgen0_gdm + 1) == engine_setup0_dm16)) begin
+                        tap_addrgen0_gdm <= 0;
+                        tap_addrgen0_gin <= (tap_addrgen0_gin + 1);
+                    end
+                    else begin
+                        tap_addrgen0_gdm <= (tap_addrgen0_gdm + 1);
+                    end
+                end
+            end
+        end
+    end
 end
 
 
-always @(cnn_mac0_exact_pair0_p) begin: cnn_mac0_exact_pair0_split
+always @(engine_regfile0_chanwise, tap_addrgen0_ci24, tap_addrgen0_colb, tap_addrgen0_g24, tap_addrgen0_h14, tap_addrgen0_ixb, tap_addrgen0_iyb, tap_addrgen0_kx14, tap_addrgen0_kxc, tap_addrgen0_ky14, tap_addrgen0_kywc, tap_addrgen0_rowb, tap_addrgen0_w14) begin: tap_addrgen0_tap_address
+    reg signed [14-1:0] iy;
+    reg signed [14-1:0] ix;
+    reg [24-1:0] a;
+    iy = 0;
+    ix = 0;
+    a = 24'h0;
+    iy = (tap_addrgen0_iyb + $signed(tap_addrgen0_ky14));
+    ix = (tap_addrgen0_ixb + $signed(tap_addrgen0_kx14));
+    tap_addrgen0_pad_c = ((iy < 0) || (iy >= $signed(tap_addrgen0_h14)) || (ix < 0) || (ix >= $signed(tap_addrgen0_w14)));
+    a = (tap_addrgen0_rowb + tap_addrgen0_kywc);
+    a = (a + tap_addrgen0_colb);
+    a = (a + tap_addrgen0_kxc);
+    if (engine_regfile0_chanwise) begin
+        a = (a + tap_addrgen0_g24);
+    end
+    else begin
+        a = (a + tap_addrgen0_ci24);
+    end
+    tap_addrgen0_xa_c = a;
+end
+
+
+always @(posedge clk) begin: tap_addrgen0_tap_stage
+    tap_addrgen0_p1 <= tap_addrgen0_pad_c;
+    if (tap_addrgen0_pad_c) begin
+        tap_addrgen0_i_ra <= 0;
+    end
+    else begin
+        tap_addrgen0_i_ra <= tap_addrgen0_xa_c[10-1:0];
+    end
+    tap_addrgen0_w_ra <= tap_addrgen0_wrd;
+end
+
+
+always @(posedge clk) begin: tap_addrgen0_tap_stage2
+    if (rst == 1) begin
+        tap_addrgen0_f2 <= 0;
+        tap_addrgen0_l2 <= 0;
+        tap_addrgen0_p2 <= 0;
+        tap_addrgen0_v2 <= 0;
+    end
+    else begin
+        tap_addrgen0_v2 <= tap_addrgen0_v1;
+        tap_addrgen0_f2 <= tap_addrgen0_f1;
+        tap_addrgen0_l2 <= tap_addrgen0_l1;
+        tap_addrgen0_p2 <= tap_addrgen0_p1;
+    end
+end
+
+
+
+assign tap_addrgen0_m_valid = (tap_addrgen0_v2 && (!engine_regfile0_pool));
+assign tap_addrgen0_pl_valid = (tap_addrgen0_v2 && engine_regfile0_pool);
+assign tap_addrgen0_m_first = tap_addrgen0_f2;
+assign tap_addrgen0_m_last = tap_addrgen0_l2;
+assign tap_addrgen0_m_pad = tap_addrgen0_p2;
+
+
+always @(posedge clk) begin: engine_buffers0_ibuf_ram
+    if (engine_control0_i_we) begin
+        engine_buffers0_ibuf_m[engine_control0_i_wa] <= $signed(s_axis_x_tdata);
+    end
+    engine_buffers0_x_q <= engine_buffers0_ibuf_m[tap_addrgen0_i_ra];
+end
+
+
+always @(posedge clk) begin: engine_buffers0_wbuf_ram
+    if (engine_control0_w_we) begin
+        engine_buffers0_wbuf_m[engine_control0_w_wa] <= s_axis_w_tdata;
+    end
+    engine_buffers0_w_q <= engine_buffers0_wbuf_m[tap_addrgen0_w_ra];
+end
+
+
+always @(_result_channel0_chan8, _result_channel0_chan_conv, _result_channel0_gh[4-1:0], _result_channel0_mo_lane, _result_channel0_mo_valid, engine_regfile0_OC, engine_regfile0_mode_dw) begin: _result_channel0_channel
+    if (engine_regfile0_mode_dw) begin
+        _result_channel0_chan = _result_channel0_gh[4-1:0];
+        _result_channel0_keep_in = (_result_channel0_mo_valid && (_result_channel0_mo_lane == 0));
+    end
+    else begin
+        _result_channel0_chan = _result_channel0_chan_conv;
+        _result_channel0_keep_in = (_result_channel0_mo_valid && (_result_channel0_chan8 < engine_regfile0_OC));
+    end
+end
+
+
+
+assign _int8_datapath0_m_ready = ((!tap_addrgen0_m_last) || (_int8_datapath0_cnn_mac0_since >= 4));
+assign _int8_datapath0_cnn_mac0_take = (tap_addrgen0_m_valid && ((!tap_addrgen0_m_last) || (_int8_datapath0_cnn_mac0_since >= 4)));
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_control_a
+    if (rst == 1) begin
+        _int8_datapath0_cnn_mac0_since <= 4;
+        _int8_datapath0_cnn_mac0_va <= 0;
+    end
+    else begin
+        _int8_datapath0_cnn_mac0_va <= _int8_datapath0_cnn_mac0_take;
+        if ((_int8_datapath0_cnn_mac0_take && tap_addrgen0_m_last)) begin
+            _int8_datapath0_cnn_mac0_since <= 1;
+        end
+        else if ((_int8_datapath0_cnn_mac0_since < 4)) begin
+            _int8_datapath0_cnn_mac0_since <= (_int8_datapath0_cnn_mac0_since + 1);
+        end
+    end
+end
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_stage_a
+    _int8_datapath0_cnn_mac0_fa <= tap_addrgen0_m_first;
+    _int8_datapath0_cnn_mac0_la <= tap_addrgen0_m_last;
+    _int8_datapath0_cnn_mac0_wa <= engine_buffers0_w_q;
+end
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_control_b
+    if (rst == 1) begin
+        _int8_datapath0_cnn_mac0_vb <= 0;
+    end
+    else begin
+        _int8_datapath0_cnn_mac0_vb <= _int8_datapath0_cnn_mac0_va;
+    end
+end
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_stage_b
+    _int8_datapath0_cnn_mac0_fb <= _int8_datapath0_cnn_mac0_fa;
+    _int8_datapath0_cnn_mac0_lb <= _int8_datapath0_cnn_mac0_la;
+end
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_stage_a_path
+    if (tap_addrgen0_m_pad) begin
+        _int8_datapath0_cnn_mac0_da <= 0;
+    end
+    else begin
+        _int8_datapath0_cnn_mac0_da <= ($signed(_int8_datapath0_cnn_mac0_x9) - $signed(_int8_datapath0_cnn_mac0_zp9));
+    end
+end
+
+
+
+assign _int8_datapath0_cnn_mac0_exact_pair0_packed = ($signed(_int8_datapath0_cnn_mac0_exact_pair0_hi25) + $signed(_int8_datapath0_cnn_mac0_exact_pair0_lo25));
+
+
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_pair0_mul
+    _int8_datapath0_cnn_mac0_exact_pair0_p <= (_int8_datapath0_cnn_mac0_exact_pair0_packed * _int8_datapath0_cnn_mac0_da);
+end
+
+
+always @(_int8_datapath0_cnn_mac0_exact_pair0_p) begin: _int8_datapath0_cnn_mac0_exact_pair0_split
     reg [18-1:0] h;
     h = 18'h0;
-    h = (cnn_mac0_exact_pair0_p[34-1:16] + cnn_mac0_exact_pair0_p[15]);
-    cnn_mac0_exact_pair0_prod_hi = $signed(h);
-    cnn_mac0_exact_pair0_prod_lo = $signed(cnn_mac0_exact_pair0_p[16-1:0]);
+    h = (_int8_datapath0_cnn_mac0_exact_pair0_p[34-1:16] + _int8_datapath0_cnn_mac0_exact_pair0_p[15]);
+    _int8_datapath0_cnn_mac0_exact_pair0_prod_hi = $signed(h);
+    _int8_datapath0_cnn_mac0_exact_pair0_prod_lo = $signed(_int8_datapath0_cnn_mac0_exact_pair0_p[16-1:0]);
 end
 
 
 
-assign cnn_mac0_exact_pair1_packed = ($signed(cnn_mac0_exact_pair1_hi25) + $signed(cnn_mac0_exact_pair1_lo25));
+assign _int8_datapath0_cnn_mac0_exact_pair1_packed = ($signed(_int8_datapath0_cnn_mac0_exact_pair1_hi25) + $signed(_int8_datapath0_cnn_mac0_exact_pair1_lo25));
 
 
-always @(posedge clk) begin: cnn_mac0_exact_pair1_mul
-    cnn_mac0_exact_pair1_p <= (cnn_mac0_exact_pair1_packed * cnn_mac0_da);
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_pair1_mul
+    _int8_datapath0_cnn_mac0_exact_pair1_p <= (_int8_datapath0_cnn_mac0_exact_pair1_packed * _int8_datapath0_cnn_mac0_da);
 end
 
 
-always @(cnn_mac0_exact_pair1_p) begin: cnn_mac0_exact_pair1_split
+always @(_int8_datapath0_cnn_mac0_exact_pair1_p) begin: _int8_datapath0_cnn_mac0_exact_pair1_split
     reg [18-1:0] h;
     h = 18'h0;
-    h = (cnn_mac0_exact_pair1_p[34-1:16] + cnn_mac0_exact_pair1_p[15]);
-    cnn_mac0_exact_pair1_prod_hi = $signed(h);
-    cnn_mac0_exact_pair1_prod_lo = $signed(cnn_mac0_exact_pair1_p[16-1:0]);
+    h = (_int8_datapath0_cnn_mac0_exact_pair1_p[34-1:16] + _int8_datapath0_cnn_mac0_exact_pair1_p[15]);
+    _int8_datapath0_cnn_mac0_exact_pair1_prod_hi = $signed(h);
+    _int8_datapath0_cnn_mac0_exact_pair1_prod_lo = $signed(_int8_datapath0_cnn_mac0_exact_pair1_p[16-1:0]);
 end
 
 
-always @(cnn_mac0_exact_acc_lane0_acc, cnn_mac0_exact_acc_lane0_prod32, cnn_mac0_fb) begin: cnn_mac0_exact_acc_lane0_next_sum
+always @(_int8_datapath0_cnn_mac0_exact_acc_lane0_acc, _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32, _int8_datapath0_cnn_mac0_fb) begin: _int8_datapath0_cnn_mac0_exact_acc_lane0_next_sum
     reg [32-1:0] a;
     a = 32'h0;
-    if (cnn_mac0_fb) begin
-        a = cnn_mac0_exact_acc_lane0_prod32;
+    if (_int8_datapath0_cnn_mac0_fb) begin
+        a = _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32;
     end
     else begin
-        a = (cnn_mac0_exact_acc_lane0_acc + cnn_mac0_exact_acc_lane0_prod32);
+        a = (_int8_datapath0_cnn_mac0_exact_acc_lane0_acc + _int8_datapath0_cnn_mac0_exact_acc_lane0_prod32);
     end
-    cnn_mac0_exact_acc_lane0_acc_n = a;
+    _int8_datapath0_cnn_mac0_exact_acc_lane0_acc_n = a;
 end
 
 
-always @(posedge clk) begin: cnn_mac0_exact_acc_lane0_registers
-    if (cnn_mac0_vb) begin
-        cnn_mac0_exact_acc_lane0_acc <= cnn_mac0_exact_acc_lane0_acc_n;
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_acc_lane0_registers
+    if (_int8_datapath0_cnn_mac0_vb) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane0_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane0_acc_n;
     end
-    if (cnn_mac0_load) begin
-        cnn_mac0_head_acc <= cnn_mac0_exact_acc_lane0_acc_n;
+    if (_int8_datapath0_cnn_mac0_load) begin
+        _int8_datapath0_cnn_mac0_head_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane0_acc_n;
     end
-    else if (cnn_mac0_shift_en) begin
-        cnn_mac0_head_acc <= cnn_mac0_exact_acc_lane0_sh_in_acc;
+    else if (_int8_datapath0_cnn_mac0_shift_en) begin
+        _int8_datapath0_cnn_mac0_head_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane0_sh_in_acc;
     end
 end
 
 
-always @(cnn_mac0_exact_acc_lane1_acc, cnn_mac0_exact_acc_lane1_prod32, cnn_mac0_fb) begin: cnn_mac0_exact_acc_lane1_next_sum
+always @(_int8_datapath0_cnn_mac0_exact_acc_lane1_acc, _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32, _int8_datapath0_cnn_mac0_fb) begin: _int8_datapath0_cnn_mac0_exact_acc_lane1_next_sum
     reg [32-1:0] a;
     a = 32'h0;
-    if (cnn_mac0_fb) begin
-        a = cnn_mac0_exact_acc_lane1_prod32;
+    if (_int8_datapath0_cnn_mac0_fb) begin
+        a = _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32;
     end
     else begin
-        a = (cnn_mac0_exact_acc_lane1_acc + cnn_mac0_exact_acc_lane1_prod32);
+        a = (_int8_datapath0_cnn_mac0_exact_acc_lane1_acc + _int8_datapath0_cnn_mac0_exact_acc_lane1_prod32);
     end
-    cnn_mac0_exact_acc_lane1_acc_n = a;
+    _int8_datapath0_cnn_mac0_exact_acc_lane1_acc_n = a;
 end
 
 
-always @(posedge clk) begin: cnn_mac0_exact_acc_lane1_registers
-    if (cnn_mac0_vb) begin
-        cnn_mac0_exact_acc_lane1_acc <= cnn_mac0_exact_acc_lane1_acc_n;
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_acc_lane1_registers
+    if (_int8_datapath0_cnn_mac0_vb) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane1_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane1_acc_n;
     end
-    if (cnn_mac0_load) begin
-        cnn_mac0_exact_acc_lane0_sh_in_acc <= cnn_mac0_exact_acc_lane1_acc_n;
+    if (_int8_datapath0_cnn_mac0_load) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane0_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane1_acc_n;
     end
-    else if (cnn_mac0_shift_en) begin
-        cnn_mac0_exact_acc_lane0_sh_in_acc <= cnn_mac0_exact_acc_lane1_sh_in_acc;
+    else if (_int8_datapath0_cnn_mac0_shift_en) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane0_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane1_sh_in_acc;
     end
 end
 
 
-always @(cnn_mac0_exact_acc_lane2_acc, cnn_mac0_exact_acc_lane2_prod32, cnn_mac0_fb) begin: cnn_mac0_exact_acc_lane2_next_sum
+always @(_int8_datapath0_cnn_mac0_exact_acc_lane2_acc, _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32, _int8_datapath0_cnn_mac0_fb) begin: _int8_datapath0_cnn_mac0_exact_acc_lane2_next_sum
     reg [32-1:0] a;
     a = 32'h0;
-    if (cnn_mac0_fb) begin
-        a = cnn_mac0_exact_acc_lane2_prod32;
+    if (_int8_datapath0_cnn_mac0_fb) begin
+        a = _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32;
     end
     else begin
-        a = (cnn_mac0_exact_acc_lane2_acc + cnn_mac0_exact_acc_lane2_prod32);
+        a = (_int8_datapath0_cnn_mac0_exact_acc_lane2_acc + _int8_datapath0_cnn_mac0_exact_acc_lane2_prod32);
     end
-    cnn_mac0_exact_acc_lane2_acc_n = a;
+    _int8_datapath0_cnn_mac0_exact_acc_lane2_acc_n = a;
 end
 
 
-always @(posedge clk) begin: cnn_mac0_exact_acc_lane2_registers
-    if (cnn_mac0_vb) begin
-        cnn_mac0_exact_acc_lane2_acc <= cnn_mac0_exact_acc_lane2_acc_n;
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_acc_lane2_registers
+    if (_int8_datapath0_cnn_mac0_vb) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane2_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane2_acc_n;
     end
-    if (cnn_mac0_load) begin
-        cnn_mac0_exact_acc_lane1_sh_in_acc <= cnn_mac0_exact_acc_lane2_acc_n;
+    if (_int8_datapath0_cnn_mac0_load) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane1_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane2_acc_n;
     end
-    else if (cnn_mac0_shift_en) begin
-        cnn_mac0_exact_acc_lane1_sh_in_acc <= cnn_mac0_exact_acc_lane2_sh_in_acc;
+    else if (_int8_datapath0_cnn_mac0_shift_en) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane1_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane2_sh_in_acc;
     end
 end
 
 
-always @(cnn_mac0_exact_acc_lane3_acc, cnn_mac0_exact_acc_lane3_prod32, cnn_mac0_fb) begin: cnn_mac0_exact_acc_lane3_next_sum
+always @(_int8_datapath0_cnn_mac0_exact_acc_lane3_acc, _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32, _int8_datapath0_cnn_mac0_fb) begin: _int8_datapath0_cnn_mac0_exact_acc_lane3_next_sum
     reg [32-1:0] a;
     a = 32'h0;
-    if (cnn_mac0_fb) begin
-        a = cnn_mac0_exact_acc_lane3_prod32;
+    if (_int8_datapath0_cnn_mac0_fb) begin
+        a = _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32;
     end
     else begin
-        a = (cnn_mac0_exact_acc_lane3_acc + cnn_mac0_exact_acc_lane3_prod32);
+        a = (_int8_datapath0_cnn_mac0_exact_acc_lane3_acc + _int8_datapath0_cnn_mac0_exact_acc_lane3_prod32);
     end
-    cnn_mac0_exact_acc_lane3_acc_n = a;
+    _int8_datapath0_cnn_mac0_exact_acc_lane3_acc_n = a;
 end
 
 
-always @(posedge clk) begin: cnn_mac0_exact_acc_lane3_registers
-    if (cnn_mac0_vb) begin
-        cnn_mac0_exact_acc_lane3_acc <= cnn_mac0_exact_acc_lane3_acc_n;
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_exact_acc_lane3_registers
+    if (_int8_datapath0_cnn_mac0_vb) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane3_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane3_acc_n;
     end
-    if (cnn_mac0_load) begin
-        cnn_mac0_exact_acc_lane2_sh_in_acc <= cnn_mac0_exact_acc_lane3_acc_n;
+    if (_int8_datapath0_cnn_mac0_load) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane2_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane3_acc_n;
     end
-    else if (cnn_mac0_shift_en) begin
-        cnn_mac0_exact_acc_lane2_sh_in_acc <= cnn_mac0_exact_acc_lane2_sh_in_acc;
+    else if (_int8_datapath0_cnn_mac0_shift_en) begin
+        _int8_datapath0_cnn_mac0_exact_acc_lane2_sh_in_acc <= _int8_datapath0_cnn_mac0_exact_acc_lane2_sh_in_acc;
     end
 end
 
 
 
-assign cnn_mac0_load = (cnn_mac0_vb && cnn_mac0_lb);
-assign cnn_mac0_shift_en = (cnn_mac0_cnt != 0);
+assign _int8_datapath0_cnn_mac0_load = (_int8_datapath0_cnn_mac0_vb && _int8_datapath0_cnn_mac0_lb);
+assign _int8_datapath0_cnn_mac0_shift_en = (_int8_datapath0_cnn_mac0_cnt != 0);
 
 
-always @(posedge clk) begin: cnn_mac0_drain
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_drain
     if (rst == 1) begin
-        cnn_mac0_cnt <= 0;
-        cnn_mac0_idx <= 0;
-        mo_lane <= 0;
-        mo_last <= 0;
-        mo_valid <= 0;
+        _int8_datapath0_cnn_mac0_cnt <= 0;
+        _int8_datapath0_cnn_mac0_idx <= 0;
+        _int8_datapath0_mo_last <= 0;
+        _result_channel0_mo_lane <= 0;
+        _result_channel0_mo_valid <= 0;
     end
     else begin
-        if ((cnn_mac0_vb && cnn_mac0_lb)) begin
-            cnn_mac0_cnt <= 4;
+        if ((_int8_datapath0_cnn_mac0_vb && _int8_datapath0_cnn_mac0_lb)) begin
+            _int8_datapath0_cnn_mac0_cnt <= 4;
         end
-        else if ((cnn_mac0_cnt != 0)) begin
-            cnn_mac0_cnt <= (cnn_mac0_cnt - 1);
+        else if ((_int8_datapath0_cnn_mac0_cnt != 0)) begin
+            _int8_datapath0_cnn_mac0_cnt <= (_int8_datapath0_cnn_mac0_cnt - 1);
         end
-        if ((cnn_mac0_vb && cnn_mac0_lb)) begin
-            cnn_mac0_idx <= 0;
+        if ((_int8_datapath0_cnn_mac0_vb && _int8_datapath0_cnn_mac0_lb)) begin
+            _int8_datapath0_cnn_mac0_idx <= 0;
         end
-        else if ((cnn_mac0_cnt != 0)) begin
-            cnn_mac0_idx <= (cnn_mac0_idx + 1);
+        else if ((_int8_datapath0_cnn_mac0_cnt != 0)) begin
+            _int8_datapath0_cnn_mac0_idx <= (_int8_datapath0_cnn_mac0_idx + 1);
         end
-        mo_valid <= (cnn_mac0_cnt != 0);
-        mo_last <= (cnn_mac0_cnt == 1);
-        mo_lane <= cnn_mac0_idx;
+        _result_channel0_mo_valid <= (_int8_datapath0_cnn_mac0_cnt != 0);
+        _int8_datapath0_mo_last <= (_int8_datapath0_cnn_mac0_cnt == 1);
+        _result_channel0_mo_lane <= _int8_datapath0_cnn_mac0_idx;
     end
 end
 
 
-always @(posedge clk) begin: cnn_mac0_out_stage
-    mo_acc <= $signed(cnn_mac0_head_acc);
+always @(posedge clk) begin: _int8_datapath0_cnn_mac0_out_stage
+    _int8_datapath0_mo_acc <= $signed(_int8_datapath0_cnn_mac0_head_acc);
 end
 
 
-always @(posedge clk) begin: cnn_requant0_valid_pipe
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_valid_pipe
     if (rst == 1) begin
-        cnn_requant0_v1 <= 0;
-        cnn_requant0_v2 <= 0;
-        cnn_requant0_v3 <= 0;
-        cnn_requant0_v4 <= 0;
-        cnn_requant0_v5 <= 0;
-        rq_out_valid <= 0;
+        _int8_datapath0_cnn_requant0_v1 <= 0;
+        _int8_datapath0_cnn_requant0_v2 <= 0;
+        _int8_datapath0_cnn_requant0_v3 <= 0;
+        _int8_datapath0_cnn_requant0_v4 <= 0;
+        _int8_datapath0_cnn_requant0_v5 <= 0;
+        _int8_datapath0_rq_out_valid <= 0;
     end
     else begin
-        cnn_requant0_v1 <= rq_valid;
-        cnn_requant0_v2 <= cnn_requant0_v1;
-        cnn_requant0_v3 <= cnn_requant0_v2;
-        cnn_requant0_v4 <= cnn_requant0_v3;
-        cnn_requant0_v5 <= cnn_requant0_v4;
-        rq_out_valid <= cnn_requant0_v5;
+        _int8_datapath0_cnn_requant0_v1 <= _int8_datapath0_rq_valid;
+        _int8_datapath0_cnn_requant0_v2 <= _int8_datapath0_cnn_requant0_v1;
+        _int8_datapath0_cnn_requant0_v3 <= _int8_datapath0_cnn_requant0_v2;
+        _int8_datapath0_cnn_requant0_v4 <= _int8_datapath0_cnn_requant0_v3;
+        _int8_datapath0_cnn_requant0_v5 <= _int8_datapath0_cnn_requant0_v4;
+        _int8_datapath0_rq_out_valid <= _int8_datapath0_cnn_requant0_v5;
     end
 end
 
 
-always @(posedge clk) begin: cnn_requant0_stage1
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage1
     reg [32-1:0] s;
     reg [6-1:0] ns;
     s = 32'h0;
     ns = 6'h0;
-    s = (rq_acc + rq_bias);
-    cnn_requant0_x1 <= $signed(s);
-    ns = (-rq_shift);
-    if ((rq_shift > 0)) begin
-        cnn_requant0_left1 <= rq_shift[5-1:0];
-        cnn_requant0_right1 <= 0;
+    s = (_int8_datapath0_rq_acc + _int8_datapath0_rq_bias);
+    _int8_datapath0_cnn_requant0_x1 <= $signed(s);
+    ns = (-_int8_datapath0_rq_shift);
+    if ((_int8_datapath0_rq_shift > 0)) begin
+        _int8_datapath0_cnn_requant0_left1 <= _int8_datapath0_rq_shift[5-1:0];
+        _int8_datapath0_cnn_requant0_right1 <= 0;
     end
     else begin
-        cnn_requant0_left1 <= 0;
-        cnn_requant0_right1 <= ns;
+        _int8_datapath0_cnn_requant0_left1 <= 0;
+        _int8_datapath0_cnn_requant0_right1 <= ns;
     end
-    cnn_requant0_m1 <= rq_mult;
-    cnn_requant0_fc1 <= fsc;
-    cnn_requant0_sh1 <= rq_scale;
-    cnn_requant0_zp1 <= out_zp;
-    cnn_requant0_lo1 <= act_min;
-    cnn_requant0_hi1 <= act_max;
+    _int8_datapath0_cnn_requant0_m1 <= _int8_datapath0_rq_mult;
+    _int8_datapath0_cnn_requant0_fc1 <= engine_regfile0_fsc;
+    _int8_datapath0_cnn_requant0_sh1 <= _int8_datapath0_rq_scale;
+    _int8_datapath0_cnn_requant0_zp1 <= engine_regfile0_out_zp;
+    _int8_datapath0_cnn_requant0_lo1 <= engine_regfile0_act_min;
+    _int8_datapath0_cnn_requant0_hi1 <= engine_regfile0_act_max;
 end
 
 
-always @(posedge clk) begin: cnn_requant0_stage2
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage2
     reg [32-1:0] t;
     reg [12-1:0] lz;
     reg [12-1:0] e;
@@ -1287,125 +1815,125 @@ always @(posedge clk) begin: cnn_requant0_stage2
     nb = 12'h0;
     aa = 33'h0;
     bb = 54'h0;
-    t = cnn_requant0_x1[32-1:0];
-    if ((cnn_requant0_fc1 && (cnn_requant0_x1 < 0))) begin
+    t = _int8_datapath0_cnn_requant0_x1[32-1:0];
+    if ((_int8_datapath0_cnn_requant0_fc1 && (_int8_datapath0_cnn_requant0_x1 < 0))) begin
         t = (~t);
         t = (t + 1);
     end
-    if (((cnn_requant0_fc1 && (t[32-1:16] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[4]))) begin
+    if (((_int8_datapath0_cnn_requant0_fc1 && (t[32-1:16] == 0)) || ((!_int8_datapath0_cnn_requant0_fc1) && _int8_datapath0_cnn_requant0_left1[4]))) begin
         t = (t << 16);
         lz[4] = 1;
     end
-    if (((cnn_requant0_fc1 && (t[32-1:24] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[3]))) begin
+    if (((_int8_datapath0_cnn_requant0_fc1 && (t[32-1:24] == 0)) || ((!_int8_datapath0_cnn_requant0_fc1) && _int8_datapath0_cnn_requant0_left1[3]))) begin
         t = (t << 8);
         lz[3] = 1;
     end
-    if (((cnn_requant0_fc1 && (t[32-1:28] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[2]))) begin
+    if (((_int8_datapath0_cnn_requant0_fc1 && (t[32-1:28] == 0)) || ((!_int8_datapath0_cnn_requant0_fc1) && _int8_datapath0_cnn_requant0_left1[2]))) begin
         t = (t << 4);
         lz[2] = 1;
     end
-    if (((cnn_requant0_fc1 && (t[32-1:30] == 0)) || ((!cnn_requant0_fc1) && cnn_requant0_left1[1]))) begin
+    if (((_int8_datapath0_cnn_requant0_fc1 && (t[32-1:30] == 0)) || ((!_int8_datapath0_cnn_requant0_fc1) && _int8_datapath0_cnn_requant0_left1[1]))) begin
         t = (t << 2);
         lz[1] = 1;
     end
-    if (((cnn_requant0_fc1 && (!t[31])) || ((!cnn_requant0_fc1) && cnn_requant0_left1[0]))) begin
+    if (((_int8_datapath0_cnn_requant0_fc1 && (!t[31])) || ((!_int8_datapath0_cnn_requant0_fc1) && _int8_datapath0_cnn_requant0_left1[0]))) begin
         t = (t << 1);
         lz[0] = 1;
     end
     aa[32-1:0] = t;
-    aa[32] = (t[31] && (!cnn_requant0_fc1));
-    bb[32-1:0] = cnn_requant0_m1[32-1:0];
-    if (cnn_requant0_fc1) begin
-        bb[52-1:32] = cnn_requant0_sh1[20-1:0];
+    aa[32] = (t[31] && (!_int8_datapath0_cnn_requant0_fc1));
+    bb[32-1:0] = _int8_datapath0_cnn_requant0_m1[32-1:0];
+    if (_int8_datapath0_cnn_requant0_fc1) begin
+        bb[52-1:32] = _int8_datapath0_cnn_requant0_sh1[20-1:0];
         bb[52] = 1;
     end
-    else if (cnn_requant0_m1[31]) begin
-        bb[54-1:32] = cnn_requant0_ones22;
+    else if (_int8_datapath0_cnn_requant0_m1[31]) begin
+        bb[54-1:32] = _int8_datapath0_cnn_requant0_ones22;
     end
-    cnn_requant0_a2 <= $signed(aa);
-    cnn_requant0_b2 <= $signed(bb);
-    e[11-1:0] = cnn_requant0_sh1[31-1:20];
-    nb = (cnn_requant0_c1044 + lz);
+    _int8_datapath0_cnn_requant0_a2 <= $signed(aa);
+    _int8_datapath0_cnn_requant0_b2 <= $signed(bb);
+    e[11-1:0] = _int8_datapath0_cnn_requant0_sh1[31-1:20];
+    nb = (_int8_datapath0_cnn_requant0_c1044 + lz);
     nb = (nb - e);
-    cnn_requant0_nb2 <= $signed(nb);
-    cnn_requant0_zero2 <= ((cnn_requant0_x1 == 0) || (cnn_requant0_sh1[31-1:20] == 0));
-    cnn_requant0_neg2 <= (cnn_requant0_x1[31] ^ cnn_requant0_sh1[31]);
-    cnn_requant0_fc2 <= cnn_requant0_fc1;
-    cnn_requant0_right2 <= cnn_requant0_right1;
-    cnn_requant0_zp2 <= cnn_requant0_zp1;
-    cnn_requant0_lo2 <= cnn_requant0_lo1;
-    cnn_requant0_hi2 <= cnn_requant0_hi1;
+    _int8_datapath0_cnn_requant0_nb2 <= $signed(nb);
+    _int8_datapath0_cnn_requant0_zero2 <= ((_int8_datapath0_cnn_requant0_x1 == 0) || (_int8_datapath0_cnn_requant0_sh1[31-1:20] == 0));
+    _int8_datapath0_cnn_requant0_neg2 <= (_int8_datapath0_cnn_requant0_x1[31] ^ _int8_datapath0_cnn_requant0_sh1[31]);
+    _int8_datapath0_cnn_requant0_fc2 <= _int8_datapath0_cnn_requant0_fc1;
+    _int8_datapath0_cnn_requant0_right2 <= _int8_datapath0_cnn_requant0_right1;
+    _int8_datapath0_cnn_requant0_zp2 <= _int8_datapath0_cnn_requant0_zp1;
+    _int8_datapath0_cnn_requant0_lo2 <= _int8_datapath0_cnn_requant0_lo1;
+    _int8_datapath0_cnn_requant0_hi2 <= _int8_datapath0_cnn_requant0_hi1;
 end
 
 
-always @(posedge clk) begin: cnn_requant0_stage3
-    cnn_requant0_ab3 <= (cnn_requant0_a2 * cnn_requant0_b2);
-    cnn_requant0_sat3 <= ((!cnn_requant0_fc2) && cnn_requant0_a2[31] && (cnn_requant0_a2[31-1:0] == 0) && cnn_requant0_b2[31] && (cnn_requant0_b2[31-1:0] == 0));
-    cnn_requant0_right3 <= cnn_requant0_right2;
-    cnn_requant0_fc3 <= cnn_requant0_fc2;
-    cnn_requant0_zero3 <= cnn_requant0_zero2;
-    cnn_requant0_neg3 <= cnn_requant0_neg2;
-    cnn_requant0_nb3 <= cnn_requant0_nb2;
-    cnn_requant0_zp3 <= cnn_requant0_zp2;
-    cnn_requant0_lo3 <= cnn_requant0_lo2;
-    cnn_requant0_hi3 <= cnn_requant0_hi2;
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage3
+    _int8_datapath0_cnn_requant0_ab3 <= (_int8_datapath0_cnn_requant0_a2 * _int8_datapath0_cnn_requant0_b2);
+    _int8_datapath0_cnn_requant0_sat3 <= ((!_int8_datapath0_cnn_requant0_fc2) && _int8_datapath0_cnn_requant0_a2[31] && (_int8_datapath0_cnn_requant0_a2[31-1:0] == 0) && _int8_datapath0_cnn_requant0_b2[31] && (_int8_datapath0_cnn_requant0_b2[31-1:0] == 0));
+    _int8_datapath0_cnn_requant0_right3 <= _int8_datapath0_cnn_requant0_right2;
+    _int8_datapath0_cnn_requant0_fc3 <= _int8_datapath0_cnn_requant0_fc2;
+    _int8_datapath0_cnn_requant0_zero3 <= _int8_datapath0_cnn_requant0_zero2;
+    _int8_datapath0_cnn_requant0_neg3 <= _int8_datapath0_cnn_requant0_neg2;
+    _int8_datapath0_cnn_requant0_nb3 <= _int8_datapath0_cnn_requant0_nb2;
+    _int8_datapath0_cnn_requant0_zp3 <= _int8_datapath0_cnn_requant0_zp2;
+    _int8_datapath0_cnn_requant0_lo3 <= _int8_datapath0_cnn_requant0_lo2;
+    _int8_datapath0_cnn_requant0_hi3 <= _int8_datapath0_cnn_requant0_hi2;
 end
 
 
 
-assign cnn_requant0_unused_ab3 = ((cnn_requant0_ab3[86] ^ cnn_requant0_ab3[85]) ^ (cnn_requant0_ab3[30-1:0] != 0));
+assign _int8_datapath0_cnn_requant0_unused_ab3 = ((_int8_datapath0_cnn_requant0_ab3[86] ^ _int8_datapath0_cnn_requant0_ab3[85]) ^ (_int8_datapath0_cnn_requant0_ab3[30-1:0] != 0));
 
 
-always @(posedge clk) begin: cnn_requant0_stage4
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage4
     reg [32-1:0] q;
     reg [12-1:0] kh;
     reg ones;
     reg inc;
     reg [12-1:0] t;
     q = 32'h0;
-    q = (cnn_requant0_ab3[63-1:31] + cnn_requant0_ab3[30]);
-    if (cnn_requant0_sat3) begin
+    q = (_int8_datapath0_cnn_requant0_ab3[63-1:31] + _int8_datapath0_cnn_requant0_ab3[30]);
+    if (_int8_datapath0_cnn_requant0_sat3) begin
         q = 0;
         q = (~q);
         q[31] = 0;
     end
-    cnn_requant0_q4 <= $signed(q);
+    _int8_datapath0_cnn_requant0_q4 <= $signed(q);
     kh = 12'h0;
     ones = 1'b0;
     inc = 1'b0;
     t = 12'h0;
-    if (cnn_requant0_ab3[84]) begin
-        kh[11-1:0] = cnn_requant0_ab3[85-1:74];
-        ones = (cnn_requant0_ab3[74-1:32] == cnn_requant0_ones42);
-        inc = cnn_requant0_ab3[31];
+    if (_int8_datapath0_cnn_requant0_ab3[84]) begin
+        kh[11-1:0] = _int8_datapath0_cnn_requant0_ab3[85-1:74];
+        ones = (_int8_datapath0_cnn_requant0_ab3[74-1:32] == _int8_datapath0_cnn_requant0_ones42);
+        inc = _int8_datapath0_cnn_requant0_ab3[31];
     end
     else begin
-        kh[11-1:0] = cnn_requant0_ab3[84-1:73];
-        ones = (cnn_requant0_ab3[73-1:31] == cnn_requant0_ones42);
-        inc = cnn_requant0_ab3[30];
+        kh[11-1:0] = _int8_datapath0_cnn_requant0_ab3[84-1:73];
+        ones = (_int8_datapath0_cnn_requant0_ab3[73-1:31] == _int8_datapath0_cnn_requant0_ones42);
+        inc = _int8_datapath0_cnn_requant0_ab3[30];
     end
     t = kh;
     if ((inc && ones)) begin
         t = (kh + 1);
     end
-    cnn_requant0_t4 <= t;
-    if (cnn_requant0_ab3[84]) begin
-        cnn_requant0_n4 <= (cnn_requant0_nb3 - 1);
+    _int8_datapath0_cnn_requant0_t4 <= t;
+    if (_int8_datapath0_cnn_requant0_ab3[84]) begin
+        _int8_datapath0_cnn_requant0_n4 <= (_int8_datapath0_cnn_requant0_nb3 - 1);
     end
     else begin
-        cnn_requant0_n4 <= cnn_requant0_nb3;
+        _int8_datapath0_cnn_requant0_n4 <= _int8_datapath0_cnn_requant0_nb3;
     end
-    cnn_requant0_fc4 <= cnn_requant0_fc3;
-    cnn_requant0_zero4 <= cnn_requant0_zero3;
-    cnn_requant0_neg4 <= cnn_requant0_neg3;
-    cnn_requant0_right4 <= cnn_requant0_right3;
-    cnn_requant0_zp4 <= cnn_requant0_zp3;
-    cnn_requant0_lo4 <= cnn_requant0_lo3;
-    cnn_requant0_hi4 <= cnn_requant0_hi3;
+    _int8_datapath0_cnn_requant0_fc4 <= _int8_datapath0_cnn_requant0_fc3;
+    _int8_datapath0_cnn_requant0_zero4 <= _int8_datapath0_cnn_requant0_zero3;
+    _int8_datapath0_cnn_requant0_neg4 <= _int8_datapath0_cnn_requant0_neg3;
+    _int8_datapath0_cnn_requant0_right4 <= _int8_datapath0_cnn_requant0_right3;
+    _int8_datapath0_cnn_requant0_zp4 <= _int8_datapath0_cnn_requant0_zp3;
+    _int8_datapath0_cnn_requant0_lo4 <= _int8_datapath0_cnn_requant0_lo3;
+    _int8_datapath0_cnn_requant0_hi4 <= _int8_datapath0_cnn_requant0_hi3;
 end
 
 
-always @(posedge clk) begin: cnn_requant0_stage5
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage5
     reg [32-1:0] one;
     reg [32-1:0] mask;
     reg [32-1:0] rem;
@@ -1424,83 +1952,83 @@ always @(posedge clk) begin: cnn_requant0_stage5
     u = 12'h0;
     mag = 12'h0;
     w = 32'h0;
-    if (cnn_requant0_fc4) begin
-        j = (cnn_requant0_n4[4-1:0] + 5);
-        u = (cnn_requant0_t4 >>> j);
+    if (_int8_datapath0_cnn_requant0_fc4) begin
+        j = (_int8_datapath0_cnn_requant0_n4[4-1:0] + 5);
+        u = (_int8_datapath0_cnn_requant0_t4 >>> j);
         u = (u + 1);
         mag[11-1:0] = u[12-1:1];
-        if ((cnn_requant0_zero4 || (cnn_requant0_n4 >= 55))) begin
+        if ((_int8_datapath0_cnn_requant0_zero4 || (_int8_datapath0_cnn_requant0_n4 >= 55))) begin
             mag = 0;
         end
-        else if ((cnn_requant0_n4 <= 42)) begin
+        else if ((_int8_datapath0_cnn_requant0_n4 <= 42)) begin
             mag = 1024;
         end
-        if (cnn_requant0_neg4) begin
+        if (_int8_datapath0_cnn_requant0_neg4) begin
             mag = (~mag);
             mag = (mag + 1);
         end
         w[12-1:0] = mag;
         if (mag[11]) begin
-            w[32-1:12] = cnn_requant0_ones20;
+            w[32-1:12] = _int8_datapath0_cnn_requant0_ones20;
         end
-        cnn_requant0_r5 <= $signed(w);
+        _int8_datapath0_cnn_requant0_r5 <= $signed(w);
     end
     else begin
         one = 1;
-        mask = ((one << cnn_requant0_right4) - 1);
-        rem = (cnn_requant0_q4[32-1:0] & mask);
+        mask = ((one << _int8_datapath0_cnn_requant0_right4) - 1);
+        rem = (_int8_datapath0_cnn_requant0_q4[32-1:0] & mask);
         thr = (mask >>> 1);
-        if ((cnn_requant0_q4 < 0)) begin
+        if ((_int8_datapath0_cnn_requant0_q4 < 0)) begin
             thr = (thr + 1);
         end
-        sh = $signed(cnn_requant0_q4 >>> $signed({1'b0, cnn_requant0_right4}));
+        sh = $signed(_int8_datapath0_cnn_requant0_q4 >>> $signed({1'b0, _int8_datapath0_cnn_requant0_right4}));
         if ((rem > thr)) begin
-            cnn_requant0_r5 <= (sh + 1);
+            _int8_datapath0_cnn_requant0_r5 <= (sh + 1);
         end
         else begin
-            cnn_requant0_r5 <= sh;
+            _int8_datapath0_cnn_requant0_r5 <= sh;
         end
     end
-    cnn_requant0_zp5 <= cnn_requant0_zp4;
-    cnn_requant0_lo5 <= cnn_requant0_lo4;
-    cnn_requant0_hi5 <= cnn_requant0_hi4;
+    _int8_datapath0_cnn_requant0_zp5 <= _int8_datapath0_cnn_requant0_zp4;
+    _int8_datapath0_cnn_requant0_lo5 <= _int8_datapath0_cnn_requant0_lo4;
+    _int8_datapath0_cnn_requant0_hi5 <= _int8_datapath0_cnn_requant0_hi4;
 end
 
 
-always @(cnn_requant0_r5) begin: cnn_requant0_limit
-    if ((cnn_requant0_r5 > 511)) begin
-        cnn_requant0_r5c = 511;
+always @(_int8_datapath0_cnn_requant0_r5) begin: _int8_datapath0_cnn_requant0_limit
+    if ((_int8_datapath0_cnn_requant0_r5 > 511)) begin
+        _int8_datapath0_cnn_requant0_r5c = 511;
     end
-    else if ((cnn_requant0_r5 < (-512))) begin
-        cnn_requant0_r5c = (-512);
+    else if ((_int8_datapath0_cnn_requant0_r5 < (-512))) begin
+        _int8_datapath0_cnn_requant0_r5c = (-512);
     end
     else begin
-        cnn_requant0_r5c = $signed(cnn_requant0_r5[11-1:0]);
+        _int8_datapath0_cnn_requant0_r5c = $signed(_int8_datapath0_cnn_requant0_r5[11-1:0]);
     end
 end
 
 
-always @(posedge clk) begin: cnn_requant0_stage6
+always @(posedge clk) begin: _int8_datapath0_cnn_requant0_stage6
     reg signed [11-1:0] o;
     o = 0;
-    o = (cnn_requant0_r5c + $signed(cnn_requant0_zp5x));
-    if ((o < $signed(cnn_requant0_lo5x))) begin
-        rq_y <= cnn_requant0_lo5;
+    o = (_int8_datapath0_cnn_requant0_r5c + $signed(_int8_datapath0_cnn_requant0_zp5x));
+    if ((o < $signed(_int8_datapath0_cnn_requant0_lo5x))) begin
+        _int8_datapath0_rq_y <= _int8_datapath0_cnn_requant0_lo5;
     end
-    else if ((o > $signed(cnn_requant0_hi5x))) begin
-        rq_y <= cnn_requant0_hi5;
+    else if ((o > $signed(_int8_datapath0_cnn_requant0_hi5x))) begin
+        _int8_datapath0_rq_y <= _int8_datapath0_cnn_requant0_hi5;
     end
     else begin
-        rq_y <= $signed(o[8-1:0]);
+        _int8_datapath0_rq_y <= $signed(o[8-1:0]);
     end
 end
 
 
 
-assign cnn_pool0_in_ready = (!cnn_pool0_busy);
+assign _int8_datapath0_pl_ready = (!_int8_datapath0_cnn_pool0_busy);
 
 
-always @(posedge clk) begin: cnn_pool0_run
+always @(posedge clk) begin: _int8_datapath0_cnn_pool0_run
     reg [8-1:0] xo;
     reg [16-1:0] xw;
     reg [16-1:0] su;
@@ -1520,714 +2048,271 @@ always @(posedge clk) begin: cnn_pool0_run
     reg [9-1:0] hw;
     reg [9-1:0] lw;
     if (rst == 1) begin
-        cnn_pool0_busy <= 0;
-        cnn_pool0_clamp <= 0;
-        cnn_pool0_div <= 0;
-        cnn_pool0_dvd <= 0;
-        cnn_pool0_fin <= 0;
-        cnn_pool0_hi <= 0;
-        cnn_pool0_lo <= 0;
-        cnn_pool0_mx <= 0;
-        cnn_pool0_n <= 0;
-        cnn_pool0_neg <= 0;
-        cnn_pool0_rem <= 0;
-        cnn_pool0_res <= 0;
-        cnn_pool0_steps <= 0;
-        cnn_pool0_usum <= 0;
-        out_b <= 0;
-        out_yb <= 0;
+        _int8_datapath0_cnn_pool0_busy <= 0;
+        _int8_datapath0_cnn_pool0_clamp <= 0;
+        _int8_datapath0_cnn_pool0_div <= 0;
+        _int8_datapath0_cnn_pool0_dvd <= 0;
+        _int8_datapath0_cnn_pool0_fin <= 0;
+        _int8_datapath0_cnn_pool0_hi <= 0;
+        _int8_datapath0_cnn_pool0_lo <= 0;
+        _int8_datapath0_cnn_pool0_mx <= 0;
+        _int8_datapath0_cnn_pool0_n <= 0;
+        _int8_datapath0_cnn_pool0_neg <= 0;
+        _int8_datapath0_cnn_pool0_rem <= 0;
+        _int8_datapath0_cnn_pool0_res <= 0;
+        _int8_datapath0_cnn_pool0_steps <= 0;
+        _int8_datapath0_cnn_pool0_usum <= 0;
+        _int8_datapath0_out_b <= 0;
+        _int8_datapath0_out_yb <= 0;
     end
     else begin
-        out_b <= 0;
-        cnn_pool0_clamp <= 0;
+        _int8_datapath0_out_b <= 0;
+        _int8_datapath0_cnn_pool0_clamp <= 0;
         xo = 8'h0;
-        xo = (pl_x ^ 128);
+        xo = (_int8_datapath0_pl_x ^ 128);
         xw = 16'h0;
         xw[8-1:0] = xo;
-        if ((pl_valid && (!cnn_pool0_busy))) begin
+        if ((tap_addrgen0_pl_valid && (!_int8_datapath0_cnn_pool0_busy))) begin
             su = 16'h0;
             nn = 9'h0;
             mm = 8'h0;
-            if ((!pl_first)) begin
-                su = cnn_pool0_usum;
-                nn = cnn_pool0_n;
-                mm = cnn_pool0_mx;
+            if ((!_int8_datapath0_pl_first)) begin
+                su = _int8_datapath0_cnn_pool0_usum;
+                nn = _int8_datapath0_cnn_pool0_n;
+                mm = _int8_datapath0_cnn_pool0_mx;
             end
-            if ((!pl_pad)) begin
+            if ((!_int8_datapath0_pl_pad)) begin
                 su = (su + xw);
                 nn = (nn + 1);
                 if ((xo > mm)) begin
                     mm = xo;
                 end
             end
-            cnn_pool0_usum <= su;
-            cnn_pool0_n <= nn;
-            cnn_pool0_mx <= mm;
-            if (pl_last) begin
-                cnn_pool0_lo <= (pl_min ^ 128);
-                cnn_pool0_hi <= (pl_max ^ 128);
-                if (pl_avg) begin
-                    cnn_pool0_busy <= 1;
-                    cnn_pool0_fin <= 1;
+            _int8_datapath0_cnn_pool0_usum <= su;
+            _int8_datapath0_cnn_pool0_n <= nn;
+            _int8_datapath0_cnn_pool0_mx <= mm;
+            if (_int8_datapath0_pl_last) begin
+                _int8_datapath0_cnn_pool0_lo <= (_int8_datapath0_pl_min ^ 128);
+                _int8_datapath0_cnn_pool0_hi <= (_int8_datapath0_pl_max ^ 128);
+                if (_int8_datapath0_pl_avg) begin
+                    _int8_datapath0_cnn_pool0_busy <= 1;
+                    _int8_datapath0_cnn_pool0_fin <= 1;
                 end
                 else begin
                     rm = 9'h0;
                     rm[8-1:0] = mm;
-                    cnn_pool0_res <= rm;
-                    cnn_pool0_clamp <= 1;
+                    _int8_datapath0_cnn_pool0_res <= rm;
+                    _int8_datapath0_cnn_pool0_clamp <= 1;
                 end
             end
         end
-        else if (cnn_pool0_fin) begin
-            cnn_pool0_fin <= 0;
+        else if (_int8_datapath0_cnn_pool0_fin) begin
+            _int8_datapath0_cnn_pool0_fin <= 0;
             m = 17'h0;
-            m[16-1:0] = (cnn_pool0_n << 7);
+            m[16-1:0] = (_int8_datapath0_cnn_pool0_n << 7);
             us = 17'h0;
-            us[16-1:0] = cnn_pool0_usum;
+            us[16-1:0] = _int8_datapath0_cnn_pool0_usum;
             h = 17'h0;
-            h[8-1:0] = cnn_pool0_n[9-1:1];
+            h[8-1:0] = _int8_datapath0_cnn_pool0_n[9-1:1];
             d = 17'h0;
             if ((us >= m)) begin
                 d = ((us + (~m)) + 1);
-                cnn_pool0_neg <= 0;
+                _int8_datapath0_cnn_pool0_neg <= 0;
             end
             else begin
                 d = ((m + (~us)) + 1);
-                cnn_pool0_neg <= 1;
+                _int8_datapath0_cnn_pool0_neg <= 1;
             end
-            cnn_pool0_dvd <= (d + h);
-            cnn_pool0_rem <= 0;
-            cnn_pool0_steps <= 0;
-            cnn_pool0_div <= 1;
+            _int8_datapath0_cnn_pool0_dvd <= (d + h);
+            _int8_datapath0_cnn_pool0_rem <= 0;
+            _int8_datapath0_cnn_pool0_steps <= 0;
+            _int8_datapath0_cnn_pool0_div <= 1;
         end
-        else if (cnn_pool0_div) begin
+        else if (_int8_datapath0_cnn_pool0_div) begin
             r = 10'h0;
-            r[10-1:1] = cnn_pool0_rem;
-            r[0] = cnn_pool0_dvd[16];
+            r[10-1:1] = _int8_datapath0_cnn_pool0_rem;
+            r[0] = _int8_datapath0_cnn_pool0_dvd[16];
             nw = 10'h0;
-            nw[9-1:0] = cnn_pool0_n;
+            nw[9-1:0] = _int8_datapath0_cnn_pool0_n;
             q = 17'h0;
-            q[17-1:1] = cnn_pool0_dvd[16-1:0];
+            q[17-1:1] = _int8_datapath0_cnn_pool0_dvd[16-1:0];
             if ((r >= nw)) begin
                 r = (r - nw);
                 q[0] = 1;
             end
-            cnn_pool0_rem <= r[9-1:0];
-            cnn_pool0_dvd <= q;
-            if (($signed({1'b0, cnn_pool0_steps}) == (17 - 1))) begin
-                cnn_pool0_div <= 0;
+            _int8_datapath0_cnn_pool0_rem <= r[9-1:0];
+            _int8_datapath0_cnn_pool0_dvd <= q;
+            if (($signed({1'b0, _int8_datapath0_cnn_pool0_steps}) == (17 - 1))) begin
+                _int8_datapath0_cnn_pool0_div <= 0;
                 t = 9'h0;
                 t = q[9-1:0];
                 rr = 9'h0;
-                if (cnn_pool0_neg) begin
+                if (_int8_datapath0_cnn_pool0_neg) begin
                     rr = ((~t) + 129);
                 end
                 else begin
                     rr = (t + 128);
                 end
-                cnn_pool0_res <= rr;
-                cnn_pool0_clamp <= 1;
+                _int8_datapath0_cnn_pool0_res <= rr;
+                _int8_datapath0_cnn_pool0_clamp <= 1;
             end
-            cnn_pool0_steps <= (cnn_pool0_steps + 1);
+            _int8_datapath0_cnn_pool0_steps <= (_int8_datapath0_cnn_pool0_steps + 1);
         end
-        if (cnn_pool0_clamp) begin
+        if (_int8_datapath0_cnn_pool0_clamp) begin
             v = 8'h0;
             hw = 9'h0;
-            hw[8-1:0] = cnn_pool0_hi;
+            hw[8-1:0] = _int8_datapath0_cnn_pool0_hi;
             lw = 9'h0;
-            lw[8-1:0] = cnn_pool0_lo;
-            if ((cnn_pool0_res > hw)) begin
-                v = cnn_pool0_hi;
+            lw[8-1:0] = _int8_datapath0_cnn_pool0_lo;
+            if ((_int8_datapath0_cnn_pool0_res > hw)) begin
+                v = _int8_datapath0_cnn_pool0_hi;
             end
-            else if ((cnn_pool0_res < lw)) begin
-                v = cnn_pool0_lo;
-            end
-            else begin
-                v = cnn_pool0_res[8-1:0];
-            end
-            out_yb <= (v ^ 128);
-            out_b <= 1;
-            if (cnn_pool0_busy) begin
-                cnn_pool0_busy <= 0;
-            end
-        end
-    end
-end
-
-
-always @(posedge clk) begin: requant_feed
-    rq_valid <= mo_valid;
-    rq_acc <= mo_acc;
-    rq_bias <= $signed(bias_t[chan]);
-    rq_mult <= $signed(mult_t[chan]);
-    rq_shift <= $signed(shift_t[chan]);
-    rq_scale <= scale_t[chan];
-end
-
-
-always @(posedge clk) begin: side_pipe
-    if (rst == 1) begin
-        keep_pipe <= 0;
-    end
-    else begin
-        keep_pipe <= {keep_pipe[6-1:0], keep_in};
-    end
-end
-
-
-
-assign out_a = (rq_out_valid && keep_pipe[6]);
-assign out_ya = rq_y[8-1:0];
-assign pl_first = m_first;
-assign pl_last = m_last;
-assign pl_pad = m_pad;
-assign pl_x = x_q[8-1:0];
-assign pl_avg = mode[0];
-assign pl_min = quant[24-1:16];
-assign pl_max = quant[32-1:24];
-
-
-always @(OC, chan8, chan_conv, gh[4-1:0], mo_lane, mo_valid, mode_dw) begin: channel
-    if (mode_dw) begin
-        chan = gh[4-1:0];
-        keep_in = (mo_valid && (mo_lane == 0));
-    end
-    else begin
-        chan = chan_conv;
-        keep_in = (mo_valid && (chan8 < OC));
-    end
-end
-
-
-
-assign push = (out_a || out_b);
-assign pop = ((f_cnt != 0) && m_axis_y_tready);
-assign m_axis_y_tvalid = (f_cnt != 0);
-assign m_axis_y_tdata = fifo[f_rp];
-assign m_axis_y_tlast = ((sent + 1) == NOUT);
-
-
-always @(posedge clk) begin: fifo_ram
-    if (out_b) begin
-        fifo[f_wp] <= out_yb;
-    end
-    else if (out_a) begin
-        fifo[f_wp] <= out_ya;
-    end
-end
-
-
-
-assign s_axis_x_tready = ((state == 4'b0011) || ((state == 4'b1000) && (!drain_w)));
-assign s_axis_w_tready = (((state == 4'b0100) && (!pool)) || ((state == 4'b1000) && drain_w));
-assign i_we = ((state == 4'b0011) && s_axis_x_tvalid);
-assign w_we = ((state == 4'b0100) && s_axis_w_tvalid && (!pool));
-assign i_wa = cnt[10-1:0];
-assign w_wa = cnt[9-1:0];
-
-
-always @(posedge clk) begin: control
-    if (rst == 1) begin
-        FHW <= 0;
-        G <= 0;
-        GT <= 0;
-        HW <= 0;
-        HWC <= 0;
-        NOUT <= 0;
-        OHW <= 0;
-        PLC <= 0;
-        PTWC <= 0;
-        SXC <= 0;
-        SYWC <= 0;
-        T <= 0;
-        WC <= 0;
-        busy <= 0;
-        ci <= 0;
-        cnt <= 0;
-        colb <= 0;
-        cycles <= 0;
-        done <= 0;
-        drain_w <= 0;
-        err <= 0;
-        err_code <= 0;
-        f1 <= 0;
-        f_cnt <= 0;
-        f_rp <= 0;
-        f_wp <= 0;
-        g <= 0;
-        gdm <= 0;
-        gin <= 0;
-        glast <= 0;
-        gq_rp <= 0;
-        gq_wp <= 0;
-        ixb <= 0;
-        iyb <= 0;
-        klast <= 0;
-        ks <= 0;
-        kx <= 0;
-        kxc <= 0;
-        ky <= 0;
-        kywc <= 0;
-        l1 <= 0;
-        ox <= 0;
-        oy <= 0;
-        pending <= 0;
-        rowb <= 0;
-        sent <= 0;
-        since <= 4;
-        state <= 4'b0000;
-        tap <= 0;
-        v1 <= 0;
-        wrd <= 0;
-    end
-    else begin
-        v1 <= 0;
-        if (busy) begin
-            cycles <= (cycles + 1);
-        end
-        if (pop) begin
-            f_rp <= (f_rp + 1);
-            sent <= (sent + 1);
-        end
-        if (push) begin
-            f_wp <= (f_wp + 1);
-        end
-        if ((push && (!pop))) begin
-            f_cnt <= (f_cnt + 1);
-        end
-        else if ((pop && (!push))) begin
-            f_cnt <= (f_cnt - 1);
-        end
-        if ((issue_last && push)) begin
-            pending <= ((pending + kept) - 1);
-        end
-        else if (issue_last) begin
-            pending <= (pending + kept);
-        end
-        else if (push) begin
-            pending <= (pending - 1);
-        end
-        if (gq_push) begin
-            gq_wp <= (gq_wp + 1);
-        end
-        if (issue_last) begin
-            since <= 1;
-        end
-        else if ((since < 4)) begin
-            since <= (since + 1);
-        end
-        if ((mo_valid && mo_last)) begin
-            gq_rp <= (gq_rp + 1);
-        end
-        case (state)
-            4'b0000: begin
-                if (start) begin
-                    busy <= 1;
-                    done <= 0;
-                    err <= 0;
-                    err_code <= 0;
-                    cycles <= 0;
-                    ks <= 0;
-                    state <= 4'b0001;
-                end
-            end
-            4'b0001: begin
-                ks <= (ks + 1);
-                case (ks)
-                    'h0: begin
-                        HW <= prod[16-1:0];
-                        if (chanwise) begin
-                            G <= oc9;
-                        end
-                        else begin
-                            G <= gconv;
-                        end
-                    end
-                    'h1: begin
-                        WC <= prod[16-1:0];
-                    end
-                    'h2: begin
-                        SXC <= prod[12-1:0];
-                    end
-                    'h3: begin
-                        PLC <= prod[12-1:0];
-                    end
-                    'h4: begin
-                        FHW <= prod[8-1:0];
-                    end
-                    'h5: begin
-                        OHW <= prod[16-1:0];
-                    end
-                    'h6: begin
-                        HWC <= prod[24-1:0];
-                    end
-                    'h7: begin
-                        T <= prod[16-1:0];
-                    end
-                    'h8: begin
-                        SYWC <= prod[20-1:0];
-                    end
-                    'h9: begin
-                        PTWC <= prod[20-1:0];
-                    end
-                    'ha: begin
-                        NOUT <= prod[24-1:0];
-                    end
-                    default: begin
-                        GT <= prod[25-1:0];
-                        glast <= gm[4-1:0];
-                        state <= 4'b0010;
-                    end
-                endcase
-            end
-            4'b0010: begin
-                cnt <= 0;
-                sent <= 0;
-                klast <= (oc9 - (gm << 2));
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0))) begin
-                    err_code <= 4;
-                    err <= 1;
-                end
-                else if ((HWC > 1024)) begin
-                    err_code <= 1;
-                    err <= 1;
-                end
-                else if (((GT > 512) && (!pool))) begin
-                    err_code <= 2;
-                    err <= 1;
-                end
-                else if ((OC > 16)) begin
-                    err_code <= 3;
-                    err <= 1;
-                end
-                else if ((chanwise && (oc16 != prod[16-1:0]))) begin
-                    err_code <= 5;
-                    err <= 1;
-                end
-                else if (bad_mode) begin
-                    err_code <= 6;
-                    err <= 1;
-                end
-                if (((H == 0) || (W == 0) || (C == 0) || (OH == 0) || (OW == 0) || (OC == 0) || (FH == 0) || (FW == 0) || (SY == 0) || (SX == 0) || (HWC > 1024) || ((GT > 512) && (!pool)) || (OC > 16) || (chanwise && (oc16 != prod[16-1:0])) || bad_mode)) begin
-                    done <= 1;
-                    busy <= 0;
-                    state <= 4'b0000;
-                end
-                else begin
-                    state <= 4'b0011;
-                end
-            end
-            4'b0011: begin
-                if (s_axis_x_tvalid) begin
-                    if (((cnt + 1) == hwc25)) begin
-                        cnt <= 0;
-                        if (s_axis_x_tlast) begin
-                            state <= 4'b0100;
-                        end
-                        else begin
-                            err_code <= 7;
-                            err <= 1;
-                            drain_w <= 0;
-                            state <= 4'b1000;
-                        end
-                    end
-                    else if (s_axis_x_tlast) begin
-                        err_code <= 7;
-                        err <= 1;
-                        done <= 1;
-                        busy <= 0;
-                        state <= 4'b0000;
-                    end
-                    else begin
-                        cnt <= (cnt + 1);
-                    end
-                end
-            end
-            4'b0100: begin
-                if ((pool || (s_axis_w_tvalid && ((cnt + 1) == GT) && s_axis_w_tlast))) begin
-                    state <= 4'b0101;
-                    oy <= 0;
-                    ox <= 0;
-                    g <= 0;
-                    gin <= 0;
-                    gdm <= 0;
-                    wrd <= 0;
-                    iyb <= (0 - $signed(pt14));
-                    ixb <= (0 - $signed(pl14));
-                    rowb <= (0 - ptwc24);
-                    colb <= (0 - plc24);
-                end
-                else if (s_axis_w_tvalid) begin
-                    if (((cnt + 1) == GT)) begin
-                        err_code <= 8;
-                        err <= 1;
-                        drain_w <= 1;
-                        state <= 4'b1000;
-                    end
-                    else if (s_axis_w_tlast) begin
-                        err_code <= 8;
-                        err <= 1;
-                        done <= 1;
-                        busy <= 0;
-                        state <= 4'b0000;
-                    end
-                    else begin
-                        cnt <= (cnt + 1);
-                    end
-                end
-            end
-            4'b1000: begin
-                if (((drain_w && s_axis_w_tvalid && s_axis_w_tlast) || ((!drain_w) && s_axis_x_tvalid && s_axis_x_tlast))) begin
-                    done <= 1;
-                    busy <= 0;
-                    state <= 4'b0000;
-                end
-            end
-            4'b0101: begin
-                if (((((f9 + pending) + 4) <= 16) && ((pending == 0) || (mode != 3)))) begin
-                    ky <= 0;
-                    kx <= 0;
-                    ci <= 0;
-                    tap <= 0;
-                    kywc <= 0;
-                    kxc <= 0;
-                    state <= 4'b0110;
-                end
-            end
-            4'b0110: begin
-                if ((((tap + 1) != T) || (since >= 4) || pool)) begin
-                    v1 <= 1;
-                    f1 <= (tap == 0);
-                    l1 <= ((tap + 1) == T);
-                    tap <= (tap + 1);
-                    wrd <= (wrd + 1);
-                    if ((chanwise || ((ci + 1) == C))) begin
-                        ci <= 0;
-                        if (((kx + 1) == FW)) begin
-                            kx <= 0;
-                            kxc <= 0;
-                            ky <= (ky + 1);
-                            kywc <= (kywc + wc24);
-                        end
-                        else begin
-                            kx <= (kx + 1);
-                            kxc <= (kxc + c24);
-                        end
-                    end
-                    else begin
-                        ci <= (ci + 1);
-                    end
-                    if (((tap + 1) == T)) begin
-                        state <= 4'b0101;
-                        if ((g == glast)) begin
-                            g <= 0;
-                            gin <= 0;
-                            gdm <= 0;
-                            wrd <= 0;
-                            if (((ox + 1) == OW)) begin
-                                ox <= 0;
-                                ixb <= (0 - $signed(pl14));
-                                colb <= (0 - plc24);
-                                if (((oy + 1) == OH)) begin
-                                    state <= 4'b0111;
-                                end
-                                else begin
-                                    oy <= (oy + 1);
-                                    iyb <= (iyb + $signed(sy14));
-                                    rowb <= (rowb + sywc24);
-                                end
-                            end
-                            else begin
-                                ox <= (ox + 1);
-                                ixb <= (ixb + $signed(sx14));
-                                colb <= (colb + sxc24);
-                            end
-                        end
-                        else begin
-                            g <= (g + 1);
-                            if (((gdm + 1) == dm16)) begin
-                                gdm <= 0;
-                                gin <= (gin + 1);
-                            end
-                            else begin
-                                gdm <= (gdm + 1);
-                            end
-                        end
-                    end
-                end
-            end
-            default: begin
-                if ((sent == NOUT)) begin
-                    busy <= 0;
-                    done <= 1;
-                    state <= 4'b0000;
-                end
-            end
-        endcase
-    end
-end
-
-
-always @(chanwise, ci24, colb, g24, h14, ixb, iyb, kx14, kxc, ky14, kywc, rowb, w14) begin: tap_address
-    reg signed [14-1:0] iy;
-    reg signed [14-1:0] ix;
-    reg [24-1:0] a;
-    iy = 0;
-    ix = 0;
-    a = 24'h0;
-    iy = (iyb + $signed(ky14));
-    ix = (ixb + $signed(kx14));
-    pad_c = ((iy < 0) || (iy >= $signed(h14)) || (ix < 0) || (ix >= $signed(w14)));
-    a = (rowb + kywc);
-    a = (a + colb);
-    a = (a + kxc);
-    if (chanwise) begin
-        a = (a + g24);
-    end
-    else begin
-        a = (a + ci24);
-    end
-    xa_c = a;
-end
-
-
-always @(posedge clk) begin: tap_stage
-    p1 <= pad_c;
-    if (pad_c) begin
-        i_ra <= 0;
-    end
-    else begin
-        i_ra <= xa_c[10-1:0];
-    end
-    w_ra <= wrd;
-end
-
-
-always @(posedge clk) begin: tap_stage2
-    if (rst == 1) begin
-        f2 <= 0;
-        l2 <= 0;
-        p2 <= 0;
-        v2 <= 0;
-    end
-    else begin
-        v2 <= v1;
-        f2 <= f1;
-        l2 <= l1;
-        p2 <= p1;
-    end
-end
-
-
-
-assign m_valid = (v2 && (!pool));
-assign pl_valid = (v2 && pool);
-assign m_first = f2;
-assign m_last = l2;
-assign m_pad = p2;
-
-
-
-assign unused_bits = (unused_cat != 0);
-
-
-
-assign gsum = (oc9 + pm1);
-assign gm = (G - 1);
-
-
-always @(HW, OHW, T, WC, c16, chanwise, dm16, fh16, fhw16, fw16, g16, h16, ks, oc16, oh16, one16, ow16, pl16, pt16, sx16, sy16, w16) begin: setup_operands
-    opa = 0;
-    opb = 0;
-    case (ks)
-        'h0: begin
-            opa = h16;
-            opb = w16;
-        end
-        'h1: begin
-            opa = w16;
-            opb = c16;
-        end
-        'h2: begin
-            opa = sx16;
-            opb = c16;
-        end
-        'h3: begin
-            opa = pl16;
-            opb = c16;
-        end
-        'h4: begin
-            opa = fh16;
-            opb = fw16;
-        end
-        'h5: begin
-            opa = oh16;
-            opb = ow16;
-        end
-        'h6: begin
-            opa = HW;
-            opb = c16;
-        end
-        'h7: begin
-            opa = fhw16;
-            if (chanwise) begin
-                opb = one16;
+            else if ((_int8_datapath0_cnn_pool0_res < lw)) begin
+                v = _int8_datapath0_cnn_pool0_lo;
             end
             else begin
-                opb = c16;
+                v = _int8_datapath0_cnn_pool0_res[8-1:0];
+            end
+            _int8_datapath0_out_yb <= (v ^ 128);
+            _int8_datapath0_out_b <= 1;
+            if (_int8_datapath0_cnn_pool0_busy) begin
+                _int8_datapath0_cnn_pool0_busy <= 0;
             end
         end
-        'h8: begin
-            opa = sy16;
-            opb = WC;
-        end
-        'h9: begin
-            opa = pt16;
-            opb = WC;
-        end
-        'ha: begin
-            opa = OHW;
-            opb = oc16;
-        end
-        'hb: begin
-            opa = g16;
-            opb = T;
-        end
-        default: begin
-            opa = c16;
-            opb = dm16;
-        end
-    endcase
-end
-
-
-
-assign prod = (opa * opb);
-
-
-always @(posedge clk) begin: group_fifo
-    if (gq_push) begin
-        gq[gq_wp] <= g;
     end
 end
 
 
+always @(posedge clk) begin: _int8_datapath0_requant_feed
+    _int8_datapath0_rq_valid <= _result_channel0_mo_valid;
+    _int8_datapath0_rq_acc <= _int8_datapath0_mo_acc;
+    _int8_datapath0_rq_bias <= $signed(channel_tables0_bias_t[_result_channel0_chan]);
+    _int8_datapath0_rq_mult <= $signed(channel_tables0_mult_t[_result_channel0_chan]);
+    _int8_datapath0_rq_shift <= $signed(channel_tables0_shift_t[_result_channel0_chan]);
+    _int8_datapath0_rq_scale <= channel_tables0_scale_t[_result_channel0_chan];
+end
 
-assign gh = gq[gq_rp];
 
-
-always @(T, chanwise, g, glast, klast, pool, since, state, tap) begin: issue
-    issue_last = ((state == 4'b0110) && ((tap + 1) == T) && ((since >= 4) || pool));
-    gq_push = ((state == 4'b0110) && ((tap + 1) == T) && (since >= 4) && (!pool));
-    if (chanwise) begin
-        kept = 1;
-    end
-    else if ((g == glast)) begin
-        kept = klast;
+always @(posedge clk) begin: _int8_datapath0_side_pipe
+    if (rst == 1) begin
+        _int8_datapath0_keep_pipe <= 0;
     end
     else begin
-        kept = 4;
+        _int8_datapath0_keep_pipe <= {_int8_datapath0_keep_pipe[6-1:0], _result_channel0_keep_in};
     end
 end
+
+
+
+assign _int8_datapath0_out_a = (_int8_datapath0_rq_out_valid && _int8_datapath0_keep_pipe[6]);
+assign _int8_datapath0_out_ya = _int8_datapath0_rq_y[8-1:0];
+assign _int8_datapath0_pl_first = tap_addrgen0_m_first;
+assign _int8_datapath0_pl_last = tap_addrgen0_m_last;
+assign _int8_datapath0_pl_pad = tap_addrgen0_m_pad;
+assign _int8_datapath0_pl_x = engine_buffers0_x_q[8-1:0];
+assign _int8_datapath0_pl_avg = engine_regfile0_mode[0];
+assign _int8_datapath0_pl_min = engine_regfile0_quant[24-1:16];
+assign _int8_datapath0_pl_max = engine_regfile0_quant[32-1:24];
+
+
+
+assign output_stage0_push = (_int8_datapath0_out_a || _int8_datapath0_out_b);
+assign output_stage0_pop = ((output_stage0_f_cnt != 0) && m_axis_y_tready);
+assign m_axis_y_tvalid = (output_stage0_f_cnt != 0);
+assign m_axis_y_tdata = output_stage0_fifo[output_stage0_f_rp];
+assign m_axis_y_tlast = ((engine_control0_sent + 1) == engine_setup0_NOUT);
+
+
+always @(posedge clk) begin: output_stage0_fifo_ram
+    if (_int8_datapath0_out_b) begin
+        output_stage0_fifo[output_stage0_f_wp] <= _int8_datapath0_out_yb;
+    end
+    else if (_int8_datapath0_out_a) begin
+        output_stage0_fifo[output_stage0_f_wp] <= _int8_datapath0_out_ya;
+    end
+end
+
+
+always @(engine_control0_since, engine_control0_tap_last, engine_regfile0_chanwise, engine_regfile0_mode, engine_regfile0_pool, engine_setup0_glast, engine_setup0_klast, engine_setup0_state, output_stage0_f9, output_stage0_pending, tap_addrgen0_g) begin: output_stage0_issue
+    output_stage0_gq_push = ((engine_setup0_state == 4'b0110) && engine_control0_tap_last && (engine_control0_since >= 4) && (!engine_regfile0_pool));
+    if (engine_regfile0_chanwise) begin
+        output_stage0_kept = 1;
+    end
+    else if ((tap_addrgen0_g == engine_setup0_glast)) begin
+        output_stage0_kept = engine_setup0_klast;
+    end
+    else begin
+        output_stage0_kept = 4;
+    end
+    engine_control0_room = ((((output_stage0_f9 + output_stage0_pending) + 4) <= 16) && ((output_stage0_pending == 0) || (engine_regfile0_mode != 3)));
+end
+
+
+always @(posedge clk) begin: output_stage0_counts
+    if (rst == 1) begin
+        engine_control0_sent <= 0;
+        engine_control0_since <= 4;
+        output_stage0_f_cnt <= 0;
+        output_stage0_f_rp <= 0;
+        output_stage0_f_wp <= 0;
+        output_stage0_gq_rp <= 0;
+        output_stage0_gq_wp <= 0;
+        output_stage0_pending <= 0;
+    end
+    else begin
+        if (output_stage0_pop) begin
+            output_stage0_f_rp <= (output_stage0_f_rp + 1);
+            engine_control0_sent <= (engine_control0_sent + 1);
+        end
+        if ((engine_setup0_state == 4'b0010)) begin
+            engine_control0_sent <= 0;
+        end
+        if (output_stage0_push) begin
+            output_stage0_f_wp <= (output_stage0_f_wp + 1);
+        end
+        if ((output_stage0_push && (!output_stage0_pop))) begin
+            output_stage0_f_cnt <= (output_stage0_f_cnt + 1);
+        end
+        else if ((output_stage0_pop && (!output_stage0_push))) begin
+            output_stage0_f_cnt <= (output_stage0_f_cnt - 1);
+        end
+        if ((engine_control0_issue_last && output_stage0_push)) begin
+            output_stage0_pending <= ((output_stage0_pending + output_stage0_kept) - 1);
+        end
+        else if (engine_control0_issue_last) begin
+            output_stage0_pending <= (output_stage0_pending + output_stage0_kept);
+        end
+        else if (output_stage0_push) begin
+            output_stage0_pending <= (output_stage0_pending - 1);
+        end
+        if (output_stage0_gq_push) begin
+            output_stage0_gq_wp <= (output_stage0_gq_wp + 1);
+        end
+        if (engine_control0_issue_last) begin
+            engine_control0_since <= 1;
+        end
+        else if ((engine_control0_since < 4)) begin
+            engine_control0_since <= (engine_control0_since + 1);
+        end
+        if ((_result_channel0_mo_valid && _int8_datapath0_mo_last)) begin
+            output_stage0_gq_rp <= (output_stage0_gq_rp + 1);
+        end
+    end
+end
+
+
+always @(posedge clk) begin: output_stage0_group_fifo
+    if (output_stage0_gq_push) begin
+        output_stage0_gq[output_stage0_gq_wp] <= tap_addrgen0_g;
+    end
+end
+
+
+
+assign _result_channel0_gh = output_stage0_gq[output_stage0_gq_rp];
+
+
+
+assign _lint_sink0_unused_bits = (_lint_sink0_unused_cat != 0);
 
 endmodule
