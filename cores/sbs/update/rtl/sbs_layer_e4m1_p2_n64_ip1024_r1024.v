@@ -96,146 +96,162 @@ wire s_axis_s_tready;
 output irq;
 wire irq;
 
-reg sbs_engine0_reg_rd;
 reg [4:0] sbs_engine0_reg_addr;
-reg sbs_engine0_reg_err;
-reg [31:0] sbs_engine0_reg_rdata;
-reg [31:0] sbs_engine0_reg_wdata;
 reg sbs_engine0_reg_wr;
-wire [47:0] sbs_engine0_h_packed;
-reg [3:0] sbs_engine0_state;
-reg [4:0] sbs_engine0_beat;
-reg [4:0] sbs_engine0_last_beat;
-reg sbs_engine0_last_ip;
-wire [9:0] sbs_engine0_s_row;
-wire [9:0] sbs_engine0_s_ip;
-wire sbs_engine0_s_take;
-reg sbs_engine0_cmd_load;
-reg sbs_engine0_cmd_dump;
-reg sbs_engine0_cmd_loadw;
-reg sbs_engine0_pending;
-reg [9:0] sbs_engine0_ip_sel;
-wire sbs_engine0_s_bad;
-reg [10:0] sbs_engine0_n_rows;
-reg [10:0] sbs_engine0_n_ip;
-wire sbs_engine0_w_ready;
-reg sbs_engine0_internal;
-reg sbs_engine0_short_fill;
-reg sbs_engine0_issue_done;
-wire sbs_engine0_h_ready;
-wire sbs_engine0_w_fire;
-wire sbs_engine0_h_fire;
-reg sbs_engine0_issue;
-reg sbs_engine0_load_we;
-wire [14:0] sbs_engine0_raddr;
-reg [1:0] sbs_engine0_irq_st;
-reg sbs_engine0_busy_d;
-reg sbs_engine0_busy;
-reg [4:0] sbs_engine0_error_d;
-reg [4:0] sbs_engine0_error;
-reg [1:0] sbs_engine0_irq_en;
-wire sbs_engine0_w_we;
-wire sbs_engine0_w_sel0;
-reg sbs_engine0_flush;
-wire [14:0] sbs_engine0_w_raddr;
-reg [9:0] sbs_engine0_row_sel;
-reg sbs_engine0_w_sel1;
-reg [6:0] sbs_engine0_n_h;
-reg sbs_engine0_last_row;
-reg [3:0] sbs_engine0_state_code;
-reg [16:0] sbs_engine0_c1;
-reg [63:0] sbs_engine0_theta;
-reg [31:0] sbs_engine0_n_updates;
-reg [31:0] sbs_engine0_n_skipped;
-reg [31:0] sbs_engine0_n_dropped;
-reg [31:0] sbs_engine0_row_cycles;
-reg [31:0] sbs_engine0_cyc;
-reg sbs_engine0_v0;
-reg sbs_engine0_v1;
-reg sbs_engine0_v2;
-reg sbs_engine0_v3;
-reg sbs_engine0_v4;
-reg sbs_engine0_v5;
-reg [14:0] sbs_engine0_a0;
-reg [14:0] sbs_engine0_a1;
-reg [14:0] sbs_engine0_a2;
-reg [14:0] sbs_engine0_a3;
-reg [14:0] sbs_engine0_a4;
-reg [45:0] sbs_engine0_r;
-wire [45:0] sbs_engine0_r_beat;
-reg sbs_engine0_drop;
-reg [5:0] sbs_engine0_sh_r;
-reg [4:0] sbs_engine0_sh_l;
-reg [17:0] sbs_engine0_rs;
-reg [25:0] sbs_engine0_nlow;
-reg [18:0] sbs_engine0_rem;
-reg [25:0] sbs_engine0_quo;
-reg [4:0] sbs_engine0_steps;
-wire [24:0] sbs_engine0_rq;
+reg sbs_engine0_reg_rd;
+reg sbs_engine0_reg_err;
+reg [31:0] sbs_engine0_reg_wdata;
+reg [31:0] sbs_engine0_reg_rdata;
 wire sbs_engine0_axil_bridge0_do_rd;
 wire sbs_engine0_axil_bridge0_do_wr;
 wire sbs_engine0_axil_bridge0_full_strb;
-reg [4:0] sbs_engine0_sbs_lane0_code_in;
-reg [23:0] sbs_engine0_sbs_lane0_h_in;
-reg [39:0] sbs_engine0_sbs_lane0_pnew;
-wire [23:0] sbs_engine0_sbs_lane0_h_out;
-wire [4:0] sbs_engine0_sbs_lane0_c_prev1;
-reg [4:0] sbs_engine0_sbs_lane0_code1;
-reg [4:0] sbs_engine0_sbs_lane0_code2;
-reg [4:0] sbs_engine0_sbs_lane0_code3;
-reg [4:0] sbs_engine0_sbs_lane0_code4;
-reg [4:0] sbs_engine0_sbs_lane0_code5;
-reg [4:0] sbs_engine0_sbs_lane0_code_q;
-wire [23:0] sbs_engine0_sbs_lane0_h1;
-reg [23:0] sbs_engine0_sbs_lane0_h2;
-reg [23:0] sbs_engine0_sbs_lane0_h3;
-reg [23:0] sbs_engine0_sbs_lane0_h4;
-reg [23:0] sbs_engine0_sbs_lane0_hn5;
-reg [39:0] sbs_engine0_sbs_lane0_pn_c;
-reg [39:0] sbs_engine0_sbs_lane0_pold1;
-reg [39:0] sbs_engine0_sbs_lane0_pold2;
-reg [17:0] sbs_engine0_sbs_lane0_ps3;
-reg [28:0] sbs_engine0_sbs_lane0_rd;
-reg [40:0] sbs_engine0_sbs_lane0_t1;
-reg [45:0] sbs_engine0_sbs_lane0_t2;
-reg [45:0] sbs_engine0_sbs_lane0_t2c;
-reg [4:0] sbs_engine0_sbs_lane0_wrd;
-reg [4:0] sbs_engine0_sbs_lane1_code_in;
-reg [23:0] sbs_engine0_sbs_lane1_h_in;
-reg [39:0] sbs_engine0_sbs_lane1_pnew;
-wire [23:0] sbs_engine0_sbs_lane1_h_out;
-wire [4:0] sbs_engine0_sbs_lane1_c_prev1;
-reg [4:0] sbs_engine0_sbs_lane1_code1;
-reg [4:0] sbs_engine0_sbs_lane1_code2;
-reg [4:0] sbs_engine0_sbs_lane1_code3;
-reg [4:0] sbs_engine0_sbs_lane1_code4;
-reg [4:0] sbs_engine0_sbs_lane1_code5;
-reg [4:0] sbs_engine0_sbs_lane1_code_q;
-wire [23:0] sbs_engine0_sbs_lane1_h1;
-reg [23:0] sbs_engine0_sbs_lane1_h2;
-reg [23:0] sbs_engine0_sbs_lane1_h3;
-reg [23:0] sbs_engine0_sbs_lane1_h4;
-reg [23:0] sbs_engine0_sbs_lane1_hn5;
-reg [39:0] sbs_engine0_sbs_lane1_pn_c;
-reg [39:0] sbs_engine0_sbs_lane1_pold1;
-reg [39:0] sbs_engine0_sbs_lane1_pold2;
-reg [17:0] sbs_engine0_sbs_lane1_ps3;
-reg [28:0] sbs_engine0_sbs_lane1_rd;
-reg [40:0] sbs_engine0_sbs_lane1_t1;
-reg [45:0] sbs_engine0_sbs_lane1_t2;
-reg [45:0] sbs_engine0_sbs_lane1_t2c;
-reg [4:0] sbs_engine0_sbs_lane1_wrd;
-wire [45:0] sbs_engine0_adder_tree0_hi;
-wire [45:0] sbs_engine0_adder_tree0_lo;
-reg [45:0] sbs_engine0_adder_tree0_adder_tree1_a;
-reg [45:0] sbs_engine0_adder_tree0_adder_tree2_a;
-reg [28:0] sbs_engine0_sbs_lane0_mem [0:32768-1];
-reg [4:0] sbs_engine0_sbs_lane0_wmem [0:32768-1];
-reg [28:0] sbs_engine0_sbs_lane1_mem [0:32768-1];
-reg [4:0] sbs_engine0_sbs_lane1_wmem [0:32768-1];
+wire sbs_engine0_sbs_regfile0_wr_ctrl;
+wire sbs_engine0_sbs_regfile0_wr_error;
+reg sbs_engine0_sbs_regfile0_cmd_load;
+reg sbs_engine0_sbs_regfile0_cmd_dump;
+reg sbs_engine0_sbs_regfile0_cmd_loadw;
+reg [3:0] sbs_engine0_sbs_regfile0_state_code;
+reg sbs_engine0_sbs_regfile0_busy;
+reg sbs_engine0_sbs_regfile0_pending;
+reg [4:0] sbs_engine0_sbs_regfile0_error;
+reg [31:0] sbs_engine0_sbs_regfile0_n_updates;
+reg [31:0] sbs_engine0_sbs_regfile0_n_skipped;
+reg [31:0] sbs_engine0_sbs_regfile0_n_dropped;
+reg [31:0] sbs_engine0_sbs_regfile0_row_cycles;
+reg [6:0] sbs_engine0_sbs_regfile0_n_h;
+reg [16:0] sbs_engine0_sbs_regfile0_c1;
+reg [63:0] sbs_engine0_sbs_regfile0_theta;
+reg [10:0] sbs_engine0_sbs_regfile0_n_ip;
+reg [10:0] sbs_engine0_sbs_regfile0_n_rows;
+reg sbs_engine0_sbs_regfile0_busy_d;
+reg [4:0] sbs_engine0_sbs_regfile0_error_d;
+reg [1:0] sbs_engine0_sbs_regfile0_irq_en;
+reg [1:0] sbs_engine0_sbs_regfile0_irq_st;
+reg [3:0] sbs_engine0_sbs_control0_state;
+reg [31:0] sbs_engine0_sbs_control0_cyc;
+reg [4:0] sbs_engine0_sbs_control0_beat;
+reg [9:0] sbs_engine0_sbs_control0_ip_sel;
+reg [9:0] sbs_engine0_sbs_control0_row_sel;
+reg sbs_engine0_sbs_control0_flush;
+reg sbs_engine0_sbs_control0_internal;
+reg sbs_engine0_sbs_control0_drop;
+reg sbs_engine0_sbs_control0_short_fill;
+reg sbs_engine0_sbs_control0_issue_done;
+reg sbs_engine0_sbs_control0_issue;
+wire sbs_engine0_sbs_control0_at_last;
+wire sbs_engine0_sbs_control0_last_ip;
+wire sbs_engine0_sbs_control0_h_fire;
+wire sbs_engine0_sbs_control0_w_fire;
+wire sbs_engine0_sbs_control0_h_ok;
+wire sbs_engine0_sbs_control0_h_short;
+wire sbs_engine0_sbs_control0_h_long;
+wire sbs_engine0_sbs_control0_lw_ok;
+wire sbs_engine0_sbs_control0_lw_short;
+wire sbs_engine0_sbs_control0_lw_long;
+wire sbs_engine0_sbs_control0_row_short;
+wire sbs_engine0_sbs_control0_row_long;
+wire sbs_engine0_sbs_control0_s_take;
+wire sbs_engine0_sbs_control0_s_bad;
+wire [9:0] sbs_engine0_sbs_control0_s_ip;
+wire [9:0] sbs_engine0_sbs_control0_s_row;
+wire sbs_engine0_sbs_control0_v_any;
+reg sbs_engine0_sbs_control0_skip;
+wire sbs_engine0_sbs_control0_div_last;
+wire sbs_engine0_sbs_handshake0_h_last;
+reg [45:0] sbs_engine0_sbs_handshake0_r;
+reg sbs_engine0_sbs_handshake0_load_we;
+wire sbs_engine0_sbs_handshake0_h_ready;
+wire sbs_engine0_sbs_handshake0_w_ready;
+wire sbs_engine0_frame_check2_last;
+wire [14:0] sbs_engine0_sbs_addrgen0_raddr;
+wire sbs_engine0_sbs_addrgen0_w_we;
+reg sbs_engine0_sbs_addrgen0_w_sel1;
+wire [14:0] sbs_engine0_sbs_addrgen0_w_raddr;
+reg sbs_engine0_sbs_addrgen0_v4;
+reg sbs_engine0_sbs_addrgen0_v5;
+reg [14:0] sbs_engine0_sbs_addrgen0_a4;
+reg [14:0] sbs_engine0_sbs_addrgen0_a0;
+reg [14:0] sbs_engine0_sbs_addrgen0_a1;
+reg [14:0] sbs_engine0_sbs_addrgen0_a2;
+reg [14:0] sbs_engine0_sbs_addrgen0_a3;
+wire [4:0] sbs_engine0_sbs_addrgen0_last_beat;
+wire sbs_engine0_sbs_addrgen0_last_row;
+reg sbs_engine0_sbs_addrgen0_v0;
+reg sbs_engine0_sbs_addrgen0_v1;
+reg sbs_engine0_sbs_addrgen0_v2;
+reg sbs_engine0_sbs_addrgen0_v3;
+wire sbs_engine0_sbs_addrgen0_w_sel0;
+reg [5:0] sbs_engine0_sbs_lanes0_sh_r;
+reg [4:0] sbs_engine0_sbs_lanes0_sh_l;
+wire [24:0] sbs_engine0_sbs_lanes0_rq;
+wire [45:0] sbs_engine0_sbs_lanes0_r_beat;
+wire [47:0] sbs_engine0_sbs_lanes0_h_packed;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code_in;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h_in;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane0_pnew;
+wire [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h_out;
+wire [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_c_prev1;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code1;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code2;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code3;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code4;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code5;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_code_q;
+wire [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h1;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h2;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h3;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_h4;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane0_hn5;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane0_pn_c;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane0_pold1;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane0_pold2;
+reg [17:0] sbs_engine0_sbs_lanes0_sbs_lane0_ps3;
+reg [28:0] sbs_engine0_sbs_lanes0_sbs_lane0_rd;
+reg [40:0] sbs_engine0_sbs_lanes0_sbs_lane0_t1;
+reg [45:0] sbs_engine0_sbs_lanes0_sbs_lane0_t2;
+reg [45:0] sbs_engine0_sbs_lanes0_sbs_lane0_t2c;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_wrd;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code_in;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h_in;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane1_pnew;
+wire [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h_out;
+wire [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_c_prev1;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code1;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code2;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code3;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code4;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code5;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_code_q;
+wire [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h1;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h2;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h3;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_h4;
+reg [23:0] sbs_engine0_sbs_lanes0_sbs_lane1_hn5;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane1_pn_c;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane1_pold1;
+reg [39:0] sbs_engine0_sbs_lanes0_sbs_lane1_pold2;
+reg [17:0] sbs_engine0_sbs_lanes0_sbs_lane1_ps3;
+reg [28:0] sbs_engine0_sbs_lanes0_sbs_lane1_rd;
+reg [40:0] sbs_engine0_sbs_lanes0_sbs_lane1_t1;
+reg [45:0] sbs_engine0_sbs_lanes0_sbs_lane1_t2;
+reg [45:0] sbs_engine0_sbs_lanes0_sbs_lane1_t2c;
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_wrd;
+wire [45:0] sbs_engine0_sbs_lanes0_adder_tree0_hi;
+wire [45:0] sbs_engine0_sbs_lanes0_adder_tree0_lo;
+reg [45:0] sbs_engine0_sbs_lanes0_adder_tree0_adder_tree1_a;
+reg [45:0] sbs_engine0_sbs_lanes0_adder_tree0_adder_tree2_a;
+reg [25:0] sbs_engine0_sbs_divider0_nlow;
+reg [25:0] sbs_engine0_sbs_divider0_quo;
+reg [18:0] sbs_engine0_sbs_divider0_rem;
+reg [17:0] sbs_engine0_sbs_divider0_rs;
+reg [4:0] sbs_engine0_sbs_divider0_steps;
+reg [28:0] sbs_engine0_sbs_lanes0_sbs_lane0_mem [0:32768-1];
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane0_wmem [0:32768-1];
+reg [28:0] sbs_engine0_sbs_lanes0_sbs_lane1_mem [0:32768-1];
+reg [4:0] sbs_engine0_sbs_lanes0_sbs_lane1_wmem [0:32768-1];
 
-assign sbs_engine0_h_packed[48-1:24] = sbs_engine0_sbs_lane1_h_out;
-assign sbs_engine0_h_packed[24-1:0] = sbs_engine0_sbs_lane0_h_out;
+assign sbs_engine0_sbs_lanes0_h_packed[48-1:24] = sbs_engine0_sbs_lanes0_sbs_lane1_h_out;
+assign sbs_engine0_sbs_lanes0_h_packed[24-1:0] = sbs_engine0_sbs_lanes0_sbs_lane0_h_out;
 
 
 
@@ -302,430 +318,7 @@ always @(posedge clk) begin: sbs_engine0_axil_bridge0_responses
 end
 
 
-always @(posedge clk) begin: sbs_engine0_sbs_lane0_ram
-    if (sbs_engine0_load_we) begin
-        sbs_engine0_sbs_lane0_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane0_h_in << 5) | 31);
-    end
-    else if (sbs_engine0_v4) begin
-        sbs_engine0_sbs_lane0_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane0_hn5 << 5) | sbs_engine0_sbs_lane0_code5);
-    end
-    sbs_engine0_sbs_lane0_rd <= sbs_engine0_sbs_lane0_mem[sbs_engine0_raddr];
-end
-
-
-always @(posedge clk) begin: sbs_engine0_sbs_lane0_wram
-    if (sbs_engine0_w_we) begin
-        sbs_engine0_sbs_lane0_wmem[sbs_engine0_w_raddr] <= s_axis_w_tdata[5-1:0];
-    end
-    sbs_engine0_sbs_lane0_wrd <= sbs_engine0_sbs_lane0_wmem[sbs_engine0_w_raddr];
-end
-
-
-always @(sbs_engine0_sbs_lane0_code_q, sbs_engine0_sbs_lane0_wrd, sbs_engine0_w_sel1) begin: sbs_engine0_sbs_lane0_code_select
-    if (sbs_engine0_w_sel1) begin
-        sbs_engine0_sbs_lane0_code1 = sbs_engine0_sbs_lane0_wrd;
-    end
-    else begin
-        sbs_engine0_sbs_lane0_code1 = sbs_engine0_sbs_lane0_code_q;
-    end
-end
-
-
-
-assign sbs_engine0_sbs_lane0_h1 = sbs_engine0_sbs_lane0_rd[(24 + 5)-1:5];
-assign sbs_engine0_sbs_lane0_c_prev1 = sbs_engine0_sbs_lane0_rd[5-1:0];
-assign sbs_engine0_sbs_lane0_h_out = sbs_engine0_sbs_lane0_rd[(24 + 5)-1:5];
-
-
-always @(sbs_engine0_sbs_lane0_c_prev1, sbs_engine0_sbs_lane0_h1) begin: sbs_engine0_sbs_lane0_weight_product0_comb
-    reg [5-1:0] e;
-    reg [26-1:0] base;
-    e = sbs_engine0_sbs_lane0_c_prev1[(4 + 1)-1:1];
-    base = 26'h0;
-    if ((1 == 1)) begin
-        if (sbs_engine0_sbs_lane0_c_prev1[0]) begin
-            base = ((sbs_engine0_sbs_lane0_h1 << 1) + sbs_engine0_sbs_lane0_h1);
-        end
-        else begin
-            base = (sbs_engine0_sbs_lane0_h1 << 1);
-        end
-    end
-    else begin
-        base = sbs_engine0_sbs_lane0_h1;
-    end
-    if ((e == 15)) begin
-        sbs_engine0_sbs_lane0_pold1 = 0;
-    end
-    else begin
-        sbs_engine0_sbs_lane0_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
-    end
-end
-
-
-always @(sbs_engine0_sbs_lane0_code5, sbs_engine0_sbs_lane0_hn5) begin: sbs_engine0_sbs_lane0_weight_product1_comb
-    reg [5-1:0] e;
-    reg [26-1:0] base;
-    e = sbs_engine0_sbs_lane0_code5[(4 + 1)-1:1];
-    base = 26'h0;
-    if ((1 == 1)) begin
-        if (sbs_engine0_sbs_lane0_code5[0]) begin
-            base = ((sbs_engine0_sbs_lane0_hn5 << 1) + sbs_engine0_sbs_lane0_hn5);
-        end
-        else begin
-            base = (sbs_engine0_sbs_lane0_hn5 << 1);
-        end
-    end
-    else begin
-        base = sbs_engine0_sbs_lane0_hn5;
-    end
-    if ((e == 15)) begin
-        sbs_engine0_sbs_lane0_pn_c = 0;
-    end
-    else begin
-        sbs_engine0_sbs_lane0_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
-    end
-end
-
-
-always @(posedge clk) begin: sbs_engine0_sbs_lane0_pipe
-    reg [46-1:0] corr;
-    reg [29-1:0] acc;
-    sbs_engine0_sbs_lane0_code_q <= sbs_engine0_sbs_lane0_code_in;
-    sbs_engine0_sbs_lane0_code2 <= sbs_engine0_sbs_lane0_code1;
-    sbs_engine0_sbs_lane0_pold2 <= sbs_engine0_sbs_lane0_pold1;
-    sbs_engine0_sbs_lane0_h2 <= sbs_engine0_sbs_lane0_h1;
-    sbs_engine0_sbs_lane0_code3 <= sbs_engine0_sbs_lane0_code2;
-    sbs_engine0_sbs_lane0_h3 <= sbs_engine0_sbs_lane0_h2;
-    sbs_engine0_sbs_lane0_ps3 <= (((((sbs_engine0_sbs_lane0_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_engine0_sbs_lane0_code4 <= sbs_engine0_sbs_lane0_code3;
-    sbs_engine0_sbs_lane0_h4 <= sbs_engine0_sbs_lane0_h3;
-    sbs_engine0_sbs_lane0_t1 <= (sbs_engine0_sbs_lane0_h3 * sbs_engine0_c1);
-    sbs_engine0_sbs_lane0_t2 <= (sbs_engine0_sbs_lane0_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
-    corr = 46'h0;
-    corr = 0;
-    if (sbs_engine0_sbs_lane0_ps3[17]) begin
-        corr = (sbs_engine0_rq << 17);
-    end
-    if (sbs_engine0_rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane0_ps3[17-1:0]}) << (25 - 1)));
-    end
-    sbs_engine0_sbs_lane0_t2c <= corr;
-    sbs_engine0_sbs_lane0_code5 <= sbs_engine0_sbs_lane0_code4;
-    if (sbs_engine0_pending) begin
-        acc = 29'h0;
-        acc = $signed((((sbs_engine0_sbs_lane0_t1 + sbs_engine0_sbs_lane0_t2) + sbs_engine0_sbs_lane0_t2c) + (1 << (17 - 1))) >>> 17);
-        if ((acc > 16777215)) begin
-            sbs_engine0_sbs_lane0_hn5 <= 16777215;
-        end
-        else begin
-            sbs_engine0_sbs_lane0_hn5 <= acc[24-1:0];
-        end
-    end
-    else begin
-        sbs_engine0_sbs_lane0_hn5 <= sbs_engine0_sbs_lane0_h4;
-    end
-    sbs_engine0_sbs_lane0_pnew <= sbs_engine0_sbs_lane0_pn_c;
-end
-
-
-always @(posedge clk) begin: sbs_engine0_sbs_lane1_ram
-    if (sbs_engine0_load_we) begin
-        sbs_engine0_sbs_lane1_mem[sbs_engine0_raddr] <= ((sbs_engine0_sbs_lane1_h_in << 5) | 31);
-    end
-    else if (sbs_engine0_v4) begin
-        sbs_engine0_sbs_lane1_mem[sbs_engine0_a4] <= ((sbs_engine0_sbs_lane1_hn5 << 5) | sbs_engine0_sbs_lane1_code5);
-    end
-    sbs_engine0_sbs_lane1_rd <= sbs_engine0_sbs_lane1_mem[sbs_engine0_raddr];
-end
-
-
-always @(posedge clk) begin: sbs_engine0_sbs_lane1_wram
-    if (sbs_engine0_w_we) begin
-        sbs_engine0_sbs_lane1_wmem[sbs_engine0_w_raddr] <= s_axis_w_tdata[10-1:5];
-    end
-    sbs_engine0_sbs_lane1_wrd <= sbs_engine0_sbs_lane1_wmem[sbs_engine0_w_raddr];
-end
-
-
-always @(sbs_engine0_sbs_lane1_code_q, sbs_engine0_sbs_lane1_wrd, sbs_engine0_w_sel1) begin: sbs_engine0_sbs_lane1_code_select
-    if (sbs_engine0_w_sel1) begin
-        sbs_engine0_sbs_lane1_code1 = sbs_engine0_sbs_lane1_wrd;
-    end
-    else begin
-        sbs_engine0_sbs_lane1_code1 = sbs_engine0_sbs_lane1_code_q;
-    end
-end
-
-
-
-assign sbs_engine0_sbs_lane1_h1 = sbs_engine0_sbs_lane1_rd[(24 + 5)-1:5];
-assign sbs_engine0_sbs_lane1_c_prev1 = sbs_engine0_sbs_lane1_rd[5-1:0];
-assign sbs_engine0_sbs_lane1_h_out = sbs_engine0_sbs_lane1_rd[(24 + 5)-1:5];
-
-
-always @(sbs_engine0_sbs_lane1_c_prev1, sbs_engine0_sbs_lane1_h1) begin: sbs_engine0_sbs_lane1_weight_product2_comb
-    reg [5-1:0] e;
-    reg [26-1:0] base;
-    e = sbs_engine0_sbs_lane1_c_prev1[(4 + 1)-1:1];
-    base = 26'h0;
-    if ((1 == 1)) begin
-        if (sbs_engine0_sbs_lane1_c_prev1[0]) begin
-            base = ((sbs_engine0_sbs_lane1_h1 << 1) + sbs_engine0_sbs_lane1_h1);
-        end
-        else begin
-            base = (sbs_engine0_sbs_lane1_h1 << 1);
-        end
-    end
-    else begin
-        base = sbs_engine0_sbs_lane1_h1;
-    end
-    if ((e == 15)) begin
-        sbs_engine0_sbs_lane1_pold1 = 0;
-    end
-    else begin
-        sbs_engine0_sbs_lane1_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
-    end
-end
-
-
-always @(sbs_engine0_sbs_lane1_code5, sbs_engine0_sbs_lane1_hn5) begin: sbs_engine0_sbs_lane1_weight_product3_comb
-    reg [5-1:0] e;
-    reg [26-1:0] base;
-    e = sbs_engine0_sbs_lane1_code5[(4 + 1)-1:1];
-    base = 26'h0;
-    if ((1 == 1)) begin
-        if (sbs_engine0_sbs_lane1_code5[0]) begin
-            base = ((sbs_engine0_sbs_lane1_hn5 << 1) + sbs_engine0_sbs_lane1_hn5);
-        end
-        else begin
-            base = (sbs_engine0_sbs_lane1_hn5 << 1);
-        end
-    end
-    else begin
-        base = sbs_engine0_sbs_lane1_hn5;
-    end
-    if ((e == 15)) begin
-        sbs_engine0_sbs_lane1_pn_c = 0;
-    end
-    else begin
-        sbs_engine0_sbs_lane1_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
-    end
-end
-
-
-always @(posedge clk) begin: sbs_engine0_sbs_lane1_pipe
-    reg [46-1:0] corr;
-    reg [29-1:0] acc;
-    sbs_engine0_sbs_lane1_code_q <= sbs_engine0_sbs_lane1_code_in;
-    sbs_engine0_sbs_lane1_code2 <= sbs_engine0_sbs_lane1_code1;
-    sbs_engine0_sbs_lane1_pold2 <= sbs_engine0_sbs_lane1_pold1;
-    sbs_engine0_sbs_lane1_h2 <= sbs_engine0_sbs_lane1_h1;
-    sbs_engine0_sbs_lane1_code3 <= sbs_engine0_sbs_lane1_code2;
-    sbs_engine0_sbs_lane1_h3 <= sbs_engine0_sbs_lane1_h2;
-    sbs_engine0_sbs_lane1_ps3 <= (((((sbs_engine0_sbs_lane1_pold2 >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-    sbs_engine0_sbs_lane1_code4 <= sbs_engine0_sbs_lane1_code3;
-    sbs_engine0_sbs_lane1_h4 <= sbs_engine0_sbs_lane1_h3;
-    sbs_engine0_sbs_lane1_t1 <= (sbs_engine0_sbs_lane1_h3 * sbs_engine0_c1);
-    sbs_engine0_sbs_lane1_t2 <= (sbs_engine0_sbs_lane1_ps3[17-1:0] * sbs_engine0_rq[(25 - 1)-1:0]);
-    corr = 46'h0;
-    corr = 0;
-    if (sbs_engine0_sbs_lane1_ps3[17]) begin
-        corr = (sbs_engine0_rq << 17);
-    end
-    if (sbs_engine0_rq[(25 - 1)]) begin
-        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lane1_ps3[17-1:0]}) << (25 - 1)));
-    end
-    sbs_engine0_sbs_lane1_t2c <= corr;
-    sbs_engine0_sbs_lane1_code5 <= sbs_engine0_sbs_lane1_code4;
-    if (sbs_engine0_pending) begin
-        acc = 29'h0;
-        acc = $signed((((sbs_engine0_sbs_lane1_t1 + sbs_engine0_sbs_lane1_t2) + sbs_engine0_sbs_lane1_t2c) + (1 << (17 - 1))) >>> 17);
-        if ((acc > 16777215)) begin
-            sbs_engine0_sbs_lane1_hn5 <= 16777215;
-        end
-        else begin
-            sbs_engine0_sbs_lane1_hn5 <= acc[24-1:0];
-        end
-    end
-    else begin
-        sbs_engine0_sbs_lane1_hn5 <= sbs_engine0_sbs_lane1_h4;
-    end
-    sbs_engine0_sbs_lane1_pnew <= sbs_engine0_sbs_lane1_pn_c;
-end
-
-
-
-assign sbs_engine0_adder_tree0_lo = sbs_engine0_adder_tree0_adder_tree1_a;
-
-
-
-assign sbs_engine0_adder_tree0_hi = sbs_engine0_adder_tree0_adder_tree2_a;
-
-
-
-assign sbs_engine0_r_beat = (sbs_engine0_adder_tree0_lo + sbs_engine0_adder_tree0_hi);
-
-
-always @(s_axis_h_tdata[24-1:0], s_axis_w_tdata[5-1:0], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane0_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io0_io
-    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
-        sbs_engine0_sbs_lane0_code_in = s_axis_w_tdata[5-1:0];
-    end
-    else begin
-        sbs_engine0_sbs_lane0_code_in = 31;
-    end
-    sbs_engine0_sbs_lane0_h_in = s_axis_h_tdata[24-1:0];
-    sbs_engine0_adder_tree0_adder_tree1_a = sbs_engine0_sbs_lane0_pnew;
-end
-
-
-always @(s_axis_h_tdata[48-1:24], s_axis_w_tdata[10-1:5], sbs_engine0_internal, sbs_engine0_issue, sbs_engine0_sbs_lane1_pnew, sbs_engine0_short_fill) begin: sbs_engine0_lane_io1_io
-    if ((sbs_engine0_issue && (!sbs_engine0_internal) && (!sbs_engine0_short_fill))) begin
-        sbs_engine0_sbs_lane1_code_in = s_axis_w_tdata[10-1:5];
-    end
-    else begin
-        sbs_engine0_sbs_lane1_code_in = 31;
-    end
-    sbs_engine0_sbs_lane1_h_in = s_axis_h_tdata[48-1:24];
-    sbs_engine0_adder_tree0_adder_tree2_a = sbs_engine0_sbs_lane1_pnew;
-end
-
-
-
-assign m_axis_h_tdata = sbs_engine0_h_packed;
-assign m_axis_h_tvalid = (sbs_engine0_state == 4'b1010);
-assign m_axis_h_tlast = ((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_ip);
-
-
-
-assign sbs_engine0_s_row = s_axis_s_tdata[10-1:0];
-assign sbs_engine0_s_ip = s_axis_s_tdata[(16 + 10)-1:16];
-assign sbs_engine0_s_take = ((sbs_engine0_state == 4'b0000) && (!sbs_engine0_cmd_load) && (!sbs_engine0_cmd_dump) && (!sbs_engine0_cmd_loadw) && s_axis_s_tvalid && (!(sbs_engine0_pending && (s_axis_s_tdata[32-1:16] != sbs_engine0_ip_sel))));
-assign s_axis_s_tready = sbs_engine0_s_take;
-assign sbs_engine0_s_bad = ((s_axis_s_tdata[16-1:0] >= sbs_engine0_n_rows) || (s_axis_s_tdata[32-1:16] >= sbs_engine0_n_ip));
-
-
-
-assign sbs_engine0_w_ready = (((sbs_engine0_state == 4'b0011) && (!sbs_engine0_internal) && (!sbs_engine0_short_fill) && (!sbs_engine0_issue_done)) || (sbs_engine0_state == 4'b0101) || (sbs_engine0_state == 4'b1011) || (sbs_engine0_state == 4'b1100));
-assign sbs_engine0_h_ready = ((sbs_engine0_state == 4'b0001) || (sbs_engine0_state == 4'b0010));
-assign s_axis_w_tready = sbs_engine0_w_ready;
-assign s_axis_h_tready = sbs_engine0_h_ready;
-assign sbs_engine0_w_fire = (sbs_engine0_w_ready && s_axis_w_tvalid);
-assign sbs_engine0_h_fire = (sbs_engine0_h_ready && s_axis_h_tvalid);
-
-
-always @(s_axis_h_tvalid, s_axis_w_tvalid, sbs_engine0_internal, sbs_engine0_issue_done, sbs_engine0_short_fill, sbs_engine0_state) begin: sbs_engine0_issue_logic
-    sbs_engine0_issue = 1'b0;
-    if (((sbs_engine0_state == 4'b0011) && (!sbs_engine0_issue_done))) begin
-        if ((sbs_engine0_internal || sbs_engine0_short_fill)) begin
-            sbs_engine0_issue = 1'b1;
-        end
-        else begin
-            sbs_engine0_issue = s_axis_w_tvalid;
-        end
-    end
-    sbs_engine0_load_we = ((sbs_engine0_state == 4'b0001) && s_axis_h_tvalid);
-end
-
-
-
-assign sbs_engine0_raddr = {sbs_engine0_ip_sel, sbs_engine0_beat};
-
-
-always @(posedge clk) begin: sbs_engine0_irq_status
-    reg [2-1:0] st;
-    if (rst == 1) begin
-        sbs_engine0_busy_d <= 0;
-        sbs_engine0_error_d <= 0;
-        sbs_engine0_irq_en <= 0;
-        sbs_engine0_irq_st <= 0;
-    end
-    else begin
-        st = 2'h0;
-        st = sbs_engine0_irq_st;
-        sbs_engine0_busy_d <= sbs_engine0_busy;
-        sbs_engine0_error_d <= sbs_engine0_error;
-        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 16))) begin
-            sbs_engine0_irq_en <= sbs_engine0_reg_wdata[2-1:0];
-        end
-        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 17))) begin
-            st = (st & (~sbs_engine0_reg_wdata[2-1:0]));
-        end
-        if ((sbs_engine0_busy_d && (!sbs_engine0_busy))) begin
-            st[0] = 1;
-        end
-        if (((sbs_engine0_error & (~sbs_engine0_error_d)) != 0)) begin
-            st[1] = 1;
-        end
-        sbs_engine0_irq_st <= st;
-    end
-end
-
-
-
-assign irq = ((sbs_engine0_irq_st & sbs_engine0_irq_en) != 0);
-
-
-
-assign sbs_engine0_w_we = ((sbs_engine0_state == 4'b1011) && s_axis_w_tvalid);
-assign sbs_engine0_w_sel0 = ((sbs_engine0_state == 4'b0011) && (!sbs_engine0_flush));
-assign sbs_engine0_w_raddr = {sbs_engine0_row_sel, sbs_engine0_beat};
-
-
-always @(posedge clk) begin: sbs_engine0_w_select
-    sbs_engine0_w_sel1 <= sbs_engine0_w_sel0;
-end
-
-
-always @(sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_ip_sel, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_row_sel, sbs_engine0_state) begin: sbs_engine0_status
-    sbs_engine0_busy = ((sbs_engine0_state != 4'b0000) || sbs_engine0_cmd_load || sbs_engine0_cmd_dump || sbs_engine0_cmd_loadw);
-    sbs_engine0_last_beat = ((sbs_engine0_n_h >>> 1) - 1);
-    sbs_engine0_last_ip = ($signed({1'b0, sbs_engine0_ip_sel}) == ($signed({1'b0, sbs_engine0_n_ip}) - 1));
-    sbs_engine0_last_row = ($signed({1'b0, sbs_engine0_row_sel}) == ($signed({1'b0, sbs_engine0_n_rows}) - 1));
-    case (sbs_engine0_state)
-        4'b0000: begin
-            sbs_engine0_state_code = 0;
-        end
-        4'b0001: begin
-            sbs_engine0_state_code = 1;
-        end
-        4'b0010: begin
-            sbs_engine0_state_code = 2;
-        end
-        4'b0011: begin
-            sbs_engine0_state_code = 3;
-        end
-        4'b0100: begin
-            sbs_engine0_state_code = 4;
-        end
-        4'b0101: begin
-            sbs_engine0_state_code = 5;
-        end
-        4'b0110: begin
-            sbs_engine0_state_code = 6;
-        end
-        4'b0111: begin
-            sbs_engine0_state_code = 7;
-        end
-        4'b1000: begin
-            sbs_engine0_state_code = 8;
-        end
-        4'b1001: begin
-            sbs_engine0_state_code = 9;
-        end
-        4'b1010: begin
-            sbs_engine0_state_code = 10;
-        end
-        4'b1011: begin
-            sbs_engine0_state_code = 11;
-        end
-        default: begin
-            sbs_engine0_state_code = 12;
-        end
-    endcase
-end
-
-
-always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd_load, sbs_engine0_cmd_loadw, sbs_engine0_error, sbs_engine0_irq_en, sbs_engine0_irq_st, sbs_engine0_n_dropped, sbs_engine0_n_h, sbs_engine0_n_ip, sbs_engine0_n_rows, sbs_engine0_n_skipped, sbs_engine0_n_updates, sbs_engine0_pending, sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_row_cycles, sbs_engine0_state_code, sbs_engine0_theta) begin: sbs_engine0_decode
+always @(sbs_engine0_reg_addr, sbs_engine0_reg_wdata, sbs_engine0_reg_wr, sbs_engine0_sbs_regfile0_busy, sbs_engine0_sbs_regfile0_c1, sbs_engine0_sbs_regfile0_cmd_dump, sbs_engine0_sbs_regfile0_cmd_load, sbs_engine0_sbs_regfile0_cmd_loadw, sbs_engine0_sbs_regfile0_error, sbs_engine0_sbs_regfile0_irq_en, sbs_engine0_sbs_regfile0_irq_st, sbs_engine0_sbs_regfile0_n_dropped, sbs_engine0_sbs_regfile0_n_h, sbs_engine0_sbs_regfile0_n_ip, sbs_engine0_sbs_regfile0_n_rows, sbs_engine0_sbs_regfile0_n_skipped, sbs_engine0_sbs_regfile0_n_updates, sbs_engine0_sbs_regfile0_pending, sbs_engine0_sbs_regfile0_row_cycles, sbs_engine0_sbs_regfile0_state_code, sbs_engine0_sbs_regfile0_theta) begin: sbs_engine0_sbs_regfile0_decode
     sbs_engine0_reg_rdata = 0;
     sbs_engine0_reg_err = 1'b0;
     if ((sbs_engine0_reg_addr == 0)) begin
@@ -737,60 +330,60 @@ always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 2)) begin
-        sbs_engine0_reg_rdata = (((sbs_engine0_cmd_loadw << 3) | (sbs_engine0_cmd_dump << 1)) | sbs_engine0_cmd_load);
+        sbs_engine0_reg_rdata = (((sbs_engine0_sbs_regfile0_cmd_loadw << 3) | (sbs_engine0_sbs_regfile0_cmd_dump << 1)) | sbs_engine0_sbs_regfile0_cmd_load);
     end
     else if ((sbs_engine0_reg_addr == 3)) begin
-        sbs_engine0_reg_rdata = ((((sbs_engine0_state_code << 4) | ((sbs_engine0_error != 0) << 2)) | (sbs_engine0_pending << 1)) | sbs_engine0_busy);
+        sbs_engine0_reg_rdata = ((((sbs_engine0_sbs_regfile0_state_code << 4) | ((sbs_engine0_sbs_regfile0_error != 0) << 2)) | (sbs_engine0_sbs_regfile0_pending << 1)) | sbs_engine0_sbs_regfile0_busy);
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 4)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_error;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_error;
     end
     else if ((sbs_engine0_reg_addr == 5)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_h;
-        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 2) || (sbs_engine0_reg_wdata > 64) || (($signed({1'b0, sbs_engine0_reg_wdata}) & (2 - 1)) != 0)))) begin
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_h;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_sbs_regfile0_busy || (sbs_engine0_reg_wdata < 2) || (sbs_engine0_reg_wdata > 64) || (($signed({1'b0, sbs_engine0_reg_wdata}) & (2 - 1)) != 0)))) begin
             sbs_engine0_reg_err = 1'b1;
         end
     end
     else if ((sbs_engine0_reg_addr == 6)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_c1;
-        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 65536) || (sbs_engine0_reg_wdata > 131071)))) begin
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_c1;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_sbs_regfile0_busy || (sbs_engine0_reg_wdata < 65536) || (sbs_engine0_reg_wdata > 131071)))) begin
             sbs_engine0_reg_err = 1'b1;
         end
     end
     else if ((sbs_engine0_reg_addr == 7)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_theta[32-1:0];
-        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_busy);
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_theta[32-1:0];
+        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_sbs_regfile0_busy);
     end
     else if ((sbs_engine0_reg_addr == 8)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_theta[64-1:32];
-        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_busy);
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_theta[64-1:32];
+        sbs_engine0_reg_err = (sbs_engine0_reg_wr && sbs_engine0_sbs_regfile0_busy);
     end
     else if ((sbs_engine0_reg_addr == 9)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_updates;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_updates;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 10)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_skipped;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_skipped;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 11)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_dropped;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_dropped;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if ((sbs_engine0_reg_addr == 12)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_row_cycles;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_row_cycles;
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if (((sbs_engine0_reg_addr == 13) && 1'b1)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_ip;
-        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 1024)))) begin
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_ip;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_sbs_regfile0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 1024)))) begin
             sbs_engine0_reg_err = 1'b1;
         end
     end
     else if (((sbs_engine0_reg_addr == 14) && 1'b1)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_n_rows;
-        if ((sbs_engine0_reg_wr && (sbs_engine0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 1024)))) begin
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_n_rows;
+        if ((sbs_engine0_reg_wr && (sbs_engine0_sbs_regfile0_busy || (sbs_engine0_reg_wdata < 1) || (sbs_engine0_reg_wdata > 1024)))) begin
             sbs_engine0_reg_err = 1'b1;
         end
     end
@@ -799,10 +392,10 @@ always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd
         sbs_engine0_reg_err = sbs_engine0_reg_wr;
     end
     else if (((sbs_engine0_reg_addr == 16) && 1'b1)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_irq_en;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_irq_en;
     end
     else if (((sbs_engine0_reg_addr == 17) && 1'b1)) begin
-        sbs_engine0_reg_rdata = sbs_engine0_irq_st;
+        sbs_engine0_reg_rdata = sbs_engine0_sbs_regfile0_irq_st;
     end
     else begin
         sbs_engine0_reg_err = 1'b1;
@@ -810,7 +403,761 @@ always @(sbs_engine0_busy, sbs_engine0_c1, sbs_engine0_cmd_dump, sbs_engine0_cmd
 end
 
 
-always @(posedge clk) begin: sbs_engine0_control
+
+assign sbs_engine0_sbs_regfile0_wr_ctrl = (sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 2));
+assign sbs_engine0_sbs_regfile0_wr_error = (sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 4));
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_regfile0_config_write
+    if (rst == 1) begin
+        sbs_engine0_sbs_regfile0_c1 <= 119156;
+        sbs_engine0_sbs_regfile0_n_h <= 64;
+        sbs_engine0_sbs_regfile0_n_ip <= 1;
+        sbs_engine0_sbs_regfile0_n_rows <= 1024;
+        sbs_engine0_sbs_regfile0_theta <= 0;
+    end
+    else begin
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err))) begin
+            case (sbs_engine0_reg_addr)
+                'h5: begin
+                    sbs_engine0_sbs_regfile0_n_h <= sbs_engine0_reg_wdata[7-1:0];
+                end
+                'h6: begin
+                    sbs_engine0_sbs_regfile0_c1 <= sbs_engine0_reg_wdata[17-1:0];
+                end
+                'h7: begin
+                    sbs_engine0_sbs_regfile0_theta[32-1:0] <= sbs_engine0_reg_wdata;
+                end
+                'h8: begin
+                    sbs_engine0_sbs_regfile0_theta[64-1:32] <= sbs_engine0_reg_wdata;
+                end
+                'hd: begin
+                    sbs_engine0_sbs_regfile0_n_ip <= sbs_engine0_reg_wdata[(10 + 1)-1:0];
+                end
+                'he: begin
+                    sbs_engine0_sbs_regfile0_n_rows <= sbs_engine0_reg_wdata[(10 + 1)-1:0];
+                end
+            endcase
+        end
+    end
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_regfile0_irq_status
+    reg [2-1:0] st;
+    if (rst == 1) begin
+        sbs_engine0_sbs_regfile0_busy_d <= 0;
+        sbs_engine0_sbs_regfile0_error_d <= 0;
+        sbs_engine0_sbs_regfile0_irq_en <= 0;
+        sbs_engine0_sbs_regfile0_irq_st <= 0;
+    end
+    else begin
+        st = 2'h0;
+        st = sbs_engine0_sbs_regfile0_irq_st;
+        sbs_engine0_sbs_regfile0_busy_d <= sbs_engine0_sbs_regfile0_busy;
+        sbs_engine0_sbs_regfile0_error_d <= sbs_engine0_sbs_regfile0_error;
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 16))) begin
+            sbs_engine0_sbs_regfile0_irq_en <= sbs_engine0_reg_wdata[2-1:0];
+        end
+        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err) && (sbs_engine0_reg_addr == 17))) begin
+            st = (st & (~sbs_engine0_reg_wdata[2-1:0]));
+        end
+        if ((sbs_engine0_sbs_regfile0_busy_d && (!sbs_engine0_sbs_regfile0_busy))) begin
+            st[0] = 1;
+        end
+        if (((sbs_engine0_sbs_regfile0_error & (~sbs_engine0_sbs_regfile0_error_d)) != 0)) begin
+            st[1] = 1;
+        end
+        sbs_engine0_sbs_regfile0_irq_st <= st;
+    end
+end
+
+
+
+assign irq = ((sbs_engine0_sbs_regfile0_irq_st & sbs_engine0_sbs_regfile0_irq_en) != 0);
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_control0_control
+    if (rst == 1) begin
+        sbs_engine0_sbs_control0_beat <= 0;
+        sbs_engine0_sbs_control0_cyc <= 0;
+        sbs_engine0_sbs_control0_drop <= 0;
+        sbs_engine0_sbs_control0_flush <= 0;
+        sbs_engine0_sbs_control0_internal <= 0;
+        sbs_engine0_sbs_control0_ip_sel <= 0;
+        sbs_engine0_sbs_control0_issue_done <= 0;
+        sbs_engine0_sbs_control0_row_sel <= 0;
+        sbs_engine0_sbs_control0_short_fill <= 0;
+        sbs_engine0_sbs_control0_state <= 4'b0000;
+        sbs_engine0_sbs_regfile0_cmd_dump <= 0;
+        sbs_engine0_sbs_regfile0_cmd_load <= 0;
+        sbs_engine0_sbs_regfile0_cmd_loadw <= 0;
+        sbs_engine0_sbs_regfile0_error <= 0;
+        sbs_engine0_sbs_regfile0_n_dropped <= 0;
+        sbs_engine0_sbs_regfile0_n_skipped <= 0;
+        sbs_engine0_sbs_regfile0_n_updates <= 0;
+        sbs_engine0_sbs_regfile0_pending <= 0;
+        sbs_engine0_sbs_regfile0_row_cycles <= 0;
+    end
+    else begin
+        if (sbs_engine0_sbs_regfile0_wr_ctrl) begin
+            if (sbs_engine0_reg_wdata[0]) begin
+                sbs_engine0_sbs_regfile0_cmd_load <= 1'b1;
+            end
+            if (sbs_engine0_reg_wdata[1]) begin
+                sbs_engine0_sbs_regfile0_cmd_dump <= 1'b1;
+            end
+            if ((sbs_engine0_reg_wdata[3] && 1'b1)) begin
+                sbs_engine0_sbs_regfile0_cmd_loadw <= 1'b1;
+            end
+            if (sbs_engine0_reg_wdata[2]) begin
+                sbs_engine0_sbs_regfile0_error <= 0;
+                sbs_engine0_sbs_regfile0_n_updates <= 0;
+                sbs_engine0_sbs_regfile0_n_skipped <= 0;
+                sbs_engine0_sbs_regfile0_n_dropped <= 0;
+            end
+        end
+        else if (sbs_engine0_sbs_regfile0_wr_error) begin
+            sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error & (~sbs_engine0_reg_wdata[5-1:0]));
+        end
+        sbs_engine0_sbs_control0_cyc <= (sbs_engine0_sbs_control0_cyc + 1);
+        case (sbs_engine0_sbs_control0_state)
+            4'b0000: begin
+                sbs_engine0_sbs_control0_beat <= 0;
+                sbs_engine0_sbs_control0_drop <= 1'b0;
+                sbs_engine0_sbs_control0_short_fill <= 1'b0;
+                sbs_engine0_sbs_control0_issue_done <= 1'b0;
+                if (sbs_engine0_sbs_regfile0_cmd_load) begin
+                    sbs_engine0_sbs_regfile0_cmd_load <= 1'b0;
+                    sbs_engine0_sbs_regfile0_pending <= 1'b0;
+                    sbs_engine0_sbs_control0_ip_sel <= 0;
+                    sbs_engine0_sbs_control0_state <= 4'b0001;
+                end
+                else if (sbs_engine0_sbs_regfile0_cmd_loadw) begin
+                    sbs_engine0_sbs_regfile0_cmd_loadw <= 1'b0;
+                    sbs_engine0_sbs_control0_row_sel <= 0;
+                    sbs_engine0_sbs_control0_state <= 4'b1011;
+                end
+                else if ((sbs_engine0_sbs_regfile0_cmd_dump || (s_axis_s_tvalid && (!sbs_engine0_sbs_control0_s_take)))) begin
+                    if (sbs_engine0_sbs_regfile0_pending) begin
+                        sbs_engine0_sbs_control0_flush <= 1'b1;
+                        sbs_engine0_sbs_control0_internal <= 1'b1;
+                        sbs_engine0_sbs_control0_state <= 4'b0011;
+                    end
+                    else if (sbs_engine0_sbs_regfile0_cmd_dump) begin
+                        sbs_engine0_sbs_regfile0_cmd_dump <= 1'b0;
+                        sbs_engine0_sbs_control0_ip_sel <= 0;
+                        sbs_engine0_sbs_control0_state <= 4'b1001;
+                    end
+                end
+                else if (sbs_engine0_sbs_control0_s_take) begin
+                    if (sbs_engine0_sbs_control0_s_bad) begin
+                        sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 16);
+                        sbs_engine0_sbs_regfile0_n_dropped <= (sbs_engine0_sbs_regfile0_n_dropped + 1);
+                    end
+                    else begin
+                        sbs_engine0_sbs_control0_flush <= 1'b0;
+                        sbs_engine0_sbs_control0_internal <= 1'b1;
+                        sbs_engine0_sbs_control0_ip_sel <= sbs_engine0_sbs_control0_s_ip;
+                        sbs_engine0_sbs_control0_row_sel <= sbs_engine0_sbs_control0_s_row;
+                        sbs_engine0_sbs_control0_cyc <= 2;
+                        sbs_engine0_sbs_control0_state <= 4'b0011;
+                    end
+                end
+                else if ((s_axis_w_tvalid && (!1'b1))) begin
+                    sbs_engine0_sbs_control0_flush <= 1'b0;
+                    sbs_engine0_sbs_control0_internal <= 1'b0;
+                    sbs_engine0_sbs_control0_cyc <= 2;
+                    sbs_engine0_sbs_control0_state <= 4'b0011;
+                end
+            end
+            4'b0001: begin
+                if (sbs_engine0_sbs_control0_h_fire) begin
+                    sbs_engine0_sbs_control0_beat <= (sbs_engine0_sbs_control0_beat + 1);
+                    if (sbs_engine0_sbs_control0_at_last) begin
+                        sbs_engine0_sbs_control0_beat <= 0;
+                        sbs_engine0_sbs_control0_ip_sel <= (sbs_engine0_sbs_control0_ip_sel + 1);
+                    end
+                end
+                if (sbs_engine0_sbs_control0_h_ok) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+                else if (sbs_engine0_sbs_control0_h_long) begin
+                    sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 2);
+                    sbs_engine0_sbs_control0_state <= 4'b0010;
+                end
+                else if (sbs_engine0_sbs_control0_h_short) begin
+                    sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 1);
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+            end
+            4'b1011: begin
+                if (sbs_engine0_sbs_control0_w_fire) begin
+                    sbs_engine0_sbs_control0_beat <= (sbs_engine0_sbs_control0_beat + 1);
+                    if (sbs_engine0_sbs_control0_at_last) begin
+                        sbs_engine0_sbs_control0_beat <= 0;
+                        sbs_engine0_sbs_control0_row_sel <= (sbs_engine0_sbs_control0_row_sel + 1);
+                    end
+                end
+                if (sbs_engine0_sbs_control0_lw_ok) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+                else if (sbs_engine0_sbs_control0_lw_long) begin
+                    sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 8);
+                    sbs_engine0_sbs_control0_state <= 4'b1100;
+                end
+                else if (sbs_engine0_sbs_control0_lw_short) begin
+                    sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 4);
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+            end
+            4'b1100: begin
+                if ((sbs_engine0_sbs_control0_w_fire && s_axis_w_tlast)) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+            end
+            4'b0010: begin
+                if ((sbs_engine0_sbs_control0_h_fire && s_axis_h_tlast)) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+            end
+            4'b0011: begin
+                if (sbs_engine0_sbs_control0_issue) begin
+                    sbs_engine0_sbs_control0_beat <= (sbs_engine0_sbs_control0_beat + 1);
+                    if (sbs_engine0_sbs_control0_at_last) begin
+                        sbs_engine0_sbs_control0_issue_done <= 1'b1;
+                        sbs_engine0_sbs_control0_state <= 4'b0100;
+                    end
+                    if (sbs_engine0_sbs_control0_row_long) begin
+                        sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 8);
+                        sbs_engine0_sbs_control0_drop <= 1'b1;
+                    end
+                    else if (sbs_engine0_sbs_control0_row_short) begin
+                        sbs_engine0_sbs_regfile0_error <= (sbs_engine0_sbs_regfile0_error | 4);
+                        sbs_engine0_sbs_control0_drop <= 1'b1;
+                        sbs_engine0_sbs_control0_short_fill <= 1'b1;
+                    end
+                end
+            end
+            4'b0100: begin
+                if ((!sbs_engine0_sbs_control0_v_any)) begin
+                    if ((sbs_engine0_sbs_control0_drop && (!sbs_engine0_sbs_control0_short_fill))) begin
+                        sbs_engine0_sbs_control0_state <= 4'b0101;
+                    end
+                    else begin
+                        sbs_engine0_sbs_control0_state <= 4'b0110;
+                    end
+                end
+            end
+            4'b0101: begin
+                if ((sbs_engine0_sbs_control0_w_fire && s_axis_w_tlast)) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0110;
+                end
+            end
+            4'b0110: begin
+                if (sbs_engine0_sbs_control0_skip) begin
+                    sbs_engine0_sbs_regfile0_pending <= 1'b0;
+                    if (sbs_engine0_sbs_control0_drop) begin
+                        sbs_engine0_sbs_regfile0_n_dropped <= (sbs_engine0_sbs_regfile0_n_dropped + 1);
+                    end
+                    else if ((!sbs_engine0_sbs_control0_flush)) begin
+                        sbs_engine0_sbs_regfile0_n_skipped <= (sbs_engine0_sbs_regfile0_n_skipped + 1);
+                    end
+                    if ((!sbs_engine0_sbs_control0_flush)) begin
+                        sbs_engine0_sbs_regfile0_row_cycles <= sbs_engine0_sbs_control0_cyc;
+                    end
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                end
+                else begin
+                    sbs_engine0_sbs_control0_state <= 4'b0111;
+                end
+            end
+            4'b0111: begin
+                sbs_engine0_sbs_control0_state <= 4'b1000;
+            end
+            4'b1000: begin
+                if (sbs_engine0_sbs_control0_div_last) begin
+                    sbs_engine0_sbs_control0_state <= 4'b0000;
+                    sbs_engine0_sbs_regfile0_pending <= 1'b1;
+                    sbs_engine0_sbs_regfile0_n_updates <= (sbs_engine0_sbs_regfile0_n_updates + 1);
+                    sbs_engine0_sbs_regfile0_row_cycles <= sbs_engine0_sbs_control0_cyc;
+                end
+            end
+            4'b1001: begin
+                sbs_engine0_sbs_control0_state <= 4'b1010;
+            end
+            4'b1010: begin
+                if (m_axis_h_tready) begin
+                    sbs_engine0_sbs_control0_beat <= (sbs_engine0_sbs_control0_beat + 1);
+                    sbs_engine0_sbs_control0_state <= 4'b1001;
+                    if (sbs_engine0_sbs_control0_at_last) begin
+                        sbs_engine0_sbs_control0_beat <= 0;
+                        sbs_engine0_sbs_control0_ip_sel <= (sbs_engine0_sbs_control0_ip_sel + 1);
+                        if (sbs_engine0_sbs_control0_last_ip) begin
+                            sbs_engine0_sbs_control0_state <= 4'b0000;
+                        end
+                    end
+                end
+            end
+            default: begin
+                sbs_engine0_sbs_control0_state <= 4'b0000;
+            end
+        endcase
+    end
+end
+
+
+
+assign sbs_engine0_sbs_control0_s_row = s_axis_s_tdata[10-1:0];
+assign sbs_engine0_sbs_control0_s_ip = s_axis_s_tdata[(16 + 10)-1:16];
+assign sbs_engine0_sbs_control0_s_take = ((sbs_engine0_sbs_control0_state == 4'b0000) && (!sbs_engine0_sbs_regfile0_cmd_load) && (!sbs_engine0_sbs_regfile0_cmd_dump) && (!sbs_engine0_sbs_regfile0_cmd_loadw) && s_axis_s_tvalid && (!(sbs_engine0_sbs_regfile0_pending && (s_axis_s_tdata[32-1:16] != sbs_engine0_sbs_control0_ip_sel))));
+assign s_axis_s_tready = sbs_engine0_sbs_control0_s_take;
+assign sbs_engine0_sbs_control0_s_bad = ((s_axis_s_tdata[16-1:0] >= sbs_engine0_sbs_regfile0_n_rows) || (s_axis_s_tdata[32-1:16] >= sbs_engine0_sbs_regfile0_n_ip));
+
+
+
+assign sbs_engine0_sbs_handshake0_w_ready = (((sbs_engine0_sbs_control0_state == 4'b0011) && (!sbs_engine0_sbs_control0_internal) && (!sbs_engine0_sbs_control0_short_fill) && (!sbs_engine0_sbs_control0_issue_done)) || (sbs_engine0_sbs_control0_state == 4'b0101) || (sbs_engine0_sbs_control0_state == 4'b1011) || (sbs_engine0_sbs_control0_state == 4'b1100));
+assign sbs_engine0_sbs_handshake0_h_ready = ((sbs_engine0_sbs_control0_state == 4'b0001) || (sbs_engine0_sbs_control0_state == 4'b0010));
+assign s_axis_w_tready = sbs_engine0_sbs_handshake0_w_ready;
+assign s_axis_h_tready = sbs_engine0_sbs_handshake0_h_ready;
+assign sbs_engine0_sbs_control0_w_fire = (sbs_engine0_sbs_handshake0_w_ready && s_axis_w_tvalid);
+assign sbs_engine0_sbs_control0_h_fire = (sbs_engine0_sbs_handshake0_h_ready && s_axis_h_tvalid);
+assign m_axis_h_tvalid = (sbs_engine0_sbs_control0_state == 4'b1010);
+assign m_axis_h_tlast = sbs_engine0_sbs_handshake0_h_last;
+
+
+always @(s_axis_h_tvalid, s_axis_w_tvalid, sbs_engine0_sbs_control0_drop, sbs_engine0_sbs_control0_flush, sbs_engine0_sbs_control0_internal, sbs_engine0_sbs_control0_issue_done, sbs_engine0_sbs_control0_short_fill, sbs_engine0_sbs_control0_state, sbs_engine0_sbs_handshake0_r, sbs_engine0_sbs_regfile0_theta) begin: sbs_engine0_sbs_handshake0_issue_logic
+    sbs_engine0_sbs_control0_issue = 1'b0;
+    if (((sbs_engine0_sbs_control0_state == 4'b0011) && (!sbs_engine0_sbs_control0_issue_done))) begin
+        if ((sbs_engine0_sbs_control0_internal || sbs_engine0_sbs_control0_short_fill)) begin
+            sbs_engine0_sbs_control0_issue = 1'b1;
+        end
+        else begin
+            sbs_engine0_sbs_control0_issue = s_axis_w_tvalid;
+        end
+    end
+    sbs_engine0_sbs_handshake0_load_we = ((sbs_engine0_sbs_control0_state == 4'b0001) && s_axis_h_tvalid);
+    sbs_engine0_sbs_control0_skip = (sbs_engine0_sbs_control0_flush || sbs_engine0_sbs_control0_drop || (sbs_engine0_sbs_handshake0_r <= sbs_engine0_sbs_regfile0_theta));
+end
+
+
+always @(sbs_engine0_sbs_control0_state, sbs_engine0_sbs_regfile0_cmd_dump, sbs_engine0_sbs_regfile0_cmd_load, sbs_engine0_sbs_regfile0_cmd_loadw) begin: sbs_engine0_sbs_handshake0_status
+    sbs_engine0_sbs_regfile0_busy = ((sbs_engine0_sbs_control0_state != 4'b0000) || sbs_engine0_sbs_regfile0_cmd_load || sbs_engine0_sbs_regfile0_cmd_dump || sbs_engine0_sbs_regfile0_cmd_loadw);
+    case (sbs_engine0_sbs_control0_state)
+        4'b0000: begin
+            sbs_engine0_sbs_regfile0_state_code = 0;
+        end
+        4'b0001: begin
+            sbs_engine0_sbs_regfile0_state_code = 1;
+        end
+        4'b0010: begin
+            sbs_engine0_sbs_regfile0_state_code = 2;
+        end
+        4'b0011: begin
+            sbs_engine0_sbs_regfile0_state_code = 3;
+        end
+        4'b0100: begin
+            sbs_engine0_sbs_regfile0_state_code = 4;
+        end
+        4'b0101: begin
+            sbs_engine0_sbs_regfile0_state_code = 5;
+        end
+        4'b0110: begin
+            sbs_engine0_sbs_regfile0_state_code = 6;
+        end
+        4'b0111: begin
+            sbs_engine0_sbs_regfile0_state_code = 7;
+        end
+        4'b1000: begin
+            sbs_engine0_sbs_regfile0_state_code = 8;
+        end
+        4'b1001: begin
+            sbs_engine0_sbs_regfile0_state_code = 9;
+        end
+        4'b1010: begin
+            sbs_engine0_sbs_regfile0_state_code = 10;
+        end
+        4'b1011: begin
+            sbs_engine0_sbs_regfile0_state_code = 11;
+        end
+        default: begin
+            sbs_engine0_sbs_regfile0_state_code = 12;
+        end
+    endcase
+end
+
+
+
+assign sbs_engine0_sbs_control0_h_ok = (sbs_engine0_sbs_control0_h_fire && sbs_engine0_sbs_handshake0_h_last && s_axis_h_tlast);
+assign sbs_engine0_sbs_control0_h_short = (sbs_engine0_sbs_control0_h_fire && s_axis_h_tlast && (!sbs_engine0_sbs_handshake0_h_last));
+assign sbs_engine0_sbs_control0_h_long = (sbs_engine0_sbs_control0_h_fire && sbs_engine0_sbs_handshake0_h_last && (!s_axis_h_tlast));
+
+
+
+assign sbs_engine0_sbs_control0_row_short = (sbs_engine0_sbs_control0_w_fire && s_axis_w_tlast && (!sbs_engine0_sbs_control0_at_last));
+assign sbs_engine0_sbs_control0_row_long = (sbs_engine0_sbs_control0_w_fire && sbs_engine0_sbs_control0_at_last && (!s_axis_w_tlast));
+
+
+
+assign sbs_engine0_sbs_control0_lw_ok = (sbs_engine0_sbs_control0_w_fire && sbs_engine0_frame_check2_last && s_axis_w_tlast);
+assign sbs_engine0_sbs_control0_lw_short = (sbs_engine0_sbs_control0_w_fire && s_axis_w_tlast && (!sbs_engine0_frame_check2_last));
+assign sbs_engine0_sbs_control0_lw_long = (sbs_engine0_sbs_control0_w_fire && sbs_engine0_frame_check2_last && (!s_axis_w_tlast));
+
+
+
+assign sbs_engine0_sbs_addrgen0_last_beat = ((sbs_engine0_sbs_regfile0_n_h >>> 1) - 1);
+assign sbs_engine0_sbs_control0_last_ip = ($signed({1'b0, sbs_engine0_sbs_control0_ip_sel}) == ($signed({1'b0, sbs_engine0_sbs_regfile0_n_ip}) - 1));
+assign sbs_engine0_sbs_addrgen0_last_row = ($signed({1'b0, sbs_engine0_sbs_control0_row_sel}) == ($signed({1'b0, sbs_engine0_sbs_regfile0_n_rows}) - 1));
+
+
+
+assign sbs_engine0_sbs_control0_at_last = (sbs_engine0_sbs_control0_beat == sbs_engine0_sbs_addrgen0_last_beat);
+assign sbs_engine0_sbs_handshake0_h_last = ((sbs_engine0_sbs_control0_beat == sbs_engine0_sbs_addrgen0_last_beat) && sbs_engine0_sbs_control0_last_ip);
+assign sbs_engine0_frame_check2_last = ((sbs_engine0_sbs_control0_beat == sbs_engine0_sbs_addrgen0_last_beat) && sbs_engine0_sbs_addrgen0_last_row);
+
+
+
+assign sbs_engine0_sbs_addrgen0_raddr = {sbs_engine0_sbs_control0_ip_sel, sbs_engine0_sbs_control0_beat};
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_addrgen0_pipeline
+    if (rst == 1) begin
+        sbs_engine0_sbs_addrgen0_a0 <= 0;
+        sbs_engine0_sbs_addrgen0_a1 <= 0;
+        sbs_engine0_sbs_addrgen0_a2 <= 0;
+        sbs_engine0_sbs_addrgen0_a3 <= 0;
+        sbs_engine0_sbs_addrgen0_a4 <= 0;
+        sbs_engine0_sbs_addrgen0_v0 <= 0;
+        sbs_engine0_sbs_addrgen0_v1 <= 0;
+        sbs_engine0_sbs_addrgen0_v2 <= 0;
+        sbs_engine0_sbs_addrgen0_v3 <= 0;
+        sbs_engine0_sbs_addrgen0_v4 <= 0;
+        sbs_engine0_sbs_addrgen0_v5 <= 0;
+    end
+    else begin
+        sbs_engine0_sbs_addrgen0_v0 <= sbs_engine0_sbs_control0_issue;
+        sbs_engine0_sbs_addrgen0_v1 <= sbs_engine0_sbs_addrgen0_v0;
+        sbs_engine0_sbs_addrgen0_v2 <= sbs_engine0_sbs_addrgen0_v1;
+        sbs_engine0_sbs_addrgen0_v3 <= sbs_engine0_sbs_addrgen0_v2;
+        sbs_engine0_sbs_addrgen0_v4 <= sbs_engine0_sbs_addrgen0_v3;
+        sbs_engine0_sbs_addrgen0_v5 <= sbs_engine0_sbs_addrgen0_v4;
+        sbs_engine0_sbs_addrgen0_a0 <= sbs_engine0_sbs_addrgen0_raddr;
+        sbs_engine0_sbs_addrgen0_a1 <= sbs_engine0_sbs_addrgen0_a0;
+        sbs_engine0_sbs_addrgen0_a2 <= sbs_engine0_sbs_addrgen0_a1;
+        sbs_engine0_sbs_addrgen0_a3 <= sbs_engine0_sbs_addrgen0_a2;
+        sbs_engine0_sbs_addrgen0_a4 <= sbs_engine0_sbs_addrgen0_a3;
+    end
+end
+
+
+
+assign sbs_engine0_sbs_control0_v_any = (sbs_engine0_sbs_addrgen0_v0 || sbs_engine0_sbs_addrgen0_v1 || sbs_engine0_sbs_addrgen0_v2 || sbs_engine0_sbs_addrgen0_v3 || sbs_engine0_sbs_addrgen0_v4 || sbs_engine0_sbs_addrgen0_v5);
+
+
+
+assign sbs_engine0_sbs_addrgen0_w_we = ((sbs_engine0_sbs_control0_state == 4'b1011) && s_axis_w_tvalid);
+assign sbs_engine0_sbs_addrgen0_w_sel0 = ((sbs_engine0_sbs_control0_state == 4'b0011) && (!sbs_engine0_sbs_control0_flush));
+assign sbs_engine0_sbs_addrgen0_w_raddr = {sbs_engine0_sbs_control0_row_sel, sbs_engine0_sbs_control0_beat};
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_addrgen0_w_select
+    sbs_engine0_sbs_addrgen0_w_sel1 <= sbs_engine0_sbs_addrgen0_w_sel0;
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane0_ram
+    if (sbs_engine0_sbs_handshake0_load_we) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_mem[sbs_engine0_sbs_addrgen0_raddr] <= ((sbs_engine0_sbs_lanes0_sbs_lane0_h_in << 5) | 31);
+    end
+    else if (sbs_engine0_sbs_addrgen0_v4) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_mem[sbs_engine0_sbs_addrgen0_a4] <= ((sbs_engine0_sbs_lanes0_sbs_lane0_hn5 << 5) | sbs_engine0_sbs_lanes0_sbs_lane0_code5);
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane0_rd <= sbs_engine0_sbs_lanes0_sbs_lane0_mem[sbs_engine0_sbs_addrgen0_raddr];
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane0_wram
+    if (sbs_engine0_sbs_addrgen0_w_we) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_wmem[sbs_engine0_sbs_addrgen0_w_raddr] <= s_axis_w_tdata[5-1:0];
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane0_wrd <= sbs_engine0_sbs_lanes0_sbs_lane0_wmem[sbs_engine0_sbs_addrgen0_w_raddr];
+end
+
+
+always @(sbs_engine0_sbs_addrgen0_w_sel1, sbs_engine0_sbs_lanes0_sbs_lane0_code_q, sbs_engine0_sbs_lanes0_sbs_lane0_wrd) begin: sbs_engine0_sbs_lanes0_sbs_lane0_code_select
+    if (sbs_engine0_sbs_addrgen0_w_sel1) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_code1 = sbs_engine0_sbs_lanes0_sbs_lane0_wrd;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_code1 = sbs_engine0_sbs_lanes0_sbs_lane0_code_q;
+    end
+end
+
+
+
+assign sbs_engine0_sbs_lanes0_sbs_lane0_h1 = sbs_engine0_sbs_lanes0_sbs_lane0_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lanes0_sbs_lane0_c_prev1 = sbs_engine0_sbs_lanes0_sbs_lane0_rd[5-1:0];
+assign sbs_engine0_sbs_lanes0_sbs_lane0_h_out = sbs_engine0_sbs_lanes0_sbs_lane0_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lanes0_sbs_lane0_c_prev1, sbs_engine0_sbs_lanes0_sbs_lane0_h1) begin: sbs_engine0_sbs_lanes0_sbs_lane0_weight_product0_comb
+    reg [5-1:0] e;
+    reg [26-1:0] base;
+    e = sbs_engine0_sbs_lanes0_sbs_lane0_c_prev1[(4 + 1)-1:1];
+    base = 26'h0;
+    if ((1 == 1)) begin
+        if (sbs_engine0_sbs_lanes0_sbs_lane0_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lanes0_sbs_lane0_h1 << 1) + sbs_engine0_sbs_lanes0_sbs_lane0_h1);
+        end
+        else begin
+            base = (sbs_engine0_sbs_lanes0_sbs_lane0_h1 << 1);
+        end
+    end
+    else begin
+        base = sbs_engine0_sbs_lanes0_sbs_lane0_h1;
+    end
+    if ((e == 15)) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_pold1 = 0;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+    end
+end
+
+
+always @(sbs_engine0_sbs_lanes0_sbs_lane0_code5, sbs_engine0_sbs_lanes0_sbs_lane0_hn5) begin: sbs_engine0_sbs_lanes0_sbs_lane0_weight_product1_comb
+    reg [5-1:0] e;
+    reg [26-1:0] base;
+    e = sbs_engine0_sbs_lanes0_sbs_lane0_code5[(4 + 1)-1:1];
+    base = 26'h0;
+    if ((1 == 1)) begin
+        if (sbs_engine0_sbs_lanes0_sbs_lane0_code5[0]) begin
+            base = ((sbs_engine0_sbs_lanes0_sbs_lane0_hn5 << 1) + sbs_engine0_sbs_lanes0_sbs_lane0_hn5);
+        end
+        else begin
+            base = (sbs_engine0_sbs_lanes0_sbs_lane0_hn5 << 1);
+        end
+    end
+    else begin
+        base = sbs_engine0_sbs_lanes0_sbs_lane0_hn5;
+    end
+    if ((e == 15)) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_pn_c = 0;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+    end
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane0_pipe
+    reg [46-1:0] corr;
+    reg [29-1:0] acc;
+    sbs_engine0_sbs_lanes0_sbs_lane0_code_q <= sbs_engine0_sbs_lanes0_sbs_lane0_code_in;
+    sbs_engine0_sbs_lanes0_sbs_lane0_code2 <= sbs_engine0_sbs_lanes0_sbs_lane0_code1;
+    sbs_engine0_sbs_lanes0_sbs_lane0_pold2 <= sbs_engine0_sbs_lanes0_sbs_lane0_pold1;
+    sbs_engine0_sbs_lanes0_sbs_lane0_h2 <= sbs_engine0_sbs_lanes0_sbs_lane0_h1;
+    sbs_engine0_sbs_lanes0_sbs_lane0_code3 <= sbs_engine0_sbs_lanes0_sbs_lane0_code2;
+    sbs_engine0_sbs_lanes0_sbs_lane0_h3 <= sbs_engine0_sbs_lanes0_sbs_lane0_h2;
+    sbs_engine0_sbs_lanes0_sbs_lane0_ps3 <= (((((sbs_engine0_sbs_lanes0_sbs_lane0_pold2 >>> sbs_engine0_sbs_lanes0_sh_r) << sbs_engine0_sbs_lanes0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lanes0_sbs_lane0_code4 <= sbs_engine0_sbs_lanes0_sbs_lane0_code3;
+    sbs_engine0_sbs_lanes0_sbs_lane0_h4 <= sbs_engine0_sbs_lanes0_sbs_lane0_h3;
+    sbs_engine0_sbs_lanes0_sbs_lane0_t1 <= (sbs_engine0_sbs_lanes0_sbs_lane0_h3 * sbs_engine0_sbs_regfile0_c1);
+    sbs_engine0_sbs_lanes0_sbs_lane0_t2 <= (sbs_engine0_sbs_lanes0_sbs_lane0_ps3[17-1:0] * sbs_engine0_sbs_lanes0_rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_engine0_sbs_lanes0_sbs_lane0_ps3[17]) begin
+        corr = (sbs_engine0_sbs_lanes0_rq << 17);
+    end
+    if (sbs_engine0_sbs_lanes0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lanes0_sbs_lane0_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane0_t2c <= corr;
+    sbs_engine0_sbs_lanes0_sbs_lane0_code5 <= sbs_engine0_sbs_lanes0_sbs_lane0_code4;
+    if (sbs_engine0_sbs_regfile0_pending) begin
+        acc = 29'h0;
+        acc = $signed((((sbs_engine0_sbs_lanes0_sbs_lane0_t1 + sbs_engine0_sbs_lanes0_sbs_lane0_t2) + sbs_engine0_sbs_lanes0_sbs_lane0_t2c) + (1 << (17 - 1))) >>> 17);
+        if ((acc > 16777215)) begin
+            sbs_engine0_sbs_lanes0_sbs_lane0_hn5 <= 16777215;
+        end
+        else begin
+            sbs_engine0_sbs_lanes0_sbs_lane0_hn5 <= acc[24-1:0];
+        end
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_hn5 <= sbs_engine0_sbs_lanes0_sbs_lane0_h4;
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane0_pnew <= sbs_engine0_sbs_lanes0_sbs_lane0_pn_c;
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane1_ram
+    if (sbs_engine0_sbs_handshake0_load_we) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_mem[sbs_engine0_sbs_addrgen0_raddr] <= ((sbs_engine0_sbs_lanes0_sbs_lane1_h_in << 5) | 31);
+    end
+    else if (sbs_engine0_sbs_addrgen0_v4) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_mem[sbs_engine0_sbs_addrgen0_a4] <= ((sbs_engine0_sbs_lanes0_sbs_lane1_hn5 << 5) | sbs_engine0_sbs_lanes0_sbs_lane1_code5);
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane1_rd <= sbs_engine0_sbs_lanes0_sbs_lane1_mem[sbs_engine0_sbs_addrgen0_raddr];
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane1_wram
+    if (sbs_engine0_sbs_addrgen0_w_we) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_wmem[sbs_engine0_sbs_addrgen0_w_raddr] <= s_axis_w_tdata[10-1:5];
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane1_wrd <= sbs_engine0_sbs_lanes0_sbs_lane1_wmem[sbs_engine0_sbs_addrgen0_w_raddr];
+end
+
+
+always @(sbs_engine0_sbs_addrgen0_w_sel1, sbs_engine0_sbs_lanes0_sbs_lane1_code_q, sbs_engine0_sbs_lanes0_sbs_lane1_wrd) begin: sbs_engine0_sbs_lanes0_sbs_lane1_code_select
+    if (sbs_engine0_sbs_addrgen0_w_sel1) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_code1 = sbs_engine0_sbs_lanes0_sbs_lane1_wrd;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_code1 = sbs_engine0_sbs_lanes0_sbs_lane1_code_q;
+    end
+end
+
+
+
+assign sbs_engine0_sbs_lanes0_sbs_lane1_h1 = sbs_engine0_sbs_lanes0_sbs_lane1_rd[(24 + 5)-1:5];
+assign sbs_engine0_sbs_lanes0_sbs_lane1_c_prev1 = sbs_engine0_sbs_lanes0_sbs_lane1_rd[5-1:0];
+assign sbs_engine0_sbs_lanes0_sbs_lane1_h_out = sbs_engine0_sbs_lanes0_sbs_lane1_rd[(24 + 5)-1:5];
+
+
+always @(sbs_engine0_sbs_lanes0_sbs_lane1_c_prev1, sbs_engine0_sbs_lanes0_sbs_lane1_h1) begin: sbs_engine0_sbs_lanes0_sbs_lane1_weight_product2_comb
+    reg [5-1:0] e;
+    reg [26-1:0] base;
+    e = sbs_engine0_sbs_lanes0_sbs_lane1_c_prev1[(4 + 1)-1:1];
+    base = 26'h0;
+    if ((1 == 1)) begin
+        if (sbs_engine0_sbs_lanes0_sbs_lane1_c_prev1[0]) begin
+            base = ((sbs_engine0_sbs_lanes0_sbs_lane1_h1 << 1) + sbs_engine0_sbs_lanes0_sbs_lane1_h1);
+        end
+        else begin
+            base = (sbs_engine0_sbs_lanes0_sbs_lane1_h1 << 1);
+        end
+    end
+    else begin
+        base = sbs_engine0_sbs_lanes0_sbs_lane1_h1;
+    end
+    if ((e == 15)) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_pold1 = 0;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_pold1 = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+    end
+end
+
+
+always @(sbs_engine0_sbs_lanes0_sbs_lane1_code5, sbs_engine0_sbs_lanes0_sbs_lane1_hn5) begin: sbs_engine0_sbs_lanes0_sbs_lane1_weight_product3_comb
+    reg [5-1:0] e;
+    reg [26-1:0] base;
+    e = sbs_engine0_sbs_lanes0_sbs_lane1_code5[(4 + 1)-1:1];
+    base = 26'h0;
+    if ((1 == 1)) begin
+        if (sbs_engine0_sbs_lanes0_sbs_lane1_code5[0]) begin
+            base = ((sbs_engine0_sbs_lanes0_sbs_lane1_hn5 << 1) + sbs_engine0_sbs_lanes0_sbs_lane1_hn5);
+        end
+        else begin
+            base = (sbs_engine0_sbs_lanes0_sbs_lane1_hn5 << 1);
+        end
+    end
+    else begin
+        base = sbs_engine0_sbs_lanes0_sbs_lane1_hn5;
+    end
+    if ((e == 15)) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_pn_c = 0;
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_pn_c = ($signed({1'b0, base}) << (14 - $signed({1'b0, e})));
+    end
+end
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_lanes0_sbs_lane1_pipe
+    reg [46-1:0] corr;
+    reg [29-1:0] acc;
+    sbs_engine0_sbs_lanes0_sbs_lane1_code_q <= sbs_engine0_sbs_lanes0_sbs_lane1_code_in;
+    sbs_engine0_sbs_lanes0_sbs_lane1_code2 <= sbs_engine0_sbs_lanes0_sbs_lane1_code1;
+    sbs_engine0_sbs_lanes0_sbs_lane1_pold2 <= sbs_engine0_sbs_lanes0_sbs_lane1_pold1;
+    sbs_engine0_sbs_lanes0_sbs_lane1_h2 <= sbs_engine0_sbs_lanes0_sbs_lane1_h1;
+    sbs_engine0_sbs_lanes0_sbs_lane1_code3 <= sbs_engine0_sbs_lanes0_sbs_lane1_code2;
+    sbs_engine0_sbs_lanes0_sbs_lane1_h3 <= sbs_engine0_sbs_lanes0_sbs_lane1_h2;
+    sbs_engine0_sbs_lanes0_sbs_lane1_ps3 <= (((((sbs_engine0_sbs_lanes0_sbs_lane1_pold2 >>> sbs_engine0_sbs_lanes0_sh_r) << sbs_engine0_sbs_lanes0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+    sbs_engine0_sbs_lanes0_sbs_lane1_code4 <= sbs_engine0_sbs_lanes0_sbs_lane1_code3;
+    sbs_engine0_sbs_lanes0_sbs_lane1_h4 <= sbs_engine0_sbs_lanes0_sbs_lane1_h3;
+    sbs_engine0_sbs_lanes0_sbs_lane1_t1 <= (sbs_engine0_sbs_lanes0_sbs_lane1_h3 * sbs_engine0_sbs_regfile0_c1);
+    sbs_engine0_sbs_lanes0_sbs_lane1_t2 <= (sbs_engine0_sbs_lanes0_sbs_lane1_ps3[17-1:0] * sbs_engine0_sbs_lanes0_rq[(25 - 1)-1:0]);
+    corr = 46'h0;
+    corr = 0;
+    if (sbs_engine0_sbs_lanes0_sbs_lane1_ps3[17]) begin
+        corr = (sbs_engine0_sbs_lanes0_rq << 17);
+    end
+    if (sbs_engine0_sbs_lanes0_rq[(25 - 1)]) begin
+        corr = ($signed({1'b0, corr}) + ($signed({1'b0, sbs_engine0_sbs_lanes0_sbs_lane1_ps3[17-1:0]}) << (25 - 1)));
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane1_t2c <= corr;
+    sbs_engine0_sbs_lanes0_sbs_lane1_code5 <= sbs_engine0_sbs_lanes0_sbs_lane1_code4;
+    if (sbs_engine0_sbs_regfile0_pending) begin
+        acc = 29'h0;
+        acc = $signed((((sbs_engine0_sbs_lanes0_sbs_lane1_t1 + sbs_engine0_sbs_lanes0_sbs_lane1_t2) + sbs_engine0_sbs_lanes0_sbs_lane1_t2c) + (1 << (17 - 1))) >>> 17);
+        if ((acc > 16777215)) begin
+            sbs_engine0_sbs_lanes0_sbs_lane1_hn5 <= 16777215;
+        end
+        else begin
+            sbs_engine0_sbs_lanes0_sbs_lane1_hn5 <= acc[24-1:0];
+        end
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_hn5 <= sbs_engine0_sbs_lanes0_sbs_lane1_h4;
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane1_pnew <= sbs_engine0_sbs_lanes0_sbs_lane1_pn_c;
+end
+
+
+
+assign sbs_engine0_sbs_lanes0_adder_tree0_lo = sbs_engine0_sbs_lanes0_adder_tree0_adder_tree1_a;
+
+
+
+assign sbs_engine0_sbs_lanes0_adder_tree0_hi = sbs_engine0_sbs_lanes0_adder_tree0_adder_tree2_a;
+
+
+
+assign sbs_engine0_sbs_lanes0_r_beat = (sbs_engine0_sbs_lanes0_adder_tree0_lo + sbs_engine0_sbs_lanes0_adder_tree0_hi);
+
+
+always @(s_axis_h_tdata[24-1:0], s_axis_w_tdata[5-1:0], sbs_engine0_sbs_control0_internal, sbs_engine0_sbs_control0_issue, sbs_engine0_sbs_control0_short_fill, sbs_engine0_sbs_lanes0_sbs_lane0_pnew) begin: sbs_engine0_sbs_lanes0_lane_io0_io
+    if ((sbs_engine0_sbs_control0_issue && (!sbs_engine0_sbs_control0_internal) && (!sbs_engine0_sbs_control0_short_fill))) begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_code_in = s_axis_w_tdata[5-1:0];
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane0_code_in = 31;
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane0_h_in = s_axis_h_tdata[24-1:0];
+    sbs_engine0_sbs_lanes0_adder_tree0_adder_tree1_a = sbs_engine0_sbs_lanes0_sbs_lane0_pnew;
+end
+
+
+always @(s_axis_h_tdata[48-1:24], s_axis_w_tdata[10-1:5], sbs_engine0_sbs_control0_internal, sbs_engine0_sbs_control0_issue, sbs_engine0_sbs_control0_short_fill, sbs_engine0_sbs_lanes0_sbs_lane1_pnew) begin: sbs_engine0_sbs_lanes0_lane_io1_io
+    if ((sbs_engine0_sbs_control0_issue && (!sbs_engine0_sbs_control0_internal) && (!sbs_engine0_sbs_control0_short_fill))) begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_code_in = s_axis_w_tdata[10-1:5];
+    end
+    else begin
+        sbs_engine0_sbs_lanes0_sbs_lane1_code_in = 31;
+    end
+    sbs_engine0_sbs_lanes0_sbs_lane1_h_in = s_axis_h_tdata[48-1:24];
+    sbs_engine0_sbs_lanes0_adder_tree0_adder_tree2_a = sbs_engine0_sbs_lanes0_sbs_lane1_pnew;
+end
+
+
+
+assign m_axis_h_tdata = sbs_engine0_sbs_lanes0_h_packed;
+
+
+always @(posedge clk) begin: sbs_engine0_sbs_divider0_divider
     integer n;
     integer k;
     reg [18-1:0] rn;
@@ -821,346 +1168,78 @@ always @(posedge clk) begin: sbs_engine0_control
     reg [26-1:0] nn;
     integer _j;
     if (rst == 1) begin
-        sbs_engine0_a0 <= 0;
-        sbs_engine0_a1 <= 0;
-        sbs_engine0_a2 <= 0;
-        sbs_engine0_a3 <= 0;
-        sbs_engine0_a4 <= 0;
-        sbs_engine0_beat <= 0;
-        sbs_engine0_c1 <= 119156;
-        sbs_engine0_cmd_dump <= 0;
-        sbs_engine0_cmd_load <= 0;
-        sbs_engine0_cmd_loadw <= 0;
-        sbs_engine0_cyc <= 0;
-        sbs_engine0_drop <= 0;
-        sbs_engine0_error <= 0;
-        sbs_engine0_flush <= 0;
-        sbs_engine0_internal <= 0;
-        sbs_engine0_ip_sel <= 0;
-        sbs_engine0_issue_done <= 0;
-        sbs_engine0_n_dropped <= 0;
-        sbs_engine0_n_h <= 64;
-        sbs_engine0_n_ip <= 1;
-        sbs_engine0_n_rows <= 1024;
-        sbs_engine0_n_skipped <= 0;
-        sbs_engine0_n_updates <= 0;
-        sbs_engine0_nlow <= 0;
-        sbs_engine0_pending <= 0;
-        sbs_engine0_quo <= 0;
-        sbs_engine0_r <= 0;
-        sbs_engine0_rem <= 0;
-        sbs_engine0_row_cycles <= 0;
-        sbs_engine0_row_sel <= 0;
-        sbs_engine0_rs <= 0;
-        sbs_engine0_sh_l <= 0;
-        sbs_engine0_sh_r <= 0;
-        sbs_engine0_short_fill <= 0;
-        sbs_engine0_state <= 4'b0000;
-        sbs_engine0_steps <= 0;
-        sbs_engine0_theta <= 0;
-        sbs_engine0_v0 <= 0;
-        sbs_engine0_v1 <= 0;
-        sbs_engine0_v2 <= 0;
-        sbs_engine0_v3 <= 0;
-        sbs_engine0_v4 <= 0;
-        sbs_engine0_v5 <= 0;
+        sbs_engine0_sbs_divider0_nlow <= 0;
+        sbs_engine0_sbs_divider0_quo <= 0;
+        sbs_engine0_sbs_divider0_rem <= 0;
+        sbs_engine0_sbs_divider0_rs <= 0;
+        sbs_engine0_sbs_divider0_steps <= 0;
+        sbs_engine0_sbs_handshake0_r <= 0;
+        sbs_engine0_sbs_lanes0_sh_l <= 0;
+        sbs_engine0_sbs_lanes0_sh_r <= 0;
     end
     else begin
-        if ((sbs_engine0_reg_wr && (!sbs_engine0_reg_err))) begin
-            case (sbs_engine0_reg_addr)
-                'h2: begin
-                    if (sbs_engine0_reg_wdata[0]) begin
-                        sbs_engine0_cmd_load <= 1'b1;
-                    end
-                    if (sbs_engine0_reg_wdata[1]) begin
-                        sbs_engine0_cmd_dump <= 1'b1;
-                    end
-                    if ((sbs_engine0_reg_wdata[3] && 1'b1)) begin
-                        sbs_engine0_cmd_loadw <= 1'b1;
-                    end
-                    if (sbs_engine0_reg_wdata[2]) begin
-                        sbs_engine0_error <= 0;
-                        sbs_engine0_n_updates <= 0;
-                        sbs_engine0_n_skipped <= 0;
-                        sbs_engine0_n_dropped <= 0;
-                    end
-                end
-                'h4: begin
-                    sbs_engine0_error <= (sbs_engine0_error & (~sbs_engine0_reg_wdata[5-1:0]));
-                end
-                'h5: begin
-                    sbs_engine0_n_h <= sbs_engine0_reg_wdata[7-1:0];
-                end
-                'h6: begin
-                    sbs_engine0_c1 <= sbs_engine0_reg_wdata[17-1:0];
-                end
-                'h7: begin
-                    sbs_engine0_theta[32-1:0] <= sbs_engine0_reg_wdata;
-                end
-                'h8: begin
-                    sbs_engine0_theta[64-1:32] <= sbs_engine0_reg_wdata;
-                end
-                'hd: begin
-                    sbs_engine0_n_ip <= sbs_engine0_reg_wdata[(10 + 1)-1:0];
-                end
-                'he: begin
-                    sbs_engine0_n_rows <= sbs_engine0_reg_wdata[(10 + 1)-1:0];
-                end
-            endcase
+        if ((sbs_engine0_sbs_control0_state == 4'b0000)) begin
+            sbs_engine0_sbs_handshake0_r <= 0;
         end
-        sbs_engine0_cyc <= (sbs_engine0_cyc + 1);
-        sbs_engine0_v0 <= sbs_engine0_issue;
-        sbs_engine0_v1 <= sbs_engine0_v0;
-        sbs_engine0_v2 <= sbs_engine0_v1;
-        sbs_engine0_v3 <= sbs_engine0_v2;
-        sbs_engine0_v4 <= sbs_engine0_v3;
-        sbs_engine0_v5 <= sbs_engine0_v4;
-        sbs_engine0_a0 <= sbs_engine0_raddr;
-        sbs_engine0_a1 <= sbs_engine0_a0;
-        sbs_engine0_a2 <= sbs_engine0_a1;
-        sbs_engine0_a3 <= sbs_engine0_a2;
-        sbs_engine0_a4 <= sbs_engine0_a3;
-        if (sbs_engine0_v5) begin
-            sbs_engine0_r <= (sbs_engine0_r + sbs_engine0_r_beat);
+        else if (sbs_engine0_sbs_addrgen0_v5) begin
+            sbs_engine0_sbs_handshake0_r <= (sbs_engine0_sbs_handshake0_r + sbs_engine0_sbs_lanes0_r_beat);
         end
-        case (sbs_engine0_state)
-            4'b0000: begin
-                sbs_engine0_beat <= 0;
-                sbs_engine0_drop <= 1'b0;
-                sbs_engine0_short_fill <= 1'b0;
-                sbs_engine0_issue_done <= 1'b0;
-                sbs_engine0_r <= 0;
-                if (sbs_engine0_cmd_load) begin
-                    sbs_engine0_cmd_load <= 1'b0;
-                    sbs_engine0_pending <= 1'b0;
-                    sbs_engine0_ip_sel <= 0;
-                    sbs_engine0_state <= 4'b0001;
-                end
-                else if (sbs_engine0_cmd_loadw) begin
-                    sbs_engine0_cmd_loadw <= 1'b0;
-                    sbs_engine0_row_sel <= 0;
-                    sbs_engine0_state <= 4'b1011;
-                end
-                else if ((sbs_engine0_cmd_dump || (s_axis_s_tvalid && (!sbs_engine0_s_take)))) begin
-                    if (sbs_engine0_pending) begin
-                        sbs_engine0_flush <= 1'b1;
-                        sbs_engine0_internal <= 1'b1;
-                        sbs_engine0_state <= 4'b0011;
-                    end
-                    else if (sbs_engine0_cmd_dump) begin
-                        sbs_engine0_cmd_dump <= 1'b0;
-                        sbs_engine0_ip_sel <= 0;
-                        sbs_engine0_state <= 4'b1001;
-                    end
-                end
-                else if (sbs_engine0_s_take) begin
-                    if (sbs_engine0_s_bad) begin
-                        sbs_engine0_error <= (sbs_engine0_error | 16);
-                        sbs_engine0_n_dropped <= (sbs_engine0_n_dropped + 1);
-                    end
-                    else begin
-                        sbs_engine0_flush <= 1'b0;
-                        sbs_engine0_internal <= 1'b1;
-                        sbs_engine0_ip_sel <= sbs_engine0_s_ip;
-                        sbs_engine0_row_sel <= sbs_engine0_s_row;
-                        sbs_engine0_cyc <= 2;
-                        sbs_engine0_state <= 4'b0011;
-                    end
-                end
-                else if ((s_axis_w_tvalid && (!1'b1))) begin
-                    sbs_engine0_flush <= 1'b0;
-                    sbs_engine0_internal <= 1'b0;
-                    sbs_engine0_cyc <= 2;
-                    sbs_engine0_state <= 4'b0011;
+        if (((sbs_engine0_sbs_control0_state == 4'b0110) && (!sbs_engine0_sbs_control0_skip))) begin
+            n = 0;
+            for (k=0; k<46; k=k+1) begin
+                if (sbs_engine0_sbs_handshake0_r[k]) begin
+                    n = (k + 1);
                 end
             end
-            4'b0001: begin
-                if (sbs_engine0_h_fire) begin
-                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
-                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
-                        sbs_engine0_beat <= 0;
-                        sbs_engine0_ip_sel <= (sbs_engine0_ip_sel + 1);
-                    end
-                    if (((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_ip)) begin
-                        if (s_axis_h_tlast) begin
-                            sbs_engine0_state <= 4'b0000;
-                        end
-                        else begin
-                            sbs_engine0_error <= (sbs_engine0_error | 2);
-                            sbs_engine0_state <= 4'b0010;
-                        end
-                    end
-                    else if (s_axis_h_tlast) begin
-                        sbs_engine0_error <= (sbs_engine0_error | 1);
-                        sbs_engine0_state <= 4'b0000;
-                    end
+            if ((n >= (17 + 1))) begin
+                sbs_engine0_sbs_lanes0_sh_r <= (n - (17 + 1));
+                sbs_engine0_sbs_lanes0_sh_l <= 0;
+            end
+            else begin
+                sbs_engine0_sbs_lanes0_sh_r <= 0;
+                sbs_engine0_sbs_lanes0_sh_l <= ((17 + 1) - n);
+            end
+        end
+        if ((sbs_engine0_sbs_control0_state == 4'b0111)) begin
+            rn = 18'h0;
+            ce = 18'h0;
+            nm = 43'h0;
+            rn = (((((sbs_engine0_sbs_handshake0_r >>> sbs_engine0_sbs_lanes0_sh_r) << sbs_engine0_sbs_lanes0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
+            ce = ((1 << 17) - sbs_engine0_sbs_regfile0_c1);
+            nm = ((ce << 24) + (rn >>> 1));
+            sbs_engine0_sbs_divider0_rs <= rn;
+            sbs_engine0_sbs_divider0_nlow <= nm[26-1:0];
+            sbs_engine0_sbs_divider0_rem <= nm[((24 + 17) + 2)-1:26];
+            sbs_engine0_sbs_divider0_quo <= 0;
+            sbs_engine0_sbs_divider0_steps <= 0;
+        end
+        if ((sbs_engine0_sbs_control0_state == 4'b1000)) begin
+            rr = 20'h0;
+            qq = 26'h0;
+            nn = 26'h0;
+            rr = sbs_engine0_sbs_divider0_rem;
+            qq = sbs_engine0_sbs_divider0_quo;
+            nn = sbs_engine0_sbs_divider0_nlow;
+            for (_j=0; _j<2; _j=_j+1) begin
+                rr = ((rr << 1) | nn[(26 - 1)]);
+                nn = (nn << 1);
+                qq = (qq << 1);
+                if ((rr >= sbs_engine0_sbs_divider0_rs)) begin
+                    rr = (rr - sbs_engine0_sbs_divider0_rs);
+                    qq[0] = 1;
                 end
             end
-            4'b1011: begin
-                if (sbs_engine0_w_fire) begin
-                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
-                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
-                        sbs_engine0_beat <= 0;
-                        sbs_engine0_row_sel <= (sbs_engine0_row_sel + 1);
-                    end
-                    if (((sbs_engine0_beat == sbs_engine0_last_beat) && sbs_engine0_last_row)) begin
-                        if (s_axis_w_tlast) begin
-                            sbs_engine0_state <= 4'b0000;
-                        end
-                        else begin
-                            sbs_engine0_error <= (sbs_engine0_error | 8);
-                            sbs_engine0_state <= 4'b1100;
-                        end
-                    end
-                    else if (s_axis_w_tlast) begin
-                        sbs_engine0_error <= (sbs_engine0_error | 4);
-                        sbs_engine0_state <= 4'b0000;
-                    end
-                end
-            end
-            4'b1100: begin
-                if ((sbs_engine0_w_fire && s_axis_w_tlast)) begin
-                    sbs_engine0_state <= 4'b0000;
-                end
-            end
-            4'b0010: begin
-                if ((sbs_engine0_h_fire && s_axis_h_tlast)) begin
-                    sbs_engine0_state <= 4'b0000;
-                end
-            end
-            4'b0011: begin
-                if (sbs_engine0_issue) begin
-                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
-                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
-                        sbs_engine0_issue_done <= 1'b1;
-                        sbs_engine0_state <= 4'b0100;
-                    end
-                    if (sbs_engine0_w_fire) begin
-                        if (((sbs_engine0_beat == sbs_engine0_last_beat) && (!s_axis_w_tlast))) begin
-                            sbs_engine0_error <= (sbs_engine0_error | 8);
-                            sbs_engine0_drop <= 1'b1;
-                        end
-                        else if (((sbs_engine0_beat != sbs_engine0_last_beat) && s_axis_w_tlast)) begin
-                            sbs_engine0_error <= (sbs_engine0_error | 4);
-                            sbs_engine0_drop <= 1'b1;
-                            sbs_engine0_short_fill <= 1'b1;
-                        end
-                    end
-                end
-            end
-            4'b0100: begin
-                if ((!(sbs_engine0_v0 || sbs_engine0_v1 || sbs_engine0_v2 || sbs_engine0_v3 || sbs_engine0_v4 || sbs_engine0_v5))) begin
-                    if ((sbs_engine0_drop && (!sbs_engine0_short_fill))) begin
-                        sbs_engine0_state <= 4'b0101;
-                    end
-                    else begin
-                        sbs_engine0_state <= 4'b0110;
-                    end
-                end
-            end
-            4'b0101: begin
-                if ((sbs_engine0_w_fire && s_axis_w_tlast)) begin
-                    sbs_engine0_state <= 4'b0110;
-                end
-            end
-            4'b0110: begin
-                if ((sbs_engine0_flush || sbs_engine0_drop || (sbs_engine0_r <= sbs_engine0_theta))) begin
-                    sbs_engine0_pending <= 1'b0;
-                    if (sbs_engine0_drop) begin
-                        sbs_engine0_n_dropped <= (sbs_engine0_n_dropped + 1);
-                    end
-                    else if ((!sbs_engine0_flush)) begin
-                        sbs_engine0_n_skipped <= (sbs_engine0_n_skipped + 1);
-                    end
-                    if ((!sbs_engine0_flush)) begin
-                        sbs_engine0_row_cycles <= sbs_engine0_cyc;
-                    end
-                    sbs_engine0_state <= 4'b0000;
-                end
-                else begin
-                    n = 0;
-                    for (k=0; k<46; k=k+1) begin
-                        if (sbs_engine0_r[k]) begin
-                            n = (k + 1);
-                        end
-                    end
-                    if ((n >= (17 + 1))) begin
-                        sbs_engine0_sh_r <= (n - (17 + 1));
-                        sbs_engine0_sh_l <= 0;
-                    end
-                    else begin
-                        sbs_engine0_sh_r <= 0;
-                        sbs_engine0_sh_l <= ((17 + 1) - n);
-                    end
-                    sbs_engine0_state <= 4'b0111;
-                end
-            end
-            4'b0111: begin
-                rn = 18'h0;
-                ce = 18'h0;
-                nm = 43'h0;
-                rn = (((((sbs_engine0_r >>> sbs_engine0_sh_r) << sbs_engine0_sh_l) + 1) >>> 1) & ((1 << (17 + 1)) - 1));
-                ce = ((1 << 17) - sbs_engine0_c1);
-                nm = ((ce << 24) + (rn >>> 1));
-                sbs_engine0_rs <= rn;
-                sbs_engine0_nlow <= nm[26-1:0];
-                sbs_engine0_rem <= nm[((24 + 17) + 2)-1:26];
-                sbs_engine0_quo <= 0;
-                sbs_engine0_steps <= 0;
-                sbs_engine0_state <= 4'b1000;
-            end
-            4'b1000: begin
-                rr = 20'h0;
-                qq = 26'h0;
-                nn = 26'h0;
-                rr = sbs_engine0_rem;
-                qq = sbs_engine0_quo;
-                nn = sbs_engine0_nlow;
-                for (_j=0; _j<2; _j=_j+1) begin
-                    rr = ((rr << 1) | nn[(26 - 1)]);
-                    nn = (nn << 1);
-                    qq = (qq << 1);
-                    if ((rr >= sbs_engine0_rs)) begin
-                        rr = (rr - sbs_engine0_rs);
-                        qq[0] = 1;
-                    end
-                end
-                sbs_engine0_rem <= rr[(17 + 2)-1:0];
-                sbs_engine0_quo <= qq;
-                sbs_engine0_nlow <= nn;
-                sbs_engine0_steps <= (sbs_engine0_steps + 1);
-                if (($signed({1'b0, sbs_engine0_steps}) == (13 - 1))) begin
-                    sbs_engine0_state <= 4'b0000;
-                    sbs_engine0_pending <= 1'b1;
-                    sbs_engine0_n_updates <= (sbs_engine0_n_updates + 1);
-                    sbs_engine0_row_cycles <= sbs_engine0_cyc;
-                end
-            end
-            4'b1001: begin
-                sbs_engine0_state <= 4'b1010;
-            end
-            4'b1010: begin
-                if (m_axis_h_tready) begin
-                    sbs_engine0_beat <= (sbs_engine0_beat + 1);
-                    sbs_engine0_state <= 4'b1001;
-                    if ((sbs_engine0_beat == sbs_engine0_last_beat)) begin
-                        sbs_engine0_beat <= 0;
-                        sbs_engine0_ip_sel <= (sbs_engine0_ip_sel + 1);
-                        if (sbs_engine0_last_ip) begin
-                            sbs_engine0_state <= 4'b0000;
-                        end
-                    end
-                end
-            end
-            default: begin
-                sbs_engine0_state <= 4'b0000;
-            end
-        endcase
+            sbs_engine0_sbs_divider0_rem <= rr[(17 + 2)-1:0];
+            sbs_engine0_sbs_divider0_quo <= qq;
+            sbs_engine0_sbs_divider0_nlow <= nn;
+            sbs_engine0_sbs_divider0_steps <= (sbs_engine0_sbs_divider0_steps + 1);
+        end
     end
 end
 
 
 
-assign sbs_engine0_rq = sbs_engine0_quo[25-1:0];
+assign sbs_engine0_sbs_lanes0_rq = sbs_engine0_sbs_divider0_quo[25-1:0];
+assign sbs_engine0_sbs_control0_div_last = ($signed({1'b0, sbs_engine0_sbs_divider0_steps}) == (13 - 1));
 
 endmodule
