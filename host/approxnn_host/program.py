@@ -33,6 +33,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .layers import fc_shape
+
 FORMAT = "approxnn-program-1"
 SCALARS = ("h", "w", "c", "oc", "fh", "fw", "sy", "sx", "pt", "pl", "oh", "ow", "zp_in",
            "zp_out", "act_min", "act_max", "mode", "depthwise", "dm")
@@ -148,7 +150,7 @@ class GoldenEngine:
         self.mul, self.lanes, self.cycles = mul, lanes, 0
 
     def run_layer(self, lay):
-        from verif.cnn.engine_env import golden  # noqa: PLC0415 - repository only
+        from verif.cnn.engine.layers import golden  # noqa: PLC0415 - repository only
 
         self.cycles = cycle_formula(lay, self.lanes)
         o = getattr(lay, "origin", None) or {"h": lay.h, "padding": "SAME" if lay.pt or lay.pl
@@ -240,12 +242,6 @@ def cycles_per_op(prog: Program, cycles) -> dict:
 # ------------------------------------------------------------------------------ compiling
 
 
-def _fc_shape(k):
-    from verif.cnn.engine_env import fc_shape  # noqa: PLC0415 - repository only
-
-    return fc_shape(k)
-
-
 def compile_graph(graph, lanes=4, ibuf=4096, wbuf=4096, cmax=64) -> Program:
     """The engine program of ``graph`` (a :class:`refmodels.cnn.graph.Graph`) for an engine
     with ``lanes`` MAC lanes, an input buffer of ``ibuf`` activations, a weight buffer of
@@ -272,7 +268,7 @@ def compile_graph(graph, lanes=4, ibuf=4096, wbuf=4096, cmax=64) -> Program:
         if t == "fully_connected":
             w = graph.arrays[nm + ".w"]
             oc, k = w.shape
-            h, wd, c = _fc_shape(k)
+            h, wd, c = fc_shape(k)
             wt = w.reshape(oc, h, wd, c)
             lay = dict(base, h=h, w=wd, c=c, fh=h, fw=wd, sy=1, sx=1, pt=0, pl=0, oh=1, ow=1,
                        mode=0, depthwise=0)
