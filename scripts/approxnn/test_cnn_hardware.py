@@ -13,6 +13,7 @@ from approxnn.cnn_hardware import (
     summarise,
 )
 from approxnn.eda.sim import simulator_available
+from verif.common.tiers import nightly
 
 
 def test_parse_configs_accepts_and_refuses():
@@ -67,6 +68,7 @@ def test_formula_and_summary():
 
 
 @pytest.mark.sim
+@nightly  # the engine's cycles are checked in the default suite by verif/zynq/test_program.py
 def test_cycles_only_report(tmp_path, capsys):
     if not simulator_available("icarus"):
         pytest.skip("needs icarus")

@@ -109,9 +109,10 @@ def test_engine_hf6():
 
 @pytest.mark.parametrize(
     "params",
-    [pytest.param({"lanes": 8, "mul": "drum:k=4,signed=1"}, id="drum4s_p8"),
-     # the default suite runs the other lane counts and units through test_engine_int8 /
-     # test_engine_hf6 (P = 4) and the heterogeneous engine (P = 4, three units)
+    # nightly: the default suite runs the engine through test_engine_int8 / test_engine_hf6
+    # (P = 4), the heterogeneous engine (P = 4, three approximate and exact units) and the
+    # FuseSoC generator's variant (P = 2, Mitchell; its register test)
+    [pytest.param({"lanes": 8, "mul": "drum:k=4,signed=1"}, id="drum4s_p8", marks=nightly),
      pytest.param({"lanes": 1, "mul": "int8"}, id="int8_p1", marks=nightly),
      pytest.param({"lanes": 2, "mul": "mitchell:signed=0", "cmax": 8}, id="mitchell_u_p2",
                   marks=nightly),
