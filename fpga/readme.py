@@ -12,7 +12,7 @@ the golden model's outputs:
     mkdir -p pynq/approxnn_host
     cp host/approxnn_host/*.py cores/common/regmap.py cores/cnn/engine/regs/cnn_engine.json \\
        pynq/approxnn_host/
-    python -m host.approxnn_host.vectors pynq/vectors.npz --layers 8
+    python -m approxnn_host.vectors pynq/vectors.npz --layers 8
     cp {build}/{design}.bit {build}/{design}.hwh pynq/
     scp -r pynq xilinx@<board>:approxnn
 

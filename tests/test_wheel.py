@@ -54,7 +54,7 @@ def test_wheel_ships_rtl_cores_registers_and_networks(installed):
 
 
 def test_golden_models_and_registers_load_from_the_wheel(installed):
-    code = ("import refmodels, cores, approxnn, verif\n"
+    code = ("import refmodels, cores, approxnn, verif, approxnn_host\n"
             "from refmodels.cnn.net import load_network as cnn\n"
             "from refmodels.sbs.model import load_network as sbs\n"
             "from refmodels.sbs.train import NET_DIR\n"
@@ -64,7 +64,8 @@ def test_golden_models_and_registers_load_from_the_wheel(installed):
             "print(regmap.load('cnn_engine').id_value)\n"
             "from cores.common import manifest\n"
             "assert len(manifest.all_manifests()) == 8\n"
-            "for m in (refmodels, cores, approxnn, verif): print(m.__file__)\n")
+            "from verif.cnn.engine.layers import golden\n"
+            "for m in (refmodels, cores, approxnn, verif, approxnn_host): print(m.__file__)\n")
     res = run(installed, "-c", code)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.split()

@@ -6,6 +6,7 @@ from approxnn.eda.sim import simulator_available
 
 from cores.cnn import generate
 from cores.cnn.common import convert
+from verif.common.tiers import nightly
 
 COMMITTED = [generate.CNN_DIR / b / f for b in generate.BLOCKS for f in generate.rtl_files(b)]
 OTHERS = [
@@ -21,7 +22,8 @@ ENGINES = [
     {"lanes": 8, "mul": "drum:k=4,signed=1", "cmax": 64},
     {"lanes": 2, "mul": "mitchell:signed=0", "cmax": 2, "ibuf": 4096, "wbuf": 64},
     {"lanes": 1, "mul": "hf6", "cmax": 64},
-    {"lanes": 16, "mul": "hf6", "cmax": 16},
+    # P = 16 HF6: the largest conversion (about 15 s), nightly
+    pytest.param({"lanes": 16, "mul": "hf6", "cmax": 16}, marks=nightly, id="16_hf6_16"),
     {"lanes": 2, "mul": ["trunc:t=8", "drum:k=4"], "cmax": 2, "ibuf": 16, "wbuf": 4},
 ]
 pytestmark = pytest.mark.skipif(not simulator_available("verilator"), reason="needs verilator")

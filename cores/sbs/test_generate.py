@@ -9,6 +9,7 @@ from approxnn.eda.sim import simulator_available
 from cores.common import convert_block
 from cores.sbs import generate
 from cores.sbs.update.update import UpdateConfigError, check_params, module_name, top
+from verif.common.tiers import nightly
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,8 @@ def test_committed_rtl_is_lint_clean(rel):
 
 @needs_verilator
 @pytest.mark.parametrize("cfg", [(1, 4, "log2"), (2, 16, "e3m1"), (8, 64, "e4m0"),
-                                 (16, 256, "e4m1")])
+                                 # P = 16: the largest conversion, nightly
+                                 pytest.param((16, 256, "e4m1"), marks=nightly)])
 def test_other_configurations_are_lint_clean(cfg, tmp_path):
     # the waivers file lives next to rtl/: lay the file out the same way
     path = convert_block(lambda: top(*cfg), module_name(*cfg), tmp_path / "rtl")

@@ -1,6 +1,6 @@
 """Test vectors for a board: layers with the golden model's outputs, in one ``.npz`` file.
 
-    python -m host.approxnn_host.vectors OUT.npz [--layers N] [--seed S]   # in the repository
+    python -m approxnn_host.vectors OUT.npz [--layers N] [--seed S]   # in the repository
     python3 -m approxnn_host.selftest approxnn_cnn.bit OUT.npz               # on the board
 
 Written in the repository (the golden model ``refmodels.cnn`` is there), read on the board by
@@ -68,7 +68,7 @@ def make(count: int, seed: int):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m host.approxnn_host.vectors",
+    ap = argparse.ArgumentParser(prog="python -m approxnn_host.vectors",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from approxnn_host import program as P
 
-from host.approxnn_host import program as P
 from refmodels.cnn import graph_litert
 from refmodels.cnn.graph import from_network, load_graph
 from refmodels.cnn.net import load_dataset, load_network

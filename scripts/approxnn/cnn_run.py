@@ -46,7 +46,8 @@ def engine_params():
 
 
 def resolve(model: str) -> Model:
-    from host.approxnn_host import program as P  # noqa: PLC0415
+    from approxnn_host import program as P  # noqa: PLC0415
+
     from refmodels.cnn.graph import from_network, load_graph  # noqa: PLC0415
     from refmodels.cnn.net import NETWORK_DIR, load_network  # noqa: PLC0415
     from refmodels.cnn.tflite_import import load_tflite  # noqa: PLC0415
@@ -71,7 +72,7 @@ def resolve(model: str) -> Model:
 
 
 def _program(m: Model, engine=None):
-    from host.approxnn_host import program as P  # noqa: PLC0415
+    from approxnn_host import program as P  # noqa: PLC0415
 
     if m.program is not None:
         return m.program
@@ -187,8 +188,8 @@ def _pynq():
 def run_pynq(prog, xq, overlay):
     pynq = _pynq()
     Overlay, allocate = pynq.Overlay, pynq.allocate
-    from host.approxnn_host import program as P  # noqa: PLC0415
-    from host.approxnn_host.cnn import CnnEngine  # noqa: PLC0415
+    from approxnn_host import program as P  # noqa: PLC0415
+    from approxnn_host.cnn import CnnEngine  # noqa: PLC0415
 
     drv = CnnEngine(Overlay(overlay), allocate)
     eng = prog.meta["engine"]
@@ -206,7 +207,7 @@ def run_pynq(prog, xq, overlay):
 def golden_outputs(m: Model, prog, xq, mul):
     """The golden model's outputs: TFLite's reference kernels op by op on the graph (exact),
     or the program on the golden engine with the approximate unit ``mul``."""
-    from host.approxnn_host import program as P  # noqa: PLC0415
+    from approxnn_host import program as P  # noqa: PLC0415
 
     if mul is None and m.graph is not None:
         return m.graph.run(xq)
@@ -342,8 +343,9 @@ def cmd_run(args) -> int:
 
 
 def _print_cycles(prog, report):
+    from approxnn_host.program import cycles_per_op  # noqa: PLC0415
+
     from cores.zynq.generate import FREQ_HZ  # noqa: PLC0415
-    from host.approxnn_host.program import cycles_per_op  # noqa: PLC0415
 
     imgs = report["images"]
     per = [cycles_per_op(prog, im["cycles"]) for im in imgs]

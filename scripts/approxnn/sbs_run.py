@@ -83,8 +83,8 @@ def _pynq():
 def run_pynq(net, images, T, seeds, fmt, hf, overlay):
     pynq = _pynq()
     Overlay, allocate = pynq.Overlay, pynq.allocate
-    from host.approxnn_host import sbs_network  # noqa: PLC0415
-    from host.approxnn_host.sbs import SbsLayer  # noqa: PLC0415
+    from approxnn_host import sbs_network  # noqa: PLC0415
+    from approxnn_host.sbs import SbsLayer  # noqa: PLC0415
 
     states, costs = sbs_network.run(SbsLayer(Overlay(overlay), allocate), net, images, T,
                                     seeds, fmt, hf)

@@ -24,7 +24,7 @@ are in host/approxnn_host/layers.py. This module gathers their public names.
 
 from __future__ import annotations
 
-from host.approxnn_host.layers import (
+from approxnn_host.layers import (
     ACT_CODES,
     POOL_MODES,
     Layer,
@@ -35,6 +35,7 @@ from host.approxnn_host.layers import (
     split_channels,
     weight_words,
 )
+
 from verif.cnn.engine.agents import (
     BIAS,
     CAPS,

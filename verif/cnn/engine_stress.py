@@ -28,11 +28,11 @@ import random
 
 import cocotb
 import numpy as np
+from approxnn_host.layers import weight_words
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_subscriber
 
-from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.agents import config_from_env
 from verif.cnn.engine.env import EngineBase, EngineEnv
 from verif.cnn.engine.layers import is_hf6, make_layer, random_layer, to_hf6

@@ -21,6 +21,7 @@ import random
 
 import cocotb
 import numpy as np
+from approxnn_host.layers import weight_words
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import (
@@ -34,7 +35,6 @@ from cocotbext.axi import (
 )
 
 from cores.common import regmap
-from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.layers import golden, make_layer
 from verif.common import protocol
 from verif.common.axi import pause_generator

@@ -27,8 +27,9 @@ from verif.zynq.cocotb_system import ENGINE, System
 
 
 async def program_run_steps(dut):
-    from host.approxnn_host import program as P
-    from host.approxnn_host.cnn import CnnEngine
+    from approxnn_host import program as P
+    from approxnn_host.cnn import CnnEngine
+
     from verif.zynq.pynq_shim import RingAllocator, SimOverlay
 
     prog = P.load(os.environ["APPROXNN_PROGRAM"])

@@ -23,8 +23,9 @@ from verif.zynq.cocotb_system_sbs import FMT, LAYER, SbsSystem
 
 
 async def sbs_network_run_steps(dut):
-    from host.approxnn_host import sbs_network
-    from host.approxnn_host.sbs import SbsLayer
+    from approxnn_host import sbs_network
+    from approxnn_host.sbs import SbsLayer
+
     from refmodels.sbs.evaluate import load_named
     from refmodels.sbs.formats import HFixed
     from refmodels.sbs.train import load_digits_split, load_mnist_split

@@ -22,6 +22,7 @@ import random
 
 import cocotb
 import numpy as np
+from approxnn_host.layers import weight_words
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import (
@@ -37,7 +38,6 @@ from cocotbext.axi import (
 
 from cores.common import regmap
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS, WINDOW
-from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.layers import golden, make_layer
 from verif.common import protocol
 from verif.common.axi import pause_generator
@@ -204,10 +204,10 @@ class SystemDriverSeq(DirectedSeq):
 
 
 async def system_driver_steps(dut):
+    from approxnn_host import selftest, vectors
+    from approxnn_host.cnn import CnnEngine
     from cocotb.task import bridge
 
-    from host.approxnn_host import selftest, vectors
-    from host.approxnn_host.cnn import CnnEngine
     from verif.zynq.pynq_shim import SimAllocator, SimOverlay
 
     sysm = System(dut, 2)

@@ -196,9 +196,9 @@ class SbsSystemDriverSeq(DirectedSeq):
 
 
 async def sbs_system_driver_steps(dut):
+    from approxnn_host.sbs import SbsLayer
     from cocotb.task import bridge
 
-    from host.approxnn_host.sbs import SbsLayer
     from verif.zynq.pynq_shim import SimAllocator, SimOverlay
 
     sysm = SbsSystem(dut, 6)

@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 from approxnn.eda.sim import REPO_ROOT
+from approxnn_host.cnn import pack_weights
+from approxnn_host.layers import weight_words
 
 from fpga.boards import DMA_BASE, DMA_STRIDE, SYSTEMS
-from host.approxnn_host.cnn import pack_weights
-from host.approxnn_host.layers import weight_words
 from verif.cnn.engine.layers import make_layer
 
 C_DIR = REPO_ROOT / "host" / "c"
@@ -67,7 +67,7 @@ def test_weight_packing_follows_the_stream_order(kind, args, lanes):
 
 
 def test_vectors_round_trip(tmp_path):
-    from host.approxnn_host import selftest, vectors  # noqa: PLC0415
+    from approxnn_host import selftest, vectors  # noqa: PLC0415
 
     layers, outputs = vectors.make(4, 5)
     path = tmp_path / "v.npz"
@@ -145,7 +145,8 @@ def test_dma_model_registers():
 
 @pytest.mark.parametrize("width, p", [(5, 2), (24, 2), (5, 4), (24, 1)])
 def test_sbs_driver_packing_equals_the_testbench(width, p):
-    from host.approxnn_host.sbs import pack_beats, unpack_beats  # noqa: PLC0415
+    from approxnn_host.sbs import pack_beats, unpack_beats  # noqa: PLC0415
+
     from verif.sbs.env import pack  # noqa: PLC0415
 
     rng = np.random.default_rng(width * 10 + p)

@@ -6,8 +6,8 @@ the CNN and SbS systems (nightly tier: minutes)."""
 import numpy as np
 import pytest
 from approxnn.eda.sim import simulator_available
+from approxnn_host import program as P
 
-from host.approxnn_host import program as P
 from refmodels.cnn import graph_litert
 from verif.common.tiers import nightly
 

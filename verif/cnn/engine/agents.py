@@ -15,10 +15,10 @@ import os
 
 import cocotb
 import numpy as np
+from approxnn_host.layers import ACT_CODES, weight_words
 from cocotb.triggers import ClockCycles
 
 from cores.common import manifest, regmap
-from host.approxnn_host.layers import ACT_CODES, weight_words
 from refmodels.cnn import tflite as tfl
 from verif.cnn.engine.layers import FRAME_FAULTS
 from verif.common.axi import frame

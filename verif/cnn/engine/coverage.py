@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from approxnn_host.layers import POOL_MODES
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from pyuvm import ConfigDB, uvm_subscriber
 
-from host.approxnn_host.layers import POOL_MODES
 from verif.cnn.engine.agents import config_from_env
 from verif.cnn.engine.layers import RND_KINDS, ZP_BINS, golden, is_hf6, kinds_of
 from verif.cnn.pipe import coverage_holes, log_coverage

@@ -10,8 +10,8 @@ golden model's ``"reference"`` rounding path (:data:`ENGINE_ROUNDING`).
 from __future__ import annotations
 
 import numpy as np
+from approxnn_host.layers import ACT_CODES, POOL_MODES, Layer
 
-from host.approxnn_host.layers import ACT_CODES, POOL_MODES, Layer
 from refmodels.cnn import approx as apx
 from refmodels.cnn import hf6
 from refmodels.cnn import tflite as tfl

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from approxnn_host.layers import POOL_MODES, Layer
 from pyuvm import ConfigDB, uvm_sequence, uvm_sequence_item
 
-from host.approxnn_host.layers import POOL_MODES, Layer
 from verif.cnn.engine.agents import config_from_env
 from verif.cnn.engine.layers import RND_KINDS, ZP_BINS, is_hf6, layer_list, random_layer
 
 
 class LayerItem(Layer, uvm_sequence_item):
-    """A :class:`~host.approxnn_host.layers.Layer` as a sequence item."""
+    """A :class:`~approxnn_host.layers.Layer` as a sequence item."""
 
     def __init__(self, lay, name="Layer"):
         uvm_sequence_item.__init__(self, name)

@@ -8,15 +8,15 @@ import os
 import random
 
 import numpy as np
-from pyuvm import ConfigDB
-
-from host.approxnn_host.layers import (
+from approxnn_host.layers import (
     fc_shape,
     hf6_layer_of,
     layer_of,
     pool_layer_of,
     split_channels,
 )
+from pyuvm import ConfigDB
+
 from verif.cnn.engine.agents import (
     BIAS,
     CAPS,
