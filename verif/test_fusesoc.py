@@ -15,6 +15,7 @@ import yaml
 from approxnn.eda.sim import REPO_ROOT, simulator_available, tool_env
 
 from verif import fusesoc_project as proj
+from verif.common.tiers import nightly
 
 CORES = sorted((REPO_ROOT / "cores").rglob("*.core"))
 SUPPORT = {"approxnn:common:cocotb", "approxnn:gen:myhdl"}  # cores without RTL
@@ -134,13 +135,13 @@ def test_fusesoc_lint_and_synth_run(tmp_path):
 @pytest.mark.parametrize("sim_core, tests, lint_core", [
     # the SbS layer unit's cocotb tests (the digits network end to end, T=2; registers; the
     # maxima with reset during traffic) and the update unit's Verilator lint with its waivers
-    pytest.param("approxnn:sbs:layer", 3, "approxnn:sbs:update", marks=pytest.mark.skipif(
-        not os.environ.get("APPROXNN_NIGHTLY"), reason="nightly tier (APPROXNN_NIGHTLY=1): "
-        "the SbS cocotb tests run directly in verif/sbs")),
+    # nightly: the SbS cocotb tests run directly in verif/sbs
+    pytest.param("approxnn:sbs:layer", 3, "approxnn:sbs:update", marks=nightly),
     # the CNN engine's five pyuvm tests (registers, directed and constrained-random layers,
     # the digits network on three images, stress / extremes / reset) on its default
-    # configuration, and its lint
-    ("approxnn:cnn:engine", 5, "approxnn:cnn:engine"),
+    # configuration, and its lint; nightly: the same tests run directly in verif/cnn, and the
+    # default suite runs FuseSoC sim targets in the throwaway project and the false-pass test
+    pytest.param("approxnn:cnn:engine", 5, "approxnn:cnn:engine", marks=nightly),
 ], ids=["sbs", "cnn"])
 def test_fusesoc_accelerator_sim_and_lint(sim_core, tests, lint_core, tmp_path):
     """The accelerator cores through FuseSoC: the sim target in Icarus and a lint target."""
