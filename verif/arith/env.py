@@ -43,9 +43,11 @@ from pyuvm import (
     uvm_test,
 )
 
+from cores.common import manifest
 from refmodels.arith import from_code, parse_unit, to_code
 
-LATENCY = 2
+#: cycles from operands to result of the registered module (the family's manifest)
+LATENCY = manifest.load("arith", "exact").latency["registered"]
 BATCH = 4096
 
 # ---------------------------------------------------------------------------------------------
