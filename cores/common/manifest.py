@@ -33,6 +33,10 @@ Two families keep facts that have their home elsewhere, and say so instead of re
   configuration is validated by them, and ``top`` names the wrapper module, ``waivers`` the
   core's lint waivers it ships (a path relative to ``cores/``).
 
+* a board system (``fpga/<system>.manifest.toml``, family ``fpga``) lists its accelerators
+  (``accels``: block-design cell, Vivado-ready top, control-register base, DMAs); its
+  parameter is the board (a row of ``fpga/boards.py``), one committed entry per board folder.
+
 ``base = "<path>"`` (relative to the manifest) merges a family's shared entries under the
 block's own (``cores/arith/family.manifest.toml``: one version, the committed widths, the
 testbench of every unit core); a block entry wins over the base's.
@@ -144,6 +148,7 @@ class Manifest:
     waivers: str | None = None  # lint waivers shipped with a top (relative to cores/)
     spec_plusarg: str | None = None  # setting carrying the configuration as a unit name
     other_modules: tuple = ()  # more cocotb modules that test the block (a baseline, say)
+    accels: tuple = ()  # a board system's accelerators (fpga/<system>.manifest.toml)
 
     @property
     def name(self) -> str:
@@ -375,18 +380,25 @@ def read(path: Path) -> Manifest:
         sim_description=tb.get("description"), check_function=data.get("check"),
         unit=data.get("unit"), core=data.get("core"), top=data.get("top"),
         waivers=data.get("waivers"), spec_plusarg=tb.get("spec_plusarg"),
-        other_modules=tuple(tb.get("other_modules") or ()))
+        other_modules=tuple(tb.get("other_modules") or ()),
+        accels=tuple(data.get("accels") or ()))
+
+
+#: the board systems' manifests (fpga/<system>.manifest.toml)
+FPGA_DIR = CORES_DIR.parent / "fpga"
 
 
 def paths() -> list[Path]:
-    return sorted([*CORES_DIR.glob("*/*/manifest.toml"), *CORES_DIR.glob("*/*/*.manifest.toml")])
+    return sorted([*CORES_DIR.glob("*/*/manifest.toml"), *CORES_DIR.glob("*/*/*.manifest.toml"),
+                   *FPGA_DIR.glob("*.manifest.toml")])
 
 
 def load(family: str, block: str) -> Manifest:
     """The manifest of ``family`` / ``block`` (``cores/<family>/<block>/manifest.toml``, or
     ``<block>.manifest.toml`` in a folder of two blocks)."""
     for path in (CORES_DIR / family / block / "manifest.toml",
-                 *CORES_DIR.glob(f"{family}/*/{block}.manifest.toml")):
+                 *CORES_DIR.glob(f"{family}/*/{block}.manifest.toml"),
+                 *([FPGA_DIR / f"{block}.manifest.toml"] if family == "fpga" else [])):
         if path.exists():
             return read(path)
     raise ManifestError(f"no manifest for {family}:{block} (cores/{family}/{block}/manifest.toml)")

@@ -24,6 +24,10 @@ def _builder(m):
     """The block's own parameter checks (its MyHDL ``build``, or the SbS units' checks)."""
     if m.core:
         return _builder(m.core_manifest())
+    if m.family == "fpga":
+        from fpga.boards import check_board
+
+        return check_board
     if m.family == "cnn":
         return importlib.import_module(f"cores.cnn.{m.block}.{m.block}").build
     from cores.sbs.spikegen import spikegen
@@ -103,7 +107,11 @@ def test_manifest_is_complete(m):
         assert 0 < i < len(m.committed)
 
 
-@pytest.mark.parametrize("m", MANIFESTS, ids=IDS)
+WITH_RTL = [m for m in MANIFESTS if m.family != "fpga"]
+SYSTEMS = [m for m in MANIFESTS if m.family == "fpga"]
+
+
+@pytest.mark.parametrize("m", WITH_RTL, ids=[m.name for m in WITH_RTL])
 def test_every_committed_configuration_is_generated(m):
     modules = []
     for params in m.committed:
@@ -237,8 +245,9 @@ def test_the_generators_read_the_manifests():
 
 def test_readme_tables_are_current():
     outputs = manifest.readme_outputs()
-    # update and layer share cores/sbs/update/README.md, the zynq tops cores/zynq/README.md
-    assert len(outputs) == 7 + 12 + 1
+    # update and layer share cores/sbs/update/README.md, the zynq tops cores/zynq/README.md,
+    # the board systems fpga/README.md
+    assert len(outputs) == 7 + 12 + 1 + 1
     stale = [str(p) for p, text in outputs.items() if p.read_text() != text]
     assert not stale, f"run python -m cores.common.manifest: {stale}"
     m = manifest.load("cnn", "engine")
@@ -368,3 +377,33 @@ def test_a_tops_configuration_is_its_cores(m):
     from fpga.generate import top_verilog
 
     assert top_verilog(m.block)[0] == m.top
+
+
+@pytest.mark.parametrize("m", SYSTEMS, ids=[m.name for m in SYSTEMS])
+def test_a_board_systems_folders_are_its_manifests(m):
+    """Every board a system's manifest commits has its generated folder and core at the
+    manifest's version, with the manifest's title and accelerators (their Vivado-ready tops
+    have manifests), and the board-target generator builds its systems from the manifests."""
+    from fpga import boards
+    from fpga import generate as fgen
+
+    system = boards.SYSTEMS[m.block]
+    assert system.title == m.description and len(system.accels) == len(m.accels) >= 1
+    folders = []
+    for params in m.committed:
+        board = boards.BOARDS[m.check(params)["board"]]
+        folder = fgen.folder(system, board)
+        folders.append(folder)
+        core = (fgen.FPGA_DIR / folder / f"{folder}.core").read_text()
+        assert f"name: approxnn:fpga:{folder}:{m.version}\n" in core
+        assert f"{m.description} on {board.name}" in core
+        for a in m.accels:
+            assert f"approxnn:zynq:{a['top']}" in core
+            assert manifest.load("zynq", a["top"]).top  # the top has a manifest
+    assert [fgen.folder(s, b) for s, b in fgen.targets() if s.key == m.block] == folders
+    for a, acc in zip(m.accels, system.accels, strict=True):
+        assert (acc.cell, acc.top, acc.offset) == (a["cell"], a["top"], a["offset"])
+        assert [(d.name, d.mm2s, d.s2mm) for d in acc.dmas] == [
+            (d["name"], d.get("mm2s"), d.get("s2mm")) for d in a["dmas"]]
+    with pytest.raises(ValueError, match="not in fpga/boards.py BOARDS"):
+        m.check({"board": "nosuch"})
