@@ -140,10 +140,10 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
     # one output beat) must fail; its scoreboard's mismatch bin is the testpoint's cover item
     jobs.append(dict(unit=f"{FAULT_UNIT},fault", sim=sims[0], test="ArithExhaustiveTest",
                      seed=1, block="arith_fault", broken=FAULT_PAIR, expect_fail=True))
-    for block in ("requant", "mac"):
+    for block, params in (("requant", {}), ("mac", {"lanes": 4})):
         jobs.append(dict(unit=f"cnn_{block}:fault", sim=sims[0], test="all", seed=9,
-                         block="cnn", config=(block, {}, 300, 1, "digits"), broken=FAULT_BEAT,
-                         expect_fail=True))
+                         block="cnn", config=(block, params, 300, 1, "digits"),
+                         broken=FAULT_BEAT, expect_fail=True))
     if cfg.get("fusesoc_project"):  # the generator in a throwaway FuseSoC project
         jobs.append(dict(unit="fusesoc_project:cnn_engine,full", sim="icarus+verilator",
                          test="lint,sim,sim_verilator,synth", seed=1, block="fusesoc"))

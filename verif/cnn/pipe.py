@@ -30,6 +30,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.triggers import Event, RisingEdge
+from cocotb_coverage.coverage import CoverPoint
 from pyuvm import (
     ConfigDB,
     uvm_analysis_port,
@@ -245,6 +246,20 @@ def log_coverage(logger, coverage_db, names, holes):
             data["items"][name] = {str(k): int(v)
                                    for k, v in coverage_db[name].detailed_coverage.items()}
         path.write_text(json.dumps(data, indent=1))
+
+
+def verdict_point(name):
+    """A scoreboard's verdict cover item ``name``: sample it once per run with whether any
+    result differed from the golden model. Bins ``match`` and ``mismatch``; the mismatch bin
+    is the goal of the planted-fault runs only (scoreboard sensitivity), so it is never a
+    hole of a passing run."""
+
+    @CoverPoint(name, xf=lambda mismatch: "mismatch" if mismatch else "match",
+                bins=["match", "mismatch"])
+    def sample(mismatch):
+        pass
+
+    return sample
 
 
 def coverage_holes(coverage_db, names):
