@@ -248,18 +248,29 @@ def log_coverage(logger, coverage_db, names, holes):
         path.write_text(json.dumps(data, indent=1))
 
 
+_POINTS: dict = {}
+
+
+def cover_point(name, bins):
+    """The sampler ``sample(value)`` of a cover point ``name`` with ``bins``, made once per
+    simulation (several tests of one run share the coverage database; a second definition
+    would count its bins twice). Its bins are fixed by the first call."""
+    if name not in _POINTS:
+        @CoverPoint(name, xf=lambda value: value, bins=list(bins))
+        def sample(value):
+            pass
+
+        _POINTS[name] = sample
+    return _POINTS[name]
+
+
 def verdict_point(name):
     """A scoreboard's verdict cover item ``name``: sample it once per run with whether any
     result differed from the golden model. Bins ``match`` and ``mismatch``; the mismatch bin
     is the goal of the planted-fault runs only (scoreboard sensitivity), so it is never a
     hole of a passing run."""
-
-    @CoverPoint(name, xf=lambda mismatch: "mismatch" if mismatch else "match",
-                bins=["match", "mismatch"])
-    def sample(mismatch):
-        pass
-
-    return sample
+    sample = cover_point(name, ["match", "mismatch"])
+    return lambda mismatch: sample("mismatch" if mismatch else "match")
 
 
 def coverage_holes(coverage_db, names):
