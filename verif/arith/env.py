@@ -45,6 +45,7 @@ from pyuvm import (
 
 from cores.common import manifest
 from refmodels.arith import from_code, parse_unit, to_code
+from verif.common.cover import verdict_point
 from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
 #: cycles from operands to result of the registered module (the family's manifest)
@@ -341,11 +342,9 @@ class Scoreboard(uvm_subscriber):
             self.logger.info(f"{self.checked} results match the golden model bit for bit")
 
 
-@CoverPoint("arith.sb.verdict", xf=lambda mismatch: "mismatch" if mismatch else "match",
-            bins=["match", "mismatch"])
-def sample_verdict(mismatch):
-    """The scoreboard's verdict over a run: every result equal to the model's, or a result
-    that differs (the bin only a planted fault may hit: scoreboard_sensitivity)."""
+#: the scoreboard's verdict over a run: every result equal to the model's, or a result that
+#: differs (the bin only a planted fault may hit: scoreboard_sensitivity)
+sample_verdict = verdict_point("arith.sb.verdict")
 
 
 class Coverage(uvm_subscriber):

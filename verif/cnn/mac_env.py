@@ -34,8 +34,8 @@ from verif.cnn.pipe import (
     ScoreboardBase,
     coverage_holes,
     log_coverage,
-    verdict_point,
 )
+from verif.common.cover import verdict_point
 from verif.common.settings import setting
 
 #: the scoreboard's verdict (scoreboard_sensitivity: its mismatch bin, the planted fault's)

@@ -21,16 +21,13 @@ model's job (refmodels.cnn).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections import deque
-from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.triggers import Event, RisingEdge
-from cocotb_coverage.coverage import CoverPoint
 from pyuvm import (
     ConfigDB,
     uvm_analysis_port,
@@ -44,6 +41,12 @@ from pyuvm import (
 
 from verif.common import stress
 from verif.common.axi import reset, start_clock
+from verif.common.cover import (  # noqa: F401 - the CNN testbenches import them from here
+    cover_point,
+    coverage_holes,
+    log_coverage,
+    verdict_point,
+)
 
 
 class Beats(uvm_sequence_item):
@@ -227,58 +230,3 @@ class PipeEnv(uvm_env):
         self.driver.seq_item_port.connect(self.seqr.seq_item_export)
         self.monitor.ap.connect(self.scoreboard.analysis_export)
         self.monitor.ap.connect(self.coverage.analysis_export)
-
-
-def log_coverage(logger, coverage_db, names, holes):
-    """Report phase of a coverage collector: bins hit per cover item, then the holes; with
-    ``APPROXNN_COVERAGE_FILE`` set, the bins also go into that JSON file (merged by
-    verif.regress), added to the items earlier tests of the run wrote there."""
-    for name in names:
-        item = coverage_db[name]
-        logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-    for hole in holes:
-        logger.error(f"coverage goal not met: {hole}")
-    out = os.environ.get("APPROXNN_COVERAGE_FILE")
-    if out:
-        path = Path(out)
-        data = json.loads(path.read_text()) if path.exists() else {"unit": "cnn", "items": {}}
-        for name in names:  # the database is cumulative over the tests of one run
-            data["items"][name] = {str(k): int(v)
-                                   for k, v in coverage_db[name].detailed_coverage.items()}
-        path.write_text(json.dumps(data, indent=1))
-
-
-_POINTS: dict = {}
-
-
-def cover_point(name, bins):
-    """The sampler ``sample(value)`` of a cover point ``name`` with ``bins``, made once per
-    simulation (several tests of one run share the coverage database; a second definition
-    would count its bins twice). Its bins are fixed by the first call."""
-    if name not in _POINTS:
-        @CoverPoint(name, xf=lambda value: value, bins=list(bins))
-        def sample(value):
-            pass
-
-        _POINTS[name] = sample
-    return _POINTS[name]
-
-
-def verdict_point(name):
-    """A scoreboard's verdict cover item ``name``: sample it once per run with whether any
-    result differed from the golden model. Bins ``match`` and ``mismatch``; the mismatch bin
-    is the goal of the planted-fault runs only (scoreboard sensitivity), so it is never a
-    hole of a passing run."""
-    sample = cover_point(name, ["match", "mismatch"])
-    return lambda mismatch: sample("mismatch" if mismatch else "match")
-
-
-def coverage_holes(coverage_db, names):
-    """'name: a/b bins, missing [...]' for every cover item below 100 %."""
-    holes = []
-    for name in names:
-        item = coverage_db[name]
-        if item.coverage < item.size:
-            missing = [k for k, v in item.detailed_coverage.items() if v < 1]
-            holes.append(f"{name}: {item.coverage}/{item.size} bins, missing {missing[:12]}")
-    return holes

@@ -35,8 +35,8 @@ from verif.cnn.pipe import (
     ScoreboardBase,
     coverage_holes,
     log_coverage,
-    verdict_point,
 )
+from verif.common.cover import verdict_point
 from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
 #: cycles from the inputs to the result (cores/cnn/requant/manifest.toml)

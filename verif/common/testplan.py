@@ -32,7 +32,10 @@ from pathlib import Path
 import yaml
 
 VERIF = Path(__file__).resolve().parent.parent
-FAMILIES = ("arith", "cnn", "sbs")
+FAMILIES = ("arith", "cnn", "sbs", "zynq")
+#: testplan family -> the manifest families of its blocks (the Vivado-ready tops' plan also
+#: covers the board systems, fpga/<system>.manifest.toml)
+MANIFEST_FAMILIES = {"zynq": ("zynq", "fpga")}
 STAGES = ("V1", "V2", "V3")
 #: regression tier -> the testplan stages it runs
 TIER_STAGES = {"smoke": ("V1",), "nightly": STAGES}
@@ -174,7 +177,8 @@ def _block_problems(family, points, registered, root) -> list[str]:
     """The per-block mapping of a family whose blocks have manifests (none: nothing)."""
     from cores.common import manifest  # noqa: PLC0415
 
-    blocks = {m.block: m for m in manifest.all_manifests() if m.family == family}
+    families = MANIFEST_FAMILIES.get(family, (family,))
+    blocks = {m.block: m for m in manifest.all_manifests() if m.family in families}
     if not blocks:
         return []
     out = []
