@@ -1,8 +1,10 @@
 """The boards and systems of the Zynq-7000 targets: one row per board, one entry per system.
 
 A board target is a system (the accelerators of the programmable logic and how the DMA feeds
-them) on a board. ``python -m fpga.generate`` writes one folder per pair from these tables; a
-new Zynq-7000 board is one more :data:`BOARDS` row.
+them; its manifest ``fpga/<system>.manifest.toml``) on a board (a :data:`BOARDS` row).
+``python -m fpga.generate`` writes one folder per system and each board its manifest commits;
+a new Zynq-7000 board is one more :data:`BOARDS` row and one more ``committed`` entry in the
+system manifests.
 """
 
 from __future__ import annotations
@@ -107,29 +109,34 @@ class System:
     notes: list[str] = field(default_factory=list)
 
 
-SYSTEMS = {
-    "cnn": System(
-        key="cnn", title="CNN layer engine (int8, P = 4, MNIST-sized buffers)",
-        accels=(Accel(cell="engine", top="engine", offset=0x4000_0000, dmas=(
-            # the input map and the output share a DMA (both 8 bits); the weights have their
-            # own, 8P bits wide, so that each frame moves at its native width and the host can
-            # queue the input map and the weights at once (the engine takes them in turn)
-            Dma("dma_xy", mm2s="S_AXIS_X", s2mm="M_AXIS_Y"),
-            Dma("dma_w", mm2s="S_AXIS_W", s2mm=None),
-        )),),
-    ),
-    "sbs": System(
-        key="sbs", title="SbS layer unit (E4M1, P = 2, MNIST-sized)",
-        accels=(Accel(cell="layer", top="layer", offset=0x4000_0000, dmas=(
-            # h in and out share a DMA (64 bits: two 24-bit values per beat); the weight set
-            # (16 bits) and the spikes (32 bits) each have their own, so that each stream moves
-            # at its native width
-            Dma("dma_h", mm2s="S_AXIS_H", s2mm="M_AXIS_H"),
-            Dma("dma_w", mm2s="S_AXIS_W", s2mm=None),
-            Dma("dma_s", mm2s="S_AXIS_S", s2mm=None),
-        )),),
-    ),
-}
+def check_board(board: str) -> dict:
+    """A board system's configuration check (its manifest's ``check``): the board is a row of
+    :data:`BOARDS`."""
+    if board not in BOARDS:
+        raise ValueError(f"board {board!r} is not in fpga/boards.py BOARDS; valid: "
+                         f"{', '.join(BOARDS)}")
+    return {"board": board}
+
+
+def _system(m) -> System:
+    """The :class:`System` a board system's manifest (fpga/<system>.manifest.toml) describes."""
+    accels = tuple(Accel(cell=a["cell"], top=a["top"], offset=a["offset"],
+                         dmas=tuple(Dma(d["name"], mm2s=d.get("mm2s"), s2mm=d.get("s2mm"))
+                                    for d in a["dmas"]))
+                   for a in m.accels)
+    return System(key=m.block, title=m.description, accels=accels)
+
+
+def _manifests():
+    from cores.common import manifest  # noqa: PLC0415
+
+    return {m.block: m for m in manifest.all_manifests() if m.family == "fpga"}
+
+
+#: system -> its manifest (fpga/<system>.manifest.toml: version, title, accelerators and their
+#: DMAs, the boards it is built for, the system simulation)
+MANIFESTS = _manifests()
+SYSTEMS = {key: _system(m) for key, m in MANIFESTS.items()}
 
 #: control-register bases of the DMAs, in the order the systems list them
 DMA_BASE = 0x4040_0000

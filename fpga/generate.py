@@ -6,7 +6,8 @@
 
 Each folder holds a FuseSoC core with a ``vivado`` target, the block-design script (kept as Tcl,
 the way ``write_bd_tcl`` output is kept), the board's XDC, the hook that names the bitstream and
-hardware hand-off for a PYNQ ``Overlay`` and a README. The tables are in :mod:`fpga.boards`; the
+hardware hand-off for a PYNQ ``Overlay`` and a README. The boards are in :mod:`fpga.boards`, the
+systems in their manifests (``fpga/<system>.manifest.toml``); the
 stream widths of the DMAs come from the accelerator tops' Verilog (cores/zynq).
 """
 
@@ -22,6 +23,7 @@ from fpga.boards import (
     DMA_BASE,
     DMA_STRIDE,
     IP_VLNV,
+    MANIFESTS,
     SYSTEMS,
     VIVADO_VERSION,
     WINDOW,
@@ -31,7 +33,6 @@ from fpga.boards import (
 
 FPGA_DIR = Path(__file__).resolve().parent
 REPO_ROOT = FPGA_DIR.parent
-VERSION = "0.1.0"
 GENERATOR = "python -m fpga.generate"
 
 
@@ -386,7 +387,8 @@ def core_text(system: System, board: Board) -> str:
     design = overlay_name(system)
     depends = "\n".join(f"      - approxnn:zynq:{a.top}" for a in system.accels)
     bp = f"      board_part: {board.board_part}\n" if board.board_part else ""
-    return CORE.format(generator=GENERATOR, folder=folder(system, board), version=VERSION,
+    return CORE.format(generator=GENERATOR, folder=folder(system, board),
+                       version=MANIFESTS[system.key].version,
                        title=system.title, board=board.name, part=board.part, design=design,
                        depends=depends, vivado=VIVADO_VERSION, board_part=bp)
 
@@ -407,7 +409,9 @@ def files(system: System, board: Board) -> dict[str, str]:
 
 
 def targets():
-    return [(s, b) for s in SYSTEMS.values() for b in BOARDS.values()]
+    """(system, board) of every folder: each board its system's manifest commits."""
+    return [(s, BOARDS[MANIFESTS[s.key].validate(c)["board"]]) for s in SYSTEMS.values()
+            for c in MANIFESTS[s.key].committed]
 
 
 def generate(out: Path = FPGA_DIR) -> list[Path]:

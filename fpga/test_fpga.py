@@ -96,15 +96,16 @@ def test_fusesoc_setup_writes_the_vivado_project(folder, tmp_path):
                           cwd=generate.REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    fv, zv = generate.VERSION, zgen.VERSION  # the board and accelerator core versions
-    work = tmp_path / f"approxnn_fpga_{folder.name}_{fv}" / "vivado"
-    tcl = (work / f"approxnn_fpga_{folder.name}_{fv}.tcl").read_text()
     system, board = next((s, b) for s, b in generate.targets()
                          if generate.folder(s, b) == folder.name)
+    fv = generate.MANIFESTS[system.key].version  # the board core's version (its manifest)
+    work = tmp_path / f"approxnn_fpga_{folder.name}_{fv}" / "vivado"
+    tcl = (work / f"approxnn_fpga_{folder.name}_{fv}.tcl").read_text()
     design = generate.overlay_name(system)
     assert f"set_property part {board.part} [current_project]" in tcl
     assert ("board_part" in tcl) == bool(board.board_part)
     for a in system.accels:  # the top and its core, from the accelerator's core
+        zv = zgen.MANIFESTS[a.top].version
         for f in zgen.files_of(a.top):
             if f.endswith(".v"):
                 assert f"read_verilog {{src/approxnn_zynq_{a.top}_{zv}/{f[len(a.top) + 1:]}}}" \

@@ -136,14 +136,26 @@ def plan(tier: str, sims: list[str], seeds: int | None) -> list[dict]:
         jobs.append(dict(unit=f"cnn_engine:mnist,lanes={params['lanes']},mul={params['mul']}",
                          sim=sims[-1], test="EngineNetworkTest", seed=1, block="cnn",
                          config=("engine", params, 0, 20, "mnist")))
+    # scoreboard sensitivity: a copy of a block with one output bit flipped (one operand pair,
+    # one output beat) must fail; its scoreboard's mismatch bin is the testpoint's cover item
+    jobs.append(dict(unit=f"{FAULT_UNIT},fault", sim=sims[0], test="ArithExhaustiveTest",
+                     seed=1, block="arith_fault", broken=FAULT_PAIR, expect_fail=True))
+    for block, params in (("requant", {}), ("mac", {"lanes": 4})):
+        jobs.append(dict(unit=f"cnn_{block}:fault", sim=sims[0], test="all", seed=9,
+                         block="cnn", config=(block, params, 300, 1, "digits"),
+                         broken=FAULT_BEAT, expect_fail=True))
     if cfg.get("fusesoc_project"):  # the generator in a throwaway FuseSoC project
         jobs.append(dict(unit="fusesoc_project:cnn_engine,full", sim="icarus+verilator",
                          test="lint,sim,sim_verilator,synth", seed=1, block="fusesoc"))
     return by_stage(jobs, tier)
 
 
+#: the planted faults of the scoreboard-sensitivity jobs: the unit and operand pair whose
+#: result gets one bit flipped, the output beat of a CNN block that does
+FAULT_UNIT, FAULT_PAIR, FAULT_BEAT = "drum:k=4,width=8,signed=1", (-53, 91), 57
 #: job block -> testplan family; blocks not listed are tool flows outside the testplans
-FAMILY = {"arith": "arith", "sbs_update": "sbs", "sbs_layer": "sbs", "cnn": "cnn"}
+FAMILY = {"arith": "arith", "arith_fault": "arith", "sbs_update": "sbs", "sbs_layer": "sbs",
+          "cnn": "cnn"}
 #: CNN block -> its cocotb module (the tests a job with test "all" runs)
 CNN_MODULES = {"requant": "cocotb_requant", "mac": "cocotb_mac", "pool": "cocotb_pool",
                "hf6mac": "cocotb_hf6mac", "engine": "cocotb_engine"}
@@ -198,7 +210,7 @@ def run_job(job: dict, out: Path) -> dict:
 
             name, params, count, images, network = job["config"]
             res = run_block(name, sim=job["sim"], seed=job["seed"], count=count or 1,
-                            params=params, build_dir=build_dir,
+                            params=params, build_dir=build_dir, broken=job.get("broken"),
                             testcase=None if job["test"] == "all" else job["test"].split(","),
                             extra_env={"APPROXNN_IMAGES": images,
                                        "APPROXNN_COVERAGE_FILE": coverage.resolve(),
@@ -230,10 +242,14 @@ def run_job(job: dict, out: Path) -> dict:
                             extra_env=job.get("env"), **size)
         else:
             res = run_unit(
-                job["unit"], sim=job["sim"], test=job["test"], seed=job["seed"], count=5000,
-                build_dir=build_dir, coverage_file=coverage,
+                job["unit"].removesuffix(",fault"), sim=job["sim"], test=job["test"],
+                seed=job["seed"], count=5000, build_dir=build_dir, coverage_file=coverage,
+                broken=job.get("broken"),
             )
         ok, messages = res.passed, res.messages
+        if job.get("expect_fail"):  # a planted fault: the test must fail
+            ok, messages = not res.passed, ([] if not res.passed else
+                                            ["the planted fault was not caught"])
     except Exception as exc:  # a build error is a failed job, not a crashed regression
         ok, messages = False, [f"{type(exc).__name__}: {exc}"]
     return dict(job, ok=ok, messages=messages, seconds=time.time() - start,

@@ -17,8 +17,14 @@ def test_plan_covers_every_unit_sign_and_simulator():
     assert len([j for j in smoke if j.get("block") == "sbs_update"]) == 2 * 2
     # the layer unit's tests are V2 testpoints (verif/sbs/testplan.yml): nightly only
     assert len([j for j in smoke if j.get("block") == "sbs_layer"]) == 0
-    cnn = [j for j in smoke if j.get("block") == "cnn"]
+    cnn = [j for j in smoke if j.get("block") == "cnn" and not j.get("expect_fail")]
     assert len(cnn) == 6 and {j["sim"] for j in cnn} == {"icarus"}
+    # scoreboard sensitivity (V1): a unit and the requantisation unit and MAC array with one
+    # planted output-bit fault each, expected to fail
+    faults = [j for j in smoke if j.get("expect_fail")]
+    assert sorted(j["unit"] for j in faults) == ["cnn_mac:fault", "cnn_requant:fault",
+                                                 "drum:k=4,width=8,signed=1,fault"]
+    assert all(j.get("broken") is not None and j["sim"] == "icarus" for j in faults)
     assert {j["config"][1].get("mul") for j in cnn if j["config"][0] == "engine"} == {
         "int8", "hf6"}
     # smoke runs the engine's V1 tests only; nightly every test of every stage
@@ -30,8 +36,9 @@ def test_plan_covers_every_unit_sign_and_simulator():
     assert len([j for j in nightly if j.get("block") == "sbs_update"]) == 8 * 3 + 8 * 2
     # digits x 2, mnist, the maxima / reset test under bursty stalls
     assert len([j for j in nightly if j.get("block") == "sbs_layer"]) == 4
-    # 5 non-engine blocks once, 9 engine configurations x 3 seeds, MNIST int8 and HF6
-    assert len([j for j in nightly if j.get("block") == "cnn"]) == 5 + 9 * 3 + 2
+    # 5 non-engine blocks once, 9 engine configurations x 3 seeds, MNIST int8 and HF6, two
+    # planted faults
+    assert len([j for j in nightly if j.get("block") == "cnn"]) == 5 + 9 * 3 + 2 + 2
     # the generator in a throwaway FuseSoC project: lint, sim on both simulators, synth
     assert len([j for j in nightly if j.get("block") == "fusesoc"]) == 1
     assert not [j for j in smoke if j.get("block") == "fusesoc"]
@@ -70,7 +77,9 @@ def test_coverage_per_testpoint_of_the_tier(tmp_path):
     md = (tmp_path / "tp.md").read_text()
     assert "| cnn | pool | pool_bit_exact | V1 | 1/2 | pool.len, " in md
     assert "engine_constrained_random" not in md  # V2: nightly only
-    assert "| cnn | requant | requant_pipeline | V1 | waived | Latency" in md
+    # a testpoint whose cover items no job sampled: 0 bins, the items named
+    assert "| cnn | requant | requant_pipeline | V1 | 0/0 | rq.pipe.gap, rq.pipe.in_flight |" \
+        in md
     nightly = write_testpoint_coverage(merged, "nightly", tmp_path / "n.md")
     rnd = next(r for r in nightly if r["testpoint"] == "engine_constrained_random")
     assert (rnd["hit"], rnd["bins"]) == (1, 1) and "eng.rnd.zp" in rnd["unmeasured"]

@@ -39,6 +39,9 @@ UNITS = MUL_UNITS + ADD_UNITS
 
 MIN_WIDTH = 4
 MAX_WIDTH = 16
+#: cycles from in_valid to out_valid of the registered block (an input and an output register;
+#: the family's manifest, cores/arith/family.manifest.toml, states it for the testbench)
+LATENCY = 2
 
 
 class CoreError(ValueError):

@@ -4,8 +4,10 @@
     python -m cores.arith.generate --check    # compare only; exit 1 and list the files that differ
     python -m cores.arith.generate --out DIR  # write the tree under DIR instead
 
-For every unit the default configuration (width 8, unit parameters at their defaults) is
-converted unsigned and signed, combinational and registered: four modules in ``rtl/``. All ten
+For every unit the committed configurations of its manifest (``cores/arith/<unit>/manifest.toml``
+over ``cores/arith/family.manifest.toml``: width 8 unsigned and signed, unit parameters at the
+registry's defaults) are converted combinational and registered: four modules in ``rtl/``. The
+version and the testbench come from the manifest, the description from the unit registry. All
 ``.core`` files come from the single template below; a new FuseSoC target is one more entry in
 :data:`TARGETS`.
 """
@@ -18,15 +20,15 @@ import tempfile
 from pathlib import Path
 
 from cores.arith.common import UNITS, convert, module_name
+from cores.common import manifest
 from cores.common.fusesoc import SIM_FILESET, SYNTH, SYNTH_NODSP, sim_targets, variant_core
 from refmodels.arith import parse_unit
 
 ARITH_DIR = Path(__file__).resolve().parent
-#: version of the unit cores (semantic versioning: docs/architecture.md); a unit whose core moves
-#: on alone gets an entry in VERSIONS
-VERSION = "1.0.0"
-VERSIONS: dict[str, str] = {}
-DEFAULT_WIDTH = 8
+#: unit -> its block manifest (version, committed configurations, testbench)
+MANIFESTS = {unit: manifest.load("arith", unit) for unit in UNITS}
+#: version of each unit core (semantic versioning: docs/architecture.md), from its manifest
+VERSIONS = {unit: m.version for unit, m in MANIFESTS.items()}
 
 #: FuseSoC targets of every unit core, in file order: (name, body). The body is YAML indented
 #: by four spaces; ``{top}`` and ``{top_reg_s}`` name the unsigned combinational and the signed
@@ -56,9 +58,9 @@ TARGETS: tuple[tuple[str, str], ...] = (
     ("synth_nodsp", SYNTH_NODSP),
 )
 
-SIM_MODULE = "verif.arith.cocotb_arith"
-SIM_DESCRIPTION = ("pyuvm/cocotb verification (verif/arith) of the signed registered module "
-                   "against the golden model: exhaustive and constrained-random tests")
+#: the testbench of every unit core (the family's manifest)
+SIM_MODULE = MANIFESTS[UNITS[0]].test_module
+SIM_DESCRIPTION = MANIFESTS[UNITS[0]].sim_description
 
 CORE_TEMPLATE = """\
 CAPI=2:
@@ -88,12 +90,10 @@ parameters:
 
 
 def default_specs(unit: str):
-    """The four committed configurations of ``unit``: (spec, registered) pairs."""
-    out = []
-    for signed in (0, 1):
-        spec = parse_unit(unit, width=DEFAULT_WIDTH, signed=signed)
-        out += [(spec, False), (spec, True)]
-    return out
+    """The four committed configurations of ``unit`` (its manifest's, each combinational and
+    registered): (spec, registered) pairs."""
+    m = MANIFESTS[unit]
+    return [(m.spec(c), r) for c in m.committed for r in (False, True)]
 
 
 def rtl_files(unit: str) -> list[str]:
@@ -103,24 +103,24 @@ def rtl_files(unit: str) -> list[str]:
 
 def core_text(unit: str) -> str:
     """The FuseSoC CAPI2 description of ``unit``."""
-    unsigned = parse_unit(unit, width=DEFAULT_WIDTH, signed=0)
-    signed = parse_unit(unit, width=DEFAULT_WIDTH, signed=1)
+    m = MANIFESTS[unit]
+    unsigned, signed = (m.spec(c) for c in m.committed)
     names = {
         "top": unsigned.module_name,
         "top_reg_s": module_name(signed, registered=True),
-        "spec_s": str(signed),
     }
     targets = []
     for i, (name, body) in enumerate(TARGETS):
         if i == 0 and name != "default":
             raise ValueError("the first target must be 'default'")
         targets.append(f"  {name}:\n" + body.format(**names))
-    targets.append(sim_targets(names["top_reg_s"], SIM_MODULE, SIM_DESCRIPTION,
-                               [f"APPROXNN_UNIT={names['spec_s']}"]))
-    description = f"{unsigned.description}; MyHDL-generated Verilog, width {DEFAULT_WIDTH}"
+    targets.append(sim_targets(names["top_reg_s"], m.test_module, m.sim_description,
+                               [f"{k}={v}" for k, v in
+                                m.testbench_settings(m.committed[1]).items()]))
+    description = f"{m.description}; MyHDL-generated Verilog, width {unsigned.width}"
     return CORE_TEMPLATE.format(
         unit=unit,
-        version=VERSIONS.get(unit, VERSION),
+        version=m.version,
         description=description.replace('"', "'"),
         files="\n".join(f"      - {f}" for f in rtl_files(unit)),
         sim_fileset=SIM_FILESET,
@@ -148,7 +148,8 @@ def variant(unit: str, params: dict, out_dir: Path, vlnv: str, request: str) -> 
         vlnv=vlnv, request=request, description=f"{spec.description}; {spec}",
         files=[f"rtl/{f.name}" for f in files], top=module_name(spec),
         sim_top=module_name(spec, registered=True), sim_module=SIM_MODULE,
-        plusargs={"APPROXNN_UNIT": str(spec)}))
+        plusargs=MANIFESTS[spec.name].testbench_settings(
+            {**spec.params, "width": spec.width, "signed": spec.signed})))
     return [*files, core]
 
 

@@ -34,7 +34,7 @@ def test_conversion_is_reproducible(tmp_path):
 def test_core_files_name_every_rtl_file_and_target():
     for unit in UNITS:
         text = generate.core_text(unit)
-        assert f"name: approxnn:arith:{unit}:{generate.VERSION}" in text
+        assert f"name: approxnn:arith:{unit}:{generate.VERSIONS[unit]}" in text
         for f in generate.rtl_files(unit):
             assert f"      - {f}\n" in text
         for target, _ in generate.TARGETS:

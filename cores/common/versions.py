@@ -8,9 +8,10 @@ The interface of a core is the port list (direction, width, name) of every modul
 ``rtl`` fileset, read from the committed Verilog, and its register map (address, name,
 access) where the block has one. ``cores/interfaces.json`` records, per core, the version and a
 digest of that interface. When the digest differs while the version is the recorded one, the
-check fails: bump the version in the block's manifest (CNN and SbS blocks,
-``cores/*/*/manifest.toml``) or the family's ``generate.py`` (major for an incompatible change,
-minor for an addition), regenerate, and record with ``--update``.
+check fails: bump the version in the block's manifest (``cores/*/*/manifest.toml``; an
+arithmetic unit's sits in ``cores/arith/family.manifest.toml`` unless the unit sets its own)
+(major for an incompatible change, minor for an addition), regenerate, and record with
+``--update``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def problems(record: dict | None = None) -> list[str]:
         elif old["interface"] != cur["interface"] and old["version"] == cur["version"]:
             out.append(f"{name}: ports or register map changed but the version is still "
                        f"{cur['version']}: bump it (major: incompatible, minor: an addition) in "
-                       "its manifest.toml (CNN, SbS) or generate.py, regenerate, then "
+                       "its manifest (cores/<family>/<block>/manifest.toml), regenerate, then "
                        "`python -m cores.common.versions --update`")
         elif old != cur:
             out.append(f"{name}: version {old['version']} -> {cur['version']} not recorded: "

@@ -4,8 +4,9 @@
     python -m cores.zynq.generate --check    # compare only; exit 1 and list the files that differ
     python -m cores.zynq.generate --out DIR  # write the tree under DIR instead
 
-Each top (:data:`TOPS`) is the converted accelerator core at the configuration the board
-targets use plus the wrapper written from its port list (:mod:`cores.zynq.wrapper`).
+Each top (:data:`TOPS`, from the tops' manifests ``cores/zynq/<top>/manifest.toml``) is the
+converted accelerator core at the configuration the board targets use plus the wrapper written
+from its port list (:mod:`cores.zynq.wrapper`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cores.common import manifest
 from cores.common.fusesoc import SIM_FILESET, parameter_decls, sim_targets, synth_targets
 from cores.common.gencli import generator_main, tree_differences
 from cores.zynq.wrapper import wrapper_text
 
 ZYNQ_DIR = Path(__file__).resolve().parent
-VERSION = "1.0.0"
 GENERATOR = "python -m cores.zynq.generate"
 #: the fabric clock the tops are built for (FCLK_CLK0 of the board targets)
 FREQ_HZ = 100_000_000
@@ -34,34 +35,28 @@ def _engine(**params):
 def _layer(**params):
     from cores.sbs.update import update  # noqa: PLC0415
 
-    args = (params["p"], params["n_max"], params["weights"], params["ip_max"],
+    args = (params["lanes"], params["n_max"], params["weights"], params["ip_max"],
             params["rows_max"])
     return (lambda: update.top_layer(*args)), update.module_name(*args)
 
 
-#: top -> the core's builder and configuration, the wrapper's module name, the cocotb test
+#: the wrapped core's builder, by the core a top's manifest names
+BUILDERS = {"cnn:engine": _engine, "sbs:layer": _layer}
+#: top -> its block manifest (cores/zynq/<top>/manifest.toml): version, description, the core
+#: and its configuration, the wrapper's module name, the waivers, the cocotb test
+MANIFESTS = {m.block: m for m in manifest.all_manifests() if m.family == "zynq"}
+#: top -> the core's builder and configuration (validated by the core's manifest), the
+#: wrapper's module name, the cocotb test (all from the manifest)
 TOPS = {
-    "engine": {
-        "build": _engine,
-        # MNIST LeNet in one pass per layer except the dense layers over 64 outputs
-        "params": {"lanes": 4, "mul": "int8", "ibuf": 4096, "wbuf": 4096, "cmax": 64},
-        "top": "cnn_engine_axi",
-        "test_module": "verif.zynq.cocotb_engine_top",
-        "description": "CNN layer engine (int8, P = 4, MNIST-sized buffers) as a Vivado-ready "
-        "top: aclk / aresetn, AXI4-Lite S_AXI, AXI4-Stream S_AXIS_X / S_AXIS_W / M_AXIS_Y, irq",
-    },
-    "layer": {
-        "build": _layer,
-        # the MNIST SbS network (32 latents, 256 IPs, 5x5x32 = 800 weight rows at most)
-        "params": {"p": 2, "n_max": 32, "weights": "e4m1", "ip_max": 256, "rows_max": 1024},
-        "top": "sbs_layer_axi",
-        # the core's Verilator waivers (and why) apply to the top as well
-        "waivers": "sbs/update/lint.vlt",
-        "test_module": "verif.zynq.cocotb_layer_top",
-        "description": "SbS layer unit (E4M1, P = 2, MNIST-sized) as a Vivado-ready top: aclk / "
-        "aresetn, AXI4-Lite S_AXI, AXI4-Stream S_AXIS_W (16 bits) / S_AXIS_H / M_AXIS_H (64 "
-        "bits) / S_AXIS_S (32 bits), irq",
-    },
+    name: {
+        "build": BUILDERS[m.core],
+        "params": m.validate(m.committed[0]),
+        "top": m.top,
+        "test_module": m.test_module,
+        "description": m.description,
+        **({"waivers": m.waivers} if m.waivers else {}),
+    }
+    for name, m in MANIFESTS.items()
 }
 
 
@@ -141,15 +136,13 @@ def generate(out: Path = ZYNQ_DIR, names=None) -> list[Path]:
             written.append(vlt)
             waivers = "  waivers:\n    files: [lint.vlt]\n    file_type: vlt\n"
         core.write_text(CORE_TEMPLATE.format(
-            name=name, version=VERSION, description=t["description"],
+            name=name, version=MANIFESTS[name].version, description=t["description"],
             top=t["top"], test_module=t["test_module"], waiver_fileset=waivers,
             lint_filesets="rtl, waivers, cocotb" if waivers else "rtl, cocotb",
             default_filesets="rtl, waivers" if waivers else "rtl",
             synth_targets=synth_targets(t["top"]), sim_fileset=SIM_FILESET,
-            sim_targets=sim_targets(
-                t["top"], t["test_module"],
-                f"cocotb test ({t['test_module']}) through the Vivado-ready ports: one layer "
-                "bit for bit against the golden model and the interrupt", []),
+            sim_targets=sim_targets(t["top"], t["test_module"],
+                                    MANIFESTS[name].sim_description, []),
             parameters=parameter_decls([]).rstrip("\n")))
         written += [top_v, core]
     return written

@@ -38,11 +38,11 @@ def _fits(net, params):
     for lay in net.layers:
         rows = int(np.prod(lay.weight_shape[:3]))
         if lay.n_h > params["n_max"] or lay.n_ip > params["ip_max"] or \
-                rows > params["rows_max"] or lay.n_h % params["p"]:
+                rows > params["rows_max"] or lay.n_h % params["lanes"]:
             raise ValueError(f"layer {lay.index} ({lay.type}: {lay.n_h} latents, {lay.n_ip} "
                              f"IPs, {rows} rows) does not fit the board target's layer unit "
                              f"(N_MAX {params['n_max']}, IP_MAX {params['ip_max']}, ROWS_MAX "
-                             f"{params['rows_max']}, P {params['p']})")
+                             f"{params['rows_max']}, P {params['lanes']})")
 
 
 def run_sim(name, T, n, seed, sim="icarus", build_dir="build/sbs_run"):

@@ -43,9 +43,13 @@ from pyuvm import (
     uvm_test,
 )
 
+from cores.common import manifest
 from refmodels.arith import from_code, parse_unit, to_code
+from verif.common.cover import verdict_point
+from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
-LATENCY = 2
+#: cycles from operands to result of the registered module (the family's manifest)
+LATENCY = manifest.load("arith", "exact").latency["registered"]
 BATCH = 4096
 
 # ---------------------------------------------------------------------------------------------
@@ -322,6 +326,7 @@ class Scoreboard(uvm_subscriber):
         bad = np.flatnonzero(want != got)
         self.checked = n
         self.mismatches = len(bad)
+        sample_verdict(bool(len(bad)))
         for i in bad[:10]:
             self.errors.append(
                 f"{spec}: a={a[i]} b={b[i]}: RTL y=0x{got[i]:x}, model y=0x{want[i]:x}"
@@ -337,6 +342,11 @@ class Scoreboard(uvm_subscriber):
             self.logger.info(f"{self.checked} results match the golden model bit for bit")
 
 
+#: the scoreboard's verdict over a run: every result equal to the model's, or a result that
+#: differs (the bin only a planted fault may hit: scoreboard_sensitivity)
+sample_verdict = verdict_point("arith.sb.verdict")
+
+
 class Coverage(uvm_subscriber):
     """Functional coverage of the applied stimulus and of the observed results.
 
@@ -347,11 +357,28 @@ class Coverage(uvm_subscriber):
     keeps sampling cost independent of the number of pairs. Goal: every operand bin and every
     cross bin hit; every result kind that the golden model produces for the applied stimulus
     observed in the RTL results.
+
+    Pipeline timing (:mod:`verif.common.pipeline`): the idle cycles before a pair (0, 1, 2+)
+    and the pairs still in flight when it enters (0 .. LATENCY-1); goal: every bin hit in a
+    test with idle cycles (the exhaustive test drives back to back). The scoreboard's verdict
+    (``arith.sb.verdict``) is written beside them; its goal is the planted fault's test.
     """
+
+    pipe_names = ["arith.pipe.gap", "arith.pipe.in_flight"]
 
     def build_phase(self):
         spec = ConfigDB().get(None, "", "SPEC")
         self.spec = spec
+
+        @CoverPoint("arith.pipe.gap", xf=lambda g: g, bins=list(GAP_BINS))
+        def sample_gap(g):
+            pass
+
+        @CoverPoint("arith.pipe.in_flight", xf=lambda f: f, bins=in_flight_bins(LATENCY))
+        def sample_in_flight(f):
+            pass
+
+        self.sample_gap, self.sample_in_flight = sample_gap, sample_in_flight
         classes = operand_classes(spec)
         prefix = "arith"
         self.names = [f"{prefix}.a_class", f"{prefix}.b_class", f"{prefix}.ab_cross"]
@@ -384,6 +411,11 @@ class Coverage(uvm_subscriber):
         n = min(len(ins), len(outs))
         if n == 0:
             return
+        gaps, inside = pipeline_bins([c for c, *_ in ins], LATENCY)
+        for g in sorted(gaps):
+            self.sample_gap(g)
+        for f in sorted(inside):
+            self.sample_in_flight(f)
         ins = np.array(ins[:n], dtype=np.int64)
         outs = np.array(outs[:n], dtype=np.int64)
         a = from_code(ins[:, 1], spec.width, spec.signed)
@@ -412,16 +444,24 @@ class Coverage(uvm_subscriber):
                 self.holes.append(f"{name}: {item.coverage}/{item.size} bins, missing {missing}")
         for r in sorted(self.required_results - self.hit_results):
             self.holes.append(f"arith.result: '{r}' results expected from the model, none seen")
+        if ConfigDB().get(None, "", "BFM").idle > 0:  # timing goals need idle cycles
+            for name in self.pipe_names:
+                item = coverage_db[name]
+                if item.coverage < item.size:
+                    missing = [k for k, v in item.detailed_coverage.items() if v < 1]
+                    self.holes.append(f"{name}: {item.coverage}/{item.size} bins, "
+                                      f"missing {missing}")
 
     def report_phase(self):
-        for name in self.names + ["arith.result"]:
+        for name in self.names + ["arith.result", *self.pipe_names, "arith.sb.verdict"]:
             item = coverage_db[name]
             self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
         for hole in self.holes:
             self.logger.error(f"coverage goal not met: {hole}")
         out = os.environ.get("APPROXNN_COVERAGE_FILE")
         if out:
-            write_coverage(out, self.names + ["arith.result"], str(self.spec))
+            write_coverage(out, self.names + ["arith.result", *self.pipe_names,
+                                              "arith.sb.verdict"], str(self.spec))
 
 
 def write_coverage(path, names, unit) -> None:

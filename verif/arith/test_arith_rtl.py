@@ -10,6 +10,8 @@ environment, on Icarus and on Verilator.
 * a deliberately broken unit (one output bit flipped for a single operand pair) must fail.
 """
 
+import json
+
 import numpy as np
 import pytest
 from approxnn.eda.sim import simulator_available
@@ -67,10 +69,17 @@ def test_random_wide(unit, width):
 
 
 @pytest.mark.parametrize("sim", SIMS)
-def test_broken_unit_is_caught(sim):
+def test_broken_unit_is_caught(sim, tmp_path):
     spec = parse_unit("drum:k=4,width=8,signed=1")
     rng = np.random.default_rng(7)
     a, b = (int(v) for v in rng.integers(-128, 128, 2))
-    result = run_unit(spec, sim=sim, broken=(a, b), test="ArithExhaustiveTest")
+    cov = tmp_path / "coverage.json"
+    result = run_unit(spec, sim=sim, broken=(a, b), test="ArithExhaustiveTest",
+                      coverage_file=cov)
     assert result.tests == 1 and result.failures == 1
     assert f"a={a} b={b}" in result.messages[0], result.messages
+    # the testpoint's cover item: the scoreboard's mismatch bin, hit by the planted fault only
+    items = json.loads(cov.read_text())["items"]
+    assert items["arith.sb.verdict"] == {"match": 0, "mismatch": 1}
+    # a passing run's pipeline timing bins, as the regression merges them
+    assert set(items["arith.pipe.in_flight"]) == {"0", "1"}

@@ -31,6 +31,7 @@ import os
 
 import cocotb
 import numpy as np
+from cocotb_coverage.coverage import coverage_db
 from pyuvm import ConfigDB, uvm_env, uvm_subscriber, uvm_test
 
 from refmodels.cnn import approx as apx
@@ -49,6 +50,7 @@ from verif.cnn.engine_env import (
     pool_layer_of,
     split_channels,
 )
+from verif.common.cover import cover_point, coverage_holes, log_coverage
 from verif.common.regmap import sweep
 from verif.common.regmaps import engine_map
 from verif.common.settings import setting
@@ -73,11 +75,20 @@ def golden_mul(unit):
     return None if unit == EXACT else apx.ApproxMul.from_unit(unit)
 
 
+def mul_bins(units) -> list[str]:
+    """Bins of ``eng.het.mul``: each MODE.MUL value of the build (``unit<i>``: a layer run
+    with unit i, checked against its golden model) and ``refused`` (a value at or beyond the
+    unit count: ERROR code 6, no stream beat taken)."""
+    return [f"unit{i}" for i in range(len(units))] + ["refused"]
+
+
 class HeteroScoreboard(uvm_subscriber):
-    """Every layer run against the golden model of the unit its MODE.MUL selected."""
+    """Every layer run against the golden model of the unit its MODE.MUL selected; samples
+    ``eng.het.mul`` (:func:`mul_bins`) for every run checked."""
 
     def build_phase(self):
         self.obs, self.errors, self.checked = [], [], 0
+        self.sample = cover_point("eng.het.mul", mul_bins(config()["units"]))
 
     def write(self, obs):
         self.obs.append(obs)
@@ -92,6 +103,8 @@ class HeteroScoreboard(uvm_subscriber):
                     self.errors.append(f"run {i} ({lay}): STATUS 0x{st:x}, want 0x{want:x}")
                 if o["x_left"] or o["w_left"]:
                     self.errors.append(f"run {i} ({lay}): stream beats taken by a refused run")
+                if lay.error == 6:
+                    self.sample("refused")
                 continue
             if st != 0x2:
                 self.errors.append(f"run {i} ({lay}): STATUS 0x{st:x}, want DONE (0x2)")
@@ -102,6 +115,8 @@ class HeteroScoreboard(uvm_subscriber):
                                    f"outputs, want {len(want)}")
                 continue
             bad = np.flatnonzero(got != want)
+            if lay.unit is not None:
+                self.sample(f"unit{lay.unit}")
             if len(bad):
                 j = int(bad[0])
                 self.errors.append(f"run {i} ({lay}, unit {lay.unit}): {len(bad)} outputs "
@@ -146,13 +161,26 @@ class HeteroBase(uvm_test):
         self.env.monitor.ap.write(obs)
         return obs
 
+    #: the test's coverage goal: every bin of eng.het.mul (the register test runs every
+    #: unit and refused values; the network test the units its assignment names)
+    full_goal = False
+
+    def check_phase(self):
+        self.cover_holes = coverage_holes(coverage_db, ["eng.het.mul"]) if self.full_goal \
+            else []
+
+    def report_phase(self):
+        log_coverage(self.logger, coverage_db, ["eng.het.mul"], self.cover_holes)
+
     def final_phase(self):
-        problems = self.errors + self.env.scoreboard.errors
+        problems = self.errors + self.env.scoreboard.errors + self.cover_holes
         if problems:
             raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
 
 
 class HeteroRegTest(HeteroBase):
+    full_goal = True
+
     async def run_phase(self):
         self.raise_objection()
         await self.bfm.start()

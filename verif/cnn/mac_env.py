@@ -27,8 +27,19 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 from cores.common import manifest
 from refmodels.cnn import approx as apx
 from refmodels.cnn import tflite as tfl
-from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
+from verif.cnn.pipe import (
+    Beats,
+    PipeBfm,
+    PipeEnv,
+    ScoreboardBase,
+    coverage_holes,
+    log_coverage,
+)
+from verif.common.cover import verdict_point
 from verif.common.settings import setting
+
+#: the scoreboard's verdict (scoreboard_sensitivity: its mismatch bin, the planted fault's)
+sample_verdict = verdict_point("mac.sb.verdict")
 
 INPUTS = ("in_first", "in_last", "in_pad", "x", "w", "in_zp")
 OUTPUTS = ("out_lane", "out_last", "out_acc")
@@ -203,6 +214,7 @@ class MacScoreboard(ScoreboardBase):
             self.checked += lanes
         if bad > 5:
             self.errors.append(f"... {bad - 5} more sums differ")
+        sample_verdict(bad > 0)
 
 
 def _val_class(v):
@@ -307,7 +319,7 @@ class MacCoverage(uvm_subscriber):
     def report_phase(self):
         bfm = ConfigDB().get(None, "", "BFM")
         self.logger.info(f"output-bank stalls of the last tap: {bfm.stalls} cycles")
-        log_coverage(self.logger, coverage_db, self.names, self.holes)
+        log_coverage(self.logger, coverage_db, [*self.names, "mac.sb.verdict"], self.holes)
 
 
 class MacTest(uvm_test):

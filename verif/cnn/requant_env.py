@@ -28,7 +28,16 @@ from pyuvm import ConfigDB, uvm_sequence, uvm_subscriber, uvm_test
 
 from cores.common import manifest
 from refmodels.cnn import tflite as tfl
-from verif.cnn.pipe import Beats, PipeBfm, PipeEnv, ScoreboardBase, coverage_holes, log_coverage
+from verif.cnn.pipe import (
+    Beats,
+    PipeBfm,
+    PipeEnv,
+    ScoreboardBase,
+    coverage_holes,
+    log_coverage,
+)
+from verif.common.cover import verdict_point
+from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
 #: cycles from the inputs to the result (cores/cnn/requant/manifest.toml)
 LATENCY = manifest.load("cnn", "requant").latency["result"]
@@ -45,6 +54,8 @@ CORNERS = ["srdhm_saturate", "srdhm_tie_pos", "srdhm_tie_neg", "rdbpot_tie_pos",
 CLAMPS = ["below", "inside", "above"]
 FC_CLASSES = ["product_tie", "double_rounding", "saturate", "zero_scale", "negative_scale",
               "window_edge", "plain"]
+#: the scoreboard's verdict (scoreboard_sensitivity: its mismatch bin, the planted fault's)
+sample_verdict = verdict_point("rq.sb.verdict")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +268,7 @@ class RequantScoreboard(ScoreboardBase):
         want = golden(ins[:n])
         got = outs[:n, 1]
         bad = np.flatnonzero(want != got)
+        sample_verdict(bool(len(bad)))
         self.checked = n
         for i in bad[:10]:
             args = ", ".join(f"{k}={ins[i, j + 1]}" for j, k in enumerate(INPUTS))
@@ -332,14 +344,27 @@ def classify(ins):
 class RequantCoverage(uvm_subscriber):
     """Bins: every shift -31..30; multiplier class; the arithmetic corners (saturation, both
     rounding ties of both signs, near ties, wrapping left shift); clamp below / inside /
-    above, crossed with the shift direction; the float-scale classes (:func:`classify_fc`).
-    Goal: every bin hit. Samples are taken once per
-    distinct combination per batch."""
+    above, crossed with the shift direction; the float-scale classes (:func:`classify_fc`);
+    the pipeline timing (:mod:`verif.common.pipeline`: idle cycles before a value 0 / 1 / 2+,
+    values still in flight when it enters 0 .. LATENCY-1). Goal: every bin hit (the timing
+    bins when the test has idle cycles). Samples are taken once per distinct combination per
+    batch. The scoreboard's verdict (``rq.sb.verdict``) is reported beside them."""
 
     names = ["rq.shift", "rq.mult", "rq.corner", "rq.clamp", "rq.dir", "rq.dir_x_clamp",
              "rq.fc"]
+    pipe_names = ["rq.pipe.gap", "rq.pipe.in_flight"]
 
     def build_phase(self):
+        @CoverPoint("rq.pipe.gap", xf=lambda g: g, bins=list(GAP_BINS))
+        def sample_gap(g):
+            pass
+
+        @CoverPoint("rq.pipe.in_flight", xf=lambda f: f, bins=in_flight_bins(LATENCY))
+        def sample_in_flight(f):
+            pass
+
+        self.sample_gap, self.sample_in_flight = sample_gap, sample_in_flight
+
         @CoverPoint("rq.shift", xf=lambda s, m, d, c: s, bins=SHIFTS)
         @CoverPoint("rq.mult", xf=lambda s, m, d, c: m, bins=MULT_CLASSES)
         @CoverPoint("rq.clamp", xf=lambda s, m, d, c: c, bins=CLAMPS)
@@ -364,6 +389,11 @@ class RequantCoverage(uvm_subscriber):
         ins, outs = obs
         if not ins:
             return
+        gaps, inside = pipeline_bins([c for c, *_ in ins], LATENCY)
+        for g in sorted(gaps):
+            self.sample_gap(g)
+        for f in sorted(inside):
+            self.sample_in_flight(f)
         ins = decode_inputs(ins)
         fc = ins[:, 1 + INPUTS.index("fc")] == 1
         for name in classify_fc(ins[fc]) if fc.any() else ():
@@ -386,10 +416,12 @@ class RequantCoverage(uvm_subscriber):
             self.sample_corner("plain")
 
     def check_phase(self):
-        self.holes = coverage_holes(coverage_db, self.names)
+        timed = ConfigDB().get(None, "", "BFM").idle > 0  # timing goals need idle cycles
+        self.holes = coverage_holes(coverage_db, self.names + (self.pipe_names if timed else []))
 
     def report_phase(self):
-        log_coverage(self.logger, coverage_db, self.names, self.holes)
+        log_coverage(self.logger, coverage_db, self.names + self.pipe_names + ["rq.sb.verdict"],
+                     self.holes)
 
 
 class RequantTest(uvm_test):

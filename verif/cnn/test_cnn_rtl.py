@@ -22,6 +22,7 @@
   mutants of the HF6 engine's float32 stages.
 """
 
+import json
 import os
 
 import pytest
@@ -128,14 +129,23 @@ def test_engine_configurations(params):
     [("requant", {}), ("mac", {"lanes": 4}), ("engine", {"lanes": 4}),
      ("engine", {"lanes": 4, "mul": "hf6"})],
 )
-def test_broken_block_is_caught(block, params):
+def test_broken_block_is_caught(block, params, tmp_path):
+    cov = tmp_path / "coverage.json"
     result = run_block(block, sim="icarus", count=300, params=params, broken=57, seed=9,
-                       testcase="EngineLayerTest" if block == "engine" else None)
+                       testcase="EngineLayerTest" if block == "engine" else None,
+                       extra_env={"APPROXNN_COVERAGE_FILE": cov})
     assert result.tests == 1 and result.failures == 1, result.messages
     # caught by the scoreboard, or by the stream checker when the flipped bit shows up
     # while a beat waits for tready (data changed before the handshake)
     msg = result.messages[0]
     assert "model" in msg or "rule tdata-unstable" in msg, result.messages
+    if block in VERDICT:  # the testpoint's cover item: the scoreboard's mismatch bin
+        items = json.loads(cov.read_text())["items"]
+        assert items[VERDICT[block]] == {"match": 0, "mismatch": 1}, items.get(VERDICT[block])
+
+
+#: the scoreboard-verdict cover item of the blocks whose broken copy is run
+VERDICT = {"requant": "rq.sb.verdict", "mac": "mac.sb.verdict"}
 
 
 #: plausible design errors of the requantisation unit, each only visible on a corner case

@@ -11,7 +11,7 @@ HERE = Path(__file__).parent
 def test_testplan_refers_to_existing_items():
     plan = yaml.safe_load((HERE / "testplan.yml").read_text())
     envs = ("requant_env.py", "mac_env.py", "hf6mac_env.py", "pool_env.py", "engine_stress.py",
-            "engine/coverage.py", "hetero_env.py")
+            "engine/coverage.py", "engine/tests.py", "hetero_env.py")
     env_src = "".join((HERE / e).read_text() for e in envs)
     assert plan["testpoints"], "empty testplan"
     for tp in plan["testpoints"]:

@@ -107,13 +107,71 @@ def _fill_value(reg: Reg, rng: random.Random, used: set) -> int:
     return v
 
 
-async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = False
-                ) -> list[str]:
+#: the sweep's accesses, in its order: a read right after reset / at power-up, a legal value
+#: written, the read and the write of the full-window pass, a partial-strobe write, the read
+#: back after everything (four in flight)
+SWEEP_ACCESSES = ("reset", "power_up", "fill", "read", "write", "partial", "read_back")
+
+
+def reg_class(rmap: RegisterMap, word: int) -> str:
+    """The class of a word for coverage: ``unmapped``, ``table`` (no reset value: a memory),
+    ``command``, ``rw1c``, ``ro``, ``wo`` or ``rw``."""
+    reg = rmap.regs.get(word)
+    if reg is None:
+        return "unmapped"
+    if reg.reset is None:
+        return "table"
+    if reg.command:
+        return "command"
+    return {"RW1C": "rw1c", "R": "ro", "W": "wo"}.get(reg.access, "rw")
+
+
+def sweep_bins(rmap: RegisterMap, fresh: bool = False) -> list[tuple[str, str]]:
+    """(class, access) pairs a sweep of ``rmap`` must perform, from the register map's own
+    description (the coverage model; :func:`sweep` samples what it did): every class read and
+    written in the full-window pass; reset values of the classes that have them; power-up
+    values of memories in a fresh simulation; legal values filled into the storage registers;
+    every known value read back at the end; partial strobes on every writable, non-command
+    class."""
+    out = []
+    for cls in ("rw", "wo", "ro", "rw1c", "command", "table", "unmapped"):
+        regs = [r for w, r in rmap.regs.items() if reg_class(rmap, w) == cls]
+        if cls == "unmapped":
+            if rmap.window_words > len(rmap.regs):
+                out += [(cls, "read"), (cls, "write")]
+            continue
+        if not regs:
+            continue
+        want = {"read", "write"}
+        if any(r.reset is not None for r in regs):
+            want.add("reset")
+        if fresh and any(r.reset is None and r.initial is not None for r in regs):
+            want.add("power_up")
+        if any(r.storage for r in regs):
+            want.add("fill")
+        if any(r.storage or not r.volatile and (r.reset is not None
+                                                or fresh and r.initial is not None)
+               for r in regs):
+            want.add("read_back")
+        if any(r.writable and not r.command for r in regs):
+            want.add("partial")
+        out += [(cls, a) for a in SWEEP_ACCESSES if a in want]
+    return out
+
+
+async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = False,
+                cover=None) -> list[str]:
     """Check the block behind ``regs`` (RegAgent) against ``rmap``; returns the problems.
-    ``fresh``: no register was written since the simulation started (power-up values hold)."""
+    ``fresh``: no register was written since the simulation started (power-up values hold).
+    ``cover``: called with ``(class, access)`` (:func:`reg_class`, :data:`SWEEP_ACCESSES`)
+    for every access made (the bins of :func:`sweep_bins`)."""
     rng = random.Random(seed)
     problems: list[str] = []
     expect: dict[int, int] = {}
+
+    def hit(word, access):
+        if cover is not None:
+            cover((reg_class(rmap, word), access))
 
     def where(word):
         reg = rmap.regs.get(word)
@@ -125,6 +183,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         if want is None:
             continue
         got, resp = await regs.read(4 * word)  # X in rdata fails here (and in the checker)
+        hit(word, "reset" if reg.reset is not None else "power_up")
         if resp != AxiResp.OKAY or got != want:
             when = "after reset" if reg.reset is not None else "unwritten since power-up,"
             problems.append(f"{where(word)}: {when} reads 0x{got:x} ({resp.name}), "
@@ -138,6 +197,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
             continue
         v = _fill_value(reg, rng, used)
         resp = await regs.write(4 * word, v)
+        hit(word, "fill")
         if resp != AxiResp.OKAY:
             problems.append(f"{where(word)}: write of legal value 0x{v:x} answered {resp.name}")
             continue
@@ -147,6 +207,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
     for word in range(rmap.window_words):
         reg = rmap.regs.get(word)
         got, resp = await regs.read(4 * word)
+        hit(word, "read")
         want_resp = rmap.expected_response(word, write=False)
         if resp != want_resp:
             problems.append(f"{where(word)}: read answered {resp.name}, want {want_resp.name}")
@@ -157,6 +218,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         else:
             value = (0xA5A5A5A5 ^ (word * 0x01010101)) & FULL
         resp = await regs.write(4 * word, value)
+        hit(word, "write")
         want_resp = rmap.expected_response(word, write=True)
         if resp != want_resp:
             problems.append(f"{where(word)}: write of 0x{value:x} answered {resp.name}, want "
@@ -175,6 +237,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
             value = next((v for v in reg.legal if v != old), value)
         data = int(value).to_bytes(4, "little")[lane:lane + nbytes]
         resp = (await regs.master.write(4 * word + lane, data)).resp
+        hit(word, "partial")
         if resp != AxiResp.SLVERR:
             problems.append(f"{where(word)}: write with wstrb 0x{strobe:x} answered "
                             f"{resp.name}, want SLVERR")
@@ -186,6 +249,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         tasks = [cocotb.start_soon(regs.read(4 * word)) for word, _ in group]
         for (word, want), task in zip(group, tasks, strict=True):
             got, resp = await task
+            hit(word, "read_back")
             if resp != AxiResp.OKAY or got != want:
                 problems.append(f"{where(word)}: reads 0x{got:x} ({resp.name}) after the "
                                 f"sweep, want 0x{want:x} (changed by a refused or unmapped "

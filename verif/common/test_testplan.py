@@ -101,4 +101,6 @@ def test_coverage_is_reported_per_testpoint():
     pool = rows["pool_bit_exact"]
     assert (pool["bins"], pool["hit"]) == (3, 2)
     assert "pool.clamp" in pool["unmeasured"] and "pool.mode" not in pool["unmeasured"]
-    assert rows["engine_register_sweep"]["waiver"]
+    sweep = rows["engine_register_sweep"]
+    assert sweep["waiver"] is None and sweep["unmeasured"] == ["eng.reg.access"]
+    assert (sweep["bins"], sweep["hit"]) == (0, 0)

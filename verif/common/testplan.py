@@ -13,7 +13,8 @@ argument check, say).
 :func:`problems` checks a plan both ways: every registered test of the family's cocotb modules
 and every pytest function of its simulation modules maps to a testpoint, and every testpoint
 names a registered test, a pytest function and a cover item (or a waiver with its reason). In
-a family whose blocks have manifests, every testpoint names its blocks, its tests are
+a family whose blocks have manifests, every testpoint names its blocks (the family's name:
+all of them, where one testbench serves every block, as for the arithmetic units), its tests are
 registered by those blocks' cocotb modules (the manifest's ``testbench.module`` and modules
 named after it, e.g. ``cocotb_engine_cycles``), and every block has testpoints: the plan is
 per block.
@@ -31,7 +32,10 @@ from pathlib import Path
 import yaml
 
 VERIF = Path(__file__).resolve().parent.parent
-FAMILIES = ("arith", "cnn", "sbs")
+FAMILIES = ("arith", "cnn", "sbs", "zynq")
+#: testplan family -> the manifest families of its blocks (the Vivado-ready tops' plan also
+#: covers the board systems, fpga/<system>.manifest.toml)
+MANIFEST_FAMILIES = {"zynq": ("zynq", "fpga")}
 STAGES = ("V1", "V2", "V3")
 #: regression tier -> the testplan stages it runs
 TIER_STAGES = {"smoke": ("V1",), "nightly": STAGES}
@@ -173,13 +177,16 @@ def _block_problems(family, points, registered, root) -> list[str]:
     """The per-block mapping of a family whose blocks have manifests (none: nothing)."""
     from cores.common import manifest  # noqa: PLC0415
 
-    blocks = {m.block: m for m in manifest.all_manifests() if m.family == family}
+    families = MANIFEST_FAMILIES.get(family, (family,))
+    blocks = {m.block: m for m in manifest.all_manifests() if m.family in families}
     if not blocks:
         return []
     out = []
     covered = set()
     for tp in points:
         where = f"{family}/{tp.name}"
+        if tp.blocks == [family]:  # a testpoint of every block (one testbench for the family)
+            tp.blocks = sorted(blocks)
         unknown = [b for b in tp.blocks if b not in blocks]
         if unknown:
             out.append(f"{where}: blocks {', '.join(unknown)} have no manifest (valid: "
@@ -187,7 +194,8 @@ def _block_problems(family, points, registered, root) -> list[str]:
             continue
         covered |= set(tp.blocks)
         modules = [mod for mod in registered for b in tp.blocks
-                   if mod.startswith(blocks[b].test_module.rsplit(".", 1)[-1])]
+                   for tb in (blocks[b].test_module, *blocks[b].other_modules)
+                   if mod.startswith(tb.rsplit(".", 1)[-1])]
         theirs = set().union(*(registered[mod] for mod in modules)) if modules else set()
         out += [f"{where}: test {t} is not a test of {', '.join(tp.blocks)}"
                 for t in sorted(tp.test_names - theirs)]

@@ -39,12 +39,20 @@ from verif.cnn.engine.layers import golden, make_layer
 from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
+from verif.common.cover import cover_point
+from verif.zynq.coverage import finish, irq_seen
 
 REGMAP = regmap.load("cnn_engine")
 A = REGMAP.offsets  # register name -> byte address
 DONE = REGMAP["IRQ_STATUS"].field("DONE").mask
 ERROR = REGMAP["IRQ_STATUS"].field("ERROR").mask
 LANES = int(os.environ.get("APPROXNN_ENGINE_LANES", "4"))
+#: the interrupt events, in bit order (IRQ_STATUS fields of the register map)
+EVENTS = {f.name: f.mask for f in REGMAP["IRQ_STATUS"].fields}
+#: cover items: the interrupt cases (verif/zynq/coverage.py irq_bins) and the layer kinds run
+#: through the top
+IRQ_ITEM, KIND_ITEM = "top.engine.irq", "top.engine.kind"
+KINDS = ["conv_same", "depthwise", "fc"]
 
 
 class Top:
@@ -148,17 +156,20 @@ async def top_layers_by_interrupt_steps(dut):
     top = Top(dut, 1)
     await top.reset()
     await top.write("IRQ_ENABLE", DONE | ERROR)
+    kinds = cover_point(KIND_ITEM, KINDS)
     for lay in _layers(5):
         out = await top.run(lay)
         exp = golden(lay, None)
         assert np.array_equal(out, exp), f"{lay.kind}: output differs from the golden model " \
             f"at {np.flatnonzero(out != exp)[:8]}"
+        kinds(lay.kind)
         status = await top.read("STATUS")
         assert status & 0x7 == 0x2, f"{lay.kind}: STATUS 0x{status:x} after irq, expected DONE"
         assert await top.read("IRQ_STATUS") == DONE
         await top.write("IRQ_STATUS", DONE)
         await RisingEdge(dut.aclk)
         assert not dut.irq.value, "irq still high after the RW1C clear"
+    finish([KIND_ITEM])
 
 
 class InterruptRegistersSeq(DirectedSeq):
@@ -175,6 +186,7 @@ async def top_interrupt_registers_steps(dut):
     assert ident == REGMAP.id_value and ident & 0xFF == REGMAP.version >= 2, hex(ident)
     assert await top.read("IRQ_ENABLE") == 0 and await top.read("IRQ_STATUS") == 0
     assert not dut.irq.value
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     lay = _layers(7)[0]
     # disabled: the status records the end of the run, irq stays low (masked)
     out = await top.run(lay, wait_irq=False)
@@ -185,13 +197,16 @@ async def top_interrupt_registers_steps(dut):
     assert await top.read("IRQ_STATUS") == DONE
     await ClockCycles(dut.aclk, 5)
     assert not dut.irq.value, "irq high while IRQ_ENABLE is 0"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     # enabling a set status raises irq; enabling only ERROR does not
     await top.write("IRQ_ENABLE", ERROR)
     await RisingEdge(dut.aclk)
     assert not dut.irq.value, "irq high for DONE with only ERROR enabled"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     await top.write("IRQ_ENABLE", DONE)
     await RisingEdge(dut.aclk)
     assert dut.irq.value, "irq low with DONE set and enabled"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     assert await top.read("IRQ_ENABLE") == DONE
     # writing 0 clears nothing, writing 1 clears
     await top.write("IRQ_STATUS", 0)
@@ -199,6 +214,7 @@ async def top_interrupt_registers_steps(dut):
     await top.write("IRQ_STATUS", DONE)
     assert await top.read("IRQ_STATUS") == 0
     assert not dut.irq.value
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     # a refused layer (zero stride): DONE and ERROR; with only ERROR enabled irq still rises
     rng = np.random.default_rng(3)
     bad = make_layer(rng, "error_zero", 4, 4, 2, 4, 3, 3, 0, 1, "VALID", error=4)
@@ -207,6 +223,7 @@ async def top_interrupt_registers_steps(dut):
     status = await top.read("STATUS")
     assert status & 0x4 and (status >> 8) & 0xF == 4, f"STATUS 0x{status:x}"
     assert await top.read("IRQ_STATUS") == DONE | ERROR
+    await irq_seen(top, IRQ_ITEM, EVENTS, "DONE")
     await top.write("IRQ_STATUS", ERROR)  # ERROR cleared, DONE kept: irq drops (masked)
     assert await top.read("IRQ_STATUS") == DONE
     await RisingEdge(dut.aclk)
@@ -221,6 +238,7 @@ async def top_interrupt_registers_steps(dut):
     # the unmapped word between ID and IRQ_ENABLE still answers SLVERR
     resp = await top.regs.write(A["ID"] + 4, b"\x01\x00\x00\x00")
     assert resp.resp == AxiResp.SLVERR
+    finish([IRQ_ITEM])
 
 
 class TopLayersTest(TopDirectedTest):

@@ -33,6 +33,8 @@ from cocotbext.axi import (
 from cores.common import regmap
 from verif.common import protocol
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
+from verif.common.cover import cover_point
+from verif.zynq.coverage import finish, irq_seen
 
 REGMAP = regmap.load("sbs_layer")
 A = REGMAP.offsets
@@ -40,6 +42,11 @@ IDLE = REGMAP["IRQ_STATUS"].field("IDLE").mask
 ERROR = REGMAP["IRQ_STATUS"].field("ERROR").mask
 F = 24  # bits of one h value
 P = 2  # lanes of the top's configuration (two h values per 64-bit beat)
+#: the interrupt events, in bit order (IRQ_STATUS fields of the register map)
+EVENTS = {f.name: f.mask for f in REGMAP["IRQ_STATUS"].fields}
+#: cover items: the interrupt cases (verif/zynq/coverage.py irq_bins) and the padded streams
+#: (input padding bits set and ignored, output padding bits 0)
+IRQ_ITEM, PAD_ITEM = "top.layer.irq", "top.layer.padding"
 
 
 class Top:
@@ -97,6 +104,7 @@ async def top_h_through_padded_streams_and_interrupt_steps(dut):
     rng = random.Random(5)
     assert await top.read("ID") == REGMAP.id_value and REGMAP.version >= 2
     assert await top.read("IRQ_ENABLE") == 0 and await top.read("IRQ_STATUS") == 0
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     n_h, n_ip = 8, 2
     await top.write("N_H", n_h)
     await top.write("N_IP", n_ip)
@@ -113,17 +121,21 @@ async def top_h_through_padded_streams_and_interrupt_steps(dut):
     assert await top.read("ERROR") == 0, "the h frame was refused"
     assert await top.read("IRQ_STATUS") == IDLE
     assert not dut.irq.value, "irq high while IRQ_ENABLE is 0"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     await top.write("IRQ_ENABLE", ERROR)
     await RisingEdge(dut.aclk)
     assert not dut.irq.value, "irq high for IDLE with only ERROR enabled"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     await top.write("IRQ_ENABLE", IDLE)
     await RisingEdge(dut.aclk)
     assert dut.irq.value, "irq low with IDLE set and enabled"
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     await top.write("IRQ_STATUS", 0)
     assert await top.read("IRQ_STATUS") == IDLE and dut.irq.value
     await top.write("IRQ_STATUS", IDLE)
     await RisingEdge(dut.aclk)
     assert not dut.irq.value and await top.read("IRQ_STATUS") == 0
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     # DUMP, ended by the interrupt alone
     await top.write("CTRL", 2)
     await with_timeout(RisingEdge(dut.irq), 200_000, "ns")
@@ -131,9 +143,13 @@ async def top_h_through_padded_streams_and_interrupt_steps(dut):
     data = bytes(rx.tdata)
     assert len(data) == 8 * len(beats), f"{len(data)} bytes, tkeep not all ones?"
     words = [int.from_bytes(data[8 * i:8 * i + 8], "little") for i in range(len(beats))]
+    pad = cover_point(PAD_ITEM, ["in_garbage_ignored", "out_zero"])
     assert all(w >> (P * F) == 0 for w in words), "output padding bits not 0"
+    pad("out_zero")
     back = [(w >> (k * F)) & ((1 << F) - 1) for w in words for k in range(P)]
     assert back == h, "h read back differs from the h loaded"
+    if any(b >> (P * F) for b in beats):  # the loaded beats carried set padding bits
+        pad("in_garbage_ignored")
     # a spike for a missing IP: ERROR event; irq with only ERROR enabled
     await top.write("IRQ_STATUS", IDLE | ERROR)
     await top.write("IRQ_ENABLE", ERROR)
@@ -143,6 +159,7 @@ async def top_h_through_padded_streams_and_interrupt_steps(dut):
     assert await top.read("ERROR") == REGMAP["ERROR"].field("SPIKE").mask
     await top.idle()
     assert await top.read("IRQ_STATUS") & ERROR
+    await irq_seen(top, IRQ_ITEM, EVENTS, "IDLE", False)
     await top.write("IRQ_STATUS", ERROR)
     await RisingEdge(dut.aclk)
     assert not dut.irq.value, "irq high after the ERROR event was cleared"
@@ -150,6 +167,7 @@ async def top_h_through_padded_streams_and_interrupt_steps(dut):
     # unmapped words past the interrupt registers answer SLVERR
     resp = await top.regs.write(A["IRQ_STATUS"] + 4, b"\x01\x00\x00\x00")
     assert resp.resp == AxiResp.SLVERR
+    finish([IRQ_ITEM, PAD_ITEM])
 
 
 class TopPaddedStreamsTest(DirectedTest):

@@ -42,12 +42,15 @@ from verif.cnn.engine.layers import golden, make_layer
 from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
+from verif.zynq.coverage import dma_cover, finish
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
 REGMAP = regmap.load("cnn_engine")
 LANES = int(os.environ.get("APPROXNN_ENGINE_LANES", "4"))
 SYSTEM = SYSTEMS["cnn"]
 ENGINE = SYSTEM.accels[0]
+#: cover item: every DMA channel of the system ended a transfer by its interrupt
+DMA_ITEM = f"sys.{SYSTEM.key}.dma"
 DDR_SIZE = 1 << 23  # 8 MiB: the layers here and the shim's buffers from 1 MiB on
 X_ADDR, W_ADDR, Y_ADDR = 0x1000, 0x4_0000, 0x8_0000
 
@@ -99,7 +102,8 @@ class System:
                 snk.set_pause_generator(pause_generator(random.Random(rng.random()), 0.3))
                 snk.log.setLevel("WARNING")
                 kb = _width(dut, p) // 8
-            model = AxiDmaModel(d.name, dut.aclk, self.ddr_port, src, sb, snk, kb)
+            model = AxiDmaModel(d.name, dut.aclk, self.ddr_port, src, sb, snk, kb,
+                                cover=dma_cover(SYSTEM))
             self.dma[d.name] = model
             self.gp0.add_dma(DMA_BASE + i * DMA_STRIDE, WINDOW, model)
         self.dma_base = {d.name: DMA_BASE + i * DMA_STRIDE for i, d in enumerate(ENGINE.dmas)}
@@ -192,6 +196,7 @@ async def system_layers_steps(dut):
         assert np.array_equal(out, exp), \
             f"{lay.kind}: output differs at {np.flatnonzero(out != exp)[:8]}"
         dut._log.info(f"{lay.kind}: {len(out)} outputs bit-exact, {cycles} engine cycles")
+    finish([DMA_ITEM])
 
 
 class SystemDriverSeq(DirectedSeq):
@@ -228,6 +233,7 @@ async def system_driver_steps(dut):
     wrong = want.copy()
     wrong[0] += 1
     assert await bridge(selftest.run)(drv, [(lay, wrong)], lines.append) == 1
+    finish([DMA_ITEM], goal=False)
 
 
 class SystemDirectedTest(DirectedTest):

@@ -36,10 +36,13 @@ from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
 from verif.sbs.env import pack
+from verif.zynq.coverage import dma_cover, finish
 from verif.zynq.dma_model import IOC, IOC_EN, MM2S, RS, S2MM, AxiDmaModel, Gp0
 
 REGMAP = regmap.load("sbs_layer")
 LAYER = SYSTEMS["sbs"].accels[0]
+#: cover item: every DMA channel of the system ended a transfer by its interrupt
+DMA_ITEM = f"sys.{SYSTEMS['sbs'].key}.dma"
 F, P = 24, 2
 FMT = parse_format("e4m1")
 W_ADDR, H_ADDR, S_ADDR, Y_ADDR = 0x1000, 0x2_0000, 0x4_0000, 0x6_0000
@@ -85,7 +88,8 @@ class SbsSystem:
                 snk.set_pause_generator(pause_generator(random.Random(rng.random()), 0.3))
                 snk.log.setLevel("WARNING")
                 kb = len(getattr(dut, f"{p}_tdata")) // 8
-            self.dma[d.name] = AxiDmaModel(d.name, dut.aclk, port, src, sb, snk, kb)
+            self.dma[d.name] = AxiDmaModel(d.name, dut.aclk, port, src, sb, snk, kb,
+                                           cover=dma_cover(SYSTEMS["sbs"]))
             self.base[d.name] = DMA_BASE + i * DMA_STRIDE
             self.gp0.add_dma(self.base[d.name], WINDOW, self.dma[d.name])
 
@@ -185,6 +189,7 @@ async def sbs_system_layer_steps(dut):
     assert not bad, f"h after the spikes differs at {bad[:8]}"
     assert await sysm.read("UPDATES") == len(spikes)
     dut._log.info(f"{len(spikes)} spikes over {n_ip} IPs: h bit-exact after DUMP")
+    finish([DMA_ITEM])
 
 
 class SbsSystemDriverSeq(DirectedSeq):
@@ -230,6 +235,7 @@ async def sbs_system_driver_steps(dut):
     assert h != h0
     assert got.tolist() == h, "h after the spikes differs from the golden model"
     dut._log.info(f"driver: {len(spikes)} spikes over {n_ip} IPs, h bit-exact")
+    finish([DMA_ITEM], goal=False)
 
 
 class SystemDirectedTest(DirectedTest):

@@ -55,10 +55,14 @@ class AxiDmaModel:
     """One AXI DMA: ``mm2s`` an AxiStreamSource on the accelerator's input stream (or None),
     ``s2mm`` an AxiStreamSink on its output stream (or None), ``mem`` an AxiMaster on DDR."""
 
-    def __init__(self, name, clock, mem, mm2s=None, mm2s_bytes=0, s2mm=None, s2mm_bytes=0):
+    def __init__(self, name, clock, mem, mm2s=None, mm2s_bytes=0, s2mm=None, s2mm_bytes=0,
+                 cover=None):
         self.name = name
         self.clock = clock
         self.mem = mem
+        #: called with a channel's name (``<dma>.mm2s``) when a transfer of it ends with IOC
+        #: and its interrupt delivered (the systems' coverage, verif/zynq/coverage.py)
+        self.cover = cover
         self.ch = {MM2S: _Channel(f"{name}.mm2s", mm2s, mm2s_bytes),
                    S2MM: _Channel(f"{name}.s2mm", s2mm, s2mm_bytes)}
 
@@ -138,6 +142,8 @@ class AxiDmaModel:
         c.transfers += 1
         if c.introut:
             c.irq_event.set()
+            if self.cover is not None and c.sr & IOC:
+                self.cover(c.name)
 
     async def wait_irq(self, channel: int, timeout_cycles: int = 2_000_000):
         """Wait for the channel's introut (an interrupt, not polling of DMASR)."""

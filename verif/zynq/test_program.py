@@ -44,6 +44,12 @@ def test_tflite_model_runs_through_the_system_simulation(tmp_path):
     cyc = report["images"][0]["cycles"]
     assert all((c > 0) == (st["kind"] == "engine") for st, c in zip(prog.steps, cyc,
                                                                    strict=True))
+    # coverage: every kind of program step (each engine layer kind, row bands, channel groups,
+    # the host's Add and Reshape) and every DMA channel of the system, ended by its interrupt
+    cov = report["coverage"]
+    assert cov["prog.step"] and all(cov["prog.step"].values()), cov["prog.step"]
+    assert set(cov["sys.cnn.dma"]) == {"dma_xy.mm2s", "dma_xy.s2mm", "dma_w.mm2s"}
+    assert all(cov["sys.cnn.dma"].values()), cov["sys.cnn.dma"]
 
 
 @nightly

@@ -124,14 +124,12 @@ def test_layer_tests_pass_through_the_top(tmp_path):
     layer's h bit for bit against the golden model) through the Vivado-ready top."""
     if not simulator_available("icarus"):
         pytest.skip("no Icarus Verilog")
-    p = generate.TOPS["layer"]["params"]
+    m = generate.MANIFESTS["layer"]
+    settings = m.core_manifest().testbench_settings(m.committed[0])  # the core's plusargs
     sources, top = _shim("layer", tmp_path)
     result = run_cocotb("icarus", sources, top, "verif.sbs.cocotb_layer", tmp_path / "sim",
                         seed=3, testcase=["layer_registers", "network_end_to_end"],
-                        extra_env={"APPROXNN_SBS_P": p["p"], "APPROXNN_SBS_NMAX": p["n_max"],
-                                   "APPROXNN_SBS_IPMAX": p["ip_max"],
-                                   "APPROXNN_SBS_ROWSMAX": p["rows_max"],
-                                   "APPROXNN_SBS_WEIGHTS": p["weights"],
+                        extra_env={**settings,
                                    "APPROXNN_SBS_T": 2, "APPROXNN_SBS_IMAGES": 1,
                                    "APPROXNN_SEED": 3})
     assert result.passed and result.tests == 2, result

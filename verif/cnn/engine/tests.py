@@ -15,6 +15,7 @@ from approxnn_host.layers import (
     pool_layer_of,
     split_channels,
 )
+from cocotb_coverage.coverage import coverage_db
 from pyuvm import ConfigDB
 
 from verif.cnn.engine.agents import (
@@ -38,7 +39,8 @@ from verif.cnn.engine.env import EngineBase, EngineRandomEnv
 from verif.cnn.engine.layers import ENGINE_ROUNDING, is_hf6
 from verif.cnn.engine.sequences import LayerSeq, RandomLayerSeq
 from verif.common.axi import AxiResp, reset
-from verif.common.regmap import sweep
+from verif.common.cover import cover_point, coverage_holes, log_coverage
+from verif.common.regmap import sweep, sweep_bins
 from verif.common.regmaps import engine_map
 
 
@@ -93,6 +95,7 @@ class EngineRegTest(EngineBase):
     value 3."""
 
     expect_layers = False
+    cover_holes: list = []
 
     async def run_phase(self):
         self.raise_objection()
@@ -114,9 +117,14 @@ class EngineRegTest(EngineBase):
         # fresh simulation first every channel-table entry, never written: 0, no X
         fresh = not EngineBfm.tables_written
         EngineBfm.tables_written = True
-        errors += await sweep(r, engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6),
-                              seed=int(ConfigDB().get(None, "", "SEED")), log=self.logger,
-                              fresh=fresh)
+        rmap = engine_map(lanes, ibuf, wbuf, cmax, self.caps_hf6)
+        # coverage: every (word class, access) pair the map calls for (regmap.sweep_bins)
+        bins = [f"{c}:{a}" for c, a in sweep_bins(rmap, fresh)]
+        sample = cover_point("eng.reg.access", bins)
+        errors += await sweep(r, rmap, seed=int(ConfigDB().get(None, "", "SEED")),
+                              log=self.logger, fresh=fresh,
+                              cover=lambda ca: sample(":".join(ca)))
+        self.cover_holes = coverage_holes(coverage_db, ["eng.reg.access"])
         rng = random.Random(3)
         vals = {}
         tables = (BIAS,) if hf else (BIAS, MULT, SHIFT, SCALE_HI)
@@ -166,9 +174,13 @@ class EngineRegTest(EngineBase):
         self.errors = errors
         self.drop_objection()
 
+    def report_phase(self):
+        log_coverage(self.logger, coverage_db, ["eng.reg.access"], self.cover_holes)
+
     def final_phase(self):
-        if self.errors:
-            raise AssertionError(f"{len(self.errors)} problem(s); first: {self.errors[0]}")
+        problems = self.errors + self.cover_holes
+        if problems:
+            raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
 
 
 class EngineNetworkTest(EngineBase):
@@ -183,6 +195,7 @@ class EngineNetworkTest(EngineBase):
     ``Network.forward_hf6`` (float32 bit patterns) on the HF6 engine."""
 
     images = 3
+    cover_holes: list = []
 
     async def run_phase(self):
         from refmodels.cnn.net import load_dataset, load_network  # noqa: PLC0415
@@ -206,6 +219,11 @@ class EngineNetworkTest(EngineBase):
             xs = xq.astype(np.int64)
             params = net.int8_params()
         self.errors = []
+        # coverage: every layer of the network that runs on the engine, run to its output on
+        # every image (the bins are the network's own layers)
+        engine_layers = [L["name"] for L in net.layers
+                         if L["type"] in ("conv2d", "dense", "maxpool")]
+        sample = cover_point("eng.net.layer", engine_layers)
         for i in range(n):
             a = xs[i : i + 1]
             k = 0
@@ -239,6 +257,7 @@ class EngineNetworkTest(EngineBase):
                         self.errors.append(f"image {i} {L['name']}: no output")
                         break
                     a = np.concatenate(outs, axis=3)
+                    sample(L["name"])
                     if hf:
                         a = a.astype(np.uint32).view(np.float32)
                 elif t == "flatten":
@@ -249,9 +268,13 @@ class EngineNetworkTest(EngineBase):
                                    f"{want[i].tolist()}")
             else:
                 self.logger.info(f"image {i}: outputs match, class {int(np.argmax(a.ravel()))}")
+        self.cover_holes = coverage_holes(coverage_db, ["eng.net.layer"])
         self.drop_objection()
 
+    def report_phase(self):
+        log_coverage(self.logger, coverage_db, ["eng.net.layer"], self.cover_holes)
+
     def final_phase(self):
-        problems = self.errors + self.env.scoreboard.errors
+        problems = self.errors + self.env.scoreboard.errors + self.cover_holes
         if problems:
             raise AssertionError(f"{len(problems)} problem(s); first: {problems[0]}")
