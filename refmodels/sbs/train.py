@@ -100,7 +100,7 @@ NETWORKS = {
 BACKPROP_SETTINGS = {
     "digits": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
     "mnist": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
-    "mnist_published": {"epochs": 20, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
+    "mnist_published": {"epochs": 8, "lr": 0.05, "batch": 50, "iters": 30, "bptt": 10},
 }
 
 
