@@ -1,6 +1,8 @@
 """Switching activity (``approxnn.eda.activity``) and the layer operand streams of the energy
 proxy (``approxnn.energy``)."""
 
+import csv
+
 import numpy as np
 import pytest
 from approxnn import energy
@@ -80,3 +82,85 @@ def test_layer_operands_are_the_layers_weights_and_activations():
     assert all(np.array_equal(p, q) for k in s for p, q in zip(s[k], again[k], strict=True))
     with pytest.raises(ValueError, match="--products must be at least 2"):
         energy.layer_operands(net, x[:5], products=1)
+
+
+# ---------------------------------------------------------------- published-power comparison
+
+
+def _published(tmp_path, unit, name, power, area=None):
+    """A project unit's Verilog saved as ``name.v`` with a published-power header, as the
+    files of a circuit library carry it."""
+    from approxnn.characterize import _convert_fn
+
+    spec = parse_unit(unit)
+    v = _convert_fn()(spec, tmp_path / "gen" / name)
+    head = f"// PDK45_PWR = {power} mW\n" + (f"// PDK45_AREA = {area} um2\n" if area else "")
+    out = tmp_path / "lib" / f"{name}.v"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(head + v.read_text())
+    return spec, out
+
+
+def test_find_circuits_reads_headers_and_leaves_out_the_rest(tmp_path):
+    from approxnn import energy_compare as ec
+
+    lib = tmp_path / "lib" / "sub"
+    lib.mkdir(parents=True)
+    (lib / "mul8s_X1.v").write_text("// PDK45_PWR = 0.301 mW\n// PDK45_AREA = 558.9 um2\n"
+                                    "module helper(input a, output y); endmodule\n"
+                                    "module mul8s_X1 (A, B, O); endmodule\n")
+    (lib / "mul8u_X2.v").write_text("// PDK45_PWR = 0.0041 mW\nmodule other (A, B, O); endmodule\n")
+    (lib / "mul8u_X2_pdk45.v").write_text("// PDK45_PWR = 0.0041 mW\nmodule x (); endmodule\n")
+    (lib / "mul8u_X3.v").write_text("module mul8u_X3 (A, B, O); endmodule\n")
+    found, skipped = ec.find_circuits(tmp_path / "lib")
+    assert [(c.top, c.signed, c.power_mw, c.area_um2) for c in found] == [
+        ("mul8s_X1", True, 0.301, 558.9), ("other", False, 0.0041, None)]
+    assert sorted(why for _, why in skipped) == ["cell netlist (*_pdk45.v)", "no PDK45_PWR line"]
+    with pytest.raises(ValueError, match="is not a folder"):
+        ec.find_circuits(tmp_path / "missing")
+
+
+def test_energy_compare_on_two_project_circuits(tmp_path, capsys):
+    # two project-generated circuits (exact and truncated t=10 unsigned multipliers) given
+    # the header of a published library: the command imports them through the Verilog
+    # import, wraps their ports, and its proxy equals the built-in units' proxy on the same
+    # streams bit for bit (the wrapper flattens away); the exact multiplier switches more
+    pytest.importorskip("pywellen")
+    from approxnn import energy_compare as ec
+
+    from refmodels.cnn.net import load_dataset, load_network
+
+    sx, _ = _published(tmp_path, "exact:width=8,signed=0", "mul8u_ex", 0.391, 709.6)
+    st, _ = _published(tmp_path, "trunc:t=10,width=8,signed=0", "mul8u_t10", 0.02)
+    out = tmp_path / "out" / "table.csv"
+    rc = ec.main(["--evoapprox", str(tmp_path / "lib"), "--products", "48", "--csv", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    rows = {r["circuit"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {sx.module_name, st.module_name}
+    ex, tr = rows[sx.module_name], rows[st.module_name]
+    assert (ex["signed"], float(ex["power"]), float(ex["area"])) == ("0", 0.391, 709.6)
+    assert float(ex["e_random"]) > float(tr["e_random"]) > 0
+    assert int(ex["luts"]) > int(tr["luts"])
+    assert "proxy (random operands) vs PDK45 power       1.000 /  1.000  (n = 2)" in text
+    # the same figures as the built-in unit's proxy on the same streams
+    net = load_network("digits")
+    _, _, x, _ = load_dataset("digits")
+    streams = energy.layer_operands(net, x[:energy.STREAM_IMAGES], 48, 0) | \
+        energy._random_streams(48, 0)
+    ref = energy.unit_energy("exact:width=8,signed=0", streams)
+    assert float(ex["e_random"]) == pytest.approx(ref["layers"]["random"]["energy"], rel=1e-12)
+    assert int(ex["luts"]) == ref["luts"]
+
+
+def test_energy_compare_bad_input(tmp_path, capsys):
+    from approxnn import energy_compare as ec
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "t.csv"
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"), "--csv", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Verilog file with a '// PDK45_PWR" in err[0]
+    assert ec.main(["--evoapprox", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not out.exists()

@@ -24,8 +24,9 @@ assignment: a FuseSoC core whose generator request (``approxnn:gen:myhdl``) buil
 engine with every unit the assignment uses in its MAC array (``mul`` = the unit list, P =
 ``--lanes``, buffers of the MNIST-sized engine), with lint, sim (the network on the RTL, each
 layer's MODE.MUL from the assignment) and synth targets. Results are cached in
-``<out>/<network>_cache.json`` by network contents, image count, unit, layer and seed, so a
-re-run or an extended unit list only computes what is new (the key also holds a digest of
+``<out>/<network>_cache.json`` by network contents, image count, unit, layer, seed and (fault
+campaigns) trial, so a re-run, an extended unit list or more ``--fault-trials`` only computes
+what is new (the key also holds a digest of
 the golden-model code and, for imported units, of their table); the cache is written as jobs
 finish (at most every few seconds), so an interrupted run keeps what it computed.
 With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
@@ -324,11 +325,14 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                for k in rs.PREDICTORS}
 
     # 2. fault campaigns
-    items = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
-    faults = run("faults", items if fault_trials else [], cache,
-                 lambda it: f"fault|{it[0]}|{it[1]}|{it[2]}|{seed}|{fault_trials}", _job_fault,
-                 lambda it: (*it, fault_trials, seed),
-                 lambda it, r: f"{' '.join(it)}: SDC {100 * r['sdc']:.2f} %")
+    # (one cache entry per trial: a rerun with more trials computes only the new ones)
+    camps = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
+    items = [(*c, t) for c in camps for t in range(fault_trials)]
+    per = run("faults", items, cache, lambda it: f"fault|{it[0]}|{it[1]}|{it[2]}|{seed}|t{it[3]}",
+              _job_fault, lambda it: (*it, seed),
+              lambda it, r: f"{' '.join(it[:3])} trial {it[3]}: SDC {100 * r[1]:.2f} %")
+    faults = [rs.fault_summary(an, *c, per[i * fault_trials:(i + 1) * fault_trials], seed)
+              for i, c in enumerate(camps)] if fault_trials else []
 
     # 3. statistical error injection
     items = [(layer, u) for layer in an.layers for u in approx]
@@ -572,10 +576,10 @@ def _job_sens(an, unit, layer):
         | an.predict(unit, layer)
 
 
-def _job_fault(an, layer, site, model, trials, seed):
+def _job_fault(an, layer, site, model, trial, seed):
     from refmodels.cnn import resilience as rs
 
-    return rs.fault_campaign(an.net, None, None, layer, site, model, trials, seed, analysis=an)
+    return list(rs.fault_trial(an, layer, site, model, trial, seed))
 
 
 def _job_stat(an, layer, unit, trials, seed):
