@@ -21,10 +21,9 @@ divided by the same sum with the exact multiplier in every layer.
 ``python -m approxnn.energy [--network digits] [--units ...] [--products 2048] [--seed 0]``
 prints ``E(U, L)`` for every unit and layer, relative to exact, beside the LUTs and a
 random-operand figure, and Spearman's rank correlation between the proxy and the LUT (area)
-proxy. What it is compared with: the published 45 nm power of EvoApproxLib circuits (the
-reference rows of the project guide) belongs to gate-level Verilog that is not on this machine,
-and nothing is downloaded at run time, so that rank correlation is not computed here; the
-comparison made is with the LUT (area) proxy and with the same units on random operands.
+proxy. ``python -m approxnn.energy_compare --evoapprox DIR`` computes the same proxy for
+published circuits (an EvoApproxLib checkout) and its correlation with their published 45 nm
+power (measured in ``scripts/approxnn/README.md``).
 
 Results are cached (``approxnn.cache``) by netlist source, stream and code digest.
 """
