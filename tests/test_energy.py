@@ -165,4 +165,9 @@ def test_energy_compare_bad_input(tmp_path, capsys):
     assert len(err) == 1 and "no Verilog file with a '// PDK45_PWR" in err[0]
     assert ec.main(["--evoapprox", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"),
+                    "--csv", str(tmp_path / "afile" / "x.csv")]) == 2
+    assert "a parent of" in capsys.readouterr().err
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"), "--products", "1"]) == 2
     assert not out.exists()

@@ -169,6 +169,8 @@ def main(argv=None) -> int:
     try:
         if a.csv and Path(a.csv).is_dir():
             raise ValueError(f"--csv: {a.csv} is a folder")
+        if a.csv and any(p.exists() and not p.is_dir() for p in Path(a.csv).parents):
+            raise ValueError(f"--csv: a parent of {a.csv} is a file")
         circuits, skipped = find_circuits(a.evoapprox)
         if not circuits:
             raise ValueError(f"--evoapprox: no Verilog file with a '// PDK45_PWR = ... mW' "
