@@ -88,18 +88,18 @@ def test_layer_operands_are_the_layers_weights_and_activations():
 # ---------------------------------------------------------------- published-power comparison
 
 
-def _published(tmp_path, unit, name, power, area=None):
-    """A project unit's Verilog saved as ``name.v`` with a published-power header, as the
-    files of a circuit library carry it."""
+def _published(tmp_path, name, power, area=None, unit=None, text=None):
+    """A circuit saved as ``name.v`` with a published-power header, as the files of a circuit
+    library carry it: a project unit's generated Verilog, or ``text``."""
     from approxnn.characterize import _convert_fn
 
-    spec = parse_unit(unit)
-    v = _convert_fn()(spec, tmp_path / "gen" / name)
+    if unit is not None:
+        text = _convert_fn()(parse_unit(unit), tmp_path / "gen" / name).read_text()
     head = f"// PDK45_PWR = {power} mW\n" + (f"// PDK45_AREA = {area} um2\n" if area else "")
     out = tmp_path / "lib" / f"{name}.v"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(head + v.read_text())
-    return spec, out
+    out.write_text(head + text)
+    return out
 
 
 def test_find_circuits_reads_headers_and_leaves_out_the_rest(tmp_path):
@@ -122,24 +122,28 @@ def test_find_circuits_reads_headers_and_leaves_out_the_rest(tmp_path):
 
 
 def test_energy_compare_on_two_project_circuits(tmp_path, capsys):
-    # two project-generated circuits (exact and truncated t=10 unsigned multipliers) given
-    # the header of a published library: the command imports them through the Verilog
-    # import, wraps their ports, and its proxy equals the built-in units' proxy on the same
-    # streams bit for bit (the wrapper flattens away); the exact multiplier switches more
+    # two project circuits given the header of a published library: an exact multiplier
+    # written as A * B with the library's port names (A, B, O) and the generated truncated
+    # t=10 unit. The command finds their ports through the Verilog import; the truncated
+    # unit's proxy and LUTs equal the built-in unit's on the same streams, and the exact
+    # multiplier switches more
     pytest.importorskip("pywellen")
     from approxnn import energy_compare as ec
 
     from refmodels.cnn.net import load_dataset, load_network
 
-    sx, _ = _published(tmp_path, "exact:width=8,signed=0", "mul8u_ex", 0.391, 709.6)
-    st, _ = _published(tmp_path, "trunc:t=10,width=8,signed=0", "mul8u_t10", 0.02)
+    _published(tmp_path, "mul8u_ex", 0.391, 709.6, text=(
+        "module mul8u_ex (A, B, O);\n  input [7:0] A;\n  input [7:0] B;\n"
+        "  output [15:0] O;\n  assign O = A * B;\nendmodule\n"))
+    st = parse_unit("trunc:t=10,width=8,signed=0")
+    _published(tmp_path, st.module_name, 0.02, unit=str(st))
     out = tmp_path / "out" / "table.csv"
     rc = ec.main(["--evoapprox", str(tmp_path / "lib"), "--products", "48", "--csv", str(out)])
     text = capsys.readouterr().out
     assert rc == 0
     rows = {r["circuit"]: r for r in csv.DictReader(out.open())}
-    assert set(rows) == {sx.module_name, st.module_name}
-    ex, tr = rows[sx.module_name], rows[st.module_name]
+    assert set(rows) == {"mul8u_ex", st.module_name}
+    ex, tr = rows["mul8u_ex"], rows[st.module_name]
     assert (ex["signed"], float(ex["power"]), float(ex["area"])) == ("0", 0.391, 709.6)
     assert float(ex["e_random"]) > float(tr["e_random"]) > 0
     assert int(ex["luts"]) > int(tr["luts"])
@@ -150,9 +154,12 @@ def test_energy_compare_on_two_project_circuits(tmp_path, capsys):
     _, _, x, _ = load_dataset("digits")
     streams = energy.layer_operands(net, x[:energy.STREAM_IMAGES], 48, 0) | \
         energy._random_streams(48, 0)
-    ref = energy.unit_energy("exact:width=8,signed=0", streams)
-    assert float(ex["e_random"]) == pytest.approx(ref["layers"]["random"]["energy"], rel=1e-12)
-    assert int(ex["luts"]) == ref["luts"]
+    ref = energy.unit_energy("trunc:t=10,width=8,signed=0", streams)
+    # (the CSV holds Python's shortest round-trip repr of each float: equality is exact)
+    assert float(tr["e_random"]) == ref["layers"]["random"]["energy"]
+    assert float(tr["e_layers"]) == float(
+        np.mean([ref["layers"][k]["energy"] for k in ("conv1", "conv2", "fc")]))
+    assert int(tr["luts"]) == ref["luts"]
 
 
 def test_energy_compare_bad_input(tmp_path, capsys):

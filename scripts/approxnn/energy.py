@@ -142,23 +142,24 @@ def unit_energy(unit, streams, *, workdir=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def verilog_energy(files, top, signed, streams, *, workdir=None) -> dict:
-    """:func:`unit_energy` of a Verilog module ``top`` (ports ``a``, ``b``: 8 bits, ``y``: 16
-    bits) in ``files``, fed with the operand codes of a ``signed`` or unsigned unit. Cached by
-    the files' contents, ``top``, the streams and the code digest."""
+def verilog_energy(files, top, signed, streams, *, ports=("a", "b", "y"), workdir=None) -> dict:
+    """:func:`unit_energy` of a Verilog module ``top`` in ``files`` (operand ports
+    ``ports[0]``, ``ports[1]``: 8 bits, result ``ports[2]``: 16 bits), fed with the operand
+    codes of a ``signed`` or unsigned unit. Cached by the files' contents, ``top``, the ports,
+    the streams and the code digest."""
     from . import cache
     from .eda import activity
 
     names = list(streams)
     key = cache.digest("activity", [Path(f) for f in files], top=top,
                        streams=_digest_streams(streams), code=activity.code_digest(),
-                       signed=bool(signed))
+                       signed=bool(signed), ports=list(ports))
     hit = cache.load_json(key)
     if hit is not None and set(hit.get("layers", {})) == set(names):
         return hit
     tmp = Path(tempfile.mkdtemp(prefix=f"approxnn_energy_{top}_"))
     try:
-        nl = activity.netlist(files, top, 8, 16, Path(workdir or tmp) / "net")
+        nl = activity.netlist(files, top, 8, 16, Path(workdir or tmp) / "net", ports=ports)
         codes = [_codes_signed(signed, *streams[k]) for k in names]
         a = np.concatenate([c[0] for c in codes])
         b = np.concatenate([c[1] for c in codes])

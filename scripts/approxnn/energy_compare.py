@@ -10,8 +10,7 @@ recursively): gate-level Verilog of 8x8 multipliers whose header states the publ
 out and counted). For every circuit:
 
 1. the top module is the one named like the file (else the file's first module); its operand
-   and result ports are found with Yosys (:mod:`approxnn.importer`, the ``--verilog`` import)
-   and it is wrapped into a module with ports ``a``, ``b``, ``y``;
+   and result ports are found with Yosys (:mod:`approxnn.importer`, the ``--verilog`` import);
 2. signedness follows EvoApproxLib's names (``mul8s_``: signed, otherwise unsigned);
 3. the proxy of :mod:`approxnn.energy` is computed on exactly the operand streams of the
    built-in units (the compute layers of ``--network``, in MAC-lane order, plus uniform random
@@ -88,33 +87,20 @@ def find_circuits(folder) -> tuple[list[Circuit], list[tuple[Path, str]]]:
     return found, skipped
 
 
-def _wrapper(mod, name: str) -> str:
-    """A module ``name`` with ports ``a``, ``b`` (8 bits) and ``y`` (16 bits) around ``mod``."""
-    return "\n".join([
-        f"module {name} (a, b, y);",
-        "  input [7:0] a;",
-        "  input [7:0] b;",
-        "  output [15:0] y;",
-        f"  {mod.top} u (.{mod.a}(a), .{mod.b}(b), .{mod.y}(y));",
-        "endmodule",
-        "",
-    ])
-
-
 def circuit_energy(c: Circuit, streams, *, workdir=None) -> dict:
-    """The proxy of circuit ``c`` on ``streams`` (:func:`approxnn.energy.verilog_energy`)."""
+    """The proxy of circuit ``c`` on ``streams`` (:func:`approxnn.energy.verilog_energy`):
+    its operand and result ports found as the ``--verilog`` import finds them, the module
+    synthesised as it is (the flow of its LUT figure)."""
     from . import importer
     from .energy import verilog_energy
 
     tmp = Path(tempfile.mkdtemp(prefix=f"approxnn_evo_{c.top}_"))
     try:
-        mod = importer.resolve_module([c.path], c.top, 8, kind="mul", workdir=tmp / "ports")
-        name = "approxnn_evo_wrap"
-        wrap = tmp / f"{name}.v"
-        wrap.write_text(_wrapper(mod, name))
-        return verilog_energy([wrap, c.path], name, c.signed, streams, workdir=workdir)
+        mod = importer.resolve_module([c.path], c.top, 8, kind="mul", workdir=tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return verilog_energy([c.path], c.top, c.signed, streams, ports=(mod.a, mod.b, mod.y),
+                          workdir=workdir)
 
 
 def _pearson(a, b) -> float:
