@@ -228,6 +228,25 @@ def run(args) -> int:
     return 0
 
 
+def local_cluster(workers, dask_default_env=False):
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, started
+    without the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nannies put into every worker's
+    environment by default (``distributed.nanny.pre-spawn-environ``; one set in the user's own
+    environment is still inherited). That setting makes glibc hand freed memory back to the
+    system at once, so every numpy temporary of a job faults its pages in again: measured on
+    the digits sensitivity jobs, it doubled their CPU time in a worker (half of it system time,
+    ``refmodels/cnn/README.md``). ``dask_default_env``: Dask's default environment (for
+    comparison)."""
+    import dask
+    from distributed import LocalCluster
+
+    cfg = {} if dask_default_env else {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with dask.config.set(cfg):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None)
+
+
 class _dask_client:
     """Context: None (no Dask), a local cluster of ``--workers`` processes (``--dask``) or a
     client of the scheduler at ``--scheduler``."""
@@ -240,15 +259,14 @@ class _dask_client:
         if not (a.dask or a.scheduler):
             return None
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise ValueError("--dask / --scheduler need Dask: pip install "
                              "'dask[distributed]' (the project's 'cluster' extra)") from None
         if a.scheduler:
             self.client = Client(a.scheduler, timeout="30s")
         else:
-            self.cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
+            self.cluster = local_cluster(a.workers)
             self.client = Client(self.cluster)
         sys.stderr.write(f"dask: {len(self.client.scheduler_info()['workers'])} workers at "
                          f"{self.client.scheduler.address}\n")
