@@ -179,6 +179,25 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
     assert "--workers is only valid with --dask" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_local_cluster_workers_keep_glibc_default_trimming(monkeypatch):
+    # Dask's nannies would put MALLOC_TRIM_THRESHOLD_=65536 into every worker (it doubled the
+    # explore jobs' CPU time, refmodels/cnn/README.md); the explore cluster leaves it out,
+    # while Dask's default environment has it
+    pytest.importorskip("distributed")
+    import os
+
+    from approxnn.explore_cmd import local_cluster
+    from distributed import Client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    for default_env, want in ((False, None), (True, "65536")):
+        with local_cluster(1, default_env) as cl, Client(cl) as c:
+            got = c.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(got.values()) == [want]
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # the nanny sets it here
+
+
 def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):
     # switching-activity figures (fanout-weighted toggles per product, per unit and layer) as
     # the explore cache holds them: the energy proxy of an assignment is sum MACs x E over
