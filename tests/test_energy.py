@@ -1,6 +1,9 @@
 """Switching activity (``approxnn.eda.activity``) and the layer operand streams of the energy
 proxy (``approxnn.energy``)."""
 
+import csv
+import re
+
 import numpy as np
 import pytest
 from approxnn import energy
@@ -80,3 +83,98 @@ def test_layer_operands_are_the_layers_weights_and_activations():
     assert all(np.array_equal(p, q) for k in s for p, q in zip(s[k], again[k], strict=True))
     with pytest.raises(ValueError, match="--products must be at least 2"):
         energy.layer_operands(net, x[:5], products=1)
+
+
+# ---------------------------------------------------------------- published-power comparison
+
+
+def _published(tmp_path, name, power, area=None, unit=None, text=None):
+    """A circuit saved as ``name.v`` with a published-power header, as the files of a circuit
+    library carry it: a project unit's generated Verilog, or ``text``."""
+    from approxnn.characterize import _convert_fn
+
+    if unit is not None:
+        text = _convert_fn()(parse_unit(unit), tmp_path / "gen" / name).read_text()
+    head = f"// PDK45_PWR = {power} mW\n" + (f"// PDK45_AREA = {area} um2\n" if area else "")
+    out = tmp_path / "lib" / f"{name}.v"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(head + text)
+    return out
+
+
+def test_find_circuits_reads_headers_and_leaves_out_the_rest(tmp_path):
+    from approxnn import energy_compare as ec
+
+    lib = tmp_path / "lib" / "sub"
+    lib.mkdir(parents=True)
+    (lib / "mul8s_X1.v").write_text("// PDK45_PWR = 0.301 mW\n// PDK45_AREA = 558.9 um2\n"
+                                    "module helper(input a, output y); endmodule\n"
+                                    "module mul8s_X1 (A, B, O); endmodule\n")
+    (lib / "mul8u_X2.v").write_text("// PDK45_PWR = 0.0041 mW\nmodule other (A, B, O); endmodule\n")
+    (lib / "mul8u_X2_pdk45.v").write_text("// PDK45_PWR = 0.0041 mW\nmodule x (); endmodule\n")
+    (lib / "mul8u_X3.v").write_text("module mul8u_X3 (A, B, O); endmodule\n")
+    found, skipped = ec.find_circuits(tmp_path / "lib")
+    assert [(c.top, c.signed, c.power_mw, c.area_um2) for c in found] == [
+        ("mul8s_X1", True, 0.301, 558.9), ("other", False, 0.0041, None)]
+    assert sorted(why for _, why in skipped) == ["cell netlist (*_pdk45.v)", "no PDK45_PWR line"]
+    with pytest.raises(ValueError, match="is not a folder"):
+        ec.find_circuits(tmp_path / "missing")
+
+
+def test_energy_compare_on_two_project_circuits(tmp_path, capsys):
+    # two project circuits given the header of a published library: an exact multiplier
+    # written as A * B with the library's port names (A, B, O) and the generated truncated
+    # t=10 unit. The command finds their ports through the Verilog import; the truncated
+    # unit's proxy and LUTs equal the built-in unit's on the same streams, and the exact
+    # multiplier switches more
+    pytest.importorskip("pywellen")
+    from approxnn import energy_compare as ec
+
+    from refmodels.cnn.net import load_dataset, load_network
+
+    _published(tmp_path, "mul8u_ex", 0.391, 709.6, text=(
+        "module mul8u_ex (A, B, O);\n  input [7:0] A;\n  input [7:0] B;\n"
+        "  output [15:0] O;\n  assign O = A * B;\nendmodule\n"))
+    st = parse_unit("trunc:t=10,width=8,signed=0")
+    _published(tmp_path, st.module_name, 0.02, unit=str(st))
+    out = tmp_path / "out" / "table.csv"
+    rc = ec.main(["--evoapprox", str(tmp_path / "lib"), "--products", "48", "--csv", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    rows = {r["circuit"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {"mul8u_ex", st.module_name}
+    ex, tr = rows["mul8u_ex"], rows[st.module_name]
+    assert (ex["signed"], float(ex["power"]), float(ex["area"])) == ("0", 0.391, 709.6)
+    assert float(ex["e_random"]) > float(tr["e_random"]) > 0
+    assert int(ex["luts"]) > int(tr["luts"])
+    assert re.search(r"proxy \(random operands\) vs PDK45 power +1\.000 / +1\.000 +\(n = 2\)",
+                     text), text
+    # the same figures as the built-in unit's proxy on the same streams
+    net = load_network("digits")
+    _, _, x, _ = load_dataset("digits")
+    streams = energy.layer_operands(net, x[:energy.STREAM_IMAGES], 48, 0) | \
+        energy._random_streams(48, 0)
+    ref = energy.unit_energy("trunc:t=10,width=8,signed=0", streams)
+    # (the CSV holds Python's shortest round-trip repr of each float: equality is exact)
+    assert float(tr["e_random"]) == ref["layers"]["random"]["energy"]
+    assert float(tr["e_layers"]) == float(
+        np.mean([ref["layers"][k]["energy"] for k in ("conv1", "conv2", "fc")]))
+    assert int(tr["luts"]) == ref["luts"]
+
+
+def test_energy_compare_bad_input(tmp_path, capsys):
+    from approxnn import energy_compare as ec
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "t.csv"
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"), "--csv", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Verilog file with a '// PDK45_PWR" in err[0]
+    assert ec.main(["--evoapprox", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"),
+                    "--csv", str(tmp_path / "afile" / "x.csv")]) == 2
+    assert "a parent of" in capsys.readouterr().err
+    assert ec.main(["--evoapprox", str(tmp_path / "empty"), "--products", "1"]) == 2
+    assert not out.exists()

@@ -90,16 +90,41 @@ def test_tiny_explore_run_and_cache(tmp_path, capsys, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
 
+    real_trial = resilience.fault_trial
     for name in ("measured_drop", "predict"):
         monkeypatch.setattr(resilience.Analysis, name, boom)
     monkeypatch.setattr(resilience, "fault_campaign", boom)
+    monkeypatch.setattr(resilience, "fault_trial", boom)
     monkeypatch.setattr(resilience, "statistical_campaign", boom)
     before = (tmp_path / "digits_sensitivity.csv").read_text()
     assert cli.main(["explore", "digits", *TINY, "--out", str(tmp_path)]) == 0
     assert (tmp_path / "digits_sensitivity.csv").read_text() == before
     cache = json.loads((tmp_path / "digits_cache.json").read_text())
-    assert any("|fault|conv1|weights|flip|0|1" in k for k in cache)
+    assert any("|fault|conv1|weights|flip|0|t0" in k for k in cache)
     assert np.isfinite(len(cache))
+    # more fault trials: only the new trial of each (layer, site, model) is computed, and the
+    # campaign figures are those of a fresh 2-trial campaign
+    calls = []
+
+    def count(an, *a, **k):
+        calls.append(a)
+        return real_trial(an, *a, **k)
+
+    monkeypatch.setattr(resilience, "fault_trial", count)
+    more = [a if a != "1" or TINY[i - 1] != "--fault-trials" else "2"
+            for i, a in enumerate(TINY)]
+    assert cli.main(["explore", "digits", *more, "--out", str(tmp_path)]) == 0
+    assert sorted(calls) == sorted((layer, site, "flip", 1, 0) for layer in ("conv1", "conv2", "fc")
+                                   for site in resilience.SITES)
+    an = resilience.Analysis(net, x[:60], y[:60])
+    fresh = resilience.fault_summary(
+        an, "conv2", "acc", "flip", [real_trial(an, "conv2", "acc", "flip", t, 0)
+                                     for t in range(2)], 0)
+    with (tmp_path / "digits_faults.csv").open() as fh:
+        row = next(r for r in csv.DictReader(fh) if (r["layer"], r["site"]) == ("conv2", "acc"))
+    assert int(row["trials"]) == 2
+    assert float(row["sdc"]) == pytest.approx(fresh["sdc"], abs=1e-12)
+    assert float(row["acc"]) == pytest.approx(fresh["acc"], abs=1e-12)
     # --strict: the chosen assignments meet the budget with the upper end of their interval
     assert cli.main(["explore", "digits", *TINY, "--strict", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "digits_explore.md").read_text()
@@ -152,6 +177,25 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path, capsys):
         assert (tmp_path / "serial" / f).read_text() == (tmp_path / "dask" / f).read_text()
     assert cli.main([*args, "--workers", "2", "--out", str(tmp_path)]) == 2
     assert "--workers is only valid with --dask" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_keep_glibc_default_trimming(monkeypatch):
+    # Dask's nannies would put MALLOC_TRIM_THRESHOLD_=65536 into every worker (it doubled the
+    # explore jobs' CPU time, refmodels/cnn/README.md); the explore cluster leaves it out,
+    # while Dask's default environment has it
+    pytest.importorskip("distributed")
+    import os
+
+    from approxnn.explore_cmd import local_cluster
+    from distributed import Client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    for default_env, want in ((False, None), (True, "65536")):
+        with local_cluster(1, default_env) as cl, Client(cl) as c:
+            got = c.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(got.values()) == [want]
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # the nanny sets it here
 
 
 def test_toggle_energy_objective_from_the_cache(tmp_path, capsys):

@@ -19,6 +19,8 @@ products   one multiplier product ``mul(w, x)`` (raw int8 input code, as the eng
 
 Models: ``flip`` (bit flip), ``sa0`` / ``sa1`` (stuck at 0 / 1, which leaves the value alone
 where the bit already has that value). The bit is drawn uniformly unless ``bit`` is given.
+Trial ``t`` draws its fault from ``default_rng((seed, t))`` (:func:`fault_trial`), so the first
+T trials of a longer campaign are the T-trial campaign and trials can be cached one by one.
 Figures: accuracy and SDC rate (prediction differs from the fault-free network) per trial,
 mean with a bootstrap 95 % interval over trials, and for the pooled SDC rate a Wilson 95 %
 interval over trials x images (exact for transient faults, which are independent per image).
@@ -68,6 +70,8 @@ __all__ = [
     "error_distribution",
     "Analysis",
     "fault_campaign",
+    "fault_trial",
+    "fault_summary",
     "statistical_campaign",
     "spearman",
     "validate",
@@ -515,38 +519,60 @@ class Analysis:
 # ------------------------------------------------------------------------------ campaigns
 
 
-def fault_campaign(net, x, y, layer, site, model="flip", trials=20, seed=0, bit=None,
-                   unit=None, analysis=None):
-    """Inject one fault per trial (see the module doc) in ``layer``; every other layer exact,
-    ``unit`` (default exact) in ``layer``. Returns a dict of figures."""
+def _check_fault(site, model, bit):
     if site not in SITES:
         raise ValueError(f"unknown site {site!r}; valid: {', '.join(SITES)}")
     if model not in MODELS:
         raise ValueError(f"unknown fault model {model!r}; valid: {', '.join(MODELS)}")
     if bit is not None and not 0 <= int(bit) < SITE_BITS[site]:
         raise ValueError(f"bit {bit} outside 0..{SITE_BITS[site] - 1} for {site}")
-    an = analysis or Analysis(net, x, y)
-    li, _ = _layer(net, layer)
+
+
+def fault_trial(analysis, layer, site, model="flip", trial=0, seed=0, bit=None, unit=None):
+    """One trial of a fault campaign (see :func:`fault_campaign`): ``(accuracy, SDC rate)``.
+
+    The trial's fault is drawn from ``numpy.random.default_rng((seed, trial))``: a trial's
+    result does not depend on how many trials its campaign has, so a campaign extended from
+    T to T' trials reuses the first T (``approxnn explore`` caches each trial)."""
+    _check_fault(site, model, bit)
+    if int(trial) < 0 or int(seed) < 0:
+        raise ValueError(f"trial and seed must be non-negative, got {trial}, {seed}")
+    an = analysis
+    li, _ = _layer(an.net, layer)
     units = {layer: unit}
     ref = an.logits(units).argmax(axis=1)
-    a_in = an.layer_input(li)
-    rng = np.random.default_rng(seed)
-    mul = hetero.mul_of(unit)
-    accs, sdcs = [], []
-    for _ in range(int(trials)):
-        hook = _FaultHook(layer, site, model, bit, rng, mul)
-        out = hetero.forward_int8_layers(net, a_in, units, start=li, hooks=hook)
-        pred = out.argmax(axis=1)
-        accs.append(float((pred == an.y).mean()))
-        sdcs.append(float((pred != ref).mean()))
-    n_img = len(an.y)
+    rng = np.random.default_rng((int(seed), int(trial)))
+    hook = _FaultHook(layer, site, model, bit, rng, hetero.mul_of(unit))
+    out = hetero.forward_int8_layers(an.net, an.layer_input(li), units, start=li, hooks=hook)
+    pred = out.argmax(axis=1)
+    return float((pred == an.y).mean()), float((pred != ref).mean())
+
+
+def fault_summary(analysis, layer, site, model, per_trial, seed=0, bit=None, unit=None):
+    """The figures of a campaign from its trials' ``(accuracy, SDC rate)`` pairs."""
+    accs = [float(t[0]) for t in per_trial]
+    sdcs = [float(t[1]) for t in per_trial]
+    trials = len(per_trial)
+    n_img = len(analysis.y)
     k = int(round(sum(sdcs) * n_img))
     return {"layer": layer, "site": site, "model": model, "bit": "random" if bit is None else
-            int(bit), "unit": unit or "exact", "seed": seed, "trials": int(trials),
+            int(bit), "unit": unit or "exact", "seed": seed, "trials": trials,
             "images": n_img, "acc": float(np.mean(accs)),
-            "acc_ci": bootstrap_ci(accs, seed), "base_acc": an.base_acc,
+            "acc_ci": bootstrap_ci(accs, seed), "base_acc": analysis.base_acc,
             "sdc": float(np.mean(sdcs)), "sdc_ci": bootstrap_ci(sdcs, seed),
-            "sdc_wilson": wilson_ci(k, n_img * int(trials))}
+            "sdc_wilson": wilson_ci(k, n_img * trials)}
+
+
+def fault_campaign(net, x, y, layer, site, model="flip", trials=20, seed=0, bit=None,
+                   unit=None, analysis=None):
+    """Inject one fault per trial (see the module doc) in ``layer``; every other layer exact,
+    ``unit`` (default exact) in ``layer``. Returns a dict of figures. Trial ``t`` is
+    :func:`fault_trial` ``(..., t, seed)``: the first T trials of a longer campaign are the
+    T-trial campaign."""
+    _check_fault(site, model, bit)
+    an = analysis or Analysis(net, x, y)
+    per = [fault_trial(an, layer, site, model, t, seed, bit, unit) for t in range(int(trials))]
+    return fault_summary(an, layer, site, model, per, seed, bit, unit)
 
 
 class _StatHook:

@@ -248,3 +248,25 @@ def test_search_costs_and_front(digits, analysis):
                        for o in rows)
     best = search.best_under_budget(rows, 0.5)
     assert best["loss_pp"] <= 0.5 and best["lut_mac"] <= 187
+
+
+def test_fault_trials_do_not_depend_on_the_trial_count(digits, analysis):
+    # trial t draws its fault from (seed, t): the first trials of a longer campaign are the
+    # shorter campaign, trial by trial, and the campaign is the summary of its trials
+    net, x, y = digits
+    per = [rs.fault_trial(analysis, "conv1", "weights", "flip", t, 5) for t in range(3)]
+    assert len(set(per)) > 1 or per[0][1] == 0  # distinct faults, or none that shows
+    two = rs.fault_campaign(net, x, y, "conv1", "weights", "flip", trials=2, seed=5,
+                            analysis=analysis)
+    three = rs.fault_campaign(net, x, y, "conv1", "weights", "flip", trials=3, seed=5,
+                              analysis=analysis)
+    assert two == rs.fault_summary(analysis, "conv1", "weights", "flip", per[:2], 5)
+    assert three == rs.fault_summary(analysis, "conv1", "weights", "flip", per, 5)
+    assert three["trials"] == 3 and two["trials"] == 2
+    assert three["sdc"] == pytest.approx((2 * two["sdc"] + per[2][1]) / 3, abs=1e-15)
+    # a different seed draws different faults
+    other = [rs.fault_trial(analysis, "conv1", "acc", "flip", t, 6) for t in range(3)]
+    mine = [rs.fault_trial(analysis, "conv1", "acc", "flip", t, 5) for t in range(3)]
+    assert other != mine
+    with pytest.raises(ValueError, match="non-negative"):
+        rs.fault_trial(analysis, "conv1", "acc", "flip", -1, 5)

@@ -21,10 +21,9 @@ divided by the same sum with the exact multiplier in every layer.
 ``python -m approxnn.energy [--network digits] [--units ...] [--products 2048] [--seed 0]``
 prints ``E(U, L)`` for every unit and layer, relative to exact, beside the LUTs and a
 random-operand figure, and Spearman's rank correlation between the proxy and the LUT (area)
-proxy. What it is compared with: the published 45 nm power of EvoApproxLib circuits (the
-reference rows of the project guide) belongs to gate-level Verilog that is not on this machine,
-and nothing is downloaded at run time, so that rank correlation is not computed here; the
-comparison made is with the LUT (area) proxy and with the same units on random operands.
+proxy. ``python -m approxnn.energy_compare --evoapprox DIR`` computes the same proxy for
+published circuits (an EvoApproxLib checkout) and its correlation with their published 45 nm
+power (measured in ``scripts/approxnn/README.md``).
 
 Results are cached (``approxnn.cache``) by netlist source, stream and code digest.
 """
@@ -41,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["layer_operands", "unit_energy", "energy_table", "main", "DEFAULT_PRODUCTS"]
+__all__ = ["layer_operands", "unit_energy", "verilog_energy", "energy_table", "main",
+           "DEFAULT_PRODUCTS"]
 
 DEFAULT_PRODUCTS = 2048
 #: images the layer streams are drawn from (the first ones given)
@@ -102,9 +102,15 @@ def layer_operands(net, x, products=DEFAULT_PRODUCTS, seed=0):
 
 
 def _codes(spec, w, v):
-    if spec.signed:
-        return w & 0xFF, v & 0xFF
-    return np.abs(w), v + 128
+    return _codes_signed(spec.signed, w, v)
+
+
+def _codes_signed(signed, w, v):
+    """Operand codes of an int8 (weight, activation) stream for a signed unit (two's
+    complement) or an unsigned one (|w| and x + 128, as the emulation feeds it)."""
+    if signed:
+        return np.asarray(w) & 0xFF, np.asarray(v) & 0xFF
+    return np.abs(w), np.asarray(v) + 128
 
 
 def _digest_streams(streams) -> str:
@@ -122,24 +128,39 @@ def unit_energy(unit, streams, *, workdir=None) -> dict:
     toggles per product. Cached."""
     from refmodels.arith import parse_unit
 
-    from . import cache
     from .characterize import _convert_fn
-    from .eda import activity
 
     spec = parse_unit(unit)
     if spec.kind != "mul" or spec.width != 8:
         raise ValueError(f"{unit}: the energy proxy takes 8-bit multipliers")
-    names = list(streams)
     tmp = Path(tempfile.mkdtemp(prefix=f"approxnn_energy_{spec.module_name}_"))
     try:
         vfile = _convert_fn()(spec, tmp / "rtl")
-        key = cache.digest("activity", [vfile], top=spec.module_name,
-                           streams=_digest_streams(streams), code=activity.code_digest())
-        hit = cache.load_json(key)
-        if hit is not None and set(hit.get("layers", {})) == set(names):
-            return hit
-        nl = activity.netlist([vfile], spec.module_name, 8, 16, Path(workdir or tmp) / "net")
-        codes = [_codes(spec, *streams[k]) for k in names]
+        return verilog_energy([vfile], spec.module_name, bool(spec.signed), streams,
+                              workdir=workdir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def verilog_energy(files, top, signed, streams, *, ports=("a", "b", "y"), workdir=None) -> dict:
+    """:func:`unit_energy` of a Verilog module ``top`` in ``files`` (operand ports
+    ``ports[0]``, ``ports[1]``: 8 bits, result ``ports[2]``: 16 bits), fed with the operand
+    codes of a ``signed`` or unsigned unit. Cached by the files' contents, ``top``, the ports,
+    the streams and the code digest."""
+    from . import cache
+    from .eda import activity
+
+    names = list(streams)
+    key = cache.digest("activity", [Path(f) for f in files], top=top,
+                       streams=_digest_streams(streams), code=activity.code_digest(),
+                       signed=bool(signed), ports=list(ports))
+    hit = cache.load_json(key)
+    if hit is not None and set(hit.get("layers", {})) == set(names):
+        return hit
+    tmp = Path(tempfile.mkdtemp(prefix=f"approxnn_energy_{top}_"))
+    try:
+        nl = activity.netlist(files, top, 8, 16, Path(workdir or tmp) / "net", ports=ports)
+        codes = [_codes_signed(signed, *streams[k]) for k in names]
         a = np.concatenate([c[0] for c in codes])
         b = np.concatenate([c[1] for c in codes])
         r = activity.toggles(nl, a, b, [len(c[0]) for c in codes])

@@ -14,7 +14,9 @@ does in its workers). Not timed: cluster start-up and a warm-up job on every
 worker (imports, numba's compiled-kernel cache, on a separate small analysis), which a long
 campaign pays once. Timed: sending the analysis to the workers (reported apart) and the jobs.
 The machine's load average is printed before and after: on a shared machine the speed-up
-measures what the other jobs leave free.
+measures what the other jobs leave free; the CPU seconds (user + system) of this process's
+jobs and of the worker processes (all their threads, from sending the analysis to the last
+result) do not depend on that share.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def _set_threads(n):
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
+def _cpu():
+    """(user, system) CPU seconds of this process so far."""
+    t = os.times()
+    return t[0], t[1]
+
+
 def _warm(an, unit, layer, threads):
     from approxnn.explore_cmd import _job_sens
 
@@ -55,7 +63,7 @@ def main(argv=None) -> int:
     from refmodels.cnn.net import load_dataset
 
     from .cnn_cmd import library_units, parse_units, resolve_network
-    from .explore_cmd import EXACT, _job_sens
+    from .explore_cmd import EXACT, _job_sens, local_cluster
 
     ap = argparse.ArgumentParser(prog="python -m approxnn.explore_bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("--units", default=None, help="units (default: the 15-unit library)")
     ap.add_argument("--threads", type=int, default=1,
                     help="numba threads per process, here and in every worker (1)")
+    ap.add_argument("--dask-default-env", action="store_true",
+                    help="also time every worker count with Dask's default worker environment "
+                    "(MALLOC_TRIM_THRESHOLD_=65536, which the explore clusters leave out)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="timed runs per configuration; the fastest is reported (1)")
     a = ap.parse_args(argv)
@@ -76,7 +87,7 @@ def main(argv=None) -> int:
         ap.error("--workers must be at least 1")
     if a.threads < 1 or a.repeat < 1:
         ap.error("--threads and --repeat must be at least 1")
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     net = resolve_network(a.network)
     units = [u for u in (parse_units(a.units) if a.units else library_units()) if u != EXACT]
@@ -95,37 +106,54 @@ def main(argv=None) -> int:
     cold = copy.deepcopy(an)  # every configuration starts from the same cold caches
     _set_threads(a.threads)
     _warm(copy.deepcopy(small), *jobs[0], a.threads)
-    t_serial, ref = float("inf"), None
+    t_serial, ref, cpu_serial = float("inf"), None, None
     for _ in range(a.repeat):
         work = copy.deepcopy(cold)
+        c0 = _cpu()
         t = time.perf_counter()
         got = [_job_sens(work, *j) for j in jobs]
-        t_serial = min(t_serial, time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        if dt < t_serial:
+            t_serial, cpu_serial = dt, [b - a for a, b in zip(c0, _cpu(), strict=True)]
         ref = got if ref is None else ref
-    print(f"{'in this process':>18}: {t_serial:7.2f} s  speed-up 1.00")
+    print(f"{'in this process':>18}: {t_serial:7.2f} s  speed-up 1.00  CPU "
+          f"{sum(cpu_serial):.2f} s (system {cpu_serial[1]:.2f} s)")
     old_env = os.environ.get("NUMBA_NUM_THREADS")
     os.environ["NUMBA_NUM_THREADS"] = str(a.threads)  # for the worker processes
     try:
-        for w in workers:
-            with LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cl, Client(cl) as client:
+        configs = [(w, False) for w in workers] + \
+            ([(w, True) for w in workers] if a.dask_default_env else [])
+        trim_env = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+        for w, default_env in configs:
+            with local_cluster(w, default_env) as cl, Client(cl) as client:
                 client.wait_for_workers(w)
                 pids = client.run(_warm, copy.deepcopy(small), *jobs[0], a.threads)
-                best, t_send = float("inf"), 0.0
+                best, t_send, cpu = float("inf"), 0.0, (0.0, 0.0)
                 for _ in range(a.repeat):
+                    c0 = client.run(_cpu)
                     t = time.perf_counter()
                     shared = client.scatter(copy.deepcopy(cold), broadcast=True, hash=False)
                     t1 = time.perf_counter()
                     futs = [client.submit(_job_sens, shared, *j, pure=False) for j in jobs]
                     got = client.gather(futs)
                     dt = time.perf_counter() - t
+                    c1 = client.run(_cpu)
                     if dt < best:
                         best, t_send = dt, t1 - t
+                        cpu = tuple(sum(c1[k][i] - c0[k][i] for k in c1) for i in (0, 1))
                     del shared, futs
+            # a default-environment nanny leaves its setting in this process's environment,
+            # where the next cluster's workers would inherit it
+            if trim_env is None:
+                os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+            else:
+                os.environ["MALLOC_TRIM_THRESHOLD_"] = trim_env
             if got != ref:
                 print("results differ from the in-process ones", file=sys.stderr)
                 return 1
-            print(f"{f'{w} Dask workers':>18}: {best:7.2f} s  speed-up {t_serial / best:.2f}"
+            label = f"{w} Dask workers" + (" (Dask's default env.)" if default_env else "")
+            print(f"{label:>18}: {best:7.2f} s  speed-up {t_serial / best:.2f}"
+                  f"  CPU {sum(cpu):.2f} s (system {cpu[1]:.2f} s) in the workers"
                   f"  (sending the analysis {t_send:.2f} s; {len(pids)} worker processes)")
     finally:
         if old_env is None:

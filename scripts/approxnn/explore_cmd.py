@@ -24,8 +24,9 @@ assignment: a FuseSoC core whose generator request (``approxnn:gen:myhdl``) buil
 engine with every unit the assignment uses in its MAC array (``mul`` = the unit list, P =
 ``--lanes``, buffers of the MNIST-sized engine), with lint, sim (the network on the RTL, each
 layer's MODE.MUL from the assignment) and synth targets. Results are cached in
-``<out>/<network>_cache.json`` by network contents, image count, unit, layer and seed, so a
-re-run or an extended unit list only computes what is new (the key also holds a digest of
+``<out>/<network>_cache.json`` by network contents, image count, unit, layer, seed and (fault
+campaigns) trial, so a re-run, an extended unit list or more ``--fault-trials`` only computes
+what is new (the key also holds a digest of
 the golden-model code and, for imported units, of their table); the cache is written as jobs
 finish (at most every few seconds), so an interrupted run keeps what it computed.
 With ``--dask`` (a local cluster) or ``--scheduler ADDRESS`` the sensitivity and campaign jobs
@@ -227,6 +228,25 @@ def run(args) -> int:
     return 0
 
 
+def local_cluster(workers, dask_default_env=False):
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, started
+    without the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nannies put into every worker's
+    environment by default (``distributed.nanny.pre-spawn-environ``; one set in the user's own
+    environment is still inherited). That setting makes glibc hand freed memory back to the
+    system at once, so every numpy temporary of a job faults its pages in again: measured on
+    the digits sensitivity jobs, it doubled their CPU time in a worker (half of it system time,
+    ``refmodels/cnn/README.md``). ``dask_default_env``: Dask's default environment (for
+    comparison)."""
+    import dask
+    from distributed import LocalCluster
+
+    cfg = {} if dask_default_env else {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with dask.config.set(cfg):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None)
+
+
 class _dask_client:
     """Context: None (no Dask), a local cluster of ``--workers`` processes (``--dask``) or a
     client of the scheduler at ``--scheduler``."""
@@ -239,15 +259,14 @@ class _dask_client:
         if not (a.dask or a.scheduler):
             return None
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise ValueError("--dask / --scheduler need Dask: pip install "
                              "'dask[distributed]' (the project's 'cluster' extra)") from None
         if a.scheduler:
             self.client = Client(a.scheduler, timeout="30s")
         else:
-            self.cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
+            self.cluster = local_cluster(a.workers)
             self.client = Client(self.cluster)
         sys.stderr.write(f"dask: {len(self.client.scheduler_info()['workers'])} workers at "
                          f"{self.client.scheduler.address}\n")
@@ -324,11 +343,14 @@ def explore(net, units, *, budget=0.5, images=None, generations=10, pop=24, seed
                for k in rs.PREDICTORS}
 
     # 2. fault campaigns
-    items = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
-    faults = run("faults", items if fault_trials else [], cache,
-                 lambda it: f"fault|{it[0]}|{it[1]}|{it[2]}|{seed}|{fault_trials}", _job_fault,
-                 lambda it: (*it, fault_trials, seed),
-                 lambda it, r: f"{' '.join(it)}: SDC {100 * r['sdc']:.2f} %")
+    # (one cache entry per trial: a rerun with more trials computes only the new ones)
+    camps = [(layer, site, m) for layer in an.layers for site in rs.SITES for m in fault_models]
+    items = [(*c, t) for c in camps for t in range(fault_trials)]
+    per = run("faults", items, cache, lambda it: f"fault|{it[0]}|{it[1]}|{it[2]}|{seed}|t{it[3]}",
+              _job_fault, lambda it: (*it, seed),
+              lambda it, r: f"{' '.join(it[:3])} trial {it[3]}: SDC {100 * r[1]:.2f} %")
+    faults = [rs.fault_summary(an, *c, per[i * fault_trials:(i + 1) * fault_trials], seed)
+              for i, c in enumerate(camps)] if fault_trials else []
 
     # 3. statistical error injection
     items = [(layer, u) for layer in an.layers for u in approx]
@@ -572,10 +594,10 @@ def _job_sens(an, unit, layer):
         | an.predict(unit, layer)
 
 
-def _job_fault(an, layer, site, model, trials, seed):
+def _job_fault(an, layer, site, model, trial, seed):
     from refmodels.cnn import resilience as rs
 
-    return rs.fault_campaign(an.net, None, None, layer, site, model, trials, seed, analysis=an)
+    return list(rs.fault_trial(an, layer, site, model, trial, seed))
 
 
 def _job_stat(an, layer, unit, trials, seed):

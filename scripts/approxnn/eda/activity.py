@@ -84,13 +84,21 @@ class Netlist:
     fanout: dict
     luts: int
     cells: int
+    #: names of the operand and result ports
+    a: str = "a"
+    b: str = "b"
+    y: str = "y"
 
 
-def netlist(files, top: str, width: int, out_width: int, workdir: Path) -> Netlist:
-    """Synthesise ``top`` (ports ``a``, ``b``: ``width`` bits, ``y``: ``out_width``) for xc7 into
-    ``workdir``; returns the structural netlist and the fanout of its nets."""
-    if not _IDENT.match(top):
-        raise ValueError(f"invalid Verilog module name {top!r}")
+def netlist(files, top: str, width: int, out_width: int, workdir: Path,
+            ports=("a", "b", "y")) -> Netlist:
+    """Synthesise ``top`` (operand ports ``ports[0]``, ``ports[1]``: ``width`` bits, result
+    ``ports[2]``: ``out_width``, default ``a``, ``b``, ``y``) for xc7 into ``workdir``; returns
+    the structural netlist and the fanout of its nets."""
+    for name in (top, *ports):
+        if not _IDENT.match(name):
+            raise ValueError(f"invalid Verilog name {name!r}")
+    pa, pb, py = ports
     files = [Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
     workdir = Path(workdir)
     script = ys._read_cmds(files) + [
@@ -123,9 +131,9 @@ def netlist(files, top: str, width: int, out_width: int, workdir: Path) -> Netli
                 if isinstance(b, int):
                     load[b] = load.get(b, 0) + 1
     widths = {n: len(p["bits"]) for n, p in mod["ports"].items()}
-    if widths != {"a": width, "b": width, "y": out_width}:
-        raise ActivityError(f"{top}: ports {widths}, expected a, b: {width} bits, "
-                            f"y: {out_width} bits")
+    if widths != {pa: width, pb: width, py: out_width}:
+        raise ActivityError(f"{top}: ports {widths}, expected {pa}, {pb}: {width} bits, "
+                            f"{py}: {out_width} bits")
     fanout, seen = {}, set()
     # ports first, then the other nets: an aliased bit is counted under the first name
     names = sorted(mod["netnames"], key=lambda n: (n not in mod["ports"], n))
@@ -142,7 +150,7 @@ def netlist(files, top: str, width: int, out_width: int, workdir: Path) -> Netli
                 fo.append(None)  # a constant, or counted under another name
         fanout[name] = fo
     return Netlist(workdir / "net.v", top, width, out_width, fanout, luts,
-                   len(mod["cells"]))
+                   len(mod["cells"]), pa, pb, py)
 
 
 def _testbench(nl: Netlist, n: int) -> str:
@@ -155,7 +163,7 @@ def _testbench(nl: Netlist, n: int) -> str:
         f"  reg [{w - 1}:0] b;",
         f"  wire [{ow - 1}:0] y;",
         "  integer i;",
-        f"  {nl.top} dut (.a(a), .b(b), .y(y));",
+        f"  {nl.top} dut (.{nl.a}(a), .{nl.b}(b), .{nl.y}(y));",
         "  initial begin",
         '    $readmemh("stim.hex", stim);',
         '    $dumpfile("wave.fst");',
@@ -241,7 +249,7 @@ def toggles(nl: Netlist, a_codes, b_codes, segments=None, timeout: float = 3600)
                                     f"{len(fo)}")
             t, v = _changes(var)
             idx = t // PERIOD_PS
-            if name == "y":
+            if name == nl.y:
                 y = _values_per_pair(idx, v, n)
             # a change recorded in period i >= 1 was caused by operand pair i
             d = np.bitwise_xor(v[1:], v[:-1])
@@ -255,7 +263,7 @@ def toggles(nl: Netlist, a_codes, b_codes, segments=None, timeout: float = 3600)
                 fos.append(f)
                 names.append(f"{name}[{k}]")
         if y is None:
-            raise ActivityError("output y not found in the waveform")
+            raise ActivityError(f"output {nl.y} not found in the waveform")
         return {"toggles": np.array(rows, np.int64).T.reshape(len(segments), -1),
                 "fanout": np.array(fos, np.int64), "names": names,
                 "pairs": np.array(segments, np.int64), "y": y}
