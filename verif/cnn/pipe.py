@@ -21,11 +21,9 @@ model's job (refmodels.cnn).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections import deque
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -43,6 +41,7 @@ from pyuvm import (
 
 from verif.common import stress
 from verif.common.axi import reset, start_clock
+from verif.common.coverage import coverage_holes, log_coverage  # noqa: F401 (re-exported)
 
 
 class Beats(uvm_sequence_item):
@@ -226,33 +225,3 @@ class PipeEnv(uvm_env):
         self.driver.seq_item_port.connect(self.seqr.seq_item_export)
         self.monitor.ap.connect(self.scoreboard.analysis_export)
         self.monitor.ap.connect(self.coverage.analysis_export)
-
-
-def log_coverage(logger, coverage_db, names, holes):
-    """Report phase of a coverage collector: bins hit per cover item, then the holes; with
-    ``APPROXNN_COVERAGE_FILE`` set, the bins also go into that JSON file (merged by
-    verif.regress), added to the items earlier tests of the run wrote there."""
-    for name in names:
-        item = coverage_db[name]
-        logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-    for hole in holes:
-        logger.error(f"coverage goal not met: {hole}")
-    out = os.environ.get("APPROXNN_COVERAGE_FILE")
-    if out:
-        path = Path(out)
-        data = json.loads(path.read_text()) if path.exists() else {"unit": "cnn", "items": {}}
-        for name in names:  # the database is cumulative over the tests of one run
-            data["items"][name] = {str(k): int(v)
-                                   for k, v in coverage_db[name].detailed_coverage.items()}
-        path.write_text(json.dumps(data, indent=1))
-
-
-def coverage_holes(coverage_db, names):
-    """'name: a/b bins, missing [...]' for every cover item below 100 %."""
-    holes = []
-    for name in names:
-        item = coverage_db[name]
-        if item.coverage < item.size:
-            missing = [k for k, v in item.detailed_coverage.items() if v < 1]
-            holes.append(f"{name}: {item.coverage}/{item.size} bins, missing {missing[:12]}")
-    return holes

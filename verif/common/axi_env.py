@@ -16,7 +16,8 @@ spike generator): BFM, driver, monitor, environment and tests.
   ``final_phase`` on the problems its parts report.
 * :class:`DirectedSeq` / :class:`DirectedTest` - a directed sequence of register and stream
   steps with checks on the way (a failed check raises ``AssertionError``), run by a test of
-  its own; :func:`register` makes a cocotb test of a pyuvm test under a given name;
+  its own; :func:`directed_test` makes one of a step function, :func:`register` makes a
+  cocotb test of a pyuvm test under a given name;
   :class:`OwnSetupBfm` serves sequences that set up their own agents (the Vivado-ready tops).
 """
 
@@ -26,6 +27,7 @@ import os
 import random
 
 import cocotb
+from cocotb.triggers import ClockCycles
 from pyuvm import (
     ConfigDB,
     uvm_analysis_port,
@@ -80,6 +82,17 @@ class AxiBlockBfm:
 
     async def write_reg(self, name: str, value: int, index: int = 0) -> None:
         await self.regs.write_ok(self.address(name, index), value)
+
+    async def wait_idle(self, poll: int = 8, limit: int = 100_000) -> None:
+        """Poll STATUS (register model) until its busy bit 0 clears, ``poll`` cycles between
+        reads; a block still busy after ``limit`` reads fails with a watchdog message."""
+        for _ in range(limit):
+            status = await self.read_reg("STATUS")
+            if not status & 1:
+                return
+            await ClockCycles(self.dut.clk, poll)
+        raise AssertionError(f"watchdog: the block stayed busy (STATUS bit 0) over {limit:,} "
+                             f"polls; STATUS 0x{status:x}")
 
     async def run(self, item) -> dict:
         """Run one sequence item on the DUT; the observation goes to the monitor's port."""
@@ -192,6 +205,20 @@ class DirectedTest(AxiBlockTest):
         except Exception as exc:  # a timeout or a broken step: reported the same way
             self.errors.append(f"{type(exc).__name__} in {self.sequence_class.__name__}: {exc}")
         self.drop_objection()
+
+
+def directed_test(steps, base=DirectedTest):
+    """A test of class ``base`` (a :class:`DirectedTest`) whose sequence runs
+    ``await steps(bfm)``; named and documented after ``steps``."""
+    name = "".join(w.title() for w in steps.__name__.removesuffix("_steps").split("_"))
+
+    async def body(_self, bfm):
+        await steps(bfm)
+
+    seq = type(f"{name}Seq", (DirectedSeq,), {"steps": body, "__doc__": steps.__doc__,
+                                              "__module__": steps.__module__})
+    return type(f"{name}Test", (base,), {"sequence_class": seq, "__doc__": steps.__doc__,
+                                         "__module__": steps.__module__})
 
 
 def register(name: str, test_class):

@@ -21,7 +21,9 @@ register description (SystemRDL, IP-XACT) only has to produce the same object.
    above may have changed it (a write to an unmapped word that aliases onto a mapped one, a
    read-only register that took a write, a partial write that was performed).
 
-It returns the list of problems (empty: the block matches its map).
+It returns the list of problems (empty: the block matches its map). ``cover`` (optional) is
+called with the kind of every check that held (:data:`SWEEP_KINDS`; those a map can show:
+:func:`sweep_kinds`), for a cover item of the sweep.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ FULL = 0xFFFFFFFF
 #: (wstrb 0x1, 0x2, 0x4, 0x8, 0x3, 0x6, 0xC, 0x7, 0xE), applied in turn; the bus master
 #: issues a write of ``bytes`` bytes at byte address ``4 * word + lane``
 PARTIAL_STROBES = ((0, 1), (1, 1), (2, 1), (3, 1), (0, 2), (1, 2), (2, 2), (0, 3), (1, 3))
+#: the checks of a sweep, in its order (``cover`` argument of :func:`sweep`)
+SWEEP_KINDS = ("reset", "storage", "read_okay", "read_slverr", "write_okay", "write_slverr",
+               "partial_slverr", "read_back")
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,34 @@ def _fill_value(reg: Reg, rng: random.Random, used: set) -> int:
     return v
 
 
-async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = False
-                ) -> list[str]:
+def sweep_kinds(rmap: RegisterMap) -> tuple[str, ...]:
+    """The kinds of :data:`SWEEP_KINDS` a sweep of ``rmap`` checks (no unmapped word: no read
+    answered SLVERR, ...)."""
+    regs = rmap.regs.values()
+    have = {"reset": any(r.reset is not None for r in regs),
+            "storage": any(r.storage for r in regs),
+            "read_okay": bool(rmap.regs),
+            "read_slverr": len(rmap.regs) < rmap.window_words,
+            "write_okay": any(r.writable for r in regs),
+            "write_slverr": len(rmap.regs) < rmap.window_words
+            or any(not r.writable for r in regs),
+            "partial_slverr": any(r.writable and not r.command for r in regs),
+            "read_back": any(not r.volatile for r in regs)}
+    return tuple(k for k in SWEEP_KINDS if have[k])
+
+
+async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = False,
+                cover=None) -> list[str]:
     """Check the block behind ``regs`` (RegAgent) against ``rmap``; returns the problems.
-    ``fresh``: no register was written since the simulation started (power-up values hold)."""
+    ``fresh``: no register was written since the simulation started (power-up values hold).
+    ``cover``: called with the kind of each check that held."""
     rng = random.Random(seed)
     problems: list[str] = []
     expect: dict[int, int] = {}
+
+    def held(kind):
+        if cover is not None:
+            cover(kind)
 
     def where(word):
         reg = rmap.regs.get(word)
@@ -129,6 +155,8 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
             when = "after reset" if reg.reset is not None else "unwritten since power-up,"
             problems.append(f"{where(word)}: {when} reads 0x{got:x} ({resp.name}), "
                             f"want 0x{want:x}")
+        else:
+            held("reset")
         if not reg.volatile:
             expect[word] = want
     # 2. distinct values in every storage register
@@ -141,6 +169,7 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         if resp != AxiResp.OKAY:
             problems.append(f"{where(word)}: write of legal value 0x{v:x} answered {resp.name}")
             continue
+        held("storage")
         expect[word] = v & reg.mask
         used.add(v & reg.mask)
     # 3. every word of the window: read, then write
@@ -152,6 +181,8 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
             problems.append(f"{where(word)}: read answered {resp.name}, want {want_resp.name}")
         elif reg is not None and word in expect and got != expect[word]:
             problems.append(f"{where(word)}: reads 0x{got:x}, want 0x{expect[word]:x}")
+        else:
+            held(f"read_{resp.name.lower()}")
         if reg is not None and reg.writable:
             value = expect.get(word, 0) if reg.storage else 0
         else:
@@ -161,6 +192,8 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         if resp != want_resp:
             problems.append(f"{where(word)}: write of 0x{value:x} answered {resp.name}, want "
                             f"{want_resp.name}")
+        else:
+            held(f"write_{resp.name.lower()}")
     # 4. partial strobes: refused and not performed
     k = 0
     for word, reg in sorted(rmap.regs.items()):
@@ -178,6 +211,8 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
         if resp != AxiResp.SLVERR:
             problems.append(f"{where(word)}: write with wstrb 0x{strobe:x} answered "
                             f"{resp.name}, want SLVERR")
+        else:
+            held("partial_slverr")
     # 5. nothing changed; read back four at a time in flight (reads pipelined on the bus:
     # a new read must not be taken while a response waits for rready)
     items = sorted(expect.items())
@@ -190,6 +225,8 @@ async def sweep(regs, rmap: RegisterMap, seed: int = 1, log=None, fresh: bool = 
                 problems.append(f"{where(word)}: reads 0x{got:x} ({resp.name}) after the "
                                 f"sweep, want 0x{want:x} (changed by a refused or unmapped "
                                 "write, or a pipelined read answered wrongly)")
+            else:
+                held("read_back")
     if log is not None:
         log.info(f"register sweep of {rmap.name}: {rmap.window_words} words, "
                  f"{len(rmap.regs)} mapped, {len(problems)} problem(s)")
