@@ -83,6 +83,19 @@ class AxiBlockBfm:
     async def write_reg(self, name: str, value: int, index: int = 0) -> None:
         await self.regs.write_ok(self.address(name, index), value)
 
+    def publish_frames(self, sink, convert=None):
+        """A passive monitor of an output stream: every frame received on ``sink`` goes out on
+        the monitor's analysis port as ``{"frame": convert(frame)}``, while the driver goes on
+        with the next items (the block's scoreboard pairs frames with the items in order)."""
+        port = ConfigDB().get(None, "", "OBS_PORT")
+
+        async def watch():
+            while True:
+                fr = await sink.recv()
+                port.write({"frame": convert(fr) if convert else fr})
+
+        return cocotb.start_soon(watch())
+
     async def wait_idle(self, poll: int = 8, limit: int = 100_000) -> None:
         """Poll STATUS (register model) until its busy bit 0 clears, ``poll`` cycles between
         reads; a block still busy after ``limit`` reads fails with a watchdog message."""
