@@ -42,6 +42,7 @@ from pyuvm import (
 
 from cores.common import regmap as regmap_mod
 from verif.common.axi import RegAgent, StreamAgents, reset, start_clock
+from verif.common.settings import setting
 
 
 class AxiBlockBfm:
@@ -59,6 +60,15 @@ class AxiBlockBfm:
                                    backpressure=backpressure, stress=stress)
         self.regmap = regmap_mod.load(self.regmap_name) if self.regmap_name else None
         self.regs = None
+
+    @classmethod
+    def from_settings(cls, dut, seed, idle: float = 0.0, backpressure: float = 0.0,
+                      stress: str | None = None, **kwargs):
+        """The BFM with the stalls of the test settings ``APPROXNN_IDLE``,
+        ``APPROXNN_BACKPRESSURE`` and ``APPROXNN_STRESS`` (defaults: the arguments)."""
+        return cls(dut, seed, idle=float(setting("APPROXNN_IDLE", str(idle))),
+                   backpressure=float(setting("APPROXNN_BACKPRESSURE", str(backpressure))),
+                   stress=setting("APPROXNN_STRESS", stress or "") or None, **kwargs)
 
     async def start(self):
         """Clock (and protocol checkers), register agent, streams, then reset."""

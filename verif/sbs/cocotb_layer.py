@@ -194,13 +194,12 @@ def fits(lay, p, n_max, ip_max, rows_max):
                 or np.prod(lay.weight_shape[:3]) > rows_max)
 
 
-class LayerNetworkBfm(LayerBfm):
-    """The layer unit's BFM with random idle cycles (``APPROXNN_IDLE``, default 0.1) and
+class LayerNetworkTest(DirectedTest):
+    """The layer unit with random idle cycles (``APPROXNN_IDLE``, default 0.1) and
     back-pressure (``APPROXNN_BACKPRESSURE``, default 0.2), stream generator seeded 2."""
 
-    def __init__(self, dut, _seed=None):
-        super().__init__(dut, 2, idle=float(os.environ.get("APPROXNN_IDLE", "0.1")),
-                         backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.2")))
+    def make_bfm(self, seed):
+        return LayerBfm.from_settings(cocotb.top, 2, 0.1, 0.2)
 
 
 async def network_end_to_end_steps(bfm):
@@ -279,15 +278,6 @@ async def layer_registers_steps(bfm):
     cover.check()
 
 
-class LayerMaximaBfm(LayerBfm):
-    """Stalls ``APPROXNN_STRESS`` (default i.i.d. 0.2; the weight frame is long; the nightly
-    tier sets "bursty"), the stream agents sharing the data's generator (seed + 3)."""
-
-    def __init__(self, dut, _seed=None):
-        super().__init__(dut, int(os.environ.get("APPROXNN_SEED", "0")) + 3,
-                         stress=os.environ.get("APPROXNN_STRESS", "iid:0.2"))
-
-
 async def layer_maxima_and_reset_steps(bfm):
     """The layer unit at its maxima: N_H = N_MAX, N_IP = IP_MAX, N_ROWS = ROWS_MAX, spikes for
     the first and the last IP and row among random ones, every h read back and compared with
@@ -349,12 +339,13 @@ class LayerDirectedTest(DirectedTest):
         return LayerBfm(cocotb.top, 2)
 
 
-class LayerNetworkTest(DirectedTest):
-    bfm_class = LayerNetworkBfm
-
-
 class LayerMaximaTest(DirectedTest):
-    bfm_class = LayerMaximaBfm
+    """Stalls ``APPROXNN_STRESS`` (default i.i.d. 0.2; the weight frame is long; the nightly
+    tier sets "bursty"), the stream agents sharing the data's generator (seed + 3)."""
+
+    def make_bfm(self, seed):
+        return LayerBfm.from_settings(cocotb.top, int(setting("APPROXNN_SEED", "0")) + 3,
+                                      stress="iid:0.2")
 
 
 # the test names the harness, the regression, the testplan and approxnn sbs hardware select

@@ -24,10 +24,10 @@ from refmodels.sbs.formats import HFixed, parse_format
 from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG
 from verif import fail_exit
-from verif.common.axi_env import DirectedTest, directed_test, register
+from verif.common.axi_env import directed_test, register
 from verif.common.settings import setting
 from verif.sbs.cocotb_layer import (
-    LayerNetworkBfm,
+    LayerNetworkTest,
     compare_layer,
     fits,
     layer_config,
@@ -80,8 +80,4 @@ async def mixed_layer_steps(bfm):
                        "equal": True}, fh)
 
 
-class MixedLayerTest(DirectedTest):
-    bfm_class = LayerNetworkBfm
-
-
-mixed_layer = register("mixed_layer", directed_test(mixed_layer_steps, MixedLayerTest))
+mixed_layer = register("mixed_layer", directed_test(mixed_layer_steps, LayerNetworkTest))

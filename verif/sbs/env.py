@@ -27,7 +27,6 @@ arithmetic.
 
 from __future__ import annotations
 
-import os
 import random
 
 import cocotb
@@ -375,9 +374,7 @@ class UpdateRandomTest(AxiBlockTest):
     env_class = UpdateEnv
 
     def make_bfm(self, seed):
-        return UpdateBfm(cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-                         backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-                         stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+        return UpdateBfm.from_settings(cocotb.top, seed, 0.2, 0.3, "iidb")
 
     def build_phase(self):
         ConfigDB().set(None, "*", "CONFIG", config_from_env())

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import cocotb
@@ -213,10 +212,7 @@ class SpikegenRandomTest(AxiBlockTest):
     env_class = SpikegenEnv
 
     def make_bfm(self, seed):
-        return SpikegenBfm(
-            cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-            stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+        return SpikegenBfm.from_settings(cocotb.top, seed, 0.2, 0.3, "iidb")
 
     def build_phase(self):
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "4")))
