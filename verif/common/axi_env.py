@@ -93,6 +93,11 @@ class AxiBlockBfm:
     async def write_reg(self, name: str, value: int, index: int = 0) -> None:
         await self.regs.write_ok(self.address(name, index), value)
 
+    async def command(self, reg: str = "CTRL", **fields: int) -> None:
+        """Write ``reg`` with the named fields set (the register model encodes them): e.g.
+        ``command(LOAD=1)``."""
+        await self.write_reg(reg, self.regmap[reg].encode(**fields))
+
     def publish_frames(self, sink, convert=None):
         """A passive monitor of an output stream: every frame received on ``sink`` goes out on
         the monitor's analysis port as ``{"frame": convert(frame)}``, while the driver goes on
@@ -109,9 +114,10 @@ class AxiBlockBfm:
     async def wait_idle(self, poll: int = 8, limit: int = 100_000) -> None:
         """Poll STATUS (register model) until its busy bit 0 clears, ``poll`` cycles between
         reads; a block still busy after ``limit`` reads fails with a watchdog message."""
+        busy = self.regmap["STATUS"].field("BUSY").mask
         for _ in range(limit):
             status = await self.read_reg("STATUS")
-            if not status & 1:
+            if not status & busy:
                 return
             await ClockCycles(self.dut.clk, poll)
         raise AssertionError(f"watchdog: the block stayed busy (STATUS bit 0) over {limit:,} "

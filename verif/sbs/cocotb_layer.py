@@ -123,7 +123,7 @@ class LayerBfm(AxiBlockBfm):
 
     async def load_w(self, rows):
         """LOAD_W: the weight codes ``rows`` (rows x N_H) sent."""
-        await self.write_reg("CTRL", 8)
+        await self.command(LOAD_W=1)
         await self.w_src.send(frame(pack(np.asarray(rows).ravel().tolist(), self.fmt.bits,
                                          self.p)))
         await self.w_src.wait()
@@ -136,7 +136,7 @@ class LayerBfm(AxiBlockBfm):
         await self.load_w(codes.reshape(kx * ky * c, n))
 
     async def load_h(self, h):
-        await self.write_reg("CTRL", 1)
+        await self.command(LOAD=1)
         await self.h_src.send(frame(pack(np.asarray(h).ravel().tolist(), F, self.p)))
         await self.h_src.wait()
         await self.idle()
@@ -148,7 +148,7 @@ class LayerBfm(AxiBlockBfm):
         await self.idle()
 
     async def dump_h(self):
-        await self.write_reg("CTRL", 2)
+        await self.command(DUMP=1)
         fr = await self.sink.recv()
         await self.idle()
         return unpack(fr.tdata, F, self.p)

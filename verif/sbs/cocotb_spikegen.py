@@ -55,7 +55,7 @@ async def registers_and_bad_frames_steps(bfm):
     assert await bfm.read_reg("ERROR") == ERR_H_SHORT
     cover.hit("cut_frame")
     await bfm.write_reg("ERROR", ERR_H_SHORT)
-    await bfm.write_reg("CTRL", 1)  # seed again: the model starts over too
+    await bfm.command(SEED=1)  # seed again: the model starts over too
     h = np.ones((n_src, n_h), dtype=np.int64)
     h[0, -1] = 7
     await bfm.src.send(frame(h.ravel().tolist()))

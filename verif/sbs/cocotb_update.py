@@ -84,7 +84,7 @@ async def register_map_steps(bfm):
                   (await regs.master.write(bfm.address("N_H"), bytes([4]))).resp)
     assert await bfm.read_reg("N_H") == 2 * p
     # configuration writes while busy are refused: start a load and leave it waiting
-    await bfm.write_reg("CTRL", 1)
+    await bfm.command(LOAD=1)
     await ClockCycles(dut.clk, 2)
     status = await bfm.read_reg("STATUS")
     assert status & 1, "busy while loading"

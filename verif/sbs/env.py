@@ -182,21 +182,21 @@ class UpdateBfm(AxiBlockBfm):
         """N_H set (counters and errors cleared first), LOAD, h sent."""
         p = self.config[0]
         if clear:
-            await self.write_reg("CTRL", 4)  # clear errors and counters
+            await self.command(CLEAR=1)  # clear errors and counters
         await self.write_reg("N_H", n_h)
-        await self.write_reg("CTRL", 1)
+        await self.command(LOAD=1)
         await self.h_src.send(frame(pack(h0, F, p)))
         await self.h_src.wait()
 
     async def dump(self):
         """DUMP: the h read out."""
-        await self.write_reg("CTRL", 2)
+        await self.command(DUMP=1)
         return unpack((await self.sink.recv()).tdata, F, self.config[0])
 
     async def run(self, item):
         p, _, fmt = self.config
         c1, _ = HFixed().eps_constants(item.eps)
-        await self.write_reg("CTRL", 4)  # clear errors and counters
+        await self.command(CLEAR=1)  # clear errors and counters
         await self.write_reg("N_H", item.n_h)
         await self.write_reg("C1", c1)
         await self.write_reg("THETA_LO", item.theta & 0xFFFFFFFF)

@@ -98,7 +98,7 @@ class SpikegenBfm(AxiBlockBfm):
             await self.write_reg("SEED", seed)
         if layer is not None:
             await self.write_reg("LAYER", layer)
-        await self.write_reg("CTRL", 1)
+        await self.command(SEED=1)
 
     @staticmethod
     def decode(fr):
