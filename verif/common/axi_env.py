@@ -5,9 +5,13 @@ spike generator): BFM, driver, monitor, environment and tests.
   of every AXI port, :func:`verif.common.axi.start_clock`), reset, the AXI4-Lite register
   agent with the block's register model (``cores.common.regmap``, generated from its
   SystemRDL description: registers by name, :meth:`~AxiBlockBfm.read_reg` /
-  :meth:`~AxiBlockBfm.write_reg`) and the AXI4-Stream agents (cocotbext-axi, random idle
-  cycles and back-pressure). A block's BFM names its streams (:meth:`connect_streams`) and runs
-  one sequence item (:meth:`run`), returning what it observed.
+  :meth:`~AxiBlockBfm.write_reg`, CTRL commands by field name :meth:`~AxiBlockBfm.command`,
+  the STATUS busy poll :meth:`~AxiBlockBfm.wait_idle`) and the AXI4-Stream agents
+  (cocotbext-axi, random idle cycles and back-pressure, from the test settings:
+  :meth:`~AxiBlockBfm.from_settings`). A block's BFM names its streams
+  (:meth:`connect_streams`) and runs one sequence item (:meth:`run`), returning what it
+  observed; an output stream whose frames come independently of the items goes to the
+  monitor's port as they come (:meth:`~AxiBlockBfm.publish_frames`).
 * :class:`BfmDriver` - takes items from the sequencer, runs them on the BFM and publishes the
   observations on the monitor's analysis port; :class:`ObsMonitor` owns that port.
 * :class:`AxiBlockEnv` - sequencer, driver, monitor, and the block's scoreboard and coverage
