@@ -239,7 +239,8 @@ def run_job(job: dict, out: Path) -> dict:
             size = mnist if network == "mnist" else {}
             res = run_layer(weights=weights, sim=job["sim"], testcase=job["test"], T=T,
                             network=network, seed=job["seed"], build_dir=build_dir,
-                            extra_env=job.get("env"), **size)
+                            extra_env={"APPROXNN_COVERAGE_FILE": coverage.resolve(),
+                                       **job.get("env", {})}, **size)
         else:
             res = run_unit(
                 job["unit"].removesuffix(",fault"), sim=job["sim"], test=job["test"],

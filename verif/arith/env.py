@@ -45,7 +45,7 @@ from pyuvm import (
 
 from cores.common import manifest
 from refmodels.arith import from_code, parse_unit, to_code
-from verif.common.cover import verdict_point
+from verif.common.coverage import verdict_point
 from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
 #: cycles from operands to result of the registered module (the family's manifest)

@@ -50,7 +50,7 @@ from verif.cnn.engine_env import (
     pool_layer_of,
     split_channels,
 )
-from verif.common.cover import cover_point, coverage_holes, log_coverage
+from verif.common.coverage import cover_point, coverage_holes, log_coverage
 from verif.common.regmap import sweep
 from verif.common.regmaps import engine_map
 from verif.common.settings import setting

@@ -35,7 +35,7 @@ from verif.cnn.pipe import (
     coverage_holes,
     log_coverage,
 )
-from verif.common.cover import verdict_point
+from verif.common.coverage import verdict_point
 from verif.common.settings import setting
 
 #: the scoreboard's verdict (scoreboard_sensitivity: its mismatch bin, the planted fault's)

@@ -41,7 +41,7 @@ from pyuvm import (
 
 from verif.common import stress
 from verif.common.axi import reset, start_clock
-from verif.common.cover import (  # noqa: F401 - the CNN testbenches import them from here
+from verif.common.coverage import (  # noqa: F401 - the CNN testbenches import them from here
     cover_point,
     coverage_holes,
     log_coverage,

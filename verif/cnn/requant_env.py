@@ -36,7 +36,7 @@ from verif.cnn.pipe import (
     coverage_holes,
     log_coverage,
 )
-from verif.common.cover import verdict_point
+from verif.common.coverage import verdict_point
 from verif.common.pipeline import GAP_BINS, in_flight_bins, pipeline_bins
 
 #: cycles from the inputs to the result (cores/cnn/requant/manifest.toml)

@@ -5,9 +5,13 @@ spike generator): BFM, driver, monitor, environment and tests.
   of every AXI port, :func:`verif.common.axi.start_clock`), reset, the AXI4-Lite register
   agent with the block's register model (``cores.common.regmap``, generated from its
   SystemRDL description: registers by name, :meth:`~AxiBlockBfm.read_reg` /
-  :meth:`~AxiBlockBfm.write_reg`) and the AXI4-Stream agents (cocotbext-axi, random idle
-  cycles and back-pressure). A block's BFM names its streams (:meth:`connect_streams`) and runs
-  one sequence item (:meth:`run`), returning what it observed.
+  :meth:`~AxiBlockBfm.write_reg`, CTRL commands by field name :meth:`~AxiBlockBfm.command`,
+  the STATUS busy poll :meth:`~AxiBlockBfm.wait_idle`) and the AXI4-Stream agents
+  (cocotbext-axi, random idle cycles and back-pressure, from the test settings:
+  :meth:`~AxiBlockBfm.from_settings`). A block's BFM names its streams
+  (:meth:`connect_streams`) and runs one sequence item (:meth:`run`), returning what it
+  observed; an output stream whose frames come independently of the items goes to the
+  monitor's port as they come (:meth:`~AxiBlockBfm.publish_frames`).
 * :class:`BfmDriver` - takes items from the sequencer, runs them on the BFM and publishes the
   observations on the monitor's analysis port; :class:`ObsMonitor` owns that port.
 * :class:`AxiBlockEnv` - sequencer, driver, monitor, and the block's scoreboard and coverage
@@ -16,7 +20,8 @@ spike generator): BFM, driver, monitor, environment and tests.
   ``final_phase`` on the problems its parts report.
 * :class:`DirectedSeq` / :class:`DirectedTest` - a directed sequence of register and stream
   steps with checks on the way (a failed check raises ``AssertionError``), run by a test of
-  its own; :func:`register` makes a cocotb test of a pyuvm test under a given name;
+  its own; :func:`directed_test` makes one of a step function, :func:`register` makes a
+  cocotb test of a pyuvm test under a given name;
   :class:`OwnSetupBfm` serves sequences that set up their own agents (the Vivado-ready tops).
 """
 
@@ -26,6 +31,7 @@ import os
 import random
 
 import cocotb
+from cocotb.triggers import ClockCycles
 from pyuvm import (
     ConfigDB,
     uvm_analysis_port,
@@ -40,6 +46,7 @@ from pyuvm import (
 
 from cores.common import regmap as regmap_mod
 from verif.common.axi import RegAgent, StreamAgents, reset, start_clock
+from verif.common.settings import setting
 
 
 class AxiBlockBfm:
@@ -57,6 +64,15 @@ class AxiBlockBfm:
                                    backpressure=backpressure, stress=stress)
         self.regmap = regmap_mod.load(self.regmap_name) if self.regmap_name else None
         self.regs = None
+
+    @classmethod
+    def from_settings(cls, dut, seed, idle: float = 0.0, backpressure: float = 0.0,
+                      stress: str | None = None, **kwargs):
+        """The BFM with the stalls of the test settings ``APPROXNN_IDLE``,
+        ``APPROXNN_BACKPRESSURE`` and ``APPROXNN_STRESS`` (defaults: the arguments)."""
+        return cls(dut, seed, idle=float(setting("APPROXNN_IDLE", str(idle))),
+                   backpressure=float(setting("APPROXNN_BACKPRESSURE", str(backpressure))),
+                   stress=setting("APPROXNN_STRESS", stress or "") or None, **kwargs)
 
     async def start(self):
         """Clock (and protocol checkers), register agent, streams, then reset."""
@@ -80,6 +96,36 @@ class AxiBlockBfm:
 
     async def write_reg(self, name: str, value: int, index: int = 0) -> None:
         await self.regs.write_ok(self.address(name, index), value)
+
+    async def command(self, reg: str = "CTRL", **fields: int) -> None:
+        """Write ``reg`` with the named fields set (the register model encodes them): e.g.
+        ``command(LOAD=1)``."""
+        await self.write_reg(reg, self.regmap[reg].encode(**fields))
+
+    def publish_frames(self, sink, convert=None):
+        """A passive monitor of an output stream: every frame received on ``sink`` goes out on
+        the monitor's analysis port as ``{"frame": convert(frame)}``, while the driver goes on
+        with the next items (the block's scoreboard pairs frames with the items in order)."""
+        port = ConfigDB().get(None, "", "OBS_PORT")
+
+        async def watch():
+            while True:
+                fr = await sink.recv()
+                port.write({"frame": convert(fr) if convert else fr})
+
+        return cocotb.start_soon(watch())
+
+    async def wait_idle(self, poll: int = 8, limit: int = 100_000) -> None:
+        """Poll STATUS (register model) until its busy bit 0 clears, ``poll`` cycles between
+        reads; a block still busy after ``limit`` reads fails with a watchdog message."""
+        busy = self.regmap["STATUS"].field("BUSY").mask
+        for _ in range(limit):
+            status = await self.read_reg("STATUS")
+            if not status & busy:
+                return
+            await ClockCycles(self.dut.clk, poll)
+        raise AssertionError(f"watchdog: the block stayed busy (STATUS bit 0) over {limit:,} "
+                             f"polls; STATUS 0x{status:x}")
 
     async def run(self, item) -> dict:
         """Run one sequence item on the DUT; the observation goes to the monitor's port."""
@@ -192,6 +238,20 @@ class DirectedTest(AxiBlockTest):
         except Exception as exc:  # a timeout or a broken step: reported the same way
             self.errors.append(f"{type(exc).__name__} in {self.sequence_class.__name__}: {exc}")
         self.drop_objection()
+
+
+def directed_test(steps, base=DirectedTest):
+    """A test of class ``base`` (a :class:`DirectedTest`) whose sequence runs
+    ``await steps(bfm)``; named and documented after ``steps``."""
+    name = "".join(w.title() for w in steps.__name__.removesuffix("_steps").split("_"))
+
+    async def body(_self, bfm):
+        await steps(bfm)
+
+    seq = type(f"{name}Seq", (DirectedSeq,), {"steps": body, "__doc__": steps.__doc__,
+                                              "__module__": steps.__module__})
+    return type(f"{name}Test", (base,), {"sequence_class": seq, "__doc__": steps.__doc__,
+                                         "__module__": steps.__module__})
 
 
 def register(name: str, test_class):

@@ -21,7 +21,10 @@ register description (SystemRDL, IP-XACT) only has to produce the same object.
    above may have changed it (a write to an unmapped word that aliases onto a mapped one, a
    read-only register that took a write, a partial write that was performed).
 
-It returns the list of problems (empty: the block matches its map).
+It returns the list of problems (empty: the block matches its map). ``cover`` (optional) is
+called with ``(word class, access)`` for every access made (:func:`reg_class`,
+:data:`SWEEP_ACCESSES`); :func:`sweep_bins` gives the pairs a map calls for, the goal of a
+cover item of the sweep.
 """
 
 from __future__ import annotations

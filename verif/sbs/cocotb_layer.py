@@ -21,22 +21,22 @@ layer schedule) from the h read back from the RTL; the RTL receives, per spike s
 
 import json
 import os
-import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import RisingEdge
 
-from cores.sbs.update.update import ERR_SPIKE, REG, F
+from cores.sbs.update.update import ERR_SPIKE, F
 from refmodels.sbs.formats import HFixed, parse_format
 from refmodels.sbs.model import encode_input, run
 from refmodels.sbs.rng import SpikeRNG, select_fixed
 from verif import fail_exit
-from verif.common.axi import AxiResp, StreamAgents, frame
-from verif.common.axi_env import AxiBlockBfm, DirectedSeq, DirectedTest, register
-from verif.common.regmap import sweep
+from verif.common.axi import AxiResp, frame
+from verif.common.axi_env import AxiBlockBfm, DirectedTest, directed_test, register
+from verif.common.coverage import DirectedCover
 from verif.common.regmaps import sbs_update_map
-from verif.sbs.env import pack, setting, unpack
+from verif.common.settings import setting
+from verif.sbs.env import checked_sweep, pack, reset_cover, unpack
 
 fail_exit.install()
 
@@ -73,81 +73,140 @@ def test_images(net, count):
     return x_test[:count], y_test[:count]
 
 
-class LayerDriver:
-    """Registers and streams of the layer unit."""
+def spike_beats(lay, spk):
+    """The ``{ip, row}`` beats of one spike step: per IP, the spikes ``spk`` (source latent
+    chosen per input position, -1: none) in its kernel window, kx outer, ky inner."""
+    ox, oy, _ = lay.out_shape
+    (kxn, kyn), (sx, sy) = lay.kernel, lay.stride
+    c_in = lay.in_shape[2]
+    beats = []
+    for x in range(ox):
+        for y in range(oy):
+            ip = x * oy + y
+            for kx in range(kxn):
+                for ky in range(kyn):
+                    c = int(spk[x * sx + kx, y * sy + ky])
+                    if c >= 0:
+                        beats.append((ip << 16) | ((kx * kyn + ky) * c_in + c))
+    return beats
 
-    def __init__(self, dut, regs, p, fmt, idle, backpressure):
-        self.dut, self.regs, self.p, self.fmt = dut, regs, p, fmt
-        agents = StreamAgents(dut, random.Random(2), idle=idle, backpressure=backpressure)
-        self.w_src = agents.source("s_axis_w")
-        self.h_src = agents.source("s_axis_h")
-        self.s_src = agents.source("s_axis_s")
-        self.sink = agents.sink("m_axis_h")
+
+class LayerBfm(AxiBlockBfm):
+    """Clock, reset, registers (model of sbs_layer.rdl) and the streams of the layer unit, and
+    a clock-cycle counter; the steps of a layer run (:meth:`run_layer`)."""
+
+    regmap_name = "sbs_layer"
+
+    def connect_streams(self):
+        self.p, self.fmt = layer_config()[0], layer_config()[4]
+        self.w_src = self.agents.source("s_axis_w")
+        self.h_src = self.agents.source("s_axis_h")
+        self.s_src = self.agents.source("s_axis_s")
+        self.sink = self.agents.sink("m_axis_h")
+        self.cycles = 0
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycles += 1
 
     async def idle(self):
-        while (await self.regs.read_ok(REG["STATUS"])) & 1:
-            await ClockCycles(self.dut.clk, 16)
+        await self.wait_idle(poll=16)
+
+    async def set_sizes(self, n_h, n_ip, n_rows, c1=None):
+        await self.write_reg("N_H", n_h)
+        await self.write_reg("N_IP", n_ip)
+        await self.write_reg("N_ROWS", n_rows)
+        if c1 is not None:
+            await self.write_reg("C1", c1)
+
+    async def load_w(self, rows):
+        """LOAD_W: the weight codes ``rows`` (rows x N_H) sent."""
+        await self.command(LOAD_W=1)
+        await self.w_src.send(frame(pack(np.asarray(rows).ravel().tolist(), self.fmt.bits,
+                                         self.p)))
+        await self.w_src.wait()
+        await self.idle()
 
     async def configure(self, lay, codes, hf):
         """N_H, IPs, rows, eps of ``lay``; its weight codes ``codes[kx, ky, c, i]`` loaded."""
         kx, ky, c, n = codes.shape
-        await self.regs.write_ok(REG["N_H"], n)
-        await self.regs.write_ok(REG["N_IP"], lay.n_ip)
-        await self.regs.write_ok(REG["N_ROWS"], kx * ky * c)
-        await self.regs.write_ok(REG["C1"], hf.eps_constants(lay.eps)[0])
-        await self.regs.write_ok(REG["CTRL"], 8)  # LOAD_W
-        rows = codes.reshape(kx * ky * c, n)
-        await self.w_src.send(frame(pack(rows.ravel().tolist(), self.fmt.bits, self.p)))
-        await self.w_src.wait()
-        await self.idle()
+        await self.set_sizes(n, lay.n_ip, kx * ky * c, hf.eps_constants(lay.eps)[0])
+        await self.load_w(codes.reshape(kx * ky * c, n))
 
     async def load_h(self, h):
-        await self.regs.write_ok(REG["CTRL"], 1)
+        await self.command(LOAD=1)
         await self.h_src.send(frame(pack(np.asarray(h).ravel().tolist(), F, self.p)))
         await self.h_src.wait()
         await self.idle()
 
+    async def spikes(self, beats):
+        """Spike beats applied, the unit idle again."""
+        await self.s_src.send(frame(beats))
+        await self.s_src.wait()
+        await self.idle()
+
     async def dump_h(self):
-        await self.regs.write_ok(REG["CTRL"], 2)
+        await self.command(DUMP=1)
         fr = await self.sink.recv()
         await self.idle()
         return unpack(fr.tdata, F, self.p)
 
+    async def run_layer(self, li, lay, codes, hf, source, gen, T):
+        """Layer ``li`` of a network run on the unit from the h ``source`` of the layer below,
+        ``T`` spike steps drawn as the golden model draws them (``gen``: the image's
+        xorshift streams); returns the final h (ox, oy, N_H), the updates and the cycles."""
+        await self.configure(lay, codes, hf)
+        ox, oy, n = lay.out_shape
+        await self.load_h(np.full((ox, oy, n), hf.init_h(n)))
+        t0, n_up = self.cycles, 0
+        for _ in range(T):
+            px, py = source.shape[:2]
+            u = gen.words(li, px * py).reshape(1, px, py)
+            beats = spike_beats(lay, select_fixed(source[None], u)[0])
+            n_up += len(beats)
+            if beats:
+                await self.s_src.send(frame(beats))
+        await self.s_src.wait()
+        await self.idle()
+        cycles = self.cycles - t0
+        got = np.array(await self.dump_h(), dtype=np.int64).reshape(ox, oy, n)
+        return got, n_up, cycles
 
-class Cycles:
-    """Counts clock cycles from its creation."""
 
-    def __init__(self, dut):
-        self.n = 0
-        cocotb.start_soon(self._run(dut))
-
-    async def _run(self, dut):
-        while True:
-            await RisingEdge(dut.clk)
-            self.n += 1
+def compare_layer(got, want, what):
+    """Fails with the first differing latent of a layer's final h."""
+    if not np.array_equal(got, want):
+        bad = np.argwhere(got != want)
+        i = tuple(bad[0])
+        raise AssertionError(f"{what}: {len(bad)} latents differ from the golden model, "
+                             f"first at {i}: RTL {got[i]}, model {want[i]}")
 
 
-class LayerBfm(AxiBlockBfm):
-    """Clock, reset and registers (model of sbs_layer.rdl) of the layer unit; its streams are
-    the :class:`LayerDriver`'s."""
-
-    regmap_name = "sbs_layer"
+def layer_type_cover():
+    """``sbs.layer_type``: the layer types whose final h matched the golden model."""
+    return DirectedCover("sbs.layer_type", ["conv", "pool", "fc", "output"], unit="sbs")
 
 
-class LayerDirectedTest(DirectedTest):
+def fits(lay, p, n_max, ip_max, rows_max):
+    return not (lay.n_h > n_max or lay.n_ip > ip_max or lay.n_h % p
+                or np.prod(lay.weight_shape[:3]) > rows_max)
+
+
+class LayerNetworkTest(DirectedTest):
+    """The layer unit with random idle cycles (``APPROXNN_IDLE``, default 0.1) and
+    back-pressure (``APPROXNN_BACKPRESSURE``, default 0.2), stream generator seeded 2."""
+
     def make_bfm(self, seed):
-        return LayerBfm(cocotb.top, seed)
+        return LayerBfm.from_settings(cocotb.top, 2, 0.1, 0.2)
 
 
-class NetworkEndToEndSeq(DirectedSeq):
+async def network_end_to_end_steps(bfm):
     """Test images through every layer of the RTL: the final h of every layer equals the golden
-    model bit for bit, and so does the class."""
-
-    async def steps(self, bfm):
-        await network_end_to_end_steps(bfm.dut, bfm.regs)
-
-
-async def network_end_to_end_steps(dut, regs):
+    model bit for bit, and so does the class (the layer types run sampled into
+    ``sbs.layer_type``)."""
+    dut = bfm.dut
     p, n_max, ip_max, rows_max, fmt = layer_config()
     net = network()
     T = int(setting("APPROXNN_SBS_T", "8"))
@@ -156,12 +215,9 @@ async def network_end_to_end_steps(dut, regs):
     hf = HFixed()
     first, last = layer_range(net)
     for lay in net.layers[first:last + 1]:
-        if lay.n_h > n_max or lay.n_ip > ip_max or lay.n_h % p or \
-                np.prod(lay.weight_shape[:3]) > rows_max:
+        if not fits(lay, p, n_max, ip_max, rows_max):
             raise AssertionError(f"layer {lay.index} ({lay.type}) does not fit the RTL built")
-    clock = Cycles(dut)
-    drv = LayerDriver(dut, regs, p, fmt, float(os.environ.get("APPROXNN_IDLE", "0.1")),
-                      float(os.environ.get("APPROXNN_BACKPRESSURE", "0.2")))
+    cover = layer_type_cover()
     seeds = seed + np.arange(len(images))
     _, want_states = run(net, images, T, seeds=seeds, weights=fmt, h=hf, return_all=True)
     source0 = hf.quantise_h(encode_input(images, net.input_shape, net.encoding))
@@ -174,43 +230,13 @@ async def network_end_to_end_steps(dut, regs):
         source = source0[b] if first == 0 else want_states[first - 1][b]
         for li in range(first, last + 1):
             lay = net.layers[li]
-            await drv.configure(lay, codes[li], hf)
-            ox, oy, n = lay.out_shape
-            await drv.load_h(np.full((ox, oy, n), hf.init_h(n)))
-            (kxn, kyn), (sx, sy) = lay.kernel, lay.stride
-            c_in = lay.in_shape[2]
-            t0 = clock.n
-            n_up = 0
-            for _ in range(T):
-                px, py = source.shape[:2]
-                u = gen.words(li, px * py).reshape(1, px, py)
-                spk = select_fixed(source[None], u)[0]
-                beats = []
-                for x in range(ox):
-                    for y in range(oy):
-                        ip = x * oy + y
-                        for kx in range(kxn):
-                            for ky in range(kyn):
-                                c = int(spk[x * sx + kx, y * sy + ky])
-                                if c >= 0:
-                                    beats.append((ip << 16) | ((kx * kyn + ky) * c_in + c))
-                n_up += len(beats)
-                if beats:
-                    await drv.s_src.send(frame(beats))
-            await drv.s_src.wait()
-            await drv.idle()
+            got, n_up, n_cyc = await bfm.run_layer(li, lay, codes[li], hf, source, gen, T)
             cycles["updates"] += n_up
-            cycles["cycles"] += clock.n - t0
+            cycles["cycles"] += n_cyc
             cycles["per_layer"].append({"image": b, "layer": li, "type": lay.type,
-                                        "updates": n_up, "cycles": clock.n - t0})
-            got = np.array(await drv.dump_h(), dtype=np.int64).reshape(ox, oy, n)
-            want = want_states[li][b]
-            if not np.array_equal(got, want):
-                bad = np.argwhere(got != want)
-                i = tuple(bad[0])
-                raise AssertionError(
-                    f"image {b} layer {li} ({lay.type}): {len(bad)} latents differ from the "
-                    f"golden model, first at {i}: RTL {got[i]}, model {want[i]}")
+                                        "updates": n_up, "cycles": n_cyc})
+            compare_layer(got, want_states[li][b], f"image {b} layer {li} ({lay.type})")
+            cover.hit(lay.type)
             source = got
         cls = int(np.argmax(source.reshape(-1)))
         want_cls = int(np.argmax(want_states[last][b].reshape(-1)))
@@ -219,69 +245,52 @@ async def network_end_to_end_steps(dut, regs):
         what = "class" if last == len(net.layers) - 1 else f"argmax of layer {last}"
         dut._log.info(f"image {b}: label {labels[b]}, RTL {what} {cls} (golden model "
                       f"{want_cls})")
+    cover.check({lay.type for lay in net.layers[first:last + 1]})
     out = os.environ.get("APPROXNN_SBS_RESULT")
     if out:
         with open(out, "w") as fh:
             json.dump({"T": T, "weights": fmt.name, "p": p, "results": results, **cycles}, fh)
 
 
-class LayerRegistersSeq(DirectedSeq):
+async def layer_registers_steps(bfm):
     """The layer registers refuse out-of-range values; a spike for a missing IP or row is
-    dropped and flagged."""
-
-    async def steps(self, bfm):
-        await layer_registers_steps(bfm.dut, bfm.regs)
-
-
-async def layer_registers_steps(dut, regs):
+    dropped and flagged (refusals and drops sampled into ``sbs.layer_refusals``)."""
+    regs = bfm.regs
     p, n_max, ip_max, rows_max, fmt = layer_config()
-    problems = await sweep(regs, sbs_update_map(p, n_max, fmt, layer=(ip_max, rows_max)),
-                           log=dut._log)
-    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
-    config2 = await regs.read_ok(REG["CONFIG2"])
+    cover = DirectedCover("sbs.layer_refusals", ["n_ip_low", "n_ip_high", "n_rows_low",
+                                                 "n_rows_high", "spike_dropped"], unit="sbs")
+    await checked_sweep(bfm, sbs_update_map(p, n_max, fmt, layer=(ip_max, rows_max)))
+    config2 = await bfm.read_reg("CONFIG2")
     assert config2 == ((ip_max - 1).bit_length() | ((rows_max - 1).bit_length() << 8))
     for name, top in (("N_IP", ip_max), ("N_ROWS", rows_max)):
-        assert await regs.write(REG[name], 0) == AxiResp.SLVERR
-        assert await regs.write(REG[name], top + 1) == AxiResp.SLVERR
-        await regs.write_ok(REG[name], top)
-        assert await regs.read_ok(REG[name]) == top
-    await regs.write_ok(REG["N_IP"], 2)
-    await regs.write_ok(REG["N_ROWS"], 3)
-    drv = LayerDriver(dut, regs, p, fmt, 0.0, 0.0)
-    await drv.s_src.send(frame([(2 << 16) | 0, (0 << 16) | 3]))  # IP 2, row 3: both missing
-    await drv.s_src.wait()
-    await drv.idle()
-    assert await regs.read_ok(REG["ERROR"]) == ERR_SPIKE
-    assert await regs.read_ok(REG["DROPPED"]) == 2
-    assert await regs.read_ok(REG["UPDATES"]) == 0
+        for bad, side in ((0, "low"), (top + 1, "high")):
+            assert await regs.write(bfm.address(name), bad) == AxiResp.SLVERR, f"{name}={bad}"
+            cover.hit(f"{name.lower()}_{side}")
+        await bfm.write_reg(name, top)
+        assert await bfm.read_reg(name) == top
+    await bfm.write_reg("N_IP", 2)
+    await bfm.write_reg("N_ROWS", 3)
+    await bfm.spikes([(2 << 16) | 0, (0 << 16) | 3])  # IP 2, row 3: both missing
+    assert await bfm.read_reg("ERROR") == ERR_SPIKE
+    assert await bfm.read_reg("DROPPED") == 2
+    assert await bfm.read_reg("UPDATES") == 0
+    cover.hit("spike_dropped")
+    cover.check()
 
 
-class LayerMaximaAndResetSeq(DirectedSeq):
+async def layer_maxima_and_reset_steps(bfm):
     """The layer unit at its maxima: N_H = N_MAX, N_IP = IP_MAX, N_ROWS = ROWS_MAX, spikes for
     the first and the last IP and row among random ones, every h read back and compared with
     the golden model (``update_fixed_loop`` per spike whose r passes the threshold). Then
     ``rst`` asserted mid-frame (weights partly loaded), mid-compute (spikes being applied)
-    and mid-output (h partly read out), under stalls (``APPROXNN_STRESS``, default i.i.d.
-    0.2); each time the job run again
-    equals the golden model."""
-
-    async def steps(self, bfm):
-        await layer_maxima_and_reset_steps(bfm.dut, bfm.regs)
-
-
-async def layer_maxima_and_reset_steps(dut, regs):
+    and mid-output (h partly read out), under stalls; each time the job run again equals the
+    golden model (the points where a reset landed sampled into ``sbs.reset_point``)."""
     from refmodels.sbs.model import update_fixed_loop
     from verif.common.reset import POINTS, beats, reset_when
 
+    dut, rng = bfm.dut, bfm.agents.rng
     p, n_max, ip_max, rows_max, fmt = layer_config()
-    rng = random.Random(int(os.environ.get("APPROXNN_SEED", "0")) + 3)
-    drv = LayerDriver(dut, regs, p, fmt, 0.0, 0.0)
-    # i.i.d. stalls by default (the weight frame is long); the nightly tier sets "bursty"
-    agents = StreamAgents(dut, rng, stress=os.environ.get("APPROXNN_STRESS", "iid:0.2"))
-    drv.w_src, drv.h_src, drv.s_src, drv.sink = (agents.source("s_axis_w"),
-                                                 agents.source("s_axis_h"),
-                                                 agents.source("s_axis_s"),
-                                                 agents.sink("m_axis_h"))
+    cover = reset_cover()
     hf = HFixed()
     c1, ce = hf.eps_constants(0.1)
     n = n_max
@@ -299,19 +308,11 @@ async def layer_maxima_and_reset_steps(dut, regs):
     want = np.array(want, dtype=np.int64).ravel().tolist()
 
     async def job():
-        await regs.write_ok(REG["N_H"], n)
-        await regs.write_ok(REG["N_IP"], ip_max)
-        await regs.write_ok(REG["N_ROWS"], rows_max)
-        await regs.write_ok(REG["C1"], c1)
-        await regs.write_ok(REG["CTRL"], 8)  # LOAD_W
-        await drv.w_src.send(frame(pack(codes.ravel().tolist(), fmt.bits, p)))
-        await drv.w_src.wait()
-        await drv.idle()
-        await drv.load_h(h0)
-        await drv.s_src.send(frame([(ip << 16) | row for ip, row in spikes]))
-        await drv.s_src.wait()
-        await drv.idle()
-        return await drv.dump_h()
+        await bfm.set_sizes(n, ip_max, rows_max, c1)
+        await bfm.load_w(codes)
+        await bfm.load_h(h0)
+        await bfm.spikes([(ip << 16) | row for ip, row in spikes])
+        return await bfm.dump_h()
 
     got = await job()
     assert got == want, "layer unit at its maxima: h differs from the golden model"
@@ -322,26 +323,35 @@ async def layer_maxima_and_reset_steps(dut, regs):
                 "mid_compute": lambda sb=sb: 0 < beats("s_axis_s") - sb < len(spikes),
                 "mid_output": lambda ob=ob: 0 < beats("m_axis_h") - ob < n_h}[point]
         task = cocotb.start_soon(job())
-        landed = await reset_when(dut, task, cond, (drv.w_src, drv.h_src, drv.s_src, drv.sink))
+        landed = await reset_when(dut, task, cond, (bfm.w_src, bfm.h_src, bfm.s_src, bfm.sink))
         assert landed, f"the reset did not land {point}"
-        assert await regs.read_ok(REG["STATUS"]) == 0, f"STATUS after a reset {point}"
+        assert await bfm.read_reg("STATUS") == 0, f"STATUS after a reset {point}"
         assert await job() == want, f"h after a reset {point} differs from the golden model"
+        cover.hit(f"layer:{point}")
         dut._log.info(f"reset {point}: landed; the next job matches the golden model")
+    cover.check([f"layer:{pt}" for pt in POINTS])
 
 
-class LayerNetworkTest(LayerDirectedTest):
-    sequence_class = NetworkEndToEndSeq
+class LayerDirectedTest(DirectedTest):
+    """A directed test of the layer unit: no idle cycles, stream generator seeded 2."""
+
+    def make_bfm(self, seed):
+        return LayerBfm(cocotb.top, 2)
 
 
-class LayerRegisterTest(LayerDirectedTest):
-    sequence_class = LayerRegistersSeq
+class LayerMaximaTest(DirectedTest):
+    """Stalls ``APPROXNN_STRESS`` (default i.i.d. 0.2; the weight frame is long; the nightly
+    tier sets "bursty"), the stream agents sharing the data's generator (seed + 3)."""
 
-
-class LayerMaximaResetTest(LayerDirectedTest):
-    sequence_class = LayerMaximaAndResetSeq
+    def make_bfm(self, seed):
+        return LayerBfm.from_settings(cocotb.top, int(setting("APPROXNN_SEED", "0")) + 3,
+                                      stress="iid:0.2")
 
 
 # the test names the harness, the regression, the testplan and approxnn sbs hardware select
-network_end_to_end = register("network_end_to_end", LayerNetworkTest)
-layer_registers = register("layer_registers", LayerRegisterTest)
-layer_maxima_and_reset = register("layer_maxima_and_reset", LayerMaximaResetTest)
+network_end_to_end = register("network_end_to_end",
+                              directed_test(network_end_to_end_steps, LayerNetworkTest))
+layer_registers = register("layer_registers",
+                           directed_test(layer_registers_steps, LayerDirectedTest))
+layer_maxima_and_reset = register("layer_maxima_and_reset",
+                                  directed_test(layer_maxima_and_reset_steps, LayerMaximaTest))

@@ -15,9 +15,10 @@ arithmetic.
 * :class:`RandomScenarioSeq` - constrained-random scenarios: h dense, sparse, tiny (r below
   2**17 at first, so the normalisation shifts left) or concentrated (saturation); weights with every
   exponent, zero weights and all-zero rows; thresholds that take and skip updates;
-* :class:`Driver` - programs the registers through AXI4-Lite, loads h and streams rows through
-  AXI4-Stream (cocotbext-axi, random idle cycles), asks for read-outs;
-* :class:`Monitor` - receives the h frames on ``m_axis_h`` (random back-pressure);
+* :class:`UpdateBfm` - on the AXI blocks' base (verif/common/axi_env.py, whose driver and
+  monitor run it): programs the registers (register model of sbs_update.rdl) through
+  AXI4-Lite, loads h and streams rows through AXI4-Stream (cocotbext-axi, random idle cycles),
+  asks for read-outs and receives the h frames on ``m_axis_h`` (random back-pressure);
 * :class:`Scoreboard` - runs the golden model over the same operations, compares every h
   read-out bit for bit, and the counters and error flags the unit reports;
 * :class:`Coverage` - threshold taken / not taken, every weight exponent and the zero code,
@@ -26,44 +27,24 @@ arithmetic.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 
 import cocotb
 from cocotb.triggers import ClockCycles
 from cocotb_coverage.coverage import CoverPoint, coverage_db
-from pyuvm import (
-    ConfigDB,
-    uvm_analysis_port,
-    uvm_component,
-    uvm_driver,
-    uvm_env,
-    uvm_sequence,
-    uvm_sequence_item,
-    uvm_sequencer,
-    uvm_subscriber,
-)
+from pyuvm import ConfigDB, uvm_sequence, uvm_sequence_item, uvm_subscriber
 
-from cores.sbs.update.update import (
-    ERR_W_LONG,
-    ERR_W_SHORT,
-    PB,
-    REG,
-    F,
-    check_params,
-)
+from cores.sbs.update.update import ERR_W_LONG, ERR_W_SHORT, PB, F, check_params
 from refmodels.sbs.formats import HFixed
 from refmodels.sbs.model import update_fixed_loop
-from verif.common.axi import RegAgent, frame
-from verif.common.axi_env import AxiBlockBfm, AxiBlockTest
+from verif.common.axi import frame
+from verif.common.axi_env import AxiBlockBfm, AxiBlockEnv, AxiBlockTest
+from verif.common.coverage import DirectedCover, coverage_holes, log_coverage
+from verif.common.regmap import sweep, sweep_bins
+from verif.common.reset import POINTS
+from verif.common.settings import setting
 
 TOP = (1 << F) - 1
-
-
-def setting(name: str, default: str) -> str:
-    """A test setting: plusarg ``+NAME=...`` (FuseSoC), else the environment, else default."""
-    return cocotb.plusargs.get(name) or os.environ.get(name, default)
 
 
 def config_from_env():
@@ -181,80 +162,69 @@ def unpack(beats, width, p):
     return [(int(b) >> (k * width)) & mask for b in beats for k in range(p)]
 
 
-class Driver(uvm_driver):
-    """Registers through AXI4-Lite; h and weight rows through AXI4-Stream."""
+class UpdateBfm(AxiBlockBfm):
+    """Clock, reset, registers (model of sbs_update.rdl) and the streams of the update unit;
+    :meth:`run` applies one :class:`Scenario` and returns what came back: the h read-outs,
+    the counters, and any h frame nobody asked for."""
 
-    def build_phase(self):
-        self.ap = uvm_analysis_port("ap", self)  # the scenario as applied, with counters read
+    regmap_name = "sbs_update"
 
-    def connect_phase(self):
-        self.dut = cocotb.top
-        self.p, self.n_max, self.fmt = ConfigDB().get(None, "", "CONFIG")
-        agents = ConfigDB().get(None, "", "AGENTS")
-        self.regs = ConfigDB().get(None, "", "REGS")
-        self.w_src = agents.source("s_axis_w")
-        self.h_src = agents.source("s_axis_h")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config_from_env()
 
-    async def wait_idle(self):
-        for _ in range(100000):
-            status = await self.regs.read_ok(REG["STATUS"])
-            if not status & 1:
-                return
-            await ClockCycles(self.dut.clk, 8)
-        raise AssertionError("watchdog: the unit stayed busy (STATUS bit 0) over 100,000 "
-                             f"polls; STATUS 0x{status:x}")
+    def connect_streams(self):
+        self.w_src = self.agents.source("s_axis_w")
+        self.h_src = self.agents.source("s_axis_h")
+        self.sink = self.agents.sink("m_axis_h")
 
-    async def run_phase(self):
-        p, wb = self.p, self.fmt.bits
-        while True:
-            item = await self.seq_item_port.get_next_item()
-            c1, _ = HFixed().eps_constants(item.eps)
-            await self.regs.write_ok(REG["CTRL"], 4)  # clear errors and counters
-            await self.regs.write_ok(REG["N_H"], item.n_h)
-            await self.regs.write_ok(REG["C1"], c1)
-            await self.regs.write_ok(REG["THETA_LO"], item.theta & 0xFFFFFFFF)
-            await self.regs.write_ok(REG["THETA_HI"], item.theta >> 32)
-            await self.regs.write_ok(REG["CTRL"], 1)
-            await self.h_src.send(frame(pack(item.h0, F, p)))
-            await self.h_src.wait()
-            for op in item.ops:
-                if op[0] == "row":
-                    beats = pack(op[1], wb, p)
-                    if op[2] == "short":
-                        beats = beats[:random.Random(len(beats)).randrange(1, len(beats))]
-                    elif op[2] == "long":
-                        beats = beats + beats[:2]
-                    await self.w_src.send(frame(beats))
-                else:
-                    await self.w_src.wait()
-                    await self.regs.write_ok(REG["CTRL"], 2)
-                    # CTRL commands are flags: a second DUMP before the first has started
-                    # would be the same request, so wait for this read-out to finish
-                    await self.wait_idle()
-            await self.w_src.wait()
-            await self.wait_idle()
-            item.counters = {
-                name: await self.regs.read_ok(REG[name])
-                for name in ("UPDATES", "SKIPPED", "DROPPED", "ERROR")
-            }
-            self.ap.write(item)
-            self.seq_item_port.item_done()
+    async def load(self, n_h, h0, clear=True):
+        """N_H set (counters and errors cleared first), LOAD, h sent."""
+        p = self.config[0]
+        if clear:
+            await self.command(CLEAR=1)  # clear errors and counters
+        await self.write_reg("N_H", n_h)
+        await self.command(LOAD=1)
+        await self.h_src.send(frame(pack(h0, F, p)))
+        await self.h_src.wait()
 
+    async def dump(self):
+        """DUMP: the h read out."""
+        await self.command(DUMP=1)
+        return unpack((await self.sink.recv()).tdata, F, self.config[0])
 
-class Monitor(uvm_component):
-    """Publishes every h frame seen on ``m_axis_h`` as a list of latents."""
-
-    def build_phase(self):
-        self.ap = uvm_analysis_port("ap", self)
-
-    def connect_phase(self):
-        self.p, _, _ = ConfigDB().get(None, "", "CONFIG")
-        self.sink = ConfigDB().get(None, "", "AGENTS").sink("m_axis_h")
-
-    async def run_phase(self):
-        while True:
-            fr = await self.sink.recv()
-            self.ap.write(unpack(fr.tdata, F, self.p))
+    async def run(self, item):
+        p, _, fmt = self.config
+        c1, _ = HFixed().eps_constants(item.eps)
+        await self.command(CLEAR=1)  # clear errors and counters
+        await self.write_reg("N_H", item.n_h)
+        await self.write_reg("C1", c1)
+        await self.write_reg("THETA_LO", item.theta & 0xFFFFFFFF)
+        await self.write_reg("THETA_HI", item.theta >> 32)
+        await self.load(item.n_h, item.h0, clear=False)
+        dumps = []
+        for op in item.ops:
+            if op[0] == "row":
+                beats = pack(op[1], fmt.bits, p)
+                if op[2] == "short":
+                    beats = beats[:random.Random(len(beats)).randrange(1, len(beats))]
+                elif op[2] == "long":
+                    beats = beats + beats[:2]
+                await self.w_src.send(frame(beats))
+            else:
+                await self.w_src.wait()
+                dumps.append(await self.dump())
+                # CTRL commands are flags: a second DUMP before the first has started
+                # would be the same request, so wait for this read-out to finish
+                await self.wait_idle()
+        await self.w_src.wait()
+        await self.wait_idle()
+        counters = {name: await self.read_reg(name)
+                    for name in ("UPDATES", "SKIPPED", "DROPPED", "ERROR")}
+        extra = []
+        while not self.sink.empty():
+            extra.append(self.sink.recv_nowait())
+        return {"item": item, "dumps": dumps, "counters": counters, "extra": len(extra)}
 
 
 def expected(item):
@@ -289,51 +259,40 @@ def expected(item):
     return dumps, counters, facts
 
 
-class Scoreboard(uvm_component):
+class Scoreboard(uvm_subscriber):
     """Bit-exact comparison of every h read-out and of the counters with the golden model."""
 
     def build_phase(self):
-        from pyuvm import uvm_tlm_analysis_fifo
-
-        self.items_fifo = uvm_tlm_analysis_fifo("items_fifo", self)
-        self.dumps_fifo = uvm_tlm_analysis_fifo("dumps_fifo", self)
-        self.items_export = self.items_fifo.analysis_export
-        self.dumps_export = self.dumps_fifo.analysis_export
-
-    def check_phase(self):
         self.errors = []
         self.checked = 0
-        got_dumps = []
-        while self.dumps_fifo.can_get():
-            _, d = self.dumps_fifo.try_get()
-            got_dumps.append(d)
-        n_items = 0
-        while self.items_fifo.can_get():
-            _, item = self.items_fifo.try_get()
-            n_items += 1
-            want_dumps, want_counters, _ = expected(item)
-            for k, want in enumerate(want_dumps):
-                if not got_dumps:
-                    self.errors.append(f"{item.get_name()}: read-out {k} missing")
-                    break
-                got = got_dumps.pop(0)
-                self.checked += 1
-                if got != want:
-                    bad = [i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b]
-                    i = bad[0] if bad else min(len(got), len(want))
-                    self.errors.append(
-                        f"{item}: read-out {k}: {len(bad)} latents differ, first i={i}: "
-                        f"RTL {got[i] if i < len(got) else None} model "
-                        f"{want[i] if i < len(want) else None} (lengths {len(got)}/{len(want)})"
-                    )
-            for name, want in want_counters.items():
-                if item.counters[name] != want:
-                    self.errors.append(
-                        f"{item}: {name} = {item.counters[name]:#x}, model {want:#x}")
-        if n_items == 0:
+        self.items = 0
+
+    def write(self, obs):
+        item = obs["item"]
+        self.items += 1
+        want_dumps, want_counters, _ = expected(item)
+        got_dumps = obs["dumps"]
+        for k, (got, want) in enumerate(zip(got_dumps, want_dumps, strict=False)):
+            self.checked += 1
+            if got != want:
+                bad = [i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b]
+                i = bad[0] if bad else min(len(got), len(want))
+                self.errors.append(
+                    f"{item}: read-out {k}: {len(bad)} latents differ, first i={i}: "
+                    f"RTL {got[i] if i < len(got) else None} model "
+                    f"{want[i] if i < len(want) else None} (lengths {len(got)}/{len(want)})")
+        if len(got_dumps) != len(want_dumps):
+            self.errors.append(f"{item}: {len(got_dumps)} read-outs, model {len(want_dumps)}")
+        if obs["extra"]:
+            self.errors.append(f"{item}: {obs['extra']} unexpected h frames on m_axis_h")
+        for name, want in want_counters.items():
+            if obs["counters"][name] != want:
+                self.errors.append(
+                    f"{item}: {name} = {obs['counters'][name]:#x}, model {want:#x}")
+
+    def check_phase(self):
+        if self.items == 0:
             self.errors.append("no scenario was run")
-        if got_dumps:
-            self.errors.append(f"{len(got_dumps)} unexpected h frames on m_axis_h")
 
     def report_phase(self):
         for msg in self.errors[:20]:
@@ -380,8 +339,8 @@ class Coverage(uvm_subscriber):
         self.sample_shift, self.sample_fault, self.sample_sat = (
             sample_shift, sample_fault, sample_sat)
 
-    def write(self, item):
-        _, _, facts = expected(item)
+    def write(self, obs):
+        _, _, facts = expected(obs["item"])
         fmt = self.fmt
         for f in facts:
             for e in sorted({c >> fmt.m_bits for c in f["codes"]}):
@@ -395,52 +354,18 @@ class Coverage(uvm_subscriber):
                 self.sample_sat(f["saturated"])
 
     def check_phase(self):
-        self.holes = []
-        for name in self.names:
-            item = coverage_db[name]
-            if item.coverage < item.size:
-                missing = [k for k, v in item.detailed_coverage.items() if v < 1]
-                self.holes.append(f"{name}: {item.coverage}/{item.size} bins, missing {missing}")
+        self.holes = coverage_holes(coverage_db, self.names)
 
     def report_phase(self):
-        for name in self.names + ["sbs.saturation"]:
-            item = coverage_db[name]
-            self.logger.info(f"coverage {name}: {item.coverage}/{item.size}")
-        for hole in self.holes:
-            self.logger.error(f"coverage goal not met: {hole}")
-        out = os.environ.get("APPROXNN_COVERAGE_FILE")
-        if out:
-            p, n_max, fmt = ConfigDB().get(None, "", "CONFIG")
-            data = {"unit": f"sbs_update:{fmt.name},p={p},n_max={n_max}", "items": {}}
-            for name in self.names + ["sbs.saturation"]:
-                data["items"][name] = {
-                    str(k): int(v) for k, v in coverage_db[name].detailed_coverage.items()}
-            data["items"]["sbs.lanes"] = {str(p): 1}
-            with open(out, "w") as fh:
-                json.dump(data, fh, indent=1)
+        p, n_max, fmt = ConfigDB().get(None, "", "CONFIG")
+        log_coverage(self.logger, coverage_db, self.names + ["sbs.saturation"], self.holes,
+                     unit=f"sbs_update:{fmt.name},p={p},n_max={n_max}",
+                     extra={"sbs.lanes": {str(p): 1}})
 
 
-class UpdateEnv(uvm_env):
-    def build_phase(self):
-        self.seqr = uvm_sequencer("seqr", self)
-        self.driver = Driver("driver", self)
-        self.monitor = Monitor("monitor", self)
-        self.scoreboard = Scoreboard("scoreboard", self)
-        self.coverage = Coverage("coverage", self)
-
-    def connect_phase(self):
-        self.driver.seq_item_port.connect(self.seqr.seq_item_export)
-        self.driver.ap.connect(self.scoreboard.items_export)
-        self.driver.ap.connect(self.coverage.analysis_export)
-        self.monitor.ap.connect(self.scoreboard.dumps_export)
-
-
-class UpdateBfm(AxiBlockBfm):
-    """Clock, reset, registers (model of sbs_update.rdl) and stream agents of the update unit
-    (verif/common/axi_env.py); the driver, the monitor and the directed sequences open the
-    streams they use."""
-
-    regmap_name = "sbs_update"
+class UpdateEnv(AxiBlockEnv):
+    scoreboard_class = Scoreboard
+    coverage_class = Coverage
 
 
 class UpdateRandomTest(AxiBlockTest):
@@ -449,26 +374,20 @@ class UpdateRandomTest(AxiBlockTest):
     env_class = UpdateEnv
 
     def make_bfm(self, seed):
-        return UpdateBfm(cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-                         backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-                         stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+        return UpdateBfm.from_settings(cocotb.top, seed, 0.2, 0.3, "iidb")
 
     def build_phase(self):
         ConfigDB().set(None, "*", "CONFIG", config_from_env())
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "12")))
         super().build_phase()
-        self.bfm.regs = RegAgent(cocotb.top)  # the driver takes it in its connect phase
-        ConfigDB().set(None, "*", "AGENTS", self.bfm.agents)
-        ConfigDB().set(None, "*", "REGS", self.bfm.regs)
 
     async def run_phase(self):
         self.raise_objection()
         dut = cocotb.top
         await self.bfm.start()
         p, n_max, fmt = ConfigDB().get(None, "", "CONFIG")
-        regs = ConfigDB().get(None, "", "REGS")
         want = p | ((n_max - 1).bit_length() << 8) | (fmt.e_bits << 16) | (fmt.m_bits << 20)
-        config = await regs.read_ok(REG["CONFIG"])
+        config = await self.bfm.read_reg("CONFIG")
         if config & 0x1FFFFF != want:
             raise AssertionError(f"CONFIG reads {config:#x}: the RTL is not {p=} {n_max=} {fmt}")
         seq = RandomScenarioSeq("seq")
@@ -478,3 +397,24 @@ class UpdateRandomTest(AxiBlockTest):
 
     def problems(self):
         return self.env.scoreboard.errors + self.env.coverage.holes
+
+
+# ---------------------------------------------------------------------------------------------
+# cover items of the directed sequences of the three units
+
+
+async def checked_sweep(bfm, rmap):
+    """The register sweep of ``rmap`` (verif/common/regmap.py) on the BFM's register agent,
+    its accesses sampled into the cover item ``sbs.sweep``: every (word class, access) pair the
+    map calls for (:func:`~verif.common.regmap.sweep_bins`)."""
+    cover = DirectedCover("sbs.sweep", [f"{c}:{a}" for c, a in sweep_bins(rmap)], unit="sbs")
+    problems = await sweep(bfm.regs, rmap, log=bfm.dut._log,
+                           cover=lambda ca: cover.hit(":".join(ca)))
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(problems[:5])
+    cover.check()
+
+
+def reset_cover() -> DirectedCover:
+    """``sbs.reset_point``: where a reset during traffic landed, per unit."""
+    return DirectedCover("sbs.reset_point", [f"{b}:{p}" for b in ("update", "layer", "spikegen")
+                                             for p in POINTS], unit="sbs")

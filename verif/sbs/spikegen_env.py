@@ -4,8 +4,10 @@
   a new configuration reseeds the generators) and the latents of every source;
 * :class:`RandomStepSeq` - constrained-random configurations (full, random and minimal sizes)
   and latents (dense, sparse, one-hot, all zero, all maximal);
-* :class:`Driver` - registers through AXI4-Lite, latents through ``s_axis_h`` (random idle);
-* :class:`Monitor` - spike frames from ``m_axis_spk`` (random back-pressure);
+* :class:`SpikegenBfm` - on the AXI blocks' base (verif/common/axi_env.py, whose driver and
+  monitor run it): registers (model of sbs_spikegen.rdl) through AXI4-Lite, latents through
+  ``s_axis_h`` (random idle), the spike frame of each step from ``m_axis_spk`` (random
+  back-pressure);
 * :class:`Scoreboard` - the golden model (``SpikeRNG("xorshift")`` + ``select_fixed``) over the
   same steps, compared spike by spike, plus the SPIKES counter;
 * :class:`Coverage` - outcomes: a spike, no spike (S = 0), the last latent; sizes: N_H = 1,
@@ -14,30 +16,20 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotb_coverage.coverage import CoverPoint, coverage_db
-from pyuvm import (
-    ConfigDB,
-    uvm_analysis_port,
-    uvm_component,
-    uvm_driver,
-    uvm_env,
-    uvm_sequence,
-    uvm_sequence_item,
-    uvm_sequencer,
-    uvm_subscriber,
-)
+from pyuvm import ConfigDB, uvm_sequence, uvm_sequence_item, uvm_subscriber
 
-from cores.sbs.spikegen.spikegen import NO_SPIKE, REG, F
+from cores.sbs.spikegen.spikegen import NO_SPIKE, F
 from refmodels.sbs.rng import SpikeRNG, select_fixed
-from verif.common.axi import RegAgent, frame
-from verif.common.axi_env import AxiBlockBfm, AxiBlockTest
-from verif.sbs.env import setting
+from verif.common.axi import frame
+from verif.common.axi_env import AxiBlockBfm, AxiBlockEnv, AxiBlockTest
+from verif.common.coverage import coverage_holes, log_coverage
+from verif.common.settings import setting
 
 
 def spikegen_config():
@@ -87,68 +79,74 @@ class RandomStepSeq(uvm_sequence):
                 await self.finish_item(item)
 
 
-class Driver(uvm_driver):
+class SpikegenBfm(AxiBlockBfm):
+    """Clock, reset, registers (model of sbs_spikegen.rdl) and the streams of the spike
+    generator; :meth:`run` applies one :class:`StepItem`, and the spike frames go to the
+    monitor as they come (:meth:`publish`)."""
+
+    regmap_name = "sbs_spikegen"
+
+    def connect_streams(self):
+        self.src = self.agents.source("s_axis_h")
+        self.sink = self.agents.sink("m_axis_spk")
+
+    async def configure(self, n_h, n_src, seed=None, layer=None):
+        """Sizes (and seed, layer) written, CTRL = 1: the generators seeded."""
+        await self.write_reg("N_H", n_h)
+        await self.write_reg("N_SRC", n_src)
+        if seed is not None:
+            await self.write_reg("SEED", seed)
+        if layer is not None:
+            await self.write_reg("LAYER", layer)
+        await self.command(SEED=1)
+
+    @staticmethod
+    def decode(fr):
+        """Spikes of a frame (-1: no spike)."""
+        return [-1 if v == NO_SPIKE else int(v) for v in fr.tdata]
+
+    async def spikes(self):
+        """The next spike frame."""
+        return self.decode(await self.sink.recv())
+
+    def publish(self):
+        """Every spike frame to the monitor's port (random test)."""
+        return self.publish_frames(self.sink, self.decode)
+
+    async def run(self, item):
+        if item.reseed:
+            # the last spikes of the previous step may still be on their way out
+            await self.wait_idle()
+            await self.configure(item.n_h, item.n_src, item.seed, item.layer)
+        await self.src.send(frame(item.h.ravel().tolist()))
+        await self.src.wait()
+        return {"item": item}
+
+
+class Scoreboard(uvm_subscriber):
+    """Steps applied and spike frames seen, paired in order at the end and compared with the
+    golden model; the SPIKES counter is compared by the test."""
+
     def build_phase(self):
-        self.ap = uvm_analysis_port("ap", self)
+        self.items, self.frames = [], []
 
-    def connect_phase(self):
-        self.regs = ConfigDB().get(None, "", "REGS")
-        self.src = ConfigDB().get(None, "", "AGENTS").source("s_axis_h")
-
-    async def run_phase(self):
-        while True:
-            item = await self.seq_item_port.get_next_item()
-            if item.reseed:
-                # the last spikes of the previous step may still be on their way out
-                while (await self.regs.read_ok(REG["STATUS"])) & 1:
-                    await ClockCycles(cocotb.top.clk, 8)
-                await self.regs.write_ok(REG["N_H"], item.n_h)
-                await self.regs.write_ok(REG["N_SRC"], item.n_src)
-                await self.regs.write_ok(REG["SEED"], item.seed)
-                await self.regs.write_ok(REG["LAYER"], item.layer)
-                await self.regs.write_ok(REG["CTRL"], 1)
-            await self.src.send(frame(item.h.ravel().tolist()))
-            await self.src.wait()
-            self.ap.write(item)
-            self.seq_item_port.item_done()
-
-
-class Monitor(uvm_component):
-    def build_phase(self):
-        self.ap = uvm_analysis_port("ap", self)
-
-    def connect_phase(self):
-        self.sink = ConfigDB().get(None, "", "AGENTS").sink("m_axis_spk")
-
-    async def run_phase(self):
-        while True:
-            fr = await self.sink.recv()
-            self.ap.write([-1 if v == NO_SPIKE else int(v) for v in fr.tdata])
-
-
-class Scoreboard(uvm_component):
-    def build_phase(self):
-        from pyuvm import uvm_tlm_analysis_fifo
-
-        self.items = uvm_tlm_analysis_fifo("items", self)
-        self.spikes = uvm_tlm_analysis_fifo("spikes", self)
+    def write(self, obs):
+        (self.frames if "frame" in obs else self.items).append(obs.get("frame", obs.get("item")))
 
     def check_phase(self):
         self.errors, self.checked = [], 0
         gen = None
-        while self.items.can_get():
-            _, item = self.items.try_get()
+        for k, item in enumerate(self.items):
             if item.reseed:
                 gen = SpikeRNG("xorshift", [item.seed])
             want = select_fixed(item.h, gen.words(item.layer, item.n_src)[0]).tolist()
-            if not self.spikes.can_get():
+            if k >= len(self.frames):
                 self.errors.append(f"{item}: no spikes seen")
                 break
-            _, got = self.spikes.try_get()
             self.checked += len(want)
-            if got != want:
-                self.errors.append(f"{item}: RTL {got[:8]} model {want[:8]}")
-        if self.spikes.can_get():
+            if self.frames[k] != want:
+                self.errors.append(f"{item}: RTL {self.frames[k][:8]} model {want[:8]}")
+        if len(self.frames) > len(self.items):
             self.errors.append("unexpected spike frames")
         if not self.checked:
             self.errors.append("no spike was checked")
@@ -176,8 +174,12 @@ class Coverage(uvm_subscriber):
             pass
 
         self.outcome, self.size = outcome, size
+        self.names = ["spikegen.outcome", "spikegen.size"]
 
-    def write(self, item):
+    def write(self, obs):
+        item = obs.get("item")
+        if item is None:  # a spike frame
+            return
         for j in range(item.n_src):
             s = int(item.h[j].sum())
             if s == 0:
@@ -193,34 +195,15 @@ class Coverage(uvm_subscriber):
                 self.size(name)
 
     def check_phase(self):
-        self.holes = []
-        for name in ("spikegen.outcome", "spikegen.size"):
-            cov = coverage_db[name]
-            if cov.coverage < cov.size:
-                self.holes.append(f"{name}: {cov.detailed_coverage}")
+        self.holes = coverage_holes(coverage_db, self.names)
+
+    def report_phase(self):
+        log_coverage(self.logger, coverage_db, self.names, self.holes, unit="sbs_spikegen")
 
 
-class SpikegenEnv(uvm_env):
-    def build_phase(self):
-        self.seqr = uvm_sequencer("seqr", self)
-        self.driver = Driver("driver", self)
-        self.monitor = Monitor("monitor", self)
-        self.scoreboard = Scoreboard("scoreboard", self)
-        self.coverage = Coverage("coverage", self)
-
-    def connect_phase(self):
-        self.driver.seq_item_port.connect(self.seqr.seq_item_export)
-        self.driver.ap.connect(self.scoreboard.items.analysis_export)
-        self.driver.ap.connect(self.coverage.analysis_export)
-        self.monitor.ap.connect(self.scoreboard.spikes.analysis_export)
-
-
-class SpikegenBfm(AxiBlockBfm):
-    """Clock, reset, registers (model of sbs_spikegen.rdl) and stream agents of the spike
-    generator (verif/common/axi_env.py); the driver, the monitor and the directed sequences
-    open the streams they use."""
-
-    regmap_name = "sbs_spikegen"
+class SpikegenEnv(AxiBlockEnv):
+    scoreboard_class = Scoreboard
+    coverage_class = Coverage
 
 
 class SpikegenRandomTest(AxiBlockTest):
@@ -229,25 +212,19 @@ class SpikegenRandomTest(AxiBlockTest):
     env_class = SpikegenEnv
 
     def make_bfm(self, seed):
-        return SpikegenBfm(
-            cocotb.top, seed, idle=float(os.environ.get("APPROXNN_IDLE", "0.2")),
-            backpressure=float(os.environ.get("APPROXNN_BACKPRESSURE", "0.3")),
-            stress=os.environ.get("APPROXNN_STRESS", "iidb"))
+        return SpikegenBfm.from_settings(cocotb.top, seed, 0.2, 0.3, "iidb")
 
     def build_phase(self):
         ConfigDB().set(None, "*", "COUNT", int(setting("APPROXNN_COUNT", "4")))
         super().build_phase()
-        self.bfm.regs = RegAgent(cocotb.top)  # the driver takes it in its connect phase
-        ConfigDB().set(None, "*", "AGENTS", self.bfm.agents)
-        ConfigDB().set(None, "*", "REGS", self.bfm.regs)
 
     async def run_phase(self):
         self.raise_objection()
         await self.bfm.start()
+        self.bfm.publish()
         await RandomStepSeq("seq").start(self.env.seqr)
         await ClockCycles(cocotb.top.clk, 200)
-        regs = ConfigDB().get(None, "", "REGS")
-        self.spikes_counter = await regs.read_ok(REG["SPIKES"])
+        self.spikes_counter = await self.bfm.read_reg("SPIKES")
         self.drop_objection()
 
     def problems(self):

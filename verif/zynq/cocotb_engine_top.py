@@ -39,7 +39,7 @@ from verif.cnn.engine.layers import golden, make_layer
 from verif.common import protocol
 from verif.common.axi import pause_generator
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
-from verif.common.cover import cover_point
+from verif.common.coverage import cover_point
 from verif.zynq.coverage import finish, irq_seen
 
 REGMAP = regmap.load("cnn_engine")

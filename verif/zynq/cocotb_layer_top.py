@@ -33,7 +33,7 @@ from cocotbext.axi import (
 from cores.common import regmap
 from verif.common import protocol
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
-from verif.common.cover import cover_point
+from verif.common.coverage import cover_point
 from verif.zynq.coverage import finish, irq_seen
 
 REGMAP = regmap.load("sbs_layer")

@@ -25,7 +25,7 @@ from cocotb.utils import get_sim_time
 from cocotb_coverage.coverage import coverage_db
 
 from verif.common.axi_env import DirectedSeq, DirectedTest, OwnSetupBfm, register
-from verif.common.cover import cover_point
+from verif.common.coverage import cover_point
 from verif.zynq.cocotb_system import DMA_ITEM, ENGINE, System
 from verif.zynq.coverage import finish
 

@@ -17,7 +17,7 @@ import logging
 
 from cocotb_coverage.coverage import coverage_db
 
-from verif.common.cover import cover_point, coverage_holes, log_coverage
+from verif.common.coverage import cover_point, coverage_holes, log_coverage
 
 LOG = logging.getLogger("cocotb.coverage")
 

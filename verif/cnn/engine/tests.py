@@ -39,7 +39,7 @@ from verif.cnn.engine.env import EngineBase, EngineRandomEnv
 from verif.cnn.engine.layers import ENGINE_ROUNDING, is_hf6
 from verif.cnn.engine.sequences import LayerSeq, RandomLayerSeq
 from verif.common.axi import AxiResp, reset
-from verif.common.cover import cover_point, coverage_holes, log_coverage
+from verif.common.coverage import cover_point, coverage_holes, log_coverage
 from verif.common.regmap import sweep, sweep_bins
 from verif.common.regmaps import engine_map
 
