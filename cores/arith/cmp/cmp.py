@@ -60,49 +60,61 @@ def fa(x1, x2, x3, s, c):
 
 @block
 def c63(x1, x2, x3, x4, x5, x6, o0, o1, o2):
-    """Exact 6:3 counter: the three bits of ``x1 + ... + x6``."""
+    """Exact 6:3 counter: the three bits of ``x1 + ... + x6`` (two full adders and their
+    combination, all inside the three output functions)."""
+    s1, k1, s2, k2 = (Signal(bool(0)) for _ in range(4))
+
+    @always_comb
+    def halves():
+        s1.next = x1 ^ x2 ^ x3
+        k1.next = (x1 & x2) | (x1 & x3) | (x2 & x3)
+        s2.next = x4 ^ x5 ^ x6
+        k2.next = (x4 & x5) | (x4 & x6) | (x5 & x6)
 
     @always_comb
     def count():
-        s1 = x1 ^ x2 ^ x3
-        k1 = (x1 & x2) | (x1 & x3) | (x2 & x3)
-        s2 = x4 ^ x5 ^ x6
-        k2 = (x4 & x5) | (x4 & x6) | (x5 & x6)
-        k3 = s1 & s2
         o0.next = s1 ^ s2
-        o1.next = k1 ^ k2 ^ k3
-        o2.next = (k1 & k2) | (k1 & k3) | (k2 & k3)
+        o1.next = k1 ^ k2 ^ (s1 & s2)
+        o2.next = (k1 & k2) | (k1 & s1 & s2) | (k2 & s1 & s2)
 
-    return count
+    return halves, count
 
 
 @block
 def a42(x1, x2, x3, x4, s, c):
     """Approximate 4:2 compressor: ``(x1|x2) + (x3|x4)``."""
+    p, q = Signal(bool(0)), Signal(bool(0))
+
+    @always_comb
+    def pairs():
+        p.next = x1 | x2
+        q.next = x3 | x4
 
     @always_comb
     def comp():
-        p = x1 | x2
-        q = x3 | x4
         s.next = p ^ q
         c.next = p & q
 
-    return comp
+    return pairs, comp
 
 
 @block
 def a63(x1, x2, x3, x4, x5, x6, s, c):
     """Approximate 6:3 compressor: ``(x1|x2) + (x3|x4) + (x5|x6)`` (at most 3: two outputs)."""
+    p, q, r = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+
+    @always_comb
+    def pairs():
+        p.next = x1 | x2
+        q.next = x3 | x4
+        r.next = x5 | x6
 
     @always_comb
     def comp():
-        p = x1 | x2
-        q = x3 | x4
-        r = x5 | x6
         s.next = p ^ q ^ r
         c.next = (p & q) | (p & r) | (q & r)
 
-    return comp
+    return pairs, comp
 
 
 BLOCKS = {"fa": fa, "c63": c63, "a42": a42, "a63": a63}

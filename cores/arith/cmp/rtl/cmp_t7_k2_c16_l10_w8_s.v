@@ -60,12 +60,21 @@ wire core0_pp_bit34_o;
 wire core0_pp_bit35_o;
 wire core0_one_bit0_o;
 wire core0_one_bit1_o;
-reg core0_a630_s;
-reg core0_a630_c;
-reg core0_a631_s;
-reg core0_a631_c;
-reg core0_a632_s;
-reg core0_a632_c;
+wire core0_a630_s;
+wire core0_a630_c;
+wire core0_a630_p;
+wire core0_a630_q;
+wire core0_a630_r;
+wire core0_a631_s;
+wire core0_a631_c;
+wire core0_a631_p;
+wire core0_a631_q;
+wire core0_a631_r;
+wire core0_a632_s;
+wire core0_a632_c;
+wire core0_a632_p;
+wire core0_a632_q;
+wire core0_a632_r;
 wire core0_fa0_s;
 wire core0_fa0_c;
 wire core0_fa1_s;
@@ -292,40 +301,37 @@ assign core0_one_bit0_o = (core0_ua[0] || (!core0_ua[0]));
 assign core0_one_bit1_o = (core0_ua[0] || (!core0_ua[0]));
 
 
-always @(core0_pp_bit0_o, core0_pp_bit10_o, core0_pp_bit15_o, core0_pp_bit1_o, core0_pp_bit3_o, core0_pp_bit6_o) begin: core0_a630_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (core0_pp_bit0_o | core0_pp_bit1_o);
-    q = (core0_pp_bit3_o | core0_pp_bit6_o);
-    r = (core0_pp_bit10_o | core0_pp_bit15_o);
-    core0_a630_s = ((p ^ q) ^ r);
-    core0_a630_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign core0_a630_p = (core0_pp_bit0_o | core0_pp_bit1_o);
+assign core0_a630_q = (core0_pp_bit3_o | core0_pp_bit6_o);
+assign core0_a630_r = (core0_pp_bit10_o | core0_pp_bit15_o);
 
 
-always @(core0_pp_bit11_o, core0_pp_bit16_o, core0_pp_bit22_o, core0_pp_bit2_o, core0_pp_bit4_o, core0_pp_bit7_o) begin: core0_a631_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (core0_pp_bit2_o | core0_pp_bit4_o);
-    q = (core0_pp_bit7_o | core0_pp_bit11_o);
-    r = (core0_pp_bit16_o | core0_pp_bit22_o);
-    core0_a631_s = ((p ^ q) ^ r);
-    core0_a631_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign core0_a630_s = ((core0_a630_p ^ core0_a630_q) ^ core0_a630_r);
+assign core0_a630_c = (((core0_a630_p & core0_a630_q) | (core0_a630_p & core0_a630_r)) | (core0_a630_q & core0_a630_r));
 
 
-always @(core0_pp_bit12_o, core0_pp_bit17_o, core0_pp_bit23_o, core0_pp_bit30_o, core0_pp_bit5_o, core0_pp_bit8_o) begin: core0_a632_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (core0_pp_bit5_o | core0_pp_bit8_o);
-    q = (core0_pp_bit12_o | core0_pp_bit17_o);
-    r = (core0_pp_bit23_o | core0_pp_bit30_o);
-    core0_a632_s = ((p ^ q) ^ r);
-    core0_a632_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign core0_a631_p = (core0_pp_bit2_o | core0_pp_bit4_o);
+assign core0_a631_q = (core0_pp_bit7_o | core0_pp_bit11_o);
+assign core0_a631_r = (core0_pp_bit16_o | core0_pp_bit22_o);
+
+
+
+assign core0_a631_s = ((core0_a631_p ^ core0_a631_q) ^ core0_a631_r);
+assign core0_a631_c = (((core0_a631_p & core0_a631_q) | (core0_a631_p & core0_a631_r)) | (core0_a631_q & core0_a631_r));
+
+
+
+assign core0_a632_p = (core0_pp_bit5_o | core0_pp_bit8_o);
+assign core0_a632_q = (core0_pp_bit12_o | core0_pp_bit17_o);
+assign core0_a632_r = (core0_pp_bit23_o | core0_pp_bit30_o);
+
+
+
+assign core0_a632_s = ((core0_a632_p ^ core0_a632_q) ^ core0_a632_r);
+assign core0_a632_c = (((core0_a632_p & core0_a632_q) | (core0_a632_p & core0_a632_r)) | (core0_a632_q & core0_a632_r));
 
 
 

@@ -71,12 +71,21 @@ wire unit0_core0_pp_bit32_o;
 wire unit0_core0_pp_bit33_o;
 wire unit0_core0_pp_bit34_o;
 wire unit0_core0_pp_bit35_o;
-reg unit0_core0_a630_s;
-reg unit0_core0_a630_c;
-reg unit0_core0_a631_s;
-reg unit0_core0_a631_c;
-reg unit0_core0_a632_s;
-reg unit0_core0_a632_c;
+wire unit0_core0_a630_s;
+wire unit0_core0_a630_c;
+wire unit0_core0_a630_p;
+wire unit0_core0_a630_q;
+wire unit0_core0_a630_r;
+wire unit0_core0_a631_s;
+wire unit0_core0_a631_c;
+wire unit0_core0_a631_p;
+wire unit0_core0_a631_q;
+wire unit0_core0_a631_r;
+wire unit0_core0_a632_s;
+wire unit0_core0_a632_c;
+wire unit0_core0_a632_p;
+wire unit0_core0_a632_q;
+wire unit0_core0_a632_r;
 wire unit0_core0_fa0_s;
 wire unit0_core0_fa0_c;
 wire unit0_core0_fa1_s;
@@ -293,40 +302,37 @@ assign unit0_core0_pp_bit34_o = (unit0_core0_ua[7] && unit0_core0_ub[6]);
 assign unit0_core0_pp_bit35_o = (unit0_core0_ua[7] && unit0_core0_ub[7]);
 
 
-always @(unit0_core0_pp_bit0_o, unit0_core0_pp_bit10_o, unit0_core0_pp_bit15_o, unit0_core0_pp_bit1_o, unit0_core0_pp_bit3_o, unit0_core0_pp_bit6_o) begin: unit0_core0_a630_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (unit0_core0_pp_bit0_o | unit0_core0_pp_bit1_o);
-    q = (unit0_core0_pp_bit3_o | unit0_core0_pp_bit6_o);
-    r = (unit0_core0_pp_bit10_o | unit0_core0_pp_bit15_o);
-    unit0_core0_a630_s = ((p ^ q) ^ r);
-    unit0_core0_a630_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign unit0_core0_a630_p = (unit0_core0_pp_bit0_o | unit0_core0_pp_bit1_o);
+assign unit0_core0_a630_q = (unit0_core0_pp_bit3_o | unit0_core0_pp_bit6_o);
+assign unit0_core0_a630_r = (unit0_core0_pp_bit10_o | unit0_core0_pp_bit15_o);
 
 
-always @(unit0_core0_pp_bit11_o, unit0_core0_pp_bit16_o, unit0_core0_pp_bit22_o, unit0_core0_pp_bit2_o, unit0_core0_pp_bit4_o, unit0_core0_pp_bit7_o) begin: unit0_core0_a631_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (unit0_core0_pp_bit2_o | unit0_core0_pp_bit4_o);
-    q = (unit0_core0_pp_bit7_o | unit0_core0_pp_bit11_o);
-    r = (unit0_core0_pp_bit16_o | unit0_core0_pp_bit22_o);
-    unit0_core0_a631_s = ((p ^ q) ^ r);
-    unit0_core0_a631_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign unit0_core0_a630_s = ((unit0_core0_a630_p ^ unit0_core0_a630_q) ^ unit0_core0_a630_r);
+assign unit0_core0_a630_c = (((unit0_core0_a630_p & unit0_core0_a630_q) | (unit0_core0_a630_p & unit0_core0_a630_r)) | (unit0_core0_a630_q & unit0_core0_a630_r));
 
 
-always @(unit0_core0_pp_bit12_o, unit0_core0_pp_bit17_o, unit0_core0_pp_bit23_o, unit0_core0_pp_bit30_o, unit0_core0_pp_bit5_o, unit0_core0_pp_bit8_o) begin: unit0_core0_a632_comp
-    integer p;
-    integer q;
-    integer r;
-    p = (unit0_core0_pp_bit5_o | unit0_core0_pp_bit8_o);
-    q = (unit0_core0_pp_bit12_o | unit0_core0_pp_bit17_o);
-    r = (unit0_core0_pp_bit23_o | unit0_core0_pp_bit30_o);
-    unit0_core0_a632_s = ((p ^ q) ^ r);
-    unit0_core0_a632_c = (((p & q) | (p & r)) | (q & r));
-end
+
+assign unit0_core0_a631_p = (unit0_core0_pp_bit2_o | unit0_core0_pp_bit4_o);
+assign unit0_core0_a631_q = (unit0_core0_pp_bit7_o | unit0_core0_pp_bit11_o);
+assign unit0_core0_a631_r = (unit0_core0_pp_bit16_o | unit0_core0_pp_bit22_o);
+
+
+
+assign unit0_core0_a631_s = ((unit0_core0_a631_p ^ unit0_core0_a631_q) ^ unit0_core0_a631_r);
+assign unit0_core0_a631_c = (((unit0_core0_a631_p & unit0_core0_a631_q) | (unit0_core0_a631_p & unit0_core0_a631_r)) | (unit0_core0_a631_q & unit0_core0_a631_r));
+
+
+
+assign unit0_core0_a632_p = (unit0_core0_pp_bit5_o | unit0_core0_pp_bit8_o);
+assign unit0_core0_a632_q = (unit0_core0_pp_bit12_o | unit0_core0_pp_bit17_o);
+assign unit0_core0_a632_r = (unit0_core0_pp_bit23_o | unit0_core0_pp_bit30_o);
+
+
+
+assign unit0_core0_a632_s = ((unit0_core0_a632_p ^ unit0_core0_a632_q) ^ unit0_core0_a632_r);
+assign unit0_core0_a632_c = (((unit0_core0_a632_p & unit0_core0_a632_q) | (unit0_core0_a632_p & unit0_core0_a632_r)) | (unit0_core0_a632_q & unit0_core0_a632_r));
 
 
 
