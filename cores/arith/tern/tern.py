@@ -62,6 +62,17 @@ def row_value(v, sel, bit, opnd, m, shift, low, mask, w):
 
 
 @block
+def top_bit(tb, ua, ub, n):
+    """``tb = a_{n-1} & b_{n-1}``."""
+
+    @always_comb
+    def top():
+        tb.next = ua[n - 1] and ub[n - 1]
+
+    return top
+
+
+@block
 def add3(x, y, z, s):
     """``s = x + y + z`` as ``(x ^ y ^ z) + (maj(x, y, z) << 1)`` (one carry chain)."""
     w = len(s)
@@ -149,12 +160,7 @@ def core(a, b, y, width, t, h, k, c, signed=False):
             items.append(op[1])
         elif op[0] == "top":  # a_{n-1} b_{n-1} at column 2n-2
             tb = Signal(bool(0))
-
-            @always_comb
-            def top_bit():
-                tb.next = ua[n - 1] and ub[n - 1]
-
-            insts.append(top_bit)
+            insts.append(top_bit(tb, ua, ub, n))
             items.append(ConcatSignal(intbv(0)[1:], tb, intbv(0)[w - 2 :]))
         else:
             sel_name, bit, op_name, shift, low, mask = op

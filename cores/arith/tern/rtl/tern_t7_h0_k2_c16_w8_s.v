@@ -21,7 +21,6 @@ wire [7:0] core0_ua;
 wire [7:0] core0_ub;
 wire [6:0] core0_la;
 wire [6:0] core0_lb;
-wire core0_tb;
 wire [15:0] core0_pat;
 wire [15:0] core0_acc;
 wire [15:0] core0_low;
@@ -33,6 +32,7 @@ reg [15:0] core0_row_value4_v;
 reg [15:0] core0_row_value5_v;
 reg [15:0] core0_row_value6_v;
 reg [15:0] core0_row_value7_v;
+wire core0_top_bit0_tb;
 wire [15:0] core0_add30_s;
 wire [15:0] core0_add30_cy;
 wire [15:0] core0_add30_sm;
@@ -54,7 +54,7 @@ assign core0_low[6] = core0_column_or1_o;
 assign core0_low[5] = core0_column_or0_o;
 assign core0_low[5-1:0] = 'b10000;
 assign core0_add32_z[15] = 'b0;
-assign core0_add32_z[14] = core0_tb;
+assign core0_add32_z[14] = core0_top_bit0_tb;
 assign core0_add32_z[14-1:0] = 'b00000000000000;
 
 
@@ -181,7 +181,7 @@ end
 
 
 
-assign core0_tb = (core0_ua[(8 - 1)] && core0_ub[(8 - 1)]);
+assign core0_top_bit0_tb = (core0_ua[(8 - 1)] && core0_ub[(8 - 1)]);
 
 
 

@@ -34,7 +34,6 @@ wire [7:0] unit0_core0_ua;
 wire [7:0] unit0_core0_ub;
 wire [6:0] unit0_core0_la;
 wire [6:0] unit0_core0_lb;
-wire unit0_core0_tb;
 wire [15:0] unit0_core0_pat;
 wire [15:0] unit0_core0_acc;
 wire [15:0] unit0_core0_low;
@@ -46,6 +45,7 @@ reg [15:0] unit0_core0_row_value4_v;
 reg [15:0] unit0_core0_row_value5_v;
 reg [15:0] unit0_core0_row_value6_v;
 reg [15:0] unit0_core0_row_value7_v;
+wire unit0_core0_top_bit0_tb;
 wire [15:0] unit0_core0_add30_s;
 wire [15:0] unit0_core0_add30_cy;
 wire [15:0] unit0_core0_add30_sm;
@@ -67,7 +67,7 @@ assign unit0_core0_low[6] = unit0_core0_column_or1_o;
 assign unit0_core0_low[5] = unit0_core0_column_or0_o;
 assign unit0_core0_low[5-1:0] = 'b10000;
 assign unit0_core0_add32_z[15] = 'b0;
-assign unit0_core0_add32_z[14] = unit0_core0_tb;
+assign unit0_core0_add32_z[14] = unit0_core0_top_bit0_tb;
 assign unit0_core0_add32_z[14-1:0] = 'b00000000000000;
 
 
@@ -194,7 +194,7 @@ end
 
 
 
-assign unit0_core0_tb = (unit0_core0_ua[(8 - 1)] && unit0_core0_ub[(8 - 1)]);
+assign unit0_core0_top_bit0_tb = (unit0_core0_ua[(8 - 1)] && unit0_core0_ub[(8 - 1)]);
 
 
 
