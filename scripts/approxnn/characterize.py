@@ -349,6 +349,23 @@ def library_units(widths=(8,)) -> list[str]:
                 {"t": 6, "k": 3, "c": 7, "g": 4}, {"t": 7, "k": 2, "c": 31, "g": 4},
                 {"t": 7, "k": 3, "c": 15, "g": 4}],
         },
+        # the same functions as bam's points, built as ternary-adder rows
+        "tern": {
+            0: [{"t": 6, "k": 2, "c": 10}, {"t": 6, "k": 3, "c": 4}, {"t": 7, "k": 2, "c": 20},
+                {"t": 7, "k": 3, "c": 10}, {"t": 8, "k": 3, "c": 21}, {"t": 8, "k": 2, "c": 40},
+                {"t": 9, "k": 2, "c": 68}],
+            1: [{"t": 3, "k": 1, "c": 2}, {"t": 4, "k": 2, "c": 2}, {"t": 5, "k": 3, "c": 3},
+                {"t": 6, "k": 3, "c": 7}, {"t": 7, "k": 2, "c": 31}],
+        },
+        # compressor trees: l <= t is the exact tree under ctrunc's truncation, l > t puts
+        # approximate 4:2 / 6:3 compressors into the low kept columns
+        "cmp": {
+            0: [{"t": 6, "k": 2, "c": 10, "l": 0}, {"t": 7, "k": 2, "c": 20, "l": 0},
+                {"t": 8, "k": 2, "c": 40, "l": 0}, {"t": 5, "k": 2, "c": 4, "l": 9},
+                {"t": 6, "k": 2, "c": 10, "l": 9}, {"t": 7, "k": 2, "c": 20, "l": 9}],
+            1: [{"t": 4, "k": 2, "c": 2, "l": 0}, {"t": 6, "k": 3, "c": 7, "l": 0},
+                {"t": 4, "k": 2, "c": 2, "l": 6}],
+        },
         "add": [{}],
         "loa": [{}, {"l": 2}, {"l": 4}, {"l": 4, "c": 0}],
         "gear": [{}, {"r": 2, "p": 2}, {"r": 2, "p": 4}, {"r": 1, "p": 3}, {"r": 4, "p": 0}],
