@@ -167,6 +167,27 @@ def test_bam_candidates_drop_rows_with_their_best_constant(signed):
         search.candidates(4, signed, [3], [1], [2], family="wallace")
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_tern_and_cmp_candidates(signed):
+    from refmodels.arith import parse_unit
+    from refmodels.arith.multipliers import cmp
+
+    # tern: bam's space without groups (the g list is ignored, one unit per t, h, k)
+    tern = search.candidates(4, signed, [3, 5], [1], [2, 4], family="tern", hs=[0, 2])
+    assert len(tern) == 4 and all(u.startswith("tern:") and ",g=" not in u for u in tern)
+    # cmp: one unit per t, k and distinct l (clipped to 0..2*width), no h, no g; the constant
+    # is the best one with the approximate compressors in place
+    units = search.candidates(4, signed, [3], [1], [2, 4], "mae", family="cmp", hs=[0, 2],
+                              ls=[0, 6, 6, 99])
+    assert [parse_unit(u).params["l"] for u in units] == [0, 6, 8]
+    a, b = search._pairs(4, signed)
+    for u in units:
+        p = parse_unit(u).params
+        errs = [np.mean(np.abs(cmp(a, b, 4, p["t"], p["k"], c, p["l"], signed) - a * b))
+                for c in range(1 << (p["t"] - p["k"]))]
+        assert errs[p["c"]] == pytest.approx(min(errs), rel=1e-12)
+
+
 @pytest.mark.sim
 @pytest.mark.synth
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
