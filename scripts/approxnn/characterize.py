@@ -354,8 +354,8 @@ def library_units(widths=(8,)) -> list[str]:
             0: [{"t": 6, "k": 2, "c": 10}, {"t": 6, "k": 3, "c": 4}, {"t": 7, "k": 2, "c": 20},
                 {"t": 7, "k": 3, "c": 10}, {"t": 8, "k": 3, "c": 21}, {"t": 8, "k": 2, "c": 40},
                 {"t": 9, "k": 2, "c": 68}],
-            1: [{"t": 3, "k": 1, "c": 2}, {"t": 4, "k": 2, "c": 2}, {"t": 5, "k": 3, "c": 3},
-                {"t": 6, "k": 3, "c": 7}, {"t": 7, "k": 2, "c": 31}],
+            1: [{"t": 3, "k": 1, "c": 2}, {"t": 4, "k": 0, "c": 12}, {"t": 4, "k": 2, "c": 2},
+                {"t": 5, "k": 3, "c": 3}, {"t": 6, "k": 3, "c": 7}, {"t": 7, "k": 2, "c": 31}],
         },
         # compressor trees: l <= t is the exact tree under ctrunc's truncation, l > t puts
         # approximate 4:2 / 6:3 compressors into the low kept columns
