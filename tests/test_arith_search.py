@@ -12,6 +12,7 @@ from approxnn import report, search
 from approxnn.eda import synth
 
 from refmodels.arith import UnitSpec
+from verif.common.tiers import nightly
 
 
 def test_path_figures_lut_levels_and_clock():
@@ -167,6 +168,27 @@ def test_bam_candidates_drop_rows_with_their_best_constant(signed):
         search.candidates(4, signed, [3], [1], [2], family="wallace")
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_tern_and_cmp_candidates(signed):
+    from refmodels.arith import parse_unit
+    from refmodels.arith.multipliers import cmp
+
+    # tern: bam's space without groups (the g list is ignored, one unit per t, h, k)
+    tern = search.candidates(4, signed, [3, 5], [1], [2, 4], family="tern", hs=[0, 2])
+    assert len(tern) == 4 and all(u.startswith("tern:") and ",g=" not in u for u in tern)
+    # cmp: one unit per t, k and distinct l (clipped to 0..2*width), no h, no g; the constant
+    # is the best one with the approximate compressors in place
+    units = search.candidates(4, signed, [3], [1], [2, 4], "mae", family="cmp", hs=[0, 2],
+                              ls=[0, 6, 6, 99])
+    assert [parse_unit(u).params["l"] for u in units] == [0, 6, 8]
+    a, b = search._pairs(4, signed)
+    for u in units:
+        p = parse_unit(u).params
+        errs = [np.mean(np.abs(cmp(a, b, 4, p["t"], p["k"], c, p["l"], signed) - a * b))
+                for c in range(1 << (p["t"] - p["k"]))]
+        assert errs[p["c"]] == pytest.approx(min(errs), rel=1e-12)
+
+
 @pytest.mark.sim
 @pytest.mark.synth
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
@@ -186,3 +208,28 @@ def test_bam_meets_the_lut_and_depth_target(tmp_path):
     assert error_metrics(spec)["mre_pct"] <= 2.0
     assert unit.luts <= 0.6 * exact.luts, (unit.luts, exact.luts)
     assert unit.depth <= exact.depth, (unit.depth, exact.depth)
+
+
+@pytest.mark.sim
+@pytest.mark.synth
+@nightly
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
+@pytest.mark.parametrize("unit", ["tern:t=4,k=2,c=2,signed=1", "tern:t=7,k=2,c=20"])
+def test_tern_meets_the_lut_and_depth_target(unit, tmp_path):
+    """The 60 % target met by ternary-adder rows, signed (against the signed ``a*b``) and
+    unsigned: MRED <= 2 %, at most 60 % of the exact LUTs, no deeper (nightly: two Yosys runs
+    each)."""
+    from cores.arith.common import convert
+    from refmodels.arith import error_metrics, parse_unit
+
+    spec = parse_unit(unit)
+    sig = "signed " if spec.signed else ""
+    exact_v = tmp_path / "exact_mul.v"
+    exact_v.write_text(f"module exact_mul(input {sig}[7:0] a, input {sig}[7:0] b, "
+                       f"output {sig}[15:0] y);\nassign y = a * b;\nendmodule\n")
+    exact = synth.synthesize([exact_v], "exact_mul", workdir=tmp_path / "ex")
+    got = synth.synthesize([convert(spec, tmp_path / "rtl")], spec.module_name,
+                           workdir=tmp_path / "tern")
+    assert error_metrics(spec)["mre_pct"] <= 2.0
+    assert got.luts <= 0.6 * exact.luts, (got.luts, exact.luts)
+    assert got.depth <= exact.depth, (got.depth, exact.depth)

@@ -33,7 +33,10 @@ from approxnn.eda.myhdl import convert as myhdl_convert
 from myhdl import ResetSignal, Signal, always_comb, always_seq, block, intbv
 
 #: Units that have a MyHDL core, in the order of the documentation.
-MUL_UNITS = ("exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam")
+MUL_UNITS = (
+    "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam", "tern",
+    "cmp",
+)
 ADD_UNITS = ("add", "loa", "gear")
 UNITS = MUL_UNITS + ADD_UNITS
 

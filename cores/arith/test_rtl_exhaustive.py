@@ -25,7 +25,7 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="ne
 #: units whose exhaustive and sampled-width runs belong to the nightly tier
 #: (``APPROXNN_NIGHTLY=1``); the default suite keeps one constrained-random check of each
 #: (:func:`test_quick_random`)
-NIGHTLY_UNITS = ("bam",)
+NIGHTLY_UNITS = ("bam", "tern", "cmp")
 
 
 def _nightly(unit):
@@ -75,6 +75,10 @@ SAMPLED_PARAMS = {
                {"t": "2w-2", "k": 2, "g": "w"}],
     "bam": [{}, {"t": 0, "k": 0, "h": 2}, {"t": "w", "h": "w-1", "k": 3, "c": 1, "g": 3},
             {"t": "2w-2", "k": 2, "g": "w"}],
+    "tern": [{}, {"t": 0, "k": 0, "h": 2}, {"t": "w", "h": "w-1", "k": 3, "c": 1},
+             {"t": "2w-2", "k": 2}],
+    "cmp": [{}, {"t": 0, "k": 0, "l": 0}, {"t": 0, "k": 0, "l": "2w-2"},
+            {"t": "w", "k": 3, "c": 1, "l": "2w-2"}],
     "add": [{}],
     "loa": [{}, {"l": 1, "c": 0}, {"l": "w"}, {"c": 0}],
     "gear": [{}, {"r": 1, "p": 0}, {"r": "w", "p": 0}],
@@ -120,7 +124,9 @@ def test_sampled_widths(unit, params, width, tmp_path):
 
 #: the configuration of each nightly unit checked in the default suite (rows and columns
 #: dropped, OR columns, a constant, interleaved groups)
-QUICK_PARAMS = {"bam": {"t": 6, "h": 1, "k": 2, "c": 5, "g": 3}}
+QUICK_PARAMS = {"bam": {"t": 6, "h": 1, "k": 2, "c": 5, "g": 3},
+                "tern": {"t": 5, "h": 1, "k": 2, "c": 5},
+                "cmp": {"t": 3, "k": 1, "c": 2, "l": 9}}
 
 
 @needs_iverilog

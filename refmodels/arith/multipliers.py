@@ -85,6 +85,20 @@ bam [t, h, k, c, g]
     native two's complement array as signed ``ctrunc`` (row ``h`` dropping removes the bits
     ``a_i b_j``, ``i < h``, of the sign row ``b_{n-1}`` too); ``bam:h=0`` computes the same
     function as ``ctrunc`` with the same ``t, k, c``.
+tern [t, h, k, c]
+    Ternary-adder rows: the function of ``bam`` with the same ``t, h, k, c`` (the kept
+    partial-product rows are the same), built differently: the kept rows (and, signed, the
+    inverted sign rows with their Baugh-Wooley constant) are summed three at a time in a tree
+    of ternary adders ``x + y + z = (x ^ y ^ z) + 2 maj(x, y, z)``, each on one carry chain.
+cmp [t, k, c, l]
+    Approximate compressor tree (:mod:`refmodels.arith.compressors`): the partial-product bits
+    ``a_i & b_j`` with ``i + j >= t`` (signed: modified Baugh-Wooley, sign-row bits inverted
+    plus a constant) are reduced column by column in Wallace stages; the columns below ``l``
+    use approximate 4:2 and 6:3 compressors that OR their inputs in pairs, the others exact 6:3
+    counters and full adders (every compressor output a function of at most six inputs, one
+    LUT6); the two rows left are added exactly. The OR columns ``k`` and the constant ``c`` of
+    the low ``t`` result bits are those of ``ctrunc``; ``l <= t`` gives the function of
+    ``ctrunc`` with the same ``t, k, c``.
 """
 
 from __future__ import annotations
@@ -96,6 +110,7 @@ import numpy as np
 __all__ = [
     "bit_length",
     "bam",
+    "cmp",
     "ctrunc",
     "ctrunc_default_c",
     "drum_u",
@@ -105,6 +120,7 @@ __all__ = [
     "mitchell_u",
     "roba_u",
     "sign_magnitude",
+    "tern",
     "trunc_u",
 ]
 
@@ -246,6 +262,36 @@ def bam(a: np.ndarray, b: np.ndarray, width: int, t: int, h: int, k: int, c: int
     a_bits = [(ac >> i) & 1 for i in range(width)]
     b_bits = [(bc >> j) & 1 for j in range(width)]
     return _ctrunc_sum(a_bits, b_bits, width, t, k, c, signed, h)
+
+
+def tern(a: np.ndarray, b: np.ndarray, width: int, t: int, h: int, k: int, c: int,
+         signed: bool = False) -> np.ndarray:
+    """Ternary-adder rows (see the module docstring): the function of :func:`bam`."""
+    return bam(a, b, width, t, h, k, c, 1, signed)
+
+
+def cmp(a: np.ndarray, b: np.ndarray, width: int, t: int, k: int, c: int, l: int,  # noqa: E741
+        signed: bool = False) -> np.ndarray:
+    """Approximate compressor tree (see the module docstring and
+    :mod:`refmodels.arith.compressors`). Works natively on signed operands."""
+    from .compressors import evaluate
+
+    n = width
+    mask = (1 << n) - 1
+    ac, bc = np.asarray(a) & mask, np.asarray(b) & mask
+    a_bits = [(ac >> i) & 1 for i in range(n)]
+    b_bits = [(bc >> j) & 1 for j in range(n)]
+    out = evaluate(a_bits, b_bits, n, t, l, signed) + c  # the tree has zeros below column t
+    for col in range(max(0, t - k), min(t, 2 * n - 1)):
+        ored = np.zeros_like(out)
+        for i in range(max(0, col - n + 1), min(n, col + 1)):
+            ored |= a_bits[i] & b_bits[col - i]
+        out += ored << col
+    mod = np.int64(1) << (2 * n)
+    out %= mod
+    if signed:
+        out = np.where(out >= mod >> 1, out - mod, out)
+    return out
 
 
 def ctrunc_default_c(width: int, t: int, k: int) -> int:

@@ -91,6 +91,44 @@ def ref_bam(a, b, n, t, h, k, c, g, signed=False):
     return total
 
 
+def ref_tern(a, b, n, t, h, k, c, signed=False):
+    """The function of bam (the ternary tree only changes the circuit)."""
+    return ref_bam(a, b, n, t, h, k, c, 1, signed)
+
+
+def ref_cmp(a, b, n, t, k, c, l, signed=False):  # noqa: E741
+    """The compressor tree evaluated bit by bit: each compressor as the count of its inputs
+    (an exact one) or of its OR-ed input pairs (an approximate one), written out in binary."""
+    from refmodels.arith.compressors import plan
+
+    mask = (1 << n) - 1
+    ca, cb = a & mask, b & mask
+    p = plan(n, t, l, signed)
+    vals = {}
+    for idx, src in enumerate(p["bits"]):
+        if src[0] == "pp":
+            v = bit(ca, src[1]) & bit(cb, src[2])
+            vals[idx] = 1 - v if src[3] else v
+        elif src[0] == "one":
+            vals[idx] = 1
+    for kind, _col, ins, outs in p["ops"]:
+        xs = [vals[i] for i in ins]
+        count = sum(xs) if kind in ("fa", "c63") else sum(
+            xs[j] | xs[j + 1] for j in range(0, len(xs), 2))
+        for o_k, o in enumerate(outs):
+            vals[o] = bit(count, o_k)
+    total = c
+    for row in p["rows"]:
+        total += sum(vals[b_] << col for col, b_ in enumerate(row) if b_ is not None)
+    for col in range(max(0, t - k), t):
+        if any(bit(ca, i) and bit(cb, col - i) for i in range(n) if 0 <= col - i < n):
+            total += 1 << col
+    total %= 1 << (2 * n)
+    if signed and total >= 1 << (2 * n - 1):
+        total -= 1 << (2 * n)
+    return total
+
+
 def ref_trunc(a, b, n, t):
     total = 0
     for i in range(n):
@@ -220,6 +258,8 @@ REFS = {
     "roba": ref_roba,
     "ctrunc": ref_ctrunc,
     "bam": ref_bam,
+    "tern": ref_tern,
+    "cmp": ref_cmp,
     "add": ref_add,
     "loa": ref_loa,
     "gear": ref_gear,
@@ -306,6 +346,13 @@ def param_grid(name: str, width: int, signed: int):
         return [{"t": t, "h": h, "k": k, "c": c, "g": 1 + ((t + h) % width)}
                 for t in ts for h in hs for k in sorted({0, t // 2, t})
                 for c in sorted({0, (1 << (t - k)) // 2, (1 << (t - k)) - 1})]
+    if name in ("tern", "cmp"):  # t at every value (width 4), k and c at their ends
+        ts = range(0, 2 * width - 1) if width <= 4 else (0, width // 2, width - 1, 2 * width - 2)
+        third = (("h", (0, 1, width - 1)) if name == "tern" else
+                 ("l", (0, width - 1, width + 1, 2 * width)))
+        return [{"t": t, "k": k, "c": c, third[0]: x}
+                for t in ts for k in sorted({0, t}) for x in third[1]
+                for c in sorted({0, (1 << (t - k)) - 1})]
     grid = [{}]
     for p in udef.params:
         grid = [dict(g, **{p.name: v}) for g in grid for v in range(p.lo(width), p.hi(width) + 1)]
@@ -362,7 +409,32 @@ def test_bam_special_cases():
         parse_unit("bam:t=7,k=2,c=32")
 
 
-@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear", "ctrunc", "bam"])
+def test_tern_and_cmp_special_cases():
+    a, b = (x.ravel() for x in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    sa, sb = a - 128, b - 128
+    for signed, (x, y) in ((0, (a, b)), (1, (sa, sb))):
+        # tern is bam's function; cmp with no approximate column (l <= t) is ctrunc's
+        for t, h, k, c in ((0, 0, 0, 0), (7, 1, 2, 20), (9, 0, 3, 40)):
+            want = parse_unit(f"bam:t={t},h={h},k={k},c={c},signed={signed}")(x, y)
+            got = parse_unit(f"tern:t={t},h={h},k={k},c={c},signed={signed}")(x, y)
+            assert np.array_equal(got, want)
+            if h == 0:
+                for l_ in (0, t):
+                    got = parse_unit(f"cmp:t={t},k={k},c={c},l={l_},signed={signed}")(x, y)
+                    assert np.array_equal(got, want)
+    # the approximate compressors only lose counts (an OR pair counts 1 for two ones): the
+    # unsigned tree without truncation never over-estimates and errs for l > 0
+    for l_ in (4, 8, 16):
+        got = parse_unit(f"cmp:t=0,k=0,c=0,l={l_}")(a, b)
+        assert (got <= a * b).all() and (got != a * b).any()
+    with pytest.raises(UnitError, match="out of range"):
+        parse_unit("cmp:l=17")
+    with pytest.raises(UnitError, match="must be below 2"):
+        parse_unit("tern:t=7,k=2,c=32")
+
+
+@pytest.mark.parametrize("name", ["trunc", "drum", "etm", "loa", "gear", "ctrunc", "bam", "tern",
+                                  "cmp"])
 def test_all_parameters_width8(name):
     for params in param_grid(name, 8, 0):
         check_against_reference(UnitSpec(name, width=8, params=params), 200, seed=3)
@@ -535,7 +607,7 @@ def test_make_lut_width_limit():
 def test_registry_round_trip_defaults():
     assert set(BUILTIN) == {
         "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam",
-        "add", "loa", "gear"
+        "tern", "cmp", "add", "loa", "gear"
     }  # fmt: skip
     for name in BUILTIN:
         for width in range(4, 17):
@@ -637,7 +709,8 @@ def test_operand_validation():
 
 def test_unit_listing():
     assert unit_names("mul") == [
-        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam"]
+        "exact", "trunc", "mitchell", "drum", "kulkarni", "etm", "roba", "ctrunc", "bam",
+        "tern", "cmp"]
     assert unit_names("add") == ["add", "loa", "gear"]
     with pytest.raises(UnitError):
         unit_names("div")

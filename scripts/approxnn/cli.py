@@ -8,8 +8,8 @@ Sub-commands::
     approxnn characterize --verilog FILE --top MODULE --width N [--signed]
                           [--a A --b B --y Y] [--name NAME] [--save FILE.npz] [--model UNIT]
     approxnn characterize --all [--out reports/arith] [--widths 8]
-    approxnn search [--width 8] [--signed] [--family ctrunc|bam] [--h 0-2] [--t 4-10] [--k 0-3]
-                    [--g 2,4] [--metric mred]
+    approxnn search [--width 8] [--signed] [--family ctrunc|bam|tern|cmp] [--h 0-2] [--l 8,10]
+                    [--t 4-10] [--k 0-3] [--g 2,4] [--metric mred]
     approxnn choose [--csv reports/arith/arith.csv] [--signed] --max-mred 2 [--max-depth 9]
     approxnn cnn ... / approxnn sbs ...     reference networks (cnn_cmd.py, sbs_cmd.py)
     approxnn explore NETWORK --budget 0.5   one multiplier per CNN layer (explore_cmd.py)
@@ -117,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference unit to compare the module with (rtl_matches_model)")
     se = sub.add_parser(
         "search",
-        help="structure-space search of the ctrunc / bam multiplier families (Yosys cost, "
-        "cached)",
+        help="structure-space search of the ctrunc / bam / tern / cmp multiplier families "
+        "(Yosys cost, cached)",
         description="Search which columns to drop (t), which low rows to drop (h, --family "
-        "bam), how many dropped columns to keep as an "
+        "bam / tern), the approximate compressor columns (l, --family cmp), how many dropped "
+        "columns to keep as an "
         "OR (k), the best constant (c) and the number of carry-chain row groups (g); every "
         "candidate is synthesised with Yosys (cached by netlist digest) and scored exhaustively "
         "on the golden model. Prints the Pareto front and writes every candidate to a CSV.",
@@ -132,11 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--k", type=_int_list, default=list(range(0, 4)),
                     help="OR-compensated columns to try (0-3)")
     se.add_argument("--g", type=_int_list, default=[2, 4], help="row groups to try (2,4)")
-    se.add_argument("--family", choices=["ctrunc", "bam"], default="ctrunc",
-                    help="ctrunc (contiguous row groups) or bam (rows dropped, interleaved "
-                    "groups) (ctrunc)")
+    se.add_argument("--family", choices=["ctrunc", "bam", "tern", "cmp"], default="ctrunc",
+                    help="ctrunc (contiguous row groups), bam (rows dropped, interleaved "
+                    "groups), tern (ternary-adder rows) or cmp (approximate compressor tree) "
+                    "(ctrunc)")
     se.add_argument("--h", type=_int_list, default=[0, 1, 2],
-                    help="low rows to drop, --family bam only (0-2)")
+                    help="low rows to drop, --family bam / tern only (0-2)")
+    se.add_argument("--l", type=_int_list, default=[0, 8, 10, 12],
+                    help="low columns on approximate compressors, --family cmp only "
+                    "(0,8,10,12)")
     se.add_argument("--metric", choices=["mred", "mae"], default="mred",
                     help="metric that picks the constant and the front (mred)")
     se.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
@@ -276,13 +281,14 @@ def _cmd_search(args) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     out = Path(args.out or
-               f"reports/arith/search{'_bam' if args.family == 'bam' else ''}"
+               f"reports/arith/search{'' if args.family == 'ctrunc' else '_' + args.family}"
                f"_w{args.width}_{'s' if args.signed else 'u'}.csv")
     if out.suffix != ".csv":
         raise UsageError(f"--out {out}: the candidates are written as CSV, name it FILE.csv")
     _check_outdir(out.parent)
     rows, failures = search.search(args.width, args.signed, args.t, args.k, args.g,
-                                   args.metric, args.jobs, family=args.family, hs=args.h)
+                                   args.metric, args.jobs, family=args.family, hs=args.h,
+                                   ls=args.l)
     for unit, err in failures:
         print(f"FAILED {unit}: {err}", file=sys.stderr)
     if rows:

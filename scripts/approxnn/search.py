@@ -11,7 +11,10 @@ of the netlist (:mod:`approxnn.cache`), so a repeated search only runs Yosys for
 
 The ``bam`` family (``family="bam"``) adds the rows to drop (``h``, the low rows of the array)
 to the same space and deals the rows to its ``g`` groups in turn (see ``cores/arith/bam``); its
-constant is chosen on the golden model with the rows dropped.
+constant is chosen on the golden model with the rows dropped. The ``tern`` family is the same
+space (``t``, ``h``, ``k``, best ``c``) built as ternary-adder rows (no ``g``); the ``cmp``
+family (approximate compressor tree) searches ``t``, ``k`` and the approximate columns ``l``
+(no ``h``, no ``g``), its constant chosen on the golden model with the compressors in place.
 
 The result is every candidate with its figures and the Pareto front (fewest LUTs for a given
 error), as a CSV file and a Markdown table.
@@ -30,7 +33,7 @@ import numpy as np
 __all__ = ["FAMILIES", "best_constant", "candidates", "evaluate", "search"]
 
 METRICS = {"mred": "mre_pct", "mae": "mae_pct"}
-FAMILIES = ("ctrunc", "bam")
+FAMILIES = ("ctrunc", "bam", "tern", "cmp")
 
 
 def _pairs(width: int, signed: bool):
@@ -42,16 +45,20 @@ def _pairs(width: int, signed: bool):
 
 
 def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred",
-                  h: int = 0) -> int:
+                  h: int = 0, l: int | None = None) -> int:  # noqa: E741
     """The constant ``c`` in ``0..2**(t-k)-1`` that minimises the metric (ties: smallest c),
-    with the ``h`` low rows dropped (``bam``; 0 is ``ctrunc``)."""
-    from refmodels.arith.multipliers import bam
+    with the ``h`` low rows dropped (``bam``, ``tern``; 0 is ``ctrunc``), or with the
+    approximate compressors in the ``l`` low columns (``cmp``, when ``l`` is given)."""
+    from refmodels.arith.multipliers import bam, cmp
 
     if t - k <= 0:
         return 0
     a, b = _pairs(width, signed)
     exact = a * b
-    base = bam(a, b, width, t, h, k, 0, 1, signed)
+    if l is None:
+        base = bam(a, b, width, t, h, k, 0, 1, signed)
+    else:
+        base = cmp(a, b, width, t, k, 0, l, signed)
     nz = exact != 0
     d0 = base - exact
     w = 1.0 / np.abs(exact[nz]) if metric == "mred" else None
@@ -70,23 +77,32 @@ def best_constant(width: int, signed: bool, t: int, k: int, metric: str = "mred"
 
 
 def candidates(width: int, signed: bool, ts, ks, gs, metric: str = "mred",
-               family: str = "ctrunc", hs=(0,)) -> list[str]:
-    """Unit strings of the space, each with its best constant (``hs``: ``bam`` only)."""
+               family: str = "ctrunc", hs=(0,), ls=(0,)) -> list[str]:
+    """Unit strings of the space, each with its best constant (``hs``: ``bam`` and ``tern``
+    only; ``ls``: ``cmp`` only; ``gs``: ``ctrunc`` and ``bam`` only)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
     out = []
-    for h in (hs if family == "bam" else (0,)):
+    tail = f"width={width},signed={int(signed)}"
+    for h in (hs if family in ("bam", "tern") else (0,)):
         if h >= width:
             continue
         for t in ts:
             for k in ks:
                 if k > t:
                     continue
+                if family == "cmp":
+                    for l_ in dict.fromkeys(min(max(x, 0), 2 * width) for x in ls):
+                        c = best_constant(width, signed, t, k, metric, l=l_)
+                        out.append(f"cmp:t={t},k={k},c={c},l={l_},{tail}")
+                    continue
                 c = best_constant(width, signed, t, k, metric, h)
+                if family == "tern":
+                    out.append(f"tern:t={t},h={h},k={k},c={c},{tail}")
+                    continue
                 for g in gs:
                     rows = f"h={h}," if family == "bam" else ""
-                    out.append(f"{family}:t={t},{rows}k={k},c={c},g={g},width={width},"
-                               f"signed={int(signed)}")
+                    out.append(f"{family}:t={t},{rows}k={k},c={c},g={g},{tail}")
     return out
 
 
@@ -112,10 +128,10 @@ def evaluate(unit: str) -> dict:
 
 def search(width=8, signed=False, ts=range(4, 11), ks=range(0, 4), gs=(2, 4), metric="mred",
            jobs=2, stream=None, family="ctrunc",
-           hs=(0,)) -> tuple[list[dict], list[tuple[str, str]]]:
+           hs=(0,), ls=(0,)) -> tuple[list[dict], list[tuple[str, str]]]:
     """Evaluate the space; returns ``(rows, failures)``."""
     stream = stream or sys.stderr
-    units = candidates(width, signed, ts, ks, gs, metric, family, hs)
+    units = candidates(width, signed, ts, ks, gs, metric, family, hs, ls)
     rows, failures = [], []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:

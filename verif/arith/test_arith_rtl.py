@@ -28,7 +28,7 @@ BUILTIN = [u.name for u in list_units() if u.builtin]
 VERILATOR_UNITS = ("exact", "ctrunc")
 #: units run here only in the nightly tier (their quick golden-vs-RTL check in the default
 #: suite is cores/arith/test_rtl_exhaustive.py::test_quick_random)
-NIGHTLY_UNITS = ("bam",)
+NIGHTLY_UNITS = ("bam", "tern", "cmp")
 SIMS = [
     pytest.param(s, marks=pytest.mark.skipif(not simulator_available(s), reason=f"no {s}"))
     for s in ("icarus", "verilator")
