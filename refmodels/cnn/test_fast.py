@@ -90,22 +90,24 @@ def test_output_thresholds_reproduce_the_output_stage(single_rounding):
     np.testing.assert_array_equal(got, want)
 
 
-def test_threshold_lookup_window_is_exact():
-    """The compiled lookup (clamped linear guess, then a window of ``span`` thresholds)
-    counts exactly, here emulated in numpy over accumulators across the whole int32 range."""
+@pytest.mark.parametrize("levels", [(-128, 127), (-128, -20)])
+def test_threshold_buckets_count_exactly(levels):
+    """The compiled lookup (bucket ``(a - t0) >> s``, then one comparison) counts the
+    thresholds <= a exactly, here emulated in numpy over accumulators across the whole int32
+    range, next to every threshold, and with scales that make several levels share a
+    threshold (codes skipped) or leave levels unreachable."""
     rs = np.random.default_rng(2)
-    n_ch = 5
+    n_ch = 6
     bias = rs.integers(-2**24, 2**24, n_ch)
-    m, sh = tfl.quantize_multiplier(rs.uniform(1e-7, 0.9, n_ch))
+    m, sh = tfl.quantize_multiplier(np.array([1e-7, 3e-4, 0.05, 0.9, 2.5, 40.0]))
     stage = fast.output_stage("dense", False, "gemmlowp")  # the fixed-point rescale
-    thr = fast.output_thresholds(stage, bias, m, sh, -3, -128, 127, n_ch)
-    t0, slope, span, nfin, padded = fast._guess_slopes(thr, bias)
+    thr = fast.output_thresholds(stage, bias, m, sh, -3, *levels, n_ch)
+    bk = fast._buckets(thr)
+    assert (bk["inc"] > 1).any()  # some threshold stands for several levels
     for c in range(n_ch):
         fin = thr[c][thr[c] < 2**32]
         a = np.concatenate([rs.integers(-2**31, 2**31, 3000), fin, fin - 1, fin + 1])
         a = np.clip(a, -2**31 - bias[c], 2**31 - 1 - bias[c])
-        g = np.clip(np.trunc((a - t0[c]) * slope[c]), 0, nfin[c]).astype(np.int64)
-        j = np.maximum(g - (span[c] - 2) // 2, 0)
-        win = padded[c][j[:, None] + np.arange(span[c])[None, :]]
-        cnt = j + (win <= a[:, None]).sum(axis=1)
+        q = np.clip((a - bk["t0"][c]) >> bk["sh"][c], 0, bk["nb"][c] - 1)
+        cnt = bk["base"][c, q] + bk["inc"][c, q] * (a >= bk["bthr"][c, q])
         np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
