@@ -111,3 +111,55 @@ def test_threshold_buckets_count_exactly(levels):
         q = np.clip((a - bk["t0"][c]) >> bk["sh"][c], 0, bk["nb"][c] - 1)
         cnt = bk["base"][c, q] + bk["inc"][c, q] * (a >= bk["bthr"][c, q])
         np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
+
+
+def _random_net(rs, unit_scale=1.0):
+    """A small random network: random shapes, strides, paddings, activations and weights."""
+    ci = int(rs.integers(1, 4))
+    hw = [int(rs.integers(6, 11)), int(rs.integers(6, 11))]
+    act = ["RELU", "RELU6", "NONE"]
+    topo = {"name": "r", "dataset": "digits", "input": [*hw, ci], "layers": [
+        {"type": "conv2d", "name": "c1", "filters": int(rs.integers(1, 20)),
+         "kernel": [int(rs.integers(1, 4)), int(rs.integers(1, 4))],
+         "stride": [int(rs.integers(1, 3)), int(rs.integers(1, 3))],
+         "padding": str(rs.choice(["SAME", "VALID"])), "activation": str(rs.choice(act))},
+        {"type": "maxpool", "name": "p1", "pool": [int(rs.integers(1, 3))] * 2},
+        {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d", "units": int(rs.integers(1, 30)),
+         "activation": str(rs.choice(act))}]}
+    net = N.Network(topo)
+    net.init_params(int(rs.integers(1 << 30)))
+    x = rs.random((40, *hw, ci)).astype(np.float32)
+    x[x < 0.5] = 0.0  # inputs at the zero point (skipped by the compiled kernels)
+    net.quantize(x)
+    return net, net.quantize_input(x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_equals_numpy_on_random_layers(seed):
+    """Random layers, exact and approximate units, signed and unsigned, including random
+    product tables beyond int16 (int32 rows) and large enough for the run-time int32 check of
+    the biased accumulator: the compiled path equals the numpy golden model bit for bit (or
+    both raise OverflowError)."""
+    rs = np.random.default_rng(100 + seed)
+    net, xq = _random_net(rs)
+    lut_s = rs.integers(-2**14, 2**14, (256, 256))
+    lut_u = rs.integers(0, 2**15, (256, 256))
+    big = rs.integers(-2**23, 2**23, (256, 256))
+    muls = [None, "drum:k=4,width=8,signed=1", "drum:k=3,width=8,signed=0",
+            approx.ApproxMul.from_lut(lut_s, True, "random signed"),
+            approx.ApproxMul.from_lut(lut_u, False, "random unsigned"),
+            approx.ApproxMul.from_lut(big, True, "random large")]
+    for unit in muls:
+        mul = approx.ApproxMul.from_unit(unit) if isinstance(unit, str) else unit
+        try:
+            ref = net.forward_int8(xq, mul, impl="ref")
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                net.forward_int8(xq, mul, impl="fast")
+            continue
+        for t in (1, 2):
+            got = net.forward_int8(xq, mul, impl="fast", threads=t)
+            np.testing.assert_array_equal(got, ref, err_msg=f"{mul} threads={t}")
+        # batch of one image through the same plan
+        np.testing.assert_array_equal(net.forward_int8(xq[3:4], mul, impl="fast"), ref[3:4])
