@@ -165,10 +165,11 @@ if HAVE_NUMBA:
     @njit(cache=True, inline="always")
     def _lookup(a, c, lk, act_min):
         """act_min + #{thresholds of channel c <= a}, branch-free (``_buckets``)."""
-        t0, sh, nb, base, bthr, inc = lk
+        t0, sh, nb, width, base, bthr, inc = lk  # base, bthr, inc: flat (C * width)
         q = (a - t0[c]) >> sh[c]
         q = min(max(q, 0), nb[c] - 1)
-        return act_min + base[c, q] + inc[c, q] * (a >= bthr[c, q])
+        i = np.uint64(c * width + q)  # unsigned: no negative-index handling
+        return act_min + base[i] + inc[i] * (a >= bthr[i])
 
     @njit(cache=True, inline="always")
     def _check(a, bias, err):
@@ -194,15 +195,22 @@ if HAVE_NUMBA:
                     hi = max(hi, acc[p, c])
                 _check(np.int64(lo), bias[c], err)
                 _check(np.int64(hi), bias[c], err)
-        for py in range(oh // ph):
-            for px in range(ow // pw):
-                p0 = py * ph * ow + px * pw
+        cp = acc.shape[1]
+        accf = acc.reshape(-1)
+        outf = out.reshape(-1)
+        qh = oh // ph
+        qw = ow // pw
+        for py in range(qh):
+            for px in range(qw):
+                p0 = np.uint64((py * ph * ow + px * pw) * cp)
+                o0 = np.uint64(((n * qh + py) * qw + px) * co)
                 for c in range(co):
-                    m = acc[p0, c]
+                    cu = np.uint64(c)
+                    m = accf[p0 + cu]
                     for dy in range(ph):
                         for dx in range(pw):
-                            m = max(m, acc[p0 + dy * ow + dx, c])
-                    out[n, py, px, c] = _lookup(np.int64(m), c, lk, act_min)
+                            m = max(m, accf[p0 + np.uint64((dy * ow + dx) * cp) + cu])
+                    outf[o0 + cu] = _lookup(np.int64(m), c, lk, act_min)
 
     @njit(cache=True, fastmath={"contract"})
     def _conv_acc(x, n, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, acc):
@@ -436,7 +444,8 @@ class Plan:
                 stage = output_stage(t, single_rounding, rounding, fcs)
                 thr = output_thresholds(stage, bq, m, sh, qo["zero_point"], lo, hi, co)
                 bk = _buckets(thr)
-                lk = tuple(bk[key] for key in ("t0", "sh", "nb", "base", "bthr", "inc"))
+                lk = (bk["t0"], bk["sh"], bk["nb"], bk["base"].shape[1],
+                      *(bk[key].reshape(-1) for key in ("base", "bthr", "inc")))
                 zp = int(zp_in) + (mul.zp_offset if approx else 0)
                 wk = wq.reshape(co, -1).T  # (K, C), taps in (fh, fw, ci) order
                 k = wk.shape[0]
