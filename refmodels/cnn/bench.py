@@ -16,7 +16,10 @@ LiteRT (``pip install ai-edge-litert``, optional): the same integers as a ``.tfl
 (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``; not the reference kernels) and the
 default resolver with the XNNPACK delegate (``AUTO``), batch 1 and batch 100; the last lines
 give the compiled paths against the optimized built-in kernels. ``= golden``: the fraction of
-images whose int8 outputs equal the numpy golden model's (of the same multiplier).
+images whose int8 outputs equal the numpy golden model's (of the same multiplier, default
+rounding path: TFLite's reference kernels); ``= opt.``: for LiteRT, the same against the golden
+model's ``rounding="optimized"`` path (float32 rescale in the FullyConnected layers, as TFLite's
+optimized kernels do). ``CPU us/img``: CPU time (all threads) per image.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def run(network="mnist", images=2000, unit="drum:k=4,width=8,signed=1", repeat=3
     with threadpool_limits(1):
         golden = net.forward_int8(xq, impl="ref")
         golden_apx = net.forward_int8(xq, mul, impl="ref")
+        golden_opt = net.forward_int8(xq, impl="ref", rounding="optimized")
 
         def add(path, thr, fn, warm=None):
             if warm is not None:
@@ -96,7 +100,9 @@ def run(network="mnist", images=2000, unit="drum:k=4,width=8,signed=1", repeat=3
                     rows.append({"path": f"LiteRT {name}, batch {b}", "threads": 1,
                                  "img_s": len(xs) / w, "img_cpu_s": len(xs) / c,
                                  "agree": float(np.mean(np.all(out == golden[:len(xs)],
-                                                               axis=1)))})
+                                                               axis=1))),
+                                 "agree_opt": float(np.mean(np.all(
+                                     out == golden_opt[:len(xs)], axis=1)))})
     return rows
 
 
@@ -126,13 +132,27 @@ def main(argv=None):
         print("(LiteRT not installed: pip install ai-edge-litert to compare)")
     base = next((r for r in rows if r["path"] == "int8 exact, compiled" and r["threads"] == 1),
                 rows[0])
-    print(f"{'path':62s} {'thr':>3s} {'img/s':>9s} {'img/CPU-s':>10s} {'vs exact':>9s} "
-          f"{'(CPU)':>7s} {'= golden':>9s}")
+    print(f"{'path':62s} {'thr':>3s} {'img/s':>9s} {'img/CPU-s':>10s} {'CPU us/img':>10s} "
+          f"{'vs exact':>9s} {'(CPU)':>7s} {'= golden':>9s} {'= opt.':>8s}")
     for r in rows:
         agree = "-" if r["agree"] is None else f"{r['agree'] * 100:.1f} %"
+        opt = f"{r['agree_opt'] * 100:.1f} %" if "agree_opt" in r else "-"
         print(f"{r['path']:62s} {r['threads']:3d} {r['img_s']:9.0f} {r['img_cpu_s']:10.0f} "
+              f"{1e6 / r['img_cpu_s']:10.1f} "
               f"{r['img_s'] / base['img_s']:8.2f}x {r['img_cpu_s'] / base['img_cpu_s']:6.2f}x "
-              f"{agree:>9s}")
+              f"{agree:>9s} {opt:>8s}")
+    comp = {(r["path"].startswith("int8 approximate"), r["threads"]): r for r in rows
+            if r["path"].endswith(", compiled")}
+    if (True, 1) in comp and (False, 1) in comp:
+        a, e = comp[(True, 1)], comp[(False, 1)]
+        print(f"approximate / exact, compiled, one thread: {a['img_s'] / e['img_s']:.2f}x wall, "
+              f"{a['img_cpu_s'] / e['img_cpu_s']:.2f}x per CPU-second")
+    for apx in (False, True):
+        one = comp.get((apx, 1))
+        for (a2, t), r in comp.items():
+            if a2 == apx and t > 1 and one is not None:
+                print(f"{r['path']}: {t} threads / 1 thread: {r['img_s'] / one['img_s']:.2f}x "
+                      f"wall, {r['img_cpu_s'] / one['img_cpu_s']:.2f}x per CPU-second")
     for batch in (1, 100):
         ref = next((r for r in rows if r["path"] == "LiteRT optimized built-in kernels, no "
                     f"delegate, batch {batch}"), None)

@@ -43,6 +43,8 @@ except ImportError:  # pragma: no cover - only where numba is missing
 __all__ = ["HAVE_NUMBA", "output_stage", "output_thresholds", "Plan", "threads"]
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_BLK = 8  # images per parallel task (one accumulator buffer per task)
+_VW = 8  # channel block: the channels are padded to a multiple of it
 
 
 @contextlib.contextmanager
@@ -111,37 +113,48 @@ def output_thresholds(stage, bias, multiplier, shift, out_zp, act_min, act_max, 
     return thr
 
 
-def _guess_slopes(thr, bias):
-    """Per channel: a linear guess ``trunc((acc - t0) * slope)`` (clamped to 0 .. the number
-    of reachable thresholds ``nfin``) of the threshold count, the window ``span = 2 E + 2``
-    where E bounds the error of the clamped guess over the whole int32 range of the biased
-    accumulator, and the thresholds padded with never-reached entries.
+def _buckets(thr):
+    """The thresholds of every channel as a branch-free lookup (``_lookup``).
 
-    E is the largest error at the accumulators next to every threshold and at both ends of
-    the range: between them the count is constant and the guess monotone, so these bound it.
-    """
-    c_n, levels = thr.shape
-    t0 = np.zeros(c_n, np.float64)
-    slope = np.zeros(c_n, np.float64)
-    span = np.zeros(c_n, np.int64)
-    nfin = np.zeros(c_n, np.int64)
-    bias = np.broadcast_to(np.asarray(bias, np.int64), (c_n,))
+    Per channel c with finite thresholds ``u`` (distinct values, sorted; a value shared by
+    several levels counts for each): ``s[c]`` is the largest shift with ``2**s`` at most the
+    smallest gap between distinct thresholds, so every bucket ``[t0 + q 2**s, t0 + (q+1)
+    2**s)`` (``t0[c] = u[0]``) holds at most one of them. ``bthr[c, q]``: that threshold
+    (``2**62`` if none), ``inc[c, q]``: how many levels it stands for, ``base[c, q]``: the
+    levels of the thresholds in the buckets before q. The count of thresholds ``<= a`` is
+    ``base[c, q] + inc[c, q] (a >= bthr[c, q])`` with ``q = (a - t0) >> s`` clamped to
+    ``0 .. nb[c] - 1`` (below the first bucket: 0; beyond the last: all)."""
+    c_n = thr.shape[0]
+    t0 = np.zeros(c_n, np.int64)
+    sh = np.zeros(c_n, np.int64)
+    nb = np.ones(c_n, np.int64)
+    rows = []
     for c in range(c_n):
         fin = thr[c][thr[c] < 2**32]
-        if len(fin) >= 2 and fin[-1] > fin[0]:
-            t0[c] = fin[0]
-            slope[c] = (len(fin) - 1) / float(fin[-1] - fin[0])
-        elif len(fin):
-            t0[c] = fin[0]
-        amin, amax = _I32_MIN - bias[c], _I32_MAX - bias[c]
-        pts = np.clip(np.concatenate([fin, fin - 1, [amin, amax]]), amin, amax)
-        cnt = np.searchsorted(thr[c], pts, side="right")
-        guess = np.trunc((pts.astype(np.float64) - t0[c]) * slope[c])
-        guess = np.clip(guess, 0, len(fin)).astype(np.int64)
-        span[c] = 2 * int(np.abs(guess - cnt).max()) + 2
-        nfin[c] = len(fin)
-    pad = np.full((c_n, int(span.max())), 2**62, np.int64)
-    return t0, slope, span, nfin, np.ascontiguousarray(np.concatenate([thr, pad], axis=1))
+        if len(fin) == 0:
+            rows.append((np.zeros(1, np.int64), np.full(1, 2**62, np.int64),
+                         np.zeros(1, np.int64)))
+            continue
+        u, cnt = np.unique(fin, return_counts=True)
+        gap = int(np.diff(u).min()) if len(u) > 1 else 1 << 40
+        s = min(int(gap).bit_length() - 1, 40)
+        q = (u - u[0]) >> s
+        n = int(q[-1]) + 1
+        if n > 1 << 20:
+            raise ValueError("output stage thresholds too irregular for the fast lookup")
+        bthr = np.full(n, 2**62, np.int64)
+        inc = np.zeros(n, np.int64)
+        bthr[q] = u
+        inc[q] = cnt
+        rows.append((np.concatenate([[0], np.cumsum(inc)[:-1]]), bthr, inc))
+        t0[c], sh[c], nb[c] = u[0], s, n
+    width = int(nb.max())
+    base = np.zeros((c_n, width), np.int64)
+    bthr = np.full((c_n, width), 2**62, np.int64)
+    inc = np.zeros((c_n, width), np.int64)
+    for c, (b_, t_, i_) in enumerate(rows):
+        base[c, : len(b_)], bthr[c, : len(t_)], inc[c, : len(i_)] = b_, t_, i_
+    return {"t0": t0, "sh": sh, "nb": nb, "base": base, "bthr": bthr, "inc": inc}
 
 
 if HAVE_NUMBA:
@@ -150,17 +163,13 @@ if HAVE_NUMBA:
     # exact whatever the order of the additions, which lets the compiler vectorise.
 
     @njit(cache=True, inline="always")
-    def _lookup(a, t, t0, slope, span, nfin, act_min):
-        """act_min + #{j : t[j] <= a} for sorted thresholds t (exact): the clamped linear
-        guess g is within E = (span - 2) / 2 of the count (``_guess_slopes``), so the count
-        is j = max(g - E, 0) plus the thresholds <= a among the ``span`` from j on."""
-        g = np.int64((np.float64(a) - t0) * slope)
-        g = min(max(g, 0), nfin)
-        j = max(g - (span - 2) // 2, 0)
-        cnt = j
-        for m in range(span):
-            cnt += t[j + m] <= a
-        return act_min + cnt
+    def _lookup(a, c, lk, act_min):
+        """act_min + #{thresholds of channel c <= a}, branch-free (``_buckets``)."""
+        t0, sh, nb, width, base, bthr, inc = lk  # base, bthr, inc: flat (C * width)
+        q = (a - t0[c]) >> sh[c]
+        q = min(max(q, 0), nb[c] - 1)
+        i = np.uint64(c * width + q)  # unsigned: no negative-index handling
+        return act_min + base[i] + inc[i] * (a >= bthr[i])
 
     @njit(cache=True, inline="always")
     def _check(a, bias, err):
@@ -169,198 +178,210 @@ if HAVE_NUMBA:
             err[0] = 1
 
     @njit(cache=True, inline="always")
-    def _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out, err):
-        """Output codes of one image from raw accumulators ``acc[c, oy * ow + ox]``, with a
-        max pool ``ph x pw`` folded in (1 x 1: none). The output stage is non-decreasing in
-        the accumulator, so the code of the window maximum is the maximum of the codes."""
-        co = acc.shape[0]
+    def _emit(acc, n, oh, ow, ph, pw, co, check, bias, lk, act_min,
+              out, err):
+        """Output codes of one image from raw accumulators ``acc[p, c]`` (p = oy * ow + ox;
+        conv) or ``acc[0, c]`` (dense, oh = ow = 1), with a max pool ``ph x pw`` folded in
+        (1 x 1: none). The output stage is non-decreasing in the accumulator, so the code of
+        the window maximum is the maximum of the codes. ``check``: every accumulator must fit
+        int32 with its bias (else ``err``); not needed where a bound from the weights and the
+        products guarantees it (``Plan``)."""
+        if check:
+            for c in range(co):
+                lo = acc[0, c]
+                hi = acc[0, c]
+                for p in range(oh * ow):
+                    lo = min(lo, acc[p, c])
+                    hi = max(hi, acc[p, c])
+                _check(np.int64(lo), bias[c], err)
+                _check(np.int64(hi), bias[c], err)
+        cp = acc.shape[1]
+        accf = acc.reshape(-1)
+        outf = out.reshape(-1)
         qh = oh // ph
         qw = ow // pw
-        m = np.empty(qw, acc.dtype)
-        for c in range(co):
-            a_c = acc[c]
-            lo = a_c[0]
-            hi = a_c[0]
-            for p in range(a_c.shape[0]):  # every accumulator must fit int32 with its bias
-                lo = min(lo, a_c[p])
-                hi = max(hi, a_c[p])
-            _check(np.int64(lo), bias[c], err)
-            _check(np.int64(hi), bias[c], err)
-            for py in range(qh):
-                r0 = a_c[py * ph * ow:]
-                for px in range(qw):
-                    m[px] = r0[px * pw]
-                for dy in range(ph):
-                    r = a_c[(py * ph + dy) * ow:]
-                    for dx in range(pw):
-                        for px in range(qw):
-                            m[px] = max(m[px], r[px * pw + dx])
-                for px in range(qw):
-                    out[n, py, px, c] = _lookup(np.int64(m[px]), thr[c], t0[c], slope[c],
-                                                span[c], nfin[c], act_min)
-
-    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-    def _conv_im2col(x, w, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw, bias, thr, t0, slope,
-                     span, nfin, act_min, out, err):
-        """Exact Conv2D of every image (in parallel): ``acc[c, p] += w[k, c] (x - zp)`` tap by
-        tap over all output positions p (padded taps hold x - zp = 0), then the output stage
-        (with a folded max pool ``ph x pw``)."""
-        n_img, h, wd, ci = x.shape
-        k_n = fh * fw * ci
-        n_pos = oh * ow
-        co = w.shape[1]
-        inside = (sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh + fh - 1 <= h
-                  and ow + fw - 1 <= wd)  # every tap of every position in the image
-        for n in prange(n_img):
-            xv = np.zeros((k_n, n_pos), w.dtype)
-            if inside:
-                for ky in range(fh):
-                    for kx in range(fw):
-                        for i in range(ci):
-                            xk = xv[(ky * fw + kx) * ci + i]
-                            for oy in range(oh):
-                                row = xk[oy * ow:]
-                                src = x[n, oy + ky]
-                                for ox in range(ow):
-                                    row[ox] = src[ox + kx, i] - zp
-            for ky in range(0 if inside else fh):
-                for kx in range(fw):
-                    # output columns whose input column ox*sw - pl + kx lies in the image
-                    lo = 0
-                    while lo < ow and lo * sw - pl + kx < 0:
-                        lo += 1
-                    hi = ow
-                    while hi > lo and (hi - 1) * sw - pl + kx >= wd:
-                        hi -= 1
-                    for i in range(ci):
-                        xk = xv[(ky * fw + kx) * ci + i]
-                        for oy in range(oh):
-                            iy = oy * sh - pt + ky
-                            if iy < 0 or iy >= h:
-                                continue
-                            row = xk[oy * ow:]
-                            src = x[n, iy]
-                            # row[ox] = x[n, iy, ox * sw - pl + kx, i] - zp, ox in lo..hi-1
-                            s2 = src[lo * sw - pl + kx :: sw, i]
-                            r2 = row[lo:hi]
-                            for j in range(hi - lo):
-                                r2[j] = s2[j] - zp
-            acc = np.zeros((co, n_pos), w.dtype)
-            for k in range(k_n):
-                xk = xv[k]
+        for py in range(qh):
+            for px in range(qw):
+                p0 = np.uint64((py * ph * ow + px * pw) * cp)
+                o0 = np.uint64(((n * qh + py) * qw + px) * co)
                 for c in range(co):
-                    a = acc[c]
-                    wv = w[k, c]
-                    for p in range(n_pos):
-                        a[p] += wv * xk[p]
-            _emit_pooled(acc, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out,
-                         err)
+                    cu = np.uint64(c)
+                    m = accf[p0 + cu]
+                    for dy in range(ph):
+                        for dx in range(pw):
+                            m = max(m, accf[p0 + np.uint64((dy * ow + dx) * cp) + cu])
+                    outf[o0 + cu] = _lookup(np.int64(m), c, lk, act_min)
 
-    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-    def _conv_scatter(x, w, delta, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw,
-                      bias, thr, t0, slope, span, nfin, act_min, out, err):
-        """Conv2D of every image (in parallel), input by input: every input value is added
-        into the accumulators ``acc[p, :]`` of the output positions p whose window holds it.
+    @njit(cache=True, fastmath={"contract"})
+    def _conv_acc(x, n, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, acc):
+        """Raw Conv2D accumulators ``acc[p, :]`` (p = oy * ow + ox, channels padded to ``cp``,
+        a multiple of ``_VW``) of image n, input by input: each input value that is not at the
+        zero point (exact) / not -128 (approximate) adds one row into the accumulators of every
+        output position whose window holds it.
 
-        Exact: ``acc = 0 + w[k, :] (x - zp)`` (inputs at the zero point add 0); approximate:
-        ``acc = base[p] + delta[k, x + 128, :]`` for inputs with x != -128, where
-        ``delta[k, b] = T[k, b] - T[k, 0]`` (T: the product rows of ``approx``) and
-        ``base[p] = sum over the in-image taps of p of T[k, 0] - zp corr[p]``; this is
-        ``sum T[k, x + 128] - zp corr`` exactly. Then the output stage with a folded max pool
-        ``ph x pw`` (1 x 1: none)."""
-        n_img, h, wd, ci = x.shape
-        n_pos = oh * ow
-        co = base.shape[1]
-        for n in prange(n_img):
-            acc = np.empty((n_pos, co), base.dtype)
-            for p in range(n_pos):
-                for c in range(co):
-                    acc[p, c] = base[p, c]
-            accf = acc.reshape(-1)
-            deltaf = delta.reshape(-1)
-            wf = w.reshape(-1)
-            for iy in range(h):
-                for ix in range(wd):
-                    for i in range(ci):
-                        xr = np.int32(x[n, iy, ix, i])
-                        if approx:
-                            if xr == -128:
-                                continue
-                        elif xr == zp:
+        Exact: ``tab[i, ky, kx, :]`` holds the filter taps, the row added is
+        ``tab[i, ky, kx, :] (x - zp)``, and ``acc`` starts at 0. Approximate:
+        ``tab[x + 128, i, ky, kx, :] = T[k, x + 128, :] - T[k, 0, :]`` (T: the product rows of
+        ``approx``, k the tap) and ``acc`` starts at ``base[p] = sum over the in-image taps of p
+        of T[k, 0] - zp corr[p]``, which makes ``sum T[k, x + 128] - zp corr`` exactly."""
+        _, h, wd, ci = x.shape
+        cp = base.shape[1]
+        tabf = tab.reshape(-1)
+        accf = acc.reshape(-1)
+        if approx:
+            acc[:, :] = base
+        else:
+            acc[:, :] = 0
+        unit = sh == 1 and sw == 1
+        for iy in range(h):
+            # taps ky of the output rows oy = iy + pt - ky in 0..oh-1 (stride 1)
+            ky_lo = max(0, iy + pt - oh + 1)
+            ky_hi = min(fh, iy + pt + 1)
+            for ix in range(wd):
+                kx_lo = max(0, ix + pl - ow + 1)
+                kx_hi = min(fw, ix + pl + 1)
+                for i in range(ci):
+                    if approx:
+                        xb = np.int64(x[n, iy, ix, i]) + 128
+                        if xb == 0:
                             continue
-                        f = base.dtype.type(xr - zp)
-                        for ky in range(fh):
-                            ty = iy + pt - ky
-                            if ty < 0:
+                        row0 = ((xb * ci + i) * fh) * fw * cp
+                        f = base.dtype.type(1)
+                    else:
+                        xr = np.int64(x[n, iy, ix, i]) - zp
+                        if xr == 0:
+                            continue
+                        row0 = i * fh * fw * cp
+                        f = base.dtype.type(xr)
+                    if unit:
+                        for ky in range(ky_lo, ky_hi):
+                            ao = ((iy + pt - ky) * ow + ix + pl - kx_lo) * cp
+                            to = row0 + (ky * fw + kx_lo) * cp
+                            for _ in range(kx_lo, kx_hi):
+                                _row_add(accf, ao, tabf, to, cp, f, approx)
+                                ao -= cp
+                                to += cp
+                        continue
+                    for ky in range(fh):
+                        ty = iy + pt - ky
+                        if ty < 0:
+                            break
+                        oy = ty // sh
+                        if oy * sh != ty or oy >= oh:
+                            continue
+                        for kx in range(fw):
+                            tx = ix + pl - kx
+                            if tx < 0:
                                 break
-                            oy = ty
-                            if sh != 1:
-                                oy = ty // sh
-                                if oy * sh != ty:
-                                    continue
-                            if oy >= oh:
+                            ox = tx // sw
+                            if ox * sw != tx or ox >= ow:
                                 continue
-                            for kx in range(fw):
-                                tx = ix + pl - kx
-                                if tx < 0:
-                                    break
-                                ox = tx
-                                if sw != 1:
-                                    ox = tx // sw
-                                    if ox * sw != tx:
-                                        continue
-                                if ox >= ow:
-                                    continue
-                                k = (ky * fw + kx) * ci + i
-                                ao = np.uint64((oy * ow + ox) * co)
-                                if approx:
-                                    do = np.uint64((k * 257 + xr + 128) * co)
-                                    for c in range(co):
-                                        cu = np.uint64(c)
-                                        accf[ao + cu] += deltaf[do + cu]
-                                else:
-                                    wo = np.uint64(k * co)
-                                    for c in range(co):
-                                        cu = np.uint64(c)
-                                        accf[ao + cu] += wf[wo + cu] * f
-            _emit_pooled(acc.T, n, oh, ow, ph, pw, bias, thr, t0, slope, span, nfin, act_min, out,
-                         err)
+                            _row_add(accf, (oy * ow + ox) * cp, tabf,
+                                     row0 + (ky * fw + kx) * cp, cp, f, approx)
 
-    @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-    def _dense(x, w, delta, base, approx, zp, bias, thr, t0, slope, span, nfin, act_min, out, err):
-        """FullyConnected of every image (in parallel), input by input. Exact: ``acc +=
-        w[k, :] (x - zp)`` (inputs at the zero point add 0); approximate: ``acc = base +
-        sum over inputs with x != -128 of delta[k, x + 128, :]`` (see ``_conv_approx``)."""
-        n_img, k_n = x.shape
-        co = out.shape[1]
-        for n in prange(n_img):
-            acc = np.empty(co, w.dtype)
+    @njit(cache=True, inline="always", fastmath={"contract"})
+    def _blk8(accf, ai, tabf, ti, f, approx):
+        """accf[ai : ai + 8] += tabf[ti : ti + 8] (approximate) or ... * f (exact). Flat
+        unsigned indices and no array views (no reference counting, no negative-index
+        handling); all loads of the table before the stores (the two arrays could alias, for
+        the compiler), so the eight lanes become one vector operation."""
+        v0 = tabf[ti + np.uint64(0)]
+        v1 = tabf[ti + np.uint64(1)]
+        v2 = tabf[ti + np.uint64(2)]
+        v3 = tabf[ti + np.uint64(3)]
+        v4 = tabf[ti + np.uint64(4)]
+        v5 = tabf[ti + np.uint64(5)]
+        v6 = tabf[ti + np.uint64(6)]
+        v7 = tabf[ti + np.uint64(7)]
+        if approx:
+            accf[ai + np.uint64(0)] += v0
+            accf[ai + np.uint64(1)] += v1
+            accf[ai + np.uint64(2)] += v2
+            accf[ai + np.uint64(3)] += v3
+            accf[ai + np.uint64(4)] += v4
+            accf[ai + np.uint64(5)] += v5
+            accf[ai + np.uint64(6)] += v6
+            accf[ai + np.uint64(7)] += v7
+        else:
+            accf[ai + np.uint64(0)] += v0 * f
+            accf[ai + np.uint64(1)] += v1 * f
+            accf[ai + np.uint64(2)] += v2 * f
+            accf[ai + np.uint64(3)] += v3 * f
+            accf[ai + np.uint64(4)] += v4 * f
+            accf[ai + np.uint64(5)] += v5 * f
+            accf[ai + np.uint64(6)] += v6 * f
+            accf[ai + np.uint64(7)] += v7 * f
+
+    @njit(cache=True, inline="always", fastmath={"contract"})
+    def _row_add(accf, ao, tabf, to, cp, f, approx):
+        """accf[ao : ao + cp] += tabf[to : to + cp] (approximate) or ... * f (exact), in blocks
+        of ``_VW`` (== 8) lanes; 8 and 16 lanes unrolled (no loop, no run-time alias check)."""
+        ai = np.uint64(ao)
+        ti = np.uint64(to)
+        if cp == 8:
+            _blk8(accf, ai, tabf, ti, f, approx)
+        elif cp == 16:
+            _blk8(accf, ai, tabf, ti, f, approx)
+            _blk8(accf, ai + np.uint64(8), tabf, ti + np.uint64(8), f, approx)
+        else:
+            for c0 in range(0, cp, _VW):
+                _blk8(accf, ai + np.uint64(c0), tabf, ti + np.uint64(c0), f, approx)
+
+    @njit(cache=True, parallel=True)
+    def _conv(x, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw, co, check,
+              bias, lk, act_min, out, err):
+        """Conv2D of every image (blocks of ``_BLK`` images in parallel): the accumulators of
+        ``_conv_acc``, then the output stage with a folded max pool ``ph x pw`` (1 x 1:
+        none)."""
+        n_img = x.shape[0]
+        n_blk = (n_img + _BLK - 1) // _BLK
+        for b in prange(n_blk):
+            acc = np.empty((oh * ow, base.shape[1]), base.dtype)
+            for n in range(b * _BLK, min(n_img, (b + 1) * _BLK)):
+                _conv_acc(x, n, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, acc)
+                _emit(acc, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out, err)
+
+    @njit(cache=True, fastmath={"contract"})
+    def _dense_acc(x, n, tab, base, approx, zp, acc):
+        """FullyConnected accumulators of image n, input by input. Exact: ``acc += tab[k, :]
+        (x - zp)`` (inputs at the zero point add 0); approximate: ``acc = base + sum over
+        inputs with x != -128 of tab[k, x + 128, :]`` with ``tab[k, b] = T[k, b] - T[k, 0]``
+        and ``base = sum_k T[k, 0] - zp sum_k w[k]``."""
+        k_n = x.shape[1]
+        cp = base.shape[1]
+        tabf = tab.reshape(-1)
+        accf = acc.reshape(-1)
+        if approx:
+            acc[:, :] = base
+        else:
+            acc[:, :] = 0
+        for k in range(k_n):
             if approx:
-                for c in range(co):
-                    acc[c] = base[c]
-                for k in range(k_n):
-                    v = np.int32(x[n, k]) + 128
-                    if v == 0:
-                        continue
-                    d = delta[k, v]
-                    for c in range(co):
-                        acc[c] += d[c]
+                xb = np.int64(x[n, k]) + 128
+                if xb == 0:
+                    continue
+                to = (k * 256 + xb) * cp
+                f = base.dtype.type(1)
             else:
-                for c in range(co):
-                    acc[c] = 0
-                for k in range(k_n):
-                    xv = np.int32(x[n, k]) - zp
-                    if xv == 0:
-                        continue
-                    wr = w[k]
-                    f = w.dtype.type(xv)
-                    for c in range(co):
-                        acc[c] += wr[c] * f
-            for c in range(co):
-                v = np.int64(acc[c])
-                _check(v, bias[c], err)
-                out[n, c] = _lookup(v, thr[c], t0[c], slope[c], span[c], nfin[c],
-                                    act_min)
+                xr = np.int64(x[n, k]) - zp
+                if xr == 0:
+                    continue
+                to = k * cp
+                f = base.dtype.type(xr)
+            _row_add(accf, 0, tabf, to, cp, f, approx)
+
+    @njit(cache=True, parallel=True)
+    def _dense(x, tab, base, approx, zp, co, check, bias, lk, act_min,
+               out, err):
+        """FullyConnected of every image (blocks of ``_BLK`` images in parallel)."""
+        n_img = x.shape[0]
+        out4 = out.reshape((n_img, 1, 1, out.shape[1]))
+        n_blk = (n_img + _BLK - 1) // _BLK
+        for b in prange(n_blk):
+            acc = np.empty((1, base.shape[1]), base.dtype)
+            for n in range(b * _BLK, min(n_img, (b + 1) * _BLK)):
+                _dense_acc(x, n, tab, base, approx, zp, acc)
+                _emit(acc, n, 1, 1, 1, 1, co, check, bias, lk, act_min, out4, err)
 
     @njit(cache=True, parallel=True)
     def _maxpool(x, ph, pw, out):
@@ -377,6 +398,24 @@ if HAVE_NUMBA:
                                 if v > m:
                                     m = v
                         out[n, oy, ox, c] = m
+
+
+def _pad_last(arr, n):
+    """``arr`` with its last axis padded with zeros to length n (C-contiguous)."""
+    pad = [(0, 0)] * (arr.ndim - 1) + [(0, n - arr.shape[-1])]
+    return np.ascontiguousarray(np.pad(arr, pad))
+
+
+@contextlib.contextmanager
+def _slp():
+    """Compile with LLVM's SLP vectoriser (off by default in numba): the 8-lane blocks of
+    ``_blk8`` become single vector operations. Only the compilation depends on it."""
+    old = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba.config.SLP_VECTORIZE = old
 
 
 class Plan:
@@ -404,50 +443,66 @@ class Plan:
                 co = wq.shape[0]
                 stage = output_stage(t, single_rounding, rounding, fcs)
                 thr = output_thresholds(stage, bq, m, sh, qo["zero_point"], lo, hi, co)
-                t0, slope, span, nfin, thr = _guess_slopes(thr, bq)
+                bk = _buckets(thr)
+                lk = (bk["t0"], bk["sh"], bk["nb"], bk["base"].shape[1],
+                      *(bk[key].reshape(-1) for key in ("base", "bthr", "inc")))
                 zp = int(zp_in) + (mul.zp_offset if approx else 0)
                 wk = wq.reshape(co, -1).T  # (K, C), taps in (fh, fw, ci) order
                 k = wk.shape[0]
+                cp = -(-co // _VW) * _VW  # channels padded to the vector block
+                wabs = int(np.abs(wk).sum(axis=0).max())
                 if approx:
                     # the (K, 257, C) product rows of the numpy path
                     tab = net._tap_tables(nm, mul).astype(np.int64)
-                    peak = 3 * k * mul.max_abs + abs(zp) * int(np.abs(wk).sum(axis=0).max())
+                    delta = tab[:, :256, :] - tab[:, :1, :]  # (K, 256, C); 0 at x = -128
+                    # |acc| at the end, and bounds of every partial sum (base + some rows)
+                    final = k * mul.max_abs + abs(zp) * wabs
+                    peak = 3 * k * mul.max_abs + abs(zp) * wabs
+                    dt = np.int32 if peak < 2**31 else np.int64
+                    tdt = np.int16 if np.abs(delta).max() < 2**15 else np.int32
                 else:
-                    peak = k * 256 * 128
-                if peak >= 2**53:
-                    raise OverflowError(f"layer {nm}: accumulator beyond 2**53")
-                dt = np.float32 if peak < 2**24 else np.float64
-                step = {"type": t, "w": np.ascontiguousarray(wk).astype(dt), "zp": int(zp),
-                        "bias": bq, "thr": thr, "t0": t0, "slope": slope, "span": span,
-                        "nfin": nfin,
-                        "lo": int(lo),
-                        "approx": approx, "co": co, "name": nm, "pool": (1, 1)}
-                if approx:
-                    step["delta"] = np.ascontiguousarray(tab - tab[:, :1, :]).astype(dt)
-                else:
-                    step["delta"] = np.zeros((1, 1, 1), dt)
+                    final = peak = wabs * 255  # |x - zp| <= 255
+                    if peak >= 2**53:
+                        raise OverflowError(f"layer {nm}: accumulator beyond 2**53")
+                    # float accumulators hold integers below 2**24 (2**53): exact in any order
+                    dt = tdt = np.float32 if peak < 2**24 else np.float64
+                # the biased accumulator cannot leave int32: no run-time check needed
+                check = bool(final + int(np.abs(bq).max(initial=0)) > _I32_MAX)
+                step = {"type": t, "zp": int(zp), "bias": bq, "lk": lk, "lo": int(lo),
+                        "check": check, "approx": approx, "co": co, "name": nm,
+                        "pool": (1, 1)}
+
                 if t == "conv2d":
                     _, fh, fw, ci = wq.shape
                     st = tfl._pair(L.get("stride", 1), "stride")
                     oh, pt, _ = tfl.compute_padding(shape[0], fh, st[0], 1, L["padding"])
                     ow, pl, _ = tfl.compute_padding(shape[1], fw, st[1], 1, L["padding"])
-                    # zero-point term and zero-input products over the in-image taps
-                    _, valid = tfl.patches(np.zeros((1, *shape), np.int64), fh, fw, st,
-                                           L["padding"])
-                    vmat = valid.reshape(oh * ow, fh * fw).astype(np.int64)
-                    corr = vmat @ wq.sum(axis=3).reshape(co, fh * fw).T
                     base = np.zeros((oh * ow, co), np.int64)
                     if approx:
+                        # zero-point term and x = -128 products over the in-image taps
+                        _, valid = tfl.patches(np.zeros((1, *shape), np.int64), fh, fw, st,
+                                               L["padding"])
+                        vmat = valid.reshape(oh * ow, fh * fw).astype(np.int64)
+                        corr = vmat @ wq.sum(axis=3).reshape(co, fh * fw).T
                         base = vmat @ tab[:, 0, :].reshape(fh * fw, ci, co).sum(axis=1)
                         base = base - zp * corr
-                    step.update(stride=st, pad=(pt, pl), kernel=(fh, fw), conv_out=(oh, ow),
-                                base=np.ascontiguousarray(base).astype(dt))
+                        # rows (x + 128, ci, fh, fw, C) from taps k = (ky fw + kx) ci + i
+                        rows = delta.reshape(fh, fw, ci, 256, co).transpose(3, 2, 0, 1, 4)
+                    else:
+                        rows = wq.transpose(3, 1, 2, 0)  # (ci, fh, fw, C)
+                    step.update(stride=st, pad=(pt, pl), kernel=(fh, fw), conv_out=(oh, ow))
+                    step.update(base=_pad_last(base, cp).astype(dt),
+                                tab=_pad_last(rows, cp).astype(tdt))
                     shape = (oh, ow, co)
                 else:
-                    base = np.zeros(co, np.int64)
+                    base = np.zeros((1, co), np.int64)
                     if approx:
-                        base = tab[:, 0, :].sum(axis=0) - zp * wq.sum(axis=1)
-                    step["base"] = base.astype(dt)
+                        base = (tab[:, 0, :].sum(axis=0) - zp * wq.sum(axis=1))[None]
+                        rows = delta
+                    else:
+                        rows = wk
+                    step.update(base=_pad_last(base, cp).astype(dt),
+                                tab=_pad_last(rows, cp).astype(tdt))
                     shape = (co,)
                 s_in, zp_in = qo["scale"], qo["zero_point"]
             elif t == "maxpool":
@@ -469,6 +524,10 @@ class Plan:
             self.steps.append(step)
 
     def run(self, xq, trace=None):
+        with _slp():
+            return self._run(xq, trace)
+
+    def _run(self, xq, trace):
         a = np.ascontiguousarray(xq, dtype=np.int8)
         err = np.zeros(1, np.uint8)
         for s in self.steps:
@@ -476,18 +535,15 @@ class Plan:
             if t == "conv2d":
                 (oh, ow), (ph, pw) = s["conv_out"], s["pool"]
                 out = np.empty((a.shape[0], oh // ph, ow // pw, s["co"]), np.int8)
-                args = (s["stride"][0], s["stride"][1], s["pad"][0], s["pad"][1],
-                        s["kernel"][0], s["kernel"][1], oh, ow, ph, pw, s["bias"], s["thr"],
-                        s["t0"], s["slope"], s["span"], s["nfin"], s["lo"], out, err)
-                if s["approx"]:
-                    _conv_scatter(a, s["w"], s["delta"], s["base"], True, s["zp"], *args)
-                else:
-                    _conv_im2col(a, s["w"], s["w"].dtype.type(s["zp"]), *args)
+                _conv(a, s["tab"], s["base"], s["approx"], s["zp"], s["stride"][0],
+                      s["stride"][1], s["pad"][0], s["pad"][1], s["kernel"][0], s["kernel"][1],
+                      oh, ow, ph, pw, s["co"], s["check"], s["bias"], s["lk"], s["lo"],
+                      out, err)
                 a = out
             elif t == "dense":
                 out = np.empty((a.shape[0], s["co"]), np.int8)
-                _dense(a, s["w"], s["delta"], s["base"], s["approx"], s["zp"], s["bias"],
-                       s["thr"], s["t0"], s["slope"], s["span"], s["nfin"], s["lo"], out, err)
+                _dense(a, s["tab"], s["base"], s["approx"], s["zp"], s["co"], s["check"],
+                       s["bias"], s["lk"], s["lo"], out, err)
                 a = out
             elif t == "maxpool":
                 ph, pw = s["pool"]

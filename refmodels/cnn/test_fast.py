@@ -90,22 +90,76 @@ def test_output_thresholds_reproduce_the_output_stage(single_rounding):
     np.testing.assert_array_equal(got, want)
 
 
-def test_threshold_lookup_window_is_exact():
-    """The compiled lookup (clamped linear guess, then a window of ``span`` thresholds)
-    counts exactly, here emulated in numpy over accumulators across the whole int32 range."""
+@pytest.mark.parametrize("levels", [(-128, 127), (-128, -20)])
+def test_threshold_buckets_count_exactly(levels):
+    """The compiled lookup (bucket ``(a - t0) >> s``, then one comparison) counts the
+    thresholds <= a exactly, here emulated in numpy over accumulators across the whole int32
+    range, next to every threshold, and with scales that make several levels share a
+    threshold (codes skipped) or leave levels unreachable."""
     rs = np.random.default_rng(2)
-    n_ch = 5
+    n_ch = 6
     bias = rs.integers(-2**24, 2**24, n_ch)
-    m, sh = tfl.quantize_multiplier(rs.uniform(1e-7, 0.9, n_ch))
+    m, sh = tfl.quantize_multiplier(np.array([1e-7, 3e-4, 0.05, 0.9, 2.5, 40.0]))
     stage = fast.output_stage("dense", False, "gemmlowp")  # the fixed-point rescale
-    thr = fast.output_thresholds(stage, bias, m, sh, -3, -128, 127, n_ch)
-    t0, slope, span, nfin, padded = fast._guess_slopes(thr, bias)
+    thr = fast.output_thresholds(stage, bias, m, sh, -3, *levels, n_ch)
+    bk = fast._buckets(thr)
+    assert (bk["inc"] > 1).any()  # some threshold stands for several levels
     for c in range(n_ch):
         fin = thr[c][thr[c] < 2**32]
         a = np.concatenate([rs.integers(-2**31, 2**31, 3000), fin, fin - 1, fin + 1])
         a = np.clip(a, -2**31 - bias[c], 2**31 - 1 - bias[c])
-        g = np.clip(np.trunc((a - t0[c]) * slope[c]), 0, nfin[c]).astype(np.int64)
-        j = np.maximum(g - (span[c] - 2) // 2, 0)
-        win = padded[c][j[:, None] + np.arange(span[c])[None, :]]
-        cnt = j + (win <= a[:, None]).sum(axis=1)
+        q = np.clip((a - bk["t0"][c]) >> bk["sh"][c], 0, bk["nb"][c] - 1)
+        cnt = bk["base"][c, q] + bk["inc"][c, q] * (a >= bk["bthr"][c, q])
         np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
+
+
+def _random_net(rs, unit_scale=1.0):
+    """A small random network: random shapes, strides, paddings, activations and weights."""
+    ci = int(rs.integers(1, 4))
+    hw = [int(rs.integers(6, 11)), int(rs.integers(6, 11))]
+    act = ["RELU", "RELU6", "NONE"]
+    topo = {"name": "r", "dataset": "digits", "input": [*hw, ci], "layers": [
+        {"type": "conv2d", "name": "c1", "filters": int(rs.integers(1, 20)),
+         "kernel": [int(rs.integers(1, 4)), int(rs.integers(1, 4))],
+         "stride": [int(rs.integers(1, 3)), int(rs.integers(1, 3))],
+         "padding": str(rs.choice(["SAME", "VALID"])), "activation": str(rs.choice(act))},
+        {"type": "maxpool", "name": "p1", "pool": [int(rs.integers(1, 3))] * 2},
+        {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d", "units": int(rs.integers(1, 30)),
+         "activation": str(rs.choice(act))}]}
+    net = N.Network(topo)
+    net.init_params(int(rs.integers(1 << 30)))
+    x = rs.random((40, *hw, ci)).astype(np.float32)
+    x[x < 0.5] = 0.0  # inputs at the zero point (skipped by the compiled kernels)
+    net.quantize(x)
+    return net, net.quantize_input(x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_equals_numpy_on_random_layers(seed):
+    """Random layers, exact and approximate units, signed and unsigned, including random
+    product tables beyond int16 (int32 rows) and large enough for the run-time int32 check of
+    the biased accumulator: the compiled path equals the numpy golden model bit for bit (or
+    both raise OverflowError)."""
+    rs = np.random.default_rng(100 + seed)
+    net, xq = _random_net(rs)
+    lut_s = rs.integers(-2**14, 2**14, (256, 256))
+    lut_u = rs.integers(0, 2**15, (256, 256))
+    big = rs.integers(-2**23, 2**23, (256, 256))
+    muls = [None, "drum:k=4,width=8,signed=1", "drum:k=3,width=8,signed=0",
+            approx.ApproxMul.from_lut(lut_s, True, "random signed"),
+            approx.ApproxMul.from_lut(lut_u, False, "random unsigned"),
+            approx.ApproxMul.from_lut(big, True, "random large")]
+    for unit in muls:
+        mul = approx.ApproxMul.from_unit(unit) if isinstance(unit, str) else unit
+        try:
+            ref = net.forward_int8(xq, mul, impl="ref")
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                net.forward_int8(xq, mul, impl="fast")
+            continue
+        for t in (1, 2):
+            got = net.forward_int8(xq, mul, impl="fast", threads=t)
+            np.testing.assert_array_equal(got, ref, err_msg=f"{mul} threads={t}")
+        # batch of one image through the same plan
+        np.testing.assert_array_equal(net.forward_int8(xq[3:4], mul, impl="fast"), ref[3:4])
