@@ -6,6 +6,7 @@ import pytest
 from refmodels.cnn import approx, fast
 from refmodels.cnn import net as N
 from refmodels.cnn import tflite as tfl
+from verif.common.tiers import nightly
 
 pytestmark = pytest.mark.skipif(not fast.HAVE_NUMBA, reason="numba not installed")
 
@@ -135,7 +136,7 @@ def _random_net(rs, unit_scale=1.0):
     return net, net.quantize_input(x)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", [0] + [pytest.param(s, marks=nightly) for s in range(1, 4)])
 def test_fast_equals_numpy_on_random_layers(seed):
     """Random layers, exact and approximate units, signed and unsigned, including random
     product tables beyond int16 (int32 rows) and large enough for the run-time int32 check of
