@@ -9,6 +9,7 @@ descriptions and trained networks are package data).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,12 +24,31 @@ N_CORE_MANIFESTS = len([*REPO.glob("cores/*/*/manifest.toml"),
 pytestmark = pytest.mark.slow
 
 
+def _snapshot(dest: Path) -> Path:
+    """A copy of the checkout's tracked files (all files but the virtual environment and
+    build output outside git): the wheel is built there, so that a build of this module in
+    another test worker, or simulations writing into the checkout, cannot race with it."""
+    try:
+        files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], check=True,
+                               capture_output=True).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__"))
+        return dest
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     pytest.importorskip("setuptools", minversion="77")
     tmp = tmp_path_factory.mktemp("wheel")
+    src = _snapshot(tmp / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp / "dist"), str(REPO)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
     (wheel,) = (tmp / "dist").glob("approxnn-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(tmp / "site"), str(wheel)], check=True, capture_output=True)
