@@ -171,6 +171,47 @@ def _bam_check(width: int, signed: int, params: Mapping[str, int]) -> str | None
     return None
 
 
+#: the parameters of the broken-array family (bam, tern: the same function)
+_BROKEN_ARRAY_PARAMS = (
+    Param(
+        "t",
+        "partial-product columns dropped (vertical break level)",
+        lambda w, g: w - 1,
+        _const(0),
+        lambda w: 2 * w - 2,
+        "width-1",
+        "0..2*width-2",
+    ),
+    Param(
+        "h",
+        "low partial-product rows dropped (horizontal break level)",
+        lambda w, g: 0,
+        _const(0),
+        lambda w: w - 1,
+        "0",
+        "0..width-1",
+    ),
+    Param(
+        "k",
+        "top dropped columns replaced by the OR of their bits",
+        lambda w, g: min(2, g["t"]),
+        _const(0),
+        lambda w: 2 * w - 2,
+        "min(2, t)",
+        "0..t",
+    ),
+    Param(
+        "c",
+        "constant correction in the low t-k result bits",
+        lambda w, g: multipliers.ctrunc_default_c(w, g["t"], g["k"]),
+        _const(0),
+        lambda w: (1 << (2 * w - 2)) - 1,
+        "2**(t-k-1), 0 when t=k",
+        "0..2**(t-k)-1",
+    ),
+)
+
+
 _BUILTINS: tuple[UnitDef, ...] = (
     UnitDef(
         "exact",
@@ -315,43 +356,7 @@ _BUILTINS: tuple[UnitDef, ...] = (
         "broken array in interleaved carry-chain groups: rows below h and columns below t "
         "dropped, the top k dropped columns replaced by the OR of their bits, constant c in the "
         "free low bits; rows dealt to g groups in turn; native signed",
-        (
-            Param(
-                "t",
-                "partial-product columns dropped (vertical break level)",
-                lambda w, g: w - 1,
-                _const(0),
-                lambda w: 2 * w - 2,
-                "width-1",
-                "0..2*width-2",
-            ),
-            Param(
-                "h",
-                "low partial-product rows dropped (horizontal break level)",
-                lambda w, g: 0,
-                _const(0),
-                lambda w: w - 1,
-                "0",
-                "0..width-1",
-            ),
-            Param(
-                "k",
-                "top dropped columns replaced by the OR of their bits",
-                lambda w, g: min(2, g["t"]),
-                _const(0),
-                lambda w: 2 * w - 2,
-                "min(2, t)",
-                "0..t",
-            ),
-            Param(
-                "c",
-                "constant correction in the low t-k result bits",
-                lambda w, g: multipliers.ctrunc_default_c(w, g["t"], g["k"]),
-                _const(0),
-                lambda w: (1 << (2 * w - 2)) - 1,
-                "2**(t-k-1), 0 when t=k",
-                "0..2**(t-k)-1",
-            ),
+        _BROKEN_ARRAY_PARAMS + (
             Param(
                 "g",
                 "interleaved carry-chain row groups (hardware shape only)",
@@ -373,44 +378,7 @@ _BUILTINS: tuple[UnitDef, ...] = (
         "mul",
         "ternary-adder rows: the kept rows of bam (rows below h and columns below t dropped, "
         "OR columns k, constant c) summed three at a time on LUT6 + CARRY4; native signed",
-        (
-            Param(
-                "t",
-                "partial-product columns dropped (vertical break level)",
-                lambda w, g: w - 1,
-                _const(0),
-                lambda w: 2 * w - 2,
-                "width-1",
-                "0..2*width-2",
-            ),
-            Param(
-                "h",
-                "low partial-product rows dropped (horizontal break level)",
-                lambda w, g: 0,
-                _const(0),
-                lambda w: w - 1,
-                "0",
-                "0..width-1",
-            ),
-            Param(
-                "k",
-                "top dropped columns replaced by the OR of their bits",
-                lambda w, g: min(2, g["t"]),
-                _const(0),
-                lambda w: 2 * w - 2,
-                "min(2, t)",
-                "0..t",
-            ),
-            Param(
-                "c",
-                "constant correction in the low t-k result bits",
-                lambda w, g: multipliers.ctrunc_default_c(w, g["t"], g["k"]),
-                _const(0),
-                lambda w: (1 << (2 * w - 2)) - 1,
-                "2**(t-k-1), 0 when t=k",
-                "0..2**(t-k)-1",
-            ),
-        ),
+        _BROKEN_ARRAY_PARAMS,
         multipliers.tern,
         "this project; ternary adders on LUT6 + CARRY4 after Parandeh-Afshar et al. "
         "(FPL 2008), with the compensation of ctrunc",
