@@ -35,6 +35,8 @@ try:
     import numba
     from numba import njit, prange
 
+    from . import _blocks as _bk
+
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - only where numba is missing
     numba = None
@@ -45,6 +47,7 @@ __all__ = ["HAVE_NUMBA", "output_stage", "output_thresholds", "Plan", "threads"]
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 _BLK = 8  # images per parallel task (one accumulator buffer per task)
 _VW = 8  # channel block: the channels are padded to a multiple of it
+_POS = 8  # positions (conv: output columns; dense: images) of one register block
 
 
 @contextlib.contextmanager
@@ -123,7 +126,9 @@ def _buckets(thr):
     (``2**62`` if none), ``inc[c, q]``: how many levels it stands for, ``base[c, q]``: the
     levels of the thresholds in the buckets before q. The count of thresholds ``<= a`` is
     ``base[c, q] + inc[c, q] (a >= bthr[c, q])`` with ``q = (a - t0) >> s`` clamped to
-    ``0 .. nb[c] - 1`` (below the first bucket: 0; beyond the last: all)."""
+    ``0 .. nb[c] - 1`` (below the first bucket: 0; beyond the last: all). ``pk[c, q]``: the
+    three in one word, ``min(bthr, 2**40) * 2**16 + base * 2**8 + inc`` (base and inc are
+    level counts below 2**8; 2**40 is beyond every accumulator), one load per lookup."""
     c_n = thr.shape[0]
     t0 = np.zeros(c_n, np.int64)
     sh = np.zeros(c_n, np.int64)
@@ -154,7 +159,10 @@ def _buckets(thr):
     inc = np.zeros((c_n, width), np.int64)
     for c, (b_, t_, i_) in enumerate(rows):
         base[c, : len(b_)], bthr[c, : len(t_)], inc[c, : len(i_)] = b_, t_, i_
-    return {"t0": t0, "sh": sh, "nb": nb, "base": base, "bthr": bthr, "inc": inc}
+    if max(base.max(initial=0), inc.max(initial=0)) >= 2**8:
+        raise ValueError("more than 255 output levels")
+    pk = np.minimum(bthr, 2**40) * 2**16 + base * 2**8 + inc
+    return {"t0": t0, "sh": sh, "nb": nb, "base": base, "bthr": bthr, "inc": inc, "pk": pk}
 
 
 if HAVE_NUMBA:
@@ -165,11 +173,11 @@ if HAVE_NUMBA:
     @njit(cache=True, inline="always")
     def _lookup(a, c, lk, act_min):
         """act_min + #{thresholds of channel c <= a}, branch-free (``_buckets``)."""
-        t0, sh, nb, width, base, bthr, inc = lk  # base, bthr, inc: flat (C * width)
+        t0, sh, nbm1, width, pk = lk  # pk: flat (C * width)
         q = (a - t0[c]) >> sh[c]
-        q = min(max(q, 0), nb[c] - 1)
-        i = np.uint64(c * width + q)  # unsigned: no negative-index handling
-        return act_min + base[i] + inc[i] * (a >= bthr[i])
+        q = min(max(q, 0), nbm1[c])
+        v = pk[np.uint64(c * width + q)]  # unsigned: no negative-index handling
+        return act_min + ((v >> 8) & 255) + (v & 255) * (a >= (v >> 16))
 
     @njit(cache=True, inline="always")
     def _check(a, bias, err):
@@ -178,210 +186,117 @@ if HAVE_NUMBA:
             err[0] = 1
 
     @njit(cache=True, inline="always")
-    def _emit(acc, n, oh, ow, ph, pw, co, check, bias, lk, act_min,
-              out, err):
-        """Output codes of one image from raw accumulators ``acc[p, c]`` (p = oy * ow + ox;
-        conv) or ``acc[0, c]`` (dense, oh = ow = 1), with a max pool ``ph x pw`` folded in
-        (1 x 1: none). The output stage is non-decreasing in the accumulator, so the code of
-        the window maximum is the maximum of the codes. ``check``: every accumulator must fit
-        int32 with its bias (else ``err``); not needed where a bound from the weights and the
-        products guarantees it (``Plan``)."""
+    def _emit(accf, a0, aw, cp, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out, err):
+        """Output codes of image n from raw accumulators ``accf[a0 + (oy aw + ox) cp + c]``
+        (conv: ``aw`` positions per accumulator row; dense: oh = ow = 1), with a max pool
+        ``ph x pw`` folded in (1 x 1: none). The output stage is non-decreasing in the
+        accumulator, so the code of the window maximum is the maximum of the codes.
+        ``check``: every accumulator must fit int32 with its bias (else ``err``); not needed
+        where a bound from the weights and the products guarantees it (``Plan``)."""
         if check:
-            for c in range(co):
-                lo = acc[0, c]
-                hi = acc[0, c]
-                for p in range(oh * ow):
-                    lo = min(lo, acc[p, c])
-                    hi = max(hi, acc[p, c])
-                _check(np.int64(lo), bias[c], err)
-                _check(np.int64(hi), bias[c], err)
-        cp = acc.shape[1]
-        accf = acc.reshape(-1)
+            for oy in range(oh):
+                for ox in range(ow):
+                    for c in range(co):
+                        _check(np.int64(accf[a0 + (oy * aw + ox) * cp + c]), bias[c], err)
         outf = out.reshape(-1)
+        mx = np.empty(cp, accf.dtype)
         qh = oh // ph
         qw = ow // pw
         for py in range(qh):
             for px in range(qw):
-                p0 = np.uint64((py * ph * ow + px * pw) * cp)
+                p0 = np.uint64(a0 + (py * ph * aw + px * pw) * cp)
                 o0 = np.uint64(((n * qh + py) * qw + px) * co)
+                # the window maximum, then the lookup: two loops over the channels, so the
+                # compiler vectorises both
+                for c in range(cp):
+                    mx[c] = accf[p0 + np.uint64(c)]
+                for dy in range(ph):
+                    for dx in range(pw):
+                        pd = p0 + np.uint64((dy * aw + dx) * cp)
+                        for c in range(cp):
+                            mx[c] = max(mx[c], accf[pd + np.uint64(c)])
                 for c in range(co):
-                    cu = np.uint64(c)
-                    m = accf[p0 + cu]
-                    for dy in range(ph):
-                        for dx in range(pw):
-                            m = max(m, accf[p0 + np.uint64((dy * ow + dx) * cp) + cu])
-                    outf[o0 + cu] = _lookup(np.int64(m), c, lk, act_min)
+                    outf[o0 + np.uint64(c)] = _lookup(np.int64(mx[c]), c, lk, act_min)
 
-    @njit(cache=True, fastmath={"contract"})
-    def _conv_acc(x, n, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, acc):
-        """Raw Conv2D accumulators ``acc[p, :]`` (p = oy * ow + ox, channels padded to ``cp``,
-        a multiple of ``_VW``) of image n, input by input: each input value that is not at the
-        zero point (exact) / not -128 (approximate) adds one row into the accumulators of every
-        output position whose window holds it.
+    @njit(cache=True)
+    def _rows(mac, lut, xf, bw, ci, sh, sw, fh, fw, oy, ox0, cp, accf, a0, basef, b0, bst):
+        """The accumulators of ``_POS`` positions and every channel: exact products (``mac``:
+        the flat taps, ``lut`` None) or table products (``lut``: the flat product rows, ``mac``
+        None), ``refmodels.cnn._blocks``. A test ``arg is not None`` of an argument that is
+        None is resolved when compiling (the branch is dropped), so only one kind of block is
+        compiled per path; one function for both layer types, outside their parallel loops,
+        so it is compiled once per path."""
+        if mac is not None:
+            _bk.mac_row(xf, bw, ci, sh, sw, fh, fw, oy, ox0, mac, cp, accf, a0, basef, b0, bst)
+        if lut is not None:
+            _bk.lut_row(xf, bw, ci, sh, sw, fh, fw, oy, ox0, lut, cp, accf, a0, basef, b0, bst)
 
-        Exact: ``tab[i, ky, kx, :]`` holds the filter taps, the row added is
-        ``tab[i, ky, kx, :] (x - zp)``, and ``acc`` starts at 0. Approximate:
-        ``tab[x + 128, i, ky, kx, :] = T[k, x + 128, :] - T[k, 0, :]`` (T: the product rows of
-        ``approx``, k the tap) and ``acc`` starts at ``base[p] = sum over the in-image taps of p
-        of T[k, 0] - zp corr[p]``, which makes ``sum T[k, x + 128] - zp corr`` exactly."""
-        _, h, wd, ci = x.shape
-        cp = base.shape[1]
-        tabf = tab.reshape(-1)
-        accf = acc.reshape(-1)
-        if approx:
-            acc[:, :] = base
-        else:
-            acc[:, :] = 0
-        unit = sh == 1 and sw == 1
-        for iy in range(h):
-            # taps ky of the output rows oy = iy + pt - ky in 0..oh-1 (stride 1)
-            ky_lo = max(0, iy + pt - oh + 1)
-            ky_hi = min(fh, iy + pt + 1)
-            for ix in range(wd):
-                kx_lo = max(0, ix + pl - ow + 1)
-                kx_hi = min(fw, ix + pl + 1)
-                for i in range(ci):
-                    if approx:
-                        xb = np.int64(x[n, iy, ix, i]) + 128
-                        if xb == 0:
-                            continue
-                        row0 = ((xb * ci + i) * fh) * fw * cp
-                        f = base.dtype.type(1)
-                    else:
-                        xr = np.int64(x[n, iy, ix, i]) - zp
-                        if xr == 0:
-                            continue
-                        row0 = i * fh * fw * cp
-                        f = base.dtype.type(xr)
-                    if unit:
-                        for ky in range(ky_lo, ky_hi):
-                            ao = ((iy + pt - ky) * ow + ix + pl - kx_lo) * cp
-                            to = row0 + (ky * fw + kx_lo) * cp
-                            for _ in range(kx_lo, kx_hi):
-                                _row_add(accf, ao, tabf, to, cp, f, approx)
-                                ao -= cp
-                                to += cp
-                        continue
-                    for ky in range(fh):
-                        ty = iy + pt - ky
-                        if ty < 0:
-                            break
-                        oy = ty // sh
-                        if oy * sh != ty or oy >= oh:
-                            continue
-                        for kx in range(fw):
-                            tx = ix + pl - kx
-                            if tx < 0:
-                                break
-                            ox = tx // sw
-                            if ox * sw != tx or ox >= ow:
-                                continue
-                            _row_add(accf, (oy * ow + ox) * cp, tabf,
-                                     row0 + (ky * fw + kx) * cp, cp, f, approx)
-
-    @njit(cache=True, inline="always", fastmath={"contract"})
-    def _blk8(accf, ai, tabf, ti, f, approx):
-        """accf[ai : ai + 8] += tabf[ti : ti + 8] (approximate) or ... * f (exact). Flat
-        unsigned indices and no array views (no reference counting, no negative-index
-        handling); all loads of the table before the stores (the two arrays could alias, for
-        the compiler), so the eight lanes become one vector operation."""
-        v0 = tabf[ti + np.uint64(0)]
-        v1 = tabf[ti + np.uint64(1)]
-        v2 = tabf[ti + np.uint64(2)]
-        v3 = tabf[ti + np.uint64(3)]
-        v4 = tabf[ti + np.uint64(4)]
-        v5 = tabf[ti + np.uint64(5)]
-        v6 = tabf[ti + np.uint64(6)]
-        v7 = tabf[ti + np.uint64(7)]
-        if approx:
-            accf[ai + np.uint64(0)] += v0
-            accf[ai + np.uint64(1)] += v1
-            accf[ai + np.uint64(2)] += v2
-            accf[ai + np.uint64(3)] += v3
-            accf[ai + np.uint64(4)] += v4
-            accf[ai + np.uint64(5)] += v5
-            accf[ai + np.uint64(6)] += v6
-            accf[ai + np.uint64(7)] += v7
-        else:
-            accf[ai + np.uint64(0)] += v0 * f
-            accf[ai + np.uint64(1)] += v1 * f
-            accf[ai + np.uint64(2)] += v2 * f
-            accf[ai + np.uint64(3)] += v3 * f
-            accf[ai + np.uint64(4)] += v4 * f
-            accf[ai + np.uint64(5)] += v5 * f
-            accf[ai + np.uint64(6)] += v6 * f
-            accf[ai + np.uint64(7)] += v7 * f
-
-    @njit(cache=True, inline="always", fastmath={"contract"})
-    def _row_add(accf, ao, tabf, to, cp, f, approx):
-        """accf[ao : ao + cp] += tabf[to : to + cp] (approximate) or ... * f (exact), in blocks
-        of ``_VW`` (== 8) lanes; 8 and 16 lanes unrolled (no loop, no run-time alias check)."""
-        ai = np.uint64(ao)
-        ti = np.uint64(to)
-        if cp == 8:
-            _blk8(accf, ai, tabf, ti, f, approx)
-        elif cp == 16:
-            _blk8(accf, ai, tabf, ti, f, approx)
-            _blk8(accf, ai + np.uint64(8), tabf, ti + np.uint64(8), f, approx)
-        else:
-            for c0 in range(0, cp, _VW):
-                _blk8(accf, ai + np.uint64(c0), tabf, ti + np.uint64(c0), f, approx)
+    @njit(cache=True, inline="always")
+    def _fill(src, s0, n, buf, b0, approx, zp):
+        """``buf[b0 : b0 + n] = src[s0 : s0 + n] + 128`` (approximate: the table row) or
+        ``... - zp`` (exact); flat arrays."""
+        for j in range(n):
+            v = np.int64(src[s0 + j])
+            buf[b0 + j] = v + 128 if approx else v - zp
 
     @njit(cache=True, parallel=True)
-    def _conv(x, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, ph, pw, co, check,
-              bias, lk, act_min, out, err):
-        """Conv2D of every image (blocks of ``_BLK`` images in parallel): the accumulators of
-        ``_conv_acc``, then the output stage with a folded max pool ``ph x pw`` (1 x 1:
-        none)."""
-        n_img = x.shape[0]
+    def _conv(x, mac, lut, base, zp, sh, sw, pt, pl, fh, fw, oh, ow, owp, bh, bw, ph, pw,
+              co, check, bias, lk, act_min, out, err):
+        """Conv2D of every image (blocks of ``_BLK`` images in parallel).
+
+        Each image is copied into a buffer ``(bh, bw, ci)`` padded with the neutral value 0
+        (exact: ``x - zp``, so padding adds nothing; approximate: the row index ``x + 128``,
+        and row 0 of ``tab`` is 0, so padding adds nothing either), the accumulators of every
+        ``(oy, ox0 .. ox0 + _POS - 1)`` come from ``_rows`` (``ow`` padded to ``owp``, a
+        multiple of ``_POS``; the extra columns are computed and dropped), then the output
+        stage with a folded max pool ``ph x pw`` (1 x 1: none). Exact: ``mac[k, :]`` the
+        filter taps (flat), ``lut`` None, ``base`` 0; approximate: ``mac`` None, ``lut[k, x +
+        128, :] = T[k, x + 128, :] - T[k, 0, :]`` (flat) and ``base[p] = sum over the in-image taps of p of T[k, 0] - zp corr[p]``,
+        which makes ``sum T[k, x + 128] - zp corr`` exactly."""
+        n_img, h, wd, ci = x.shape
+        cp = base.shape[1]
+        approx = lut is not None
         n_blk = (n_img + _BLK - 1) // _BLK
         for b in prange(n_blk):
-            acc = np.empty((oh * ow, base.shape[1]), base.dtype)
+            acc = np.empty(oh * owp * cp, base.dtype)
+            bf = np.zeros(bh * bw * ci, base.dtype)
+            xf = x.reshape(-1)
             for n in range(b * _BLK, min(n_img, (b + 1) * _BLK)):
-                _conv_acc(x, n, tab, base, approx, zp, sh, sw, pt, pl, fh, fw, oh, ow, acc)
-                _emit(acc, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out, err)
-
-    @njit(cache=True, fastmath={"contract"})
-    def _dense_acc(x, n, tab, base, approx, zp, acc):
-        """FullyConnected accumulators of image n, input by input. Exact: ``acc += tab[k, :]
-        (x - zp)`` (inputs at the zero point add 0); approximate: ``acc = base + sum over
-        inputs with x != -128 of tab[k, x + 128, :]`` with ``tab[k, b] = T[k, b] - T[k, 0]``
-        and ``base = sum_k T[k, 0] - zp sum_k w[k]``."""
-        k_n = x.shape[1]
-        cp = base.shape[1]
-        tabf = tab.reshape(-1)
-        accf = acc.reshape(-1)
-        if approx:
-            acc[:, :] = base
-        else:
-            acc[:, :] = 0
-        for k in range(k_n):
-            if approx:
-                xb = np.int64(x[n, k]) + 128
-                if xb == 0:
-                    continue
-                to = (k * 256 + xb) * cp
-                f = base.dtype.type(1)
-            else:
-                xr = np.int64(x[n, k]) - zp
-                if xr == 0:
-                    continue
-                to = k * cp
-                f = base.dtype.type(xr)
-            _row_add(accf, 0, tabf, to, cp, f, approx)
+                for iy in range(h):
+                    _fill(xf, ((n * h + iy) * wd) * ci, wd * ci, bf, ((pt + iy) * bw + pl) * ci,
+                          approx, zp)
+                for oy in range(oh):
+                    for ox0 in range(0, owp, _POS):
+                        a0 = (oy * owp + ox0) * cp
+                        _rows(mac, lut, bf, bw, ci, sh, sw, fh, fw, oy, ox0, cp, acc, a0,
+                              base.reshape(-1), a0, cp)
+                _emit(acc, 0, owp, cp, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out,
+                      err)
 
     @njit(cache=True, parallel=True)
-    def _dense(x, tab, base, approx, zp, co, check, bias, lk, act_min,
-               out, err):
-        """FullyConnected of every image (blocks of ``_BLK`` images in parallel)."""
-        n_img = x.shape[0]
+    def _dense(x, mac, lut, base, zp, co, check, bias, lk, act_min, out, err):
+        """FullyConnected of every image, ``_POS`` images at a time (as ``_POS`` positions of
+        a 1 x 1 convolution with the inputs as channels), blocks in parallel. Exact: ``acc =
+        sum_k mac[k, :] (x - zp)``; approximate: ``acc = base + sum_k lut[k, x + 128, :]``
+        with ``lut[k, b] = T[k, b] - T[k, 0]`` and ``base = sum_k T[k, 0] - zp sum_k w[k]``."""
+        n_img, k_n = x.shape
+        cp = base.shape[1]
+        approx = lut is not None
         out4 = out.reshape((n_img, 1, 1, out.shape[1]))
-        n_blk = (n_img + _BLK - 1) // _BLK
+        n_blk = (n_img + _POS - 1) // _POS
         for b in prange(n_blk):
-            acc = np.empty((1, base.shape[1]), base.dtype)
-            for n in range(b * _BLK, min(n_img, (b + 1) * _BLK)):
-                _dense_acc(x, n, tab, base, approx, zp, acc)
-                _emit(acc, n, 1, 1, 1, 1, co, check, bias, lk, act_min, out4, err)
+            acc = np.empty(_POS * cp, base.dtype)
+            buf = np.zeros(_POS * k_n, base.dtype)
+            n0 = b * _POS
+            m = min(n_img, n0 + _POS) - n0
+            _fill(x.reshape(-1), n0 * k_n, m * k_n, buf, 0, approx, zp)
+            # np.int64(): plain int64 arguments, not literals (one compiled kernel for all)
+            one, zero = np.int64(1), np.int64(0)
+            _rows(mac, lut, buf, np.int64(_POS), k_n, one, one, one, one, zero, zero, cp, acc,
+                  zero, base.reshape(-1), zero, zero)
+            for j in range(m):
+                _emit(acc, j * cp, 1, cp, n0 + j, 1, 1, 1, 1, co, check, bias, lk, act_min,
+                      out4, err)
 
     @njit(cache=True, parallel=True)
     def _maxpool(x, ph, pw, out):
@@ -408,8 +323,9 @@ def _pad_last(arr, n):
 
 @contextlib.contextmanager
 def _slp():
-    """Compile with LLVM's SLP vectoriser (off by default in numba): the 8-lane blocks of
-    ``_blk8`` become single vector operations. Only the compilation depends on it."""
+    """Compile with LLVM's SLP vectoriser (off by default in numba): the accumulators of a
+    block (``refmodels.cnn._blocks``) become vector registers. Only the compilation depends
+    on it."""
     old = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1
     try:
@@ -444,8 +360,7 @@ class Plan:
                 stage = output_stage(t, single_rounding, rounding, fcs)
                 thr = output_thresholds(stage, bq, m, sh, qo["zero_point"], lo, hi, co)
                 bk = _buckets(thr)
-                lk = (bk["t0"], bk["sh"], bk["nb"], bk["base"].shape[1],
-                      *(bk[key].reshape(-1) for key in ("base", "bthr", "inc")))
+                lk = (bk["t0"], bk["sh"], bk["nb"] - 1, bk["pk"].shape[1], bk["pk"].reshape(-1))
                 zp = int(zp_in) + (mul.zp_offset if approx else 0)
                 wk = wq.reshape(co, -1).T  # (K, C), taps in (fh, fw, ci) order
                 k = wk.shape[0]
@@ -472,37 +387,37 @@ class Plan:
                         "check": check, "approx": approx, "co": co, "name": nm,
                         "pool": (1, 1)}
 
+                # exact: the taps (K, C); approximate: the product rows (K, 256, C)
+                rows = _pad_last(delta if approx else wk, cp).astype(tdt).reshape(-1)
+                step["tabs"] = (None, rows) if approx else (rows, None)  # (mac, lut)
                 if t == "conv2d":
+                    h, wd, _ = shape
                     _, fh, fw, ci = wq.shape
                     st = tfl._pair(L.get("stride", 1), "stride")
-                    oh, pt, _ = tfl.compute_padding(shape[0], fh, st[0], 1, L["padding"])
-                    ow, pl, _ = tfl.compute_padding(shape[1], fw, st[1], 1, L["padding"])
-                    base = np.zeros((oh * ow, co), np.int64)
+                    oh, pt, _ = tfl.compute_padding(h, fh, st[0], 1, L["padding"])
+                    ow, pl, _ = tfl.compute_padding(wd, fw, st[1], 1, L["padding"])
+                    owp = -(-ow // _POS) * _POS  # output columns padded to the block
+                    base = np.zeros((oh, owp, co), np.int64)
                     if approx:
                         # zero-point term and x = -128 products over the in-image taps
                         _, valid = tfl.patches(np.zeros((1, *shape), np.int64), fh, fw, st,
                                                L["padding"])
                         vmat = valid.reshape(oh * ow, fh * fw).astype(np.int64)
                         corr = vmat @ wq.sum(axis=3).reshape(co, fh * fw).T
-                        base = vmat @ tab[:, 0, :].reshape(fh * fw, ci, co).sum(axis=1)
-                        base = base - zp * corr
-                        # rows (x + 128, ci, fh, fw, C) from taps k = (ky fw + kx) ci + i
-                        rows = delta.reshape(fh, fw, ci, 256, co).transpose(3, 2, 0, 1, 4)
-                    else:
-                        rows = wq.transpose(3, 1, 2, 0)  # (ci, fh, fw, C)
-                    step.update(stride=st, pad=(pt, pl), kernel=(fh, fw), conv_out=(oh, ow))
-                    step.update(base=_pad_last(base, cp).astype(dt),
-                                tab=_pad_last(rows, cp).astype(tdt))
+                        b0 = vmat @ tab[:, 0, :].reshape(fh * fw, ci, co).sum(axis=1)
+                        base[:, :ow] = (b0 - zp * corr).reshape(oh, ow, co)
+                    # the padded image buffer: every tap of every (padded) column inside
+                    bh = max(h + pt, (oh - 1) * st[0] + fh)
+                    bw = max(wd + pl, (owp - 1) * st[1] + fw)
+                    step.update(stride=st, pad=(pt, pl), kernel=(fh, fw), conv_out=(oh, ow),
+                                owp=owp, buf=(bh, bw),
+                                base=_pad_last(base.reshape(oh * owp, co), cp).astype(dt))
                     shape = (oh, ow, co)
                 else:
                     base = np.zeros((1, co), np.int64)
                     if approx:
                         base = (tab[:, 0, :].sum(axis=0) - zp * wq.sum(axis=1))[None]
-                        rows = delta
-                    else:
-                        rows = wk
-                    step.update(base=_pad_last(base, cp).astype(dt),
-                                tab=_pad_last(rows, cp).astype(tdt))
+                    step["base"] = _pad_last(base, cp).astype(dt)
                     shape = (co,)
                 s_in, zp_in = qo["scale"], qo["zero_point"]
             elif t == "maxpool":
@@ -535,14 +450,14 @@ class Plan:
             if t == "conv2d":
                 (oh, ow), (ph, pw) = s["conv_out"], s["pool"]
                 out = np.empty((a.shape[0], oh // ph, ow // pw, s["co"]), np.int8)
-                _conv(a, s["tab"], s["base"], s["approx"], s["zp"], s["stride"][0],
+                _conv(a, *s["tabs"], s["base"], s["zp"], s["stride"][0],
                       s["stride"][1], s["pad"][0], s["pad"][1], s["kernel"][0], s["kernel"][1],
-                      oh, ow, ph, pw, s["co"], s["check"], s["bias"], s["lk"], s["lo"],
-                      out, err)
+                      oh, ow, s["owp"], s["buf"][0], s["buf"][1], ph, pw, s["co"], s["check"],
+                      s["bias"], s["lk"], s["lo"], out, err)
                 a = out
             elif t == "dense":
                 out = np.empty((a.shape[0], s["co"]), np.int8)
-                _dense(a, s["tab"], s["base"], s["approx"], s["zp"], s["co"], s["check"],
+                _dense(a, *s["tabs"], s["base"], s["zp"], s["co"], s["check"],
                        s["bias"], s["lk"], s["lo"], out, err)
                 a = out
             elif t == "maxpool":

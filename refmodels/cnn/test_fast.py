@@ -112,6 +112,9 @@ def test_threshold_buckets_count_exactly(levels):
         q = np.clip((a - bk["t0"][c]) >> bk["sh"][c], 0, bk["nb"][c] - 1)
         cnt = bk["base"][c, q] + bk["inc"][c, q] * (a >= bk["bthr"][c, q])
         np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
+        v = bk["pk"][c, q]  # the packed word the compiled lookup reads
+        cnt = ((v >> 8) & 255) + (v & 255) * (a >= (v >> 16))
+        np.testing.assert_array_equal(cnt, np.searchsorted(thr[c], a, side="right"))
 
 
 def _random_net(rs, unit_scale=1.0):
