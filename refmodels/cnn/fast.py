@@ -219,17 +219,17 @@ if HAVE_NUMBA:
                     outf[o0 + np.uint64(c)] = _lookup(np.int64(mx[c]), c, lk, act_min)
 
     @njit(cache=True)
-    def _rows(mac, lut, xf, bw, ci, sh, sw, fh, fw, oy, ox0, cp, accf, a0, basef, b0, bst):
-        """The accumulators of ``_POS`` positions and every channel: exact products (``mac``:
-        the flat taps, ``lut`` None) or table products (``lut``: the flat product rows, ``mac``
-        None), ``refmodels.cnn._blocks``. A test ``arg is not None`` of an argument that is
-        None is resolved when compiling (the branch is dropped), so only one kind of block is
-        compiled per path; one function for both layer types, outside their parallel loops,
-        so it is compiled once per path."""
+    def _layer(mac, lut, xf, bw, ci, sh, sw, fh, fw, oh, owp, cp, accf, basef, bst):
+        """Every accumulator of the layer: exact products (``mac``: the flat taps, ``lut``
+        None) or table products (``lut``: the flat product rows, ``mac`` None),
+        ``refmodels.cnn._blocks``. A test ``arg is not None`` of an argument that is None is
+        resolved when compiling (the branch is dropped), so only one kind of block is compiled
+        per path; one function for both layer types, outside their parallel loops, so it is
+        compiled once per path."""
         if mac is not None:
-            _bk.mac_row(xf, bw, ci, sh, sw, fh, fw, oy, ox0, mac, cp, accf, a0, basef, b0, bst)
+            _bk.mac_layer(xf, bw, ci, sh, sw, fh, fw, oh, owp, mac, cp, accf, basef, bst)
         if lut is not None:
-            _bk.lut_row(xf, bw, ci, sh, sw, fh, fw, oy, ox0, lut, cp, accf, a0, basef, b0, bst)
+            _bk.lut_layer(xf, bw, ci, sh, sw, fh, fw, oh, owp, lut, cp, accf, basef, bst)
 
     @njit(cache=True, inline="always")
     def _fill(src, s0, n, buf, b0, approx, zp):
@@ -247,12 +247,12 @@ if HAVE_NUMBA:
         Each image is copied into a buffer ``(bh, bw, ci)`` padded with the neutral value 0
         (exact: ``x - zp``, so padding adds nothing; approximate: the row index ``x + 128``,
         and row 0 of ``tab`` is 0, so padding adds nothing either), the accumulators of every
-        ``(oy, ox0 .. ox0 + _POS - 1)`` come from ``_rows`` (``ow`` padded to ``owp``, a
+        ``(oy, ox0 .. ox0 + _POS - 1)`` come from ``_layer`` (``ow`` padded to ``owp``, a
         multiple of ``_POS``; the extra columns are computed and dropped), then the output
         stage with a folded max pool ``ph x pw`` (1 x 1: none). Exact: ``mac[k, :]`` the
         filter taps (flat), ``lut`` None, ``base`` 0; approximate: ``mac`` None, ``lut[k, x +
-        128, :] = T[k, x + 128, :] - T[k, 0, :]`` (flat) and ``base[p] = sum over the in-image taps of p of T[k, 0] - zp corr[p]``,
-        which makes ``sum T[k, x + 128] - zp corr`` exactly."""
+        128, :] = T[k, x + 128, :] - T[k, 0, :]`` (flat) and ``base[p] = sum over the in-image
+        taps of p of T[k, 0] - zp corr[p]``, which makes ``sum T[k, x + 128] - zp corr`` exactly."""
         n_img, h, wd, ci = x.shape
         cp = base.shape[1]
         approx = lut is not None
@@ -265,11 +265,8 @@ if HAVE_NUMBA:
                 for iy in range(h):
                     _fill(xf, ((n * h + iy) * wd) * ci, wd * ci, bf, ((pt + iy) * bw + pl) * ci,
                           approx, zp)
-                for oy in range(oh):
-                    for ox0 in range(0, owp, _POS):
-                        a0 = (oy * owp + ox0) * cp
-                        _rows(mac, lut, bf, bw, ci, sh, sw, fh, fw, oy, ox0, cp, acc, a0,
-                              base.reshape(-1), a0, cp)
+                _layer(mac, lut, bf, bw, ci, sh, sw, fh, fw, oh, owp, cp, acc,
+                       base.reshape(-1), cp)
                 _emit(acc, 0, owp, cp, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out,
                       err)
 
@@ -291,9 +288,9 @@ if HAVE_NUMBA:
             m = min(n_img, n0 + _POS) - n0
             _fill(x.reshape(-1), n0 * k_n, m * k_n, buf, 0, approx, zp)
             # np.int64(): plain int64 arguments, not literals (one compiled kernel for all)
-            one, zero = np.int64(1), np.int64(0)
-            _rows(mac, lut, buf, np.int64(_POS), k_n, one, one, one, one, zero, zero, cp, acc,
-                  zero, base.reshape(-1), zero, zero)
+            one = np.int64(1)
+            _layer(mac, lut, buf, np.int64(_POS), k_n, one, one, one, one, one,
+                   np.int64(_POS), cp, acc, base.reshape(-1), np.int64(0))
             for j in range(m):
                 _emit(acc, j * cp, 1, cp, n0 + j, 1, 1, 1, 1, co, check, bias, lk, act_min,
                       out4, err)

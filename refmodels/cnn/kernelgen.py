@@ -4,7 +4,9 @@ path (``refmodels.cnn.fast``), one function per (kind, lanes, positions).
     python -m refmodels.cnn.kernelgen [--check]
 
 A block computes the accumulators of ``P`` output positions (consecutive output columns of one
-conv row, or ``P`` images of a dense layer) for ``C`` consecutive output channels. Its
+conv row, or ``P`` images of a dense layer) for ``C`` consecutive output channels, for every
+such group of positions of the layer in turn (one call per channel block: a call between
+compiled functions costs about as much as a short block). Its
 ``P * C`` accumulators are plain local variables, so the compiler keeps them in vector
 registers for the whole sum over the taps (numba cannot place a small array in registers, and a
 loop over an array of accumulators stores and reloads it for every tap: 3-4x slower here).
@@ -22,9 +24,9 @@ the neutral value, ``bw`` its row width, ``ci`` its channels; tap ``k = (ky fw +
   ``xf = x + 128`` and ``wf`` the (K, 256, cp) product rows (integer accumulators, the type of
   ``base``).
 
-``cp``: the padded channel count (row length of ``wf`` and of ``acc``), ``cb``: the first
-channel of the block, ``a0``: the flat index of the block's first accumulator, ``b0`` / ``bst``:
-of its first base value and the base's position stride (0: one base row for every position).
+``oh`` rows of ``owp`` positions (a multiple of ``P``), ``acc[(oy owp + ox) cp + c]``; ``cp``:
+the padded channel count (row length of ``wf`` and of ``acc``), ``cb``: the first channel of
+the block, ``bst``: the position stride of ``base`` (0: one base row for every position).
 """
 
 from __future__ import annotations
@@ -38,71 +40,72 @@ SHAPES = ((16, 8), (8, 8))  # (lanes C, positions P) of the generated blocks
 POSITIONS = 8
 
 
-def _u(expr: str) -> str:
-    return f"np.uint64({expr})"
-
-
 def block(kind: str, lanes: int, pos: int) -> list[str]:
-    """Source lines of one block function."""
+    """Source lines of one block function: every position block of the layer (``oh`` rows of
+    ``owp`` positions) for the ``lanes`` channels from ``cb``."""
     if kind not in ("mac", "lut"):
         raise ValueError(f"unknown block kind {kind!r}")
     name = f"{kind}{lanes}x{pos}"
     doc = ("exact products" if kind == "mac" else "table products") + \
-        f", {pos} positions x {lanes} channels"
+        f", {pos} positions x {lanes} channels at a time"
     acc = [[f"a{p}_{c}" for c in range(lanes)] for p in range(pos)]
     lines = ["", "", "@njit(cache=True, fastmath={'contract'})",
-             f"def {name}(xf, bw, ci, sh, sw, fh, fw, oy, ox0, wf, cp, cb, accf, a0, basef, "
-             "b0, bst):",
+             f"def {name}(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):",
              f'    """{doc} (module docstring)."""',
              *(["    ty = basef.dtype.type"] if kind == "lut" else []),
              "    step = np.uint64(sw * ci)",
-             "    ucp = np.uint64(cp)"]
+             "    ucp = np.uint64(cp)",
+             "    for oy in range(oh):",
+             f"        for ox0 in range(0, owp, {pos}):",
+             "            at = oy * owp + ox0",
+             "            a0 = np.uint64(at * cp + cb)"]
+    ind = " " * 12
     for p in range(pos):
-        lines.append(f"    q{p} = np.uint64(b0 + {p} * bst)")
+        lines.append(f"{ind}q{p} = np.uint64((at + {p}) * bst + cb)")
         for c in range(lanes):
-            lines.append(f"    {acc[p][c]} = basef[q{p} + np.uint64({c})]")
+            lines.append(f"{ind}{acc[p][c]} = basef[q{p} + np.uint64({c})]")
     # the taps (kx, i) of one filter row are consecutive in the image buffer and in the
     # weights: one loop over them
-    lines += ["    for ky in range(fh):",
-              "        xo = np.uint64(((oy * sh + ky) * bw + ox0 * sw) * ci)",
-              "        wo = np.uint64((ky * fw * ci * " + ("1" if kind == "mac" else "256")
+    lines += [f"{ind}for ky in range(fh):",
+              f"{ind}    xo = np.uint64(((oy * sh + ky) * bw + ox0 * sw) * ci)",
+              f"{ind}    wo = np.uint64((ky * fw * ci * " + ("1" if kind == "mac" else "256")
               + ") * cp + cb)",
-              "        for _ in range(fw * ci):"]
-    ind = " " * 12
+              f"{ind}    for _ in range(fw * ci):"]
+    ind2 = ind + " " * 8
     if kind == "mac":
         for c in range(lanes):
-            lines.append(f"{ind}w{c} = wf[wo + np.uint64({c})]")
+            lines.append(f"{ind2}w{c} = wf[wo + np.uint64({c})]")
         for p in range(pos):
-            lines.append(f"{ind}x{p} = xf[xo + np.uint64({p}) * step]")
+            lines.append(f"{ind2}x{p} = xf[xo + np.uint64({p}) * step]")
             for c in range(lanes):
-                lines.append(f"{ind}{acc[p][c]} += x{p} * w{c}")
-        lines.append(f"{ind}wo += ucp")
+                lines.append(f"{ind2}{acc[p][c]} += x{p} * w{c}")
+        lines.append(f"{ind2}wo += ucp")
     else:
         for p in range(pos):
-            lines.append(f"{ind}r{p} = wo + np.uint64(xf[xo + np.uint64({p}) * step]) * ucp")
+            lines.append(f"{ind2}r{p} = wo + np.uint64(xf[xo + np.uint64({p}) * step]) * ucp")
             for c in range(lanes):
-                lines.append(f"{ind}{acc[p][c]} = ty({acc[p][c]} + wf[r{p} + np.uint64({c})])")
-        lines.append(f"{ind}wo += np.uint64(256) * ucp")
-    lines.append(f"{ind}xo += np.uint64(1)")
+                lines.append(f"{ind2}{acc[p][c]} = ty({acc[p][c]} + wf[r{p} + np.uint64({c})])")
+        lines.append(f"{ind2}wo += np.uint64(256) * ucp")
+    lines.append(f"{ind2}xo += np.uint64(1)")
     for p in range(pos):
-        lines.append(f"    o{p} = np.uint64(a0) + np.uint64({p}) * ucp")
+        lines.append(f"{ind}o{p} = a0 + np.uint64({p}) * ucp")
         for c in range(lanes):
-            lines.append(f"    accf[o{p} + np.uint64({c})] = {acc[p][c]}")
+            lines.append(f"{ind}accf[o{p} + np.uint64({c})] = {acc[p][c]}")
     return lines
 
 
-def row(kind: str) -> list[str]:
-    """``{kind}_row``: every channel of ``POSITIONS`` positions, in blocks of the widest
-    lane count first (``cp`` is a multiple of the narrowest)."""
-    args = "xf, bw, ci, sh, sw, fh, fw, oy, ox0, wf, cp, accf, a0, basef, b0, bst"
-    lines = ["", "", "@njit(cache=True)", f"def {kind}_row({args}):",
-             f'    """Every channel of {POSITIONS} positions ({kind} blocks)."""',
+def layer(kind: str) -> list[str]:
+    """``{kind}_layer``: every channel block of every position, the widest lane count first
+    (``cp`` is a multiple of the narrowest)."""
+    args = "xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, accf, basef, bst"
+    lines = ["", "", "@njit(cache=True)", f"def {kind}_layer({args}):",
+             f'    """Every accumulator of the layer ({kind} blocks)."""',
              "    cb = np.int64(0)  # not a literal: one compiled block for every call"]
     for i, (lanes, pos) in enumerate(SHAPES):
         loop = "while" if i < len(SHAPES) - 1 else "if"
         lines += [f"    {loop} cb + {lanes} <= cp:",
-                  f"        {kind}{lanes}x{pos}(xf, bw, ci, sh, sw, fh, fw, oy, ox0, wf, cp, cb, "
-                  "accf, a0 + cb, basef, b0 + cb, bst)",
+                  f"        {kind}{lanes}x{pos}(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, "
+                  "accf, basef, bst)",
                   f"        cb += {lanes}"]
     return lines
 
@@ -121,7 +124,7 @@ def source() -> str:
     for kind in ("mac", "lut"):
         for lanes, pos in SHAPES:
             body += block(kind, lanes, pos)
-        body += row(kind)
+        body += layer(kind)
     return "\n".join(head + body) + "\n"
 
 
