@@ -852,7 +852,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                 xo = np.uint64(((oy * sh + ky) * bw + ox0 * sw) * ci)
                 wo = np.uint64((ky * fw * ci * 256) * cp + cb)
                 for _ in range(fw * ci):
-                    r0 = wo + np.uint64(xf[xo + np.uint64(0) * step]) * ucp
+                    r0 = wo + np.uint64(xf[xo + np.uint64(0) * step])
                     a0_0 = ty(a0_0 + wf[r0 + np.uint64(0)])
                     a0_1 = ty(a0_1 + wf[r0 + np.uint64(1)])
                     a0_2 = ty(a0_2 + wf[r0 + np.uint64(2)])
@@ -869,7 +869,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a0_13 = ty(a0_13 + wf[r0 + np.uint64(13)])
                     a0_14 = ty(a0_14 + wf[r0 + np.uint64(14)])
                     a0_15 = ty(a0_15 + wf[r0 + np.uint64(15)])
-                    r1 = wo + np.uint64(xf[xo + np.uint64(1) * step]) * ucp
+                    r1 = wo + np.uint64(xf[xo + np.uint64(1) * step])
                     a1_0 = ty(a1_0 + wf[r1 + np.uint64(0)])
                     a1_1 = ty(a1_1 + wf[r1 + np.uint64(1)])
                     a1_2 = ty(a1_2 + wf[r1 + np.uint64(2)])
@@ -886,7 +886,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a1_13 = ty(a1_13 + wf[r1 + np.uint64(13)])
                     a1_14 = ty(a1_14 + wf[r1 + np.uint64(14)])
                     a1_15 = ty(a1_15 + wf[r1 + np.uint64(15)])
-                    r2 = wo + np.uint64(xf[xo + np.uint64(2) * step]) * ucp
+                    r2 = wo + np.uint64(xf[xo + np.uint64(2) * step])
                     a2_0 = ty(a2_0 + wf[r2 + np.uint64(0)])
                     a2_1 = ty(a2_1 + wf[r2 + np.uint64(1)])
                     a2_2 = ty(a2_2 + wf[r2 + np.uint64(2)])
@@ -903,7 +903,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a2_13 = ty(a2_13 + wf[r2 + np.uint64(13)])
                     a2_14 = ty(a2_14 + wf[r2 + np.uint64(14)])
                     a2_15 = ty(a2_15 + wf[r2 + np.uint64(15)])
-                    r3 = wo + np.uint64(xf[xo + np.uint64(3) * step]) * ucp
+                    r3 = wo + np.uint64(xf[xo + np.uint64(3) * step])
                     a3_0 = ty(a3_0 + wf[r3 + np.uint64(0)])
                     a3_1 = ty(a3_1 + wf[r3 + np.uint64(1)])
                     a3_2 = ty(a3_2 + wf[r3 + np.uint64(2)])
@@ -920,7 +920,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a3_13 = ty(a3_13 + wf[r3 + np.uint64(13)])
                     a3_14 = ty(a3_14 + wf[r3 + np.uint64(14)])
                     a3_15 = ty(a3_15 + wf[r3 + np.uint64(15)])
-                    r4 = wo + np.uint64(xf[xo + np.uint64(4) * step]) * ucp
+                    r4 = wo + np.uint64(xf[xo + np.uint64(4) * step])
                     a4_0 = ty(a4_0 + wf[r4 + np.uint64(0)])
                     a4_1 = ty(a4_1 + wf[r4 + np.uint64(1)])
                     a4_2 = ty(a4_2 + wf[r4 + np.uint64(2)])
@@ -937,7 +937,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a4_13 = ty(a4_13 + wf[r4 + np.uint64(13)])
                     a4_14 = ty(a4_14 + wf[r4 + np.uint64(14)])
                     a4_15 = ty(a4_15 + wf[r4 + np.uint64(15)])
-                    r5 = wo + np.uint64(xf[xo + np.uint64(5) * step]) * ucp
+                    r5 = wo + np.uint64(xf[xo + np.uint64(5) * step])
                     a5_0 = ty(a5_0 + wf[r5 + np.uint64(0)])
                     a5_1 = ty(a5_1 + wf[r5 + np.uint64(1)])
                     a5_2 = ty(a5_2 + wf[r5 + np.uint64(2)])
@@ -954,7 +954,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a5_13 = ty(a5_13 + wf[r5 + np.uint64(13)])
                     a5_14 = ty(a5_14 + wf[r5 + np.uint64(14)])
                     a5_15 = ty(a5_15 + wf[r5 + np.uint64(15)])
-                    r6 = wo + np.uint64(xf[xo + np.uint64(6) * step]) * ucp
+                    r6 = wo + np.uint64(xf[xo + np.uint64(6) * step])
                     a6_0 = ty(a6_0 + wf[r6 + np.uint64(0)])
                     a6_1 = ty(a6_1 + wf[r6 + np.uint64(1)])
                     a6_2 = ty(a6_2 + wf[r6 + np.uint64(2)])
@@ -971,7 +971,7 @@ def lut16x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a6_13 = ty(a6_13 + wf[r6 + np.uint64(13)])
                     a6_14 = ty(a6_14 + wf[r6 + np.uint64(14)])
                     a6_15 = ty(a6_15 + wf[r6 + np.uint64(15)])
-                    r7 = wo + np.uint64(xf[xo + np.uint64(7) * step]) * ucp
+                    r7 = wo + np.uint64(xf[xo + np.uint64(7) * step])
                     a7_0 = ty(a7_0 + wf[r7 + np.uint64(0)])
                     a7_1 = ty(a7_1 + wf[r7 + np.uint64(1)])
                     a7_2 = ty(a7_2 + wf[r7 + np.uint64(2)])
@@ -1214,7 +1214,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                 xo = np.uint64(((oy * sh + ky) * bw + ox0 * sw) * ci)
                 wo = np.uint64((ky * fw * ci * 256) * cp + cb)
                 for _ in range(fw * ci):
-                    r0 = wo + np.uint64(xf[xo + np.uint64(0) * step]) * ucp
+                    r0 = wo + np.uint64(xf[xo + np.uint64(0) * step])
                     a0_0 = ty(a0_0 + wf[r0 + np.uint64(0)])
                     a0_1 = ty(a0_1 + wf[r0 + np.uint64(1)])
                     a0_2 = ty(a0_2 + wf[r0 + np.uint64(2)])
@@ -1223,7 +1223,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a0_5 = ty(a0_5 + wf[r0 + np.uint64(5)])
                     a0_6 = ty(a0_6 + wf[r0 + np.uint64(6)])
                     a0_7 = ty(a0_7 + wf[r0 + np.uint64(7)])
-                    r1 = wo + np.uint64(xf[xo + np.uint64(1) * step]) * ucp
+                    r1 = wo + np.uint64(xf[xo + np.uint64(1) * step])
                     a1_0 = ty(a1_0 + wf[r1 + np.uint64(0)])
                     a1_1 = ty(a1_1 + wf[r1 + np.uint64(1)])
                     a1_2 = ty(a1_2 + wf[r1 + np.uint64(2)])
@@ -1232,7 +1232,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a1_5 = ty(a1_5 + wf[r1 + np.uint64(5)])
                     a1_6 = ty(a1_6 + wf[r1 + np.uint64(6)])
                     a1_7 = ty(a1_7 + wf[r1 + np.uint64(7)])
-                    r2 = wo + np.uint64(xf[xo + np.uint64(2) * step]) * ucp
+                    r2 = wo + np.uint64(xf[xo + np.uint64(2) * step])
                     a2_0 = ty(a2_0 + wf[r2 + np.uint64(0)])
                     a2_1 = ty(a2_1 + wf[r2 + np.uint64(1)])
                     a2_2 = ty(a2_2 + wf[r2 + np.uint64(2)])
@@ -1241,7 +1241,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a2_5 = ty(a2_5 + wf[r2 + np.uint64(5)])
                     a2_6 = ty(a2_6 + wf[r2 + np.uint64(6)])
                     a2_7 = ty(a2_7 + wf[r2 + np.uint64(7)])
-                    r3 = wo + np.uint64(xf[xo + np.uint64(3) * step]) * ucp
+                    r3 = wo + np.uint64(xf[xo + np.uint64(3) * step])
                     a3_0 = ty(a3_0 + wf[r3 + np.uint64(0)])
                     a3_1 = ty(a3_1 + wf[r3 + np.uint64(1)])
                     a3_2 = ty(a3_2 + wf[r3 + np.uint64(2)])
@@ -1250,7 +1250,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a3_5 = ty(a3_5 + wf[r3 + np.uint64(5)])
                     a3_6 = ty(a3_6 + wf[r3 + np.uint64(6)])
                     a3_7 = ty(a3_7 + wf[r3 + np.uint64(7)])
-                    r4 = wo + np.uint64(xf[xo + np.uint64(4) * step]) * ucp
+                    r4 = wo + np.uint64(xf[xo + np.uint64(4) * step])
                     a4_0 = ty(a4_0 + wf[r4 + np.uint64(0)])
                     a4_1 = ty(a4_1 + wf[r4 + np.uint64(1)])
                     a4_2 = ty(a4_2 + wf[r4 + np.uint64(2)])
@@ -1259,7 +1259,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a4_5 = ty(a4_5 + wf[r4 + np.uint64(5)])
                     a4_6 = ty(a4_6 + wf[r4 + np.uint64(6)])
                     a4_7 = ty(a4_7 + wf[r4 + np.uint64(7)])
-                    r5 = wo + np.uint64(xf[xo + np.uint64(5) * step]) * ucp
+                    r5 = wo + np.uint64(xf[xo + np.uint64(5) * step])
                     a5_0 = ty(a5_0 + wf[r5 + np.uint64(0)])
                     a5_1 = ty(a5_1 + wf[r5 + np.uint64(1)])
                     a5_2 = ty(a5_2 + wf[r5 + np.uint64(2)])
@@ -1268,7 +1268,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a5_5 = ty(a5_5 + wf[r5 + np.uint64(5)])
                     a5_6 = ty(a5_6 + wf[r5 + np.uint64(6)])
                     a5_7 = ty(a5_7 + wf[r5 + np.uint64(7)])
-                    r6 = wo + np.uint64(xf[xo + np.uint64(6) * step]) * ucp
+                    r6 = wo + np.uint64(xf[xo + np.uint64(6) * step])
                     a6_0 = ty(a6_0 + wf[r6 + np.uint64(0)])
                     a6_1 = ty(a6_1 + wf[r6 + np.uint64(1)])
                     a6_2 = ty(a6_2 + wf[r6 + np.uint64(2)])
@@ -1277,7 +1277,7 @@ def lut8x8(xf, bw, ci, sh, sw, fh, fw, oh, owp, wf, cp, cb, accf, basef, bst):
                     a6_5 = ty(a6_5 + wf[r6 + np.uint64(5)])
                     a6_6 = ty(a6_6 + wf[r6 + np.uint64(6)])
                     a6_7 = ty(a6_7 + wf[r6 + np.uint64(7)])
-                    r7 = wo + np.uint64(xf[xo + np.uint64(7) * step]) * ucp
+                    r7 = wo + np.uint64(xf[xo + np.uint64(7) * step])
                     a7_0 = ty(a7_0 + wf[r7 + np.uint64(0)])
                     a7_1 = ty(a7_1 + wf[r7 + np.uint64(1)])
                     a7_2 = ty(a7_2 + wf[r7 + np.uint64(2)])

@@ -232,12 +232,12 @@ if HAVE_NUMBA:
             _bk.lut_layer(xf, bw, ci, sh, sw, fh, fw, oh, owp, lut, cp, accf, basef, bst)
 
     @njit(cache=True, inline="always")
-    def _fill(src, s0, n, buf, b0, approx, zp):
-        """``buf[b0 : b0 + n] = src[s0 : s0 + n] + 128`` (approximate: the table row) or
-        ``... - zp`` (exact); flat arrays."""
+    def _fill(src, s0, n, buf, b0, approx, zp, cp):
+        """``buf[b0 : b0 + n] = (src[s0 : s0 + n] + 128) cp`` (approximate: the offset of the
+        table row) or ``... - zp`` (exact); flat arrays."""
         for j in range(n):
             v = np.int64(src[s0 + j])
-            buf[b0 + j] = v + 128 if approx else v - zp
+            buf[b0 + j] = (v + 128) * cp if approx else v - zp
 
     @njit(cache=True, parallel=True)
     def _conv(x, mac, lut, base, zp, sh, sw, pt, pl, fh, fw, oh, ow, owp, bh, bw, ph, pw,
@@ -245,8 +245,8 @@ if HAVE_NUMBA:
         """Conv2D of every image (blocks of ``_BLK`` images in parallel).
 
         Each image is copied into a buffer ``(bh, bw, ci)`` padded with the neutral value 0
-        (exact: ``x - zp``, so padding adds nothing; approximate: the row index ``x + 128``,
-        and row 0 of ``tab`` is 0, so padding adds nothing either), the accumulators of every
+        (exact: ``x - zp``, so padding adds nothing; approximate: the row offset ``(x + 128)
+        cp``, and row 0 of ``lut`` is 0, so padding adds nothing either), the accumulators of every
         ``(oy, ox0 .. ox0 + _POS - 1)`` come from ``_layer`` (``ow`` padded to ``owp``, a
         multiple of ``_POS``; the extra columns are computed and dropped), then the output
         stage with a folded max pool ``ph x pw`` (1 x 1: none). Exact: ``mac[k, :]`` the
@@ -264,7 +264,7 @@ if HAVE_NUMBA:
             for n in range(b * _BLK, min(n_img, (b + 1) * _BLK)):
                 for iy in range(h):
                     _fill(xf, ((n * h + iy) * wd) * ci, wd * ci, bf, ((pt + iy) * bw + pl) * ci,
-                          approx, zp)
+                          approx, zp, cp)
                 _layer(mac, lut, bf, bw, ci, sh, sw, fh, fw, oh, owp, cp, acc,
                        base.reshape(-1), cp)
                 _emit(acc, 0, owp, cp, n, oh, ow, ph, pw, co, check, bias, lk, act_min, out,
@@ -286,7 +286,7 @@ if HAVE_NUMBA:
             buf = np.zeros(_POS * k_n, base.dtype)
             n0 = b * _POS
             m = min(n_img, n0 + _POS) - n0
-            _fill(x.reshape(-1), n0 * k_n, m * k_n, buf, 0, approx, zp)
+            _fill(x.reshape(-1), n0 * k_n, m * k_n, buf, 0, approx, zp, cp)
             # np.int64(): plain int64 arguments, not literals (one compiled kernel for all)
             one = np.int64(1)
             _layer(mac, lut, buf, np.int64(_POS), k_n, one, one, one, one, one,

@@ -20,9 +20,9 @@ the neutral value, ``bw`` its row width, ``ci`` its channels; tap ``k = (ky fw +
 * ``mac``: exact products, ``acc[p, c] = base[p, c] + sum_k xf[pos(p, k)] * wf[k, c]`` with
   ``xf = x - zero_point`` (float: every partial sum is an integer below 2**24 / 2**53, exact in
   any order);
-* ``lut``: table products, ``acc[p, c] = base[p, c] + sum_k wf[k, xf[pos(p, k)], c]`` with
-  ``xf = x + 128`` and ``wf`` the (K, 256, cp) product rows (integer accumulators, the type of
-  ``base``).
+* ``lut``: table products, ``acc[p, c] = base[p, c] + sum_k wf[k, x + 128, c]`` with
+  ``wf`` the (K, 256, cp) product rows and ``xf = (x + 128) cp``, the offset of the row in its
+  tap's table (integer accumulators, the type of ``base``).
 
 ``oh`` rows of ``owp`` positions (a multiple of ``P``), ``acc[(oy owp + ox) cp + c]``; ``cp``:
 the padded channel count (row length of ``wf`` and of ``acc``), ``cb``: the first channel of
@@ -82,7 +82,7 @@ def block(kind: str, lanes: int, pos: int) -> list[str]:
         lines.append(f"{ind2}wo += ucp")
     else:
         for p in range(pos):
-            lines.append(f"{ind2}r{p} = wo + np.uint64(xf[xo + np.uint64({p}) * step]) * ucp")
+            lines.append(f"{ind2}r{p} = wo + np.uint64(xf[xo + np.uint64({p}) * step])")
             for c in range(lanes):
                 lines.append(f"{ind2}{acc[p][c]} = ty({acc[p][c]} + wf[r{p} + np.uint64({c})])")
         lines.append(f"{ind2}wo += np.uint64(256) * ucp")
