@@ -36,8 +36,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).with_name("_blocks.py")
-SHAPES = ((16, 8), (8, 8))  # (lanes C, positions P) of the generated blocks
-POSITIONS = 8
+POSITIONS = 8  # positions P of every block
+SHAPES = ((16, POSITIONS), (8, POSITIONS))  # (lanes C, positions P), widest first
 
 
 def block(kind: str, lanes: int, pos: int) -> list[str]:
@@ -119,7 +119,10 @@ def source() -> str:
             "",
             "# ruff: noqa: E501, PLR0913, PLR0915",
             "import numpy as np",
-            "from numba import njit"]
+            "from numba import njit",
+            "",
+            f"POSITIONS = {POSITIONS}  # of a block (conv: output columns; dense: images)",
+            f"LANES = {tuple(c for c, _ in SHAPES)}  # channel lanes of the blocks, widest first"]
     body = []
     for kind in ("mac", "lut"):
         for lanes, pos in SHAPES:

@@ -37,6 +37,14 @@ def test_fast_equals_numpy_on_stored_networks(stored, unit, single_rounding, rou
         np.testing.assert_array_equal(tr[k], tr_ref[k], err_msg=k)
 
 
+def test_generated_blocks_are_up_to_date():
+    """The committed register blocks are what ``refmodels.cnn.kernelgen`` writes now."""
+    from refmodels.cnn import kernelgen
+
+    assert kernelgen.OUT.read_text() == kernelgen.source(), \
+        "refmodels/cnn/_blocks.py is stale: run python -m refmodels.cnn.kernelgen"
+
+
 def test_fast_equals_numpy_padding_strides_relu6_threads():
     """SAME padding, stride 2, several input channels, RELU6, a pool not after a conv."""
     topo = {"name": "t", "dataset": "digits", "input": [9, 8, 2], "layers": [
@@ -54,7 +62,7 @@ def test_fast_equals_numpy_padding_strides_relu6_threads():
     net.init_params(3)
     rs = np.random.default_rng(0)
     x = rs.random((60, 9, 8, 2)).astype(np.float32)
-    x[:, :3] = 0.0  # rows of zero inputs (skipped by the compiled kernels)
+    x[:, :3] = 0.0  # rows of inputs at the zero point (the neutral value of the buffers)
     net.quantize(x)
     xq = net.quantize_input(x)
     for unit in UNITS:
@@ -134,7 +142,7 @@ def _random_net(rs, unit_scale=1.0):
     net = N.Network(topo)
     net.init_params(int(rs.integers(1 << 30)))
     x = rs.random((40, *hw, ci)).astype(np.float32)
-    x[x < 0.5] = 0.0  # inputs at the zero point (skipped by the compiled kernels)
+    x[x < 0.5] = 0.0  # inputs at the zero point (the neutral value of the buffers)
     net.quantize(x)
     return net, net.quantize_input(x)
 
