@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cores.zynq.generate import FREQ_HZ
+
 #: the Vivado release the block-design scripts are written for (the release of PYNQ 3.0 images)
 VIVADO_VERSION = "2022.1"
 #: Xilinx IP the block designs instantiate (the VLNVs of that release)
@@ -105,7 +107,7 @@ class System:
     key: str
     title: str
     accels: tuple[Accel, ...]
-    fclk_mhz: int = 100
+    fclk_mhz: int = FREQ_HZ // 1_000_000  # the fabric clock the tops are built for
     notes: list[str] = field(default_factory=list)
 
 
