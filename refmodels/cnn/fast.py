@@ -205,7 +205,9 @@ if HAVE_NUMBA:
                     for c in range(co):
                         _check(np.int64(accf[a0 + (oy * aw + ox) * cp + c]), bias[c], err)
         outf = out.reshape(-1)
-        mx = np.empty(cp, accf.dtype)
+        # the window maxima as integers: max() and the conversion of float accumulators
+        # (exact integers) cost several times more in the scalar lookup loop
+        mx = np.empty(cp, np.int64)
         qh = oh // ph
         qw = ow // pw
         for py in range(qh):
@@ -215,14 +217,14 @@ if HAVE_NUMBA:
                 # the window maximum, then the lookup: two loops over the channels, so the
                 # compiler vectorises both
                 for c in range(cp):
-                    mx[c] = accf[p0 + np.uint64(c)]
+                    mx[c] = np.int64(accf[p0 + np.uint64(c)])
                 for dy in range(ph):
                     for dx in range(pw):
                         pd = p0 + np.uint64((dy * aw + dx) * cp)
                         for c in range(cp):
-                            mx[c] = max(mx[c], accf[pd + np.uint64(c)])
+                            mx[c] = max(mx[c], np.int64(accf[pd + np.uint64(c)]))
                 for c in range(co):
-                    outf[o0 + np.uint64(c)] = _lookup(np.int64(mx[c]), c, lk, act_min)
+                    outf[o0 + np.uint64(c)] = _lookup(mx[c], c, lk, act_min)
 
     @njit(cache=True)
     def _layer(mac, lut, xf, bw, ci, sh, sw, fh, fw, oh, owp, cp, accf, basef, bst):
