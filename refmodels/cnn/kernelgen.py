@@ -9,7 +9,8 @@ such group of positions of the layer in turn (one call per channel block: a call
 compiled functions costs about as much as a short block). Its
 ``P * C`` accumulators are plain local variables, so the compiler keeps them in vector
 registers for the whole sum over the taps (numba cannot place a small array in registers, and a
-loop over an array of accumulators stores and reloads it for every tap: 3-4x slower here).
+loop over an array of accumulators stores and reloads it for every tap: about 6x slower on
+LeNet's first conv layer).
 Writing ``P * C`` statements by hand would be error-prone, hence this generator; the generated
 module is committed (numba caches compiled code per source file) and
 ``refmodels/cnn/test_fast.py`` fails when it differs from what this script writes.
